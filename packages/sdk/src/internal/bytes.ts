@@ -1,0 +1,80 @@
+/**
+ * Byte encodings shared by every protocol module. Internal: not exported from the package.
+ *
+ * Node's Buffer decoders are lenient (they skip characters that are not in the alphabet), so every
+ * decoder here validates the alphabet first and throws a typed error instead of guessing.
+ */
+import { Buffer } from 'node:buffer';
+import { TollwayError } from '../errors.js';
+
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const BASE64_ANY = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/** Lower-case hex of `bytes`. */
+export function bytesToHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** Decodes hex (either case). Throws `invalid_hex` on odd length, bad characters or a wrong length. */
+export function hexToBytes(hex: string, expectedLength?: number): Uint8Array {
+  if (!HEX.test(hex))
+    throw new TollwayError('invalid_hex', 'expected an even number of hex digits');
+  if (expectedLength !== undefined && hex.length !== expectedLength * 2) {
+    throw new TollwayError(
+      'invalid_hex',
+      `expected ${expectedLength} bytes of hex, got ${hex.length / 2}`,
+    );
+  }
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** Standard base64 with padding. */
+export function bytesToBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** URL-safe base64 without padding. */
+export function bytesToBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/**
+ * Decodes standard or URL-safe base64, padded or not (the alphabets may not be mixed).
+ * Throws `invalid_base64` on anything else, including impossible lengths and non-zero pad bits.
+ */
+export function base64ToBytes(text: string): Uint8Array {
+  if (!BASE64_ANY.test(text) || (/[+/]/.test(text) && /[-_]/.test(text))) {
+    throw new TollwayError('invalid_base64', 'not base64 (standard or URL-safe)');
+  }
+  const body = text.replace(/=+$/, '');
+  if (body.length % 4 === 1) throw new TollwayError('invalid_base64', 'impossible base64 length');
+  if (text.length !== body.length && text.length % 4 !== 0) {
+    throw new TollwayError('invalid_base64', 'wrong base64 padding');
+  }
+  const bytes = new Uint8Array(Buffer.from(body, 'base64'));
+  // Canonical form only: re-encoding must give back the same characters (no stray pad bits).
+  if (Buffer.from(bytes).toString('base64url') !== body.replace(/\+/g, '-').replace(/\//g, '_')) {
+    throw new TollwayError('invalid_base64', 'non-canonical base64 (stray bits)');
+  }
+  return bytes;
+}
+
+/** UTF-8 bytes of `text`. */
+export function utf8ToBytes(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'utf8'));
+}
+
+/** Decodes UTF-8, replacing invalid sequences (use for display only). */
+export function bytesToUtf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
+/** Concatenates byte arrays. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Byte-wise equality (not constant time; use `timingSafeEqual` for secrets). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
