@@ -40,6 +40,28 @@ export const errorCodes = {
   // BOLT11
   invalid_invoice:
     'The BOLT11 invoice is malformed, its signature does not verify, or a field is out of range.',
+  // Lightning backends and wallets
+  invalid_connection_string:
+    'A Lightning connection string or backend config is malformed or names an unknown backend.',
+  unauthorized:
+    'The Lightning backend rejected our credentials (macaroon, rune, API key, password or NWC key).',
+  backend_unavailable:
+    'The Lightning backend could not be reached, dropped the connection, or answered 5xx.',
+  backend_error:
+    'The Lightning backend answered with something we cannot read (garbage body, unexpected shape).',
+  insufficient_balance: 'The wallet does not hold enough to pay the amount plus the maximum fee.',
+  no_route: 'The backend found no route to the payee within the fee limit.',
+  payment_timeout:
+    'The payment did not complete in time; it may still succeed and must be resolved by payment hash.',
+  payment_failed: 'The backend reports the payment as failed (definitively not paid).',
+  invoice_expired: 'The invoice is past its expiry.',
+  invoice_not_found: 'The backend knows no invoice or payment with that payment hash.',
+  wrong_network: 'The invoice is for another network than the backend or wallet.',
+  amount_required: 'The invoice has no amount and no amount was given.',
+  amount_mismatch: 'An amount was given for an invoice that already names a different amount.',
+  already_paid: 'The invoice was already paid by this wallet.',
+  quota_exceeded: 'The wallet connection refused the payment because its own budget is spent.',
+  capability_unsupported: 'The backend or wallet does not offer this operation.',
   unsupported_network: 'The invoice or request names a network Tollway does not know.',
 } as const;
 

@@ -1,1 +1,2 @@
-export {};
+export * from './bolt11.js';
+export * from './types.js';
