@@ -1,3 +1,36 @@
-export async function main(_argv: string[]): Promise<number> {
-  return 0;
+/**
+ * The `tollway` command. Each subcommand lives in `commands/<name>.ts` and registers itself here.
+ * `main` never calls `process.exit`: it returns the exit code, so tests and the bin share one path.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerTokenCommands } from './commands/token.js';
+import { registerWalletCommands } from './commands/wallet.js';
+import { type Io, processIo } from './io.js';
+import { version } from './version.js';
+
+/** Runs the CLI with `argv` (without `node` and the script) and returns the process exit code. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const program = new Command('tollway')
+    .description('HTTP 402 payments for APIs and AI agents (L402, MPP, x402).')
+    .version(version, '-V, --version')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
+  let code = 0;
+  const setCode = (c: number) => {
+    code = c;
+  };
+  registerTokenCommands(program, io, setCode);
+  registerWalletCommands(program, io, setCode);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return error.exitCode === 0 ? 0 : 64;
+    }
+    io.stderr(`tollway: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
 }

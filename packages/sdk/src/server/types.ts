@@ -1,0 +1,65 @@
+/**
+ * The paywall engine's contract with framework adapters. Adapters translate their framework's
+ * request into a {@link PaywallRequest}, call `paywall.handle(request, route)`, and either write the
+ * {@link PaywallResponse} or call the app's handler with the {@link PaymentContext}. Nothing else.
+ */
+import type { PaymentProtocol } from './store.js';
+
+/** What the engine needs to know about a request. Web-standard types only. */
+export interface PaywallRequest {
+  method: string;
+  /** Path plus query, as received (e.g. `/v1/forecast?city=Oslo`). */
+  url: string;
+  /** Request headers. Repeated headers keep every value (needed to refuse conflicting credentials). */
+  headers: Headers;
+  /**
+   * Every value of the Authorization header as received, when the framework merges or drops
+   * duplicates from `headers` (Node keeps only the first `Authorization`). Adapters fill it from
+   * raw headers.
+   */
+  authorization?: readonly string[];
+  /** The client's IP address, for freebies and rate limits. */
+  clientIp: string;
+  /**
+   * The parsed JSON body, for routes that price by body (`route.readsBody`). Adapters provide it
+   * lazily; the engine only calls it for such routes and never for GET/HEAD.
+   */
+  jsonBody?: () => Promise<unknown>;
+}
+
+/** A complete response the adapter writes as-is (a 402, 401, 403, 429 or 400). */
+export interface PaywallResponse {
+  status: number;
+  headers: Array<[name: string, value: string]>;
+  /** A JSON problem body (`application/problem+json`), already serialised. */
+  body: string;
+}
+
+/** What a handler learns about the payment that let the request through. */
+export interface PaymentContext {
+  protocol: PaymentProtocol | 'free';
+  /** Token id (L402), challenge id (MPP) or payer-nonce reference (x402); absent for free access. */
+  tokenId?: string;
+  service: string;
+  tier?: number;
+  /** The price paid for the token, in its unit. */
+  amount?: bigint;
+  /** 'msat' or an asset id. */
+  unit?: string;
+  /** Uses left after this request, when the token has a use limit. */
+  remainingUses?: number;
+  /** Balance left after this request, when the token is a prepaid balance. */
+  remainingBalanceMsat?: bigint;
+  /** Why access was free, when it was: 'free_route', 'allowlist' or 'freebie'. */
+  freeReason?: 'free_route' | 'allowlist' | 'freebie';
+}
+
+/** The outcome of `paywall.handle`. */
+export type PaywallDecision =
+  | {
+      kind: 'pass';
+      payment: PaymentContext;
+      /** Headers to add to the handler's response (e.g. `Payment-Receipt`). */
+      headers: Array<[name: string, value: string]>;
+    }
+  | { kind: 'respond'; response: PaywallResponse };
