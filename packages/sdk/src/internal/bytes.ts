@@ -51,12 +51,20 @@ export function base64ToBytes(text: string): Uint8Array {
   if (text.length !== body.length && text.length % 4 !== 0) {
     throw new TollwayError('invalid_base64', 'wrong base64 padding');
   }
-  const bytes = new Uint8Array(Buffer.from(body, 'base64'));
-  // Canonical form only: re-encoding must give back the same characters (no stray pad bits).
-  if (Buffer.from(bytes).toString('base64url') !== body.replace(/\+/g, '-').replace(/\//g, '_')) {
+  // Canonical form only: the bits the last character carries beyond the data must be zero.
+  const spareBits = [0, 0, 4, 2][body.length % 4] as number;
+  if (spareBits > 0 && (sextet(body.charCodeAt(body.length - 1)) & ((1 << spareBits) - 1)) !== 0) {
     throw new TollwayError('invalid_base64', 'non-canonical base64 (stray bits)');
   }
-  return bytes;
+  return new Uint8Array(Buffer.from(body, 'base64'));
+}
+
+/** The 6-bit value of a base64 character of either alphabet (already validated). */
+function sextet(code: number): number {
+  if (code >= 65 && code <= 90) return code - 65; // A-Z
+  if (code >= 97 && code <= 122) return code - 71; // a-z
+  if (code >= 48 && code <= 57) return code + 4; // 0-9
+  return code === 43 || code === 45 ? 62 : 63; // + or -, / or _
 }
 
 /** UTF-8 bytes of `text`. */

@@ -1,0 +1,458 @@
+/**
+ * First-party caveats: `condition=value` text, the satisfiers that check them against a request,
+ * and the order Tollway mints them in.
+ *
+ * Conditions understood here:
+ *
+ * - `services=<name>:<tier>[,…]`: the token grants these services (at these tiers).
+ * - `<service>_capabilities=<a,b,…>`: for that service, only these capabilities.
+ * - `<service>_valid_until=<unix seconds>`: for that service, valid while `now < value`.
+ * - `tollway_paths=<prefix>[,…]`: the request path must start with one of these prefixes, on a
+ *   segment boundary (`/v1` matches `/v1` and `/v1/x`, not `/v10`; `/v1/` matches only below it).
+ * - `tollway_methods=<METHOD>[,…]`: the request method must be listed (case-insensitive).
+ * - `tollway_uses=<n>`: at most `n` requests; reported for the engine to count, not enforced here.
+ * - `tollway_balance_msat=<msat>`: a spending allowance; reported for the engine, not enforced here.
+ * - `preimage=<hex>`: appended by some clients (lnget, Aperture's gRPC client); not a restriction,
+ *   always ignored.
+ *
+ * Every caveat must be satisfied, and a caveat that repeats an earlier condition may only narrow it
+ * (a subset for lists, an earlier or equal time, a smaller or equal count); one that widens fails
+ * verification. Unknown conditions are skipped, or rejected in strict mode.
+ */
+import { fail, ok, type Result, TollwayError } from '../errors.js';
+
+/** A caveat split into its condition and value. */
+export interface ParsedCaveat {
+  condition: string;
+  value: string;
+}
+
+/** What a request asks for, as the caveat satisfiers see it. */
+export interface CaveatRequest {
+  /** The service the request is for (matched against `services=`). */
+  service: string;
+  /** The capability the request exercises; when absent, `<service>_capabilities` is not checked. */
+  capability?: string;
+  /** The request path, already normalised and without the query; required by `tollway_paths`. */
+  path?: string;
+  /** The request method; required by `tollway_methods`. */
+  method?: string;
+  /** The current time in unix seconds. */
+  now: number;
+}
+
+/**
+ * Checks one family of caveat conditions (Aperture-style satisfier).
+ *
+ * @example
+ * ```ts
+ * const volume: CaveatSatisfier = {
+ *   handles: (condition) => condition === 'loop_out_monthly_volume_sats',
+ *   satisfies: (caveat) => (/^\d+$/.test(caveat.value) ? ok(true) : fail('invalid_caveat', 'bad volume')),
+ *   narrows: (previous, next) => BigInt(next.value) <= BigInt(previous.value),
+ * };
+ * ```
+ */
+export interface CaveatSatisfier {
+  /** True when this satisfier is responsible for caveats with this condition. */
+  handles(condition: string): boolean;
+  /** Checks one caveat against the request. */
+  satisfies(caveat: ParsedCaveat, request: CaveatRequest): Result<true>;
+  /**
+   * True when `next`, a later caveat with the same condition as `previous`, grants no more than it.
+   * Both values have already passed {@link CaveatSatisfier.satisfies}.
+   */
+  narrows(previous: ParsedCaveat, next: ParsedCaveat): boolean;
+}
+
+/** The condition names of Tollway's own scoping caveats. */
+export const tollwayConditions = {
+  paths: 'tollway_paths',
+  methods: 'tollway_methods',
+  uses: 'tollway_uses',
+  balanceMsat: 'tollway_balance_msat',
+} as const;
+
+/** A service granted by a token, with its tier. */
+export interface ServiceGrant {
+  name: string;
+  tier: number;
+}
+
+/**
+ * Splits `condition=value` on the first `=` (the value may contain more). Throws `invalid_caveat`
+ * when there is no `=` or the condition is empty.
+ *
+ * @example
+ * ```ts
+ * parseCaveat('forecast_valid_until=1767225600'); // { condition: 'forecast_valid_until', value: '1767225600' }
+ * ```
+ */
+export function parseCaveat(text: string): ParsedCaveat {
+  const caveat = splitCaveat(text);
+  if (caveat === undefined) {
+    throw new TollwayError('invalid_caveat', 'a caveat must be condition=value');
+  }
+  return caveat;
+}
+
+function splitCaveat(text: string): ParsedCaveat | undefined {
+  const index = text.indexOf('=');
+  return index > 0 ? { condition: text.slice(0, index), value: text.slice(index + 1) } : undefined;
+}
+
+/** Formats a caveat as `condition=value`. Throws `invalid_caveat` for an empty condition or one with `=`. */
+export function formatCaveat(caveat: ParsedCaveat): string {
+  if (caveat.condition === '' || caveat.condition.includes('=')) {
+    throw new TollwayError('invalid_caveat', 'a caveat condition must be non-empty without "="');
+  }
+  return `${caveat.condition}=${caveat.value}`;
+}
+
+const COUNT = /^\d{1,16}$/;
+const NAME = /^[^,:=]+$/;
+const LIST_ITEM = /^[^,]+$/;
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function parseCount(value: string): number | undefined {
+  if (!COUNT.test(value)) return undefined;
+  const count = Number(value);
+  return Number.isSafeInteger(count) ? count : undefined;
+}
+
+function parseMsat(value: string): bigint | undefined {
+  return /^\d{1,30}$/.test(value) ? BigInt(value) : undefined;
+}
+
+/** A comma list; `''` is the empty list. Undefined when an item is empty or fails `item`. */
+function parseList(value: string, item: RegExp): string[] | undefined {
+  if (value === '') return [];
+  const items = value.split(',');
+  return items.every((entry) => item.test(entry)) ? items : undefined;
+}
+
+function parseServices(value: string): ServiceGrant[] | undefined {
+  const grants: ServiceGrant[] = [];
+  for (const entry of value.split(',')) {
+    const colon = entry.lastIndexOf(':');
+    const name = entry.slice(0, colon);
+    const tier = parseCount(entry.slice(colon + 1));
+    if (colon < 0 || !NAME.test(name) || tier === undefined) return undefined;
+    if (grants.some((grant) => grant.name === name)) return undefined;
+    grants.push({ name, tier });
+  }
+  return grants;
+}
+
+function hasDotSegment(path: string): boolean {
+  return path.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
+}
+
+function parsePaths(value: string): string[] | undefined {
+  const paths = parseList(value, LIST_ITEM);
+  if (paths === undefined) return undefined;
+  const valid = paths.every(
+    (path) => path.startsWith('/') && !/[?#]/.test(path) && !hasDotSegment(path),
+  );
+  return valid ? paths : undefined;
+}
+
+function parseMethods(value: string): string[] | undefined {
+  return parseList(value, METHOD)?.map((method) => method.toUpperCase());
+}
+
+/** True when `path` is `prefix` or lies below it, on a segment boundary. */
+function pathWithin(path: string, prefix: string): boolean {
+  if (prefix.endsWith('/')) return path.startsWith(prefix);
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+function isSubset(next: readonly string[], previous: readonly string[]): boolean {
+  return next.every((entry) => previous.includes(entry));
+}
+
+function malformed(caveat: ParsedCaveat): Result<true> {
+  return fail('invalid_caveat', `caveat ${caveat.condition} has a malformed value`);
+}
+
+function serviceOf(condition: string, suffix: string): string | undefined {
+  return condition.length > suffix.length && condition.endsWith(suffix)
+    ? condition.slice(0, -suffix.length)
+    : undefined;
+}
+
+/** `services=<name>:<tier>[,…]`: the requested service must be listed; later lists are subsets, tiers not raised. */
+export const servicesSatisfier: CaveatSatisfier = {
+  handles: (condition) => condition === 'services',
+  satisfies(caveat, request) {
+    const grants = parseServices(caveat.value);
+    if (grants === undefined) return malformed(caveat);
+    if (!grants.some((grant) => grant.name === request.service)) {
+      return fail('wrong_service', `the token does not grant service ${request.service}`);
+    }
+    return ok(true);
+  },
+  narrows(previous, next) {
+    const before = parseServices(previous.value);
+    const after = parseServices(next.value);
+    if (before === undefined || after === undefined) return false;
+    return after.every((grant) =>
+      before.some((earlier) => earlier.name === grant.name && grant.tier <= earlier.tier),
+    );
+  },
+};
+
+/** `<service>_capabilities=<a,b,…>`: the requested capability must be listed; later lists are subsets. */
+export const capabilitiesSatisfier: CaveatSatisfier = {
+  handles: (condition) => serviceOf(condition, '_capabilities') !== undefined,
+  satisfies(caveat, request) {
+    const capabilities = parseList(caveat.value, LIST_ITEM);
+    if (capabilities === undefined) return malformed(caveat);
+    if (serviceOf(caveat.condition, '_capabilities') !== request.service) return ok(true);
+    if (request.capability !== undefined && !capabilities.includes(request.capability)) {
+      return fail('caveat_not_satisfied', `capability ${request.capability} is not granted`);
+    }
+    return ok(true);
+  },
+  narrows(previous, next) {
+    const before = parseList(previous.value, LIST_ITEM);
+    const after = parseList(next.value, LIST_ITEM);
+    return before !== undefined && after !== undefined && isSubset(after, before);
+  },
+};
+
+/** `<service>_valid_until=<unix seconds>`: valid while `now < value`; later ones earlier or equal. */
+export const validUntilSatisfier: CaveatSatisfier = {
+  handles: (condition) => serviceOf(condition, '_valid_until') !== undefined,
+  satisfies(caveat, request) {
+    const until = parseCount(caveat.value);
+    if (until === undefined) return malformed(caveat);
+    if (serviceOf(caveat.condition, '_valid_until') !== request.service) return ok(true);
+    if (!(request.now < until)) return fail('token_expired', `the token expired at ${until}`);
+    return ok(true);
+  },
+  narrows(previous, next) {
+    const before = parseCount(previous.value);
+    const after = parseCount(next.value);
+    return before !== undefined && after !== undefined && after <= before;
+  },
+};
+
+/** `tollway_paths=<prefix>[,…]`: the path must lie under a listed prefix; later prefixes lie under earlier ones. */
+export const pathsSatisfier: CaveatSatisfier = {
+  handles: (condition) => condition === tollwayConditions.paths,
+  satisfies(caveat, request) {
+    const prefixes = parsePaths(caveat.value);
+    if (prefixes === undefined) return malformed(caveat);
+    const { path } = request;
+    if (path === undefined || hasDotSegment(path)) {
+      return fail('caveat_not_satisfied', 'the token is restricted to paths; no usable path given');
+    }
+    if (!prefixes.some((prefix) => pathWithin(path, prefix))) {
+      return fail('caveat_not_satisfied', `path ${path} is not granted`);
+    }
+    return ok(true);
+  },
+  narrows(previous, next) {
+    const before = parsePaths(previous.value);
+    const after = parsePaths(next.value);
+    if (before === undefined || after === undefined) return false;
+    return after.every((prefix) => before.some((earlier) => pathWithin(prefix, earlier)));
+  },
+};
+
+/** `tollway_methods=<METHOD>[,…]`: the method must be listed (any case); later lists are subsets. */
+export const methodsSatisfier: CaveatSatisfier = {
+  handles: (condition) => condition === tollwayConditions.methods,
+  satisfies(caveat, request) {
+    const methods = parseMethods(caveat.value);
+    if (methods === undefined) return malformed(caveat);
+    if (request.method === undefined || !methods.includes(request.method.toUpperCase())) {
+      return fail('caveat_not_satisfied', `method ${request.method ?? '(none)'} is not granted`);
+    }
+    return ok(true);
+  },
+  narrows(previous, next) {
+    const before = parseMethods(previous.value);
+    const after = parseMethods(next.value);
+    return before !== undefined && after !== undefined && isSubset(after, before);
+  },
+};
+
+/** `tollway_uses=<n>`: a use limit for the engine to count; later limits smaller or equal. */
+export const usesSatisfier: CaveatSatisfier = {
+  handles: (condition) => condition === tollwayConditions.uses,
+  satisfies: (caveat) => (parseCount(caveat.value) === undefined ? malformed(caveat) : ok(true)),
+  narrows(previous, next) {
+    const before = parseCount(previous.value);
+    const after = parseCount(next.value);
+    return before !== undefined && after !== undefined && after <= before;
+  },
+};
+
+/** `tollway_balance_msat=<msat>`: an allowance for the engine to debit; later ones smaller or equal. */
+export const balanceSatisfier: CaveatSatisfier = {
+  handles: (condition) => condition === tollwayConditions.balanceMsat,
+  satisfies: (caveat) => (parseMsat(caveat.value) === undefined ? malformed(caveat) : ok(true)),
+  narrows(previous, next) {
+    const before = parseMsat(previous.value);
+    const after = parseMsat(next.value);
+    return before !== undefined && after !== undefined && after <= before;
+  },
+};
+
+/** The satisfiers {@link verifyCaveats} always applies, before any extra ones. */
+export const defaultSatisfiers: readonly CaveatSatisfier[] = [
+  servicesSatisfier,
+  capabilitiesSatisfier,
+  validUntilSatisfier,
+  pathsSatisfier,
+  methodsSatisfier,
+  usesSatisfier,
+  balanceSatisfier,
+];
+
+/** Options of {@link verifyCaveats}. */
+export interface VerifyCaveatsOptions {
+  /** Reject caveats no satisfier handles (`unknown_caveat`) and malformed ones (`invalid_caveat`). */
+  strict?: boolean;
+  /** Satisfiers for further conditions, consulted after {@link defaultSatisfiers}. */
+  satisfiers?: readonly CaveatSatisfier[];
+}
+
+/** What a token's caveats grant, as far as the engine needs to enforce or report it. */
+export interface CaveatScope {
+  /** The services of the last `services` caveat (the narrowest); absent when unrestricted. */
+  services?: ServiceGrant[];
+  /** The requested service's granted capabilities; absent when unrestricted. */
+  capabilities?: string[];
+  /** The requested service's expiry in unix seconds; absent when it never expires. */
+  validUntil?: number;
+  /** The tightest use limit; the engine enforces it with a counter keyed by token id. */
+  uses?: number;
+  /** The tightest allowance in msat; the engine enforces it. */
+  balanceMsat?: bigint;
+  /** The granted path prefixes. */
+  paths?: string[];
+  /** The granted methods, upper case. */
+  methods?: string[];
+}
+
+/**
+ * Checks first-party caveats against a request and reports the scope they grant. Every caveat must
+ * be satisfied and repeated conditions may only narrow. Caveats only ever restrict: a token without
+ * a `services` caveat (Tollway and Aperture always mint one) is not limited to any service.
+ *
+ * Failure codes: `wrong_service`, `token_expired`, `caveat_not_satisfied`, `invalid_caveat`
+ * (a known condition with a malformed value; in strict mode also text that is not
+ * `condition=value`), `unknown_caveat` (strict mode only).
+ *
+ * @example
+ * ```ts
+ * const result = verifyCaveats(firstPartyCaveats(macaroon), { service: 'forecast', now: Date.now() / 1000 });
+ * if (!result.ok) console.log(result.code);
+ * ```
+ */
+export function verifyCaveats(
+  caveats: readonly string[],
+  request: CaveatRequest,
+  options: VerifyCaveatsOptions = {},
+): Result<CaveatScope> {
+  const satisfiers =
+    options.satisfiers === undefined
+      ? defaultSatisfiers
+      : [...defaultSatisfiers, ...options.satisfiers];
+  const seen = new Map<string, ParsedCaveat>();
+  for (const text of caveats) {
+    const caveat = splitCaveat(text);
+    if (caveat === undefined) {
+      if (options.strict === true) return fail('invalid_caveat', 'a caveat is not condition=value');
+      continue;
+    }
+    if (caveat.condition === 'preimage') continue;
+    const satisfier = satisfiers.find((candidate) => candidate.handles(caveat.condition));
+    if (satisfier === undefined) {
+      if (options.strict === true) {
+        return fail('unknown_caveat', `no satisfier for caveat ${caveat.condition}`);
+      }
+      continue;
+    }
+    const checked = satisfier.satisfies(caveat, request);
+    if (!checked.ok) return checked;
+    const previous = seen.get(caveat.condition);
+    if (previous !== undefined && !satisfier.narrows(previous, caveat)) {
+      return fail('caveat_not_satisfied', `caveat ${caveat.condition} widens an earlier one`);
+    }
+    seen.set(caveat.condition, caveat);
+  }
+  const latest = (condition: string) => seen.get(condition)?.value;
+
+  const scope: CaveatScope = {};
+  const services = latest('services');
+  if (services !== undefined) scope.services = parseServices(services) ?? [];
+  const capabilities = latest(`${request.service}_capabilities`);
+  if (capabilities !== undefined) scope.capabilities = parseList(capabilities, LIST_ITEM) ?? [];
+  const validUntil = latest(`${request.service}_valid_until`);
+  if (validUntil !== undefined) scope.validUntil = parseCount(validUntil) ?? 0;
+  const uses = latest(tollwayConditions.uses);
+  if (uses !== undefined) scope.uses = parseCount(uses) ?? 0;
+  const balance = latest(tollwayConditions.balanceMsat);
+  if (balance !== undefined) scope.balanceMsat = parseMsat(balance) ?? 0n;
+  const paths = latest(tollwayConditions.paths);
+  if (paths !== undefined) scope.paths = parsePaths(paths) ?? [];
+  const methods = latest(tollwayConditions.methods);
+  if (methods !== undefined) scope.methods = parseMethods(methods) ?? [];
+  return ok(scope);
+}
+
+/** One service to mint caveats for; see {@link createServiceCaveats}. */
+export interface ServiceCaveatsParams {
+  name: string;
+  tier: number;
+  /** Emits `<name>_capabilities=<list>` (an empty list grants no capability). */
+  capabilities?: readonly string[];
+  /** Further `key=value` caveats, emitted sorted by key (Tollway's `tollway_*` ones go here). */
+  constraints?: Readonly<Record<string, string>>;
+  /** Emits `<name>_valid_until=<unix seconds>`. */
+  validUntil?: number;
+}
+
+/**
+ * The caveats to mint for these services, in Aperture's order: `services=…`, then per service
+ * `<name>_capabilities`, its constraints sorted by key, and `<name>_valid_until`. Throws
+ * `invalid_caveat` for a value that could not be read back.
+ *
+ * @example
+ * ```ts
+ * createServiceCaveats([{ name: 'forecast', tier: 0, capabilities: ['daily'], validUntil: 1767225600 }]);
+ * // ['services=forecast:0', 'forecast_capabilities=daily', 'forecast_valid_until=1767225600']
+ * ```
+ */
+export function createServiceCaveats(services: readonly ServiceCaveatsParams[]): string[] {
+  const invalid = (message: string) => new TollwayError('invalid_caveat', message);
+  if (services.length === 0) throw invalid('at least one service is required');
+  for (const service of services) {
+    if (!NAME.test(service.name)) throw invalid(`invalid service name ${service.name}`);
+    if (!Number.isSafeInteger(service.tier) || service.tier < 0) throw invalid('invalid tier');
+  }
+  const caveats = [`services=${services.map((s) => `${s.name}:${s.tier}`).join(',')}`];
+  for (const service of services) {
+    if (service.capabilities !== undefined) {
+      if (!service.capabilities.every((capability) => LIST_ITEM.test(capability))) {
+        throw invalid('a capability must be non-empty without ","');
+      }
+      caveats.push(`${service.name}_capabilities=${service.capabilities.join(',')}`);
+    }
+    const constraints = Object.entries(service.constraints ?? {}).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    for (const [condition, value] of constraints) caveats.push(formatCaveat({ condition, value }));
+    if (service.validUntil !== undefined) {
+      if (!Number.isSafeInteger(service.validUntil) || service.validUntil < 0) {
+        throw invalid('validUntil must be whole unix seconds');
+      }
+      caveats.push(`${service.name}_valid_until=${service.validUntil}`);
+    }
+  }
+  return caveats;
+}
