@@ -1,0 +1,119 @@
+/**
+ * The one schema of the SQL stores, as numbered migration steps shared by SQLite and PostgreSQL.
+ *
+ * The SQL is portable: `TEXT`, `INTEGER` and `BIGINT` columns (SQLite gives `BIGINT` integer affinity;
+ * both hold signed 64-bit integers), no dialect functions. PostgreSQL runs the steps with its
+ * `search_path` set to the store's schema, so table names stay unqualified here. Applied steps are
+ * recorded in `schema_migrations`; a step, once released, never changes: add a new one.
+ *
+ * @internal
+ */
+import { TollwayError } from '../errors.js';
+
+/** One numbered step. */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+/** Creates the table that records applied steps; runs before any step. */
+export const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
+
+/**
+ * Every step, in order.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * for (const m of pendingMigrations(applied)) for (const sql of m.statements) db.exec(sql);
+ * ```
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    statements: [
+      `CREATE TABLE challenges (
+        payment_hash TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        amount_msat BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX challenges_created_at ON challenges (created_at)',
+      `CREATE TABLE settlements (
+        reference TEXT PRIMARY KEY,
+        token_id TEXT,
+        service TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        unit TEXT NOT NULL,
+        settled_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX settlements_settled_at ON settlements (settled_at)',
+      `CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY,
+        payment_hash TEXT NOT NULL,
+        service TEXT NOT NULL,
+        tier INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        max_uses BIGINT,
+        initial_balance_msat BIGINT
+      )`,
+      'CREATE INDEX tokens_service_created_at ON tokens (service, created_at)',
+      `CREATE TABLE token_usage (
+        token_id TEXT PRIMARY KEY,
+        uses BIGINT NOT NULL,
+        spent_msat BIGINT NOT NULL
+      )`,
+      `CREATE TABLE revocations (
+        token_id TEXT PRIMARY KEY,
+        reason TEXT,
+        revoked_at BIGINT NOT NULL,
+        revision BIGINT NOT NULL
+      )`,
+      'CREATE INDEX revocations_revision ON revocations (revision)',
+      `CREATE TABLE claims (
+        claim_key TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX claims_expires_at ON claims (expires_at)',
+      `CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL
+      )`,
+      "INSERT INTO counters (name, value) VALUES ('revocations', 0)",
+    ],
+  },
+];
+
+/**
+ * The steps not yet applied, in order. Throws `store_error` when the database records a step this
+ * version does not know (it was migrated by a newer Tollway).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * pendingMigrations([1]); // []
+ * ```
+ */
+export function pendingMigrations(applied: readonly number[]): Migration[] {
+  const known = new Set(migrations.map((m) => m.version));
+  const unknown = applied.filter((version) => !known.has(version));
+  if (unknown.length > 0) {
+    throw new TollwayError(
+      'store_error',
+      `The database schema is newer than this version of Tollway (unknown migration ${unknown.join(', ')})`,
+      { details: { unknown } },
+    );
+  }
+  const done = new Set(applied);
+  return migrations.filter((m) => !done.has(m.version));
+}

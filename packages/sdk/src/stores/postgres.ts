@@ -1,0 +1,346 @@
+/**
+ * The {@link Store} for several gateway instances: PostgreSQL through `pg` (an optional peer
+ * dependency of `@tollway/sdk`).
+ *
+ * Tables live in their own schema (default `tollway`). Every check-and-update is one SQL statement, so
+ * counters stay exact across instances. Migrations run under a transaction-scoped advisory lock, so
+ * instances may start together. Revocations are announced with NOTIFY and heard on one dedicated
+ * LISTEN connection per instance, which reconnects by itself and then catches up from a revision
+ * counter, so none is missed. BIGINT and NUMERIC values are parsed to bigint per query, whatever
+ * global type parsers the application set.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { Store } from '../server/store.js';
+import {
+  assertCount,
+  assertStorableAmount,
+  CLAIM_PRUNE_INTERVAL_MS,
+  createRevocationListeners,
+  toStoreError,
+} from './common.js';
+import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
+import {
+  bigintColumn,
+  createSqlQueries,
+  firstRow,
+  type SqlQuery,
+  type SqlRow,
+  toRevenueRow,
+  toRevocation,
+  toSettlement,
+  toTokenRecord,
+} from './sql.js';
+
+/** Options of {@link createPostgresStore}: a connection string (the store owns its pool) or a pool. */
+export type PostgresStoreOptions = {
+  /** Schema that holds the tables; created when absent. Default `tollway`. */
+  schema?: string;
+} & (
+  | {
+      /** `postgres://user:password@host:5432/database`; the store creates its pool and ends it on close. */
+      connectionString: string;
+      /** Connections in the store's pool. Default 10. */
+      maxConnections?: number;
+    }
+  | {
+      /** An existing pool. The store never ends it; the LISTEN connection uses the same settings. */
+      pool: pg.Pool;
+    }
+);
+
+/** Key of the advisory lock that serialises migrations: the bytes of "tollway". */
+const MIGRATION_LOCK = '32777976291041657';
+const LISTENER_APPLICATION_NAME = 'tollway-revocations';
+const RECONNECT_MIN_MS = 250;
+const RECONNECT_MAX_MS = 5000;
+
+/** Parses every integer and NUMERIC column to bigint, never through a float. */
+const types = new pg.TypeOverrides();
+for (const oid of [
+  pg.types.builtins.INT2,
+  pg.types.builtins.INT4,
+  pg.types.builtins.INT8,
+  pg.types.builtins.NUMERIC,
+]) {
+  types.setTypeParser(oid, (text: string) => BigInt(text));
+}
+
+async function run(client: pg.Pool | pg.PoolClient, query: SqlQuery): Promise<SqlRow[]> {
+  try {
+    const result = await client.query<SqlRow>({ text: query.text, values: query.values, types });
+    return result.rows;
+  } catch (error) {
+    throw toStoreError(error, 'PostgreSQL');
+  }
+}
+
+/**
+ * Creates a {@link Store} on PostgreSQL. Call `init()` first: it creates the schema, runs the
+ * migrations and starts listening for revocations. `close()` stops listening and ends the pool the
+ * store created. Failures of the database are `store_error`.
+ *
+ * @example
+ * ```ts
+ * const store = createPostgresStore({ connectionString: process.env.DATABASE_URL ?? '' });
+ * await store.init();
+ * await store.recordSettlement({ reference, service: 'api', protocol: 'l402', amount: 10_000n, unit: 'msat', settledAt: Date.now() });
+ * ```
+ */
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  const schema = options.schema ?? 'tollway';
+  const ownPool = !('pool' in options);
+  const pool =
+    'pool' in options
+      ? options.pool
+      : new pg.Pool({
+          connectionString: options.connectionString,
+          max: options.maxConnections ?? 10,
+        });
+  // An idle connection that drops is discarded by the pool; the next query opens a new one.
+  if (ownPool) pool.on('error', () => {});
+  const q = createSqlQueries(`${pg.escapeIdentifier(schema)}.`);
+  const channel = `tollway_revocations_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
+  const listeners = createRevocationListeners();
+  let ready: Promise<void> | undefined;
+  let closed = false;
+  let listener: pg.Client | undefined;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let reconnectDelay = RECONNECT_MIN_MS;
+  let lastRevision = 0n;
+  let lastPrune = 0;
+  let delivery: Promise<void> = Promise.resolve();
+
+  async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw toStoreError(error, 'PostgreSQL');
+    }
+    let broken = false;
+    try {
+      await run(client, { text: 'BEGIN', values: [] });
+      const result = await work(client);
+      await run(client, { text: 'COMMIT', values: [] });
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw toStoreError(error, 'PostgreSQL');
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async function migrate(): Promise<void> {
+    await transaction(async (client) => {
+      const quoted = pg.escapeIdentifier(schema);
+      await run(client, { text: 'SELECT pg_advisory_xact_lock($1)', values: [MIGRATION_LOCK] });
+      await run(client, { text: `CREATE SCHEMA IF NOT EXISTS ${quoted}`, values: [] });
+      await run(client, { text: `SET LOCAL search_path TO ${quoted}`, values: [] });
+      await run(client, { text: CREATE_SCHEMA_MIGRATIONS, values: [] });
+      const rows = await run(client, { text: 'SELECT version FROM schema_migrations', values: [] });
+      const applied = rows.map((row) => Number(bigintColumn(row, 'version')));
+      for (const migration of pendingMigrations(applied)) {
+        for (const statement of migration.statements) {
+          await run(client, { text: statement, values: [] });
+        }
+        await run(client, {
+          text: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+          values: [BigInt(migration.version), migration.name, BigInt(Date.now())],
+        });
+      }
+    });
+  }
+
+  /** Emits the revocations after `lastRevision`, one fetch at a time. A failed fetch is retried by the next call. */
+  function deliverRevocations(): Promise<void> {
+    delivery = delivery
+      .then(async () => {
+        for (const row of await run(pool, q.revocationsAfter(lastRevision))) {
+          const revision = bigintColumn(row, 'revision');
+          if (revision <= lastRevision) continue;
+          lastRevision = revision;
+          listeners.emit(toRevocation(row));
+        }
+      })
+      .catch(() => {});
+    return delivery;
+  }
+
+  function scheduleReconnect(): void {
+    if (closed || reconnectTimer !== undefined) return;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      connectListener().catch(scheduleReconnect);
+    }, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+  }
+
+  async function connectListener(): Promise<void> {
+    const client = new pg.Client({
+      ...('pool' in options
+        ? options.pool.options
+        : { connectionString: options.connectionString }),
+      application_name: LISTENER_APPLICATION_NAME,
+      keepAlive: true,
+    });
+    // A failure while connecting rejects below; on a live connection it ends the client (see 'end').
+    client.on('error', () => {
+      client.end().catch(() => {});
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      client.end().catch(() => {});
+      throw toStoreError(error, 'PostgreSQL');
+    }
+    if (closed) {
+      await client.end();
+      return;
+    }
+    client.on('notification', () => {
+      void deliverRevocations();
+    });
+    client.on('end', () => {
+      if (listener === client) listener = undefined;
+      scheduleReconnect();
+    });
+    listener = client;
+    reconnectDelay = RECONNECT_MIN_MS;
+    await deliverRevocations();
+  }
+
+  async function pruneClaims(now: number): Promise<void> {
+    lastPrune = now;
+    await run(pool, q.pruneClaims(now));
+  }
+
+  async function start(): Promise<void> {
+    await migrate();
+    lastRevision = bigintColumn(firstRow(await run(pool, q.currentRevision())), 'value');
+    await pruneClaims(Date.now());
+    await connectListener();
+  }
+
+  return {
+    init() {
+      ready ??= start().catch((error: unknown) => {
+        ready = undefined;
+        throw toStoreError(error, 'PostgreSQL');
+      });
+      return ready;
+    },
+
+    async close() {
+      closed = true;
+      clearTimeout(reconnectTimer);
+      reconnectTimer = undefined;
+      const client = listener;
+      listener = undefined;
+      await client?.end().catch(() => {});
+      await delivery;
+      if (ownPool && !pool.ended) await pool.end();
+    },
+
+    async recordChallenges(challenges) {
+      for (const c of challenges) assertStorableAmount(c.amountMsat, 'challenge amountMsat');
+      for (const query of q.insertChallenges(challenges)) await run(pool, query);
+    },
+
+    async recordSettlement(settlement) {
+      assertStorableAmount(settlement.amount, 'settlement amount');
+      return (await run(pool, q.insertSettlement(settlement))).length > 0;
+    },
+
+    async listSettlements(query) {
+      return (await run(pool, q.listSettlements(query))).map(toSettlement);
+    },
+
+    async revenue(query) {
+      return (await run(pool, q.revenue(query))).map(toRevenueRow);
+    },
+
+    async saveToken(token) {
+      if (token.initialBalanceMsat !== undefined) {
+        assertStorableAmount(token.initialBalanceMsat, 'token initialBalanceMsat');
+      }
+      await run(pool, q.insertToken(token));
+    },
+
+    async getToken(tokenId) {
+      return (await run(pool, q.getToken(tokenId))).map(toTokenRecord)[0];
+    },
+
+    async listTokens(query) {
+      return (await run(pool, q.listTokens(query))).map(toTokenRecord);
+    },
+
+    async getUsage(tokenId) {
+      const row = (await run(pool, q.getUsage(tokenId)))[0];
+      return row === undefined
+        ? { tokenId, uses: 0, spentMsat: 0n }
+        : {
+            tokenId,
+            uses: Number(bigintColumn(row, 'uses')),
+            spentMsat: bigintColumn(row, 'spent_msat'),
+          };
+    },
+
+    async consumeUses(tokenId, count, maxUses) {
+      assertCount(count, 'count');
+      assertCount(maxUses, 'maxUses');
+      if (count <= maxUses) {
+        const row = (await run(pool, q.consumeUses(tokenId, count, maxUses)))[0];
+        if (row !== undefined) return { ok: true, uses: Number(bigintColumn(row, 'uses')) };
+      }
+      const current = (await run(pool, q.getUsage(tokenId)))[0];
+      return { ok: false, uses: current === undefined ? 0 : Number(bigintColumn(current, 'uses')) };
+    },
+
+    async spendBalance(tokenId, amountMsat, initialMsat) {
+      assertStorableAmount(amountMsat, 'amountMsat');
+      assertStorableAmount(initialMsat, 'initialMsat');
+      if (amountMsat <= initialMsat) {
+        const row = (await run(pool, q.spendBalance(tokenId, amountMsat, initialMsat)))[0];
+        if (row !== undefined) {
+          return { ok: true, remainingMsat: initialMsat - bigintColumn(row, 'spent_msat') };
+        }
+      }
+      const current = (await run(pool, q.getUsage(tokenId)))[0];
+      const spent = current === undefined ? 0n : bigintColumn(current, 'spent_msat');
+      return { ok: false, remainingMsat: spent < initialMsat ? initialMsat - spent : 0n };
+    },
+
+    async claimOnce(key, expiresAt) {
+      const now = Date.now();
+      if (now - lastPrune >= CLAIM_PRUNE_INTERVAL_MS) await pruneClaims(now);
+      return (await run(pool, q.claimOnce(key, expiresAt, now))).length > 0;
+    },
+
+    async revoke(tokenId, reason) {
+      const inserted = await transaction(async (client) => {
+        const revision = bigintColumn(firstRow(await run(client, q.nextRevision())), 'value');
+        const rows = await run(client, q.insertRevocation(tokenId, reason, Date.now(), revision));
+        if (rows.length === 0) return false;
+        await run(client, {
+          text: 'SELECT pg_notify($1, $2)',
+          values: [channel, revision.toString()],
+        });
+        return true;
+      });
+      if (inserted) await deliverRevocations();
+    },
+
+    async listRevocations() {
+      return (await run(pool, q.listRevocations())).map(toRevocation);
+    },
+
+    subscribeRevocations(listener) {
+      return listeners.add(listener);
+    },
+  };
+}

@@ -1,0 +1,427 @@
+/**
+ * The statements of the SQL stores, written once for SQLite and PostgreSQL, and the decoding of their
+ * rows. Placeholders are `$1`, `$2`, … (PostgreSQL binds them by position; better-sqlite3 binds them as
+ * named parameters `1`, `2`, …). Every integer is bound as a bigint and read back as a bigint (SQLite
+ * with `safeIntegers`, PostgreSQL with bigint type parsers), so no amount ever passes through a float.
+ *
+ * Conditional updates are written as `current <= limit - requested`, never `current + requested <=
+ * limit`: SQLite silently turns an overflowing integer sum into a float.
+ *
+ * @internal
+ */
+import { TollwayError } from '../errors.js';
+import type {
+  IssuedChallenge,
+  PaymentProtocol,
+  RevenueRow,
+  Revocation,
+  Settlement,
+  TokenRecord,
+} from '../server/store.js';
+import { MAX_STORED_AMOUNT } from './common.js';
+
+/** A value bound to a placeholder. */
+export type SqlValue = string | bigint | null;
+
+/** One statement and the values of its placeholders `$1…$n`. */
+export interface SqlQuery {
+  text: string;
+  values: SqlValue[];
+}
+
+/** A row as a driver returns it. */
+export type SqlRow = Record<string, unknown>;
+
+/** The bucket widths of {@link Store.revenue}, in ms. Unix time is UTC, so these align to UTC. */
+const BUCKET_MS = { hour: 3_600_000n, day: 86_400_000n } as const;
+
+/** Rows per multi-row INSERT: far below SQLite's and PostgreSQL's limits on placeholders. */
+const CHALLENGE_BATCH = 500;
+
+function optional<T>(value: T | undefined): T | null {
+  return value === undefined ? null : value;
+}
+
+function int(value: number): bigint {
+  return BigInt(value);
+}
+
+/** Builds `WHERE …` and the values for optional equality and time-range filters. */
+function where(
+  timeColumn: string,
+  filters: { since?: number; until?: number; equal?: Record<string, string | undefined> },
+  values: SqlValue[],
+): string {
+  const clauses: string[] = [];
+  const bind = (value: SqlValue) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  if (filters.since !== undefined) clauses.push(`${timeColumn} >= ${bind(int(filters.since))}`);
+  if (filters.until !== undefined) clauses.push(`${timeColumn} < ${bind(int(filters.until))}`);
+  for (const [column, value] of Object.entries(filters.equal ?? {})) {
+    if (value !== undefined) clauses.push(`${column} = ${bind(value)}`);
+  }
+  return clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`;
+}
+
+/** `LIMIT $n OFFSET $m`; no limit is the largest BIGINT (both dialects accept it, and need a LIMIT for OFFSET). */
+function page(limit: number | undefined, offset: number | undefined, values: SqlValue[]): string {
+  values.push(limit === undefined ? MAX_STORED_AMOUNT : int(limit), int(offset ?? 0));
+  return `LIMIT $${values.length - 1} OFFSET $${values.length}`;
+}
+
+/**
+ * The statements of one store. `prefix` qualifies table names: `''` for SQLite, `"schema".` for
+ * PostgreSQL.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const q = createSqlQueries('"tollway".');
+ * const { text, values } = q.getUsage('tok1');
+ * ```
+ */
+export function createSqlQueries(prefix: string) {
+  const t = (table: string) => `${prefix}${table}`;
+  return {
+    insertChallenges(challenges: readonly IssuedChallenge[]): SqlQuery[] {
+      const queries: SqlQuery[] = [];
+      for (let start = 0; start < challenges.length; start += CHALLENGE_BATCH) {
+        const values: SqlValue[] = [];
+        const rows = challenges.slice(start, start + CHALLENGE_BATCH).map((c) => {
+          values.push(
+            c.paymentHash,
+            c.tokenId,
+            c.service,
+            c.amountMsat,
+            int(c.createdAt),
+            int(c.expiresAt),
+          );
+          const n = values.length;
+          return `($${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
+        });
+        queries.push({
+          text: `INSERT INTO ${t('challenges')} (payment_hash, token_id, service, amount_msat, created_at, expires_at)
+            VALUES ${rows.join(', ')} ON CONFLICT (payment_hash) DO NOTHING`,
+          values,
+        });
+      }
+      return queries;
+    },
+
+    insertSettlement(s: Settlement): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('settlements')} (reference, token_id, service, protocol, amount, unit, settled_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reference) DO NOTHING RETURNING reference`,
+        values: [
+          s.reference,
+          optional(s.tokenId),
+          s.service,
+          s.protocol,
+          s.amount,
+          s.unit,
+          int(s.settledAt),
+        ],
+      };
+    },
+
+    listSettlements(query: {
+      since?: number;
+      until?: number;
+      service?: string;
+      protocol?: PaymentProtocol;
+      limit?: number;
+    }): SqlQuery {
+      const values: SqlValue[] = [];
+      const filter = where(
+        'settled_at',
+        { ...query, equal: { service: query.service, protocol: query.protocol } },
+        values,
+      );
+      return {
+        text: `SELECT reference, token_id, service, protocol, amount, unit, settled_at FROM ${t('settlements')}
+          ${filter} ORDER BY settled_at DESC, reference ${page(query.limit, undefined, values)}`,
+        values,
+      };
+    },
+
+    revenue(query: { since?: number; until?: number; bucket: 'hour' | 'day' }): SqlQuery {
+      const values: SqlValue[] = [BUCKET_MS[query.bucket]];
+      const filter = where('settled_at', query, values);
+      return {
+        text: `SELECT (settled_at / CAST($1 AS BIGINT)) * CAST($1 AS BIGINT) AS bucket, service, protocol, unit,
+            SUM(amount) AS amount, COUNT(*) AS count
+          FROM ${t('settlements')} ${filter}
+          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
+        values,
+      };
+    },
+
+    insertToken(token: TokenRecord): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('tokens')} (token_id, payment_hash, service, tier, created_at, expires_at, max_uses,
+            initial_balance_msat)
+          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (token_id) DO NOTHING`,
+        values: [
+          token.tokenId,
+          token.paymentHash,
+          token.service,
+          int(token.tier),
+          int(token.createdAt),
+          token.expiresAt === undefined ? null : int(token.expiresAt),
+          token.maxUses === undefined ? null : int(token.maxUses),
+          optional(token.initialBalanceMsat),
+        ],
+      };
+    },
+
+    getToken(tokenId: string): SqlQuery {
+      return {
+        text: `SELECT token_id, payment_hash, service, tier, created_at, expires_at, max_uses, initial_balance_msat
+          FROM ${t('tokens')} WHERE token_id = $1`,
+        values: [tokenId],
+      };
+    },
+
+    listTokens(query: { service?: string; limit?: number; offset?: number }): SqlQuery {
+      const values: SqlValue[] = [];
+      const filter = where('created_at', { equal: { service: query.service } }, values);
+      return {
+        text: `SELECT token_id, payment_hash, service, tier, created_at, expires_at, max_uses, initial_balance_msat
+          FROM ${t('tokens')} ${filter} ORDER BY created_at, token_id ${page(query.limit, query.offset, values)}`,
+        values,
+      };
+    },
+
+    getUsage(tokenId: string): SqlQuery {
+      return {
+        text: `SELECT uses, spent_msat FROM ${t('token_usage')} WHERE token_id = $1`,
+        values: [tokenId],
+      };
+    },
+
+    /** Adds `count` uses if `uses <= maxUses - count`; returns the new `uses` only when it did. */
+    consumeUses(tokenId: string, count: number, maxUses: number): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('token_usage')} AS u (token_id, uses, spent_msat) VALUES ($1, $2, 0)
+          ON CONFLICT (token_id) DO UPDATE SET uses = u.uses + excluded.uses
+          WHERE u.uses <= CAST($3 AS BIGINT) - excluded.uses
+          RETURNING uses`,
+        values: [tokenId, int(count), int(maxUses)],
+      };
+    },
+
+    /** Adds `amount` to the spent total if `spent <= initial - amount`; returns the new total only when it did. */
+    spendBalance(tokenId: string, amountMsat: bigint, initialMsat: bigint): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('token_usage')} AS u (token_id, uses, spent_msat) VALUES ($1, 0, $2)
+          ON CONFLICT (token_id) DO UPDATE SET spent_msat = u.spent_msat + excluded.spent_msat
+          WHERE u.spent_msat <= CAST($3 AS BIGINT) - excluded.spent_msat
+          RETURNING spent_msat`,
+        values: [tokenId, amountMsat, initialMsat],
+      };
+    },
+
+    /** Inserts the claim, or takes over an expired one; returns a row only when the caller won. */
+    claimOnce(key: string, expiresAt: number, now: number): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('claims')} AS c (claim_key, expires_at) VALUES ($1, $2)
+          ON CONFLICT (claim_key) DO UPDATE SET expires_at = excluded.expires_at
+          WHERE c.expires_at <= CAST($3 AS BIGINT)
+          RETURNING claim_key`,
+        values: [key, int(expiresAt), int(now)],
+      };
+    },
+
+    pruneClaims(now: number): SqlQuery {
+      return {
+        text: `DELETE FROM ${t('claims')} WHERE expires_at <= $1`,
+        values: [int(now)],
+      };
+    },
+
+    /** Takes the next revocation revision (in PostgreSQL this row lock orders concurrent revocations). */
+    nextRevision(): SqlQuery {
+      return {
+        text: `UPDATE ${t('counters')} SET value = value + 1 WHERE name = 'revocations' RETURNING value`,
+        values: [],
+      };
+    },
+
+    currentRevision(): SqlQuery {
+      return {
+        text: `SELECT value FROM ${t('counters')} WHERE name = 'revocations'`,
+        values: [],
+      };
+    },
+
+    insertRevocation(
+      tokenId: string,
+      reason: string | undefined,
+      revokedAt: number,
+      revision: bigint,
+    ): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('revocations')} (token_id, reason, revoked_at, revision) VALUES ($1, $2, $3, $4)
+          ON CONFLICT (token_id) DO NOTHING RETURNING token_id`,
+        values: [tokenId, optional(reason), int(revokedAt), revision],
+      };
+    },
+
+    listRevocations(): SqlQuery {
+      return {
+        text: `SELECT token_id, reason, revoked_at, revision FROM ${t('revocations')} ORDER BY revision`,
+        values: [],
+      };
+    },
+
+    revocationsAfter(revision: bigint): SqlQuery {
+      return {
+        text: `SELECT token_id, reason, revoked_at, revision FROM ${t('revocations')}
+          WHERE revision > $1 ORDER BY revision`,
+        values: [revision],
+      };
+    },
+  };
+}
+
+/** The statements of one store; see {@link createSqlQueries}. */
+export type SqlQueries = ReturnType<typeof createSqlQueries>;
+
+function badRow(column: string): TollwayError {
+  return new TollwayError('store_error', `Unexpected value in column ${column}`);
+}
+
+/**
+ * Reads an integer column (drivers return bigint here).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * bigintColumn({ uses: 3n }, 'uses'); // 3n
+ * ```
+ */
+export function bigintColumn(row: SqlRow, column: string): bigint {
+  const value = row[column];
+  if (typeof value !== 'bigint') throw badRow(column);
+  return value;
+}
+
+/**
+ * The first row of a statement that must return one (`RETURNING`, or a lookup by primary key of a row
+ * the migrations create).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const revision = bigintColumn(firstRow(rows), 'value');
+ * ```
+ */
+export function firstRow(rows: readonly SqlRow[]): SqlRow {
+  const row = rows[0];
+  if (row === undefined) throw new TollwayError('store_error', 'A statement returned no row');
+  return row;
+}
+
+function numberColumn(row: SqlRow, column: string): number {
+  return Number(bigintColumn(row, column));
+}
+
+function textColumn(row: SqlRow, column: string): string {
+  const value = row[column];
+  if (typeof value !== 'string') throw badRow(column);
+  return value;
+}
+
+function isNull(row: SqlRow, column: string): boolean {
+  return row[column] === null || row[column] === undefined;
+}
+
+function protocolColumn(row: SqlRow): PaymentProtocol {
+  const value = textColumn(row, 'protocol');
+  if (value === 'l402' || value === 'mpp' || value === 'x402') return value;
+  throw badRow('protocol');
+}
+
+/**
+ * Decodes a `settlements` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const settlements = rows.map(toSettlement);
+ * ```
+ */
+export function toSettlement(row: SqlRow): Settlement {
+  return {
+    reference: textColumn(row, 'reference'),
+    ...(isNull(row, 'token_id') ? {} : { tokenId: textColumn(row, 'token_id') }),
+    service: textColumn(row, 'service'),
+    protocol: protocolColumn(row),
+    amount: bigintColumn(row, 'amount'),
+    unit: textColumn(row, 'unit'),
+    settledAt: numberColumn(row, 'settled_at'),
+  };
+}
+
+/**
+ * Decodes a `tokens` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const tokens = rows.map(toTokenRecord);
+ * ```
+ */
+export function toTokenRecord(row: SqlRow): TokenRecord {
+  return {
+    tokenId: textColumn(row, 'token_id'),
+    paymentHash: textColumn(row, 'payment_hash'),
+    service: textColumn(row, 'service'),
+    tier: numberColumn(row, 'tier'),
+    createdAt: numberColumn(row, 'created_at'),
+    ...(isNull(row, 'expires_at') ? {} : { expiresAt: numberColumn(row, 'expires_at') }),
+    ...(isNull(row, 'max_uses') ? {} : { maxUses: numberColumn(row, 'max_uses') }),
+    ...(isNull(row, 'initial_balance_msat')
+      ? {}
+      : { initialBalanceMsat: bigintColumn(row, 'initial_balance_msat') }),
+  };
+}
+
+/**
+ * Decodes a `revocations` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const revocations = rows.map(toRevocation);
+ * ```
+ */
+export function toRevocation(row: SqlRow): Revocation {
+  return {
+    tokenId: textColumn(row, 'token_id'),
+    ...(isNull(row, 'reason') ? {} : { reason: textColumn(row, 'reason') }),
+    revokedAt: numberColumn(row, 'revoked_at'),
+  };
+}
+
+/**
+ * Decodes a row of the revenue query.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const report = rows.map(toRevenueRow);
+ * ```
+ */
+export function toRevenueRow(row: SqlRow): RevenueRow {
+  return {
+    bucket: numberColumn(row, 'bucket'),
+    service: textColumn(row, 'service'),
+    protocol: protocolColumn(row),
+    unit: textColumn(row, 'unit'),
+    amount: bigintColumn(row, 'amount'),
+    count: numberColumn(row, 'count'),
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * The embedded default {@link Store}: one SQLite file through better-sqlite3 (an optional peer
+ * dependency of `@tollway/sdk`).
+ *
+ * Several processes may open the same file: the file is in WAL mode, writers wait `busyTimeoutMs` for
+ * each other, and every check-and-update is one SQL statement, so counters stay exact across processes.
+ * Revocations made by another process are found by polling a revision counter (one primary-key read
+ * per tick, only while someone is subscribed).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { TollwayError } from '../errors.js';
+import type { Store } from '../server/store.js';
+import {
+  assertCount,
+  assertStorableAmount,
+  CLAIM_PRUNE_INTERVAL_MS,
+  createRevocationListeners,
+  toStoreError,
+} from './common.js';
+import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
+import {
+  bigintColumn,
+  createSqlQueries,
+  firstRow,
+  type SqlQuery,
+  type SqlRow,
+  toRevenueRow,
+  toRevocation,
+  toSettlement,
+  toTokenRecord,
+} from './sql.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The database file (parent directories are created), or `':memory:'` for a private in-memory database. */
+  path: string;
+  /** How long a write waits for another connection's lock before failing, in ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** How often revocations made by other processes are looked for, in ms. Default 250. */
+  revocationPollMs?: number;
+}
+
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec(CREATE_SCHEMA_MIGRATIONS);
+    const applied = db
+      .prepare('SELECT version FROM schema_migrations')
+      .pluck()
+      .all()
+      .map((version) => Number(version));
+    const record = db.prepare(
+      'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+    );
+    for (const migration of pendingMigrations(applied)) {
+      for (const statement of migration.statements) db.exec(statement);
+      record.run(migration.version, migration.name, Date.now());
+    }
+  }).immediate();
+}
+
+/**
+ * Creates a {@link Store} on a SQLite file. Call `init()` first: it opens the file, sets WAL mode and
+ * runs the migrations. Failures of the database are `store_error`.
+ *
+ * @example
+ * ```ts
+ * const store = createSqliteStore({ path: '.tollway/tollway.db' });
+ * await store.init();
+ * await store.consumeUses('tok1', 1, 100); // { ok: true, uses: 1 }
+ * ```
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const { path, busyTimeoutMs = 5000, revocationPollMs = 250 } = options;
+  const q = createSqlQueries('');
+  const statements = new Map<string, Database.Statement>();
+  const listeners = createRevocationListeners();
+  let db: Database.Database | undefined;
+  let lastRevision = 0n;
+  let lastPrune = 0;
+  let poller: NodeJS.Timeout | undefined;
+
+  function open(): Database.Database {
+    if (db === undefined) {
+      throw new TollwayError('store_error', 'The SQLite store is not open: call init() first');
+    }
+    return db;
+  }
+
+  function run(query: SqlQuery): SqlRow[] {
+    const database = open();
+    let statement = statements.get(query.text);
+    if (statement === undefined) {
+      statement = database.prepare(query.text);
+      statements.set(query.text, statement);
+    }
+    const params = Object.fromEntries(query.values.map((value, i) => [String(i + 1), value]));
+    const args = query.values.length === 0 ? [] : [params];
+    if (!statement.reader) {
+      statement.run(...args);
+      return [];
+    }
+    return statement.all(...args) as SqlRow[];
+  }
+
+  function guarded<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw toStoreError(error, 'SQLite');
+    }
+  }
+
+  function transaction<T>(work: () => T): T {
+    return guarded(() => open().transaction(work).immediate());
+  }
+
+  function currentRevision(): bigint {
+    return bigintColumn(firstRow(run(q.currentRevision())), 'value');
+  }
+
+  function deliverRevocations(): void {
+    if (listeners.size === 0) return;
+    const current = currentRevision();
+    if (current <= lastRevision) return;
+    const rows = run(q.revocationsAfter(lastRevision));
+    lastRevision = current;
+    for (const row of rows) {
+      const revision = bigintColumn(row, 'revision');
+      if (revision > lastRevision) lastRevision = revision;
+      listeners.emit(toRevocation(row));
+    }
+  }
+
+  function pruneClaims(now: number): void {
+    lastPrune = now;
+    run(q.pruneClaims(now));
+  }
+
+  return {
+    async init() {
+      if (db !== undefined) return;
+      guarded(() => {
+        if (path !== ':memory:' && path !== '') {
+          mkdirSync(dirname(resolve(path)), { recursive: true });
+        }
+        const database = new Database(path);
+        try {
+          database.defaultSafeIntegers(true);
+          database.pragma(`busy_timeout = ${busyTimeoutMs}`);
+          database.pragma('journal_mode = WAL');
+          migrate(database);
+        } catch (error) {
+          database.close();
+          throw error;
+        }
+        db = database;
+        lastRevision = currentRevision();
+        pruneClaims(Date.now());
+      });
+    },
+
+    async close() {
+      clearInterval(poller);
+      poller = undefined;
+      statements.clear();
+      db?.close();
+      db = undefined;
+    },
+
+    async recordChallenges(challenges) {
+      for (const c of challenges) assertStorableAmount(c.amountMsat, 'challenge amountMsat');
+      const queries = q.insertChallenges(challenges);
+      transaction(() => {
+        for (const query of queries) run(query);
+      });
+    },
+
+    async recordSettlement(settlement) {
+      assertStorableAmount(settlement.amount, 'settlement amount');
+      return guarded(() => run(q.insertSettlement(settlement)).length > 0);
+    },
+
+    async listSettlements(query) {
+      return guarded(() => run(q.listSettlements(query)).map(toSettlement));
+    },
+
+    async revenue(query) {
+      return guarded(() => run(q.revenue(query)).map(toRevenueRow));
+    },
+
+    async saveToken(token) {
+      if (token.initialBalanceMsat !== undefined) {
+        assertStorableAmount(token.initialBalanceMsat, 'token initialBalanceMsat');
+      }
+      guarded(() => run(q.insertToken(token)));
+    },
+
+    async getToken(tokenId) {
+      return guarded(() => run(q.getToken(tokenId)).map(toTokenRecord)[0]);
+    },
+
+    async listTokens(query) {
+      return guarded(() => run(q.listTokens(query)).map(toTokenRecord));
+    },
+
+    async getUsage(tokenId) {
+      return guarded(() => {
+        const row = run(q.getUsage(tokenId))[0];
+        return row === undefined
+          ? { tokenId, uses: 0, spentMsat: 0n }
+          : {
+              tokenId,
+              uses: Number(bigintColumn(row, 'uses')),
+              spentMsat: bigintColumn(row, 'spent_msat'),
+            };
+      });
+    },
+
+    async consumeUses(tokenId, count, maxUses) {
+      assertCount(count, 'count');
+      assertCount(maxUses, 'maxUses');
+      return guarded(() => {
+        const row = count <= maxUses ? run(q.consumeUses(tokenId, count, maxUses))[0] : undefined;
+        if (row !== undefined) return { ok: true, uses: Number(bigintColumn(row, 'uses')) };
+        const current = run(q.getUsage(tokenId))[0];
+        return {
+          ok: false,
+          uses: current === undefined ? 0 : Number(bigintColumn(current, 'uses')),
+        };
+      });
+    },
+
+    async spendBalance(tokenId, amountMsat, initialMsat) {
+      assertStorableAmount(amountMsat, 'amountMsat');
+      assertStorableAmount(initialMsat, 'initialMsat');
+      return guarded(() => {
+        const row =
+          amountMsat <= initialMsat
+            ? run(q.spendBalance(tokenId, amountMsat, initialMsat))[0]
+            : undefined;
+        if (row !== undefined) {
+          return { ok: true, remainingMsat: initialMsat - bigintColumn(row, 'spent_msat') };
+        }
+        const current = run(q.getUsage(tokenId))[0];
+        const spent = current === undefined ? 0n : bigintColumn(current, 'spent_msat');
+        return { ok: false, remainingMsat: spent < initialMsat ? initialMsat - spent : 0n };
+      });
+    },
+
+    async claimOnce(key, expiresAt) {
+      return guarded(() => {
+        const now = Date.now();
+        if (now - lastPrune >= CLAIM_PRUNE_INTERVAL_MS) pruneClaims(now);
+        return run(q.claimOnce(key, expiresAt, now)).length > 0;
+      });
+    },
+
+    async revoke(tokenId, reason) {
+      const inserted = transaction(() => {
+        const revision = bigintColumn(firstRow(run(q.nextRevision())), 'value');
+        return run(q.insertRevocation(tokenId, reason, Date.now(), revision)).length > 0;
+      });
+      if (inserted) guarded(deliverRevocations);
+    },
+
+    async listRevocations() {
+      return guarded(() => run(q.listRevocations()).map(toRevocation));
+    },
+
+    subscribeRevocations(listener) {
+      if (listeners.size === 0) {
+        if (db !== undefined) lastRevision = guarded(currentRevision);
+        poller = setInterval(() => {
+          try {
+            deliverRevocations();
+          } catch {
+            // A busy or closing database: the next tick tries again.
+          }
+        }, revocationPollMs);
+        poller.unref();
+      }
+      const remove = listeners.add(listener);
+      return () => {
+        remove();
+        if (listeners.size === 0) {
+          clearInterval(poller);
+          poller = undefined;
+        }
+      };
+    },
+  };
+}

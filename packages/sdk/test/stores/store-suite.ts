@@ -1,0 +1,435 @@
+/**
+ * One behavioural suite for every Store implementation. Each store's test file runs it against the
+ * real thing: memory, a SQLite file, a PostgreSQL database.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
+import type { Revocation, Settlement, Store, TokenRecord } from '../../src/server/store.js';
+
+/** What a store's test file provides for each test. */
+export interface StoreFixture {
+  /** A fresh, initialised store over empty state. */
+  store: Store;
+  /**
+   * Opens and initialises another instance over the same state (another process, in production).
+   * Absent for stores whose state lives in one instance.
+   */
+  openPeer?: () => Promise<Store>;
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** 2026-03-14 10:00:00 UTC, on an hour boundary. */
+const BASE = Date.UTC(2026, 2, 14, 10);
+const MAX_I64 = 2n ** 63n - 1n;
+const USDC = 'eip155:8453/erc20:0x833589fcd6edb6e08f4c7c32d4f71b54bda02913';
+
+function settlement(reference: string, fields: Partial<Settlement> = {}): Settlement {
+  return {
+    reference,
+    service: 'api',
+    protocol: 'l402',
+    amount: 1000n,
+    unit: 'msat',
+    settledAt: BASE,
+    ...fields,
+  };
+}
+
+function token(tokenId: string, fields: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    tokenId,
+    paymentHash: `hash-${tokenId}`,
+    service: 'api',
+    tier: 0,
+    createdAt: BASE,
+    ...fields,
+  };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<TollwayErrorCode | 'resolved' | 'other'> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return isTollwayError(error) ? error.code : 'other';
+  }
+}
+
+/** Runs `task(i)` for i in 0..n-1, at most `parallel` at a time, and returns calls per second. */
+async function throughput(n: number, parallel: number, task: (i: number) => Promise<unknown>) {
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await task(next++);
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return Math.round(n / ((performance.now() - started) / 1000));
+}
+
+/**
+ * Registers the shared behaviour tests for one store.
+ *
+ * @example
+ * ```ts
+ * describeStoreSuite('memory', async () => {
+ *   const store = createMemoryStore();
+ *   await store.init();
+ *   return { store };
+ * });
+ * ```
+ */
+export function describeStoreSuite(name: string, makeStore: () => Promise<StoreFixture>): void {
+  describe(`${name} store`, () => {
+    let fixture: StoreFixture;
+    let store: Store;
+    const opened: Store[] = [];
+
+    beforeEach(async () => {
+      fixture = await makeStore();
+      store = fixture.store;
+      opened.push(store);
+    });
+
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+
+    /** The stores that share state: [store, peer], or [store] when the store has no peers. */
+    async function instances(): Promise<Store[]> {
+      if (fixture.openPeer === undefined) return [store];
+      const peer = await fixture.openPeer();
+      opened.push(peer);
+      return [store, peer];
+    }
+
+    async function peerOrSkip(skip: (note: string) => never): Promise<Store> {
+      const [, peer] = await instances();
+      return peer ?? skip(`${name} keeps its state in one instance`);
+    }
+
+    it('init is idempotent, and another instance sees the same state', async () => {
+      await store.init();
+      await store.recordSettlement(settlement('r1'));
+      for (const s of await instances()) {
+        expect(await s.listSettlements({})).toStrictEqual([settlement('r1')]);
+      }
+    });
+
+    it('recordSettlement is true the first time only and round-trips every field', async () => {
+      const withToken = settlement('r1', { tokenId: 'tok1', settledAt: BASE + 1 });
+      const x402 = settlement('0xabc', { protocol: 'x402', amount: 10_000n, unit: USDC });
+      expect(await store.recordSettlement(withToken)).toBe(true);
+      expect(await store.recordSettlement(x402)).toBe(true);
+      expect(await store.recordSettlement({ ...withToken, amount: 5n })).toBe(false);
+      expect(await store.listSettlements({})).toStrictEqual([withToken, x402]);
+    });
+
+    it('recordSettlement is idempotent under concurrency, across instances', async () => {
+      const all = await instances();
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          all[i % all.length]!.recordSettlement(settlement('r')),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.listSettlements({})).toHaveLength(1);
+    });
+
+    it('listSettlements filters by time, service and protocol, newest first, with a limit', async () => {
+      const a = settlement('a', { settledAt: BASE });
+      const b = settlement('b', { settledAt: BASE + 10, service: 'llm' });
+      const c = settlement('c', { settledAt: BASE + 20, protocol: 'mpp' });
+      const d = settlement('d', { settledAt: BASE + 20 });
+      for (const s of [a, b, c, d]) await store.recordSettlement(s);
+      expect(await store.listSettlements({})).toStrictEqual([c, d, b, a]);
+      expect(await store.listSettlements({ since: BASE + 10 })).toStrictEqual([c, d, b]);
+      expect(await store.listSettlements({ until: BASE + 20 })).toStrictEqual([b, a]);
+      expect(await store.listSettlements({ since: BASE, until: BASE + 10 })).toStrictEqual([a]);
+      expect(await store.listSettlements({ service: 'api' })).toStrictEqual([c, d, a]);
+      expect(await store.listSettlements({ protocol: 'l402', service: 'api' })).toStrictEqual([
+        d,
+        a,
+      ]);
+      expect(await store.listSettlements({ limit: 2 })).toStrictEqual([c, d]);
+      expect(await store.listSettlements({ service: 'none' })).toStrictEqual([]);
+    });
+
+    it('revenue sums by UTC hour and day, grouped by service, protocol and unit', async () => {
+      const big = 2n ** 60n;
+      const rows: Settlement[] = [
+        settlement('early', { settledAt: BASE - 1, amount: 1n }),
+        settlement('h1', { settledAt: BASE, amount: 1000n }),
+        settlement('h2', { settledAt: BASE + HOUR - 1, amount: 2000n }),
+        settlement('h3', { settledAt: BASE + HOUR, amount: 4000n }),
+        settlement('usdc', { settledAt: BASE + 600_000, protocol: 'x402', amount: 5n, unit: USDC }),
+        settlement('other', { settledAt: BASE + 1_200_000, service: 'llm', amount: 7n }),
+        settlement('big1', { settledAt: BASE + 1, service: 'whale', amount: big + 1n }),
+        settlement('big2', { settledAt: BASE + 2, service: 'whale', amount: big + 3n }),
+        settlement('next-day', { settledAt: BASE + DAY, amount: 8000n }),
+      ];
+      for (const s of rows) await store.recordSettlement(s);
+      const row = (bucket: number, fields: Partial<Settlement>, amount: bigint, count: number) => ({
+        bucket,
+        service: 'api',
+        protocol: 'l402',
+        unit: 'msat',
+        ...fields,
+        amount,
+        count,
+      });
+      expect(await store.revenue({ bucket: 'hour', since: BASE, until: BASE + DAY })).toStrictEqual(
+        [
+          row(BASE, {}, 3000n, 2),
+          row(BASE, { protocol: 'x402', unit: USDC }, 5n, 1),
+          row(BASE, { service: 'llm' }, 7n, 1),
+          row(BASE, { service: 'whale' }, 2n ** 61n + 4n, 2),
+          row(BASE + HOUR, {}, 4000n, 1),
+        ],
+      );
+      const day = Date.UTC(2026, 2, 14);
+      expect(await store.revenue({ bucket: 'day' })).toStrictEqual([
+        row(day, {}, 7001n, 4),
+        row(day, { protocol: 'x402', unit: USDC }, 5n, 1),
+        row(day, { service: 'llm' }, 7n, 1),
+        row(day, { service: 'whale' }, 2n ** 61n + 4n, 2),
+        row(day + DAY, {}, 8000n, 1),
+      ]);
+      expect(await store.revenue({ bucket: 'day', since: BASE + DAY + 1 })).toStrictEqual([]);
+    });
+
+    it('amounts up to 2^63-1 round-trip exactly; larger or negative ones are rejected', async () => {
+      const huge = settlement('huge', { amount: MAX_I64 });
+      const odd = settlement('odd', { amount: 2n ** 53n + 1n, settledAt: BASE - 1 });
+      await store.recordSettlement(huge);
+      await store.recordSettlement(odd);
+      expect(await store.listSettlements({})).toStrictEqual([huge, odd]);
+      const rich = token('rich', { initialBalanceMsat: 2n ** 62n + 5n });
+      await store.saveToken(rich);
+      expect(await store.getToken('rich')).toStrictEqual(rich);
+      expect(await store.spendBalance('rich', 2n ** 53n + 1n, MAX_I64)).toStrictEqual({
+        ok: true,
+        remainingMsat: MAX_I64 - 2n ** 53n - 1n,
+      });
+      expect(await store.spendBalance('rich', MAX_I64, MAX_I64)).toStrictEqual({
+        ok: false,
+        remainingMsat: MAX_I64 - 2n ** 53n - 1n,
+      });
+      expect((await store.getUsage('rich')).spentMsat).toBe(2n ** 53n + 1n);
+      expect(await codeOf(store.recordSettlement(settlement('x', { amount: MAX_I64 + 1n })))).toBe(
+        'invalid_amount',
+      );
+      expect(await codeOf(store.recordSettlement(settlement('y', { amount: -1n })))).toBe(
+        'invalid_amount',
+      );
+      expect(await codeOf(store.spendBalance('rich', -1n, 10n))).toBe('invalid_amount');
+      expect(await codeOf(store.consumeUses('rich', 1.5, 10))).toBe('invalid_amount');
+      expect(await codeOf(store.consumeUses('rich', 1, -1))).toBe('invalid_amount');
+      expect(await store.listSettlements({})).toHaveLength(2);
+    });
+
+    it('saveToken keeps the first record; getToken and listTokens read it back', async () => {
+      const plain = token('t1');
+      const full = token('t2', {
+        service: 'llm',
+        tier: 2,
+        createdAt: BASE + 5,
+        expiresAt: BASE + DAY,
+        maxUses: 100,
+        initialBalanceMsat: 50_000n,
+      });
+      const later = token('t0', { createdAt: BASE + 9 });
+      for (const t of [plain, full, later]) await store.saveToken(t);
+      await store.saveToken({ ...plain, tier: 9, maxUses: 1 });
+      expect(await store.getToken('t1')).toStrictEqual(plain);
+      expect(await store.getToken('t2')).toStrictEqual(full);
+      expect(await store.getToken('missing')).toBeUndefined();
+      expect(await store.listTokens({})).toStrictEqual([plain, full, later]);
+      expect(await store.listTokens({ service: 'api' })).toStrictEqual([plain, later]);
+      expect(await store.listTokens({ limit: 1, offset: 1 })).toStrictEqual([full]);
+      expect(await store.listTokens({ offset: 2 })).toStrictEqual([later]);
+    });
+
+    it('consumeUses counts up to maxUses and reports the current count when refused', async () => {
+      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 0, spentMsat: 0n });
+      expect(await store.consumeUses('t', 3, 10)).toStrictEqual({ ok: true, uses: 3 });
+      expect(await store.consumeUses('t', 7, 10)).toStrictEqual({ ok: true, uses: 10 });
+      expect(await store.consumeUses('t', 1, 10)).toStrictEqual({ ok: false, uses: 10 });
+      expect(await store.consumeUses('fresh', 11, 10)).toStrictEqual({ ok: false, uses: 0 });
+      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 10, spentMsat: 0n });
+      expect(await store.getUsage('fresh')).toStrictEqual({
+        tokenId: 'fresh',
+        uses: 0,
+        spentMsat: 0n,
+      });
+    });
+
+    it('consumeUses is atomic: 50 concurrent calls with maxUses 10 succeed exactly 10 times', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => store.consumeUses('t', 1, 10)),
+      );
+      const granted = results.filter((r) => r.ok).map((r) => r.uses);
+      expect(granted.sort((a, b) => a - b)).toStrictEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect((await store.getUsage('t')).uses).toBe(10);
+    });
+
+    it('consumeUses is atomic across two instances', async ({ skip }) => {
+      const peer = await peerOrSkip(skip);
+      const all = [store, peer];
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => all[i % 2]!.consumeUses('t', 1, 10)),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(10);
+      expect((await peer.getUsage('t')).uses).toBe(10);
+    });
+
+    it('spendBalance spends while the balance lasts and never goes below zero', async () => {
+      expect(await store.spendBalance('t', 300n, 1000n)).toStrictEqual({
+        ok: true,
+        remainingMsat: 700n,
+      });
+      expect(await store.spendBalance('t', 800n, 1000n)).toStrictEqual({
+        ok: false,
+        remainingMsat: 700n,
+      });
+      expect(await store.spendBalance('t', 700n, 1000n)).toStrictEqual({
+        ok: true,
+        remainingMsat: 0n,
+      });
+      expect(await store.spendBalance('t', 1n, 1000n)).toStrictEqual({
+        ok: false,
+        remainingMsat: 0n,
+      });
+      expect(await store.spendBalance('fresh', 2000n, 1000n)).toStrictEqual({
+        ok: false,
+        remainingMsat: 1000n,
+      });
+      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 0, spentMsat: 1000n });
+    });
+
+    it('spendBalance is atomic under concurrency, across instances', async () => {
+      const all = await instances();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => all[i % all.length]!.spendBalance('t', 100n, 1000n)),
+      );
+      const remaining = results.filter((r) => r.ok).map((r) => r.remainingMsat);
+      expect(remaining.sort((a, b) => Number(b - a))).toStrictEqual([
+        900n,
+        800n,
+        700n,
+        600n,
+        500n,
+        400n,
+        300n,
+        200n,
+        100n,
+        0n,
+      ]);
+      expect(results.filter((r) => !r.ok).every((r) => r.remainingMsat === 0n)).toBe(true);
+      expect((await store.getUsage('t')).spentMsat).toBe(1000n);
+    });
+
+    it('uses and balance of one token are counted independently', async () => {
+      await store.consumeUses('t', 2, 5);
+      await store.spendBalance('t', 40n, 100n);
+      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 2, spentMsat: 40n });
+    });
+
+    it('claimOnce is true exactly once, under concurrency and across instances', async () => {
+      const all = await instances();
+      const expiresAt = Date.now() + 60_000;
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => all[i % all.length]!.claimOnce('nonce', expiresAt)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      for (const s of all) expect(await s.claimOnce('nonce', expiresAt)).toBe(false);
+      expect(await store.claimOnce('other', expiresAt)).toBe(true);
+    });
+
+    it('an expired claim counts as absent and can be claimed again', async () => {
+      expect(await store.claimOnce('old', Date.now() - 1)).toBe(true);
+      expect(await store.claimOnce('old', Date.now() + 60_000)).toBe(true);
+      expect(await store.claimOnce('old', Date.now() + 60_000)).toBe(false);
+    });
+
+    it('revoke keeps the first revocation; listRevocations returns them all', async () => {
+      const before = Date.now();
+      await store.revoke('a', 'leaked');
+      await store.revoke('b');
+      await store.revoke('a', 'again');
+      const after = Date.now();
+      const listed = (await store.listRevocations()).sort((x, y) =>
+        x.tokenId < y.tokenId ? -1 : 1,
+      );
+      expect(listed.map(({ revokedAt, ...rest }) => rest)).toStrictEqual([
+        { tokenId: 'a', reason: 'leaked' },
+        { tokenId: 'b' },
+      ]);
+      for (const r of listed) {
+        expect(r.revokedAt).toBeGreaterThanOrEqual(before);
+        expect(r.revokedAt).toBeLessThanOrEqual(after);
+      }
+    });
+
+    it('subscribers hear each revocation of this instance once, until they unsubscribe', async () => {
+      const first: Revocation[] = [];
+      const second: Revocation[] = [];
+      const unsubscribe = store.subscribeRevocations((r) => first.push(r));
+      store.subscribeRevocations((r) => second.push(r));
+      await store.revoke('x', 'stolen');
+      await store.revoke('x', 'twice');
+      await store.revoke('y');
+      await vi.waitFor(() => expect(second.map((r) => r.tokenId)).toStrictEqual(['x', 'y']), {
+        timeout: 1000,
+      });
+      unsubscribe();
+      await store.revoke('z');
+      await vi.waitFor(() => expect(second).toHaveLength(3), { timeout: 1000 });
+      expect(first.map((r) => r.tokenId)).toStrictEqual(['x', 'y']);
+      const listed = await store.listRevocations();
+      for (const heard of second) {
+        expect(listed.find((r) => r.tokenId === heard.tokenId)).toStrictEqual(heard);
+      }
+    });
+
+    it('subscribers hear revocations made by another instance within a second', async ({
+      skip,
+    }) => {
+      const peer = await peerOrSkip(skip);
+      const heard: Revocation[] = [];
+      store.subscribeRevocations((r) => heard.push(r));
+      await peer.revoke('remote', 'revoked elsewhere');
+      await vi.waitFor(() => expect(heard).toHaveLength(1), { timeout: 1000, interval: 10 });
+      expect(heard).toStrictEqual(await store.listRevocations());
+      expect(heard[0]).toMatchObject({ tokenId: 'remote', reason: 'revoked elsewhere' });
+    });
+
+    it('recordChallenges accepts batches with duplicates, repeated and empty', async () => {
+      const challenges = Array.from({ length: 1200 }, (_, i) => ({
+        paymentHash: `hash${i % 1100}`,
+        tokenId: `tok${i}`,
+        service: 'api',
+        amountMsat: 1000n,
+        createdAt: BASE,
+        expiresAt: BASE + HOUR,
+      }));
+      await store.recordChallenges(challenges);
+      await store.recordChallenges(challenges.slice(0, 10));
+      await store.recordChallenges([]);
+      expect(await codeOf(store.recordChallenges([{ ...challenges[0]!, amountMsat: -5n }]))).toBe(
+        'invalid_amount',
+      );
+    });
+
+    it('reports consumeUses throughput (printed, not asserted)', async () => {
+      const n = 2000;
+      const sequential = await throughput(n, 1, () => store.consumeUses('seq', 1, n));
+      const parallel = await throughput(n, 16, () => store.consumeUses('par', 1, n));
+      console.log(
+        `[${name}] consumeUses: ${sequential} calls/s sequential, ${parallel} calls/s with 16 in flight`,
+      );
+      expect(await store.getUsage('seq')).toMatchObject({ uses: n });
+      expect(await store.getUsage('par')).toMatchObject({ uses: n });
+    });
+  });
+}
