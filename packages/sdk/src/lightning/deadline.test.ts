@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { TollwayError } from '../errors.js';
+import { withDeadline } from './deadline.js';
+
+const timeout = () => new TollwayError('payment_timeout', 'too slow');
+
+/** A task that waits `ms` unless its signal aborts first. */
+function wait<T>(ms: number, value: T): (signal: AbortSignal) => Promise<T> {
+  return (signal) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve(value), ms);
+      signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(new Error('aborted'));
+      });
+    });
+}
+
+describe('withDeadline', () => {
+  it('returns the result of a task that finishes in time', async () => {
+    expect(await withDeadline(1_000, timeout, wait(5, 'done'))).toBe('done');
+  });
+
+  it('aborts a slow task and fails with the timeout error', async () => {
+    let seen: AbortSignal | undefined;
+    const started = Date.now();
+    const outcome = withDeadline(30, timeout, (signal) => {
+      seen = signal;
+      return wait(5_000, 'late')(signal);
+    });
+    await expect(outcome).rejects.toMatchObject({ code: 'payment_timeout' });
+    expect(seen?.aborted).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it("keeps a task's own error when it fails in time", async () => {
+    const failing = async () => {
+      throw new TollwayError('no_route', 'nowhere to go');
+    };
+    await expect(withDeadline(1_000, timeout, failing)).rejects.toMatchObject({ code: 'no_route' });
+  });
+
+  it("fails with the caller's reason when the caller aborts, before or during the task", async () => {
+    const before = new AbortController();
+    before.abort(new Error('cancelled early'));
+    await expect(withDeadline(1_000, timeout, wait(5_000, 'x'), before.signal)).rejects.toThrow(
+      'cancelled early',
+    );
+
+    const during = new AbortController();
+    setTimeout(() => during.abort(new Error('cancelled')), 10);
+    await expect(withDeadline(1_000, timeout, wait(5_000, 'x'), during.signal)).rejects.toThrow(
+      'cancelled',
+    );
+  });
+});
