@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { createCors } from './cors.js';
+import type { PaywallRequest } from './types.js';
+
+const request = (method: string, headers: Record<string, string> = {}): PaywallRequest => ({
+  method,
+  url: '/x',
+  headers: new Headers(headers),
+  clientIp: '203.0.113.1',
+});
+
+describe('createCors', () => {
+  it('allows any origin by default and exposes the payment headers', () => {
+    expect(createCors(undefined).headers(request('GET'))).toEqual([
+      ['Access-Control-Allow-Origin', '*'],
+      [
+        'Access-Control-Expose-Headers',
+        'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE',
+      ],
+    ]);
+  });
+
+  it('answers preflights only', () => {
+    const cors = createCors({ origin: 'https://a.example' });
+    const preflight = cors.preflight(
+      request('OPTIONS', { origin: 'https://a.example', 'access-control-request-method': 'POST' }),
+    );
+    expect(preflight?.status).toBe(204);
+    expect(preflight?.headers).toContainEqual(['Access-Control-Allow-Origin', 'https://a.example']);
+    expect(cors.preflight(request('OPTIONS'))).toBeUndefined();
+    expect(
+      cors.preflight(request('GET', { 'access-control-request-method': 'GET' })),
+    ).toBeUndefined();
+  });
+
+  it('sends nothing when turned off', () => {
+    const cors = createCors(false);
+    expect(cors.headers(request('GET'))).toEqual([]);
+    expect(
+      cors.preflight(request('OPTIONS', { 'access-control-request-method': 'GET' })),
+    ).toBeUndefined();
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * CORS for paywalled routes, so browser apps and in-browser agents can read a 402's challenges and
+ * a paid response's receipt. The app's own CORS setup may replace it (`cors: false`).
+ */
+import type { PaywallRequest, PaywallResponse } from './types.js';
+
+/** Which origins may read paywalled responses: `'*'` (default), one origin, or a list. */
+export interface CorsOptions {
+  origin?: string | readonly string[];
+}
+
+/** CORS headers for one paywall; see {@link createCors}. */
+export interface Cors {
+  /** Headers for any response to `request`. */
+  headers(request: PaywallRequest): Array<[name: string, value: string]>;
+  /** The answer to a preflight request, or undefined when `request` is not one. */
+  preflight(request: PaywallRequest): PaywallResponse | undefined;
+}
+
+/** Response headers a client must be able to read: challenges and receipts of every protocol. */
+export const EXPOSED_HEADERS =
+  'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE';
+/** Request headers that carry credentials. */
+const ALLOWED_HEADERS =
+  'Authorization, Content-Type, Macaroon, Grpc-Metadata-Macaroon, PAYMENT-SIGNATURE, X-PAYMENT';
+const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
+/**
+ * Creates the CORS policy; `false` turns it off (no headers, no preflight answers).
+ *
+ * @example
+ * ```ts
+ * const cors = createCors({ origin: ['https://app.example.com'] });
+ * response.headers.push(...cors.headers(request));
+ * ```
+ */
+export function createCors(options: CorsOptions | false | undefined): Cors {
+  if (options === false) return { headers: () => [], preflight: () => undefined };
+  const origin = options?.origin ?? '*';
+  const allowed = typeof origin === 'string' ? [origin] : [...origin];
+
+  function allowOrigin(request: PaywallRequest): Array<[string, string]> {
+    if (allowed.includes('*')) return [['Access-Control-Allow-Origin', '*']];
+    const requested = request.headers.get('origin');
+    const vary: [string, string] = ['Vary', 'Origin'];
+    if (requested === null || !allowed.includes(requested)) return [vary];
+    return [['Access-Control-Allow-Origin', requested], vary];
+  }
+
+  return {
+    headers: (request) => [
+      ...allowOrigin(request),
+      ['Access-Control-Expose-Headers', EXPOSED_HEADERS],
+    ],
+    preflight(request) {
+      if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
+      if (!request.headers.has('access-control-request-method')) return undefined;
+      return {
+        status: 204,
+        headers: [
+          ...allowOrigin(request),
+          ['Access-Control-Allow-Methods', ALLOWED_METHODS],
+          ['Access-Control-Allow-Headers', ALLOWED_HEADERS],
+          ['Access-Control-Max-Age', '600'],
+        ],
+        body: '',
+      };
+    },
+  };
+}

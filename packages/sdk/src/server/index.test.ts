@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest';
+import * as server from './index.js';
+
+describe('@tollway/sdk/server', () => {
+  it('exports exactly its public functions', () => {
+    expect(Object.keys(server).sort()).toEqual([
+      'clientNetwork',
+      'createMasterSecret',
+      'createPaywall',
+      'formatProblem',
+    ]);
+  });
+});

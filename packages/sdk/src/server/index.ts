@@ -1,0 +1,34 @@
+/**
+ * `@tollway/sdk/server`: the paywall engine. Put a price on a route of any web app; a framework
+ * adapter (`@tollway/sdk/node`, `/express`, `/fastify`, `/hono`) calls `paywall.handle()` for each
+ * request and writes the decision.
+ */
+
+export { clientNetwork } from './client-network.js';
+export type { CorsOptions } from './cors.js';
+export type { Duration } from './duration.js';
+export type { FreebieOptions } from './freebies.js';
+export type {
+  ChallengeParts,
+  CredentialCheck,
+  CredentialSource,
+  CredentialVerdict,
+  OfferKind,
+  OfferPart,
+  PaymentProof,
+  PresentedCredential,
+} from './offers.js';
+export {
+  createPaywall,
+  type Paywall,
+  type PaywallLogger,
+  type PaywallOptions,
+  type PaywallRateLimits,
+} from './paywall.js';
+export type { Price, PriceFunction, PriceInput, PriceRequest } from './pricing.js';
+export { formatProblem, type Problem } from './problem.js';
+export type { RateLimit } from './rate-limit.js';
+export { createMasterSecret, type MasterSecret } from './root-keys.js';
+export type { Route, RouteOptions } from './route.js';
+export type * from './store.js';
+export type * from './types.js';

@@ -1,0 +1,190 @@
+/**
+ * The L402 offer: a macaroon minted for the shared invoice (`LSAT` line, then `L402` line), and
+ * the check of `Authorization: L402 <macaroon>:<preimage>` credentials (and the `Macaroon` /
+ * `Grpc-Metadata-Macaroon` header forms).
+ */
+import type { TollwayErrorCode } from '../errors.js';
+import { bytesToHex, hexToBytes } from '../internal/bytes.js';
+import { type CaveatScope, verifyCaveats } from '../l402/caveats.js';
+import { formatL402Challenges } from '../l402/challenge.js';
+import { parseL402Credential } from '../l402/credential.js';
+import { decodeIdentifier, encodeIdentifier } from '../l402/identifier.js';
+import { createMacaroon, firstPartyCaveats, formatMacaroon } from '../l402/macaroon.js';
+import type { L402Credential } from '../l402/types.js';
+import { verifyL402 } from '../l402/verify.js';
+import type {
+  CredentialCheck,
+  CredentialVerdict,
+  OfferKind,
+  PaymentProof,
+  PresentedCredential,
+} from './offers.js';
+import type { RootKeys } from './root-keys.js';
+import { createRouteCaveats } from './route.js';
+
+/** Options of {@link createL402Offer}. */
+export interface L402OfferOptions {
+  rootKeys: RootKeys;
+  /** `legacy` (default): `LSAT` then `L402` line; `spec`: one `L402 version="0", token=…` line. */
+  form?: 'legacy' | 'spec';
+}
+
+/** Codes verifyL402 returns only after the signature verified (caveat checks). */
+const CAVEAT_CODES = new Set<TollwayErrorCode>([
+  'token_expired',
+  'wrong_service',
+  'caveat_not_satisfied',
+  'invalid_caveat',
+  'unknown_caveat',
+]);
+
+/** A token whose signature verified: what later requests with the same credential reuse. */
+interface VerifiedToken {
+  tokenId: string;
+  paymentHash: string;
+  caveats: string[];
+}
+
+function proofOf(token: VerifiedToken, scope: CaveatScope, check: CredentialCheck): PaymentProof {
+  const tier = scope.services?.find((grant) => grant.name === check.route.service)?.tier;
+  return {
+    protocol: 'l402',
+    tokenId: token.tokenId,
+    paymentHash: token.paymentHash,
+    headers: [],
+    ...(tier === undefined ? {} : { tier }),
+    ...(scope.validUntil === undefined ? {} : { expiresAt: scope.validUntil * 1000 }),
+    ...(scope.uses === undefined ? {} : { maxUses: scope.uses }),
+    ...(scope.balanceMsat === undefined ? {} : { balanceMsat: scope.balanceMsat }),
+  };
+}
+
+function requestOf(check: CredentialCheck) {
+  return {
+    service: check.route.service,
+    path: check.path,
+    method: check.method,
+    now: check.now / 1000,
+    ...(check.route.requiresCapability === undefined
+      ? {}
+      : { capability: check.route.requiresCapability }),
+  };
+}
+
+/** Everything but the time that caveats are checked against. */
+function shapeOf(check: CredentialCheck): string {
+  const { route } = check;
+  return `${route.service}\n${route.requiresCapability ?? ''}\n${check.method}\n${check.path}`;
+}
+
+function present(credential: L402Credential, rootKeys: RootKeys): PresentedCredential {
+  const macaroon = credential.macaroons[0];
+  let verified: VerifiedToken | undefined;
+
+  function firstCheck(check: CredentialCheck): CredentialVerdict {
+    const verifyWith = (index: number) =>
+      verifyL402(credential, {
+        ...requestOf(check),
+        resolveRootKey: (_identifier, raw) => rootKeys.rootKey(raw, index),
+      });
+    let result = verifyWith(0);
+    for (let index = 1; index < rootKeys.size; index++) {
+      if (result.ok || result.code !== 'invalid_signature') break;
+      result = verifyWith(index);
+    }
+    if (!result.ok && !CAVEAT_CODES.has(result.code)) return result;
+    if (macaroon === undefined) {
+      return { ok: false, code: 'invalid_credential', message: 'the credential has no macaroon' };
+    }
+    // The signature verified (a caveat may still have failed): later requests skip to the caveats.
+    const identifier = decodeIdentifier(macaroon.identifier);
+    verified = {
+      tokenId: bytesToHex(identifier.tokenId),
+      paymentHash: bytesToHex(identifier.paymentHash),
+      caveats: firstPartyCaveats(macaroon),
+    };
+    return result.ok ? { ok: true, proof: proofOf(verified, result.value, check) } : result;
+  }
+
+  // The last request shape this token passed for, and its proof: repeated requests of the same
+  // shape reuse it while the token has not expired (the only caveat that depends on time).
+  let lastShape: string | undefined;
+  let lastProof: PaymentProof | undefined;
+
+  return {
+    kind: 'l402',
+    verify(check) {
+      if (verified === undefined) return firstCheck(check);
+      const shape = shapeOf(check);
+      if (shape === lastShape && lastProof !== undefined) {
+        const { expiresAt } = lastProof;
+        if (expiresAt === undefined || check.now < expiresAt) {
+          return { ok: true, proof: lastProof };
+        }
+      }
+      const scope = verifyCaveats(verified.caveats, requestOf(check));
+      if (!scope.ok) return scope;
+      lastShape = shape;
+      lastProof = proofOf(verified, scope.value, check);
+      return { ok: true, proof: lastProof };
+    },
+  };
+}
+
+/**
+ * Creates the L402 offer kind. Tokens carry identifier v0 (the invoice's payment hash and the
+ * shared token id), a root key derived from the current master secret, and the route's caveats;
+ * credentials verify under any accepted master secret.
+ *
+ * @example
+ * ```ts
+ * const l402 = createL402Offer({ rootKeys: createRootKeys([secret]) });
+ * ```
+ */
+export function createL402Offer(options: L402OfferOptions): OfferKind {
+  const { rootKeys } = options;
+  return {
+    name: 'l402',
+    offer(parts) {
+      const identifier = encodeIdentifier({
+        version: 0,
+        paymentHash: hexToBytes(parts.invoice.paymentHash, 32),
+        tokenId: parts.tokenId,
+      });
+      const balanceMsat = parts.route.balance === undefined ? undefined : parts.amountMsat;
+      const macaroon = createMacaroon({
+        rootKey: rootKeys.rootKey(identifier),
+        identifier,
+        caveats: createRouteCaveats(parts.route, { balanceMsat, now: parts.now }),
+      });
+      const challenges = formatL402Challenges({
+        macaroon,
+        invoice: parts.invoice.paymentRequest,
+        ...(options.form === undefined ? {} : { form: options.form }),
+      });
+      return {
+        challenges,
+        entry: {
+          protocol: 'l402',
+          scheme: 'L402',
+          amount: parts.amountMsat.toString(),
+          unit: 'msat',
+          invoice: parts.invoice.paymentRequest,
+          paymentHash: parts.invoice.paymentHash,
+          macaroon: formatMacaroon(macaroon),
+          expiresAt: new Date(parts.invoice.expiresAt).toISOString(),
+          credential: 'Authorization: L402 <macaroon>:<hex preimage of the invoice>',
+        },
+      };
+    },
+    read(source) {
+      const macaroonHeader = source.headers.get('macaroon');
+      const grpcMetadataMacaroon = source.headers.get('grpc-metadata-macaroon');
+      const credential = parseL402Credential(source.authorization, {
+        ...(macaroonHeader === null ? {} : { macaroonHeader }),
+        ...(grpcMetadataMacaroon === null ? {} : { grpcMetadataMacaroon }),
+      });
+      return credential === undefined ? undefined : present(credential, rootKeys);
+    },
+  };
+}

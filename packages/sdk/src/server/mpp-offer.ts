@@ -1,0 +1,157 @@
+/**
+ * The MPP offer: a `Payment` challenge (method `lightning`, intent `charge`) for the shared invoice,
+ * and the check of `Authorization: Payment …` credentials. A charge pays for one request: the
+ * engine claims each credential once in the store and answers with a `Payment-Receipt`.
+ *
+ * The challenge's `opaque` parameter names the route's service, and the challenge id (an HMAC
+ * under a key derived from the master secret) covers it, so a charge bought for one service cannot
+ * be spent on another.
+ */
+import type { LightningNetwork } from '../lightning/types.js';
+import { formatPaymentChallenge } from '../mpp/challenge.js';
+import { createChallengeId } from '../mpp/challenge-id.js';
+import { createPaymentChallenge, verifyPaymentCredential } from '../mpp/charge.js';
+import { parsePaymentCredential } from '../mpp/credential.js';
+import { decodeJsonBase64Url, encodeJsonBase64Url, isJsonObject } from '../mpp/json.js';
+import { formatPaymentReceipt } from '../mpp/receipt.js';
+import type { CredentialVerdict, OfferKind } from './offers.js';
+import type { RootKeys } from './root-keys.js';
+
+/** Options of {@link createMppOffer}. */
+export interface MppOfferOptions {
+  rootKeys: RootKeys;
+  /** The protection space named in challenges, e.g. the API's host name. */
+  realm: string;
+}
+
+/** How long a claimed charge is remembered after its challenge expired (clock skew). */
+const CLAIM_GRACE_MS = 60_000;
+
+/** The network of a BOLT11 invoice, by its human-readable prefix. */
+function invoiceNetwork(invoice: string): LightningNetwork | undefined {
+  const text = invoice.toLowerCase();
+  if (text.startsWith('lnbcrt')) return 'regtest';
+  if (text.startsWith('lnbc')) return 'mainnet';
+  if (text.startsWith('lntbs')) return 'signet';
+  if (text.startsWith('lntb')) return 'testnet';
+  return undefined;
+}
+
+function serviceOf(opaque: string | undefined): string | undefined {
+  if (opaque === undefined) return undefined;
+  try {
+    const json = decodeJsonBase64Url(opaque);
+    return isJsonObject(json) && typeof json.service === 'string' ? json.service : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `2026-03-15T12:05:00Z`: RFC 3339 in whole seconds, UTC. */
+function formatTimestamp(time: number): string {
+  return `${new Date(time).toISOString().slice(0, 19)}Z`;
+}
+
+/**
+ * Creates the MPP charge offer kind. It offers only what one charge can buy: one request at the
+ * route's price, a whole number of satoshis. Routes that sell uses or a balance get no MPP offer.
+ *
+ * @example
+ * ```ts
+ * const mpp = createMppOffer({ rootKeys, realm: 'api.example.com' });
+ * ```
+ */
+export function createMppOffer(options: MppOfferOptions): OfferKind {
+  const { rootKeys, realm } = options;
+  return {
+    name: 'mpp',
+    offer(parts) {
+      const { route, invoice, amountMsat } = parts;
+      const network = invoiceNetwork(invoice.paymentRequest);
+      const single = route.uses === undefined && route.balance === undefined;
+      if (!single || network === undefined || amountMsat % 1000n !== 0n) return undefined;
+      const secret = rootKeys.challengeKey();
+      const unbound = createPaymentChallenge({
+        secret,
+        realm,
+        invoice: invoice.paymentRequest,
+        paymentHash: invoice.paymentHash,
+        amountSat: amountMsat / 1000n,
+        network,
+        description: route.description,
+        expires: new Date(invoice.expiresAt),
+      });
+      const opaque = encodeJsonBase64Url({ service: route.service });
+      const challenge = {
+        ...unbound,
+        opaque,
+        id: createChallengeId(secret, { ...unbound, opaque }),
+      };
+      return {
+        challenges: [formatPaymentChallenge(challenge)],
+        entry: {
+          protocol: 'mpp',
+          scheme: 'Payment',
+          method: 'lightning',
+          intent: 'charge',
+          amount: (amountMsat / 1000n).toString(),
+          unit: 'sat',
+          invoice: invoice.paymentRequest,
+          paymentHash: invoice.paymentHash,
+          challengeId: challenge.id,
+          expiresAt: new Date(invoice.expiresAt).toISOString(),
+          credential: 'Authorization: Payment <base64url JSON {challenge, payload: {preimage}}>',
+        },
+      };
+    },
+    read(source) {
+      const credential = parsePaymentCredential(source.authorization);
+      if (credential === undefined) return undefined;
+      return {
+        kind: 'mpp',
+        verify(check): CredentialVerdict {
+          const now = new Date(check.now);
+          let result = verifyPaymentCredential(credential, {
+            secret: rootKeys.challengeKey(),
+            now,
+          });
+          for (let index = 1; index < rootKeys.size; index++) {
+            if (result.ok || result.code !== 'challenge_id_mismatch') break;
+            result = verifyPaymentCredential(credential, {
+              secret: rootKeys.challengeKey(index),
+              now,
+            });
+          }
+          if (!result.ok) return result;
+          const { challenge, paymentHash, amountSat } = result.value;
+          if (serviceOf(challenge.opaque) !== check.route.service) {
+            return {
+              ok: false,
+              code: 'wrong_service',
+              message: `the charge was not sold for service ${check.route.service}`,
+            };
+          }
+          const expires = Date.parse(challenge.expires ?? '') || check.now;
+          const receipt = formatPaymentReceipt({
+            status: 'success',
+            method: 'lightning',
+            timestamp: formatTimestamp(check.now),
+            reference: paymentHash,
+            challengeId: challenge.id,
+          });
+          return {
+            ok: true,
+            proof: {
+              protocol: 'mpp',
+              tokenId: challenge.id,
+              paymentHash,
+              amountMsat: amountSat * 1000n,
+              singleUse: { key: `mpp:${challenge.id}`, expiresAt: expires + CLAIM_GRACE_MS },
+              headers: [['Payment-Receipt', receipt]],
+            },
+          };
+        },
+      };
+    },
+  };
+}

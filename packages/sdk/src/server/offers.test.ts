@@ -1,0 +1,107 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  createDevSetup,
+  createMemoryLogger,
+  headerValues,
+  offersOf,
+  paymentOf,
+  paywallRequest,
+  problemOf,
+  responseOf,
+} from '../../test/support/paywall.js';
+import { bytesToHex, hexToBytes } from '../internal/bytes.js';
+import { sha256 } from '../internal/crypto.js';
+import { createMemoryStore } from '../stores/memory.js';
+import { type OfferKind, readCredential } from './offers.js';
+import { createPaywall } from './paywall.js';
+import { createMasterSecret } from './root-keys.js';
+
+/**
+ * A minimal third protocol, as x402 will join: `Demo invoice="…"` challenges, and single-use
+ * `Authorization: Demo <payment hash>.<preimage>` credentials.
+ */
+const demo: OfferKind = {
+  name: 'demo',
+  offer: (parts) => ({
+    challenges: [`Demo invoice="${parts.invoice.paymentRequest}"`],
+    headers: [['X-Demo-Offer', parts.invoice.paymentHash]],
+    entry: { protocol: 'demo', amount: parts.amountMsat.toString(), unit: 'msat' },
+  }),
+  read(source) {
+    const value = source.authorization.find((line) => line.startsWith('Demo '));
+    if (value === undefined) return undefined;
+    const [paymentHash = '', preimage = ''] = value.slice(5).split('.');
+    return {
+      kind: 'demo',
+      verify: () =>
+        bytesToHex(sha256(hexToBytes(preimage))) === paymentHash
+          ? {
+              ok: true,
+              proof: {
+                protocol: 'x402',
+                tokenId: `demo-${paymentHash}`,
+                paymentHash,
+                amountMsat: 10_000n,
+                singleUse: { key: `demo:${paymentHash}`, expiresAt: Date.now() + 60_000 },
+                headers: [['X-Demo-Receipt', paymentHash]],
+              },
+            }
+          : { ok: false, code: 'preimage_mismatch', message: 'wrong preimage' },
+    };
+  },
+};
+
+let dev: ReturnType<typeof createDevSetup>;
+beforeEach(() => {
+  dev = createDevSetup();
+});
+afterEach(async () => {
+  await dev.network.close();
+});
+
+describe('offer kinds', () => {
+  it('let a new protocol join the 402 and the paid path without touching the engine', async () => {
+    const paywall = createPaywall({
+      lightning: dev.shop,
+      store: createMemoryStore(),
+      secrets: [createMasterSecret()],
+      offers: [demo],
+      logger: createMemoryLogger(),
+    });
+    const route = paywall.route({ price: '10 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/x'), route));
+    const values = headerValues(challenge, 'www-authenticate');
+    expect(values.map((value) => value.split(' ')[0])).toEqual(['LSAT', 'L402', 'Payment', 'Demo']);
+    const { l402 } = offersOf(challenge);
+    expect(values[3]).toBe(`Demo invoice="${l402.invoice}"`);
+    const offers = problemOf(challenge).offers as Array<{ protocol: string }>;
+    expect(offers.map((offer) => offer.protocol)).toEqual(['l402', 'mpp', 'demo']);
+
+    const paid = await dev.agent.payInvoice({ paymentRequest: l402.invoice });
+    const authorization = `Demo ${paid.paymentHash}.${paid.preimage}`;
+    const decision = await paywall.handle(
+      paywallRequest('/x', { headers: { authorization } }),
+      route,
+    );
+    expect(paymentOf(decision)).toMatchObject({ protocol: 'x402', amount: 10_000n });
+    expect(decision.kind === 'pass' && decision.headers[0]).toEqual([
+      'X-Demo-Receipt',
+      paid.paymentHash,
+    ]);
+    const replay = responseOf(
+      await paywall.handle(paywallRequest('/x', { headers: { authorization } }), route),
+    );
+    expect(problemOf(replay).code).toBe('credential_replayed');
+  });
+
+  it('refuse a request carrying credentials of two kinds', () => {
+    const source = { authorization: ['Demo a.b', 'Demo c.d'], headers: new Headers() };
+    expect(readCredential([demo], source)?.kind).toBe('demo');
+    expect(() => readCredential([demo, { ...demo, name: 'again' }], source)).toThrowError(
+      expect.objectContaining({ code: 'conflicting_credentials' }),
+    );
+    expect(
+      readCredential([demo], { authorization: ['Bearer x'], headers: new Headers() }),
+    ).toBeUndefined();
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * The offer list: each way of paying a 402 is an offer kind that (1) adds its challenge headers and
+ * its entry in the problem body for the shared invoice and token id, and (2) recognises and checks
+ * its own credential. The engine owns everything around them (pricing, minting the invoice, rate
+ * limits, revocation, counters, records), so a new protocol joins by adding a kind.
+ */
+import { TollwayError, type TollwayErrorCode } from '../errors.js';
+import type { CreatedInvoice } from '../lightning/types.js';
+import type { Route } from './route.js';
+import type { PaymentProtocol } from './store.js';
+
+/** What every offer of one 402 shares. */
+export interface ChallengeParts {
+  route: Route;
+  /** The one invoice behind every Lightning offer of this 402. */
+  invoice: CreatedInvoice;
+  /** A fresh random 32-byte token id. */
+  tokenId: Uint8Array;
+  /** The price of this request, msat. */
+  priceMsat: bigint;
+  /** What the invoice is for, msat: the price, or the balance a prepaid route sells. */
+  amountMsat: bigint;
+  /** Unix ms. */
+  now: number;
+}
+
+/** One offer's part of a 402. */
+export interface OfferPart {
+  /** `WWW-Authenticate` values, in order. */
+  challenges: string[];
+  /** Other response headers (x402's `PAYMENT-REQUIRED`). */
+  headers?: Array<[name: string, value: string]>;
+  /** This offer's entry in the body's `offers` list (JSON; amounts as decimal strings). */
+  entry: Record<string, unknown>;
+}
+
+/** Where credentials come from. */
+export interface CredentialSource {
+  /** Every `Authorization` value as received. */
+  authorization: readonly string[];
+  headers: Headers;
+}
+
+/** The request a credential is checked against. */
+export interface CredentialCheck {
+  route: Route;
+  /** Without the query. */
+  path: string;
+  /** Upper case. */
+  method: string;
+  /** Unix ms. */
+  now: number;
+}
+
+/** What a valid credential proves. */
+export interface PaymentProof {
+  protocol: PaymentProtocol;
+  /** The key of revocation, rate limits and counters: the L402 token id, the MPP challenge id. */
+  tokenId: string;
+  /** The Lightning payment hash proven paid (checked in strict mode, recorded as settled). */
+  paymentHash: string;
+  tier?: number;
+  /** What was paid, msat, when the credential says it. */
+  amountMsat?: bigint;
+  /** Unix ms, when the token expires. */
+  expiresAt?: number;
+  /** The use limit the token carries. */
+  maxUses?: number;
+  /** The prepaid balance the token carries, msat. */
+  balanceMsat?: bigint;
+  /** For single-use proofs: the key to claim once (and how long to remember it, unix ms). */
+  singleUse?: { key: string; expiresAt: number };
+  /** Headers for the paid response (e.g. `Payment-Receipt`). */
+  headers: Array<[name: string, value: string]>;
+}
+
+/** The outcome of checking a credential. */
+export type CredentialVerdict =
+  | { ok: true; proof: PaymentProof }
+  | { ok: false; code: TollwayErrorCode; message: string };
+
+/** A credential an offer kind recognised in a request. */
+export interface PresentedCredential {
+  /** The name of the kind that read it. */
+  readonly kind: string;
+  /**
+   * Checks the credential against one request. Pure for L402 and MPP. Called again for later
+   * requests with the same credential text, so it may remember work that does not depend on the
+   * request (a verified signature).
+   */
+  verify(check: CredentialCheck): CredentialVerdict | Promise<CredentialVerdict>;
+}
+
+/** One way of paying a 402. */
+export interface OfferKind {
+  /** Its name in the body's `offers` list and in logs: `l402`, `mpp`, … */
+  readonly name: string;
+  /** This kind's part of a 402, or undefined when it cannot offer this route or price. */
+  offer(parts: ChallengeParts): OfferPart | undefined;
+  /**
+   * This kind's credential in the request, or undefined when there is none. Throws a
+   * `TollwayError` for a malformed one (`invalid_credential`, `conflicting_credentials`, …).
+   */
+  read(source: CredentialSource): PresentedCredential | undefined;
+}
+
+/**
+ * The one credential of a request across every kind, or undefined when there is none. Throws
+ * `conflicting_credentials` when credentials of two kinds are present, and whatever a kind throws
+ * for a malformed one.
+ */
+export function readCredential(
+  kinds: readonly OfferKind[],
+  source: CredentialSource,
+): PresentedCredential | undefined {
+  let found: PresentedCredential | undefined;
+  for (const kind of kinds) {
+    const presented = kind.read(source);
+    if (presented === undefined) continue;
+    if (found !== undefined) {
+      throw new TollwayError(
+        'conflicting_credentials',
+        `the request carries both a ${found.kind} and a ${presented.kind} credential`,
+      );
+    }
+    found = presented;
+  }
+  return found;
+}
+
+/** Every kind's part of one 402, in the order of the kinds; kinds that decline are left out. */
+export function createOfferParts(kinds: readonly OfferKind[], parts: ChallengeParts): OfferPart[] {
+  const offers: OfferPart[] = [];
+  for (const kind of kinds) {
+    const part = kind.offer(parts);
+    if (part !== undefined) offers.push(part);
+  }
+  return offers;
+}

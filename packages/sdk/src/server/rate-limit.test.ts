@@ -1,0 +1,53 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createRateLimiter } from './rate-limit.js';
+
+describe('createRateLimiter', () => {
+  it('allows a burst, then refills at the given rate, per key', () => {
+    let clock = 0;
+    const limiter = createRateLimiter({ requests: 6, per: '1m', burst: 2 }, () => clock);
+    expect(limiter.take('a')).toEqual({ ok: true });
+    expect(limiter.take('a')).toEqual({ ok: true });
+    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 10 });
+    expect(limiter.take('b')).toEqual({ ok: true });
+    clock += 4_000;
+    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 6 });
+    clock += 6_000;
+    expect(limiter.take('a')).toEqual({ ok: true });
+    clock += 3_600_000;
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')].map((d) => d.ok)).toEqual([
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it('never lets more through than the burst plus what the elapsed time refilled', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.integer({ min: 0, max: 5_000 }), { maxLength: 200 }),
+        (requests, burst, steps) => {
+          let clock = 0;
+          const limiter = createRateLimiter({ requests, per: 60, burst }, () => clock);
+          let passed = 0;
+          for (const step of steps) {
+            clock += step;
+            if (limiter.take('k').ok) passed += 1;
+          }
+          expect(passed).toBeLessThanOrEqual(burst + Math.floor((clock * requests) / 60_000) + 1);
+        },
+      ),
+    );
+  });
+
+  it('refuses malformed limits', () => {
+    expect(() => createRateLimiter({ requests: 0, per: '1m' }, Date.now)).toThrowError(
+      expect.objectContaining({ code: 'invalid_config' }),
+    );
+    expect(() => createRateLimiter({ requests: 1, per: 'often' }, Date.now)).toThrowError(
+      expect.objectContaining({ code: 'invalid_config' }),
+    );
+  });
+});
