@@ -19,32 +19,24 @@ import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.j
 import { bytesToHex, hexToBytes, utf8ToBytes } from '../internal/bytes.js';
 import { randomBytes, sha256 } from '../internal/crypto.js';
 import { decodeInvoice } from './bolt11.js';
-import { withDeadline } from './deadline.js';
-import { createHttpClient, type HttpResponse } from './http.js';
-import type {
-  CreatedInvoice,
-  InvoiceStatus,
-  LightningBackend,
-  LightningNetwork,
-  PaymentStatus,
-} from './types.js';
+import { decodeCreatedInvoice } from './created-invoice.js';
+import { paymentTimeout, SOCKET_GRACE_MS, withDeadline } from './deadline.js';
+import {
+  createBodyParser,
+  createNodeRestClient,
+  type HttpResponse,
+  type NodeRestOptions,
+} from './http.js';
+import type { InvoiceStatus, LightningBackend, LightningNetwork, PaymentStatus } from './types.js';
 
-/** Options of {@link createClnBackend}. */
-export interface ClnOptions {
-  /** clnrest endpoint, e.g. `https://127.0.0.1:3010`. */
-  url: string;
+/** Options of {@link createClnBackend}: `url` is the clnrest endpoint, `certPem` its certificate. */
+export interface ClnOptions extends NodeRestOptions {
   /** A rune allowing the methods used: `getinfo`, `invoice`, `listinvoices`, `waitinvoice` to receive; `xpay` (or `pay`), `listpays`, `listfunds` to pay. */
   rune: string;
-  /** clnrest's certificate (PEM). When given, only this exact certificate is accepted. */
-  certPem?: string;
-  /** Timeout of a plain request; default 30 000 ms. */
-  requestTimeoutMs?: number;
 }
 
 const DEFAULT_EXPIRY_SECONDS = 3600;
 const DEFAULT_WAIT_MS = 60_000;
-/** Extra time given to the socket beyond an operation's own deadline, so the deadline fires first. */
-const SOCKET_GRACE_MS = 5_000;
 
 const msat = z
   .int()
@@ -72,7 +64,7 @@ const invoiceShape = z.discriminatedUnion('status', [
   z.object({ ...invoiceBase, status: z.enum(['unpaid', 'expired']) }),
 ]);
 
-const createdShape = z.object({ payment_hash: hex32, bolt11: z.string(), expires_at: z.int() });
+const createdShape = z.object({ payment_hash: hex32, bolt11: z.string() });
 const sentShape = z.object({ payment_preimage: hex32, amount_msat: msat, amount_sent_msat: msat });
 const payShape = sentShape.extend({ status: z.enum(['complete', 'pending', 'failed']) });
 const paysShape = z.object({
@@ -94,20 +86,12 @@ const infoShape = z.object({
 const fundsShape = z.object({
   channels: z.array(z.object({ state: z.string(), our_amount_msat: msat })),
 });
+/** The JSON-RPC error of an error answer; clnrest leaves out the code when lightningd is unreachable. */
+const rpcErrorShape = z.object({ code: z.int().nullish(), message: z.string() });
 
 type ClnInvoice = z.output<typeof invoiceShape>;
 
-function parse<S extends z.ZodType>(shape: S, value: unknown, what: string): z.output<S> {
-  const result = shape.safeParse(value);
-  if (!result.success) {
-    throw new TollwayError('backend_error', `Core Lightning sent an unexpected ${what}`, {
-      details: {
-        issues: result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-      },
-    });
-  }
-  return result.data;
-}
+const parse = createBodyParser('Core Lightning');
 
 const NETWORKS: Record<string, LightningNetwork> = {
   bitcoin: 'mainnet',
@@ -136,20 +120,19 @@ const CLN_CODES: Record<number, TollwayErrorCode> = {
 const LOW_BALANCE = /insufficient|not enough|exceeds .*spendable/i;
 
 function errorCode(status: number, code: number | undefined, message: string): TollwayErrorCode {
-  if (status === 401 || status === 403) return 'unauthorized';
   // No code: clnrest could not reach lightningd (or a proxy answered).
   if (code === undefined) return status >= 500 ? 'backend_unavailable' : 'backend_error';
   if ((code === 205 || code === 209) && LOW_BALANCE.test(message)) return 'insufficient_balance';
   return CLN_CODES[code] ?? 'backend_error';
 }
 
-/** Maps a clnrest error answer. Bodies may arrive cut short, so fields are read by pattern. */
-function clnError(status: number, text: string): TollwayError {
-  const found = /"code"\s*:\s*(-?\d+)/.exec(text)?.[1];
-  const code = found === undefined ? undefined : Number(found);
-  const message = /"message"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(text)?.[1] ?? text.slice(0, 200);
-  return new TollwayError(errorCode(status, code, message), `Core Lightning: ${message}`, {
-    details: { status, clnCode: code, message },
+/** Maps a clnrest error answer: a JSON-RPC error, or a page that is not one (a proxy's). */
+function clnError(response: HttpResponse): TollwayError {
+  const rpc = rpcErrorShape.safeParse(response.body);
+  const code = rpc.success ? (rpc.data.code ?? undefined) : undefined;
+  const message = rpc.success ? rpc.data.message : response.text.slice(0, 200);
+  return new TollwayError(errorCode(response.status, code, message), `Core Lightning: ${message}`, {
+    details: { status: response.status, clnCode: code, message },
   });
 }
 
@@ -171,26 +154,6 @@ function invoiceStatus(invoice: ClnInvoice, now: number): InvoiceStatus {
   return status;
 }
 
-/** Checks that an invoice Core Lightning returned decodes and is for the hash it named. */
-function checkReturnedInvoice(bolt11: string, paymentHash: string): void {
-  let decodedHash: string;
-  try {
-    decodedHash = decodeInvoice(bolt11).paymentHash;
-  } catch (cause) {
-    throw new TollwayError(
-      'backend_error',
-      'Core Lightning returned an invoice that does not decode',
-      { cause },
-    );
-  }
-  if (decodedHash !== paymentHash) {
-    throw new TollwayError(
-      'backend_error',
-      'Core Lightning returned an invoice for another payment hash',
-    );
-  }
-}
-
 /**
  * Creates a raw Core Lightning (clnrest) backend. Wrap it with `wrapBackend` (as `connectLightning`
  * does) before paying: the wrapper adds invoice checks, idempotency and preimage verification.
@@ -206,12 +169,7 @@ function checkReturnedInvoice(bolt11: string, paymentHash: string): void {
  * ```
  */
 export function createClnBackend(options: ClnOptions): LightningBackend {
-  const client = createHttpClient({
-    baseUrl: options.url,
-    headers: { Rune: options.rune },
-    ...(options.certPem === undefined ? {} : { tls: { certPem: options.certPem } }),
-    ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
-  });
+  const client = createNodeRestClient(options, { Rune: options.rune });
   let hasXpay = true;
 
   async function rpc(
@@ -219,18 +177,13 @@ export function createClnBackend(options: ClnOptions): LightningBackend {
     params: Record<string, unknown>,
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<unknown> {
-    let response: HttpResponse;
-    try {
-      response = await client.request('POST', `/v1/${method}`, { json: params, ...opts });
-    } catch (error) {
-      // The HTTP client reports 5xx as an outage; clnrest uses 500 for every RPC error.
-      const details = isTollwayError(error) ? error.details : undefined;
-      if (typeof details?.status === 'number' && typeof details.body === 'string') {
-        throw clnError(details.status, details.body);
-      }
-      throw error;
-    }
-    if (response.status >= 300) throw clnError(response.status, response.text);
+    // clnrest answers every RPC error with 500: its body, not the status, tells an outage.
+    const response = await client.request('POST', `/v1/${method}`, {
+      json: params,
+      acceptStatuses: [500],
+      ...opts,
+    });
+    if (response.status >= 300) throw clnError(response);
     return response.body;
   }
 
@@ -273,7 +226,7 @@ export function createClnBackend(options: ClnOptions): LightningBackend {
       };
     },
 
-    async createInvoice(params): Promise<CreatedInvoice> {
+    async createInvoice(params) {
       const request: Record<string, unknown> = {
         amount_msat: params.amountMsat === 0n ? 'any' : `${params.amountMsat}msat`,
         label: `tollway-${bytesToHex(randomBytes(16))}`,
@@ -292,13 +245,11 @@ export function createClnBackend(options: ClnOptions): LightningBackend {
         request.deschashonly = true;
       }
       const created = parse(createdShape, await rpc('invoice', request), 'invoice');
-      checkReturnedInvoice(created.bolt11, created.payment_hash);
-      return {
-        paymentRequest: created.bolt11,
-        paymentHash: created.payment_hash,
-        amountMsat: params.amountMsat,
-        expiresAt: created.expires_at * 1000,
-      };
+      return decodeCreatedInvoice(
+        'Core Lightning',
+        { paymentRequest: created.bolt11, paymentHash: created.payment_hash },
+        params.amountMsat,
+      );
     },
 
     async lookupInvoice(paymentHash) {
@@ -348,14 +299,7 @@ export function createClnBackend(options: ClnOptions): LightningBackend {
       const paymentHash = invoice.paymentHash;
       const sent = await withDeadline(
         timeoutMs,
-        () =>
-          new TollwayError(
-            'payment_timeout',
-            `payment not final within ${timeoutMs} ms; look it up by hash`,
-            {
-              details: { paymentHash },
-            },
-          ),
+        () => paymentTimeout(paymentHash, timeoutMs),
         async (signal) => {
           const opts = { signal, timeoutMs: timeoutMs + SOCKET_GRACE_MS };
           if (hasXpay) {

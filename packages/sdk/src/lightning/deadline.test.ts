@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TollwayError } from '../errors.js';
-import { withDeadline } from './deadline.js';
+import { paymentTimeout, withDeadline } from './deadline.js';
 
 const timeout = () => new TollwayError('payment_timeout', 'too slow');
 
@@ -17,8 +17,15 @@ function wait<T>(ms: number, value: T): (signal: AbortSignal) => Promise<T> {
 }
 
 describe('withDeadline', () => {
-  it('returns the result of a task that finishes in time', async () => {
-    expect(await withDeadline(1_000, timeout, wait(5, 'done'))).toBe('done');
+  it('returns the result of a task that finishes in time, and leaves its signal alone', async () => {
+    let seen: AbortSignal | undefined;
+    const result = await withDeadline(50, timeout, (signal) => {
+      seen = signal;
+      return wait(5, 'done')(signal);
+    });
+    expect(result).toBe('done');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen?.aborted).toBe(false);
   });
 
   it('aborts a slow task and fails with the timeout error', async () => {
@@ -52,5 +59,13 @@ describe('withDeadline', () => {
     await expect(withDeadline(1_000, timeout, wait(5_000, 'x'), during.signal)).rejects.toThrow(
       'cancelled',
     );
+  });
+});
+
+describe('paymentTimeout', () => {
+  it('marks the payment as pending, to be looked up by hash', () => {
+    const error = paymentTimeout('ab'.repeat(32), 50);
+    expect(error.code).toBe('payment_timeout');
+    expect(error.details).toEqual({ paymentHash: 'ab'.repeat(32), pending: true });
   });
 });

@@ -1,7 +1,10 @@
 /**
  * A deadline for one backend operation (a payment, a wait for settlement), shared by the backends.
  */
-import type { TollwayError } from '../errors.js';
+import { TollwayError } from '../errors.js';
+
+/** Extra time given to the socket beyond an operation's own deadline, so that the deadline fires first. */
+export const SOCKET_GRACE_MS = 5_000;
 
 /**
  * Runs `task` with a signal that aborts when `timeoutMs` passes or when `signal` aborts. If the
@@ -15,8 +18,8 @@ import type { TollwayError } from '../errors.js';
  * ```ts
  * const result = await withDeadline(
  *   30_000,
- *   () => new TollwayError('payment_timeout', 'no final outcome in 30 s'),
- *   (signal) => client.request('POST', '/v1/xpay', { json, signal }),
+ *   () => paymentTimeout(paymentHash, 30_000),
+ *   (signal) => client.request('POST', '/v1/xpay', { json, signal, timeoutMs: 30_000 + SOCKET_GRACE_MS }),
  * );
  * ```
  */
@@ -45,4 +48,21 @@ export async function withDeadline<T>(
     clearTimeout(timer);
     signal?.removeEventListener('abort', forward);
   }
+}
+
+/**
+ * The `payment_timeout` of a payment with no outcome by its deadline: it may still complete, so it
+ * must be looked up by hash later.
+ *
+ * @example
+ * ```ts
+ * await withDeadline(timeoutMs, () => paymentTimeout(paymentHash, timeoutMs), pay);
+ * ```
+ */
+export function paymentTimeout(paymentHash: string, timeoutMs: number): TollwayError {
+  return new TollwayError(
+    'payment_timeout',
+    `payment not final within ${timeoutMs} ms; look it up by hash`,
+    { details: { paymentHash, pending: true } },
+  );
 }

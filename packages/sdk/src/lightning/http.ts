@@ -9,12 +9,13 @@
  * - 401/403 → `unauthorized`
  * - a body that is not JSON (where JSON is expected) → `backend_error`
  *
- * Any other status is returned to the caller with its parsed body, so the backend maps it (404 →
- * `invoice_not_found`, …).
+ * Any other status, and any status the request lists in `acceptStatuses`, is returned to the caller
+ * with its parsed body, so the backend maps it (404 → `invoice_not_found`, …).
  */
 import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import type { z } from 'zod';
 import { TollwayError } from '../errors.js';
 
 /** Options of {@link createHttpClient}. */
@@ -31,6 +32,16 @@ export interface HttpClientOptions {
   maxBodyBytes?: number;
 }
 
+/** How to reach a node's REST API: the options LND and Core Lightning share. */
+export interface NodeRestOptions {
+  /** REST endpoint, e.g. `https://127.0.0.1:8080` (LND) or `https://127.0.0.1:3010` (clnrest). */
+  url: string;
+  /** The REST certificate (PEM), e.g. LND's `tls.cert`. When given, only this exact certificate is accepted. */
+  certPem?: string;
+  /** Timeout of a plain request; default 30 000 ms. */
+  requestTimeoutMs?: number;
+}
+
 /** Options of one request. */
 export interface HttpRequestOptions {
   /** Sent as `application/json`. */
@@ -41,7 +52,10 @@ export interface HttpRequestOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** Statuses returned as they are instead of mapped to errors (LNbits answers payment errors with 520). */
+  /**
+   * Statuses not mapped to errors, for a backend that explains its errors in the body (LNbits' 520,
+   * clnrest's 500, LND's gRPC statuses): `request` returns them, `requestLines` reads their body as lines.
+   */
   acceptStatuses?: number[];
 }
 
@@ -178,7 +192,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     async *requestLines(method, path, opts = {}) {
       const res = await open(method, path, opts);
       const status = res.statusCode ?? 0;
-      if (status >= 300) {
+      if (status >= 300 && !opts.acceptStatuses?.includes(status)) {
         const text = await readBody(res);
         checkStatus(status, text);
         throw new TollwayError('backend_error', `backend answered HTTP ${status} to a stream`, {
@@ -209,6 +223,51 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     async close() {
       agent.destroy();
     },
+  };
+}
+
+/**
+ * Creates a client for a node's REST API that sends `headers` (the credential) with every request.
+ *
+ * @example
+ * ```ts
+ * const client = createNodeRestClient({ url: 'https://127.0.0.1:3010', certPem }, { Rune: rune });
+ * ```
+ */
+export function createNodeRestClient(
+  options: NodeRestOptions,
+  headers: Record<string, string>,
+): HttpClient {
+  return createHttpClient({
+    baseUrl: options.url,
+    headers,
+    ...(options.certPem === undefined ? {} : { tls: { certPem: options.certPem } }),
+    ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
+  });
+}
+
+/**
+ * Creates the function a backend reads its answers with: a body that does not fit `shape` fails
+ * with `backend_error`, naming the backend, what was expected, and zod's issues.
+ *
+ * @example
+ * ```ts
+ * const parse = createBodyParser('LND');
+ * const info = parse(infoShape, response.body, 'node info');
+ * ```
+ */
+export function createBodyParser(backend: string) {
+  return <S extends z.ZodType>(shape: S, body: unknown, what: string): z.output<S> => {
+    const result = shape.safeParse(body);
+    if (!result.success) {
+      throw new TollwayError('backend_error', `${backend} sent an unexpected ${what}`, {
+        cause: result.error,
+        details: {
+          issues: result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+        },
+      });
+    }
+    return result.data;
   };
 }
 

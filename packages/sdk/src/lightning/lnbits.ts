@@ -22,10 +22,16 @@
 import { z } from 'zod';
 import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.js';
 import { type DecodedInvoice, decodeInvoice } from './bolt11.js';
-import { createHttpClient, type HttpRequestOptions, type HttpResponse } from './http.js';
-import { pollUntil, withPaymentDeadline } from './poll.js';
+import { decodeCreatedInvoice } from './created-invoice.js';
+import { paymentTimeout, SOCKET_GRACE_MS, withDeadline } from './deadline.js';
+import {
+  createBodyParser,
+  createHttpClient,
+  type HttpRequestOptions,
+  type HttpResponse,
+} from './http.js';
+import { pollForSettlement, pollUntil } from './poll.js';
 import type {
-  CreatedInvoice,
   InvoiceStatus,
   LightningBackend,
   LightningNetwork,
@@ -53,6 +59,7 @@ export interface LnbitsOptions {
 }
 
 const HASH = /^[0-9a-f]{64}$/;
+const parse = createBodyParser('LNbits');
 const time = z.union([z.number(), z.string()]);
 
 /** LNbits' `Payment` model, the fields this backend reads. */
@@ -234,7 +241,7 @@ export function createLnbitsBackend(options: LnbitsOptions): LightningBackend {
       return wallet.name ? { network, alias: wallet.name } : { network };
     },
 
-    async createInvoice(params): Promise<CreatedInvoice> {
+    async createInvoice(params) {
       const sats = msatToWholeSats(params.amountMsat, 'LNbits');
       const description =
         params.descriptionHash !== undefined
@@ -265,36 +272,17 @@ export function createLnbitsBackend(options: LnbitsOptions): LightningBackend {
           'LNbits created an invoice without a payment request',
         );
       }
-      const decoded = decodeOwnInvoice(paymentRequest, network);
-      if (decoded.paymentHash !== created.payment_hash || decoded.amountMsat === undefined) {
-        throw new TollwayError('backend_error', 'LNbits returned an invoice that does not match', {
-          details: { paymentHash: created.payment_hash },
-        });
-      }
-      return {
-        paymentRequest: decoded.paymentRequest,
-        paymentHash: decoded.paymentHash,
-        amountMsat: decoded.amountMsat,
-        expiresAt: decoded.expiresAt,
-      };
+      return decodeCreatedInvoice(
+        'LNbits',
+        { paymentRequest, paymentHash: created.payment_hash },
+        params.amountMsat,
+        network,
+      );
     },
 
     lookupInvoice,
 
-    waitForSettlement(paymentHash, waitOptions = {}) {
-      const timeoutMs = waitOptions.timeoutMs ?? 60_000;
-      return pollUntil(
-        () => lookupInvoice(paymentHash),
-        (s) => s.state !== 'open',
-        {
-          timeoutMs,
-          intervalMs: pollIntervalMs,
-          timeoutMessage: `invoice still open after ${timeoutMs} ms`,
-          details: { paymentHash },
-          ...(waitOptions.signal ? { signal: waitOptions.signal } : {}),
-        },
-      );
-    },
+    waitForSettlement: pollForSettlement(lookupInvoice, pollIntervalMs),
 
     async payInvoice(params): Promise<PaymentResult> {
       if (adminKey === undefined) {
@@ -305,7 +293,8 @@ export function createLnbitsBackend(options: LnbitsOptions): LightningBackend {
         throw new TollwayError('capability_unsupported', 'LNbits cannot pay amountless invoices');
       }
       const paymentHash = invoice.paymentHash;
-      const deadline = Date.now() + (params.timeoutMs ?? 60_000);
+      const timeoutMs = params.timeoutMs ?? 60_000;
+      const deadline = Date.now() + timeoutMs;
       const maxFeeMsat = params.maxFeeMsat ?? invoice.amountMsat / 100n + 10_000n;
       const reserve = await feeReserve(invoice.paymentRequest, adminKey);
       if (reserve > maxFeeMsat) {
@@ -315,13 +304,17 @@ export function createLnbitsBackend(options: LnbitsOptions): LightningBackend {
           { details: { paymentHash, feeReserveMsat: reserve.toString() } },
         );
       }
-      const res = await withPaymentDeadline(deadline, paymentHash, (signal, timeoutMs) =>
-        call('POST', '/api/v1/payments', adminKey, {
-          json: { out: true, bolt11: invoice.paymentRequest },
-          acceptStatuses: [520],
-          signal,
-          timeoutMs,
-        }),
+      const remaining = Math.max(deadline - Date.now(), 1);
+      const res = await withDeadline(
+        remaining,
+        () => paymentTimeout(paymentHash, timeoutMs),
+        (signal) =>
+          call('POST', '/api/v1/payments', adminKey, {
+            json: { out: true, bolt11: invoice.paymentRequest },
+            acceptStatuses: [520],
+            signal,
+            timeoutMs: remaining + SOCKET_GRACE_MS,
+          }),
       );
       if (res.status !== 200 && res.status !== 201) throw paymentError(res, paymentHash);
       const paid = parse(paidSchema, res.body, 'payment');
@@ -361,16 +354,6 @@ function notFound(paymentHash: string): TollwayError {
   return new TollwayError('invoice_not_found', 'LNbits knows no such payment in this wallet', {
     details: { paymentHash },
   });
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    throw new TollwayError('backend_error', `LNbits sent a ${what} of an unexpected shape`, {
-      cause: result.error,
-    });
-  }
-  return result.data;
 }
 
 /** The body of a 2xx answer; any other status is a `backend_error` naming LNbits' detail. */
@@ -430,16 +413,4 @@ function unixMs(value: string | number | null | undefined): number | undefined {
   const zoned = /(?:z|[+-]\d\d:?\d\d)$/i.test(value) ? value : `${value}Z`;
   const ms = Date.parse(zoned);
   return Number.isNaN(ms) ? undefined : ms;
-}
-
-/** Decodes an invoice LNbits made: garbage is LNbits' fault, another network is a misconfiguration. */
-function decodeOwnInvoice(paymentRequest: string, network: LightningNetwork): DecodedInvoice {
-  try {
-    return decodeInvoice(paymentRequest, { network });
-  } catch (error) {
-    if (isTollwayError(error, 'wrong_network')) throw error;
-    throw new TollwayError('backend_error', 'LNbits returned an invoice that does not decode', {
-      cause: error,
-    });
-  }
 }

@@ -24,11 +24,17 @@ import {
   bytesToHex,
   hexToBytes,
 } from '../internal/bytes.js';
-import { type DecodedInvoice, decodeInvoice } from './bolt11.js';
-import { withDeadline } from './deadline.js';
-import { createHttpClient, type HttpRequestOptions, type HttpResponse } from './http.js';
+import { decodeInvoice } from './bolt11.js';
+import { decodeCreatedInvoice } from './created-invoice.js';
+import { paymentTimeout, SOCKET_GRACE_MS, withDeadline } from './deadline.js';
+import {
+  createBodyParser,
+  createNodeRestClient,
+  type HttpRequestOptions,
+  type HttpResponse,
+  type NodeRestOptions,
+} from './http.js';
 import type {
-  CreatedInvoice,
   InvoiceStatus,
   LightningBackend,
   LightningNetwork,
@@ -36,22 +42,20 @@ import type {
   PaymentStatus,
 } from './types.js';
 
-/** Options of {@link createLndBackend}. */
-export interface LndOptions {
-  /** REST endpoint, e.g. `https://127.0.0.1:8080`. */
-  url: string;
+/** Options of {@link createLndBackend}: `url` is the REST endpoint, `certPem` the node's `tls.cert`. */
+export interface LndOptions extends NodeRestOptions {
   /** A macaroon, hex: `invoice.macaroon` to receive, `admin.macaroon` (or one baked for `offchain:write`) to pay. */
   macaroonHex: string;
-  /** The node's `tls.cert` (PEM). When given, only this exact certificate is accepted. */
-  certPem?: string;
-  /** Timeout of a plain request; default 30 000 ms. */
-  requestTimeoutMs?: number;
 }
 
 const DEFAULT_EXPIRY_SECONDS = 3600;
 const DEFAULT_WAIT_MS = 60_000;
-/** Extra time given to the socket beyond an operation's own deadline, so the deadline fires first. */
-const SOCKET_GRACE_MS = 5_000;
+/**
+ * Statuses grpc-gateway answers a gRPC error with, whose body is read here. 401/403 and 503/504 are
+ * left to the HTTP client: it maps them as their gRPC codes (16/7, 14/4) are mapped here, and also
+ * maps a proxy's pages with those statuses.
+ */
+const ERROR_STATUSES = [400, 404, 409, 429, 499, 500, 501];
 
 const int64 = z
   .string()
@@ -93,9 +97,14 @@ const paymentShape = z.object({
   failure_reason: z.string(),
 });
 
+/** A gRPC status: the body of an error answer, or the `error` of a stream line. */
+const grpcStatusShape = z.object({ code: z.number().optional(), message: z.string() });
+
+/** A stream's line; a stream that fails before it starts answers a bare gRPC status instead. */
 const streamLineShape = z.union([
   z.object({ result: z.unknown() }).refine((line) => line.result !== undefined),
-  z.object({ error: z.object({ code: z.number().optional(), message: z.string() }) }),
+  z.object({ error: grpcStatusShape }),
+  grpcStatusShape,
 ]);
 
 const addInvoiceShape = z.object({ r_hash: bytes32, payment_request: z.string() });
@@ -108,20 +117,11 @@ const infoShape = z.object({
 
 const balanceShape = z.object({ local_balance: z.object({ msat: int64 }) });
 
+type GrpcStatus = z.output<typeof grpcStatusShape>;
 type LndInvoice = z.output<typeof invoiceShape>;
 type LndPayment = z.output<typeof paymentShape>;
 
-function parse<S extends z.ZodType>(shape: S, value: unknown, what: string): z.output<S> {
-  const result = shape.safeParse(value);
-  if (!result.success) {
-    throw new TollwayError('backend_error', `LND sent an unexpected ${what}`, {
-      details: {
-        issues: result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
-      },
-    });
-  }
-  return result.data;
-}
+const parse = createBodyParser('LND');
 
 const NETWORKS: Record<string, LightningNetwork> = {
   mainnet: 'mainnet',
@@ -136,28 +136,18 @@ const FAILURE_CODES: Record<string, TollwayErrorCode> = {
   FAILURE_REASON_INSUFFICIENT_BALANCE: 'insufficient_balance',
 };
 
-/** The gRPC status in an error body. Bodies may arrive cut short, so fields are read by pattern. */
-function grpcStatus(text: string): { code: number | undefined; message: string } {
-  const code = /"code"\s*:\s*(\d+)/.exec(text)?.[1];
-  const message = /"message"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(text)?.[1];
-  return {
-    code: code === undefined ? undefined : Number(code),
-    message: message ?? text.slice(0, 200),
-  };
-}
-
 /**
- * Maps an LND error answer to a typed error. `status` is the HTTP status (absent for an error
- * that arrives inside a stream); `lookup` marks calls where "not found" means an unknown hash.
+ * Maps an LND error to a typed error. `status` is the HTTP status (absent for an error that arrives
+ * inside a stream); `lookup` marks calls where "not found" means an unknown hash.
  */
-function lndError(status: number | undefined, text: string, lookup: boolean): TollwayError {
-  const { code, message } = grpcStatus(text);
+function lndError(status: number | undefined, grpc: GrpcStatus, lookup: boolean): TollwayError {
+  const { code, message } = grpc;
   const fail = (errorCode: TollwayErrorCode) =>
     new TollwayError(errorCode, `LND: ${message}`, {
       details: { status, grpcCode: code, message },
     });
   // gRPC codes: 1 canceled, 4 deadline exceeded, 5 not found, 7 permission denied, 14 unavailable, 16 unauthenticated.
-  if (status === 401 || status === 403 || code === 7 || code === 16) return fail('unauthorized');
+  if (code === 7 || code === 16) return fail('unauthorized');
   if (/macaroon|verification failed/i.test(message)) return fail('unauthorized');
   if (
     lookup &&
@@ -180,13 +170,14 @@ function lndError(status: number | undefined, text: string, lookup: boolean): To
   return fail('backend_error');
 }
 
-/** Re-reads an error of the HTTP client that carries the backend's answer. */
-function fromHttp(error: unknown, lookup: boolean): unknown {
-  if (!isTollwayError(error) || error.details === undefined) return error;
-  const { status, body } = error.details;
-  return typeof status === 'number' && typeof body === 'string'
-    ? lndError(status, body, lookup)
-    : error;
+/** Maps an error answer: a gRPC status, or a page that is not one (a proxy's). */
+function answerError(response: HttpResponse, lookup: boolean): TollwayError {
+  const grpc = grpcStatusShape.safeParse(response.body);
+  return lndError(
+    response.status,
+    grpc.success ? grpc.data : { message: response.text.slice(0, 200) },
+    lookup,
+  );
 }
 
 /** Padded base64url, the form grpc-gateway decodes in a path or query. */
@@ -230,22 +221,6 @@ function paymentStatus(payment: LndPayment): PaymentStatus {
   return status;
 }
 
-/** Decodes an invoice LND returned, checking that it is for the hash LND named. */
-function returnedInvoice(paymentRequest: string, paymentHash: string): DecodedInvoice {
-  let decoded: DecodedInvoice;
-  try {
-    decoded = decodeInvoice(paymentRequest);
-  } catch (cause) {
-    throw new TollwayError('backend_error', 'LND returned an invoice that does not decode', {
-      cause,
-    });
-  }
-  if (decoded.paymentHash !== paymentHash) {
-    throw new TollwayError('backend_error', 'LND returned an invoice for another payment hash');
-  }
-  return decoded;
-}
-
 /**
  * Creates a raw LND REST backend. Wrap it with `wrapBackend` (as `connectLightning` does) before
  * paying: the wrapper adds invoice checks, idempotency and preimage verification.
@@ -264,34 +239,29 @@ export function createLndBackend(options: LndOptions): LightningBackend {
   if (!/^(?:[0-9a-fA-F]{2})+$/.test(options.macaroonHex)) {
     throw new TollwayError('invalid_connection_string', 'LND macaroon must be hex');
   }
-  const client = createHttpClient({
-    baseUrl: options.url,
-    headers: { 'Grpc-Metadata-macaroon': options.macaroonHex },
-    ...(options.certPem === undefined ? {} : { tls: { certPem: options.certPem } }),
-    ...(options.requestTimeoutMs === undefined ? {} : { timeoutMs: options.requestTimeoutMs }),
-  });
+  const client = createNodeRestClient(options, { 'Grpc-Metadata-macaroon': options.macaroonHex });
 
   async function call(method: string, path: string, opts: HttpRequestOptions = {}, lookup = false) {
-    let response: HttpResponse;
-    try {
-      response = await client.request(method, path, opts);
-    } catch (error) {
-      throw fromHttp(error, lookup);
-    }
-    if (response.status >= 300) throw lndError(response.status, response.text, lookup);
+    const response = await client.request(method, path, {
+      ...opts,
+      acceptStatuses: ERROR_STATUSES,
+    });
+    if (response.status >= 300) throw answerError(response, lookup);
     return response.body;
   }
 
-  /** The `result` objects of a stream; an `{"error": …}` line becomes a typed error. */
+  /**
+   * The `result` objects of a stream; an error line becomes a typed error. A stream that fails before
+   * its first message answers an error status with one such line.
+   */
   async function* stream(method: string, path: string, opts: HttpRequestOptions, lookup: boolean) {
-    try {
-      for await (const line of client.requestLines(method, path, opts)) {
-        const parsed = parse(streamLineShape, line, 'stream line');
-        if ('error' in parsed) throw lndError(undefined, JSON.stringify(parsed.error), lookup);
-        yield parsed.result;
+    const lines = client.requestLines(method, path, { ...opts, acceptStatuses: ERROR_STATUSES });
+    for await (const line of lines) {
+      const parsed = parse(streamLineShape, line, 'stream line');
+      if (!('result' in parsed)) {
+        throw lndError(undefined, 'error' in parsed ? parsed.error : parsed, lookup);
       }
-    } catch (error) {
-      throw fromHttp(error, lookup);
+      yield parsed.result;
     }
   }
 
@@ -322,7 +292,7 @@ export function createLndBackend(options: LndOptions): LightningBackend {
       return { pubkey: info.identity_pubkey, network, alias: info.alias };
     },
 
-    async createInvoice(params): Promise<CreatedInvoice> {
+    async createInvoice(params) {
       const body: Record<string, string> = {
         value_msat: params.amountMsat.toString(),
         expiry: String(params.expirySeconds ?? DEFAULT_EXPIRY_SECONDS),
@@ -337,12 +307,11 @@ export function createLndBackend(options: LndOptions): LightningBackend {
         await call('POST', '/v1/invoices', { json: body }),
         'invoice',
       );
-      return {
-        paymentRequest: added.payment_request,
-        paymentHash: added.r_hash,
-        amountMsat: params.amountMsat,
-        expiresAt: returnedInvoice(added.payment_request, added.r_hash).expiresAt,
-      };
+      return decodeCreatedInvoice(
+        'LND',
+        { paymentRequest: added.payment_request, paymentHash: added.r_hash },
+        params.amountMsat,
+      );
     },
 
     lookupInvoice,
@@ -402,14 +371,7 @@ export function createLndBackend(options: LndOptions): LightningBackend {
       const paymentHash = invoice.paymentHash;
       const payment = await withDeadline(
         timeoutMs,
-        () =>
-          new TollwayError(
-            'payment_timeout',
-            `payment not final within ${timeoutMs} ms; look it up by hash`,
-            {
-              details: { paymentHash },
-            },
-          ),
+        () => paymentTimeout(paymentHash, timeoutMs),
         async (signal) => {
           let updates = 0;
           try {

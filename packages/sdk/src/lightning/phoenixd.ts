@@ -19,11 +19,12 @@
 import { Buffer } from 'node:buffer';
 import { z } from 'zod';
 import { TollwayError, type TollwayErrorCode } from '../errors.js';
-import { type DecodedInvoice, decodeInvoice } from './bolt11.js';
-import { createHttpClient, type HttpResponse } from './http.js';
-import { pollUntil, withPaymentDeadline } from './poll.js';
+import { decodeInvoice } from './bolt11.js';
+import { decodeCreatedInvoice } from './created-invoice.js';
+import { paymentTimeout, SOCKET_GRACE_MS, withDeadline } from './deadline.js';
+import { createBodyParser, createHttpClient, type HttpResponse } from './http.js';
+import { pollForSettlement } from './poll.js';
 import type {
-  CreatedInvoice,
   InvoiceStatus,
   LightningBackend,
   LightningNetwork,
@@ -52,6 +53,7 @@ const FEE_PER_MILLION = 4_000n;
 const MAX_DESCRIPTION_LENGTH = 128;
 
 const HASH = /^[0-9a-f]{64}$/;
+const parse = createBodyParser('phoenixd');
 const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/);
 const sats = z.number().int().nonnegative();
 
@@ -184,7 +186,7 @@ export function createPhoenixdBackend(options: PhoenixdOptions): LightningBacken
       return { pubkey: info.nodeId.toLowerCase(), network: networkOf(info.chain) };
     },
 
-    async createInvoice(params): Promise<CreatedInvoice> {
+    async createInvoice(params) {
       const amountSat = msatToWholeSats(params.amountMsat, 'phoenixd');
       const form: Record<string, string> = {
         amountSat: amountSat.toString(),
@@ -204,43 +206,16 @@ export function createPhoenixdBackend(options: PhoenixdOptions): LightningBacken
       }
       const res = await http.request('POST', '/createinvoice', { form });
       const created = parse(createdSchema, ok(res, 'createinvoice'), 'created invoice');
-      const decoded = decodeOwnInvoice(created.serialized);
-      if (
-        decoded.paymentHash !== created.paymentHash.toLowerCase() ||
-        decoded.amountMsat === undefined
-      ) {
-        throw new TollwayError(
-          'backend_error',
-          'phoenixd returned an invoice that does not match',
-          {
-            details: { paymentHash: created.paymentHash },
-          },
-        );
-      }
-      return {
-        paymentRequest: decoded.paymentRequest,
-        paymentHash: decoded.paymentHash,
-        amountMsat: decoded.amountMsat,
-        expiresAt: decoded.expiresAt,
-      };
+      return decodeCreatedInvoice(
+        'phoenixd',
+        { paymentRequest: created.serialized, paymentHash: created.paymentHash },
+        params.amountMsat,
+      );
     },
 
     lookupInvoice,
 
-    waitForSettlement(paymentHash, waitOptions = {}) {
-      const timeoutMs = waitOptions.timeoutMs ?? 60_000;
-      return pollUntil(
-        () => lookupInvoice(paymentHash),
-        (s) => s.state !== 'open',
-        {
-          timeoutMs,
-          intervalMs: pollIntervalMs,
-          timeoutMessage: `invoice still open after ${timeoutMs} ms`,
-          details: { paymentHash },
-          ...(waitOptions.signal ? { signal: waitOptions.signal } : {}),
-        },
-      );
-    },
+    waitForSettlement: pollForSettlement(lookupInvoice, pollIntervalMs),
 
     async payInvoice(params): Promise<PaymentResult> {
       const invoice = decodeInvoice(params.paymentRequest);
@@ -263,9 +238,16 @@ export function createPhoenixdBackend(options: PhoenixdOptions): LightningBacken
           { details: { paymentHash, feeMsat: fee.toString() } },
         );
       }
-      const deadline = Date.now() + (params.timeoutMs ?? 60_000);
-      const res = await withPaymentDeadline(deadline, paymentHash, (signal, timeoutMs) =>
-        http.request('POST', '/payinvoice', { form, signal, timeoutMs }),
+      const timeoutMs = params.timeoutMs ?? 60_000;
+      const res = await withDeadline(
+        timeoutMs,
+        () => paymentTimeout(paymentHash, timeoutMs),
+        (signal) =>
+          http.request('POST', '/payinvoice', {
+            form,
+            signal,
+            timeoutMs: timeoutMs + SOCKET_GRACE_MS,
+          }),
       );
       if (res.status === 400) {
         throw new TollwayError(
@@ -367,16 +349,6 @@ function notFound(paymentHash: string): TollwayError {
   });
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    throw new TollwayError('backend_error', `phoenixd sent a ${what} of an unexpected shape`, {
-      cause: result.error,
-    });
-  }
-  return result.data;
-}
-
 /** The body of a 2xx answer; phoenixd explains other statuses in plain text. */
 function ok(res: HttpResponse, what: string): unknown {
   if (res.status >= 200 && res.status < 300) return res.body;
@@ -385,15 +357,4 @@ function ok(res: HttpResponse, what: string): unknown {
     `phoenixd answered HTTP ${res.status} to ${what}: ${res.text.slice(0, 200)}`,
     { details: { status: res.status } },
   );
-}
-
-/** Decodes an invoice phoenixd made; one that does not decode is phoenixd's fault. */
-function decodeOwnInvoice(paymentRequest: string): DecodedInvoice {
-  try {
-    return decodeInvoice(paymentRequest);
-  } catch (error) {
-    throw new TollwayError('backend_error', 'phoenixd returned an invoice that does not decode', {
-      cause: error,
-    });
-  }
 }

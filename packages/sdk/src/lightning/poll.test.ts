@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTollwayError } from '../errors.js';
-import { pollUntil, withPaymentDeadline } from './poll.js';
+import { pollForSettlement, pollUntil } from './poll.js';
+import type { InvoiceStatus } from './types.js';
 
 describe('pollUntil', () => {
   it('looks up until the value is final', async () => {
@@ -64,34 +65,16 @@ describe('pollUntil', () => {
   });
 });
 
-describe('withPaymentDeadline', () => {
-  it('aborts the request at the deadline with payment_timeout', async () => {
-    const error = await withPaymentDeadline(Date.now() + 50, 'ab'.repeat(32), (signal) => {
-      return new Promise((_, reject) =>
-        signal.addEventListener('abort', () => reject(signal.reason)),
-      );
-    }).catch((e: unknown) => e);
+describe('pollForSettlement', () => {
+  it('looks the invoice up until it is no longer open, then fails with payment_timeout', async () => {
+    const states: InvoiceStatus['state'][] = ['open', 'open', 'settled'];
+    const wait = pollForSettlement(async (paymentHash) => {
+      return { paymentHash, state: states.shift() ?? 'open' };
+    }, 10);
+    expect(await wait('ab', { timeoutMs: 5_000 })).toEqual({ paymentHash: 'ab', state: 'settled' });
+    expect(states).toEqual([]);
+    const error = await wait('cd', { timeoutMs: 50 }).catch((e: unknown) => e);
     expect(isTollwayError(error, 'payment_timeout')).toBe(true);
-    expect((error as { details?: unknown }).details).toEqual({
-      paymentHash: 'ab'.repeat(32),
-      pending: true,
-    });
-  });
-
-  it('passes the time left, with a margin, and leaves a finished request alone', async () => {
-    let signalSeen: AbortSignal | undefined;
-    const result = await withPaymentDeadline(
-      Date.now() + 200,
-      'cd'.repeat(32),
-      async (signal, timeoutMs) => {
-        signalSeen = signal;
-        expect(timeoutMs).toBeGreaterThan(1_000);
-        expect(timeoutMs).toBeLessThanOrEqual(1_200);
-        return 'done';
-      },
-    );
-    expect(result).toBe('done');
-    await new Promise((r) => setTimeout(r, 250));
-    expect(signalSeen?.aborted).toBe(false);
+    expect((error as { details?: unknown }).details).toEqual({ paymentHash: 'cd' });
   });
 });

@@ -1,8 +1,9 @@
 /**
- * Waiting on a backend whose API has no blocking wait or no timeout of its own (LNbits, phoenixd):
- * looking up again until a value is final, and bounding one request by a payment's deadline.
+ * Waiting on a backend whose API has no blocking wait (LNbits, phoenixd) or a payment the safety
+ * layer must resolve: looking up again until a value is final.
  */
 import { TollwayError } from '../errors.js';
+import type { InvoiceStatus, LightningBackend } from './types.js';
 
 /** Options of {@link pollUntil}. */
 export interface PollOptions {
@@ -52,40 +53,32 @@ export async function pollUntil<T>(
 }
 
 /**
- * Runs `request` with a signal that aborts at `deadline` (unix ms) with a `payment_timeout` error: the
- * outcome of a payment request cut off this way is unknown, so the payment must be looked up later.
- * `request` also gets the time left, to give its transport a slightly longer timeout of its own.
+ * `waitForSettlement` of a backend that can only look an invoice up: looks it up every `intervalMs`
+ * until it is no longer open, failing with `payment_timeout` after `timeoutMs` (default 60 000 ms).
  *
  * @example
  * ```ts
- * const res = await withPaymentDeadline(deadline, paymentHash, (signal, timeoutMs) =>
- *   http.request('POST', '/payinvoice', { form, signal, timeoutMs }),
- * );
+ * const backend = { lookupInvoice, waitForSettlement: pollForSettlement(lookupInvoice, 1_000) };
  * ```
  */
-export async function withPaymentDeadline<T>(
-  deadline: number,
-  paymentHash: string,
-  request: (signal: AbortSignal, timeoutMs: number) => Promise<T>,
-): Promise<T> {
-  const remaining = Math.max(deadline - Date.now(), 1);
-  const controller = new AbortController();
-  const timer = setTimeout(() => {
-    controller.abort(
-      new TollwayError(
-        'payment_timeout',
-        'no outcome before the deadline; the payment may still complete',
-        {
-          details: { paymentHash, pending: true },
-        },
-      ),
+export function pollForSettlement(
+  lookupInvoice: (paymentHash: string) => Promise<InvoiceStatus>,
+  intervalMs: number,
+): LightningBackend['waitForSettlement'] {
+  return (paymentHash, waitOptions = {}) => {
+    const timeoutMs = waitOptions.timeoutMs ?? 60_000;
+    return pollUntil(
+      () => lookupInvoice(paymentHash),
+      (s) => s.state !== 'open',
+      {
+        timeoutMs,
+        intervalMs,
+        timeoutMessage: `invoice still open after ${timeoutMs} ms`,
+        details: { paymentHash },
+        ...(waitOptions.signal ? { signal: waitOptions.signal } : {}),
+      },
     );
-  }, remaining);
-  try {
-    return await request(controller.signal, remaining + 1_000);
-  } finally {
-    clearTimeout(timer);
-  }
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -16,6 +16,7 @@ import { isTollwayError, TollwayError } from '../errors.js';
 import { hexToBytes } from '../internal/bytes.js';
 import { sha256, timingSafeEqual } from '../internal/crypto.js';
 import { decodeInvoice, isInvoiceExpired } from './bolt11.js';
+import { pollUntil } from './poll.js';
 import type {
   InvoiceStatus,
   LightningBackend,
@@ -76,25 +77,29 @@ export function wrapBackend(
 
   /** Waits until the payment is final; throws `payment_timeout` if it is still pending at the deadline. */
   async function resolve(paymentHash: string, deadline: number): Promise<PaymentResult> {
-    for (;;) {
-      const status = await lookup(paymentHash);
-      if (status?.state === 'succeeded') return fromStatus(status);
-      if (status?.state === 'failed') {
-        throw new TollwayError('payment_failed', status.failureReason ?? 'payment failed', {
-          details: { paymentHash },
-        });
-      }
-      if (status === undefined || now() >= deadline) {
-        throw new TollwayError(
-          'payment_timeout',
-          status === undefined
-            ? 'the backend lost track of the payment; it did not complete'
-            : 'payment still pending; look it up by payment hash later',
-          { details: { paymentHash, pending: status !== undefined } },
-        );
-      }
-      await new Promise((r) => setTimeout(r, pollInterval));
+    const status = await pollUntil(
+      () => lookup(paymentHash),
+      (s) => s?.state !== 'pending',
+      {
+        timeoutMs: deadline - now(),
+        intervalMs: pollInterval,
+        timeoutMessage: 'payment still pending; look it up by payment hash later',
+        details: { paymentHash, pending: true },
+      },
+    );
+    if (status === undefined) {
+      throw new TollwayError(
+        'payment_timeout',
+        'the backend lost track of the payment; it did not complete',
+        { details: { paymentHash, pending: false } },
+      );
     }
+    if (status.state === 'failed') {
+      throw new TollwayError('payment_failed', status.failureReason ?? 'payment failed', {
+        details: { paymentHash },
+      });
+    }
+    return fromStatus(status);
   }
 
   async function attempt(params: PayInvoiceParams, paymentHash: string): Promise<PaymentResult> {

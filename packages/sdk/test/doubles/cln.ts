@@ -21,18 +21,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { type DecodedInvoice, decodeInvoice } from '../../src/lightning/bolt11.js';
 import type { FaultMode } from '../lightning/backend-suite.js';
-import {
-  createFakeNode,
-  type FakeInvoice,
-  type FakeNode,
-  type FakePayment,
-  isExpired,
-} from './fake-node.js';
-import { createSelfSignedCert } from './tls.js';
+import { createFakeNode, type FakeInvoice, type FakePayment, isExpired } from './fake-node.js';
+import { type NodeHttpsDouble, startNodeHttpsDouble } from './http-double.js';
 
 /** One request the double received. */
 export interface ClnRequestRecord {
@@ -42,19 +34,11 @@ export interface ClnRequestRecord {
 }
 
 /** A running clnrest double. */
-export interface ClnDouble {
-  url: string;
-  certPem: string;
+export interface ClnDouble extends NodeHttpsDouble {
   rune: string;
-  node: FakeNode;
   requests: ClnRequestRecord[];
   /** When false, `xpay` is an unknown command (Core Lightning before v24.11). */
   hasXpay: boolean;
-  /** Misbehave on every following request; `undefined` restores normal service. */
-  fault(mode?: FaultMode): void;
-  /** Answer the next request with exactly this status and body. */
-  respondOnce(status: number, body: string): void;
-  close(): Promise<void>;
 }
 
 type Params = Record<string, unknown>;
@@ -154,11 +138,8 @@ function payJson(payment: FakePayment): Params {
  */
 export async function startClnDouble(): Promise<ClnDouble> {
   const node = createFakeNode();
-  const { certPem, keyPem } = createSelfSignedCert();
   const rune = randomBytes(48).toString('base64url');
   const requests: ClnRequestRecord[] = [];
-  let mode: FaultMode | undefined;
-  let canned: { status: number; body: string } | undefined;
 
   function send(res: ServerResponse, status: number, body: unknown): void {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -376,18 +357,14 @@ export async function startClnDouble(): Promise<ClnDouble> {
     }),
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    text: string,
+    mode: FaultMode | undefined,
+  ): Promise<void> {
     const method = (req.url ?? '/').replace(/^\/v1\//, '');
 
-    if (canned !== undefined) {
-      const answer = canned;
-      canned = undefined;
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      return void res.end(answer.body);
-    }
-    if (mode === 'drop') return void req.socket.destroy();
     if (req.method !== 'POST' || !/^[a-z0-9-]+$/.test(method)) {
       return send(res, 404, { code: -32601, message: 'Path not registered' });
     }
@@ -402,7 +379,6 @@ export async function startClnDouble(): Promise<ClnDouble> {
     if (mode === 'garbage') return send(res, 201, { garbage: true, bolt11: 42, invoices: 'none' });
 
     let params: Params = {};
-    const text = Buffer.concat(chunks).toString('utf8');
     if (text !== '') {
       try {
         params = JSON.parse(text) as Params;
@@ -426,33 +402,10 @@ export async function startClnDouble(): Promise<ClnDouble> {
     }
   }
 
-  const server = https.createServer({ cert: certPem, key: keyPem }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent && !res.destroyed) send(res, 500, { code: -1, message: String(error) });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-
-  const double: ClnDouble = {
-    url: `https://127.0.0.1:${port}`,
-    certPem,
-    rune,
-    node,
-    requests,
-    hasXpay: true,
-    fault(next) {
-      mode = next;
-      node.wrongPreimage = next === 'wrong_preimage';
-    },
-    respondOnce(status, body) {
-      canned = { status, body };
-    },
-    async close() {
-      node.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const server = await startNodeHttpsDouble(node, handle, (error) => ({
+    code: -1,
+    message: String(error),
+  }));
+  const double: ClnDouble = { ...server, rune, requests, hasXpay: true };
   return double;
 }

@@ -6,6 +6,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToHex } from '../../src/internal/bytes.js';
 import { createPreimage, encodeInvoice } from '../../src/lightning/bolt11.js';
 import type { LightningNetwork } from '../../src/lightning/types.js';
+import type { BackendHarness } from '../lightning/backend-suite.js';
 
 /** An invoice the outside node issued. */
 export interface ExternalInvoice {
@@ -58,5 +59,23 @@ export function createExternalPayee(network: LightningNetwork): ExternalPayee {
       return preimage;
     },
     timesPaid: (paymentHash) => paid.get(paymentHash) ?? 0,
+  };
+}
+
+/**
+ * The shared suite's levers on an outside node: {@link BackendHarness}'s `createExternalInvoice` and
+ * `timesPaid`, for a double that owns its payee.
+ *
+ * @example
+ * ```ts
+ * return { ...server, ...payeeLevers(payee), setBalance };
+ * ```
+ */
+export function payeeLevers(
+  payee: ExternalPayee,
+): Pick<BackendHarness, 'createExternalInvoice' | 'timesPaid'> {
+  return {
+    createExternalInvoice: async (p) => payee.createInvoice(p),
+    timesPaid: async (paymentHash) => payee.timesPaid(paymentHash),
   };
 }

@@ -26,7 +26,7 @@ import {
 } from '../../src/lightning/bolt11.js';
 import type { LightningNetwork } from '../../src/lightning/types.js';
 import type { BackendHarness, FaultMode } from '../lightning/backend-suite.js';
-import { createExternalPayee, type ExternalInvoice } from './external-payee.js';
+import { createExternalPayee, payeeLevers } from './external-payee.js';
 import {
   type DoubleReply,
   type HttpDouble,
@@ -323,14 +323,11 @@ export async function startLnbitsDouble(
   const server: HttpDouble = await startHttpDouble(handle);
 
   return {
-    url: server.url,
+    ...server,
+    ...payeeLevers(payee),
     adminKey,
     invoiceKey,
     network,
-    requests: server.requests,
-    respondNext: server.respondNext,
-    fault: server.fault,
-    close: server.close,
     async payIncoming(paymentRequest) {
       const stored = incoming.get(decodeInvoice(paymentRequest).paymentHash);
       if (stored?.status !== 'pending') throw new Error('no open invoice to pay');
@@ -338,12 +335,6 @@ export async function startLnbitsDouble(
       stored.status = 'success';
       stored.updatedAt = Date.now();
       balance += stored.amount;
-    },
-    async createExternalInvoice(p): Promise<ExternalInvoice> {
-      return payee.createInvoice(p);
-    },
-    async timesPaid(paymentHash) {
-      return payee.timesPaid(paymentHash);
     },
     async setBalance(msat) {
       balance = Number(msat);

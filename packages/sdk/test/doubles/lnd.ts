@@ -21,12 +21,10 @@
 
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { decodeInvoice } from '../../src/lightning/bolt11.js';
 import type { FaultMode } from '../lightning/backend-suite.js';
-import { createFakeNode, type FakeInvoice, type FakeNode, type FakePayment } from './fake-node.js';
-import { createSelfSignedCert } from './tls.js';
+import { createFakeNode, type FakeInvoice, type FakePayment } from './fake-node.js';
+import { type NodeHttpsDouble, startNodeHttpsDouble } from './http-double.js';
 
 /** One request the double received. */
 export interface LndRequestRecord {
@@ -40,19 +38,11 @@ export interface LndRequestRecord {
 }
 
 /** A running LND double. */
-export interface LndDouble {
-  url: string;
-  certPem: string;
+export interface LndDouble extends NodeHttpsDouble {
   macaroonHex: string;
-  node: FakeNode;
   requests: LndRequestRecord[];
-  /** Misbehave on every following request; `undefined` restores normal service. */
-  fault(mode?: FaultMode): void;
-  /** Answer the next request with exactly this status and body. */
-  respondOnce(status: number, body: string): void;
   /** Cut payment streams right after their first update (the payment carries on). */
   dropSendStreams: boolean;
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;
@@ -189,11 +179,8 @@ function paymentJson(payment: FakePayment): Json {
  */
 export async function startLndDouble(): Promise<LndDouble> {
   const node = createFakeNode();
-  const { certPem, keyPem } = createSelfSignedCert();
   const macaroonHex = randomBytes(40).toString('hex');
   const requests: LndRequestRecord[] = [];
-  let mode: FaultMode | undefined;
-  let canned: { status: number; body: string } | undefined;
 
   type Handler = (
     record: LndRequestRecord,
@@ -394,11 +381,13 @@ export async function startLndDouble(): Promise<LndDouble> {
     return wild === undefined ? undefined : { handler: wild, param: path.slice(cut + 1) };
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    text: string,
+    mode: FaultMode | undefined,
+  ): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-    const text = Buffer.concat(chunks).toString('utf8');
     const record: LndRequestRecord = {
       method: req.method ?? 'GET',
       path: url.pathname,
@@ -418,13 +407,6 @@ export async function startLndDouble(): Promise<LndDouble> {
           : { code: error.grpcCode, message: error.message, details: [] },
       );
 
-    if (canned !== undefined) {
-      const answer = canned;
-      canned = undefined;
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      return void res.end(answer.body);
-    }
-    if (mode === 'drop') return void req.socket.destroy();
     if (mode === 'unavailable')
       return fail(new GrpcError(503, 14, 'waiting to start, RPC services not available'));
     if (mode === 'garbage') return send(res, 200, { gateway: 'garbage', r_hash: 7, result: null });
@@ -452,33 +434,11 @@ export async function startLndDouble(): Promise<LndDouble> {
     }
   }
 
-  const server = https.createServer({ cert: certPem, key: keyPem }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) send(res, 500, { code: 13, message: String(error), details: [] });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-
-  const double: LndDouble = {
-    url: `https://127.0.0.1:${port}`,
-    certPem,
-    macaroonHex,
-    node,
-    requests,
-    dropSendStreams: false,
-    fault(next) {
-      mode = next;
-      node.wrongPreimage = next === 'wrong_preimage';
-    },
-    respondOnce(status, body) {
-      canned = { status, body };
-    },
-    async close() {
-      node.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const server = await startNodeHttpsDouble(node, handle, (error) => ({
+    code: 13,
+    message: String(error),
+    details: [],
+  }));
+  const double: LndDouble = { ...server, macaroonHex, requests, dropSendStreams: false };
   return double;
 }

@@ -27,7 +27,7 @@ import {
 } from '../../src/lightning/bolt11.js';
 import type { LightningNetwork } from '../../src/lightning/types.js';
 import type { BackendHarness, FaultMode } from '../lightning/backend-suite.js';
-import { createExternalPayee, type ExternalInvoice } from './external-payee.js';
+import { createExternalPayee, payeeLevers } from './external-payee.js';
 import { type DoubleReply, type RecordedRequest, startHttpDouble } from './http-double.js';
 
 /** See {@link startPhoenixdDouble}. */
@@ -345,14 +345,11 @@ export async function startPhoenixdDouble(
 
   const server = await startHttpDouble(handle);
   return {
-    url: server.url,
+    ...server,
+    ...payeeLevers(payee),
     password,
     limitedPassword,
     nodeId,
-    requests: server.requests,
-    respondNext: server.respondNext,
-    fault: server.fault,
-    close: server.close,
     async payIncoming(paymentRequest, amountMsat) {
       const found = incoming.get(decodeInvoice(paymentRequest).paymentHash);
       if (!found || found.completedAt !== undefined) throw new Error('no open invoice to pay');
@@ -362,12 +359,6 @@ export async function startPhoenixdDouble(
       found.receivedMsat = Number(amount);
       found.completedAt = Date.now();
       balanceMsat += Number(amount);
-    },
-    async createExternalInvoice(p): Promise<ExternalInvoice> {
-      return payee.createInvoice(p);
-    },
-    async timesPaid(paymentHash) {
-      return payee.timesPaid(paymentHash);
     },
     async setBalance(msat) {
       balanceMsat = Number(msat);

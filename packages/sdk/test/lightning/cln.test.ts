@@ -10,6 +10,7 @@ import { type ClnDouble, startClnDouble } from '../doubles/cln.js';
 import { createNodeHarness, fakeFee } from '../doubles/fake-node.js';
 import { createSelfSignedCert } from '../doubles/tls.js';
 import { describeBackendSuite } from './backend-suite.js';
+import { codeOf, expectTimeoutThenLateSuccess, sleep } from './support.js';
 
 describeBackendSuite(
   'cln (xpay)',
@@ -22,19 +23,6 @@ describeBackendSuite(
   },
   { unsupported: { descriptionHash: 'Core Lightning only hashes a description it is given' } },
 );
-
-async function codeOf(
-  promise: Promise<unknown>,
-): Promise<TollwayErrorCode | 'resolved' | 'not_tollway'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isTollwayError(error) ? error.code : 'not_tollway';
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Core Lightning clnrest backend', () => {
   let double: ClnDouble;
@@ -163,29 +151,8 @@ describe('Core Lightning clnrest backend', () => {
     }
   });
 
-  it('times out with payment_timeout while the payment carries on, and lookupPayment then finds it', async () => {
-    double.node.balanceMsat = 10_000_000n;
-    double.node.settleDelayMs = 2_000;
-    try {
-      const ext = double.node.createExternalInvoice({ amountMsat: 9_000n });
-      expect(
-        await codeOf(cln.payInvoice({ paymentRequest: ext.paymentRequest, timeoutMs: 300 })),
-      ).toBe('payment_timeout');
-      // Still in flight: payInvoice gave up at its deadline instead of waiting for the outcome.
-      expect((await cln.lookupPayment(ext.paymentHash)).state).toBe('pending');
-      await sleep(2_000);
-      expect(await cln.lookupPayment(ext.paymentHash)).toEqual({
-        paymentHash: ext.paymentHash,
-        state: 'succeeded',
-        preimage: ext.preimage,
-        amountMsat: 9_000n,
-        feeMsat: fakeFee(9_000n),
-      });
-      expect(double.node.timesPaid(ext.paymentHash)).toBe(1);
-    } finally {
-      double.node.settleDelayMs = 60;
-    }
-  });
+  it('times out with payment_timeout while the payment carries on, and lookupPayment then finds it', () =>
+    expectTimeoutThenLateSuccess(cln, double.node));
 
   it('waits with waitinvoice and reports expiry (903) as an expired invoice', async () => {
     const paid = await cln.createInvoice({ amountMsat: 2_000n });

@@ -1,21 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
+import type { TollwayErrorCode } from '../../src/errors.js';
 import { decodeInvoice } from '../../src/lightning/bolt11.js';
 import { createLnbitsBackend, type LnbitsOptions } from '../../src/lightning/lnbits.js';
-import { wrapBackend } from '../../src/lightning/safe-backend.js';
 import { type LnbitsDouble, startLnbitsDouble } from '../doubles/lnbits.js';
 import { describeBackendSuite } from './backend-suite.js';
-
-async function codeOf(
-  promise: Promise<unknown>,
-): Promise<TollwayErrorCode | 'resolved' | 'not_tollway'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isTollwayError(error) ? error.code : 'not_tollway';
-  }
-}
+import { codeOf, expectFeeLimit, expectSlowPaymentPaidOnce } from './support.js';
 
 function backendFor(double: LnbitsDouble, overrides: Partial<LnbitsOptions> = {}) {
   return createLnbitsBackend({
@@ -139,39 +128,17 @@ describe('LNbits backend specifics', () => {
   });
 
   it('times out on a slow payment, which later succeeds and is never paid again', async () => {
-    const ln = wrapBackend(backendFor(double), { pollIntervalMs: 50 });
     double.setFundingWait(100);
-    double.setPaymentDelay(800);
     try {
-      const ext = await double.createExternalInvoice({ amountMsat: 30_000n });
-      expect(
-        await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest, timeoutMs: 300 })),
-      ).toBe('payment_timeout');
-      expect((await ln.lookupPayment(ext.paymentHash)).state).toBe('pending');
-      await new Promise((r) => setTimeout(r, 800));
-      const late = await ln.lookupPayment(ext.paymentHash);
-      expect(late).toMatchObject({ state: 'succeeded', preimage: ext.preimage, feeMsat: 1_000n });
-      const again = await ln.payInvoice({ paymentRequest: ext.paymentRequest });
-      expect(again.preimage).toBe(ext.preimage);
-      expect(await double.timesPaid(ext.paymentHash)).toBe(1);
+      await expectSlowPaymentPaidOnce(backendFor(double), double, { feeMsat: 1_000n });
     } finally {
       double.setFundingWait(5_000);
-      double.setPaymentDelay(0);
-      await ln.close();
     }
   });
 
   it('refuses to pay when the LNbits fee reserve exceeds maxFeeMsat', async () => {
-    const ln = backendFor(double);
-    const ext = await double.createExternalInvoice({ amountMsat: 500_000n });
     // LNbits reserves max(2 000 msat, 1%) = 5 000 msat here.
-    expect(
-      await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest, maxFeeMsat: 4_999n })),
-    ).toBe('no_route');
-    expect(await double.timesPaid(ext.paymentHash)).toBe(0);
-    const paid = await ln.payInvoice({ paymentRequest: ext.paymentRequest, maxFeeMsat: 5_000n });
-    expect(paid.preimage).toBe(ext.preimage);
-    await ln.close();
+    await expectFeeLimit(backendFor(double), double, 500_000n, 5_000n);
   });
 
   it('maps LNbits payment errors to codes', async () => {

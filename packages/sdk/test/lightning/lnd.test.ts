@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
+import type { TollwayErrorCode } from '../../src/errors.js';
 import { createPreimage, decodeInvoice, encodeInvoice } from '../../src/lightning/bolt11.js';
 import { createHttpClient } from '../../src/lightning/http.js';
 import { createLndBackend } from '../../src/lightning/lnd.js';
@@ -11,6 +11,7 @@ import { createNodeHarness, fakeFee } from '../doubles/fake-node.js';
 import { type LndDouble, type LndRequestRecord, startLndDouble } from '../doubles/lnd.js';
 import { createSelfSignedCert } from '../doubles/tls.js';
 import { describeBackendSuite } from './backend-suite.js';
+import { codeOf, expectTimeoutThenLateSuccess } from './support.js';
 
 describeBackendSuite('lnd', async () => {
   const double = await startLndDouble();
@@ -19,19 +20,6 @@ describeBackendSuite('lnd', async () => {
     double,
   );
 });
-
-async function codeOf(
-  promise: Promise<unknown>,
-): Promise<TollwayErrorCode | 'resolved' | 'not_tollway'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isTollwayError(error) ? error.code : 'not_tollway';
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('LND REST backend', () => {
   let double: LndDouble;
@@ -122,29 +110,8 @@ describe('LND REST backend', () => {
     });
   });
 
-  it('times out with payment_timeout while the payment carries on, and lookupPayment then finds it', async () => {
-    double.node.balanceMsat = 10_000_000n;
-    double.node.settleDelayMs = 2_000;
-    try {
-      const ext = double.node.createExternalInvoice({ amountMsat: 9_000n });
-      expect(
-        await codeOf(lnd.payInvoice({ paymentRequest: ext.paymentRequest, timeoutMs: 300 })),
-      ).toBe('payment_timeout');
-      // Still in flight: payInvoice gave up at its deadline instead of waiting for the outcome.
-      expect((await lnd.lookupPayment(ext.paymentHash)).state).toBe('pending');
-      await sleep(2_000);
-      expect(await lnd.lookupPayment(ext.paymentHash)).toEqual({
-        paymentHash: ext.paymentHash,
-        state: 'succeeded',
-        preimage: ext.preimage,
-        amountMsat: 9_000n,
-        feeMsat: fakeFee(9_000n),
-      });
-      expect(double.node.timesPaid(ext.paymentHash)).toBe(1);
-    } finally {
-      double.node.settleDelayMs = 60;
-    }
-  });
+  it('times out with payment_timeout while the payment carries on, and lookupPayment then finds it', () =>
+    expectTimeoutThenLateSuccess(lnd, double.node));
 
   it('resolves a payment stream cut mid-flight by lookup, paying once', async () => {
     double.node.balanceMsat = 10_000_000n;

@@ -1,22 +1,11 @@
 import { Buffer } from 'node:buffer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
+import type { TollwayErrorCode } from '../../src/errors.js';
 import { createPreimage, decodeInvoice } from '../../src/lightning/bolt11.js';
 import { createPhoenixdBackend, type PhoenixdOptions } from '../../src/lightning/phoenixd.js';
-import { wrapBackend } from '../../src/lightning/safe-backend.js';
 import { type PhoenixdDouble, startPhoenixdDouble } from '../doubles/phoenixd.js';
 import { describeBackendSuite } from './backend-suite.js';
-
-async function codeOf(
-  promise: Promise<unknown>,
-): Promise<TollwayErrorCode | 'resolved' | 'not_tollway'> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return isTollwayError(error) ? error.code : 'not_tollway';
-  }
-}
+import { codeOf, expectFeeLimit, expectSlowPaymentPaidOnce } from './support.js';
 
 function backendFor(double: PhoenixdDouble, overrides: Partial<PhoenixdOptions> = {}) {
   return createPhoenixdBackend({
@@ -162,41 +151,12 @@ describe('phoenixd backend specifics', () => {
     await ln.close();
   });
 
-  it('times out on a slow payment, which later succeeds and is never paid again', async () => {
-    const ln = wrapBackend(backendFor(double), { pollIntervalMs: 50 });
-    double.setPaymentDelay(800);
-    try {
-      const ext = await double.createExternalInvoice({ amountMsat: 30_000n });
-      const started = Date.now();
-      expect(
-        await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest, timeoutMs: 300 })),
-      ).toBe('payment_timeout');
-      expect(Date.now() - started).toBeLessThan(700);
-      expect((await ln.lookupPayment(ext.paymentHash)).state).toBe('pending');
-      await new Promise((r) => setTimeout(r, 800));
-      expect(await ln.lookupPayment(ext.paymentHash)).toMatchObject({
-        state: 'succeeded',
-        preimage: ext.preimage,
-      });
-      const again = await ln.payInvoice({ paymentRequest: ext.paymentRequest });
-      expect(again.preimage).toBe(ext.preimage);
-      expect(await double.timesPaid(ext.paymentHash)).toBe(1);
-    } finally {
-      double.setPaymentDelay(0);
-      await ln.close();
-    }
-  });
+  it('times out on a slow payment, which later succeeds and is never paid again', () =>
+    expectSlowPaymentPaidOnce(backendFor(double), double));
 
   it('refuses a fee limit below phoenixd fee of 4 sat + 0.4%', async () => {
-    const ln = backendFor(double);
-    const ext = await double.createExternalInvoice({ amountMsat: 100_000n });
-    expect(
-      await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest, maxFeeMsat: 4_399n })),
-    ).toBe('no_route');
-    expect(await double.timesPaid(ext.paymentHash)).toBe(0);
-    const paid = await ln.payInvoice({ paymentRequest: ext.paymentRequest, maxFeeMsat: 4_400n });
+    const paid = await expectFeeLimit(backendFor(double), double, 100_000n, 4_400n);
     expect(paid.feeMsat).toBe(4_400n);
-    await ln.close();
   });
 
   it('maps phoenixd failure reasons to codes', async () => {
