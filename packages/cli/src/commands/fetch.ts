@@ -1,0 +1,313 @@
+/**
+ * `tollway fetch <url>`: curl for paid APIs. On a 402 it pays one offer with the wallet named by
+ * `--wallet` (or `TOLLWAY_WALLET`) within `--max-cost` and `--max-fee`, retries, and prints the
+ * response. The ledger and cached credentials live in the agent's SQLite file, so they persist
+ * across runs. Output: the body on a terminal; one JSON object when stdout is piped or with `--json`.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { formatMsat, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
+import {
+  createBudget,
+  createPayingFetch,
+  createSqliteClientStore,
+  defaultAgentDbPath,
+  getPayment,
+  type Offer,
+  type PayingFetchEvent,
+  type Quote,
+  type RejectedOffer,
+} from '@tollway/sdk/client';
+import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
+import type { Command } from 'commander';
+import type { Io } from '../io.js';
+
+/** Exit codes of `tollway fetch`: documented in docs/reference/cli.md. */
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_OVER_BUDGET = 2;
+const EXIT_PAYMENT_FAILED = 3;
+const EXIT_HTTP = 4;
+const EXIT_USAGE = 64;
+
+/** Refusals of the price or the budget (exit 2); every other payment error is exit 3. */
+const OVER_BUDGET: ReadonlySet<TollwayErrorCode> = new Set([
+  'over_price',
+  'budget_exceeded',
+  'fee_too_high',
+  'origin_denied',
+  'payee_denied',
+  'approval_denied',
+  'payments_disabled',
+]);
+
+interface FetchFlags {
+  request?: string;
+  header: string[];
+  data?: string;
+  output?: string;
+  verbose?: boolean;
+  maxCost: string;
+  maxFee: string;
+  pay: boolean;
+  wallet?: string;
+  db?: string;
+  json?: boolean;
+}
+
+/** A usage mistake: printed as is, exit 64. */
+class UsageError extends Error {}
+
+/** JSON with bigints as decimal strings. */
+function toJson(value: unknown): string {
+  return `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
+}
+
+function sats(text: string, flag: string): bigint {
+  if (!/^\d{1,15}$/.test(text.trim())) throw new UsageError(`${flag} takes a whole number of sats`);
+  return BigInt(text.trim()) * 1000n;
+}
+
+function parseHeaders(lines: readonly string[]): Headers {
+  const headers = new Headers();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon < 1) throw new UsageError(`-H takes "Name: value", not "${line}"`);
+    try {
+      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    } catch {
+      throw new UsageError(`-H "${line}" is not a valid header`);
+    }
+  }
+  return headers;
+}
+
+function readData(data: string): Uint8Array | string {
+  if (!data.startsWith('@')) return data;
+  try {
+    return new Uint8Array(readFileSync(data.slice(1)));
+  } catch (cause) {
+    throw new UsageError(`-d ${data}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+function describeOffer(offer: Offer): Record<string, unknown> {
+  if (offer.protocol === 'x402') {
+    const { requirement: _requirement, ...rest } = offer;
+    return rest;
+  }
+  return {
+    protocol: offer.protocol,
+    amountMsat: offer.amountMsat,
+    network: offer.invoice.network,
+    payee: offer.invoice.payeePubkey,
+    paymentHash: offer.invoice.paymentHash,
+    expiresAt: new Date(offer.invoice.expiresAt).toISOString(),
+    invoice: offer.invoice.paymentRequest,
+  };
+}
+
+function offerLine(offer: Offer): string {
+  if (offer.protocol === 'x402') {
+    return `x402 v${offer.x402Version} ${offer.scheme}: ${offer.amount} of ${offer.asset} on ${offer.network} to ${offer.payTo}`;
+  }
+  const expires = new Date(offer.invoice.expiresAt).toISOString();
+  return `${offer.protocol} ${formatMsat(offer.amountMsat)} (${offer.invoice.network} invoice, expires ${expires})`;
+}
+
+function rejectedLine(rejected: RejectedOffer): string {
+  return `${rejected.kind}: ${rejected.code} (${rejected.reason})`;
+}
+
+function formatQuote(quote: Quote): string {
+  if (quote.status !== 402) {
+    return `${quote.url} answered ${quote.status} without asking for payment${quote.cached ? ' (a credential is cached)' : ''}\n`;
+  }
+  const lines = [
+    `${quote.url} asks for payment (402)${quote.cached ? '; a cached credential would be tried first' : ''}`,
+  ];
+  for (const offer of quote.offers)
+    lines.push(`  offer    ${offerLine(offer)}${offer === quote.choice ? '  <- would pay' : ''}`);
+  for (const rejected of quote.rejected) lines.push(`  skipped  ${rejectedLine(rejected)}`);
+  if (quote.choice === undefined) lines.push('no offer can be paid');
+  else if (quote.budget?.ok === false)
+    lines.push(`refused: ${quote.budget.code}: ${quote.budget.message}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function verboseLine(event: PayingFetchEvent): string {
+  switch (event.type) {
+    case 'challenge':
+      return `< ${event.status} payment required${event.withCredential ? ' (the credential was refused)' : ''}`;
+    case 'offers':
+      return [
+        ...event.offers.map((o) => `* offer ${offerLine(o)}`),
+        ...event.rejected.map((r) => `* skipped ${rejectedLine(r)}`),
+      ].join('\n');
+    case 'chosen':
+      return `* paying ${event.offer.protocol} ${formatMsat(event.offer.amountMsat)}`;
+    case 'paid':
+      return `* paid ${formatMsat(event.payment.amountMsat)} + ${formatMsat(event.payment.feeMsat)} fee (payment hash ${event.payment.paymentHash})`;
+    case 'shared':
+      return '* using a credential another request paid for';
+    case 'recovered':
+      return `* recovered an earlier payment of ${formatMsat(event.payment.amountMsat)} (payment hash ${event.payment.paymentHash})`;
+    case 'released':
+      return `* an earlier payment failed and was released (payment hash ${event.paymentHash})`;
+    case 'cached':
+      return `* sending the cached ${event.protocol} credential`;
+    case 'retry':
+      return `< ${event.status} on retry`;
+  }
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError) return EXIT_USAGE;
+  if (!isTollwayError(error)) return EXIT_HTTP;
+  if (OVER_BUDGET.has(error.code)) return EXIT_OVER_BUDGET;
+  if (error.code === 'invalid_connection_string') return EXIT_USAGE;
+  if (error.code === 'store_error' || error.code === 'body_too_large') return EXIT_FAILED;
+  return EXIT_PAYMENT_FAILED;
+}
+
+function describeError(error: unknown): string {
+  if (isTollwayError(error)) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}
+
+/** Registers `tollway fetch`. */
+export function registerFetchCommand(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
+  program
+    .command('fetch')
+    .description('Fetch a URL, paying its HTTP 402 (L402 or MPP) within a budget, like curl.')
+    .argument('<url>', 'the URL to fetch')
+    .option('-X, --request <method>', 'HTTP method (default GET, or POST with -d)')
+    .option(
+      '-H, --header <header>',
+      '"Name: value"; repeatable',
+      (value: string, all: string[]) => [...all, value],
+      [],
+    )
+    .option('-d, --data <data>', 'request body; @file reads it from a file')
+    .option('-o, --output <file>', 'write the response body to a file')
+    .option('-v, --verbose', 'print each step on stderr')
+    .option('--max-cost <sats>', 'most one payment may cost, in sats', '1000')
+    .option('--max-fee <sats>', 'routing-fee ceiling per payment, in sats', '10')
+    .option('--no-pay', 'print the offers and what would be paid, and pay nothing')
+    .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
+    .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
+    .option('--json', 'print one JSON object (the default when stdout is not a terminal)')
+    .action((url: string, flags: FetchFlags) => run(url, flags));
+
+  async function run(url: string, flags: FetchFlags): Promise<void> {
+    const json = flags.json === true || io.stdoutIsTty !== true;
+    const verbose = (line: string): void => {
+      if (flags.verbose) io.stderr(`${line}\n`);
+    };
+    let wallet: LightningBackend | undefined;
+    let close = async (): Promise<void> => undefined;
+    try {
+      const maxCostMsat = sats(flags.maxCost, '--max-cost');
+      const maxFeeMsat = sats(flags.maxFee, '--max-fee');
+      const headers = parseHeaders(flags.header);
+      const body = flags.data === undefined ? undefined : readData(flags.data);
+      const method = (flags.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+      if (!URL.canParse(url)) throw new UsageError(`not a URL: ${url}`);
+      const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
+      wallet = source === undefined || source === '' ? undefined : connectLightning(source);
+      const store = createSqliteClientStore({ path: flags.db ?? defaultAgentDbPath() });
+      const opened = wallet;
+      close = async () => {
+        await store.close();
+        await opened?.close();
+      };
+      const budget = createBudget({
+        store,
+        limits: { perRequest: maxCostMsat, maxFee: maxFeeMsat },
+      });
+      const fetch402 = createPayingFetch({
+        wallets: wallet === undefined ? [] : [wallet],
+        store,
+        budget,
+        maxFeeMsat,
+        onEvent: (event) => verbose(verboseLine(event)),
+      });
+      const init: RequestInit = { method, headers, ...(body !== undefined ? { body } : {}) };
+      verbose(`> ${method} ${url}`);
+
+      if (!flags.pay) {
+        const quote = await fetch402.quote(url, init);
+        io.stdout(
+          json
+            ? toJson({
+                ...quote,
+                offers: quote.offers.map(describeOffer),
+                choice: quote.choice && describeOffer(quote.choice),
+              })
+            : formatQuote(quote),
+        );
+        if (quote.status === 402) {
+          if (quote.choice === undefined) setExitCode(EXIT_PAYMENT_FAILED);
+          else if (quote.budget?.ok === false) setExitCode(EXIT_OVER_BUDGET);
+        } else if (quote.status >= 400) {
+          setExitCode(EXIT_HTTP);
+        }
+        return;
+      }
+
+      const response = await fetch402(url, init);
+      verbose(`< ${response.status} ${response.statusText}`.trimEnd());
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      const payment = getPayment(response) ?? null;
+      if (flags.output !== undefined) writeFileSync(flags.output, bytes);
+      if (json) {
+        let text: string | undefined;
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        } catch {
+          text = undefined;
+        }
+        const content =
+          flags.output !== undefined
+            ? { bodyFile: flags.output }
+            : text !== undefined
+              ? { body: text }
+              : { bodyBase64: Buffer.from(bytes).toString('base64') };
+        io.stdout(
+          toJson({
+            status: response.status,
+            headers: Object.fromEntries(response.headers),
+            ...content,
+            payment,
+          }),
+        );
+      } else if (flags.output === undefined) {
+        io.stdout(new TextDecoder().decode(bytes));
+      }
+      setExitCode(response.ok ? EXIT_OK : EXIT_HTTP);
+    } catch (error) {
+      const code = exitCodeOf(error);
+      const hint =
+        wallet === undefined && isTollwayError(error, 'no_payable_offer')
+          ? '\ntollway fetch: no wallet: give --wallet <connection string> or set TOLLWAY_WALLET'
+          : '';
+      io.stderr(`tollway fetch: ${describeError(error)}${hint}\n`);
+      if (json && code !== EXIT_USAGE) {
+        const details = isTollwayError(error)
+          ? { code: error.code, message: error.message }
+          : { code: 'network_error', message: describeError(error) };
+        io.stdout(toJson({ error: details }));
+      }
+      setExitCode(code);
+    } finally {
+      await close();
+    }
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * `tollway ledger`: prints the agent's spend ledger from its SQLite file (`--db`, else
+ * `$TOLLWAY_AGENT_DB`, else `~/.tollway/agent.sqlite`) as a table with totals per origin, as JSON,
+ * or as CSV, newest payment first.
+ */
+import { existsSync } from 'node:fs';
+import { formatMsat, isTollwayError } from '@tollway/sdk';
+import {
+  createSqliteClientStore,
+  defaultAgentDbPath,
+  type LedgerEntry,
+  type LedgerQuery,
+} from '@tollway/sdk/client';
+import type { Command } from 'commander';
+import type { Io } from '../io.js';
+
+/** Exit codes of `tollway ledger`: documented in docs/reference/cli.md. */
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 64;
+
+const URL_WIDTH = 48;
+const STATUSES: ReadonlyArray<LedgerEntry['status']> = ['pending', 'succeeded', 'failed'];
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const CSV_COLUMNS = [
+  'id',
+  'time',
+  'origin',
+  'url',
+  'protocol',
+  'amount',
+  'unit',
+  'amount_msat',
+  'fee_msat',
+  'rate',
+  'status',
+  'reference',
+  'proof',
+  'payee',
+  'tags',
+] as const;
+
+interface LedgerFlags {
+  db?: string;
+  json?: boolean;
+  csv?: boolean;
+  since?: string;
+  origin?: string;
+  status?: string;
+  tag?: string;
+  limit?: string;
+}
+
+/** A usage mistake: printed as is, exit 64. */
+class UsageError extends Error {}
+
+/**
+ * Reads `--since`: a duration back from `now` (`30s`, `15m`, `1h`, `7d`) or an ISO 8601 date or
+ * date-time (`2026-03-14`, `2026-03-14T10:00:00Z`).
+ */
+function parseSince(text: string, now: number): number {
+  const relative = /^(\d+)([smhd])$/.exec(text.trim());
+  if (relative !== null) return now - Number(relative[1]) * (UNIT_MS[relative[2] ?? ''] ?? 0);
+  const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(time)) {
+    throw new UsageError(`--since takes a duration (30m, 1h, 7d) or an ISO date, not "${text}"`);
+  }
+  return time;
+}
+
+function toQuery(flags: LedgerFlags, now: number): LedgerQuery {
+  const query: LedgerQuery = {};
+  if (flags.since !== undefined) query.since = parseSince(flags.since, now);
+  if (flags.origin !== undefined) query.origin = flags.origin;
+  if (flags.status !== undefined) {
+    const status = STATUSES.find((s) => s === flags.status);
+    if (status === undefined) throw new UsageError(`--status is one of ${STATUSES.join(', ')}`);
+    query.status = status;
+  }
+  if (flags.tag !== undefined) {
+    const equals = flags.tag.indexOf('=');
+    if (equals < 1) throw new UsageError('--tag takes key=value');
+    query.tag = { key: flags.tag.slice(0, equals), value: flags.tag.slice(equals + 1) };
+  }
+  if (flags.limit !== undefined) {
+    if (!/^\d+$/.test(flags.limit)) throw new UsageError('--limit takes a whole number');
+    query.limit = Number(flags.limit);
+  }
+  return query;
+}
+
+/** `2026-03-14 10:00:00Z`. */
+function formatTime(time: number): string {
+  return new Date(time)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
+}
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/** Left-aligned columns separated by two spaces, no trailing spaces. */
+function formatTable(rows: ReadonlyArray<readonly string[]>): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
+  return rows
+    .map(
+      (row) =>
+        `${row
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
+}
+
+/** JSON with bigints as decimal strings. */
+function toJson(value: unknown): string {
+  return `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
+}
+
+/** One RFC 4180 field: quoted when it holds a comma, a quote or a line break. */
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+function toCsv(entries: readonly LedgerEntry[]): string {
+  const rows = entries.map((e) => [
+    e.id,
+    new Date(e.time).toISOString(),
+    e.origin,
+    e.url,
+    e.protocol,
+    e.amount.toString(),
+    e.unit,
+    e.amountMsat.toString(),
+    e.feeMsat.toString(),
+    e.rate ?? '',
+    e.status,
+    e.reference,
+    e.proof ?? '',
+    e.payee ?? '',
+    JSON.stringify(e.tags),
+  ]);
+  return [CSV_COLUMNS, ...rows].map((row) => `${row.map(csvField).join(',')}\r\n`).join('');
+}
+
+/** The table, then the totals of succeeded payments per origin (over every match, not only `--limit`). */
+function formatReport(
+  entries: readonly LedgerEntry[],
+  totals: ReadonlyArray<{ origin: string; count: number; amountMsat: bigint; feeMsat: bigint }>,
+  filtered: boolean,
+): string {
+  if (entries.length === 0) return filtered ? 'no payments match\n' : 'no payments yet\n';
+  const table = formatTable([
+    ['TIME', 'ORIGIN', 'PROTOCOL', 'AMOUNT', 'FEE', 'STATUS', 'URL'],
+    ...entries.map((e) => [
+      formatTime(e.time),
+      e.origin,
+      e.protocol,
+      formatMsat(e.amountMsat),
+      formatMsat(e.feeMsat),
+      e.status,
+      truncate(e.url, URL_WIDTH),
+    ]),
+  ]);
+  if (totals.length === 0) return table;
+  const sums = formatTable([
+    ['ORIGIN', 'PAYMENTS', 'AMOUNT', 'FEE'],
+    ...totals.map((t) => [
+      t.origin,
+      String(t.count),
+      formatMsat(t.amountMsat),
+      formatMsat(t.feeMsat),
+    ]),
+  ]);
+  return `${table}\nTotals of succeeded payments per origin:\n${sums}`;
+}
+
+/** Registers `tollway ledger`. */
+export function registerLedgerCommand(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
+  program
+    .command('ledger')
+    .description("Print the agent's payments: a table with totals per origin, JSON or CSV.")
+    .option('--db <path>', `agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)`)
+    .option('--json', 'print a JSON array (amounts as decimal strings)')
+    .option('--csv', 'print CSV (RFC 4180) with a header row')
+    .option('--since <when>', 'only payments since a duration ago (30m, 1h, 7d) or an ISO date')
+    .option('--origin <origin>', 'only payments to this origin, e.g. https://api.example.com')
+    .option('--status <status>', 'only pending, succeeded or failed payments')
+    .option('--tag <key=value>', 'only payments with this tag, e.g. task=42')
+    .option('--limit <n>', 'at most n payments (the newest)')
+    .action(async (flags: LedgerFlags) => {
+      try {
+        if (flags.json && flags.csv) throw new UsageError('choose one of --json and --csv');
+        const query = toQuery(flags, Date.now());
+        const path = flags.db ?? defaultAgentDbPath();
+        if (!existsSync(path)) {
+          io.stdout(flags.json ? '[]\n' : flags.csv ? toCsv([]) : 'no payments yet\n');
+          return;
+        }
+        const store = createSqliteClientStore({ path });
+        try {
+          const entries = await store.list(query);
+          if (flags.json) io.stdout(toJson(entries));
+          else if (flags.csv) io.stdout(toCsv(entries));
+          else
+            io.stdout(
+              formatReport(entries, await store.totals(query), Object.keys(query).length > 0),
+            );
+        } finally {
+          await store.close();
+        }
+      } catch (error) {
+        if (error instanceof UsageError) {
+          io.stderr(`tollway ledger: ${error.message}\n`);
+          setExitCode(EXIT_USAGE);
+          return;
+        }
+        io.stderr(
+          `tollway ledger: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
+        );
+        setExitCode(EXIT_FAILED);
+      }
+    });
+}

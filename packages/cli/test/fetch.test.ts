@@ -1,0 +1,260 @@
+// `tollway fetch` in process against an independent challenge server, paying through a dev
+// Lightning node over HTTP, with the agent state in a real SQLite file.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSqliteClientStore } from '@tollway/sdk/client';
+import {
+  createDevNetwork,
+  createDevServer,
+  type DevNetwork,
+  type DevServer,
+} from '@tollway/sdk/lightning';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ChallengeServer,
+  startChallengeServer,
+} from '../../sdk/test/support/challenge-servers.js';
+import { main } from '../src/main.js';
+import { runCli } from './run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tollway-fetch-'));
+let network: DevNetwork;
+let devServer: DevServer;
+let server: ChallengeServer;
+
+beforeAll(async () => {
+  network = createDevNetwork({ path: ':memory:' });
+  network.openWallet('shop', { balanceMsat: 0n });
+  devServer = await createDevServer({ network });
+  server = await startChallengeServer(network.backend('shop'));
+});
+
+afterAll(async () => {
+  await server.close();
+  await devServer.close();
+  await network.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let agents = 0;
+/** A funded dev wallet and a fresh agent database. */
+function agent(balanceMsat = 1_000_000n) {
+  const name = `cli-agent${++agents}`;
+  const { token } = network.openWallet(name, { balanceMsat });
+  return {
+    args: [
+      '--wallet',
+      `dev+${devServer.url}?wallet=${name}&token=${token}`,
+      '--db',
+      join(dir, `${name}.sqlite`),
+    ],
+    db: join(dir, `${name}.sqlite`),
+    spent: () => balanceMsat - (network.getWallet(name)?.balanceMsat ?? 0n),
+  };
+}
+
+/** Runs the CLI as if stdout were a terminal. */
+async function runOnTerminal(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    stdoutIsTty: true,
+  });
+  return { code, stdout, stderr };
+}
+
+describe('tollway fetch', () => {
+  it('pays a 402, prints one JSON object when piped, and keeps the token for the next run', async () => {
+    const a = agent();
+    const url = `${server.url}/aperture/report?price=10`;
+    const first = await runCli('fetch', url, ...a.args);
+    expect(first.code).toBe(0);
+    const printed = JSON.parse(first.stdout);
+    expect(printed).toMatchObject({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      payment: { protocol: 'l402', amountMsat: '10000', feeMsat: '0' },
+    });
+    expect(JSON.parse(printed.body)).toMatchObject({ paid: 'l402' });
+    expect(a.spent()).toBe(10_000n);
+
+    const second = await runCli('fetch', url, ...a.args, '-v');
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout).payment).toBeNull();
+    expect(second.stderr).toContain('* sending the cached l402 credential');
+    expect(second.stderr).not.toContain('< 402');
+    expect(a.spent()).toBe(10_000n);
+
+    const store = createSqliteClientStore({ path: a.db });
+    expect((await store.list()).map((e) => [e.status, e.amountMsat])).toEqual([
+      ['succeeded', 10_000n],
+    ]);
+    await store.close();
+  });
+
+  it('prints the body itself on a terminal, and each step on stderr with -v', async () => {
+    const a = agent();
+    const { code, stdout, stderr } = await runOnTerminal(
+      'fetch',
+      `${server.url}/mpp/terminal?price=3`,
+      ...a.args,
+      '-v',
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ form: 'mpp', paid: 'mpp' });
+    const steps = stderr.trim().split('\n');
+    expect(steps[0]).toBe(`> GET ${server.url}/mpp/terminal?price=3`);
+    expect(steps[1]).toBe('< 402 payment required');
+    expect(steps[2]).toMatch(/^\* offer mpp 3 sat \(regtest invoice, expires /);
+    expect(steps.slice(3)).toEqual([
+      '* paying mpp 3 sat',
+      expect.stringMatching(/^\* paid 3 sat \+ 0 sat fee \(payment hash [0-9a-f]{64}\)$/),
+      '< 200 on retry',
+      '< 200 OK',
+    ]);
+    const forced = await runOnTerminal(
+      'fetch',
+      `${server.url}/mpp/terminal?price=3`,
+      ...a.args,
+      '--json',
+    );
+    expect(JSON.parse(forced.stdout)).toMatchObject({
+      status: 200,
+      payment: { protocol: 'mpp', amountMsat: '3000' },
+    });
+  });
+
+  it('sends -X, -H and -d @file, and replays the body after paying; -o writes the body to a file', async () => {
+    const a = agent();
+    const data = join(dir, 'question.json');
+    writeFileSync(data, '{"q":"forecast"}');
+    const out = join(dir, 'answer.json');
+    const { code, stdout } = await runCli(
+      'fetch',
+      `${server.url}/spec/ask`,
+      ...a.args,
+      '-X',
+      'PUT',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      `@${data}`,
+      '-o',
+      out,
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 200, bodyFile: out });
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toMatchObject({
+      method: 'PUT',
+      contentType: 'application/json',
+      body: '{"q":"forecast"}',
+      paid: 'l402',
+    });
+  });
+
+  it('--no-pay prints the offers and what would be paid, and pays nothing', async () => {
+    const a = agent();
+    const url = `${server.url}/multi/quote?price=12`;
+    const json = await runCli('fetch', url, ...a.args, '--no-pay');
+    expect(json.code).toBe(0);
+    const quote = JSON.parse(json.stdout);
+    expect(quote.status).toBe(402);
+    expect(quote.offers.map((o: { protocol: string }) => o.protocol)).toEqual([
+      'l402',
+      'mpp',
+      'x402',
+    ]);
+    expect(quote.choice).toMatchObject({
+      protocol: 'l402',
+      amountMsat: '12000',
+      network: 'regtest',
+    });
+    expect(quote.budget).toEqual({ ok: true });
+
+    const text = await runOnTerminal('fetch', url, ...a.args, '--no-pay');
+    expect(text.stdout).toMatch(
+      /offer {4}l402 12 sat \(regtest invoice, expires .*\) {2}<- would pay/,
+    );
+    expect(text.stdout).toContain('skipped  x402: capability_unsupported');
+
+    const tooDear = await runCli('fetch', url, ...a.args, '--no-pay', '--max-cost', '5');
+    expect(tooDear.code).toBe(2);
+    expect(JSON.parse(tooDear.stdout).budget).toMatchObject({ ok: false, code: 'over_price' });
+    expect(a.spent()).toBe(0n);
+  });
+
+  it('exits 2 when the price is over --max-cost, and pays nothing', async () => {
+    const a = agent();
+    const { code, stdout, stderr } = await runCli(
+      'fetch',
+      `${server.url}/aperture/dear?price=11`,
+      ...a.args,
+      '--max-cost',
+      '10',
+    );
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^tollway fetch: over_price: /);
+    expect(JSON.parse(stdout)).toMatchObject({ error: { code: 'over_price' } });
+    expect(a.spent()).toBe(0n);
+  });
+
+  it('exits 3 when the payment fails or no offer can be paid', async () => {
+    const poor = agent(5_000n);
+    const failed = await runCli('fetch', `${server.url}/aperture/poor?price=10`, ...poor.args);
+    expect(failed.code).toBe(3);
+    expect(failed.stderr).toContain('payment_failed');
+
+    const a = agent();
+    const x402 = await runCli('fetch', `${server.url}/x402v2/only`, ...a.args);
+    expect(x402.code).toBe(3);
+    expect(x402.stderr).toContain('no_payable_offer');
+
+    const noWallet = await runCli(
+      'fetch',
+      `${server.url}/aperture/x`,
+      '--db',
+      join(dir, 'nowallet.sqlite'),
+    );
+    expect(noWallet.code).toBe(3);
+    expect(noWallet.stderr).toContain('no wallet: give --wallet');
+  });
+
+  it('exits 4 on a non-2xx final status or a connection failure', async () => {
+    const a = agent();
+    const missing = await runCli('fetch', `${server.url}/no-such-form`, ...a.args);
+    expect(missing.code).toBe(4);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ status: 404, payment: null });
+
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await runCli('fetch', `http://127.0.0.1:${port}/`, ...a.args);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/^tollway fetch: fetch failed/);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'network_error' } });
+  });
+
+  it('exits 64 on usage mistakes', async () => {
+    const a = agent();
+    expect((await runCli('fetch', `${server.url}/spec/x`, ...a.args, '-H', 'no colon')).code).toBe(
+      64,
+    );
+    expect(
+      (await runCli('fetch', `${server.url}/spec/x`, ...a.args, '--max-cost', 'lots')).code,
+    ).toBe(64);
+    expect((await runCli('fetch', 'not a url', ...a.args)).code).toBe(64);
+    expect(
+      (await runCli('fetch', `${server.url}/spec/x`, '--wallet', 'nope://x', '--db', a.db)).code,
+    ).toBe(64);
+  });
+});

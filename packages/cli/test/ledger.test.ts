@@ -1,0 +1,165 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSqliteClientStore, type LedgerEntry } from '@tollway/sdk/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tollway-ledger-'));
+const db = join(dir, 'agent.sqlite');
+const API = 'https://api.example.com';
+const OTHER = 'https://other.example.org';
+/** Fixed times, one hour apart, ending one minute ago (so `--since 1h` picks the last one). */
+const now = Date.now();
+const t = (hoursAgo: number) => now - 60_000 - hoursAgo * 3_600_000;
+
+function entry(id: string, fields: Partial<LedgerEntry>): LedgerEntry {
+  return {
+    id,
+    time: t(0),
+    tags: { agent: 'a1' },
+    url: `${API}/forecast`,
+    origin: API,
+    protocol: 'l402',
+    amount: 10_000n,
+    unit: 'msat',
+    amountMsat: 10_000n,
+    feeMsat: 0n,
+    reference: `hash-${id}`,
+    status: 'succeeded',
+    ...fields,
+  };
+}
+
+const entries = [
+  entry('p1', { time: t(3), feeMsat: 1_000n, proof: 'ab'.repeat(32) }),
+  entry('p2', {
+    time: t(2),
+    origin: OTHER,
+    url: `${OTHER}/search?q=${'x'.repeat(80)}`,
+    protocol: 'x402',
+    amount: 10_000n,
+    unit: 'eip155:8453/erc20:0x833589fcd6edb6e08f4c7c32d4f71b54bda02913',
+    amountMsat: 15_385n,
+    rate: 'usd_per_btc=65000',
+    payee: '0xAbC',
+    tags: { agent: 'a1', task: '42' },
+  }),
+  entry('p3', { time: t(1), status: 'failed', url: `${API}/a,"quoted"` }),
+  entry('p4', {
+    time: t(0),
+    amountMsat: 2_500n,
+    amount: 2_500n,
+    status: 'pending',
+    tags: { task: '42' },
+  }),
+];
+
+beforeAll(async () => {
+  const store = createSqliteClientStore({ path: db });
+  for (const e of entries) await store.recordPayment(e);
+  await store.close();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('tollway ledger', () => {
+  it('prints a table, newest first, with totals of succeeded payments per origin', async () => {
+    const { code, stdout, stderr } = await runCli('ledger', '--db', db);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = stdout.split('\n');
+    expect(lines[0]).toMatch(/^TIME +ORIGIN +PROTOCOL +AMOUNT +FEE +STATUS +URL$/);
+    expect(lines.slice(1, 5).map((l) => l.split(/ {2,}/).slice(1, 6))).toEqual([
+      [API, 'l402', '2.5 sat', '0 sat', 'pending'],
+      [API, 'l402', '10 sat', '0 sat', 'failed'],
+      [OTHER, 'x402', '15.385 sat', '0 sat', 'succeeded'],
+      [API, 'l402', '10 sat', '1 sat', 'succeeded'],
+    ]);
+    expect(lines[1]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z /);
+    // URLs are cut to 48 characters.
+    expect(lines[3]?.endsWith(`  ${OTHER}/search?q=${'x'.repeat(12)}…`)).toBe(true);
+    const totals = stdout
+      .split('Totals of succeeded payments per origin:\n')[1]!
+      .trimEnd()
+      .split('\n');
+    expect(totals.map((l) => l.split(/ {2,}/))).toEqual([
+      ['ORIGIN', 'PAYMENTS', 'AMOUNT', 'FEE'],
+      [API, '1', '10 sat', '1 sat'],
+      [OTHER, '1', '15.385 sat', '0 sat'],
+    ]);
+  });
+
+  it('prints JSON with bigints as decimal strings', async () => {
+    const { code, stdout } = await runCli('ledger', '--db', db, '--json');
+    expect(code).toBe(0);
+    const parsed = JSON.parse(stdout) as Array<Record<string, unknown>>;
+    expect(parsed.map((e) => e.id)).toEqual(['p4', 'p3', 'p2', 'p1']);
+    expect(parsed[2]).toEqual({
+      ...entries[1],
+      amount: '10000',
+      amountMsat: '15385',
+      feeMsat: '0',
+    });
+  });
+
+  it('prints RFC 4180 CSV with a header row', async () => {
+    const { code, stdout } = await runCli('ledger', '--db', db, '--csv', '--status', 'failed');
+    expect(code).toBe(0);
+    expect(stdout.split('\r\n')).toEqual([
+      'id,time,origin,url,protocol,amount,unit,amount_msat,fee_msat,rate,status,reference,proof,payee,tags',
+      `p3,${new Date(t(1)).toISOString()},${API},"${API}/a,""quoted""",l402,10000,msat,10000,0,,failed,hash-p3,,,"{""agent"":""a1""}"`,
+      '',
+    ]);
+  });
+
+  it('filters by --since, --origin, --status, --tag and --limit', async () => {
+    const ids = async (...args: string[]) => {
+      const { code, stdout } = await runCli('ledger', '--db', db, '--json', ...args);
+      expect(code).toBe(0);
+      return (JSON.parse(stdout) as Array<{ id: string }>).map((e) => e.id);
+    };
+    expect(await ids('--since', '1h')).toEqual(['p4']);
+    expect(await ids('--since', '150m')).toEqual(['p4', 'p3', 'p2']);
+    expect(await ids('--since', new Date(t(1)).toISOString())).toEqual(['p4', 'p3']);
+    expect(await ids('--origin', OTHER)).toEqual(['p2']);
+    expect(await ids('--status', 'pending')).toEqual(['p4']);
+    expect(await ids('--tag', 'task=42')).toEqual(['p4', 'p2']);
+    expect(await ids('--limit', '2')).toEqual(['p4', 'p3']);
+    const none = await runCli('ledger', '--db', db, '--origin', 'https://nobody.example');
+    expect(none.stdout).toBe('no payments match\n');
+  });
+
+  it('says "no payments yet" for a missing database, without creating it', async () => {
+    const missing = join(dir, 'nope', 'agent.sqlite');
+    expect(await runCli('ledger', '--db', missing)).toEqual({
+      code: 0,
+      stdout: 'no payments yet\n',
+      stderr: '',
+    });
+    expect((await runCli('ledger', '--db', missing, '--json')).stdout).toBe('[]\n');
+    const saved = process.env.TOLLWAY_AGENT_DB;
+    process.env.TOLLWAY_AGENT_DB = missing;
+    try {
+      expect((await runCli('ledger')).stdout).toBe('no payments yet\n');
+      process.env.TOLLWAY_AGENT_DB = db;
+      expect((await runCli('ledger', '--json')).stdout).toContain('"p4"');
+    } finally {
+      if (saved === undefined) delete process.env.TOLLWAY_AGENT_DB;
+      else process.env.TOLLWAY_AGENT_DB = saved;
+    }
+    expect((await runCli('ledger', '--db', missing)).stdout).toBe('no payments yet\n');
+  });
+
+  it('refuses bad options with exit 64', async () => {
+    for (const args of [
+      ['--since', 'yesterday'],
+      ['--status', 'paid'],
+      ['--tag', 'task'],
+      ['--limit', '-1'],
+      ['--json', '--csv'],
+    ]) {
+      const { code, stderr } = await runCli('ledger', '--db', db, ...args);
+      expect({ args, code }).toEqual({ args, code: 64 });
+      expect(stderr).toMatch(/^tollway ledger: /);
+    }
+  });
+});

@@ -1,0 +1,591 @@
+/**
+ * The agent's default {@link ClientStore}: one SQLite file (`~/.tollway/agent.sqlite` unless told
+ * otherwise) holding budget holds and spend, the kill switches, the payment ledger and cached
+ * credentials.
+ *
+ * Several processes of one agent may share the file: it is in WAL mode, writers wait for each other
+ * (`busy_timeout`), and every check-and-hold runs in one `BEGIN IMMEDIATE` transaction, so no two
+ * processes can both take the last of a budget. `better-sqlite3` is an optional peer of the SDK,
+ * loaded when a store is opened, not when this module is imported. msat amounts are INTEGER columns
+ * read back as `bigint`; times are unix ms.
+ */
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { TollwayError } from '../errors.js';
+import { assertStorableAmount, toStoreError } from '../stores/common.js';
+import {
+  assertLedgerEntry,
+  assertQueryLimit,
+  DEFAULT_STALE_HOLD_MS,
+  pickCredential,
+  windowStart,
+} from './store-common.js';
+import type {
+  BudgetWindowStatus,
+  ClientProtocol,
+  ClientStore,
+  LedgerEntry,
+  LedgerQuery,
+  StoredCredential,
+} from './types.js';
+
+/** Options of {@link createSqliteClientStore}. */
+export interface SqliteClientStoreOptions {
+  /** The database file (parent directories are created). Default: {@link defaultAgentDbPath}. */
+  path?: string;
+  /** How long a write waits for another process's lock before failing with `store_error`, in ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /**
+   * A hold older than this (ms) stops counting unless a ledger entry with its reservation id is
+   * pending or succeeded (the payment may be in flight, or done but not yet committed).
+   * Default 10 minutes.
+   */
+  staleHoldMs?: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE reservations (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL
+) STRICT;
+-- One row per budget a reservation is held in, so that each window sum is one index range.
+CREATE TABLE holds (
+  reservation_id TEXT NOT NULL REFERENCES reservations (id),
+  budget TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  held_msat INTEGER NOT NULL CHECK (held_msat >= 0),
+  created_at INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('open', 'committed', 'released')),
+  spent_msat INTEGER CHECK (spent_msat >= 0),
+  committed_at INTEGER,
+  CHECK ((state = 'committed') = (committed_at IS NOT NULL AND spent_msat IS NOT NULL)),
+  PRIMARY KEY (reservation_id, budget)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX holds_open ON holds (budget, origin) WHERE state = 'open';
+CREATE INDEX holds_spent ON holds (budget, committed_at, spent_msat) WHERE state = 'committed';
+CREATE INDEX holds_spent_origin ON holds (budget, origin, committed_at, spent_msat)
+  WHERE state = 'committed';
+-- Running sums of committed spend, so the 'total' window costs one lookup however long the history.
+CREATE TABLE spend_totals (
+  budget TEXT PRIMARY KEY,
+  spent_msat INTEGER NOT NULL
+) STRICT;
+CREATE TABLE spend_totals_by_origin (
+  budget TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  spent_msat INTEGER NOT NULL,
+  PRIMARY KEY (budget, origin)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE disabled_budgets (
+  budget TEXT PRIMARY KEY,
+  disabled_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE payments (
+  id TEXT PRIMARY KEY,
+  time INTEGER NOT NULL,
+  tags TEXT NOT NULL,
+  url TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  protocol TEXT NOT NULL,
+  -- decimal text: token base units may not fit 64 bits
+  amount TEXT NOT NULL CHECK (amount <> '' AND amount NOT GLOB '*[^0-9]*'),
+  unit TEXT NOT NULL,
+  amount_msat INTEGER NOT NULL CHECK (amount_msat >= 0),
+  fee_msat INTEGER NOT NULL CHECK (fee_msat >= 0),
+  rate TEXT,
+  reference TEXT NOT NULL,
+  proof TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  payee TEXT,
+  resume TEXT
+) STRICT;
+CREATE INDEX payments_time ON payments (time);
+CREATE INDEX payments_pending ON payments (time) WHERE status = 'pending';
+CREATE TABLE credentials (
+  origin TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  protocol TEXT NOT NULL,
+  header_name TEXT NOT NULL,
+  header_value TEXT NOT NULL,
+  expires_at INTEGER,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (origin, scope)
+) STRICT;
+`;
+
+/** Committed spend of a budget after `@start` (exclusive), all origins or one. */
+const SPENT = `SELECT COALESCE(SUM(spent_msat), 0) FROM holds
+  WHERE budget = @budget AND state = 'committed' AND committed_at > @start`;
+
+/** Open holds of a budget that still count: young, or with a pending or succeeded ledger entry. */
+const HELD = `SELECT COALESCE(SUM(held_msat), 0) FROM holds h
+  WHERE budget = @budget AND state = 'open' AND (created_at > @staleBefore OR EXISTS (
+    SELECT 1 FROM payments p WHERE p.id = h.reservation_id AND p.status IN ('pending', 'succeeded')
+  ))`;
+
+/** Ledger filters, shared by `list` and `totals`; unset filters are NULL. */
+const FILTERS = `(@since IS NULL OR time >= @since) AND (@until IS NULL OR time < @until)
+  AND (@origin IS NULL OR origin = @origin) AND (@status IS NULL OR status = @status)
+  AND (@tagKey IS NULL OR EXISTS (
+    SELECT 1 FROM json_each(payments.tags) t WHERE t.key = @tagKey AND t.value = @tagValue
+  ))`;
+
+interface RawPayment {
+  id: string;
+  time: bigint;
+  tags: string;
+  url: string;
+  origin: string;
+  protocol: string;
+  amount: string;
+  unit: string;
+  amount_msat: bigint;
+  fee_msat: bigint;
+  rate: string | null;
+  reference: string;
+  proof: string | null;
+  status: string;
+  payee: string | null;
+  resume: string | null;
+}
+
+interface RawCredential {
+  origin: string;
+  scope: string;
+  protocol: string;
+  header_name: string;
+  header_value: string;
+  expires_at: bigint | null;
+  created_at: bigint;
+}
+
+interface FilterParams {
+  since: number | null;
+  until: number | null;
+  origin: string | null;
+  status: string | null;
+  tagKey: string | null;
+  tagValue: string | null;
+}
+
+/**
+ * The default agent database: `$TOLLWAY_AGENT_DB` when set, else `~/.tollway/agent.sqlite`.
+ *
+ * @example
+ * ```ts
+ * defaultAgentDbPath(); // '/home/me/.tollway/agent.sqlite'
+ * ```
+ */
+export function defaultAgentDbPath(): string {
+  const fromEnv = process.env.TOLLWAY_AGENT_DB;
+  return fromEnv !== undefined && fromEnv !== ''
+    ? fromEnv
+    : join(homedir(), '.tollway', 'agent.sqlite');
+}
+
+function loadDriver(): typeof BetterSqlite3 {
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  } catch (cause) {
+    throw new TollwayError(
+      'capability_unsupported',
+      'the SQLite agent store needs better-sqlite3: npm install better-sqlite3',
+      { cause },
+    );
+  }
+}
+
+function migrate(db: BetterSqlite3.Database): void {
+  db.transaction(() => {
+    const version = Number(db.pragma('user_version', { simple: true }));
+    if (version === SCHEMA_VERSION) return;
+    if (version !== 0) {
+      throw new TollwayError(
+        'store_error',
+        `the agent database has schema version ${version}; this Tollway knows ${SCHEMA_VERSION}`,
+      );
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function toEntry(row: RawPayment): LedgerEntry {
+  return {
+    id: row.id,
+    time: Number(row.time),
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    url: row.url,
+    origin: row.origin,
+    protocol: row.protocol as ClientProtocol,
+    amount: BigInt(row.amount),
+    unit: row.unit,
+    amountMsat: row.amount_msat,
+    feeMsat: row.fee_msat,
+    ...(row.rate !== null ? { rate: row.rate } : {}),
+    reference: row.reference,
+    ...(row.proof !== null ? { proof: row.proof } : {}),
+    status: row.status as LedgerEntry['status'],
+    ...(row.payee !== null ? { payee: row.payee } : {}),
+    ...(row.resume !== null ? { resume: row.resume } : {}),
+  };
+}
+
+function toCredential(row: RawCredential): StoredCredential {
+  return {
+    origin: row.origin,
+    scope: row.scope,
+    protocol: row.protocol as ClientProtocol,
+    header: { name: row.header_name, value: row.header_value },
+    ...(row.expires_at !== null ? { expiresAt: Number(row.expires_at) } : {}),
+    createdAt: Number(row.created_at),
+  };
+}
+
+function filterParams(query: LedgerQuery): FilterParams {
+  return {
+    since: query.since ?? null,
+    until: query.until ?? null,
+    origin: query.origin ?? null,
+    status: query.status ?? null,
+    tagKey: query.tag?.key ?? null,
+    tagValue: query.tag?.value ?? null,
+  };
+}
+
+/**
+ * Opens (creating if needed) the agent's SQLite file, in WAL mode, and migrates its schema. A new
+ * file is made readable by its owner only (it holds credentials). Failures of the database are
+ * `store_error`; a missing `better-sqlite3` is `capability_unsupported`.
+ *
+ * @example
+ * ```ts
+ * const store = createSqliteClientStore({ path: '.tollway/agent.sqlite' });
+ * const budget = createBudget({ store, limits: { day: '1000 sat' } });
+ * ```
+ */
+export function createSqliteClientStore(options: SqliteClientStoreOptions = {}): ClientStore {
+  const { path = defaultAgentDbPath(), busyTimeoutMs = 5000 } = options;
+  const staleHoldMs = options.staleHoldMs ?? DEFAULT_STALE_HOLD_MS;
+  const Driver = loadDriver();
+  let db: BetterSqlite3.Database;
+  try {
+    const isNew = path !== ':memory:' && !existsSync(path);
+    if (isNew) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    db = new Driver(path);
+    if (isNew) chmodSync(path, 0o600);
+    db.defaultSafeIntegers(true);
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    throw toStoreError(error, 'SQLite');
+  }
+  const open = db;
+
+  const q = {
+    spent: open.prepare<{ budget: string; start: number }, bigint>(SPENT).pluck(),
+    spentAt: open
+      .prepare<{ budget: string; origin: string; start: number }, bigint>(
+        `${SPENT} AND origin = @origin`,
+      )
+      .pluck(),
+    held: open.prepare<{ budget: string; staleBefore: number }, bigint>(HELD).pluck(),
+    heldAt: open
+      .prepare<{ budget: string; origin: string; staleBefore: number }, bigint>(
+        `${HELD} AND origin = @origin`,
+      )
+      .pluck(),
+    holdExists: open.prepare<[string], { id: string }>('SELECT id FROM reservations WHERE id = ?'),
+    insertReservation: open.prepare<[string, number]>(
+      'INSERT INTO reservations (id, created_at) VALUES (?, ?)',
+    ),
+    insertHold: open.prepare<[string, string, string, bigint, number]>(
+      `INSERT OR IGNORE INTO holds (reservation_id, budget, origin, held_msat, created_at, state)
+       VALUES (?, ?, ?, ?, ?, 'open')`,
+    ),
+    commitHold: open.prepare<[bigint, number, string], { budget: string; origin: string }>(
+      `UPDATE holds SET state = 'committed', spent_msat = ?, committed_at = ?
+       WHERE reservation_id = ? AND state = 'open' RETURNING budget, origin`,
+    ),
+    total: open
+      .prepare<[string], bigint>('SELECT spent_msat FROM spend_totals WHERE budget = ?')
+      .pluck(),
+    totalAt: open
+      .prepare<[string, string], bigint>(
+        'SELECT spent_msat FROM spend_totals_by_origin WHERE budget = ? AND origin = ?',
+      )
+      .pluck(),
+    addTotal: open.prepare<[string, bigint]>(
+      `INSERT INTO spend_totals (budget, spent_msat) VALUES (?, ?)
+       ON CONFLICT (budget) DO UPDATE SET spent_msat = spent_msat + excluded.spent_msat`,
+    ),
+    addTotalAt: open.prepare<[string, string, bigint]>(
+      `INSERT INTO spend_totals_by_origin (budget, origin, spent_msat) VALUES (?, ?, ?)
+       ON CONFLICT (budget, origin) DO UPDATE SET spent_msat = spent_msat + excluded.spent_msat`,
+    ),
+    releaseHold: open.prepare<[string]>(
+      `UPDATE holds SET state = 'released' WHERE reservation_id = ? AND state = 'open'`,
+    ),
+    disable: open.prepare<[string, number]>(
+      'INSERT OR IGNORE INTO disabled_budgets (budget, disabled_at) VALUES (?, ?)',
+    ),
+    enable: open.prepare<[string]>('DELETE FROM disabled_budgets WHERE budget = ?'),
+    disabled: open.prepare<[], { budget: string }>(
+      'SELECT budget FROM disabled_budgets ORDER BY budget',
+    ),
+    insertPayment: open.prepare<
+      [
+        string,
+        number,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        bigint,
+        bigint,
+        string | null,
+        string,
+        string | null,
+        string,
+        string | null,
+        string | null,
+      ]
+    >(
+      `INSERT INTO payments (id, time, tags, url, origin, protocol, amount, unit, amount_msat, fee_msat,
+         rate, reference, proof, status, payee, resume) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    getPayment: open.prepare<[string], RawPayment>('SELECT * FROM payments WHERE id = ?'),
+    updatePayment: open.prepare<[string, string | null, bigint, string]>(
+      'UPDATE payments SET status = ?, proof = ?, fee_msat = ? WHERE id = ?',
+    ),
+    pending: open.prepare<[], RawPayment>(
+      `SELECT * FROM payments WHERE status = 'pending' ORDER BY time, rowid`,
+    ),
+    list: open.prepare<FilterParams & { limit: number }, RawPayment>(
+      `SELECT * FROM payments WHERE ${FILTERS} ORDER BY time DESC, rowid DESC LIMIT @limit`,
+    ),
+    totals: open.prepare<
+      FilterParams,
+      { origin: string; count: bigint; amount_msat: bigint; fee_msat: bigint }
+    >(
+      `SELECT origin, COUNT(*) AS count, SUM(amount_msat) AS amount_msat, SUM(fee_msat) AS fee_msat
+       FROM payments WHERE status = 'succeeded' AND ${FILTERS} GROUP BY origin ORDER BY origin`,
+    ),
+    saveCredential: open.prepare<[string, string, string, string, string, number | null, number]>(
+      `INSERT INTO credentials (origin, scope, protocol, header_name, header_value, expires_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, scope) DO UPDATE SET protocol = excluded.protocol,
+         header_name = excluded.header_name, header_value = excluded.header_value,
+         expires_at = excluded.expires_at, created_at = excluded.created_at`,
+    ),
+    credentials: open.prepare<[string], RawCredential>(
+      'SELECT * FROM credentials WHERE origin = ?',
+    ),
+    deleteCredential: open.prepare<[string, string]>(
+      'DELETE FROM credentials WHERE origin = ? AND scope = ?',
+    ),
+  };
+
+  /** Committed spend in the window; the `total` window reads the running sums. */
+  function spent(
+    budget: string,
+    window: 'hour' | 'day' | 'month' | 'total',
+    origin: string | undefined,
+    now: number,
+  ): bigint | undefined {
+    if (window === 'total') {
+      return origin === undefined ? q.total.get(budget) : q.totalAt.get(budget, origin);
+    }
+    const start = windowStart(window, now);
+    return origin === undefined
+      ? q.spent.get({ budget, start })
+      : q.spentAt.get({ budget, origin, start });
+  }
+
+  function usage(
+    budget: string,
+    window: BudgetWindowStatus['window'],
+    origin: string | undefined,
+    now: number,
+  ): { spentMsat: bigint; heldMsat: bigint } {
+    if (window === 'request') return { spentMsat: 0n, heldMsat: 0n };
+    const staleBefore = now - staleHoldMs;
+    const heldMsat =
+      origin === undefined
+        ? q.held.get({ budget, staleBefore })
+        : q.heldAt.get({ budget, origin, staleBefore });
+    return { spentMsat: spent(budget, window, origin, now) ?? 0n, heldMsat: heldMsat ?? 0n };
+  }
+
+  /** Runs `work` and turns driver failures into `store_error`. */
+  async function run<T>(work: () => T): Promise<T> {
+    try {
+      return work();
+    } catch (error) {
+      throw toStoreError(error, 'SQLite');
+    }
+  }
+
+  return {
+    tryHold: (reservation, wanted, now) =>
+      run(() => {
+        assertStorableAmount(reservation.heldMsat, 'heldMsat');
+        return open
+          .transaction(() => {
+            if (q.holdExists.get(reservation.id) !== undefined) {
+              throw new TollwayError(
+                'store_error',
+                `reservation ${reservation.id} is already held`,
+              );
+            }
+            for (const { budget, window, origin, limitMsat } of wanted) {
+              const { spentMsat, heldMsat } = usage(budget, window, origin, now);
+              const used = spentMsat + heldMsat;
+              if (used + reservation.heldMsat > limitMsat) {
+                const remainingMsat = limitMsat > used ? limitMsat - used : 0n;
+                return {
+                  ok: false as const,
+                  budget,
+                  window,
+                  ...(origin !== undefined ? { origin } : {}),
+                  remainingMsat,
+                };
+              }
+            }
+            q.insertReservation.run(reservation.id, reservation.createdAt);
+            for (const { budget } of wanted) {
+              q.insertHold.run(
+                reservation.id,
+                budget,
+                reservation.request.origin,
+                reservation.heldMsat,
+                reservation.createdAt,
+              );
+            }
+            return { ok: true as const };
+          })
+          .immediate();
+      }),
+
+    commitHold: (reservationId, spentMsat, now) =>
+      run(() => {
+        assertStorableAmount(spentMsat, 'spentMsat');
+        open
+          .transaction(() => {
+            if (q.holdExists.get(reservationId) === undefined) {
+              throw new TollwayError('store_error', `no reservation ${reservationId} to commit`);
+            }
+            for (const { budget, origin } of q.commitHold.all(spentMsat, now, reservationId)) {
+              q.addTotal.run(budget, spentMsat);
+              q.addTotalAt.run(budget, origin, spentMsat);
+            }
+          })
+          .immediate();
+      }),
+
+    releaseHold: (reservationId) =>
+      run(() => {
+        q.releaseHold.run(reservationId);
+      }),
+
+    windowStatus: (budget, window, origin, now) => run(() => usage(budget, window, origin, now)),
+
+    setBudgetDisabled: (budget, off) =>
+      run(() => {
+        if (off) q.disable.run(budget, Date.now());
+        else q.enable.run(budget);
+      }),
+
+    disabledBudgets: () => run(() => q.disabled.all().map((row) => row.budget)),
+
+    recordPayment: (entry) =>
+      run(() => {
+        assertLedgerEntry(entry);
+        q.insertPayment.run(
+          entry.id,
+          entry.time,
+          JSON.stringify(entry.tags),
+          entry.url,
+          entry.origin,
+          entry.protocol,
+          entry.amount.toString(),
+          entry.unit,
+          entry.amountMsat,
+          entry.feeMsat,
+          entry.rate ?? null,
+          entry.reference,
+          entry.proof ?? null,
+          entry.status,
+          entry.payee ?? null,
+          entry.resume ?? null,
+        );
+      }),
+
+    updatePayment: (id, patch) =>
+      run(() => {
+        open
+          .transaction(() => {
+            const row = q.getPayment.get(id);
+            if (row === undefined)
+              throw new TollwayError('store_error', `no payment ${id} in the ledger`);
+            const entry = { ...toEntry(row), ...patch };
+            assertLedgerEntry(entry);
+            q.updatePayment.run(entry.status, entry.proof ?? null, entry.feeMsat, id);
+          })
+          .immediate();
+      }),
+
+    pendingPayments: () => run(() => q.pending.all().map(toEntry)),
+
+    list: (query = {}) =>
+      run(() => {
+        assertQueryLimit(query.limit);
+        return q.list.all({ ...filterParams(query), limit: query.limit ?? -1 }).map(toEntry);
+      }),
+
+    totals: (query = {}) =>
+      run(() =>
+        q.totals.all(filterParams(query)).map((row) => ({
+          origin: row.origin,
+          count: Number(row.count),
+          amountMsat: row.amount_msat,
+          feeMsat: row.fee_msat,
+        })),
+      ),
+
+    saveCredential: (credential) =>
+      run(() => {
+        q.saveCredential.run(
+          credential.origin,
+          credential.scope,
+          credential.protocol,
+          credential.header.name,
+          credential.header.value,
+          credential.expiresAt ?? null,
+          credential.createdAt,
+        );
+      }),
+
+    findCredential: (origin, path, now) =>
+      run(() => pickCredential(q.credentials.all(origin).map(toCredential), path, now)),
+
+    deleteCredential: (origin, scope) =>
+      run(() => {
+        q.deleteCredential.run(origin, scope);
+      }),
+
+    close: () =>
+      run(() => {
+        open.close();
+      }),
+  };
+}

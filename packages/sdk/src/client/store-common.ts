@@ -1,0 +1,127 @@
+/**
+ * Rules shared by the memory and SQLite client stores, so both count windows, stale holds and
+ * credential scopes the same way.
+ *
+ * @internal
+ */
+import { TollwayError } from '../errors.js';
+import { assertStorableAmount } from '../stores/common.js';
+import type { BudgetWindowStatus, LedgerEntry, LedgerQuery, StoredCredential } from './types.js';
+
+/** How long a hold without a live ledger entry counts, by default: 10 minutes. */
+export const DEFAULT_STALE_HOLD_MS = 10 * 60_000;
+
+/** Length of each rolling window in ms; `total` has none. */
+export const WINDOW_MS = {
+  hour: 3_600_000,
+  day: 86_400_000,
+  month: 30 * 86_400_000,
+} as const;
+
+/**
+ * Spend committed at time `t` counts in `window` at `now` when `t > windowStart(window, now)`: an
+ * `hour` window is the last 3600 s, so spend leaves it exactly 3600 s after it was committed.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * windowStart('hour', 7_200_000); // 3_600_000
+ * ```
+ */
+export function windowStart(window: BudgetWindowStatus['window'], now: number): number {
+  if (window === 'hour' || window === 'day' || window === 'month') return now - WINDOW_MS[window];
+  return Number.MIN_SAFE_INTEGER;
+}
+
+/**
+ * True when `scope` covers `path` the way a cookie path does: equal, or a prefix ending at a `/`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * scopeCovers('/api', '/api/v1'); // true
+ * scopeCovers('/api', '/apix');   // false
+ * ```
+ */
+export function scopeCovers(scope: string, path: string): boolean {
+  if (!path.startsWith(scope)) return false;
+  return path.length === scope.length || scope.endsWith('/') || path[scope.length] === '/';
+}
+
+/**
+ * The credential of `candidates` (all of one origin) with the longest scope covering `path` that
+ * has not expired at `now`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * pickCredential(saved, '/api/v1/forecast', Date.now());
+ * ```
+ */
+export function pickCredential(
+  candidates: Iterable<StoredCredential>,
+  path: string,
+  now: number,
+): StoredCredential | undefined {
+  let best: StoredCredential | undefined;
+  for (const credential of candidates) {
+    if (credential.expiresAt !== undefined && credential.expiresAt <= now) continue;
+    if (!scopeCovers(credential.scope, path)) continue;
+    if (best === undefined || credential.scope.length > best.scope.length) best = credential;
+  }
+  return best;
+}
+
+/**
+ * Throws `invalid_amount` unless the amounts of `entry` can be stored: none negative, msat amounts
+ * within a signed 64-bit integer.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertLedgerEntry(entry);
+ * ```
+ */
+export function assertLedgerEntry(
+  entry: Pick<LedgerEntry, 'amount' | 'amountMsat' | 'feeMsat'>,
+): void {
+  if (entry.amount < 0n)
+    throw new TollwayError('invalid_amount', 'a ledger amount must not be negative');
+  assertStorableAmount(entry.amountMsat, 'amountMsat');
+  assertStorableAmount(entry.feeMsat, 'feeMsat');
+}
+
+/**
+ * Throws `invalid_amount` unless `limit` of a ledger query is absent or a non-negative integer.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertQueryLimit(query.limit);
+ * ```
+ */
+export function assertQueryLimit(limit: number | undefined): void {
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+    throw new TollwayError('invalid_amount', 'a ledger query limit must be a non-negative integer');
+  }
+}
+
+/**
+ * True when `entry` passes the filters of `query` (`since` inclusive, `until` exclusive); `limit`
+ * is applied by the caller.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * entries.filter((e) => matchesQuery(e, { origin: 'https://api.example.com' }));
+ * ```
+ */
+export function matchesQuery(entry: LedgerEntry, query: LedgerQuery): boolean {
+  return (
+    (query.since === undefined || entry.time >= query.since) &&
+    (query.until === undefined || entry.time < query.until) &&
+    (query.origin === undefined || entry.origin === query.origin) &&
+    (query.status === undefined || entry.status === query.status) &&
+    (query.tag === undefined || entry.tags[query.tag.key] === query.tag.value)
+  );
+}

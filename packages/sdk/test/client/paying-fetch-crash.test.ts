@@ -1,0 +1,132 @@
+// Crash safety of the paying fetch across processes: a child Node process (crash-agent.ts, run over
+// the SDK's sources) pays through a dev node over HTTP and is killed with SIGKILL around the payment;
+// a second process with the same SQLite agent store finishes the job. The payee must be paid once.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createBudget, createSqliteClientStore } from '@tollway/sdk/client';
+import {
+  createDevNetwork,
+  createDevServer,
+  type DevNetwork,
+  type DevServer,
+} from '@tollway/sdk/lightning';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ChallengeServer, startChallengeServer } from '../support/challenge-servers.js';
+
+const runner = fileURLToPath(new URL('run-ts.mjs', import.meta.url));
+const child = fileURLToPath(new URL('crash-agent.ts', import.meta.url));
+/** Each child compiles the SDK's sources first (several seconds on a busy machine). */
+const CHILD_TEST_TIMEOUT_MS = 180_000;
+
+interface ChildResult {
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runChild(args: string[]): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [runner, child, ...args],
+      { timeout: 120_000 },
+      (error, stdout, stderr) => {
+        resolve({ signal: error?.signal ?? null, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('crash between paying and retrying (child processes)', () => {
+  let dir: string;
+  let network: DevNetwork;
+  let devServer: DevServer;
+  let server: ChallengeServer;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollway-crash-'));
+    network = createDevNetwork({ path: join(dir, 'dev.sqlite') });
+    network.openWallet('shop', { balanceMsat: 0n });
+    devServer = await createDevServer({ network });
+    server = await startChallengeServer(network.backend('shop'));
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await devServer.close();
+    await network.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function agent(name: string) {
+    const { token } = network.openWallet(name, { balanceMsat: 1_000_000n });
+    return {
+      connection: `dev+${devServer.url}?wallet=${name}&token=${token}`,
+      spent: () => 1_000_000n - (network.getWallet(name)?.balanceMsat ?? 0n),
+    };
+  }
+
+  it(
+    'killed after the wallet paid: the next process finds the payment by hash and does not pay again',
+    async () => {
+      const wallet = agent('crash-after');
+      const db = join(dir, 'after.sqlite');
+      const url = `${server.url}/aperture/report?price=10`;
+
+      const crashed = await runChild([url, wallet.connection, db, 'after-pay']);
+      expect(crashed.signal).toBe('SIGKILL');
+      expect(wallet.spent()).toBe(10_000n);
+      const before = createSqliteClientStore({ path: db });
+      expect((await before.pendingPayments()).map((e) => [e.amountMsat, e.status])).toEqual([
+        [10_000n, 'pending'],
+      ]);
+      await before.close();
+
+      const served = server.served;
+      const resumed = await runChild([url, wallet.connection, db, 'none']);
+      expect(resumed).toMatchObject({ signal: null, stderr: '' });
+      expect(JSON.parse(resumed.stdout)).toMatchObject({
+        status: 200,
+        body: { paid: 'l402' },
+        paid: false,
+      });
+      expect(server.served - served).toBe(1);
+      expect(wallet.spent()).toBe(10_000n);
+
+      const after = createSqliteClientStore({ path: db });
+      const [entry] = await after.list();
+      expect(entry).toMatchObject({ status: 'succeeded', amountMsat: 10_000n });
+      expect(entry?.proof).toMatch(/^[0-9a-f]{64}$/);
+      const budget = createBudget({ store: after, limits: { day: '100 sat' } });
+      expect(await budget.status()).toEqual([
+        expect.objectContaining({ spentMsat: 10_000n, heldMsat: 0n }),
+      ]);
+      await after.close();
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'killed before the wallet was asked: the next process pays once, and only once in all',
+    async () => {
+      const wallet = agent('crash-before');
+      const db = join(dir, 'before.sqlite');
+      const url = `${server.url}/spec/report?price=10`;
+
+      const crashed = await runChild([url, wallet.connection, db, 'before-pay']);
+      expect(crashed.signal).toBe('SIGKILL');
+      expect(wallet.spent()).toBe(0n);
+
+      const resumed = await runChild([url, wallet.connection, db, 'none']);
+      expect(JSON.parse(resumed.stdout)).toMatchObject({ status: 200, paid: true });
+      expect(wallet.spent()).toBe(10_000n);
+      const store = createSqliteClientStore({ path: db });
+      expect((await store.list()).map((e) => e.status).sort()).toEqual(['pending', 'succeeded']);
+      await store.close();
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
+});

@@ -1,0 +1,444 @@
+/**
+ * One behavioural suite for every ClientStore: the memory store and the SQLite file run it as is,
+ * so both count windows, stale holds, the ledger and credentials the same way.
+ */
+import { describe, expect, it } from 'vitest';
+import { createBudget } from '../../src/client/budget.js';
+import type { ClientStore, LedgerEntry, Reservation } from '../../src/client/types.js';
+import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
+
+/** What a store's test file provides for each test. */
+export interface ClientStoreFixture {
+  /** A fresh store over empty state, whose stale-hold time is `staleHoldMs` (default 10 min). */
+  store: ClientStore;
+  /** Opens another instance over the same state (another process, in production), when there can be one. */
+  openPeer?: () => Promise<ClientStore>;
+}
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+/** 2026-03-14 10:00:00 UTC. */
+export const BASE = Date.UTC(2026, 2, 14, 10);
+const ORIGIN = 'https://api.example.com';
+
+export function reservation(
+  id: string,
+  heldMsat: bigint,
+  fields: Partial<Reservation> = {},
+): Reservation {
+  return {
+    id,
+    heldMsat,
+    createdAt: BASE,
+    request: {
+      origin: ORIGIN,
+      url: `${ORIGIN}/x`,
+      protocol: 'l402',
+      amountMsat: heldMsat,
+      maxFeeMsat: 0n,
+    },
+    ...fields,
+  };
+}
+
+export function entry(id: string, fields: Partial<LedgerEntry> = {}): LedgerEntry {
+  return {
+    id,
+    time: BASE,
+    tags: { agent: 'a1' },
+    url: `${ORIGIN}/forecast?city=Paris,FR`,
+    origin: ORIGIN,
+    protocol: 'l402',
+    amount: 10_000n,
+    unit: 'msat',
+    amountMsat: 10_000n,
+    feeMsat: 0n,
+    reference: `hash-${id}`,
+    status: 'pending',
+    ...fields,
+  };
+}
+
+export async function rejects(promise: Promise<unknown>, code: TollwayErrorCode): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isTollwayError(error, code), `expected ${code}, got ${String(error)}`).toBe(true);
+}
+
+/** Runs the suite; `open` gives a fresh fixture, with holds going stale after `staleHoldMs`. */
+export function describeClientStoreSuite(
+  name: string,
+  open: (options: { staleHoldMs?: number }) => Promise<ClientStoreFixture>,
+): void {
+  async function withStore<T>(
+    work: (store: ClientStore, fixture: ClientStoreFixture) => Promise<T>,
+    options: { staleHoldMs?: number } = {},
+  ): Promise<T> {
+    const fixture = await open(options);
+    try {
+      return await work(fixture.store, fixture);
+    } finally {
+      await fixture.store.close();
+    }
+  }
+
+  describe(`ClientStore suite: ${name}`, () => {
+    describe('holds', () => {
+      it('holds in every budget at once or in none', () =>
+        withStore(async (store) => {
+          const holds = [
+            { budget: 'org', window: 'day' as const, limitMsat: 10_000n },
+            { budget: 'org/task', window: 'day' as const, limitMsat: 5_000n },
+          ];
+          expect(await store.tryHold(reservation('r1', 4_000n), holds, BASE)).toEqual({ ok: true });
+          expect(await store.tryHold(reservation('r2', 2_000n), holds, BASE)).toEqual({
+            ok: false,
+            budget: 'org/task',
+            window: 'day',
+            remainingMsat: 1_000n,
+          });
+          expect(await store.windowStatus('org', 'day', undefined, BASE)).toEqual({
+            spentMsat: 0n,
+            heldMsat: 4_000n,
+          });
+          // Exactly filling the limit is allowed.
+          expect(await store.tryHold(reservation('r3', 1_000n), holds, BASE)).toEqual({ ok: true });
+          expect(await store.windowStatus('org/task', 'day', undefined, BASE)).toEqual({
+            spentMsat: 0n,
+            heldMsat: 5_000n,
+          });
+          await rejects(store.tryHold(reservation('r3', 1n), [], BASE), 'store_error');
+        }));
+
+      it('turns a hold into spend at commit time, and forgets released holds', () =>
+        withStore(async (store) => {
+          const holds = [{ budget: 'a', window: 'hour' as const, limitMsat: 10_000n }];
+          await store.tryHold(reservation('r1', 6_000n), holds, BASE);
+          await store.tryHold(reservation('r2', 3_000n), holds, BASE);
+          await store.commitHold('r1', 5_500n, BASE + 1000);
+          await store.releaseHold('r2');
+          expect(await store.windowStatus('a', 'hour', undefined, BASE + 1000)).toEqual({
+            spentMsat: 5_500n,
+            heldMsat: 0n,
+          });
+          expect(await store.windowStatus('a', 'request', undefined, BASE)).toEqual({
+            spentMsat: 0n,
+            heldMsat: 0n,
+          });
+        }));
+
+      it('is idempotent: the first commit or release wins', () =>
+        withStore(async (store) => {
+          const holds = [{ budget: 'a', window: 'total' as const, limitMsat: 10_000n }];
+          await store.tryHold(reservation('r1', 4_000n), holds, BASE);
+          await store.tryHold(reservation('r2', 4_000n), holds, BASE);
+          await store.commitHold('r1', 3_000n, BASE);
+          await store.commitHold('r1', 4_000n, BASE);
+          await store.releaseHold('r1');
+          await store.releaseHold('r2');
+          await store.releaseHold('r2');
+          await store.commitHold('r2', 4_000n, BASE);
+          await store.releaseHold('never-held');
+          expect(await store.windowStatus('a', 'total', undefined, BASE)).toEqual({
+            spentMsat: 3_000n,
+            heldMsat: 0n,
+          });
+          await rejects(store.commitHold('never-held', 1n, BASE), 'store_error');
+        }));
+
+      it('counts spend inside a rolling window: it leaves the window exactly one window length later', () =>
+        withStore(async (store) => {
+          const windows = ['hour', 'day', 'month', 'total'] as const;
+          const holds = windows.map((window) => ({ budget: 'a', window, limitMsat: 1_000_000n }));
+          await store.tryHold(reservation('r1', 1_000n), holds, BASE);
+          await store.commitHold('r1', 1_000n, BASE);
+          const spent = async (window: (typeof windows)[number], at: number) =>
+            (await store.windowStatus('a', window, undefined, at)).spentMsat;
+          expect(await spent('hour', BASE + HOUR - 1)).toBe(1_000n);
+          expect(await spent('hour', BASE + HOUR)).toBe(0n);
+          expect(await spent('day', BASE + DAY - 1)).toBe(1_000n);
+          expect(await spent('day', BASE + DAY)).toBe(0n);
+          expect(await spent('month', BASE + 30 * DAY - 1)).toBe(1_000n);
+          expect(await spent('month', BASE + 30 * DAY)).toBe(0n);
+          expect(await spent('total', BASE + 10_000 * DAY)).toBe(1_000n);
+        }));
+
+      it('counts per-origin windows apart, and global windows across origins', () =>
+        withStore(async (store) => {
+          const other = 'https://other.example.org';
+          const holds = (origin: string) => [
+            { budget: 'a', window: 'day' as const, limitMsat: 10_000n },
+            { budget: 'a', window: 'day' as const, origin, limitMsat: 6_000n },
+          ];
+          const at = (id: string, origin: string, held: bigint) =>
+            reservation(id, held, {
+              request: {
+                origin,
+                url: `${origin}/`,
+                protocol: 'l402',
+                amountMsat: held,
+                maxFeeMsat: 0n,
+              },
+            });
+          expect(await store.tryHold(at('r1', ORIGIN, 5_000n), holds(ORIGIN), BASE)).toEqual({
+            ok: true,
+          });
+          expect(await store.tryHold(at('r2', ORIGIN, 2_000n), holds(ORIGIN), BASE)).toEqual({
+            ok: false,
+            budget: 'a',
+            window: 'day',
+            origin: ORIGIN,
+            remainingMsat: 1_000n,
+          });
+          expect(await store.tryHold(at('r3', other, 5_000n), holds(other), BASE)).toEqual({
+            ok: true,
+          });
+          expect(await store.tryHold(at('r4', other, 1_000n), holds(other), BASE)).toEqual({
+            ok: false,
+            budget: 'a',
+            window: 'day',
+            remainingMsat: 0n,
+          });
+          expect(await store.windowStatus('a', 'day', ORIGIN, BASE)).toEqual({
+            spentMsat: 0n,
+            heldMsat: 5_000n,
+          });
+          expect(await store.windowStatus('a', 'day', undefined, BASE)).toEqual({
+            spentMsat: 0n,
+            heldMsat: 10_000n,
+          });
+          await store.commitHold('r1', 4_000n, BASE);
+          const total = (origin?: string) => store.windowStatus('a', 'total', origin, BASE);
+          expect(await total(ORIGIN)).toEqual({ spentMsat: 4_000n, heldMsat: 0n });
+          expect(await total(other)).toEqual({ spentMsat: 0n, heldMsat: 5_000n });
+          expect(await total()).toEqual({ spentMsat: 4_000n, heldMsat: 5_000n });
+        }));
+
+      it('keeps a stale hold only while its ledger entry is pending or succeeded', () =>
+        withStore(
+          async (store) => {
+            const holds = [{ budget: 'a', window: 'total' as const, limitMsat: 100_000n }];
+            for (const id of ['none', 'pending', 'succeeded', 'failed']) {
+              await store.tryHold(reservation(id, 1_000n), holds, BASE);
+            }
+            await store.recordPayment(entry('pending'));
+            await store.recordPayment(entry('succeeded', { status: 'succeeded' }));
+            await store.recordPayment(entry('failed', { status: 'failed' }));
+            const held = async (at: number) =>
+              (await store.windowStatus('a', 'total', undefined, at)).heldMsat;
+            expect(await held(BASE + 59_999)).toBe(4_000n);
+            expect(await held(BASE + 60_000)).toBe(2_000n);
+            await store.updatePayment('pending', { status: 'failed' });
+            expect(await held(BASE + 60_000)).toBe(1_000n);
+            // A late commit of a stale hold still counts as spend.
+            await store.commitHold('none', 1_000n, BASE + 70_000);
+            expect(await store.windowStatus('a', 'total', undefined, BASE + 70_000)).toEqual({
+              spentMsat: 1_000n,
+              heldMsat: 1_000n,
+            });
+          },
+          { staleHoldMs: 60_000 },
+        ));
+
+      it('holds at most the limit when 50 reservations race for the last 10 sat', () =>
+        withStore(async (store) => {
+          const budget = createBudget({ store, limits: { day: '100 sat' }, now: () => BASE });
+          const spent = await budget.reserve({
+            origin: ORIGIN,
+            url: ORIGIN,
+            protocol: 'l402',
+            amountMsat: 90_000n,
+            maxFeeMsat: 0n,
+          });
+          await budget.commit(spent, { amountMsat: 90_000n, feeMsat: 0n });
+          const results = await Promise.allSettled(
+            Array.from({ length: 50 }, (_, i) =>
+              budget.reserve({
+                origin: ORIGIN,
+                url: `${ORIGIN}/${i}`,
+                protocol: 'l402',
+                amountMsat: 700n,
+                maxFeeMsat: 300n,
+              }),
+            ),
+          );
+          const held = results.filter((r) => r.status === 'fulfilled');
+          expect(held).toHaveLength(10);
+          for (const r of results) {
+            if (r.status === 'rejected')
+              expect(isTollwayError(r.reason, 'budget_exceeded')).toBe(true);
+          }
+          expect(await store.windowStatus('agent', 'day', undefined, BASE)).toEqual({
+            spentMsat: 90_000n,
+            heldMsat: 10_000n,
+          });
+        }));
+    });
+
+    describe('kill switch', () => {
+      it('records disabled budgets, visible to every instance over the same state', () =>
+        withStore(async (store, fixture) => {
+          await store.setBudgetDisabled('org/a', true);
+          await store.setBudgetDisabled('org/a', true);
+          await store.setBudgetDisabled('org/b', true);
+          await store.setBudgetDisabled('org/b', false);
+          expect(await store.disabledBudgets()).toEqual(['org/a']);
+          if (fixture.openPeer === undefined) return;
+          const peer = await fixture.openPeer();
+          try {
+            expect(await peer.disabledBudgets()).toEqual(['org/a']);
+            await peer.setBudgetDisabled('org/a', false);
+            expect(await store.disabledBudgets()).toEqual([]);
+          } finally {
+            await peer.close();
+          }
+        }));
+    });
+
+    describe('ledger', () => {
+      it('records before paying, updates after, and lists pending payments for recovery', () =>
+        withStore(async (store) => {
+          await store.recordPayment(entry('p1', { time: BASE + 2 }));
+          await store.recordPayment(entry('p2', { time: BASE + 1 }));
+          await rejects(store.recordPayment(entry('p1')), 'store_error');
+          await store.updatePayment('p1', {
+            status: 'succeeded',
+            proof: 'ab'.repeat(32),
+            feeMsat: 12n,
+          });
+          await rejects(store.updatePayment('nope', { status: 'failed' }), 'store_error');
+          expect((await store.pendingPayments()).map((e) => e.id)).toEqual(['p2']);
+          const [p1] = await store.list({ status: 'succeeded' });
+          expect(p1).toEqual(
+            entry('p1', {
+              time: BASE + 2,
+              status: 'succeeded',
+              proof: 'ab'.repeat(32),
+              feeMsat: 12n,
+            }),
+          );
+        }));
+
+      it('keeps every field exactly, including token amounts wider than 64 bits', () =>
+        withStore(async (store) => {
+          const x402 = entry('x1', {
+            protocol: 'x402',
+            amount: 10n ** 30n,
+            unit: 'eip155:8453/erc20:0xabc',
+            amountMsat: 2n ** 63n - 1n,
+            feeMsat: 0n,
+            rate: 'usd_per_btc=65000.5',
+            payee: '0xAbC',
+            proof: '0xdead',
+            status: 'succeeded',
+            tags: { agent: 'a1', task: 'weird "quoted", key' },
+          });
+          await store.recordPayment(x402);
+          expect(await store.list()).toEqual([x402]);
+          await rejects(store.recordPayment(entry('neg', { amountMsat: -1n })), 'invalid_amount');
+          await rejects(
+            store.recordPayment(entry('big', { feeMsat: 2n ** 63n })),
+            'invalid_amount',
+          );
+        }));
+
+      it('filters by time, origin, status and tag, newest first, with a limit', () =>
+        withStore(async (store) => {
+          const other = 'https://other.example.org';
+          await store.recordPayment(entry('a', { time: BASE, status: 'succeeded' }));
+          await store.recordPayment(
+            entry('b', {
+              time: BASE + HOUR,
+              origin: other,
+              status: 'succeeded',
+              tags: { task: 't1' },
+            }),
+          );
+          await store.recordPayment(
+            entry('c', { time: BASE + 2 * HOUR, status: 'failed', tags: { task: 't1' } }),
+          );
+          await store.recordPayment(entry('d', { time: BASE + 2 * HOUR }));
+          const ids = async (query: Parameters<ClientStore['list']>[0]) =>
+            (await store.list(query)).map((e) => e.id);
+          expect(await ids({})).toEqual(['d', 'c', 'b', 'a']);
+          expect(await ids({ since: BASE + HOUR })).toEqual(['d', 'c', 'b']);
+          expect(await ids({ until: BASE + HOUR })).toEqual(['a']);
+          expect(await ids({ origin: other })).toEqual(['b']);
+          expect(await ids({ status: 'failed' })).toEqual(['c']);
+          expect(await ids({ tag: { key: 'task', value: 't1' } })).toEqual(['c', 'b']);
+          expect(await ids({ tag: { key: 'task', value: 't2' } })).toEqual([]);
+          expect(await ids({ limit: 2 })).toEqual(['d', 'c']);
+          expect(await ids({ limit: 0 })).toEqual([]);
+          await rejects(store.list({ limit: -1 }), 'invalid_amount');
+        }));
+
+      it('totals succeeded payments per origin', () =>
+        withStore(async (store) => {
+          const other = 'https://other.example.org';
+          await store.recordPayment(
+            entry('a', { status: 'succeeded', amountMsat: 1_000n, feeMsat: 1n }),
+          );
+          await store.recordPayment(
+            entry('b', { status: 'succeeded', amountMsat: 2_000n, feeMsat: 2n, time: BASE + 5 }),
+          );
+          await store.recordPayment(entry('c', { status: 'failed', amountMsat: 4_000n }));
+          await store.recordPayment(
+            entry('d', { status: 'succeeded', origin: other, amountMsat: 8_000n, tags: {} }),
+          );
+          expect(await store.totals()).toEqual([
+            { origin: ORIGIN, count: 2, amountMsat: 3_000n, feeMsat: 3n },
+            { origin: other, count: 1, amountMsat: 8_000n, feeMsat: 0n },
+          ]);
+          expect(await store.totals({ since: BASE + 1, origin: ORIGIN })).toEqual([
+            { origin: ORIGIN, count: 1, amountMsat: 2_000n, feeMsat: 2n },
+          ]);
+          expect(await store.totals({ tag: { key: 'agent', value: 'a1' } })).toHaveLength(1);
+          expect(await store.totals({ status: 'failed' })).toEqual([]);
+        }));
+    });
+
+    describe('credentials', () => {
+      const credential = (scope: string, fields: { expiresAt?: number; value?: string } = {}) => ({
+        origin: ORIGIN,
+        scope,
+        protocol: 'l402' as const,
+        header: { name: 'Authorization', value: fields.value ?? `L402 ${scope}` },
+        createdAt: BASE,
+        ...(fields.expiresAt !== undefined ? { expiresAt: fields.expiresAt } : {}),
+      });
+
+      it('finds the longest scope that covers the path, skipping expired ones', () =>
+        withStore(async (store) => {
+          await store.saveCredential(credential('/'));
+          await store.saveCredential(credential('/api'));
+          await store.saveCredential(credential('/api/v1', { expiresAt: BASE + 1000 }));
+          const scope = async (path: string, at = BASE) =>
+            (await store.findCredential(ORIGIN, path, at))?.scope;
+          expect(await scope('/api/v1/forecast')).toBe('/api/v1');
+          expect(await scope('/api/v1/forecast', BASE + 1000)).toBe('/api');
+          expect(await scope('/api')).toBe('/api');
+          expect(await scope('/apix')).toBe('/');
+          expect(
+            await store.findCredential('https://else.example.com', '/api', BASE),
+          ).toBeUndefined();
+          expect(await store.findCredential(ORIGIN, '/api/v1/x', BASE)).toEqual(
+            credential('/api/v1', { expiresAt: BASE + 1000 }),
+          );
+        }));
+
+      it('replaces a credential of the same scope and deletes one', () =>
+        withStore(async (store) => {
+          await store.saveCredential(credential('/api', { value: 'L402 old' }));
+          await store.saveCredential(credential('/api', { value: 'L402 new' }));
+          expect((await store.findCredential(ORIGIN, '/api/x', BASE))?.header.value).toBe(
+            'L402 new',
+          );
+          await store.deleteCredential(ORIGIN, '/api');
+          await store.deleteCredential(ORIGIN, '/api');
+          expect(await store.findCredential(ORIGIN, '/api/x', BASE)).toBeUndefined();
+        }));
+    });
+  });
+}
