@@ -1,0 +1,217 @@
+// Paywall engine through each framework adapter, on loopback: requests per second of a paid route
+// (a valid L402 credential the engine has already seen) against the same app's route without the
+// paywall, and 402 challenges minted per second (each one a fresh invoice from the embedded dev
+// Lightning node: preimage, BOLT11 signature, one SQLite row).
+//
+// Why that baseline: the paywall's promise is that a paid request costs next to nothing on top of
+// the framework. The ratio paid/plain says what share of the app's throughput is left; 1 is free.
+//
+// Each adapter's app runs in its own child process, autocannon drives it from this one. Plain and
+// paid alternate in short rounds. The ratio compares requests per CPU-second of the app's process
+// (its own user + system time), not per wall-clock second: on a shared machine other processes
+// steal wall-clock time at random, while the CPU an app spends per request barely moves. On a
+// dedicated core, throughput is the inverse of that cost. Each figure is its best round; wall-clock
+// rates are shown too. Challenges are counted over one longer round, both ways.
+//
+// Imports the built package: run `npm run build -w @tollway/sdk` first. The last line printed is one
+// JSON object (see bench/run-all.js): the worst paid/plain ratio among node and fastify.
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
+import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
+import { createMemoryStore } from '@tollway/sdk/stores/memory';
+import autocannon from 'autocannon';
+
+const ADAPTERS = ['node', 'express', 'fastify', 'hono'];
+const ROUNDS = 6;
+const ROUND_SECONDS = 1;
+const CHALLENGE_SECONDS = 2;
+const CONNECTIONS = 10;
+
+const reply = () => JSON.stringify({ city: 'Oslo', sky: 'clear' });
+
+/** Serves `/plain` and `/paid` (the same handler behind the adapter) on 127.0.0.1. */
+async function serveApp(adapter, paywall, route) {
+  if (adapter === 'node') {
+    const { withPaywall } = await import('@tollway/sdk/node');
+    const handler = (_req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(reply());
+    };
+    const paid = withPaywall(paywall, route, handler);
+    const server = createServer((req, res) =>
+      req.url === '/paid' ? paid(req, res) : handler(req, res),
+    );
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${server.address().port}`;
+  }
+  if (adapter === 'express') {
+    const { default: express } = await import('express');
+    const { requirePayment } = await import('@tollway/sdk/express');
+    const app = express();
+    const handler = (_req, res) => res.type('application/json').send(reply());
+    app.get('/plain', handler);
+    app.get('/paid', requirePayment(paywall, route), handler);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    return `http://127.0.0.1:${server.address().port}`;
+  }
+  if (adapter === 'fastify') {
+    const { default: Fastify } = await import('fastify');
+    const { paywallPlugin, requirePayment } = await import('@tollway/sdk/fastify');
+    const app = Fastify();
+    await app.register(paywallPlugin);
+    const handler = async (_request, response) => response.type('application/json').send(reply());
+    app.get('/plain', handler);
+    app.get('/paid', { preHandler: requirePayment(paywall, route) }, handler);
+    return app.listen({ port: 0, host: '127.0.0.1' });
+  }
+  const { Hono } = await import('hono');
+  const { serve } = await import('@hono/node-server');
+  const { getConnInfo } = await import('@hono/node-server/conninfo');
+  const { requirePayment } = await import('@tollway/sdk/hono');
+  const app = new Hono();
+  const handler = (c) => c.body(reply(), 200, { 'Content-Type': 'application/json' });
+  app.get('/plain', handler);
+  app.get('/paid', requirePayment(paywall, route, { getConnInfo }), handler);
+  return new Promise((resolve) => {
+    serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+      resolve(`http://127.0.0.1:${info.port}`),
+    );
+  });
+}
+
+/** Child process: one adapter's app, plus a paid credential for its `/paid` route. */
+async function child(adapter, dir) {
+  const network = createDevNetwork({ path: join(dir, 'dev-lightning.sqlite') });
+  network.openWallet('shop', { balanceMsat: 0n });
+  network.openWallet('agent', { balanceMsat: 10n ** 15n });
+  const paywall = createPaywall({
+    lightning: network.backend('shop'),
+    store: createMemoryStore(),
+    secrets: [createMasterSecret()],
+    rateLimits: { challenges: false },
+  });
+  const route = paywall.route({ service: 'forecast', price: '10 sat' });
+  const url = await serveApp(adapter, paywall, route);
+  const unpaid = await fetch(`${url}/paid`);
+  const [offer] = parseL402Challenges(unpaid.headers.get('www-authenticate') ?? '');
+  const paid = await network.backend('agent').payInvoice({ paymentRequest: offer.invoice });
+  const credential = formatL402Credential({
+    macaroons: [parseMacaroon(offer.macaroon)],
+    preimage: Buffer.from(paid.preimage, 'hex'),
+  });
+  const seen = await fetch(`${url}/paid`, { headers: { authorization: credential } });
+  if (seen.status !== 200) throw new Error(`${adapter}: the paid request got ${seen.status}`);
+  process.on('message', () => {
+    const { user, system } = process.cpuUsage();
+    process.send({ cpuMicros: user + system });
+  });
+  process.send({ url, credential });
+}
+
+/** The next message from the app's process. */
+function nextMessage(worker) {
+  return new Promise((resolve, reject) => {
+    const onExit = (code) => reject(new Error(`the app exited with ${code}`));
+    worker.once('exit', onExit);
+    worker.once('message', (message) => {
+      worker.off('exit', onExit);
+      resolve(message);
+    });
+  });
+}
+
+/** CPU time the app's process has used so far, in seconds. */
+async function cpuSeconds(worker) {
+  const reply = nextMessage(worker);
+  worker.send('cpu');
+  return (await reply).cpuMicros / 1e6;
+}
+
+/**
+ * One round of load: requests per wall-clock second and per CPU-second of the app. Throws unless
+ * every answer had `status`.
+ */
+async function round(worker, url, status, headers, seconds) {
+  const cpuBefore = await cpuSeconds(worker);
+  const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers });
+  const cpu = (await cpuSeconds(worker)) - cpuBefore;
+  const matching = result.statusCodeStats[status]?.count ?? 0;
+  if (result.errors > 0 || matching !== result.requests.total || matching === 0) {
+    throw new Error(
+      `${url}: expected only ${status}, got ${JSON.stringify(result.statusCodeStats)}`,
+    );
+  }
+  return { wall: result.requests.average, cpu: result.requests.total / cpu };
+}
+
+async function measure(adapter, dir) {
+  const worker = fork(new URL(import.meta.url), ['child', adapter, dir], { stdio: 'inherit' });
+  try {
+    const { url, credential } = await nextMessage(worker);
+    // Both routes get the same request, credential included: only the paywall differs.
+    const headers = { authorization: credential };
+    const plain = [];
+    const paid = [];
+    for (let index = 0; index <= ROUNDS; index++) {
+      const plainRound = await round(worker, `${url}/plain`, 200, headers, ROUND_SECONDS);
+      const paidRound = await round(worker, `${url}/paid`, 200, headers, ROUND_SECONDS);
+      // Round 0 warms up.
+      if (index > 0) plain.push(plainRound);
+      if (index > 0) paid.push(paidRound);
+    }
+    const challenges = await round(worker, `${url}/paid`, 402, {}, CHALLENGE_SECONDS);
+    const best = (rounds, key) => Math.max(...rounds.map((r) => r[key]));
+    const plainCpu = best(plain, 'cpu');
+    const paidCpu = best(paid, 'cpu');
+    return {
+      adapter,
+      'plain req/s': Math.round(best(plain, 'wall')),
+      'paid req/s': Math.round(best(paid, 'wall')),
+      'plain req/CPU-s': Math.round(plainCpu),
+      'paid req/CPU-s': Math.round(paidCpu),
+      'paid/plain': Math.round((paidCpu / plainCpu) * 100) / 100,
+      'challenges/s': Math.round(challenges.wall),
+      'challenges/CPU-s': Math.round(challenges.cpu),
+      ratio: paidCpu / plainCpu,
+    };
+  } finally {
+    worker.kill();
+  }
+}
+
+if (process.argv[2] === 'child') {
+  await child(process.argv[3], process.argv[4]);
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'tollway-bench-engine-'));
+  const rows = [];
+  try {
+    for (const adapter of ADAPTERS) {
+      process.stderr.write(`${adapter} …\n`);
+      rows.push(await measure(adapter, join(dir, adapter)));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.table(rows.map(({ ratio, ...row }) => row));
+  const worst = Math.min(
+    ...rows
+      .filter((row) => row.adapter === 'node' || row.adapter === 'fastify')
+      .map((r) => r.ratio),
+  );
+  const value = Math.round(worst * 100) / 100;
+  console.log(
+    JSON.stringify({
+      name: 'engine_paid_throughput',
+      value,
+      unit: 'ratio',
+      baseline: 1,
+      ratio: value,
+    }),
+  );
+}

@@ -1,0 +1,31 @@
+// A paid API on Hono 4 (served by @hono/node-server): GET / is free, GET /forecast costs 10 sat
+// (L402 or MPP). Invoices come from the embedded dev Lightning node, a SANDBOX with play money.
+import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { requirePayment } from '@tollway/sdk/hono';
+import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
+import { createSqliteStore } from '@tollway/sdk/stores/sqlite';
+import { Hono } from 'hono';
+
+const dir = process.env.TOLLWAY_DIR ?? '.tollway';
+const network = createDevNetwork({ path: `${dir}/dev-lightning.sqlite` });
+network.openWallet('shop', { balanceMsat: 0n });
+
+const paywall = createPaywall({
+  lightning: network.backend('shop'),
+  store: createSqliteStore({ path: `${dir}/paywall.sqlite` }),
+  secrets: [process.env.TOLLWAY_SECRET ?? createMasterSecret()],
+});
+const forecast = paywall.route({ service: 'forecast', price: '10 sat', validFor: '1h' });
+
+const app = new Hono();
+app.get('/', (c) => c.text('Try GET /forecast (10 sat).\n'));
+app.get('/forecast', requirePayment(paywall, forecast, { getConnInfo }), (c) =>
+  c.json({ city: 'Oslo', sky: 'clear', paidWith: c.get('payment').protocol }),
+);
+
+const port = Number(process.env.PORT ?? 3000);
+serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
+  console.log(`Hono example listening on http://127.0.0.1:${info.port}`);
+});

@@ -1,0 +1,110 @@
+/**
+ * What the four framework adapters share: their options, the client address they report, and the
+ * answer they give when the engine itself fails. Internal to the adapters.
+ */
+import { TollwayError } from '../errors.js';
+import type { Paywall } from '../server/paywall.js';
+import { createProblemResponse } from '../server/problem.js';
+import type { Route } from '../server/route.js';
+import type { PaywallDecision, PaywallRequest } from '../server/types.js';
+
+/** The part of a paywall an adapter calls: what `createPaywall(…)` returns has it. */
+export type PaywallHandler = Pick<Paywall, 'handle'>;
+
+/** Options every adapter accepts. */
+export interface AdapterOptions {
+  /**
+   * Whether to believe `X-Forwarded-For` for the client address (which freebies and rate limits
+   * key on). `false` (default): the socket's peer. `true`: the left-most address, which only a
+   * proxy that overwrites the header makes trustworthy. A number `n`: the address `n` hops back
+   * from the socket, for `n` trusted proxies that each append (`1`: the last address).
+   */
+  trustProxy?: boolean | number;
+  /** Largest request body read for routes priced by body (`readsBody`), in bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /**
+   * Told when the engine throws (a bug: the adapter then answers 500 with a problem body).
+   * Default: `console.error`.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** The default {@link AdapterOptions.bodyLimit}: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1_048_576;
+
+/** Throws `invalid_config` for options that cannot work, so a mistake fails at startup. */
+export function assertAdapterOptions(options: AdapterOptions): void {
+  const { trustProxy, bodyLimit } = options;
+  if (typeof trustProxy === 'number' && (!Number.isSafeInteger(trustProxy) || trustProxy < 0)) {
+    throw new TollwayError('invalid_config', 'trustProxy must be a boolean or a whole number >= 0');
+  }
+  if (bodyLimit !== undefined && (!Number.isSafeInteger(bodyLimit) || bodyLimit < 0)) {
+    throw new TollwayError('invalid_config', 'bodyLimit must be a whole number of bytes >= 0');
+  }
+}
+
+/**
+ * The client address: the socket's peer, or an `X-Forwarded-For` entry as `trustProxy` says
+ * (see {@link AdapterOptions.trustProxy}).
+ */
+export function resolveClientIp(
+  socketAddress: string | undefined,
+  forwardedFor: string | null | undefined,
+  trustProxy: boolean | number | undefined,
+): string {
+  const peer = socketAddress ?? '';
+  if (forwardedFor === null || forwardedFor === undefined || !trustProxy) return peer;
+  const hops = forwardedFor
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const index = trustProxy === true ? 0 : Math.max(hops.length - trustProxy, 0);
+  return hops[index] ?? peer;
+}
+
+/** Throws `invalid_json` when a body is larger than `limit` bytes. */
+export function assertBodySize(size: number, limit: number): void {
+  if (size > limit) {
+    throw new TollwayError('invalid_json', `the request body exceeds ${limit} bytes`, {
+      details: { limit },
+    });
+  }
+}
+
+/** Parses a request body as JSON: `undefined` when empty, `invalid_json` when malformed. */
+export function parseJsonBody(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new TollwayError('invalid_json', 'the request body is not JSON', { cause });
+  }
+}
+
+/**
+ * Asks the engine for a decision. The engine never throws; should it or the translation still
+ * throw (a bug), reports the error and answers 500 with a problem body rather than crash.
+ */
+export async function decide(
+  paywall: PaywallHandler,
+  route: Route,
+  toRequest: () => PaywallRequest,
+  onError: ((error: unknown) => void) | undefined,
+): Promise<PaywallDecision> {
+  try {
+    return await paywall.handle(toRequest(), route);
+  } catch (error) {
+    (onError ?? console.error)(error);
+    return {
+      kind: 'respond',
+      response: createProblemResponse(
+        {
+          status: 500,
+          code: 'internal_error',
+          detail: 'The paywall failed while handling this request; the server logged why.',
+        },
+        [['Cache-Control', 'no-store']],
+      ),
+    };
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * `@tollway/sdk/fastify`: the paywall as a Fastify 5 `preHandler` hook, and a plugin that declares
+ * `request.payment`. The hook translates the request (as the `node:http` adapter does), asks the
+ * engine, and either replies or lets the route handler run with `request.payment` set.
+ */
+import type {
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+} from 'fastify';
+import type { Route } from '../server/route.js';
+import type { PaymentContext, PaywallRequest } from '../server/types.js';
+import {
+  type AdapterOptions,
+  assertAdapterOptions,
+  decide,
+  type PaywallHandler,
+} from './common.js';
+import { createPaywallRequest } from './node.js';
+
+export type { AdapterOptions, PaywallHandler } from './common.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** How the request was paid for; set by {@link requirePayment}. */
+    payment?: PaymentContext;
+  }
+}
+
+/**
+ * Options of {@link requirePayment}. The client address is `request.ip`, so Fastify's own
+ * `trustProxy` server option decides whether `X-Forwarded-For` counts; bodies are Fastify's
+ * parsed `request.body` (its `bodyLimit` applies).
+ */
+export type FastifyPaywallOptions = Pick<AdapterOptions, 'onError'>;
+
+async function declarePayment(fastify: Parameters<FastifyPluginAsync>[0]): Promise<void> {
+  if (!fastify.hasRequestDecorator('payment')) fastify.decorateRequest('payment', undefined);
+}
+
+/**
+ * Declares `request.payment` on every request of the app (register it once, before the routes).
+ * It is not encapsulated: it applies to the instance it is registered on.
+ *
+ * @example
+ * ```ts
+ * await app.register(paywallPlugin);
+ * ```
+ */
+export const paywallPlugin: FastifyPluginAsync = Object.assign(declarePayment, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: '@tollway/sdk/fastify',
+});
+
+/** Adds headers, keeping every value of a repeated name (Fastify's `header()` replaces). */
+function addHeaders(reply: FastifyReply, headers: ReadonlyArray<[string, string]>): void {
+  for (const [name, value] of headers) {
+    const existing = reply.getHeader(name);
+    if (existing === undefined) reply.header(name, value);
+    else if (Array.isArray(existing)) reply.header(name, [...existing, value]);
+    else reply.header(name, [String(existing), value]);
+  }
+}
+
+function toPaywallRequest(request: FastifyRequest): PaywallRequest {
+  return {
+    ...createPaywallRequest(request.raw),
+    url: request.url,
+    clientIp: request.ip,
+    jsonBody: () => Promise.resolve(request.body),
+  };
+}
+
+/**
+ * A `preHandler` hook that lets a request through only when it is paid for (or free): otherwise it
+ * replies with the engine's response (a 402 offering ways to pay, or why a credential was
+ * refused). Paid requests reach the handler with `request.payment` and the engine's headers (such
+ * as `Payment-Receipt`) on the reply. Should the paywall fail (a bug), replies 500 with a problem
+ * body and logs through `request.log`.
+ *
+ * @example
+ * ```ts
+ * await app.register(paywallPlugin);
+ * const forecast = paywall.route({ service: 'forecast', price: '10 sat' });
+ * app.get('/forecast', { preHandler: requirePayment(paywall, forecast) }, async (request) => ({
+ *   paidWith: request.payment?.protocol,
+ * }));
+ * ```
+ */
+export function requirePayment(
+  paywall: PaywallHandler,
+  route: Route,
+  options: FastifyPaywallOptions = {},
+): preHandlerAsyncHookHandler {
+  assertAdapterOptions(options);
+  return async function paywallPreHandler(request, reply) {
+    const decision = await decide(
+      paywall,
+      route,
+      () => toPaywallRequest(request),
+      options.onError ?? ((error) => request.log.error({ err: error }, 'the paywall failed')),
+    );
+    if (decision.kind === 'respond') {
+      const { status, headers, body } = decision.response;
+      addHeaders(reply, headers);
+      // A Buffer is sent as it is; Fastify would append a charset to a string's content type.
+      return reply.code(status).send(Buffer.from(body));
+    }
+    addHeaders(reply, decision.headers);
+    request.payment = decision.payment;
+  };
+}

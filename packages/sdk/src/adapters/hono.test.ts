@@ -1,0 +1,145 @@
+import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import {
+  type AdapterHarness,
+  describeConformance,
+  type Served,
+  send,
+  toJson,
+} from '../../test/adapters/conformance.js';
+import { headerValues } from '../../test/support/paywall.js';
+import type { PaywallDecision, PaywallRequest } from '../server/types.js';
+import { type HonoPaywallOptions, type PaywallEnv, requirePayment } from './hono.js';
+
+function serveApp(app: Hono<PaywallEnv>): Promise<Served> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () =>
+          new Promise((done, fail) => {
+            server.close((error) => (error ? fail(error) : done()));
+            if ('closeAllConnections' in server) server.closeAllConnections();
+          }),
+      }),
+    );
+  });
+}
+
+const harness: AdapterHarness = {
+  name: 'hono',
+  serve(paywall, routes, { onError }) {
+    const app = new Hono<PaywallEnv>();
+    for (const { method, path, route } of routes) {
+      app.on(method, path, requirePayment(paywall, route, { getConnInfo, onError }), async (c) => {
+        const body = method === 'POST' ? await c.req.json() : undefined;
+        return c.body(toJson({ payment: c.get('payment'), body }), 200, {
+          'Content-Type': 'application/json',
+        });
+      });
+    }
+    return serveApp(app);
+  },
+};
+
+describeConformance(harness);
+
+/** Serves one free route and returns what the engine was given. */
+async function translated(options: Partial<HonoPaywallOptions>, init: Parameters<typeof send>[1]) {
+  const seen: PaywallRequest[] = [];
+  // Stands in for the engine: passes when the body reads, refuses (as the engine does) when not.
+  const spy = {
+    handle: async (request: PaywallRequest): Promise<PaywallDecision> => {
+      seen.push(request);
+      try {
+        const body = JSON.stringify((await request.jsonBody?.()) ?? null);
+        return {
+          kind: 'pass',
+          payment: { protocol: 'free', service: 'api' },
+          headers: [['X-Body', body]],
+        };
+      } catch (error) {
+        const body = JSON.stringify(`error: ${(error as Error).message}`);
+        return {
+          kind: 'respond',
+          response: { status: 400, headers: [['X-Body', body]], body: '' },
+        };
+      }
+    },
+  };
+  const app = new Hono<PaywallEnv>();
+  const route = { service: 'api' } as Parameters<typeof requirePayment>[1];
+  app.all('*', requirePayment(spy, route, { getConnInfo, ...options }), async (c) =>
+    c.text(c.req.method === 'POST' ? await c.req.text() : ''),
+  );
+  const served = await serveApp(app);
+  try {
+    const response = await send(`${served.url}/a?b=1`, init);
+    return { request: seen[0], response };
+  } finally {
+    await served.close();
+  }
+}
+
+describe('hono adapter specifics', () => {
+  it('translates path and query, headers, and the client address per trustProxy', async () => {
+    const headers: Array<[string, string]> = [['X-Forwarded-For', '198.51.100.1, 203.0.113.9']];
+    const plain = await translated({}, { headers });
+    expect(plain.request).toMatchObject({ method: 'GET', url: '/a?b=1', clientIp: '127.0.0.1' });
+    expect((await translated({ trustProxy: 1 }, { headers })).request?.clientIp).toBe(
+      '203.0.113.9',
+    );
+    expect((await translated({ trustProxy: true }, { headers })).request?.clientIp).toBe(
+      '198.51.100.1',
+    );
+  });
+
+  it('reads the body up to bodyLimit and leaves it readable', async () => {
+    const small = await translated({ bodyLimit: 16 }, { method: 'POST', body: '{"n":1}' });
+    expect(headerValues(small.response, 'x-body')).toEqual(['{"n":1}']);
+    expect(small.response.body).toBe('{"n":1}');
+    const big = JSON.stringify({ n: 'x'.repeat(64) });
+    for (const headers of [[], [['Transfer-Encoding', 'chunked']]] as Array<
+      Array<[string, string]>
+    >) {
+      const refused = await translated({ bodyLimit: 16 }, { method: 'POST', body: big, headers });
+      expect(headerValues(refused.response, 'x-body')).toEqual([
+        '"error: the request body exceeds 16 bytes"',
+      ]);
+    }
+  });
+
+  it("adds the engine's headers to Responses the handler builds itself, immutable ones too", async () => {
+    const spy = {
+      handle: async () => ({
+        kind: 'pass' as const,
+        payment: { protocol: 'free' as const, service: 'api' },
+        headers: [
+          ['Payment-Receipt', 'receipt'],
+          ['Vary', 'Origin'],
+        ] as Array<[string, string]>,
+      }),
+    };
+    const app = new Hono<PaywallEnv>();
+    const route = { service: 'api' } as Parameters<typeof requirePayment>[1];
+    const paid = requirePayment(spy, route, { getConnInfo });
+    app.get('/', paid, () => new Response('raw'));
+    // A fetch() response has immutable headers: the adapter copies the response first.
+    app.get('/upstream', () => new Response('upstream'));
+    app.get('/proxied', paid, (c) => fetch(new URL('/upstream', c.req.url)));
+    const served = await serveApp(app);
+    try {
+      const response = await send(served.url);
+      expect(response.body).toBe('raw');
+      expect(headerValues(response, 'payment-receipt')).toEqual(['receipt']);
+      expect(headerValues(response, 'vary')).toEqual(['Origin']);
+      const proxied = await send(`${served.url}/proxied`);
+      expect(proxied.body).toBe('upstream');
+      expect(headerValues(proxied, 'payment-receipt')).toEqual(['receipt']);
+    } finally {
+      await served.close();
+    }
+  });
+});

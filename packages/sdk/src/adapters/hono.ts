@@ -1,0 +1,133 @@
+/**
+ * `@tollway/sdk/hono`: the paywall as Hono 4 middleware, on any runtime Hono runs on. It
+ * translates the request, asks the engine, and either answers or runs the next handler with
+ * `c.get('payment')` set.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import type { GetConnInfo } from 'hono/conninfo';
+import type { Route } from '../server/route.js';
+import type { PaymentContext, PaywallRequest } from '../server/types.js';
+import {
+  type AdapterOptions,
+  assertAdapterOptions,
+  assertBodySize,
+  DEFAULT_BODY_LIMIT,
+  decide,
+  type PaywallHandler,
+  parseJsonBody,
+  resolveClientIp,
+} from './common.js';
+
+export type { AdapterOptions, PaywallHandler } from './common.js';
+
+/** Options of {@link requirePayment}. */
+export interface HonoPaywallOptions extends AdapterOptions {
+  /**
+   * Reads the client address from the runtime, as Hono's own IP middleware does: `getConnInfo`
+   * from `@hono/node-server/conninfo`, `hono/bun`, `hono/deno`, `hono/cloudflare-workers`, …
+   */
+  getConnInfo: GetConnInfo;
+}
+
+/** The variables the middleware sets: type your app `new Hono<PaywallEnv>()` to read them. */
+export interface PaywallEnv {
+  Variables: { payment: PaymentContext };
+}
+
+/** Reads the body (at most `limit` bytes), then gives the request a copy the app can read again. */
+async function readJson(c: Context, limit: number): Promise<unknown> {
+  assertBodySize(Number(c.req.header('content-length') ?? 0), limit);
+  const raw = c.req.raw;
+  if (raw.body === null) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = raw.body.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    size += read.value.length;
+    if (size > limit) await reader.cancel();
+    assertBodySize(size, limit);
+    chunks.push(read.value);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  c.req.raw = new Request(raw, { body });
+  return parseJsonBody(body);
+}
+
+/**
+ * Adds headers to the handler's response in place, which keeps the runtime's fast path for
+ * ordinary responses; a response with immutable headers (from `fetch`, `Response.redirect`) is
+ * copied first, as Hono's `c.header()` does.
+ */
+function addHeaders(c: Context, headers: ReadonlyArray<[string, string]>): void {
+  try {
+    for (const [name, value] of headers) c.res.headers.append(name, value);
+  } catch {
+    for (const [name, value] of headers) c.header(name, value, { append: true });
+  }
+}
+
+function toPaywallRequest(c: Context, options: HonoPaywallOptions): PaywallRequest {
+  const { pathname, search } = new URL(c.req.url);
+  let body: Promise<unknown> | undefined;
+  return {
+    method: c.req.method,
+    url: pathname + search,
+    headers: c.req.raw.headers,
+    clientIp: resolveClientIp(
+      options.getConnInfo(c).remote.address,
+      options.trustProxy ? c.req.header('x-forwarded-for') : undefined,
+      options.trustProxy,
+    ),
+    jsonBody: () => {
+      body ??= readJson(c, options.bodyLimit ?? DEFAULT_BODY_LIMIT);
+      return body;
+    },
+  };
+}
+
+/**
+ * Hono middleware that lets a request through only when it is paid for (or free): otherwise it
+ * answers with the engine's response (a 402 offering ways to pay, or why a credential was
+ * refused). Paid requests reach the next handler with `c.get('payment')`, and the engine's headers
+ * (such as `Payment-Receipt`) are added to its response. Routes priced by body read it (up to
+ * `bodyLimit`) and leave it readable (`c.req.json()`). A Web `Response` joins repeated headers, so
+ * a 402's challenges arrive in one comma-separated `WWW-Authenticate` line (valid HTTP, which
+ * L402 and MPP clients parse).
+ *
+ * @example
+ * ```ts
+ * import { getConnInfo } from '@hono/node-server/conninfo';
+ * const app = new Hono<PaywallEnv>();
+ * const forecast = paywall.route({ service: 'forecast', price: '10 sat' });
+ * app.get('/forecast', requirePayment(paywall, forecast, { getConnInfo }), (c) =>
+ *   c.json({ paidWith: c.get('payment').protocol }),
+ * );
+ * ```
+ */
+export function requirePayment(
+  paywall: PaywallHandler,
+  route: Route,
+  options: HonoPaywallOptions,
+): MiddlewareHandler<PaywallEnv> {
+  assertAdapterOptions(options);
+  return async (c, next) => {
+    const decision = await decide(
+      paywall,
+      route,
+      () => toPaywallRequest(c, options),
+      options.onError,
+    );
+    if (decision.kind === 'respond') {
+      const { status, headers, body } = decision.response;
+      return new Response(body === '' ? null : body, { status, headers });
+    }
+    c.set('payment', decision.payment);
+    await next();
+    addHeaders(c, decision.headers);
+  };
+}
