@@ -4,9 +4,14 @@
  * runs the handler with `req.payment` set. The Express and Fastify adapters build on the same
  * translation.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../server/route.js';
-import type { PaymentContext, PaywallRequest, PaywallResponse } from '../server/types.js';
+import type {
+  HeaderReader,
+  PaymentContext,
+  PaywallRequest,
+  PaywallResponse,
+} from '../server/types.js';
 import {
   type AdapterOptions,
   assertAdapterOptions,
@@ -83,6 +88,19 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
 }
 
 /**
+ * A zero-copy header view over Node's parsed headers (names already lower-case; repeated values
+ * joined with `, ` as a Web `Headers` would).
+ */
+function nodeHeaderReader(parsed: IncomingHttpHeaders): HeaderReader {
+  const get = (name: string): string | null => {
+    const value = parsed[name.toLowerCase()];
+    if (value === undefined) return null;
+    return typeof value === 'string' ? value : value.join(', ');
+  };
+  return { get, has: (name) => get(name) !== null };
+}
+
+/**
  * Translates a Node request: every header (including repeated `Authorization` lines, which
  * `req.headers` drops), the client address (see `trustProxy`), and a lazy JSON body.
  *
@@ -95,16 +113,15 @@ export function createPaywallRequest(
   req: IncomingMessage,
   options: AdapterOptions = {},
 ): PaywallRequest {
-  const headers = new Headers();
+  const headers = nodeHeaderReader(req.headers);
+  // Node keeps only the first `Authorization` line in `req.headers`; the engine must see them all
+  // to refuse conflicting credentials.
   const authorization: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
-    const value = raw[i + 1] ?? '';
-    // HTTP/2 pseudo-headers (`:path`, …) are not headers.
-    if (name.startsWith(':')) continue;
-    headers.append(name, value);
-    if (name.length === 13 && name.toLowerCase() === 'authorization') authorization.push(value);
+    if (name.length === 13 && name.toLowerCase() === 'authorization')
+      authorization.push(raw[i + 1] ?? '');
   }
   let body: Promise<unknown> | undefined;
   return {

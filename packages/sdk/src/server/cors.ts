@@ -38,20 +38,26 @@ export function createCors(options: CorsOptions | false | undefined): Cors {
   if (options === false) return { headers: () => [], preflight: () => undefined };
   const origin = options?.origin ?? '*';
   const allowed = typeof origin === 'string' ? [origin] : [...origin];
+  const anyAllowed = allowed.includes('*');
 
   function allowOrigin(request: PaywallRequest): Array<[string, string]> {
-    if (allowed.includes('*')) return [['Access-Control-Allow-Origin', '*']];
+    if (anyAllowed) return [['Access-Control-Allow-Origin', '*']];
     const requested = request.headers.get('origin');
     const vary: [string, string] = ['Vary', 'Origin'];
     if (requested === null || !allowed.includes(requested)) return [vary];
     return [['Access-Control-Allow-Origin', requested], vary];
   }
 
+  // With `*` the headers never depend on the request: build them once (this runs on every paid request).
+  const anyOrigin: Array<[string, string]> = [
+    ['Access-Control-Allow-Origin', '*'],
+    ['Access-Control-Expose-Headers', EXPOSED_HEADERS],
+  ];
   return {
-    headers: (request) => [
-      ...allowOrigin(request),
-      ['Access-Control-Expose-Headers', EXPOSED_HEADERS],
-    ],
+    headers: (request) =>
+      anyAllowed
+        ? anyOrigin
+        : [...allowOrigin(request), ['Access-Control-Expose-Headers', EXPOSED_HEADERS]],
     preflight(request) {
       if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
       if (!request.headers.has('access-control-request-method')) return undefined;

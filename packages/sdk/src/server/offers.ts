@@ -8,10 +8,13 @@ import { TollwayError, type TollwayErrorCode } from '../errors.js';
 import type { CreatedInvoice } from '../lightning/types.js';
 import type { Route } from './route.js';
 import type { PaymentProtocol } from './store.js';
+import type { HeaderReader } from './types.js';
 
 /** What every offer of one 402 shares. */
 export interface ChallengeParts {
   route: Route;
+  /** The request path, without the query. */
+  path: string;
   /** The one invoice behind every Lightning offer of this 402. */
   invoice: CreatedInvoice;
   /** A fresh random 32-byte token id. */
@@ -32,13 +35,15 @@ export interface OfferPart {
   headers?: Array<[name: string, value: string]>;
   /** This offer's entry in the body's `offers` list (JSON; amounts as decimal strings). */
   entry: Record<string, unknown>;
+  /** Top-level members of the 402 body (x402 v1's `x402Version`, `error` and `accepts`). */
+  body?: Record<string, unknown>;
 }
 
 /** Where credentials come from. */
 export interface CredentialSource {
   /** Every `Authorization` value as received. */
   authorization: readonly string[];
-  headers: Headers;
+  headers: HeaderReader;
 }
 
 /** The request a credential is checked against. */
@@ -72,12 +77,38 @@ export interface PaymentProof {
   singleUse?: { key: string; expiresAt: number };
   /** Headers for the paid response (e.g. `Payment-Receipt`). */
   headers: Array<[name: string, value: string]>;
+  /**
+   * Moves the money (x402): the engine calls it once the single-use key is claimed, before the
+   * handler, and passes only when it succeeds.
+   */
+  settle?: () => Promise<SettleOutcome>;
 }
+
+/** What a proof's `settle` did; `headers` go on the answer either way (x402's `PAYMENT-RESPONSE`). */
+export type SettleOutcome =
+  | {
+      ok: true;
+      headers: Array<[name: string, value: string]>;
+      /** The settlement to record: unique reference, amount in `unit` (an asset id). */
+      settlement: { reference: string; amount: bigint; unit: string };
+    }
+  | {
+      ok: false;
+      code: TollwayErrorCode;
+      message: string;
+      headers: Array<[name: string, value: string]>;
+    };
 
 /** The outcome of checking a credential. */
 export type CredentialVerdict =
   | { ok: true; proof: PaymentProof }
-  | { ok: false; code: TollwayErrorCode; message: string };
+  | {
+      ok: false;
+      code: TollwayErrorCode;
+      message: string;
+      /** 401 (default) or 402 with fresh offers, or 503 when the check itself could not be made. */
+      status?: 401 | 402 | 503;
+    };
 
 /** A credential an offer kind recognised in a request. */
 export interface PresentedCredential {

@@ -417,7 +417,11 @@ export function createPaywall(options: PaywallOptions): Paywall {
         return respond(exchange, unavailable('price_unavailable', 'The price is unavailable.'));
       }
     }
-    let minted: { headers: Array<[string, string]>; offers: Record<string, unknown>[] };
+    let minted: {
+      headers: Array<[string, string]>;
+      offers: Record<string, unknown>[];
+      body: Record<string, unknown>;
+    };
     try {
       const invoice = await withTimeout(
         lightning.createInvoice({
@@ -431,6 +435,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
       const tokenId = createTokenId();
       const parts = createOfferParts(kinds, {
         route,
+        path: exchange.path,
         invoice,
         tokenId,
         priceMsat: quote.msat,
@@ -445,6 +450,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
           ...parts.flatMap((part) => part.headers ?? []),
         ],
         offers: parts.map((part) => part.entry),
+        body: Object.assign({}, ...parts.map((part) => part.body)),
       };
       knownAmounts.set(invoice.paymentHash, amountMsat);
       recordChallenge({
@@ -464,6 +470,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
     }
     const status = refusal.status === 401 && options.compat === 'aperture' ? 402 : refusal.status;
     return respond(exchange, { ...refusal, status }, minted.headers, {
+      ...minted.body,
       service: route.service,
       price: describePrice(quote),
       ...(route.balance === undefined
@@ -609,7 +616,13 @@ export function createPaywall(options: PaywallOptions): Paywall {
       return refusedCredential(exchange, error);
     }
     if (!verdict.ok) {
-      return challenge(exchange, { status: 401, code: verdict.code, detail: verdict.message });
+      const refusal = {
+        status: verdict.status ?? 401,
+        code: verdict.code,
+        detail: verdict.message,
+      };
+      if (refusal.status !== 503) return challenge(exchange, refusal);
+      return respond(exchange, { ...refusal, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE });
     }
     const proof = verdict.proof;
     if (cacheKey !== undefined && proof.singleUse === undefined) {
@@ -631,7 +644,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
         retryAfterSeconds: allowed.retryAfterSeconds,
       });
     }
-    if (options.strict === true) {
+    if (options.strict === true && proof.protocol !== 'x402') {
       const refusal = await confirmSettled(proof.paymentHash);
       if (refusal !== undefined) {
         return refusal.status === 401 ? challenge(exchange, refusal) : respond(exchange, refusal);
@@ -652,7 +665,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
     if (proof.singleUse !== undefined) {
       const quote = await exchange.quote();
       if (!isQuote(quote)) return respond(exchange, quote);
-      if ((proof.amountMsat ?? 0n) < quote.msat) {
+      if (proof.amountMsat !== undefined && proof.amountMsat < quote.msat) {
         return challenge(exchange, {
           status: 401,
           code: 'underpaid',
@@ -669,6 +682,27 @@ export function createPaywall(options: PaywallOptions): Paywall {
           detail: 'This single-use credential was already used.',
         });
       }
+    }
+    if (proof.settle !== undefined) {
+      const outcome = await proof.settle();
+      if (!outcome.ok) {
+        return respond(
+          exchange,
+          { status: 402, code: outcome.code, detail: outcome.message },
+          outcome.headers,
+        );
+      }
+      const { settlement } = outcome;
+      inBackground(async () => {
+        await store.recordSettlement({
+          ...settlement,
+          tokenId: proof.tokenId,
+          service: route.service,
+          protocol: proof.protocol,
+          settledAt: exchange.now,
+        });
+      }, 'recording a settlement');
+      return pass(exchange, payment, [...proof.headers, ...outcome.headers]);
     }
     if (proof.maxUses !== undefined) {
       const { maxUses } = proof;
@@ -796,9 +830,15 @@ function credentialSource(request: PaywallRequest): CredentialSource {
 function credentialKey(source: CredentialSource): string {
   const macaroon = source.headers.get('macaroon');
   const grpc = source.headers.get('grpc-metadata-macaroon');
+  const x402 = source.headers.get('payment-signature');
+  const x402v1 = source.headers.get('x-payment');
   const [first, ...more] = source.authorization;
-  if (macaroon === null && grpc === null && more.length === 0) return first ?? '';
-  return `\n${source.authorization.join('\n')}\n${macaroon ?? ''}\n${grpc ?? ''}`;
+  if (macaroon === null && grpc === null && x402 === null && x402v1 === null && more.length === 0) {
+    return first ?? '';
+  }
+  return ['', ...source.authorization, macaroon ?? '', grpc ?? '', x402 ?? '', x402v1 ?? ''].join(
+    '\n',
+  );
 }
 
 function describePrice(quote: Quote): Record<string, string> {

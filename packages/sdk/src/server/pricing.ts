@@ -4,6 +4,7 @@
  */
 import { isTollwayError, TollwayError } from '../errors.js';
 import { type Amount, parseAmount, type RateSource, usdToMsat } from '../money.js';
+import type { HeaderReader } from './types.js';
 
 /** A price as written in options: amount text, or a bigint of millisatoshis. */
 export type PriceInput = string | bigint;
@@ -15,7 +16,7 @@ export interface PriceRequest {
   /** The path, without the query. */
   path: string;
   query: URLSearchParams;
-  headers: Headers;
+  headers: HeaderReader;
   /** The parsed JSON body, for routes with `readsBody: true` (undefined otherwise, and for GET/HEAD). */
   body: unknown;
 }

@@ -1,0 +1,365 @@
+/**
+ * The x402 offer: the `exact` scheme on one EVM network, paid with an EIP-3009 authorization and
+ * settled through a facilitator. It adds the v2 `PAYMENT-REQUIRED` header to the shared 402 (and,
+ * with `v1: true`, makes the JSON body a valid v1 `{x402Version: 1, error, accepts}` as well), and
+ * reads v2 `PAYMENT-SIGNATURE` and v1 `X-PAYMENT` credentials.
+ *
+ * A credential is checked by the facilitator, then its nonce is claimed once in the paywall's store
+ * (so a payment submitted twice, even concurrently, lets one request through), then it is settled,
+ * and only then does the handler run (settle up front). The answer carries `PAYMENT-RESPONSE`
+ * (`X-PAYMENT-RESPONSE` for v1), on success and when settlement fails (a 402).
+ *
+ * Prices: the token amount is the offer's `price` when given, else the route's dollar price at one
+ * dollar per token (the asset is a USD stablecoin). Routes priced in satoshis or by a function, and
+ * routes that sell uses or a balance, get no x402 offer unless `price` is set.
+ */
+import { TollwayError } from '../errors.js';
+import { parseAmount } from '../money.js';
+import { parseExactEvmPayload } from '../x402/exact-evm.js';
+import type { Facilitator } from '../x402/facilitator.js';
+import { X402_HEADERS } from '../x402/headers.js';
+import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
+import { formatPaymentResponseHeader } from '../x402/payment-response.js';
+import { parsePaymentSignatureHeader } from '../x402/payment-signature.js';
+import type {
+  X402Network,
+  X402PaymentPayload,
+  X402PaymentRequirements,
+  X402SettleResponse,
+} from '../x402/types.js';
+import { formatXPaymentResponseHeader, parseXPaymentHeader } from '../x402/v1.js';
+import { networkToV1 } from '../x402/v1-networks.js';
+import { formatAmount, isX402Network } from '../x402/wire.js';
+import type { CredentialVerdict, OfferKind, SettleOutcome } from './offers.js';
+import type { Route } from './route.js';
+
+/** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
+export interface X402Asset {
+  /** The token contract. */
+  address: `0x${string}`;
+  /** Decimals of the token (6 for USDC). */
+  decimals: number;
+  /** The token's EIP-712 domain name (`'USD Coin'` for USDC on Base). */
+  name: string;
+  /** The token's EIP-712 domain version (`'2'` for USDC). */
+  version: string;
+}
+
+/** Options of {@link createX402Offer}. */
+export interface X402OfferOptions {
+  /** Checks and settles payments: `createSelfHostedFacilitator` or `createFacilitatorClient`. */
+  facilitator: Facilitator;
+  /** The address that receives the payments. */
+  payTo: `0x${string}`;
+  asset: X402Asset;
+  /** CAIP-2 id of the chain, e.g. `eip155:8453` (Base). */
+  network: X402Network;
+  /**
+   * The price of every route with this offer: token base units (bigint) or dollars (`'$0.01'`, one
+   * dollar per token). Default: each route's dollar price.
+   */
+  price?: bigint | string;
+  /** How long a payment may take to settle, seconds. Default 60. */
+  maxTimeoutSeconds?: number;
+  /** Also offer x402 v1 (the 402 body); the network must have a v1 name. Default false. */
+  v1?: boolean;
+}
+
+/** How long a claimed nonce is remembered after its authorization expired (clock skew). */
+const CLAIM_GRACE_MS = 60_000;
+const MICRO_USD_PER_USD = 1_000_000n;
+
+function assertAddress(value: string, what: string): void {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) {
+    throw new TollwayError('invalid_config', `${what} must be a 20-byte hex address`);
+  }
+}
+
+/** Token base units worth `microUsd` at one dollar per token, rounded up. */
+function usdToToken(microUsd: bigint, decimals: number): bigint {
+  const scaled = microUsd * 10n ** BigInt(decimals);
+  return (scaled + MICRO_USD_PER_USD - 1n) / MICRO_USD_PER_USD;
+}
+
+/** The offer's fixed price in base units, or undefined when routes set it. */
+function fixedPrice(price: bigint | string | undefined, decimals: number): bigint | undefined {
+  if (price === undefined) return undefined;
+  if (typeof price === 'bigint') {
+    if (price <= 0n) throw new TollwayError('invalid_price', 'an x402 price must be positive');
+    return price;
+  }
+  const amount = parseAmount(price);
+  if (amount.unit !== 'usd' || amount.microUsd <= 0n) {
+    throw new TollwayError('invalid_price', 'an x402 price must be token base units or dollars');
+  }
+  return usdToToken(amount.microUsd, decimals);
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/**
+ * Creates the x402 offer kind for `createPaywall({ offers: [...] })`. Throws `invalid_config` for
+ * a malformed address, network, decimals or timeout, or v1 on a network v1 cannot name, and
+ * `invalid_price` for a malformed price.
+ *
+ * @example
+ * ```ts
+ * const paywall = createPaywall({
+ *   lightning, store, secrets,
+ *   offers: [createX402Offer({
+ *     facilitator: createFacilitatorClient({ url: 'https://x402.org/facilitator' }),
+ *     payTo: '0x209693Bc6afc0C5328bA36FaF03C514EF312287C',
+ *     network: 'eip155:84532',
+ *     asset: { address: '0x036CbD53842c5426634e7929541eC2318f3dCF7e', decimals: 6, name: 'USDC', version: '2' },
+ *   })],
+ * });
+ * ```
+ */
+export function createX402Offer(options: X402OfferOptions): OfferKind {
+  const { facilitator, payTo, asset, network } = options;
+  assertAddress(payTo, 'payTo');
+  assertAddress(asset.address, 'the asset address');
+  if (!isX402Network(network)) {
+    throw new TollwayError('invalid_config', `not a CAIP-2 network: ${String(network)}`);
+  }
+  if (!Number.isInteger(asset.decimals) || asset.decimals < 0 || asset.decimals > 36) {
+    throw new TollwayError('invalid_config', 'the asset decimals must be an integer from 0 to 36');
+  }
+  const maxTimeoutSeconds = options.maxTimeoutSeconds ?? 60;
+  if (!Number.isInteger(maxTimeoutSeconds) || maxTimeoutSeconds <= 0) {
+    throw new TollwayError('invalid_config', 'maxTimeoutSeconds must be a positive integer');
+  }
+  const v1Network = options.v1 === true ? networkToV1(network) : undefined;
+  const price = fixedPrice(options.price, asset.decimals);
+  const unit = `${network}/erc20:${asset.address.toLowerCase()}`;
+
+  /** What a route costs in this offer, or undefined when the offer cannot price it. */
+  function requirementsFor(route: Route): X402PaymentRequirements | undefined {
+    if (route.uses !== undefined || route.balance !== undefined) return undefined;
+    let amount = price;
+    if (amount === undefined) {
+      const routePrice = route.price;
+      if (routePrice === undefined || typeof routePrice === 'function') return undefined;
+      if (routePrice.unit !== 'usd') return undefined;
+      amount = usdToToken(routePrice.microUsd, asset.decimals);
+    }
+    return {
+      scheme: 'exact',
+      network,
+      asset: asset.address,
+      amount,
+      payTo,
+      maxTimeoutSeconds,
+      extra: { name: asset.name, version: asset.version },
+    };
+  }
+
+  /** The settlement outcome as the client's protocol version reads it. */
+  function responseHeader(version: 1 | 2, response: X402SettleResponse): [string, string] {
+    if (version === 2) return [X402_HEADERS.paymentResponse, formatPaymentResponseHeader(response)];
+    const {
+      amount: _amount,
+      extensions: _ext,
+      extensionResponses: _res,
+      extra: _extra,
+      ...v1
+    } = response;
+    return [X402_HEADERS.paymentResponseV1, formatXPaymentResponseHeader(v1)];
+  }
+
+  async function settle(
+    version: 1 | 2,
+    payment: X402PaymentPayload,
+    requirements: X402PaymentRequirements,
+  ): Promise<SettleOutcome> {
+    let response: X402SettleResponse;
+    try {
+      response = await facilitator.settle(payment, requirements);
+    } catch (error) {
+      response = {
+        success: false,
+        errorReason: 'unexpected_settle_error',
+        errorMessage: error instanceof Error ? error.message : String(error),
+        transaction: '',
+        network,
+      };
+    }
+    const headers = [responseHeader(version, response)];
+    if (!response.success) {
+      return {
+        ok: false,
+        code: 'x402_settlement_failed',
+        message: `The payment could not be settled: ${response.errorReason ?? 'unknown reason'}.`,
+        headers,
+      };
+    }
+    return {
+      ok: true,
+      headers,
+      settlement: { reference: response.transaction, amount: requirements.amount, unit },
+    };
+  }
+
+  async function check(
+    version: 1 | 2,
+    payment: X402PaymentPayload,
+    route: Route,
+  ): Promise<CredentialVerdict> {
+    const requirements = requirementsFor(route);
+    if (requirements === undefined) {
+      return {
+        ok: false,
+        code: 'x402_payment_invalid',
+        message: 'This route takes no x402 payment.',
+        status: 402,
+      };
+    }
+    const accepted = payment.accepted;
+    if (
+      accepted.scheme !== requirements.scheme ||
+      accepted.network !== requirements.network ||
+      accepted.amount !== requirements.amount ||
+      !sameAddress(accepted.asset, requirements.asset) ||
+      !sameAddress(accepted.payTo, requirements.payTo)
+    ) {
+      return {
+        ok: false,
+        code: 'x402_payment_invalid',
+        message: 'The payment accepted other requirements than this route offers.',
+        status: 402,
+      };
+    }
+    let authorization: ReturnType<typeof parseExactEvmPayload>['authorization'];
+    try {
+      authorization = parseExactEvmPayload(payment.payload).authorization;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : 'not an EIP-3009 payload';
+      return { ok: false, code: 'invalid_x402_payload', message, status: 402 };
+    }
+    const checked = { ...payment, accepted: requirements };
+    let verdict: Awaited<ReturnType<Facilitator['verify']>>;
+    try {
+      verdict = await facilitator.verify(checked, requirements);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, code: 'facilitator_unavailable', message, status: 503 };
+    }
+    if (!verdict.isValid) {
+      const reason = verdict.invalidReason ?? 'invalid_payload';
+      return {
+        ok: false,
+        code: 'x402_payment_invalid',
+        message: `The facilitator refused the payment: ${reason}.`,
+        status: 402,
+      };
+    }
+    const from = authorization.from.toLowerCase();
+    const nonce = authorization.nonce.toLowerCase();
+    return {
+      ok: true,
+      proof: {
+        protocol: 'x402',
+        tokenId: `${from}/${nonce}`,
+        paymentHash: nonce,
+        singleUse: {
+          key: `x402:${network}:${asset.address.toLowerCase()}:${from}:${nonce}`,
+          expiresAt: Number(authorization.validBefore) * 1000 + CLAIM_GRACE_MS,
+        },
+        headers: [],
+        settle: () => settle(version, checked, requirements),
+      },
+    };
+  }
+
+  return {
+    name: 'x402',
+    offer(parts) {
+      const requirements = requirementsFor(parts.route);
+      if (requirements === undefined) return undefined;
+      const error = 'Payment required';
+      const resource = { url: parts.path, description: parts.route.description, mimeType: '' };
+      const header = formatPaymentRequiredHeader({
+        x402Version: 2,
+        error,
+        resource,
+        accepts: [requirements],
+      });
+      return {
+        challenges: [],
+        headers: [[X402_HEADERS.paymentRequired, header]],
+        entry: {
+          protocol: 'x402',
+          scheme: 'exact',
+          network,
+          asset: asset.address,
+          amount: formatAmount(requirements.amount),
+          decimals: asset.decimals,
+          payTo,
+          maxTimeoutSeconds,
+          credential: `${X402_HEADERS.paymentSignature}: <base64 JSON x402 v2 payment>`,
+        },
+        ...(v1Network === undefined
+          ? {}
+          : {
+              body: {
+                x402Version: 1,
+                error,
+                accepts: [
+                  {
+                    scheme: 'exact',
+                    network: v1Network,
+                    maxAmountRequired: formatAmount(requirements.amount),
+                    resource: parts.path,
+                    description: parts.route.description,
+                    mimeType: '',
+                    payTo,
+                    maxTimeoutSeconds,
+                    asset: asset.address,
+                    extra: requirements.extra,
+                  },
+                ],
+              },
+            }),
+      };
+    },
+    read(source) {
+      const v2 = source.headers.get(X402_HEADERS.paymentSignature);
+      const v1 = source.headers.get(X402_HEADERS.paymentV1);
+      if (v2 !== null && v1 !== null) {
+        throw new TollwayError(
+          'conflicting_credentials',
+          'the request carries both PAYMENT-SIGNATURE and X-PAYMENT',
+        );
+      }
+      if (v2 !== null) {
+        const payment = parsePaymentSignatureHeader(v2);
+        return { kind: 'x402', verify: ({ route }) => check(2, payment, route) };
+      }
+      if (v1 === null || v1Network === undefined) return undefined;
+      const legacy = parseXPaymentHeader(v1);
+      return {
+        kind: 'x402',
+        verify({ route }) {
+          const requirements = requirementsFor(route);
+          if (
+            requirements === undefined ||
+            legacy.scheme !== 'exact' ||
+            legacy.network !== network
+          ) {
+            return {
+              ok: false,
+              code: 'x402_payment_invalid',
+              message: 'The payment names another scheme or network than this route offers.',
+              status: 402,
+            };
+          }
+          // The facilitator checks v1 payloads in the v2 form: the same authorization, accepted as offered.
+          const payment = { x402Version: 2, accepted: requirements, payload: legacy.payload };
+          return check(1, payment, route);
+        },
+      };
+    },
+  };
+}
