@@ -1,0 +1,69 @@
+/**
+ * `tollway dev [--port <port>] [--once]`: the one-command SANDBOX. Starts a dev Lightning node, a
+ * gateway and a sample API with zero configuration, pays for a request end to end while printing
+ * each step, and keeps running (until Ctrl-C) with the URLs and a ready-to-run `tollway fetch`.
+ */
+import { isTollwayError } from '@tollway/sdk';
+import type { Command } from 'commander';
+import { DEFAULT_DEV_PORT, runDev } from '../dev/dev.js';
+import type { Io } from '../io.js';
+
+/** Exit codes of `tollway dev`: documented in docs/reference/cli.md. */
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 64;
+
+interface DevFlags {
+  port: string;
+  once?: boolean;
+}
+
+/** Registers `tollway dev`. */
+export function registerDevCommand(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
+  program
+    .command('dev')
+    .description(
+      'Start a SANDBOX (dev Lightning node, gateway, sample API) and pay for a request end to end.',
+    )
+    .option(
+      '--port <port>',
+      'gateway port; the dev node takes the next one (a taken port is replaced)',
+      String(DEFAULT_DEV_PORT),
+    )
+    .option('--once', 'run the demo payment, then stop (exit 0 when it succeeded)')
+    .action(async (flags: DevFlags) => {
+      const port = Number(flags.port);
+      if (!/^\d{1,5}$/.test(flags.port) || port > 65_534) {
+        io.stderr('tollway dev: --port must be a port number (0 picks a free one)\n');
+        setExitCode(EXIT_USAGE);
+        return;
+      }
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        setExitCode(
+          await runDev({
+            dir: process.cwd(),
+            port,
+            once: flags.once === true,
+            signal: stop.signal,
+            print: (line) => io.stdout(`${line}\n`),
+            warn: (line) => io.stderr(`${line}\n`),
+          }),
+        );
+      } catch (error) {
+        io.stderr(
+          `tollway dev: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
+        );
+        setExitCode(EXIT_FAILED);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

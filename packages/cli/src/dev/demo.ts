@@ -1,0 +1,193 @@
+/**
+ * The demo agent of `tollway dev`: buys one paid request through the gateway the long way round,
+ * printing each step of the L402 exchange so a person can follow it: request, 402 with offers,
+ * invoice decoded, invoice paid, retry with the credential, 200.
+ */
+import { formatMsat, isTollwayError } from '@tollway/sdk';
+import { parseL402Challenges } from '@tollway/sdk/l402';
+import { decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
+import { parsePaymentChallenges } from '@tollway/sdk/mpp';
+import { hexToBytes, sha256Hex } from '../hex.js';
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** The paid URL to buy, e.g. `http://127.0.0.1:8402/v1/forecast?city=Lisbon`. */
+  url: string;
+  /** The agent's wallet: pays the invoice. */
+  wallet: LightningBackend;
+  /** The wallet's name, for the printout. */
+  walletName: string;
+  /** Receives the printout, one line at a time (no trailing newline). */
+  print: (line: string) => void;
+  /** The most the agent pays for the request; default 100 sat. */
+  maxCostMsat?: bigint;
+}
+
+/** What the demo bought, or the step where it stopped and why. */
+export type DemoResult =
+  | {
+      ok: true;
+      /** The paid response's body. */
+      body: string;
+      paymentHash: string;
+      preimage: string;
+      amountMsat: bigint;
+      feeMsat: bigint;
+      /** The `Authorization` value that opened the route. */
+      authorization: string;
+    }
+  | { ok: false; step: number; message: string };
+
+const DEFAULT_MAX_COST_MSAT = 100_000n;
+/** Routing-fee ceiling of the payment (the dev node charges none). */
+const MAX_FEE_MSAT = 10_000n;
+const MAX_BODY_SHOWN = 400;
+const INDENT = '       ';
+
+/** Thrown inside {@link runDemo} to stop at a step; never escapes it. */
+class StepFailure extends Error {}
+
+function describe(error: unknown): string {
+  if (error instanceof StepFailure) return error.message;
+  if (isTollwayError(error)) return `${error.code}: ${error.message}`;
+  if (!(error instanceof Error)) return String(error);
+  // fetch() reports a refused connection as "fetch failed" with the reason in `cause`.
+  return error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message;
+}
+
+/** `AgEEbHNh…(312 chars)`: long tokens are shown by their start and length. */
+function abbreviate(text: string, keep = 16): string {
+  return text.length <= keep * 2 ? text : `${text.slice(0, keep)}…(${text.length} chars)`;
+}
+
+/** The price the 402 body states (`price.display`), when it is a Tollway-style problem body. */
+function statedPrice(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed !== 'object' || parsed === null || !('price' in parsed)) return undefined;
+    const { price } = parsed;
+    if (typeof price !== 'object' || price === null || !('display' in price)) return undefined;
+    return typeof price.display === 'string' ? price.display : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line per offer in the `WWW-Authenticate` header. */
+function describeOffers(header: string): string[] {
+  const lines: string[] = [];
+  try {
+    const schemes = parseL402Challenges(header).map((challenge) => challenge.scheme);
+    lines.push(`L402    macaroon + BOLT11 invoice (${[...new Set(schemes)].join(' and ')} lines)`);
+  } catch (error) {
+    if (!isTollwayError(error, 'invalid_challenge')) throw error;
+  }
+  try {
+    for (const challenge of parsePaymentChallenges(header)) {
+      lines.push(`Payment MPP, method=${challenge.method}, intent=${challenge.intent}`);
+    }
+  } catch (error) {
+    if (!isTollwayError(error, 'invalid_challenge')) throw error;
+  }
+  return lines;
+}
+
+/**
+ * Buys `url` with an L402 payment from `wallet`, printing each step. Never throws: a failure is
+ * printed and returned as `{ ok: false, step, message }`.
+ *
+ * @example
+ * ```ts
+ * const result = await runDemo({
+ *   url: `${gateway.url}/v1/forecast?city=Lisbon`,
+ *   wallet: network.backend('demo-agent'),
+ *   walletName: 'demo-agent',
+ *   print: (line) => console.log(line),
+ * });
+ * if (!result.ok) process.exitCode = 1;
+ * ```
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { url, wallet, print } = options;
+  const maxCostMsat = options.maxCostMsat ?? DEFAULT_MAX_COST_MSAT;
+  let step = 0;
+  const next = (title: string, detail: string): void => {
+    step += 1;
+    print(`  ${step}. ${title.padEnd(22)} ${detail}`);
+  };
+  const more = (line: string): void => print(`${INDENT}${line}`);
+
+  try {
+    next('Request', `GET ${url}  (no credential)`);
+    const first = await fetch(url);
+    const firstBody = await first.text();
+    if (first.status !== 402) {
+      throw new StepFailure(`expected 402 Payment Required, got ${first.status}`);
+    }
+    const header = first.headers.get('www-authenticate') ?? '';
+    const challenge = parseL402Challenges(header).find((c) => c.scheme === 'L402');
+    if (challenge === undefined) throw new StepFailure('the 402 offers no L402 challenge');
+    const invoice = decodeInvoice(challenge.invoice);
+    const invoicePrice =
+      invoice.amountMsat === undefined ? 'not stated' : formatMsat(invoice.amountMsat);
+    next('402 Payment Required', `price ${statedPrice(firstBody) ?? invoicePrice}`);
+    more('offers (WWW-Authenticate):');
+    for (const line of describeOffers(header)) more(`  ${line}`);
+
+    if (invoice.amountMsat === undefined) {
+      throw new StepFailure('the invoice has no amount; the demo pays fixed prices only');
+    }
+    if (invoice.amountMsat > maxCostMsat) {
+      throw new StepFailure(
+        `the invoice asks ${formatMsat(invoice.amountMsat)}, above the demo's limit of ${formatMsat(maxCostMsat)}`,
+      );
+    }
+    next(
+      'Invoice decoded',
+      `${formatMsat(invoice.amountMsat)} on ${invoice.network} (SANDBOX), signature checked`,
+    );
+    more(`invoice       ${abbreviate(invoice.paymentRequest, 24)}`);
+    more(`payment hash  ${invoice.paymentHash}`);
+    more(`expires       ${new Date(invoice.expiresAt).toISOString()}`);
+
+    const paid = await wallet.payInvoice({
+      paymentRequest: invoice.paymentRequest,
+      maxFeeMsat: MAX_FEE_MSAT,
+    });
+    const proven = sha256Hex(hexToBytes(paid.preimage)) === invoice.paymentHash;
+    if (!proven) throw new StepFailure('the preimage does not hash to the payment hash');
+    next(
+      'Paid',
+      `${formatMsat(paid.amountMsat)} + fee ${formatMsat(paid.feeMsat)} from dev wallet "${options.walletName}" (play money)`,
+    );
+    more(`preimage      ${paid.preimage}`);
+    more('check         sha256(preimage) = payment hash  ✓');
+
+    const authorization = `L402 ${challenge.macaroon}:${paid.preimage}`;
+    next('Retry', `GET ${url}`);
+    more(`Authorization: L402 ${abbreviate(challenge.macaroon)}:${abbreviate(paid.preimage, 8)}`);
+    const second = await fetch(url, { headers: { authorization } });
+    const body = await second.text();
+    if (second.status !== 200) {
+      throw new StepFailure(
+        `expected 200 after paying, got ${second.status}: ${body.slice(0, 200)}`,
+      );
+    }
+    next('200 OK', `${second.headers.get('content-type') ?? 'no content type'}`);
+    const shown = body.trim();
+    more(shown.length > MAX_BODY_SHOWN ? `${shown.slice(0, MAX_BODY_SHOWN)}…` : shown);
+    return {
+      ok: true,
+      body,
+      paymentHash: paid.paymentHash,
+      preimage: paid.preimage,
+      amountMsat: paid.amountMsat,
+      feeMsat: paid.feeMsat,
+      authorization,
+    };
+  } catch (error) {
+    const message = describe(error);
+    print(`  ✗ step ${step} failed: ${message}`);
+    return { ok: false, step, message };
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * `tollway dev`, the one-command SANDBOX: a dev Lightning node, a gateway in front of a sample API,
+ * and a demo agent that pays for a request end to end while printing every step. State (balances,
+ * tokens, payments, secrets) lives in `<dir>/.tollway/`, so a restart keeps it.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatMsat } from '@tollway/sdk';
+import {
+  createDevNetwork,
+  createDevServer,
+  type DevNetwork,
+  type DevServer,
+  type DevWallet,
+} from '@tollway/sdk/lightning';
+import { parseGatewayConfig } from '../gateway/config.js';
+import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';
+import { type DemoResult, runDemo } from './demo.js';
+import { createSampleUpstream, SAMPLE_PRICES, type SampleUpstream } from './sample-upstream.js';
+
+/** The gateway's port when none is given. */
+export const DEFAULT_DEV_PORT = 8402;
+
+/** The dev wallets: the gateway's, the demo agent's, and the one printed for another terminal. */
+const DEV_WALLETS = { gateway: 'gateway', agent: 'demo-agent', you: 'you' } as const;
+
+/** Options of {@link startDevSandbox}. */
+export interface DevSandboxOptions {
+  /** The folder whose `.tollway/` holds the state. */
+  dir: string;
+  /** The gateway's port (0: any); the dev node's HTTP API takes the next one. Taken ports are replaced by free ones. */
+  port: number;
+  /** Receives the printout, one line at a time. */
+  print: (line: string) => void;
+  /** Receives warnings and errors of the gateway. */
+  warn: (line: string) => void;
+}
+
+/** A running sandbox; see {@link startDevSandbox}. */
+export interface DevSandbox {
+  gatewayUrl: string;
+  /** The dashboard, signed in by its `?token=`. */
+  dashboardUrl: string;
+  /** Base URL of the admin JSON API. */
+  adminUrl: string;
+  /** The admin token (kept in `.tollway/admin-token`). */
+  adminToken: string;
+  /** The dev node's HTTP API. */
+  nodeUrl: string;
+  /** The command that pays for a request from another terminal. */
+  fetchCommand: string;
+  network: DevNetwork;
+  /** Runs the demo agent once against the gateway. */
+  demo(): Promise<DemoResult>;
+  /** Stops the gateway, the sample API and the dev node, in that order. */
+  close(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const DEMO_PATH = '/v1/forecast?city=Lisbon';
+const FETCH_PATH = '/v1/forecast?city=Paris';
+/** `tollway fetch --max-cost` takes whole sats. */
+const FETCH_MAX_COST_SAT = '100';
+
+function isAddressInUse(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
+}
+
+/** Runs `start(port)`; when the port is taken, runs it again on a free port and says so. */
+async function onFreePort<T>(
+  port: number,
+  what: string,
+  start: (port: number) => Promise<T>,
+  print: (line: string) => void,
+): Promise<T> {
+  try {
+    return await start(port);
+  } catch (error) {
+    if (port === 0 || !isAddressInUse(error)) throw error;
+    print(`  port ${port} is taken, so the ${what} uses a free port instead`);
+    return start(0);
+  }
+}
+
+/** Reads the admin token kept in the state folder, creating it (mode 0600) on first start. */
+async function adminTokenIn(stateDir: string): Promise<string> {
+  const file = join(stateDir, 'admin-token');
+  try {
+    await writeFile(file, `${randomBytes(24).toString('hex')}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if (!(error instanceof Error && 'code' in error && error.code === 'EEXIST')) throw error;
+  }
+  return (await readFile(file, 'utf8')).trim();
+}
+
+/** What the sandbox's gateway config is made of. */
+interface SandboxConfigParts {
+  stateDir: string;
+  port: number;
+  /** The sample API's URL. */
+  upstream: string;
+  adminToken: string;
+  /** `dev+http://…` of the gateway's wallet (the gateway itself is handed the in-process backend). */
+  lightning: string;
+}
+
+/** The gateway config of the sandbox: the sample API's routes and their prices. */
+function sandboxConfig({ stateDir, port, upstream, adminToken, lightning }: SandboxConfigParts) {
+  return parseGatewayConfig(
+    {
+      listen: `${HOST}:${port}`,
+      dataDir: stateDir,
+      lightning,
+      admin: { token: adminToken },
+      services: [
+        {
+          name: 'hello',
+          path: '/free',
+          upstream,
+          auth: 'off',
+          description: 'Sample greeting (free)',
+        },
+        {
+          name: 'forecast',
+          path: '/v1/forecast',
+          upstream,
+          price: SAMPLE_PRICES.forecast,
+          validFor: '1h',
+          description: 'Sample weather forecast',
+        },
+        {
+          name: 'chat',
+          path: '/v1/chat',
+          upstream,
+          price: SAMPLE_PRICES.chat['tollway-mini'],
+          pricing: [{ field: 'model', prices: SAMPLE_PRICES.chat }],
+          uses: 1,
+          description: 'Sample chat, priced by model',
+        },
+        {
+          name: 'stream',
+          path: '/v1/stream',
+          upstream,
+          price: SAMPLE_PRICES.stream,
+          validFor: '1h',
+          description: 'Sample server-sent events',
+        },
+      ],
+    },
+    { env: {}, source: 'tollway dev' },
+  );
+}
+
+/** The connection string of a wallet of the dev node at `nodeUrl`. */
+function devConnection(nodeUrl: string, wallet: DevWallet): string {
+  return `dev+${nodeUrl}?wallet=${wallet.name}&token=${wallet.token}`;
+}
+
+/** Single-quotes a shell word. */
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Starts the sandbox: opens the dev network in `<dir>/.tollway/` (wallets `gateway`, `demo-agent`
+ * and `you`, each funded with play money on first start), serves the dev node's HTTP API, the
+ * sample API and the gateway, and returns their addresses.
+ *
+ * @example
+ * ```ts
+ * const sandbox = await startDevSandbox({ dir: process.cwd(), port: 8402, print: console.log, warn: console.error });
+ * const result = await sandbox.demo();
+ * await sandbox.close();
+ * ```
+ */
+export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSandbox> {
+  const { print } = options;
+  const stateDir = join(options.dir, '.tollway');
+  const network = createDevNetwork({ path: join(stateDir, 'dev-lightning.sqlite') });
+  let node: DevServer | undefined;
+  let upstream: SampleUpstream | undefined;
+  let gateway: Gateway | undefined;
+  const close = async (): Promise<void> => {
+    await gateway?.close();
+    await upstream?.close();
+    await node?.close();
+    await network.close();
+  };
+  try {
+    const gatewayWallet = network.openWallet(DEV_WALLETS.gateway);
+    network.openWallet(DEV_WALLETS.agent);
+    const you = network.openWallet(DEV_WALLETS.you);
+    const adminToken = await adminTokenIn(stateDir);
+    const nodePort = options.port === 0 ? 0 : options.port + 1;
+    node = await onFreePort(
+      nodePort,
+      'dev Lightning node',
+      (port) => createDevServer({ network, host: HOST, port }),
+      print,
+    );
+    const nodeUrl = node.url;
+    const sample = await createSampleUpstream({ host: HOST });
+    upstream = sample;
+    const logger: GatewayLogger = {
+      info: () => {},
+      warn: (context, message) => options.warn(`[gateway] ${message} ${JSON.stringify(context)}`),
+      error: (context, message) => options.warn(`[gateway] ${message} ${JSON.stringify(context)}`),
+    };
+    gateway = await onFreePort(
+      options.port,
+      'gateway',
+      (port) =>
+        createGateway({
+          config: sandboxConfig({
+            stateDir,
+            port,
+            upstream: sample.url,
+            adminToken,
+            lightning: devConnection(nodeUrl, gatewayWallet),
+          }),
+          baseDir: options.dir,
+          env: {},
+          lightning: network.backend(DEV_WALLETS.gateway),
+          logger,
+        }),
+      print,
+    );
+    const gatewayUrl = gateway.url;
+    return {
+      gatewayUrl,
+      dashboardUrl: `${gateway.adminUrl}/dashboard?token=${adminToken}`,
+      adminUrl: gateway.adminUrl,
+      adminToken,
+      nodeUrl,
+      fetchCommand: [
+        'npx tollway fetch',
+        shellQuote(`${gatewayUrl}${FETCH_PATH}`),
+        '--wallet',
+        shellQuote(devConnection(nodeUrl, you)),
+        '--max-cost',
+        FETCH_MAX_COST_SAT,
+      ].join(' '),
+      network,
+      demo: () =>
+        runDemo({
+          url: `${gatewayUrl}${DEMO_PATH}`,
+          wallet: network.backend(DEV_WALLETS.agent),
+          walletName: DEV_WALLETS.agent,
+          print,
+        }),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Options of {@link runDev}. */
+export interface RunDevOptions extends DevSandboxOptions {
+  /** Run the demo, then stop: exit 0 when it succeeded. */
+  once: boolean;
+  /** Aborted on Ctrl-C: the sandbox shuts down and `runDev` resolves. */
+  signal: AbortSignal;
+}
+
+/**
+ * Runs `tollway dev`: starts the sandbox, prints where everything is, runs the demo agent and
+ * (unless `once`) keeps serving until `signal` aborts. Resolves to the exit code.
+ *
+ * @example
+ * ```ts
+ * const stop = new AbortController();
+ * process.once('SIGINT', () => stop.abort());
+ * process.exitCode = await runDev({ dir: process.cwd(), port: 8402, once: false, signal: stop.signal, print: console.log, warn: console.error });
+ * ```
+ */
+export async function runDev(options: RunDevOptions): Promise<number> {
+  const { print, signal } = options;
+  print('tollway dev: a SANDBOX with a dev Lightning node and play money. No real bitcoin moves.');
+  print(`state: ${join(options.dir, '.tollway')} (kept across restarts; delete it to start over)`);
+  print('');
+  const sandbox = await startDevSandbox(options);
+  try {
+    print(`  gateway             ${sandbox.gatewayUrl}`);
+    print(`  dev Lightning node  ${sandbox.nodeUrl}  (SANDBOX, play money)`);
+    print('');
+    print('  route                      price (a payment buys a token)');
+    print('  GET  /free/hello           free');
+    print(`  GET  /v1/forecast?city=…   ${SAMPLE_PRICES.forecast}, token valid for 1 hour`);
+    print(
+      `  POST /v1/chat              ${SAMPLE_PRICES.chat['tollway-mini']} for "model": "tollway-mini", ${SAMPLE_PRICES.chat['tollway-max']} for "tollway-max"; one request`,
+    );
+    print(
+      `  GET  /v1/stream            ${SAMPLE_PRICES.stream}, server-sent events, valid for 1 hour`,
+    );
+    print('');
+    print(`Demo: the agent "${DEV_WALLETS.agent}" buys GET ${DEMO_PATH} with its own dev wallet`);
+    const result = await sandbox.demo();
+    const agent = sandbox.network.getWallet(DEV_WALLETS.agent);
+    if (result.ok) {
+      print(
+        `Demo done: paid ${formatMsat(result.amountMsat + result.feeMsat)}, got 200. "${DEV_WALLETS.agent}" now holds ${formatMsat(agent?.balanceMsat ?? 0n)} of play money.`,
+      );
+    } else {
+      print(`Demo failed at step ${result.step}: ${result.message}`);
+    }
+    if (options.once) return result.ok ? 0 : 1;
+
+    const you = sandbox.network.getWallet(DEV_WALLETS.you);
+    print('');
+    print('Running. Open:');
+    print(`  dashboard  ${sandbox.dashboardUrl}`);
+    print(`  admin API  ${sandbox.adminUrl}  (send Authorization: Bearer ${sandbox.adminToken})`);
+    print('');
+    print(
+      `Pay from another terminal, with the dev wallet "${DEV_WALLETS.you}" (${formatMsat(you?.balanceMsat ?? 0n)} of play money):`,
+    );
+    print(`  ${sandbox.fetchCommand}`);
+    print('');
+    print(
+      'Press Ctrl-C to stop. Balances, tokens and payments stay in .tollway/ for the next start.',
+    );
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    print('Stopping…');
+    return 0;
+  } finally {
+    await sandbox.close();
+  }
+}
