@@ -1,0 +1,159 @@
+/**
+ * `tollway mcp`: an MCP server that lets an AI agent fetch paid URLs from the user's wallet within a
+ * budget, over stdio (default, for an MCP host that spawns it) or Streamable HTTP on loopback
+ * (`--http [port]`). Budget state, cached credentials and the ledger live in the agent's SQLite
+ * file, shared with `tollway ledger`.
+ */
+import { formatMsat, isTollwayError, parseAmount } from '@tollway/sdk';
+import { defaultAgentDbPath } from '@tollway/sdk/client';
+import type { Command } from 'commander';
+import type { Io } from '../io.js';
+import { type AgentConfig, openAgent } from '../mcp/agent.js';
+import { serveHttp, serveStdio } from '../mcp/server.js';
+
+/** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 64;
+
+/** The port of `--http` without a value. */
+const DEFAULT_HTTP_PORT = 3402;
+
+interface McpFlags {
+  wallet?: string;
+  db?: string;
+  maxCost: string;
+  maxFee: string;
+  budgetHour?: string;
+  budgetDay?: string;
+  budgetMonth?: string;
+  budgetTotal?: string;
+  allowOrigin: string[];
+  timeout: string;
+  http?: string | true;
+}
+
+/** A usage mistake: printed as is, exit 64. */
+class UsageError extends Error {}
+
+/** `100` (sats), `'100 sat'` or `'2500 msat'`, in msat; dollars are refused (no rate source here). */
+function parseMsatFlag(text: string, flag: string): bigint {
+  try {
+    const amount = parseAmount(/^\d+(\.\d+)?$/.test(text.trim()) ? `${text} sat` : text);
+    if (amount.unit === 'msat') return amount.msat;
+  } catch (error) {
+    if (!isTollwayError(error)) throw error;
+  }
+  throw new UsageError(`${flag} takes sats ("100") or a Lightning amount ("100 sat", "2500 msat")`);
+}
+
+function parseWholeNumber(text: string, flag: string, max: number): number {
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value <= max)) throw new UsageError(`${flag} takes a whole number up to ${max}`);
+  return value;
+}
+
+function toConfig(flags: McpFlags): AgentConfig {
+  const wallet = flags.wallet ?? process.env.TOLLWAY_WALLET ?? '';
+  if (wallet === '') {
+    throw new UsageError('name a wallet with --wallet <connection string> or TOLLWAY_WALLET');
+  }
+  const windows: AgentConfig['windows'] = {};
+  if (flags.budgetHour !== undefined)
+    windows.hour = parseMsatFlag(flags.budgetHour, '--budget-hour');
+  if (flags.budgetDay !== undefined) windows.day = parseMsatFlag(flags.budgetDay, '--budget-day');
+  if (flags.budgetMonth !== undefined) {
+    windows.month = parseMsatFlag(flags.budgetMonth, '--budget-month');
+  }
+  if (flags.budgetTotal !== undefined) {
+    windows.total = parseMsatFlag(flags.budgetTotal, '--budget-total');
+  }
+  return {
+    wallet,
+    db: flags.db ?? defaultAgentDbPath(),
+    maxCostMsat: parseMsatFlag(flags.maxCost, '--max-cost'),
+    maxFeeMsat: parseMsatFlag(flags.maxFee, '--max-fee'),
+    windows,
+    ...(flags.allowOrigin.length > 0 ? { allowOrigins: flags.allowOrigin } : {}),
+    timeoutMs: parseWholeNumber(flags.timeout, '--timeout', 3600) * 1000,
+  };
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/** Registers `tollway mcp`. */
+export function registerMcpCommand(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
+  program
+    .command('mcp')
+    .description('Serve MCP tools that let an AI agent pay for HTTP 402 APIs within a budget.')
+    .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
+    .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
+    .option('--max-cost <sats>', 'largest price of one request', '1000')
+    .option('--max-fee <sats>', 'largest routing fee of one payment', '10')
+    .option('--budget-hour <sats>', 'spend limit over the last hour')
+    .option('--budget-day <sats>', 'spend limit over the last 24 hours')
+    .option('--budget-month <sats>', 'spend limit over the last 30 days')
+    .option('--budget-total <sats>', 'spend limit over all time')
+    .option(
+      '--allow-origin <origin>',
+      'only pay this origin, host or *.domain (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--timeout <seconds>', 'time limit of one fetch or quote, payment included', '60')
+    .option(
+      '--http [port]',
+      `serve Streamable HTTP on 127.0.0.1 (default port ${DEFAULT_HTTP_PORT}) instead of stdio`,
+    )
+    .action(async (flags: McpFlags) => {
+      try {
+        const config = toConfig(flags);
+        const port =
+          flags.http === undefined
+            ? undefined
+            : flags.http === true
+              ? DEFAULT_HTTP_PORT
+              : parseWholeNumber(flags.http, '--http', 65535);
+        const agent = await openAgent(config);
+        try {
+          const where = `wallet ${agent.wallet.kind} on ${agent.node.network}; at most ${formatMsat(config.maxCostMsat)} per request`;
+          if (port === undefined) {
+            io.stderr(`tollway mcp: serving on stdio (${where})\n`);
+            await serveStdio(agent);
+            io.stderr('tollway mcp: the client closed stdin; stopping\n');
+          } else {
+            const http = await serveHttp(agent, port);
+            io.stderr(`tollway mcp: serving Streamable HTTP at ${http.url} (${where})\n`);
+            await interrupted();
+            await http.close();
+          }
+        } finally {
+          await agent.close();
+        }
+      } catch (error) {
+        if (error instanceof UsageError) {
+          io.stderr(`tollway mcp: ${error.message}\n`);
+          setExitCode(EXIT_USAGE);
+          return;
+        }
+        io.stderr(
+          `tollway mcp: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
+        );
+        setExitCode(EXIT_FAILED);
+      }
+    });
+}
