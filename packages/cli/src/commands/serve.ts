@@ -1,0 +1,79 @@
+/**
+ * `tollway serve --config tollway.yaml`: runs the paid API gateway until SIGINT or SIGTERM (then
+ * drains in-flight requests and exits 0); SIGHUP reloads the config file's services. `--check`
+ * validates the config and exits 0 or 1 with every problem named by its field.
+ */
+import { resolve } from 'node:path';
+import { isTollwayError } from '@tollway/sdk';
+import type { Command } from 'commander';
+import { loadGatewayConfig } from '../gateway/config.js';
+import { checkGatewayConfig, createGateway } from '../gateway/gateway.js';
+import type { Io } from '../io.js';
+
+/** Exit codes of `tollway serve`: documented in docs/reference/cli.md. */
+const EXIT_FAILED = 1;
+
+interface ServeFlags {
+  config: string;
+  check?: boolean;
+}
+
+/** Resolves on the first of `signals`, with its name. */
+function nextSignal(signals: readonly NodeJS.Signals[]): Promise<NodeJS.Signals> {
+  return new Promise((done) => {
+    const handler = (signal: NodeJS.Signals): void => {
+      for (const name of signals) process.off(name, handler);
+      done(signal);
+    };
+    for (const name of signals) process.on(name, handler);
+  });
+}
+
+/** Registers `tollway serve`. */
+export function registerServeCommand(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
+  program
+    .command('serve')
+    .description('Run the paid API gateway in front of HTTP APIs, MCP servers and LLM endpoints.')
+    .option('-c, --config <file>', 'the gateway config (YAML)', 'tollway.yaml')
+    .option('--check', 'validate the config and exit: 0 valid, 1 invalid')
+    .action(async (flags: ServeFlags) => {
+      const file = resolve(flags.config);
+      const baseDir = resolve(file, '..');
+      try {
+        const config = await loadGatewayConfig(file);
+        if (flags.check) {
+          await checkGatewayConfig(config, process.env, baseDir);
+          const names = config.services.map((service) => service.name).join(', ');
+          io.stdout(
+            `${flags.config}: valid (${config.services.length} services${names === '' ? '' : `: ${names}`})\n`,
+          );
+          return;
+        }
+        const gateway = await createGateway({ config, baseDir });
+        io.stdout(
+          `tollway gateway on ${gateway.url} (admin ${gateway.adminUrl}${gateway.metricsUrl === undefined ? '' : `, metrics ${gateway.metricsUrl}`})\n`,
+        );
+        for (;;) {
+          const signal = await nextSignal(['SIGINT', 'SIGTERM', 'SIGHUP']);
+          if (signal !== 'SIGHUP') break;
+          try {
+            await gateway.reload(await loadGatewayConfig(file));
+          } catch (error) {
+            io.stderr(
+              `tollway serve: reload refused, the running config stays: ${isTollwayError(error) ? error.message : String(error)}\n`,
+            );
+          }
+        }
+        await gateway.close();
+      } catch (error) {
+        io.stderr(
+          `tollway serve: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
+        );
+        setExitCode(EXIT_FAILED);
+      }
+    });
+}

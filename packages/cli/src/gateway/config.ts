@@ -1,0 +1,501 @@
+/**
+ * The gateway config: a YAML file (or an object), `${ENV}` and `${ENV:-default}` expanded in every
+ * string, checked by one zod schema. Every error names the field path and the reason, e.g.
+ * `services[1].upstream: must be an http:// or https:// URL`. Reference: docs/reference/config.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { parseAmount, TollwayError } from '@tollway/sdk';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const ENGINE_DURATION = /^\d{1,9}\s*[smhd]$/i;
+const TIMEOUT = /^(\d{1,9})\s*(ms|s|m)$/i;
+const TIMEOUT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A length of time as the engine reads it: whole seconds, or `'90s'`, `'15m'`, `'1h'`, `'7d'`. */
+const duration = z.union([
+  z.number().int().positive(),
+  z.string().regex(ENGINE_DURATION, {
+    error: "must be whole seconds or text such as '90s', '15m', '1h', '7d'",
+  }),
+]);
+
+/** A timeout in milliseconds: a number of ms, or `'500ms'`, `'30s'`, `'2m'`. */
+const timeout = z
+  .union([
+    z.number().int().positive(),
+    z
+      .string()
+      .regex(TIMEOUT, { error: "must be milliseconds or text such as '500ms', '30s', '2m'" }),
+  ])
+  .transform((value) => {
+    if (typeof value === 'number') return value;
+    const match = TIMEOUT.exec(value) ?? [];
+    return Number(match[1]) * (TIMEOUT_MS[(match[2] ?? '').toLowerCase()] ?? 1);
+  });
+
+function isAmount(text: string): boolean {
+  try {
+    parseAmount(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isRegExp(text: string): boolean {
+  try {
+    new RegExp(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An amount: `'10 sat'`, `'2500 msat'`, `'$0.002'` (zero allowed where it means free). */
+const amount = z
+  .string({ error: "must be an amount with its unit, such as '10 sat', '2500 msat' or '$0.01'" })
+  .refine(isAmount, { error: "must be an amount such as '10 sat', '2500 msat' or '$0.01'" });
+
+function isZero(text: string): boolean {
+  const parsed = parseAmount(text);
+  return parsed.unit === 'msat' ? parsed.msat === 0n : parsed.microUsd === 0n;
+}
+
+const positiveAmount = amount.refine((text) => !isZero(text), {
+  error: 'must be more than zero',
+});
+
+const path = z.string().startsWith('/', { error: "must start with '/'" });
+
+const rateLimit = z.strictObject({
+  requests: z.number().int().positive(),
+  per: duration,
+  burst: z.number().int().positive().exactOptional(),
+});
+
+const rateLimits = z.strictObject({
+  challenges: z.union([rateLimit, z.literal(false)]).exactOptional(),
+  token: rateLimit.exactOptional(),
+  network: rateLimit.exactOptional(),
+});
+
+const freebies = z.strictObject({ requests: z.number().int().positive(), per: duration });
+
+const httpUrl = z
+  .string()
+  .refine((text) => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol), {
+    error: 'must be an http:// or https:// URL',
+  });
+
+/** A condition on the JSON body: a dotted field path and the value it must equal. */
+const bodyValue = z.union([z.string(), z.number(), z.boolean()]);
+
+const pricingRule = z
+  .strictObject({
+    method: z.union([z.string(), z.array(z.string()).min(1)]).exactOptional(),
+    path: path.exactOptional(),
+    when: z.record(z.string(), bodyValue).exactOptional(),
+    field: z.string().min(1).exactOptional(),
+    prices: z.record(z.string(), amount).exactOptional(),
+    price: amount.exactOptional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.price === undefined && rule.prices === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'a pricing rule needs `price` or `prices`' });
+    }
+    if ((rule.prices === undefined) !== (rule.field === undefined)) {
+      ctx.addIssue({ code: 'custom', message: '`field` and `prices` go together' });
+    }
+  });
+
+const serviceSchema = z
+  .strictObject({
+    name: z.string().regex(SERVICE_NAME, {
+      error: 'must be 1-64 letters, digits, `_` or `-`, starting with a letter or digit',
+    }),
+    host: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).exactOptional(),
+    path: path.default('/'),
+    upstream: httpUrl,
+    tls: z
+      .strictObject({
+        insecureSkipVerify: z.boolean().exactOptional(),
+        caFile: z.string().min(1).exactOptional(),
+      })
+      .exactOptional(),
+    preserveHost: z.boolean().default(false),
+    stripPrefix: z.union([z.boolean(), path]).default(false),
+    headers: z
+      .record(z.string().regex(HEADER_NAME, { error: 'is not a valid header name' }), z.string())
+      .exactOptional(),
+    timeouts: z
+      .strictObject({
+        connect: timeout.exactOptional(),
+        response: timeout.exactOptional(),
+        idle: timeout.exactOptional(),
+      })
+      .exactOptional(),
+    auth: z
+      .union([z.enum(['on', 'off']), z.boolean()], { error: 'must be on or off' })
+      .transform((value) => value === true || value === 'on')
+      .default(true),
+    freebies: freebies.exactOptional(),
+    rateLimits: rateLimits.exactOptional(),
+    allowlist: z
+      .array(
+        z
+          .string()
+          .refine(
+            (entry) => (entry.startsWith('~') ? isRegExp(entry.slice(1)) : entry.startsWith('/')),
+            {
+              error: "must be a path prefix starting with '/' or '~' and a regular expression",
+            },
+          ),
+      )
+      .exactOptional(),
+    price: amount.exactOptional(),
+    pricing: z.array(pricingRule).min(1).exactOptional(),
+    description: z.string().exactOptional(),
+    tier: z.number().int().min(0).max(65_535).exactOptional(),
+    capabilities: z.array(z.string().min(1)).exactOptional(),
+    requiresCapability: z.string().min(1).exactOptional(),
+    validFor: duration.exactOptional(),
+    uses: z.number().int().positive().exactOptional(),
+    balance: positiveAmount.exactOptional(),
+    scope: z
+      .strictObject({
+        paths: z.array(path).min(1).exactOptional(),
+        methods: z.array(z.string().min(1)).min(1).exactOptional(),
+      })
+      .exactOptional(),
+  })
+  .superRefine((service, ctx) => {
+    if (!service.auth) return;
+    if (service.price === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['price'], message: 'is required unless `auth: off`' });
+    } else if (service.pricing === undefined && isAmount(service.price) && isZero(service.price)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['price'],
+        message: 'must be more than zero (zero is allowed only as the default of `pricing` rules)',
+      });
+    }
+    if (service.uses !== undefined && service.balance !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['balance'],
+        message: 'a service sells uses or a balance, not both',
+      });
+    }
+  });
+
+const store = z
+  .string()
+  .min(1)
+  .transform((text): StoreConfig => {
+    if (/^postgres(ql)?:\/\//i.test(text)) return { kind: 'postgres', url: text };
+    return { kind: 'sqlite', path: text.replace(/^sqlite:/i, '') };
+  });
+
+const listen = z
+  .union([z.number().int().min(0).max(65_535), z.string()])
+  .transform((value, ctx): ListenConfig => {
+    if (typeof value === 'number') return { host: '127.0.0.1', port: value };
+    const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+    const port = Number(match?.[3]);
+    if (match === null || port > 65_535) {
+      ctx.addIssue({
+        code: 'custom',
+        message: "must be a port or 'host:port' (e.g. '0.0.0.0:8402')",
+      });
+      return z.NEVER;
+    }
+    return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+  });
+
+const configSchema = z
+  .strictObject({
+    listen: listen.default({ host: '127.0.0.1', port: 8402 }),
+    dataDir: z.string().min(1).default('.tollway'),
+    store: store.exactOptional(),
+    lightning: z.string().min(1, { error: "must be a connection string or 'dev'" }),
+    secrets: z
+      .strictObject({
+        file: z.string().min(1).exactOptional(),
+        env: z.string().min(1).exactOptional(),
+      })
+      .default({}),
+    admin: z
+      .strictObject({
+        token: z.string().min(16, { error: 'must be at least 16 characters' }).exactOptional(),
+        listen: listen.exactOptional(),
+        overlayFile: z.string().min(1).exactOptional(),
+      })
+      .default({}),
+    metrics: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        listen: listen.exactOptional(),
+        public: z.boolean().default(false),
+      })
+      .default({ enabled: true, public: false }),
+    paywall: z
+      .strictObject({
+        realm: z.string().min(1).exactOptional(),
+        protocols: z
+          .array(z.enum(['l402', 'mpp']))
+          .min(1)
+          .exactOptional(),
+        l402Form: z.enum(['legacy', 'spec']).exactOptional(),
+        compat: z.literal('aperture').exactOptional(),
+        strict: z.boolean().exactOptional(),
+        challengeExpiry: duration.exactOptional(),
+        usdPerBtc: z
+          .union([z.string().regex(/^\d+(\.\d+)?$/), z.number().int().positive()], {
+            error: "must be a positive decimal such as '65000'",
+          })
+          .exactOptional(),
+        cors: z
+          .union([
+            z.literal(false),
+            z.strictObject({ origin: z.union([z.string(), z.array(z.string())]) }),
+          ])
+          .exactOptional(),
+        trustProxy: z.union([z.boolean(), z.number().int().min(0)]).default(false),
+        bodyLimit: z.number().int().min(0).default(1_048_576),
+        freebies: freebies.exactOptional(),
+        rateLimits: rateLimits.exactOptional(),
+      })
+      .default({ trustProxy: false, bodyLimit: 1_048_576 }),
+    shutdownTimeout: timeout.default(10_000),
+    services: z.array(serviceSchema),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    for (const [index, service] of config.services.entries()) {
+      if (seen.has(service.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', index, 'name'],
+          message: `"${service.name}" is used twice`,
+        });
+      }
+      seen.add(service.name);
+    }
+  });
+
+/** Where the gateway listens. */
+export interface ListenConfig {
+  host: string;
+  port: number;
+}
+
+/** The store: a SQLite file, or a PostgreSQL URL (for several gateway instances). */
+export type StoreConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+/** A checked gateway config, with defaults filled in. */
+export type GatewayConfig = z.output<typeof configSchema>;
+
+/** One checked service of a {@link GatewayConfig}. */
+export type ServiceConfig = z.output<typeof serviceSchema>;
+
+/** A service as written (before defaults): what the admin API accepts and the overlay keeps. */
+export type ServiceInput = z.input<typeof serviceSchema>;
+
+/** One pricing rule of a service. */
+export type PricingRule = z.output<typeof pricingRule>;
+
+/** Where `${NAME}` values come from. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** `services[1].upstream` from a zod / walk path. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let text = '';
+  for (const key of path) {
+    if (typeof key === 'number') text += `[${key}]`;
+    else text += text === '' ? String(key) : `.${String(key)}`;
+  }
+  return text === '' ? '(config)' : text;
+}
+
+function configError(problems: string[], source: string | undefined): TollwayError {
+  const where = source === undefined ? 'the gateway config' : source;
+  return new TollwayError('invalid_config', `${where}:\n  ${problems.join('\n  ')}`, {
+    details: { problems },
+  });
+}
+
+/**
+ * Expands `${NAME}` and `${NAME:-default}` in one string; `$$` is a literal `$`. Returns the
+ * names that are unset and have no default.
+ */
+function expandString(text: string, env: Env, missing: string[]): string {
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (whole, name: string | undefined, fallback: string | undefined) => {
+      if (whole === '$$') return '$';
+      const value = env[name ?? ''];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      missing.push(name ?? '');
+      return '';
+    },
+  );
+}
+
+/** An unset variable, at a field path. */
+interface MissingVariable {
+  path: string;
+  name: string;
+}
+
+/** Expands every string of a parsed YAML tree, noting each unset variable with its field. */
+function expandTree(
+  value: unknown,
+  env: Env,
+  at: PropertyKey[],
+  missing: MissingVariable[],
+): unknown {
+  if (typeof value === 'string') {
+    const names: string[] = [];
+    const expanded = expandString(value, env, names);
+    for (const name of names) missing.push({ path: formatPath(at), name });
+    return expanded;
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, index) => expandTree(item, env, [...at, index], missing));
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key,
+        expandTree(item, env, [...at, key], missing),
+      ]),
+    );
+  }
+  return value;
+}
+
+/** Expands and checks `input` with `schema`; throws every problem, unset variables first. */
+function check<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  env: Env,
+  source: string | undefined,
+): z.output<T> {
+  const missing: MissingVariable[] = [];
+  const parsed = schema.safeParse(expandTree(input, env, [], missing));
+  const problems = missing.map(
+    ({ path, name }) =>
+      `${path}: environment variable ${name} is not set (write \${${name}:-default} for a default)`,
+  );
+  const named = new Set(missing.map(({ path }) => path));
+  for (const issue of parsed.success ? [] : parsed.error.issues) {
+    const path = formatPath(issue.path);
+    if (!named.has(path)) problems.push(`${path}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.success) throw configError(problems, source);
+  return parsed.data;
+}
+
+/**
+ * Checks a config object (parsed YAML or JSON): expands `${ENV}` references, applies defaults and
+ * validates every field. Throws `invalid_config` listing every problem as `field.path: reason`.
+ *
+ * @example
+ * ```ts
+ * const config = parseGatewayConfig({ lightning: 'dev', services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' }] });
+ * config.services[0]?.path; // '/'
+ * ```
+ */
+export function parseGatewayConfig(
+  input: unknown,
+  options: { env?: Env; source?: string } = {},
+): GatewayConfig {
+  return check(configSchema, input ?? {}, options.env ?? process.env, options.source);
+}
+
+/**
+ * Checks one service (an admin API body or an overlay entry), with `${ENV}` expansion. Throws
+ * `invalid_config` naming each field as `services[<name>].field`.
+ *
+ * @example
+ * ```ts
+ * const service = parseServiceConfig({ name: 'llm', upstream: 'https://api.example.com', price: '5 sat' });
+ * ```
+ */
+export function parseServiceConfig(input: unknown, env: Env = process.env): ServiceConfig {
+  return check(serviceSchema, input, env, 'service');
+}
+
+/**
+ * Reads and checks a YAML config file. Relative paths in it (`dataDir`, the SQLite file, secret and
+ * CA files) are resolved against the file's folder. Throws `invalid_config` naming the file, and
+ * the line and column of YAML syntax errors.
+ *
+ * @example
+ * ```ts
+ * const config = await loadGatewayConfig('tollway.yaml');
+ * ```
+ */
+export async function loadGatewayConfig(
+  file: string,
+  env: Env = process.env,
+): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new TollwayError('invalid_config', `${file}: cannot be read`, { cause });
+  }
+  const document = parseDocument(text);
+  if (document.errors.length > 0) {
+    throw configError(
+      document.errors.map((error) => (error.message.split('\n')[0] ?? '').replace(/:$/, '')),
+      file,
+    );
+  }
+  const config = parseGatewayConfig(document.toJS(), { env, source: file });
+  return resolveConfigPaths(config, resolve(file, '..'));
+}
+
+/**
+ * Resolves the relative file paths of a config against `base` (the config file's folder).
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfigPaths(parseGatewayConfig(object), '/etc/tollway');
+ * ```
+ */
+export function resolveConfigPaths(config: GatewayConfig, base: string): GatewayConfig {
+  const at = (file: string) =>
+    isAbsolute(file) || file === ':memory:' ? file : resolve(base, file);
+  return {
+    ...config,
+    dataDir: at(config.dataDir),
+    ...(config.store?.kind === 'sqlite'
+      ? { store: { kind: 'sqlite', path: at(config.store.path) } }
+      : {}),
+    secrets: {
+      ...config.secrets,
+      ...(config.secrets.file === undefined ? {} : { file: at(config.secrets.file) }),
+    },
+    admin: {
+      ...config.admin,
+      ...(config.admin.overlayFile === undefined
+        ? {}
+        : { overlayFile: at(config.admin.overlayFile) }),
+    },
+    services: config.services.map((service) => resolveServicePaths(service, base)),
+  };
+}
+
+/** Resolves a service's CA file against `base`. */
+export function resolveServicePaths(service: ServiceConfig, base: string): ServiceConfig {
+  const caFile = service.tls?.caFile;
+  if (caFile === undefined || isAbsolute(caFile)) return service;
+  return { ...service, tls: { ...service.tls, caFile: resolve(base, caFile) } };
+}

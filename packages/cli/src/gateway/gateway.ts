@@ -1,0 +1,585 @@
+/**
+ * `createGateway`: the paid API gateway behind `tollway serve`. One `node:http` listener takes every
+ * request, matches a service by host and path, asks that service's paywall engine, and either
+ * answers (a 402 with offers, a 401, a 429, …) or streams the request to the upstream and back.
+ * `/_tollway/*` is the admin surface (optionally on its own listener), `/_tollway/metrics` the
+ * Prometheus endpoint (optionally on its own listener). Guide: docs/guides/gateway.md.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fixedRate, isTollwayError, TollwayError } from '@tollway/sdk';
+import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
+import { createPaywallRequest, writePaywallResponse } from '@tollway/sdk/node';
+import { createPaywall, type Paywall, type PaywallOptions, type Store } from '@tollway/sdk/server';
+import { createMemoryStore } from '@tollway/sdk/stores/memory';
+import pino from 'pino';
+import { version } from '../version.js';
+import { type AdminContext, createAdminHandler, type ServiceEntry } from './admin.js';
+import type { Env, GatewayConfig, ListenConfig, ServiceConfig } from './config.js';
+import { dashboardHandler } from './dashboard/index.js';
+import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
+import { applyOverlay, type Overlay, readOverlay, writeOverlay } from './overlay.js';
+import { createUpstreams, forward, type Upstreams, writeProblem } from './proxy.js';
+import { loadSecrets } from './secrets.js';
+import { createServiceTable, type Service, type ServiceTable } from './services.js';
+
+/** Where the gateway logs; a pino logger fits. */
+export interface GatewayLogger {
+  info(context: Record<string, unknown>, message: string): void;
+  warn(context: Record<string, unknown>, message: string): void;
+  error(context: Record<string, unknown>, message: string): void;
+}
+
+/** Options of {@link createGateway}. */
+export interface GatewayOptions {
+  /** The checked config (`loadGatewayConfig` or `parseGatewayConfig`). */
+  config: GatewayConfig;
+  /** Folder that relative paths of admin-created services resolve against. Default: the cwd. */
+  baseDir?: string;
+  /** Where `${ENV}` references of admin-created services are read. Default `process.env`. */
+  env?: Env;
+  /** A backend to use instead of `config.lightning` (the gateway does not close it). */
+  lightning?: LightningBackend;
+  /** A store to use instead of `config.store` (the gateway does not close it). */
+  store?: Store;
+  /** Default: pino on stderr, level `$TOLLWAY_LOG_LEVEL` or `info`. */
+  logger?: GatewayLogger;
+}
+
+/** A running gateway; see {@link createGateway}. */
+export interface Gateway {
+  /** The public listener, e.g. `http://127.0.0.1:8402`. */
+  readonly url: string;
+  /** Base URL of the admin API: `<url>/_tollway` or `<admin listener>/_tollway`. */
+  readonly adminUrl: string;
+  /** Base URL of the metrics endpoint (`<…>/_tollway/metrics`). */
+  readonly metricsUrl: string | undefined;
+  /** The engine of services without their own freebies or rate limits (`revoke` works for all). */
+  readonly paywall: Paywall;
+  /** The store every engine shares. */
+  readonly store: Store;
+  /** The services in force, in match order. Injected header values are redacted. */
+  services(): ServiceEntry[];
+  /**
+   * Applies a new config's services and paywall settings without a restart (listeners, store,
+   * Lightning backend and secrets need one). Throws `invalid_config` and keeps the old state.
+   */
+  reload(config: GatewayConfig): Promise<void>;
+  /**
+   * Stops accepting requests, lets in-flight ones finish until `shutdownTimeout`, cuts the rest,
+   * then closes the engines, upstream pools, store and Lightning backend.
+   */
+  close(): Promise<void>;
+}
+
+/** What requests are served with; swapped whole on reload. */
+interface State {
+  config: GatewayConfig;
+  table: ServiceTable;
+  engines: Map<string, Paywall>;
+  defaultEngine: Paywall;
+}
+
+const ADMIN_PREFIX = '/_tollway';
+const DRAIN_POLL_MS = 100;
+
+/** The default pino logger on stderr. */
+function createDefaultLogger(): GatewayLogger {
+  return pino(
+    { name: 'tollway', level: process.env.TOLLWAY_LOG_LEVEL ?? 'info' },
+    pino.destination(2),
+  );
+}
+
+/** What one engine is configured with; services with equal settings share an engine. */
+type EngineSettings = Omit<GatewayConfig['paywall'], 'trustProxy' | 'bodyLimit'> & {
+  allowlist?: readonly string[];
+};
+
+/** The engine settings of a service: its own freebies, rate limits and allowlist, or the gateway's. */
+function engineSettings(config: GatewayConfig, service: ServiceConfig | undefined): EngineSettings {
+  const { trustProxy: _trustProxy, bodyLimit: _bodyLimit, ...paywall } = config.paywall;
+  const freebies = service?.freebies ?? paywall.freebies;
+  const rateLimits = service?.rateLimits ?? paywall.rateLimits;
+  return {
+    ...paywall,
+    ...(freebies === undefined ? {} : { freebies }),
+    ...(rateLimits === undefined ? {} : { rateLimits }),
+    ...(service?.allowlist === undefined ? {} : { allowlist: service.allowlist }),
+  };
+}
+
+function createEngine(
+  settings: EngineSettings,
+  shared: {
+    lightning: LightningBackend;
+    store: Store;
+    secrets: readonly string[];
+    logger: GatewayLogger;
+  },
+): Paywall {
+  const options: PaywallOptions = {
+    lightning: shared.lightning,
+    store: shared.store,
+    secrets: shared.secrets,
+    logger: shared.logger,
+    ...(settings.realm === undefined ? {} : { realm: settings.realm }),
+    ...(settings.protocols === undefined ? {} : { protocols: settings.protocols }),
+    ...(settings.l402Form === undefined ? {} : { l402Form: settings.l402Form }),
+    ...(settings.compat === undefined ? {} : { compat: settings.compat }),
+    ...(settings.strict === undefined ? {} : { strict: settings.strict }),
+    ...(settings.challengeExpiry === undefined
+      ? {}
+      : { challengeExpiry: settings.challengeExpiry }),
+    ...(settings.usdPerBtc === undefined ? {} : { rates: fixedRate(settings.usdPerBtc) }),
+    ...(settings.cors === undefined ? {} : { cors: settings.cors }),
+    ...(settings.freebies === undefined ? {} : { freebies: settings.freebies }),
+    ...(settings.rateLimits === undefined ? {} : { rateLimits: settings.rateLimits }),
+    ...(settings.allowlist === undefined
+      ? {}
+      : {
+          allowlist: settings.allowlist.map((entry) =>
+            entry.startsWith('~') ? new RegExp(entry.slice(1)) : entry,
+          ),
+        }),
+  };
+  try {
+    return createPaywall(options);
+  } catch (error) {
+    if (!isTollwayError(error)) throw error;
+    throw new TollwayError('invalid_config', `paywall: ${error.message}`, { cause: error });
+  }
+}
+
+/**
+ * Builds the engines and the service table of `services` under `config`, reusing `previous`
+ * engines whose settings did not change.
+ */
+function buildState(
+  config: GatewayConfig,
+  services: readonly ServiceConfig[],
+  previous: ReadonlyMap<string, Paywall>,
+  create: (settings: EngineSettings) => Paywall,
+): State {
+  const engines = new Map<string, Paywall>();
+  const engineFor = (service: ServiceConfig | undefined): Paywall => {
+    const settings = engineSettings(config, service);
+    const key = JSON.stringify(settings);
+    let engine = engines.get(key) ?? previous.get(key);
+    if (engine === undefined) engine = create(settings);
+    engines.set(key, engine);
+    return engine;
+  };
+  const defaultEngine = engineFor(undefined);
+  const table = createServiceTable(services, engineFor);
+  return { config, table, engines, defaultEngine };
+}
+
+function lightningFrom(config: GatewayConfig): LightningBackend {
+  try {
+    return connectLightning(config.lightning);
+  } catch (error) {
+    if (!isTollwayError(error)) throw error;
+    throw new TollwayError('invalid_config', `lightning: ${error.message}`, { cause: error });
+  }
+}
+
+async function openStore(config: GatewayConfig): Promise<Store> {
+  if (config.store?.kind === 'postgres') {
+    const { createPostgresStore } = await import('@tollway/sdk/stores/postgres');
+    return createPostgresStore({ connectionString: config.store.url });
+  }
+  const { createSqliteStore } = await import('@tollway/sdk/stores/sqlite');
+  return createSqliteStore({ path: config.store?.path ?? join(config.dataDir, 'tollway.sqlite') });
+}
+
+function overlayFile(config: GatewayConfig): string {
+  return config.admin.overlayFile ?? join(config.dataDir, 'services.json');
+}
+
+function redact(service: ServiceConfig): ServiceConfig {
+  if (service.headers === undefined) return service;
+  return {
+    ...service,
+    headers: Object.fromEntries(Object.keys(service.headers).map((name) => [name, '<redacted>'])),
+  };
+}
+
+function listen(server: Server, at: ListenConfig): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      const { address, port } = server.address() as AddressInfo;
+      const host =
+        address === '0.0.0.0'
+          ? '127.0.0.1'
+          : address === '::'
+            ? '[::1]'
+            : address.includes(':')
+              ? `[${address}]`
+              : address;
+      resolve(`http://${host}:${port}`);
+    });
+  });
+}
+
+/** The Host header, read from the raw headers (cheaper than building `req.headers`). */
+function hostOf(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] ?? '').length === 4 && raw[i]?.toLowerCase() === 'host') return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** Stops `server` accepting, waits for its requests until `deadline` (ms since epoch), then cuts. */
+function drain(server: Server, deadline: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    const poll = setInterval(() => {
+      server.closeIdleConnections();
+      if (Date.now() >= deadline) server.closeAllConnections();
+    }, DRAIN_POLL_MS);
+    server.close(() => {
+      clearInterval(poll);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** A throwaway secret for checking routes (nothing is minted with it). */
+const CHECK_SECRET = '00'.repeat(32);
+
+const silentLogger: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * Checks a config as deeply as possible without opening anything: every service is compiled by a
+ * real engine (prices, durations, scopes), the Lightning connection string is parsed, CA files are
+ * read. Throws `invalid_config` naming the field and the reason.
+ *
+ * @example
+ * ```ts
+ * await checkGatewayConfig(await loadGatewayConfig('tollway.yaml'));
+ * ```
+ */
+export async function checkGatewayConfig(
+  config: GatewayConfig,
+  env: Env = process.env,
+  baseDir = process.cwd(),
+): Promise<void> {
+  const lightning = lightningFrom(config);
+  const store = createMemoryStore();
+  const upstreams = createUpstreams();
+  const overlay = await readOverlay(overlayFile(config));
+  const secrets = [CHECK_SECRET];
+  try {
+    const services = applyOverlay(config.services, overlay, env, baseDir);
+    const state = buildState(config, services, new Map(), (settings) =>
+      createEngine(settings, { lightning, store, secrets, logger: silentLogger }),
+    );
+    for (const service of state.table.services) upstreams.pool(service);
+  } finally {
+    await upstreams.close();
+    await lightning.close();
+  }
+}
+
+/**
+ * Starts a gateway: loads (or creates) the master secrets, opens the store and the Lightning
+ * backend, compiles the services (with the admin overlay applied) and listens. Throws
+ * `invalid_config` for a config the engine refuses, `store_error` when the store cannot start.
+ *
+ * @example
+ * ```ts
+ * const gateway = await createGateway({ config: await loadGatewayConfig('tollway.yaml') });
+ * console.log(`paid API on ${gateway.url}, admin on ${gateway.adminUrl}`);
+ * process.once('SIGTERM', () => gateway.close());
+ * ```
+ */
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config: initial } = options;
+  const env = options.env ?? process.env;
+  const baseDir = options.baseDir ?? process.cwd();
+  const logger = options.logger ?? createDefaultLogger();
+  const closers: Array<() => Promise<void>> = [];
+  const servers: Server[] = [];
+  const upstreams: Upstreams = createUpstreams();
+  const metrics: GatewayMetrics = createGatewayMetrics();
+
+  async function shutdown(): Promise<void> {
+    for (const close of closers.splice(0).reverse()) {
+      await close().catch((error: unknown) => logger.error({ err: error }, 'closing failed'));
+    }
+  }
+
+  try {
+    const loaded = await loadSecrets(
+      {
+        file: initial.secrets.file ?? join(initial.dataDir, 'secrets'),
+        ...(initial.secrets.env === undefined ? {} : { env: initial.secrets.env }),
+      },
+      env,
+      (message) => logger.warn({}, message),
+    );
+    if (loaded.created) logger.info({ file: loaded.origin }, 'created a new master secret');
+
+    const lightning = options.lightning ?? lightningFrom(initial);
+    if (options.lightning === undefined) closers.push(() => lightning.close());
+    const rawStore = options.store ?? (await openStore(initial));
+    if (options.store === undefined) closers.push(() => rawStore.close());
+    await rawStore.init();
+    const store = observeSettlements(rawStore, metrics);
+    const shared = { lightning, store, secrets: loaded.secrets, logger };
+
+    let overlay: Overlay = await readOverlay(overlayFile(initial));
+    let state = buildState(
+      initial,
+      applyOverlay(initial.services, overlay, env, baseDir),
+      new Map(),
+      (settings) => createEngine(settings, shared),
+    );
+    for (const service of state.table.services) upstreams.pool(service);
+    await Promise.all([...state.engines.values()].map((engine) => engine.init()));
+    closers.push(() => upstreams.close());
+    closers.push(async () => {
+      await Promise.all([...state.engines.values()].map((engine) => engine.close()));
+    });
+
+    /** Swaps in a new state: pools first (a bad CA file fails here), then engines. */
+    async function commit(next: State): Promise<void> {
+      for (const service of next.table.services) upstreams.pool(service);
+      await Promise.all([...next.engines.values()].map((engine) => engine.init()));
+      const previous = state;
+      state = next;
+      const kept = new Set(next.engines.values());
+      await Promise.all(
+        [...previous.engines.values()]
+          .filter((engine) => !kept.has(engine))
+          .map((engine) => engine.close()),
+      );
+      await upstreams.retain(next.table.services);
+    }
+
+    function rebuild(config: GatewayConfig, nextOverlay: Overlay): State {
+      return buildState(
+        config,
+        applyOverlay(config.services, nextOverlay, env, baseDir),
+        state.engines,
+        (settings) => createEngine(settings, shared),
+      );
+    }
+
+    function listServices(): ServiceEntry[] {
+      return state.table.services.map((service) => ({
+        name: service.name,
+        source: overlay.has(service.name) ? 'admin' : 'config',
+        config: redact(service.config),
+      }));
+    }
+
+    /** Runs state changes one at a time, so two admin requests never build on the same state. */
+    let changing: Promise<unknown> = Promise.resolve();
+    function serialized<T>(work: () => Promise<T>): Promise<T> {
+      const run = changing.then(work, work);
+      changing = run.catch(() => {});
+      return run;
+    }
+
+    async function changeOverlay(next: Overlay): Promise<void> {
+      const built = rebuild(state.config, next);
+      await writeOverlay(overlayFile(state.config), next);
+      overlay = next;
+      await commit(built);
+    }
+
+    const adminContext: AdminContext = {
+      token: initial.admin.token ?? (env.TOLLWAY_ADMIN_TOKEN || undefined),
+      store,
+      registry: metrics.registry,
+      publicMetrics: initial.metrics.public,
+      version,
+      listServices,
+      putService: (input, name) =>
+        serialized(async () => {
+          if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+            throw new TollwayError('invalid_config', 'a service is a JSON object');
+          }
+          const written = { ...(input as Record<string, unknown>) };
+          const serviceName = name ?? written.name;
+          if (
+            typeof serviceName !== 'string' ||
+            (written.name !== undefined && written.name !== serviceName)
+          ) {
+            throw new TollwayError('invalid_config', 'name: must be given, and match the URL');
+          }
+          delete written.name;
+          await changeOverlay(new Map([...overlay, [serviceName, written]]));
+          const entry = listServices().find((service) => service.name === serviceName);
+          if (entry === undefined)
+            throw new TollwayError('not_found', `no service named "${serviceName}"`);
+          logger.info({ service: serviceName }, 'service saved through the admin API');
+          return entry;
+        }),
+      deleteService: (name) =>
+        serialized(async () => {
+          if (!state.table.services.some((service) => service.name === name)) return false;
+          const next = new Map(overlay);
+          if (state.config.services.some((service) => service.name === name)) next.set(name, null);
+          else next.delete(name);
+          await changeOverlay(next);
+          logger.info({ service: name }, 'service deleted through the admin API');
+          return true;
+        }),
+      revoke: (tokenId, reason) => state.defaultEngine.revoke(tokenId, reason),
+      logError: (error) => logger.error({ err: error }, 'the admin API failed'),
+      dashboard: (req, res) =>
+        dashboardHandler(req, res, { sandbox: lightning.kind === 'dev', version }),
+    };
+    const admin = createAdminHandler(adminContext);
+
+    function adminOnly(req: IncomingMessage, res: ServerResponse): void {
+      const url = req.url ?? '/';
+      if (url.startsWith(`${ADMIN_PREFIX}/`)) void admin(req, res, url.slice(ADMIN_PREFIX.length));
+      else writeProblem(res, 404, 'not_found', 'The admin API is under /_tollway/.');
+    }
+
+    function metricsOnly(req: IncomingMessage, res: ServerResponse): void {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics' || path === `${ADMIN_PREFIX}/metrics`)
+        void admin(req, res, '/metrics');
+      else writeProblem(res, 404, 'not_found', 'Metrics are at /metrics.');
+    }
+
+    async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const startedAt = performance.now();
+      const target = req.url ?? '/';
+      if (target.startsWith(`${ADMIN_PREFIX}/`)) {
+        const sub = target.slice(ADMIN_PREFIX.length);
+        const path = sub.split('?')[0];
+        const here =
+          path === '/health' ||
+          (path === '/metrics'
+            ? initial.metrics.enabled && initial.metrics.listen === undefined
+            : initial.admin.listen === undefined);
+        if (here) return admin(req, res, sub);
+        return writeProblem(
+          res,
+          404,
+          'not_found',
+          'This admin endpoint is served on another listener.',
+        );
+      }
+      const current = state;
+      const question = target.indexOf('?');
+      const path = question < 0 ? target : target.slice(0, question);
+      const service: Service | undefined = current.table.match(hostOf(req), path);
+      if (service === undefined) {
+        return writeProblem(
+          res,
+          404,
+          'not_found',
+          'No service of this gateway matches this host and path.',
+        );
+      }
+      const { trustProxy, bodyLimit } = current.config.paywall;
+      const decision = await service.paywall.handle(
+        createPaywallRequest(req, { trustProxy, bodyLimit }),
+        service.route,
+      );
+      metrics.decision(service.name, decision);
+      if (decision.kind === 'respond') return writePaywallResponse(res, decision.response);
+      await forward({
+        req,
+        res,
+        service,
+        pool: upstreams.pool(service),
+        payment: decision.payment,
+        responseHeaders: decision.headers,
+        trustProxy,
+        metrics,
+        startedAt,
+      });
+    }
+
+    function serve(
+      handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+    ): Server {
+      const server = createServer({ noDelay: true }, (req, res) => {
+        Promise.resolve(handler(req, res)).catch((error: unknown) => {
+          logger.error({ err: error, url: req.url }, 'the gateway failed on a request');
+          if (!res.headersSent)
+            writeProblem(res, 500, 'internal_error', 'The gateway failed; it logged why.');
+          else res.destroy();
+        });
+      });
+      servers.push(server);
+      return server;
+    }
+
+    const url = await listen(serve(handle), initial.listen);
+    const adminBase =
+      initial.admin.listen === undefined
+        ? url
+        : await listen(serve(adminOnly), initial.admin.listen);
+    let metricsUrl: string | undefined;
+    if (initial.metrics.enabled) {
+      const base =
+        initial.metrics.listen === undefined
+          ? url
+          : await listen(serve(metricsOnly), initial.metrics.listen);
+      metricsUrl = `${base}${ADMIN_PREFIX}/metrics`;
+    }
+    if (adminContext.token === undefined)
+      logger.warn({}, 'no admin token: the admin API is off (health stays open)');
+    logger.info({ url, services: state.table.services.length }, 'gateway listening');
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      adminUrl: `${adminBase}${ADMIN_PREFIX}`,
+      metricsUrl,
+      get paywall() {
+        return state.defaultEngine;
+      },
+      store,
+      services: listServices,
+      async reload(config) {
+        for (const field of [
+          'listen',
+          'store',
+          'lightning',
+          'secrets',
+          'dataDir',
+          'admin',
+          'metrics',
+        ] as const) {
+          if (JSON.stringify(config[field]) !== JSON.stringify(state.config[field])) {
+            logger.warn({ field }, 'this setting changes only on restart');
+          }
+        }
+        await serialized(() => commit(rebuild(config, overlay)));
+        logger.info({ services: state.table.services.length }, 'config reloaded');
+      },
+      close() {
+        closing ??= (async () => {
+          const deadline = Date.now() + state.config.shutdownTimeout;
+          await Promise.all(servers.map((server) => drain(server, deadline)));
+          await shutdown();
+          logger.info({}, 'gateway closed');
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await Promise.all(servers.map((server) => drain(server, Date.now())));
+    await shutdown();
+    throw error;
+  }
+}

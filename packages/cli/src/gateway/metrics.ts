@@ -1,0 +1,185 @@
+/**
+ * Prometheus metrics of the gateway (prom-client, one registry per gateway): challenges issued,
+ * requests by outcome, refusals by problem code, payments settled and revenue (msat) by service and
+ * protocol, gateway overhead and upstream latency, upstream errors. Settlements are counted where
+ * the engine records them, by observing the store: each is counted once, by the instance that
+ * recorded it first. Reference: docs/guides/gateway.md#metrics.
+ */
+import type { PaywallDecision, Settlement, Store } from '@tollway/sdk/server';
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/** The gateway's metrics; see {@link createGatewayMetrics}. */
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  /** Counts one engine decision of `service`. */
+  decision(service: string, decision: PaywallDecision): void;
+  /** Counts a settlement the store recorded for the first time. */
+  settled(settlement: Settlement): void;
+  /** Seconds from the request's arrival to forwarding it (the paywall decision included). */
+  overhead(service: string, seconds: number): void;
+  /** Seconds from forwarding a request to the upstream's response headers. */
+  upstream(service: string, seconds: number): void;
+  /** Counts a failed upstream exchange by its problem code. */
+  upstreamError(service: string, code: string): void;
+}
+
+const OVERHEAD_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+const UPSTREAM_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The problem code of an engine response, read from its JSON body. */
+function problemCode(body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed !== null && typeof parsed === 'object' && 'code' in parsed)
+      return String(parsed.code);
+  } catch {
+    // Not JSON: counted as unknown.
+  }
+  return 'unknown';
+}
+
+/**
+ * Creates the metrics in a registry of their own.
+ *
+ * @example
+ * ```ts
+ * const metrics = createGatewayMetrics();
+ * metrics.overhead('weather', 0.0004);
+ * const text = await metrics.registry.metrics();
+ * ```
+ */
+export function createGatewayMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const challenges = new Counter({
+    name: 'tollway_challenges_total',
+    help: 'Payment challenges issued (each backed by one new invoice), by service and HTTP status.',
+    labelNames: ['service', 'status'],
+    registers,
+  });
+  const requests = new Counter({
+    name: 'tollway_requests_total',
+    help: 'Requests decided by the paywall, by service and outcome (paid, free, refused).',
+    labelNames: ['service', 'outcome'],
+    registers,
+  });
+  const rejections = new Counter({
+    name: 'tollway_rejections_total',
+    help: 'Requests answered by the paywall instead of the upstream, by service and problem code.',
+    labelNames: ['service', 'code'],
+    registers,
+  });
+  const payments = new Counter({
+    name: 'tollway_payments_settled_total',
+    help: 'Payments seen settled for the first time, by service and protocol.',
+    labelNames: ['service', 'protocol'],
+    registers,
+  });
+  const revenue = new Counter({
+    name: 'tollway_revenue_msat_total',
+    help: 'Revenue of settled Lightning payments in millisatoshis, by service and protocol.',
+    labelNames: ['service', 'protocol'],
+    registers,
+  });
+  const overhead = new Histogram({
+    name: 'tollway_gateway_overhead_seconds',
+    help: 'Time from a request arriving to its forwarding upstream (paywall decision included).',
+    labelNames: ['service'],
+    buckets: OVERHEAD_BUCKETS,
+    registers,
+  });
+  const upstream = new Histogram({
+    name: 'tollway_upstream_duration_seconds',
+    help: "Time from forwarding a request to the upstream's response headers.",
+    labelNames: ['service'],
+    buckets: UPSTREAM_BUCKETS,
+    registers,
+  });
+  const upstreamErrors = new Counter({
+    name: 'tollway_upstream_errors_total',
+    help: 'Upstream exchanges that failed, by service and problem code.',
+    labelNames: ['service', 'code'],
+    registers,
+  });
+  /** Label-bound children per service: binding once saves hashing the labels on every request. */
+  const bound = new Map<string, ReturnType<typeof bind>>();
+  function bind(service: string) {
+    return {
+      paid: requests.labels(service, 'paid'),
+      free: requests.labels(service, 'free'),
+      refused: requests.labels(service, 'refused'),
+      overhead: overhead.labels(service),
+      upstream: upstream.labels(service),
+    };
+  }
+  function of(service: string): ReturnType<typeof bind> {
+    let children = bound.get(service);
+    if (children === undefined) {
+      children = bind(service);
+      bound.set(service, children);
+    }
+    return children;
+  }
+  return {
+    registry,
+    decision(service, decision) {
+      if (decision.kind === 'pass') {
+        of(service)[decision.payment.protocol === 'free' ? 'free' : 'paid'].inc();
+        return;
+      }
+      const { response } = decision;
+      of(service).refused.inc();
+      rejections.inc({ service, code: problemCode(response.body) });
+      if (response.headers.some(([name]) => name.toLowerCase() === 'www-authenticate')) {
+        challenges.inc({ service, status: String(response.status) });
+      }
+    },
+    settled(settlement) {
+      const labels = { service: settlement.service, protocol: settlement.protocol };
+      payments.inc(labels);
+      // Counters are floats: exact up to 2^53 msat (90 000 BTC) in total, plenty for one counter.
+      if (settlement.unit === 'msat') revenue.inc(labels, Number(settlement.amount));
+    },
+    overhead: (service, seconds) => of(service).overhead.observe(seconds),
+    upstream: (service, seconds) => of(service).upstream.observe(seconds),
+    upstreamError: (service, code) => upstreamErrors.inc({ service, code }),
+  };
+}
+
+/**
+ * Wraps a store so each settlement it records for the first time is counted in `metrics`. Every
+ * other call passes through unchanged.
+ *
+ * @example
+ * ```ts
+ * const store = observeSettlements(createSqliteStore({ path }), metrics);
+ * ```
+ */
+export function observeSettlements(store: Store, metrics: GatewayMetrics): Store {
+  return {
+    init: () => store.init(),
+    close: () => store.close(),
+    recordChallenges: (challenges) => store.recordChallenges(challenges),
+    async recordSettlement(settlement) {
+      const first = await store.recordSettlement(settlement);
+      if (first) metrics.settled(settlement);
+      return first;
+    },
+    listSettlements: (query) => store.listSettlements(query),
+    revenue: (query) => store.revenue(query),
+    saveToken: (token) => store.saveToken(token),
+    getToken: (tokenId) => store.getToken(tokenId),
+    listTokens: (query) => store.listTokens(query),
+    getUsage: (tokenId) => store.getUsage(tokenId),
+    consumeUses: (tokenId, count, maxUses) => store.consumeUses(tokenId, count, maxUses),
+    spendBalance: (tokenId, amountMsat, initialMsat) =>
+      store.spendBalance(tokenId, amountMsat, initialMsat),
+    claimOnce: (key, expiresAt) => store.claimOnce(key, expiresAt),
+    revoke: (tokenId, reason) =>
+      reason === undefined ? store.revoke(tokenId) : store.revoke(tokenId, reason),
+    listRevocations: () => store.listRevocations(),
+    subscribeRevocations: (listener) => store.subscribeRevocations(listener),
+  };
+}

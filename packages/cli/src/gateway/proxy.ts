@@ -1,0 +1,382 @@
+/**
+ * The streaming reverse proxy: forwards a request that passed the paywall to its service's
+ * upstream through a keep-alive undici pool, and streams the answer back chunk by chunk (SSE and
+ * chunked responses arrive live; large bodies stream both ways). Hop-by-hop headers are dropped,
+ * `X-Forwarded-*` set, the client's credentials are not forwarded, and the payment context travels
+ * upstream as `X-Tollway-*` headers. Upstream failures become 502 `upstream_unavailable` or 504
+ * `upstream_timeout` problem bodies.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { TollwayError } from '@tollway/sdk';
+import type { PaymentContext } from '@tollway/sdk/server';
+import { Pool } from 'undici';
+import type { GatewayMetrics } from './metrics.js';
+import type { Service } from './services.js';
+
+/** Default timeouts, ms: connecting, waiting for response headers, and between body chunks. */
+export const DEFAULT_TIMEOUTS = { connect: 10_000, response: 60_000, idle: 300_000 } as const;
+
+/** Connections kept per upstream. */
+const MAX_CONNECTIONS = 256;
+
+/**
+ * Request headers never forwarded: hop-by-hop headers (RFC 9110 §7.6.1), `Expect` (answered here),
+ * the client's credentials (which only the gateway reads), and `X-Forwarded-*`, which the gateway
+ * sets itself. `X-Tollway-*` from the client are dropped separately.
+ */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'expect',
+  'host',
+  'authorization',
+  'macaroon',
+  'grpc-metadata-macaroon',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+/** Response headers never passed back: hop-by-hop ones. */
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
+
+/** Upstream connection pools, one per origin and TLS setting, reused across reloads. */
+export interface Upstreams {
+  /** The pool of a service, created on first use. Throws `invalid_config` for an unreadable CA file. */
+  pool(service: Service): Pool;
+  /** Closes the pools no service in `services` uses any more. */
+  retain(services: readonly Service[]): Promise<void>;
+  /** Closes every pool (in-flight requests finish first). */
+  close(): Promise<void>;
+}
+
+function poolKey(service: Service): string {
+  const { tls, timeouts } = service.config;
+  return JSON.stringify([
+    service.origin,
+    tls?.insecureSkipVerify === true,
+    tls?.caFile,
+    timeouts?.connect,
+  ]);
+}
+
+/**
+ * Creates the pools of upstream connections. TLS to upstreams is verified against the system's
+ * roots, or a service's `tls.caFile`; `tls.insecureSkipVerify` turns verification off.
+ *
+ * @example
+ * ```ts
+ * const upstreams = createUpstreams();
+ * const pool = upstreams.pool(service);
+ * ```
+ */
+export function createUpstreams(): Upstreams {
+  const pools = new Map<string, Pool>();
+  /** The pool of each compiled service, so the hot path skips computing the key. */
+  const byService = new WeakMap<Service, Pool>();
+  return {
+    pool(service) {
+      const known = byService.get(service);
+      if (known !== undefined && !known.closed) return known;
+      const key = poolKey(service);
+      let pool = pools.get(key);
+      if (pool === undefined) {
+        const { tls, timeouts } = service.config;
+        let ca: string | undefined;
+        if (tls?.caFile !== undefined) {
+          try {
+            ca = readFileSync(tls.caFile, 'utf8');
+          } catch (cause) {
+            throw new TollwayError(
+              'invalid_config',
+              `service ${service.name}: tls.caFile ${tls.caFile} cannot be read`,
+              {
+                cause,
+              },
+            );
+          }
+        }
+        pool = new Pool(service.origin, {
+          connections: MAX_CONNECTIONS,
+          connect: {
+            timeout: timeouts?.connect ?? DEFAULT_TIMEOUTS.connect,
+            rejectUnauthorized: tls?.insecureSkipVerify !== true,
+            ...(ca === undefined ? {} : { ca }),
+          },
+        });
+        pools.set(key, pool);
+      }
+      byService.set(service, pool);
+      return pool;
+    },
+    async retain(services) {
+      const used = new Set(services.map(poolKey));
+      const unused = [...pools].filter(([key]) => !used.has(key));
+      for (const [key] of unused) pools.delete(key);
+      await Promise.all(unused.map(([, pool]) => pool.close()));
+    },
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map((pool) => pool.close()));
+    },
+  };
+}
+
+/** One request on its way upstream. */
+export interface ForwardRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  service: Service;
+  pool: Pool;
+  payment: PaymentContext;
+  /** Headers the engine adds to the response (a `Payment-Receipt`, CORS). */
+  responseHeaders: ReadonlyArray<[string, string]>;
+  /** As the gateway's `paywall.trustProxy`: whether the client's `X-Forwarded-*` are kept. */
+  trustProxy: boolean | number;
+  metrics: GatewayMetrics;
+  /** `performance.now()` when the request arrived. */
+  startedAt: number;
+}
+
+/** The `X-Tollway-*` headers that tell the upstream how the request was paid for. */
+export function paymentHeaders(payment: PaymentContext): string[] {
+  const headers = ['x-tollway-protocol', payment.protocol, 'x-tollway-service', payment.service];
+  if (payment.tokenId !== undefined) headers.push('x-tollway-token-id', payment.tokenId);
+  if (payment.tier !== undefined) headers.push('x-tollway-tier', String(payment.tier));
+  if (payment.amount !== undefined) headers.push('x-tollway-amount', payment.amount.toString());
+  if (payment.unit !== undefined) headers.push('x-tollway-unit', payment.unit);
+  if (payment.remainingUses !== undefined) {
+    headers.push('x-tollway-remaining-uses', String(payment.remainingUses));
+  }
+  if (payment.remainingBalanceMsat !== undefined) {
+    headers.push('x-tollway-remaining-balance-msat', payment.remainingBalanceMsat.toString());
+  }
+  if (payment.freeReason !== undefined) headers.push('x-tollway-free-reason', payment.freeReason);
+  return headers;
+}
+
+/** Names listed in a `Connection` header: hop-by-hop for this message. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' ? value : value.join(',');
+  if (/^\s*(?:keep-alive|close)\s*$/i.test(text)) return undefined;
+  const tokens = text
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter((token) => token !== '' && token !== 'close' && token !== 'keep-alive');
+  return tokens.length === 0 ? undefined : new Set(tokens);
+}
+
+/** What is sent upstream: the headers, flat (`[name, value, …]`), and whether a body follows. */
+interface UpstreamRequest {
+  headers: string[];
+  hasBody: boolean;
+}
+
+/**
+ * Builds the upstream request headers in one pass over the raw headers: the client's end-to-end
+ * headers, `X-Forwarded-*`, the service's injected headers, then the payment headers.
+ */
+function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
+  const { req, service, payment, trustProxy } = request;
+  const raw = req.rawHeaders;
+  let connection: string | undefined;
+  let host = '';
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  let hasBody = false;
+  const kept: number[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = (raw[i] ?? '').toLowerCase();
+    const value = raw[i + 1] ?? '';
+    if (lower === 'connection')
+      connection = connection === undefined ? value : `${connection}, ${value}`;
+    else if (lower === 'host') host = value;
+    else if (lower === 'x-forwarded-for')
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+    else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
+    else if (lower === 'x-forwarded-host') forwardedHost ??= value;
+    else if (lower === 'transfer-encoding' || (lower === 'content-length' && value !== '0'))
+      hasBody = true;
+    if (
+      DROPPED_REQUEST_HEADERS.has(lower) ||
+      lower.startsWith('x-tollway-') ||
+      service.injectedNames.has(lower)
+    ) {
+      continue;
+    }
+    kept.push(i);
+  }
+  const named = connectionTokens(connection);
+  const headers: string[] = [];
+  for (const i of kept) {
+    const name = raw[i] ?? '';
+    if (named?.has(name.toLowerCase())) continue;
+    headers.push(name, raw[i + 1] ?? '');
+  }
+  const peer = req.socket.remoteAddress ?? '';
+  const trusted = trustProxy !== false && trustProxy !== 0;
+  const encrypted = 'encrypted' in req.socket && req.socket.encrypted === true;
+  headers.push(
+    'x-forwarded-for',
+    trusted && forwardedFor !== undefined ? `${forwardedFor}, ${peer}` : peer,
+    'x-forwarded-proto',
+    (trusted ? forwardedProto : undefined) ?? (encrypted ? 'https' : 'http'),
+    'x-forwarded-host',
+    (trusted ? forwardedHost : undefined) ?? host,
+  );
+  if (service.config.preserveHost && host !== '') headers.push('host', host);
+  headers.push(...service.injectedHeaders, ...paymentHeaders(payment));
+  return { headers, hasBody };
+}
+
+/** The response headers passed back, with the engine's headers added to the upstream's. */
+function downstreamHeaders(
+  upstream: IncomingHttpHeaders,
+  extra: ReadonlyArray<[string, string]>,
+): Record<string, string | string[]> {
+  const named = connectionTokens(upstream.connection);
+  const headers: Record<string, string | string[]> = {};
+  for (const name in upstream) {
+    const value = upstream[name];
+    if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name) || named?.has(name)) continue;
+    headers[name] = value;
+  }
+  for (const [name, value] of extra) {
+    const lower = name.toLowerCase();
+    const present = headers[lower];
+    headers[lower] = present === undefined ? value : [present, value].flat();
+  }
+  return headers;
+}
+
+const TITLES: Record<number, string> = {
+  404: 'Not Found',
+  502: 'Bad Gateway',
+  504: 'Gateway Timeout',
+};
+
+/**
+ * Writes a JSON problem body (RFC 9457) for an answer the gateway gives itself.
+ *
+ * @example
+ * ```ts
+ * writeProblem(res, 404, 'not_found', 'No service matches this host and path.');
+ * ```
+ */
+export function writeProblem(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  detail: string,
+): void {
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: TITLES[status] ?? 'Error',
+    status,
+    code,
+    detail,
+  });
+  res.writeHead(status, {
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+const TIMEOUT_ERRORS = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Forwards one request upstream and streams the response back. Resolves when the exchange is over,
+ * whatever its outcome; never rejects. When the client goes away, the upstream request is aborted.
+ *
+ * @example
+ * ```ts
+ * await forward({ req, res, service, pool: upstreams.pool(service), payment, responseHeaders: [], trustProxy: false, metrics, startedAt });
+ * ```
+ */
+export function forward(request: ForwardRequest): Promise<void> {
+  const { req, res, service, pool, metrics } = request;
+  const timeouts = service.config.timeouts;
+  // An EventEmitter, not an AbortController: undici accepts either, and an AbortSignal's
+  // listener bookkeeping measurably costs on every proxied request.
+  const cancel = new EventEmitter();
+  let cancelled = false;
+  const onClose = (): void => {
+    if (res.writableFinished) return;
+    cancelled = true;
+    cancel.emit('abort');
+  };
+  res.once('close', onClose);
+  const sentAt = performance.now();
+  metrics.overhead(service.name, (sentAt - request.startedAt) / 1000);
+  const upstream = createUpstreamRequest(request);
+  return new Promise((resolve) => {
+    pool.stream(
+      {
+        path: service.rewrite(req.url ?? '/'),
+        method: (req.method ?? 'GET') as 'GET',
+        headers: upstream.headers,
+        body: upstream.hasBody ? req : null,
+        signal: cancel,
+        headersTimeout: timeouts?.response ?? DEFAULT_TIMEOUTS.response,
+        bodyTimeout: timeouts?.idle ?? DEFAULT_TIMEOUTS.idle,
+      },
+      ({ statusCode, headers }) => {
+        metrics.upstream(service.name, (performance.now() - sentAt) / 1000);
+        res.writeHead(statusCode, downstreamHeaders(headers, request.responseHeaders));
+        return res;
+      },
+      (error) => {
+        res.off('close', onClose);
+        if (error !== null && !cancelled) {
+          const code =
+            'code' in error && TIMEOUT_ERRORS.has(String(error.code))
+              ? 'upstream_timeout'
+              : 'upstream_unavailable';
+          metrics.upstreamError(service.name, code);
+          if (res.headersSent) {
+            res.destroy(error);
+          } else {
+            writeProblem(
+              res,
+              code === 'upstream_timeout' ? 504 : 502,
+              code,
+              code === 'upstream_timeout'
+                ? `The upstream of ${service.name} did not answer in time.`
+                : `The upstream of ${service.name} cannot be reached.`,
+            );
+          }
+        }
+        resolve();
+      },
+    );
+  });
+}

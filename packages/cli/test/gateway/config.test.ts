@@ -1,0 +1,176 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isTollwayError } from '@tollway/sdk';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.js';
+import { runCli } from '../run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tollway-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const LIGHTNING = 'dev+http://127.0.0.1:9?wallet=shop&token=t';
+
+function problemsOf(input: unknown, env: Record<string, string> = {}): string[] {
+  try {
+    parseGatewayConfig(input, { env });
+  } catch (error) {
+    if (isTollwayError(error, 'invalid_config')) return (error.details?.problems as string[]) ?? [];
+    throw error;
+  }
+  return [];
+}
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('gateway config', () => {
+  it('fills defaults and reads listen addresses', () => {
+    const config = parseGatewayConfig({
+      lightning: LIGHTNING,
+      listen: '[::1]:9000',
+      services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' }],
+    });
+    expect(config.listen).toEqual({ host: '::1', port: 9000 });
+    expect(config.shutdownTimeout).toBe(10_000);
+    expect(config.services[0]).toMatchObject({
+      path: '/',
+      auth: true,
+      stripPrefix: false,
+      preserveHost: false,
+    });
+    expect(parseGatewayConfig({ lightning: LIGHTNING, listen: 8402, services: [] }).listen).toEqual(
+      {
+        host: '127.0.0.1',
+        port: 8402,
+      },
+    );
+  });
+
+  it('names every field that is wrong, and why', () => {
+    expect(
+      problemsOf(
+        {
+          lightning: LIGHTNING,
+          listen: 'nowhere',
+          colour: 'blue',
+          services: [
+            {
+              name: 'x',
+              upstream: 'ftp://nope',
+              price: 10,
+              pricing: [{ field: 'model' }],
+              timeouts: { idle: '5 years' },
+            },
+            {
+              name: 'x',
+              upstream: 'http://127.0.0.1:1',
+              auth: 'maybe',
+              headers: { 'X-Key': '${MISSING_KEY}' },
+            },
+            { name: 'bad name!', upstream: 'http://127.0.0.1:1', allowlist: ['~(', 'docs'] },
+          ],
+        },
+        {},
+      ),
+    ).toEqual([
+      'services[1].headers.X-Key: environment variable MISSING_KEY is not set (write ${MISSING_KEY:-default} for a default)',
+      "listen: must be a port or 'host:port' (e.g. '0.0.0.0:8402')",
+      'services[0].upstream: must be an http:// or https:// URL',
+      "services[0].timeouts.idle: must be milliseconds or text such as '500ms', '30s', '2m'",
+      "services[0].price: must be an amount with its unit, such as '10 sat', '2500 msat' or '$0.01'",
+      'services[0].pricing[0]: a pricing rule needs `price` or `prices`',
+      'services[0].pricing[0]: `field` and `prices` go together',
+      'services[1].auth: must be on or off',
+      'services[2].name: must be 1-64 letters, digits, `_` or `-`, starting with a letter or digit',
+      "services[2].allowlist[0]: must be a path prefix starting with '/' or '~' and a regular expression",
+      "services[2].allowlist[1]: must be a path prefix starting with '/' or '~' and a regular expression",
+      'services[2].price: is required unless `auth: off`',
+      '(config): Unrecognized key: "colour"',
+    ]);
+    const twice = { name: 'x', upstream: 'http://127.0.0.1:1', auth: 'off' };
+    expect(problemsOf({ lightning: LIGHTNING, services: [twice, twice] })).toEqual([
+      'services[1].name: "x" is used twice',
+    ]);
+  });
+
+  it('expands ${ENV} and ${ENV:-default}; $$ is a dollar sign', () => {
+    const config = parseGatewayConfig(
+      {
+        lightning: '${LN}',
+        services: [
+          {
+            name: 'api',
+            upstream: 'http://${HOST:-127.0.0.1}:8080',
+            price: '10 sat',
+            headers: { Authorization: 'Bearer ${KEY}', 'X-Price': '$$5' },
+          },
+        ],
+      },
+      { env: { LN: LIGHTNING, KEY: 'k1' } },
+    );
+    expect(config.lightning).toBe(LIGHTNING);
+    expect(config.services[0]?.upstream).toBe('http://127.0.0.1:8080');
+    expect(config.services[0]?.headers).toEqual({ Authorization: 'Bearer k1', 'X-Price': '$5' });
+  });
+
+  it('reports YAML syntax errors with their line, and resolves relative paths against the file', async () => {
+    const broken = write('broken.yaml', 'lightning: x\nservices:\n  - name: [unclosed\n');
+    await expect(loadGatewayConfig(broken, {})).rejects.toThrow(
+      /broken\.yaml:\n {2}Flow sequence .+ at line \d+, column \d+$/,
+    );
+    const good = write(
+      'good.yaml',
+      `lightning: ${LIGHTNING}\ndataDir: state\nstore: sqlite:db/t.sqlite\nservices: []\n`,
+    );
+    const config = await loadGatewayConfig(good, {});
+    expect(config.dataDir).toBe(join(dir, 'state'));
+    expect(config.store).toEqual({ kind: 'sqlite', path: join(dir, 'db/t.sqlite') });
+  });
+
+  it('`tollway serve --check` exits 0 for a valid config and 1 naming the fields of an invalid one', async () => {
+    const valid = write(
+      'valid.yaml',
+      [
+        `lightning: ${LIGHTNING}`,
+        'services:',
+        '  - name: llm',
+        '    path: /v1',
+        '    upstream: https://api.example.com/v1',
+        '    stripPrefix: true',
+        '    price: 5 sat',
+        '    pricing:',
+        '      - { method: POST, field: model, prices: { small: 1 sat, big: 20 sat } }',
+        '  - name: docs',
+        '    upstream: http://127.0.0.1:3000',
+        '    auth: off',
+        '',
+      ].join('\n'),
+    );
+    const ok = await runCli('serve', '--config', valid, '--check');
+    expect(ok).toMatchObject({ code: 0, stderr: '' });
+    expect(ok.stdout).toContain('valid (2 services: llm, docs)');
+
+    const engineRefused = write(
+      'refused.yaml',
+      `lightning: ${LIGHTNING}\nservices:\n  - { name: a, upstream: 'http://127.0.0.1:1', price: 20 sat, balance: 10 sat }\n`,
+    );
+    const refused = await runCli('serve', '--config', engineRefused, '--check');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      'services[0] (a): the price of a request exceeds the balance sold',
+    );
+
+    const badLightning = write('ln.yaml', 'lightning: carrier-pigeon://x\nservices: []\n');
+    const ln = await runCli('serve', '--config', badLightning, '--check');
+    expect(ln.code).toBe(1);
+    expect(ln.stderr).toMatch(/invalid_config: lightning: /);
+
+    const missing = await runCli('serve', '--config', join(dir, 'absent.yaml'), '--check');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('absent.yaml: cannot be read');
+  });
+});

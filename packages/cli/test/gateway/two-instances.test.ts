@@ -1,0 +1,167 @@
+/**
+ * Two `tollway serve` processes (the built CLI) on one PostgreSQL and one dev Lightning node: tokens,
+ * revocations and use counts are shared. Needs `npm run build` (CI builds before testing).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createDevNetwork,
+  createDevServer,
+  type DevNetwork,
+  type DevServer,
+} from '@tollway/sdk/lightning';
+import { createMasterSecret } from '@tollway/sdk/server';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
+import { payL402, startUpstream, tokenIdOf, type Upstream } from './support.js';
+
+const BIN = new URL('../../bin/tollway.js', import.meta.url).pathname;
+const ADMIN = 'two-instances-admin-token-0123';
+const postgres = await startTestPostgres();
+
+interface Instance {
+  url: string;
+  process: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+let network: DevNetwork;
+let devServer: DevServer;
+let upstream: Upstream;
+let dir: string;
+const instances: Instance[] = [];
+
+/** Starts `tollway serve` and resolves with its URL once it prints it. */
+function startInstance(config: string, env: NodeJS.ProcessEnv): Promise<Instance> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], {
+    env: { ...process.env, ...env, TOLLWAY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+      const url = /tollway gateway on (http:\/\/\S+)/.exec(output)?.[1];
+      if (url !== undefined) resolve({ url, process: child, exited });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    void exited.then((code) => reject(new Error(`tollway serve exited with ${code}:\n${output}`)));
+  });
+}
+
+beforeAll(async () => {
+  if (postgres === undefined) return;
+  dir = mkdtempSync(join(tmpdir(), 'tollway-two-'));
+  network = createDevNetwork({ path: ':memory:' });
+  const shop = network.openWallet('shop');
+  network.openWallet('agent');
+  devServer = await createDevServer({ network });
+  upstream = await startUpstream((req, res) => {
+    res.end(JSON.stringify({ url: req.url, token: req.headers['x-tollway-token-id'] }));
+  });
+  const database = await postgres.createDatabase();
+  const secret = createMasterSecret();
+  for (const name of ['a', 'b']) {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'listen: 127.0.0.1:0',
+        `dataDir: ./${name}`,
+        `store: ${database}`,
+        `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
+        'secrets: { env: TOLLWAY_TEST_SECRETS }',
+        `admin: { token: ${ADMIN} }`,
+        'services:',
+        '  - { name: three, path: /three, upstream: "${UPSTREAM}", price: 5 sat, uses: 3 }',
+        '  - { name: api, upstream: "${UPSTREAM}", price: 5 sat }',
+        '',
+      ].join('\n'),
+    );
+    instances.push(
+      await startInstance(file, { TOLLWAY_TEST_SECRETS: secret, UPSTREAM: upstream.url }),
+    );
+  }
+});
+
+afterAll(async () => {
+  for (const instance of instances) instance.process.kill('SIGTERM');
+  await Promise.all(instances.map((instance) => instance.exited));
+  await devServer?.close();
+  await network?.close();
+  await upstream?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
+});
+
+function instance(index: number): Instance {
+  const found = instances[index];
+  if (found === undefined) throw new Error(`no instance ${index}`);
+  return found;
+}
+
+describe.skipIf(postgres === undefined)('two tollway serve processes on one PostgreSQL', () => {
+  it('accepts on one instance a token bought through the other', async () => {
+    const agent = network.backend('agent');
+    const authorization = await payL402(await fetch(`${instance(0).url}/x`), agent);
+    const onB = await fetch(`${instance(1).url}/x`, { headers: { authorization } });
+    expect(onB.status).toBe(200);
+    expect(await onB.json()).toEqual({ url: '/x', token: tokenIdOf(authorization) });
+  });
+
+  it('carries a revocation made through one instance to the other within a second', async () => {
+    const agent = network.backend('agent');
+    const authorization = await payL402(await fetch(`${instance(1).url}/y`), agent);
+    expect((await fetch(`${instance(0).url}/y`, { headers: { authorization } })).status).toBe(200);
+    const revoked = await fetch(`${instance(1).url}/_tollway/tokens/${tokenIdOf(authorization)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(revoked.status).toBe(204);
+    await vi.waitFor(
+      async () => {
+        const response = await fetch(`${instance(0).url}/y`, { headers: { authorization } });
+        expect(response.status).toBe(401);
+        expect(await response.json()).toMatchObject({ code: 'token_revoked' });
+      },
+      { timeout: 1000, interval: 50 },
+    );
+  });
+
+  it('accepts a 3-use token exactly 3 times across both instances, even concurrently', async () => {
+    const agent = network.backend('agent');
+    const authorization = await payL402(await fetch(`${instance(0).url}/three`), agent);
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        fetch(`${instance(index % 2).url}/three/q${index}`, { headers: { authorization } }).then(
+          async (response) => ({
+            status: response.status,
+            code:
+              response.status === 200
+                ? undefined
+                : ((await response.json()) as { code: string }).code,
+          }),
+        ),
+      ),
+    );
+    expect(statuses.filter((entry) => entry.status === 200)).toHaveLength(3);
+    expect(statuses.filter((entry) => entry.status === 402).map((entry) => entry.code)).toEqual(
+      Array(5).fill('uses_exhausted'),
+    );
+  });
+
+  it('drains and exits 0 on SIGTERM', async () => {
+    const last = instances.pop();
+    if (last === undefined) throw new Error('no instance');
+    last.process.kill('SIGTERM');
+    expect(await last.exited).toBe(0);
+  });
+});
