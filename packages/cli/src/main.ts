@@ -3,6 +3,12 @@
  * `main` never calls `process.exit`: it returns the exit code, so tests and the bin share one path.
  */
 import { Command, CommanderError } from 'commander';
+import { registerDevCommand } from './commands/dev.js';
+import { registerFacilitatorCommand } from './commands/facilitator.js';
+import { registerFetchCommand } from './commands/fetch.js';
+import { registerLedgerCommand } from './commands/ledger.js';
+import { registerMcpCommand } from './commands/mcp.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerTokenCommands } from './commands/token.js';
 import { registerWalletCommands } from './commands/wallet.js';
 import { type Io, processIo } from './io.js';
@@ -20,6 +26,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const setCode = (c: number) => {
     code = c;
   };
+  registerDevCommand(program, io, setCode);
+  registerFacilitatorCommand(program, io, setCode);
+  registerFetchCommand(program, io, setCode);
+  registerLedgerCommand(program, io, setCode);
+  registerMcpCommand(program, io, setCode);
+  registerServeCommand(program, io, setCode);
   registerTokenCommands(program, io, setCode);
   registerWalletCommands(program, io, setCode);
   try {

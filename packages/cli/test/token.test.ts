@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
 // Vectors from the shared L402 vectors (checked against an independent implementation).
-const vectors = JSON.parse(readFileSync(new URL('../../../test/fixtures/l402-vectors.json', import.meta.url), 'utf8'));
+const vectors = JSON.parse(
+  readFileSync(new URL('../../../test/fixtures/l402-vectors.json', import.meta.url), 'utf8'),
+);
 const full = vectors.macaroons[1];
 const aperture = vectors.realChallenge;
 const apertureMacaroon = /macaroon="([^"]+)"/.exec(aperture.header)?.[1] as string;
@@ -15,14 +17,22 @@ describe('tollway token decode', () => {
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({
       location: 'lsat',
-      identifier: { version: 0, paymentHash: aperture.paymentHashHex, tokenId: aperture.tokenIdHex },
+      identifier: {
+        version: 0,
+        paymentHash: aperture.paymentHashHex,
+        tokenId: aperture.tokenIdHex,
+      },
       caveats: aperture.caveats,
       signature: aperture.signatureHex,
     });
   });
 
   it('reads a whole Authorization value and checks the preimage against the payment hash', async () => {
-    const { code, stdout } = await runCli('token', 'decode', `LSAT ${full.base64}:${full.preimageHex.toUpperCase()}`);
+    const { code, stdout } = await runCli(
+      'token',
+      'decode',
+      `LSAT ${full.base64}:${full.preimageHex.toUpperCase()}`,
+    );
     expect(code).toBe(0);
     const out = JSON.parse(stdout);
     expect(out.preimage).toBe(full.preimageHex);
@@ -31,7 +41,11 @@ describe('tollway token decode', () => {
   });
 
   it('reports a malformed token with its code and exit 1', async () => {
-    const { code, stderr } = await runCli('token', 'decode', vectors.negative.invalidMacaroonFromSpecExample);
+    const { code, stderr } = await runCli(
+      'token',
+      'decode',
+      vectors.negative.invalidMacaroonFromSpecExample,
+    );
     expect(code).toBe(1);
     expect(stderr).toMatch(/invalid_macaroon|invalid_base64/);
   });
@@ -42,7 +56,10 @@ describe('tollway token verify', () => {
 
   it('accepts a valid token with its root key and preimage', async () => {
     const { code, stdout } = await runCli('token', 'verify', token, '--root-key', full.rootKeyHex);
-    expect([code, stdout]).toEqual([0, 'valid: checked preimage, signature, caveats (service svc)\n']);
+    expect([code, stdout]).toEqual([
+      0,
+      'valid: checked preimage, signature, caveats (service svc)\n',
+    ]);
   });
 
   it('names the reason a token is refused', async () => {
@@ -60,7 +77,13 @@ describe('tollway token verify', () => {
   });
 
   it('checks signature and caveats alone when no preimage is given, and says so', async () => {
-    const { code, stdout } = await runCli('token', 'verify', full.base64, '--root-key', full.rootKeyHex);
+    const { code, stdout } = await runCli(
+      'token',
+      'verify',
+      full.base64,
+      '--root-key',
+      full.rootKeyHex,
+    );
     expect(code).toBe(0);
     expect(stdout).toContain('not the payment: no preimage given');
   });
@@ -75,8 +98,13 @@ describe('tollway token verify', () => {
 describe('the installed tollway bin', () => {
   const bin = new URL('../bin/tollway.js', import.meta.url).pathname;
   // Under CI the build must exist (npm test builds first); locally it may not yet.
-  it.skipIf(!process.env.CI && !existsSync(new URL('../dist/main.js', import.meta.url)))('runs from the build', () => {
-    const out = execFileSync(process.execPath, [bin, 'token', 'decode', apertureMacaroon], { encoding: 'utf8' });
-    expect(JSON.parse(out).signature).toBe(aperture.signatureHex);
-  });
+  it.skipIf(!process.env.CI && !existsSync(new URL('../dist/main.js', import.meta.url)))(
+    'runs from the build',
+    () => {
+      const out = execFileSync(process.execPath, [bin, 'token', 'decode', apertureMacaroon], {
+        encoding: 'utf8',
+      });
+      expect(JSON.parse(out).signature).toBe(aperture.signatureHex);
+    },
+  );
 });

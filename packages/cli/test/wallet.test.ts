@@ -1,7 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDevNetwork, createDevServer, type DevNetwork, type DevServer } from '@tollway/sdk/lightning';
+import {
+  createDevNetwork,
+  createDevServer,
+  type DevNetwork,
+  type DevServer,
+} from '@tollway/sdk/lightning';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
@@ -12,10 +17,20 @@ describe('tollway wallet against a dev node over HTTP', () => {
   let bob: string;
 
   beforeAll(async () => {
-    network = createDevNetwork({ path: join(mkdtempSync(join(tmpdir(), 'tollway-wallet-')), 'dev.sqlite') });
+    network = createDevNetwork({
+      path: join(mkdtempSync(join(tmpdir(), 'tollway-wallet-')), 'dev.sqlite'),
+    });
     server = await createDevServer({ network, port: 0 });
     const create = async (name: string) => {
-      const { code, stdout } = await runCli('wallet', 'create', name, '--dev-url', server.url, '--admin-token', network.adminToken);
+      const { code, stdout } = await runCli(
+        'wallet',
+        'create',
+        name,
+        '--dev-url',
+        server.url,
+        '--admin-token',
+        network.adminToken,
+      );
       expect(code).toBe(0);
       return JSON.parse(stdout).connectionString as string;
     };
@@ -34,23 +49,44 @@ describe('tollway wallet against a dev node over HTTP', () => {
     expect(paymentRequest).toMatch(/^lnbcrt210n1/);
 
     const before = await runCli('wallet', 'balance', '--json', '--wallet', bob);
-    const paid = await runCli('wallet', 'pay', paymentRequest, '--max-fee', '1 sat', '--wallet', bob);
+    const paid = await runCli(
+      'wallet',
+      'pay',
+      paymentRequest,
+      '--max-fee',
+      '1 sat',
+      '--wallet',
+      bob,
+    );
     expect(paid.code).toBe(0);
-    expect(JSON.parse(paid.stdout)).toMatchObject({ paymentHash, amountMsat: '21000', feeMsat: '0' });
+    expect(JSON.parse(paid.stdout)).toMatchObject({
+      paymentHash,
+      amountMsat: '21000',
+      feeMsat: '0',
+    });
     const again = await runCli('wallet', 'pay', paymentRequest, '--wallet', bob);
     expect(JSON.parse(again.stdout).preimage).toBe(JSON.parse(paid.stdout).preimage);
     const after = await runCli('wallet', 'balance', '--json', '--wallet', bob);
-    expect(BigInt(JSON.parse(before.stdout).balanceMsat) - BigInt(JSON.parse(after.stdout).balanceMsat)).toBe(21_000n);
+    expect(
+      BigInt(JSON.parse(before.stdout).balanceMsat) - BigInt(JSON.parse(after.stdout).balanceMsat),
+    ).toBe(21_000n);
 
     const looked = await runCli('wallet', 'lookup', paymentHash, '--wallet', alice);
-    expect(JSON.parse(looked.stdout).invoice).toMatchObject({ state: 'settled', amountPaidMsat: '21000' });
+    expect(JSON.parse(looked.stdout).invoice).toMatchObject({
+      state: 'settled',
+      amountPaidMsat: '21000',
+    });
     const sent = await runCli('wallet', 'lookup', paymentHash, '--wallet', bob);
     expect(JSON.parse(sent.stdout).payment).toMatchObject({ state: 'succeeded' });
   });
 
   it('shows info and a human balance', async () => {
     const info = await runCli('wallet', 'info', '--wallet', alice);
-    expect(JSON.parse(info.stdout)).toMatchObject({ kind: 'dev', network: 'regtest', canPay: true });
+    expect(JSON.parse(info.stdout)).toMatchObject({
+      kind: 'dev',
+      network: 'regtest',
+      canPay: true,
+    });
     expect(JSON.parse(info.stdout).alias).toContain('SANDBOX');
     const balance = await runCli('wallet', 'balance', '--wallet', alice);
     expect(balance.stdout).toMatch(/^\d+ sat\n$/);

@@ -34,7 +34,9 @@ function readToken(input: string): ParsedToken {
   const text = input.trim();
   const hasScheme = /^(?:l402|lsat)\s/i.test(text);
   if (hasScheme || text.includes(':')) {
-    const credential: L402Credential | undefined = parseL402Credential(hasScheme ? text : `L402 ${text}`);
+    const credential: L402Credential | undefined = parseL402Credential(
+      hasScheme ? text : `L402 ${text}`,
+    );
     const macaroon = credential?.macaroons[0];
     if (credential !== undefined && macaroon !== undefined) {
       return { macaroon, preimage: credential.preimage };
@@ -48,9 +50,16 @@ function describe(token: ParsedToken): Record<string, unknown> {
   let identifier: Record<string, unknown>;
   try {
     const id = decodeIdentifier(macaroon.identifier);
-    identifier = { version: id.version, paymentHash: bytesToHex(id.paymentHash), tokenId: bytesToHex(id.tokenId) };
+    identifier = {
+      version: id.version,
+      paymentHash: bytesToHex(id.paymentHash),
+      tokenId: bytesToHex(id.tokenId),
+    };
   } catch (error) {
-    identifier = { hex: bytesToHex(macaroon.identifier), error: isTollwayError(error) ? error.code : 'invalid' };
+    identifier = {
+      hex: bytesToHex(macaroon.identifier),
+      error: isTollwayError(error) ? error.code : 'invalid',
+    };
   }
   const thirdParty = macaroon.caveats
     .filter((c) => c.verificationId !== undefined)
@@ -96,14 +105,17 @@ interface VerifyFlags {
   json?: boolean;
 }
 
-type Verdict = { ok: true; checked: string[] } | { ok: false; code: TollwayErrorCode | 'usage'; message: string };
+type Verdict =
+  | { ok: true; checked: string[] }
+  | { ok: false; code: TollwayErrorCode | 'usage'; message: string };
 
 function verify(token: ParsedToken, flags: VerifyFlags): Verdict {
   const rootKey = hexToBytes(flags.rootKey);
   const preimage = flags.preimage === undefined ? token.preimage : hexToBytes(flags.preimage);
   const service = flags.service ?? firstService(token.macaroon) ?? '';
   const now = flags.now === undefined ? Date.now() / 1000 : Number(flags.now);
-  if (!Number.isFinite(now)) return { ok: false, code: 'usage', message: '--now takes unix seconds' };
+  if (!Number.isFinite(now))
+    return { ok: false, code: 'usage', message: '--now takes unix seconds' };
   const request = {
     service,
     ...(flags.path === undefined ? {} : { path: flags.path }),
@@ -121,22 +133,40 @@ function verify(token: ParsedToken, flags: VerifyFlags): Verdict {
       : { ok: false, code: result.code, message: result.message };
   }
   if (!verifyMacaroonSignature(token.macaroon, rootKey)) {
-    return { ok: false, code: 'invalid_signature', message: 'the macaroon signature does not verify' };
+    return {
+      ok: false,
+      code: 'invalid_signature',
+      message: 'the macaroon signature does not verify',
+    };
   }
   const caveats = verifyCaveats(firstPartyCaveats(token.macaroon), { ...request, now }, strict);
   return caveats.ok
-    ? { ok: true, checked: ['signature', `caveats (service ${service || 'none'})`, 'not the payment: no preimage given'] }
+    ? {
+        ok: true,
+        checked: [
+          'signature',
+          `caveats (service ${service || 'none'})`,
+          'not the payment: no preimage given',
+        ],
+      }
     : { ok: false, code: caveats.code, message: caveats.message };
 }
 
 /** Registers `tollway token …`. */
-export function registerTokenCommands(program: Command, io: Io, setExitCode: (code: number) => void): void {
+export function registerTokenCommands(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
   const token = program.command('token').description('Inspect and verify L402 tokens (macaroons).');
 
   token
     .command('decode')
     .description('Print a token as JSON: location, identifier fields, caveats, signature.')
-    .argument('<token>', 'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"')
+    .argument(
+      '<token>',
+      'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"',
+    )
     .action((input: string) => {
       try {
         io.stdout(`${JSON.stringify(describe(readToken(input)), null, 2)}\n`);
@@ -148,11 +178,19 @@ export function registerTokenCommands(program: Command, io: Io, setExitCode: (co
 
   token
     .command('verify')
-    .description('Verify a token with its root key: signature, caveats and (with a preimage) the payment.')
-    .argument('<token>', 'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"')
+    .description(
+      'Verify a token with its root key: signature, caveats and (with a preimage) the payment.',
+    )
+    .argument(
+      '<token>',
+      'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"',
+    )
     .requiredOption('--root-key <hex>', 'the root key the token was minted with (hex)')
     .option('--preimage <hex>', 'the payment preimage, when not part of the token')
-    .option('--service <name>', 'service the request is for (default: the first in the services caveat)')
+    .option(
+      '--service <name>',
+      'service the request is for (default: the first in the services caveat)',
+    )
     .option('--path <path>', 'request path to check against path caveats')
     .option('--method <method>', 'request method to check against method caveats')
     .option('--capability <name>', 'capability to check against <service>_capabilities')

@@ -4,7 +4,12 @@
  * decode invoices, and create wallets on a dev node.
  */
 import { formatMsat, isTollwayError, parseAmount, TollwayError } from '@tollway/sdk';
-import { connectLightning, createDevWallet, decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
+import {
+  connectLightning,
+  createDevWallet,
+  decodeInvoice,
+  type LightningBackend,
+} from '@tollway/sdk/lightning';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 
@@ -26,22 +31,34 @@ function toJson(value: unknown): string {
 function parseMsat(text: string): bigint {
   const amount = parseAmount(/^\d+(\.\d+)?$/.test(text.trim()) ? `${text} sat` : text);
   if (amount.unit !== 'msat') {
-    throw new TollwayError('invalid_amount', 'give a Lightning amount such as "10 sat" or "2500 msat"');
+    throw new TollwayError(
+      'invalid_amount',
+      'give a Lightning amount such as "10 sat" or "2500 msat"',
+    );
   }
   return amount.msat;
 }
 
 /** Registers `tollway wallet …`. */
-export function registerWalletCommands(program: Command, io: Io, setExitCode: (code: number) => void): void {
+export function registerWalletCommands(
+  program: Command,
+  io: Io,
+  setExitCode: (code: number) => void,
+): void {
   const wallet = program
     .command('wallet')
     .description('Use a Lightning wallet: dev node, LND, Core Lightning, LNbits, phoenixd or NWC.');
 
   /** Runs `body` with a connected backend, printing typed errors as `<code>: <message>`. */
-  function withBackend(flags: WalletFlags, body: (ln: LightningBackend) => Promise<void>): Promise<void> {
+  function withBackend(
+    flags: WalletFlags,
+    body: (ln: LightningBackend) => Promise<void>,
+  ): Promise<void> {
     const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
     if (source === undefined || source === '') {
-      io.stderr('tollway wallet: name a wallet with --wallet <connection string> or TOLLWAY_WALLET\n');
+      io.stderr(
+        'tollway wallet: name a wallet with --wallet <connection string> or TOLLWAY_WALLET\n',
+      );
       setExitCode(EXIT_USAGE);
       return Promise.resolve();
     }
@@ -66,7 +83,10 @@ export function registerWalletCommands(program: Command, io: Io, setExitCode: (c
     }
   }
 
-  const walletOption = ['--wallet <connection>', 'connection string (default: $TOLLWAY_WALLET)'] as const;
+  const walletOption = [
+    '--wallet <connection>',
+    'connection string (default: $TOLLWAY_WALLET)',
+  ] as const;
 
   wallet
     .command('info')
@@ -77,7 +97,12 @@ export function registerWalletCommands(program: Command, io: Io, setExitCode: (c
         const info = await ln.getInfo();
         const balance = await ln.getBalance().catch(() => undefined);
         io.stdout(
-          toJson({ kind: ln.kind, ...info, ...ln.capabilities, ...(balance ? { balanceMsat: balance.msat } : {}) }),
+          toJson({
+            kind: ln.kind,
+            ...info,
+            ...ln.capabilities,
+            ...(balance ? { balanceMsat: balance.msat } : {}),
+          }),
         );
       }),
     );
@@ -102,22 +127,23 @@ export function registerWalletCommands(program: Command, io: Io, setExitCode: (c
     .option('--expiry <seconds>', 'seconds until the invoice expires', '3600')
     .option('--wait', 'wait until it is paid and print the settlement')
     .option(...walletOption)
-    .action((amount: string, flags: WalletFlags & { memo?: string; expiry: string; wait?: boolean }) =>
-      withBackend(flags, async (ln) => {
-        const created = await ln.createInvoice({
-          amountMsat: parseMsat(amount),
-          expirySeconds: Number(flags.expiry),
-          ...(flags.memo !== undefined ? { memo: flags.memo } : {}),
-        });
-        io.stdout(toJson(created));
-        if (flags.wait) {
-          const status = await ln.waitForSettlement(created.paymentHash, {
-            timeoutMs: created.expiresAt - Date.now(),
+    .action(
+      (amount: string, flags: WalletFlags & { memo?: string; expiry: string; wait?: boolean }) =>
+        withBackend(flags, async (ln) => {
+          const created = await ln.createInvoice({
+            amountMsat: parseMsat(amount),
+            expirySeconds: Number(flags.expiry),
+            ...(flags.memo !== undefined ? { memo: flags.memo } : {}),
           });
-          io.stdout(toJson(status));
-          if (status.state !== 'settled') setExitCode(EXIT_FAILED);
-        }
-      }),
+          io.stdout(toJson(created));
+          if (flags.wait) {
+            const status = await ln.waitForSettlement(created.paymentHash, {
+              timeoutMs: created.expiresAt - Date.now(),
+            });
+            io.stdout(toJson(status));
+            if (status.state !== 'settled') setExitCode(EXIT_FAILED);
+          }
+        }),
     );
 
   wallet
@@ -128,16 +154,20 @@ export function registerWalletCommands(program: Command, io: Io, setExitCode: (c
     .option('--max-fee <amount>', 'routing fee ceiling, e.g. "10 sat"')
     .option('--timeout <seconds>', 'how long to wait for the outcome', '60')
     .option(...walletOption)
-    .action((invoice: string, flags: WalletFlags & { amount?: string; maxFee?: string; timeout: string }) =>
-      withBackend(flags, async (ln) => {
-        const paid = await ln.payInvoice({
-          paymentRequest: invoice,
-          timeoutMs: Number(flags.timeout) * 1000,
-          ...(flags.amount !== undefined ? { amountMsat: parseMsat(flags.amount) } : {}),
-          ...(flags.maxFee !== undefined ? { maxFeeMsat: parseMsat(flags.maxFee) } : {}),
-        });
-        io.stdout(toJson(paid));
-      }),
+    .action(
+      (
+        invoice: string,
+        flags: WalletFlags & { amount?: string; maxFee?: string; timeout: string },
+      ) =>
+        withBackend(flags, async (ln) => {
+          const paid = await ln.payInvoice({
+            paymentRequest: invoice,
+            timeoutMs: Number(flags.timeout) * 1000,
+            ...(flags.amount !== undefined ? { amountMsat: parseMsat(flags.amount) } : {}),
+            ...(flags.maxFee !== undefined ? { maxFeeMsat: parseMsat(flags.maxFee) } : {}),
+          });
+          io.stdout(toJson(paid));
+        }),
     );
 
   wallet
@@ -167,13 +197,19 @@ export function registerWalletCommands(program: Command, io: Io, setExitCode: (c
 
   wallet
     .command('create')
-    .description('Create a wallet funded with play money on a dev node (`tollway dev` prints the values).')
+    .description(
+      'Create a wallet funded with play money on a dev node (`tollway dev` prints the values).',
+    )
     .argument('<name>', 'wallet name')
     .requiredOption('--dev-url <url>', 'the dev node URL, e.g. http://127.0.0.1:4242')
     .requiredOption('--admin-token <token>', "the dev node's admin token")
     .action((name: string, flags: { devUrl: string; adminToken: string }) =>
       run(async () => {
-        const created = await createDevWallet({ url: flags.devUrl, adminToken: flags.adminToken, name });
+        const created = await createDevWallet({
+          url: flags.devUrl,
+          adminToken: flags.adminToken,
+          name,
+        });
         io.stdout(toJson(created));
       }),
     );

@@ -73,7 +73,9 @@ export interface Budget {
   /** Frees the hold (the payment definitely did not happen). Idempotent. */
   release(reservation: Reservation): Promise<void>;
   /** Would `request` be allowed right now? Same checks as `reserve`, nothing held. */
-  check(request: SpendRequest): Promise<{ ok: true } | { ok: false; code: string; message: string }>;
+  check(
+    request: SpendRequest,
+  ): Promise<{ ok: true } | { ok: false; code: string; message: string }>;
   /** Every window of this budget and its ancestors. */
   status(): Promise<BudgetWindowStatus[]>;
 }
@@ -124,7 +126,9 @@ export interface LedgerQuery {
 export interface Ledger {
   list(query?: LedgerQuery): Promise<LedgerEntry[]>;
   /** Sums of succeeded payments per origin (amountMsat and feeMsat), for `tollway ledger`. */
-  totals(query?: LedgerQuery): Promise<Array<{ origin: string; count: number; amountMsat: bigint; feeMsat: bigint }>>;
+  totals(
+    query?: LedgerQuery,
+  ): Promise<Array<{ origin: string; count: number; amountMsat: bigint; feeMsat: bigint }>>;
 }
 
 /** A credential the paying fetch keeps to reuse (per origin and scope). */
@@ -150,12 +154,25 @@ export interface ClientStore extends Ledger {
   /** Atomically: if every (budget, window) in `holds` has room, hold the amount in all; else hold none. */
   tryHold(
     reservation: Reservation,
-    holds: ReadonlyArray<{ budget: string; window: BudgetWindowStatus['window']; origin?: string; limitMsat: bigint }>,
+    holds: ReadonlyArray<{
+      budget: string;
+      window: BudgetWindowStatus['window'];
+      origin?: string;
+      limitMsat: bigint;
+    }>,
     now: number,
-  ): Promise<{ ok: true } | { ok: false; budget: string; window: string; origin?: string; remainingMsat: bigint }>;
+  ): Promise<
+    | { ok: true }
+    | { ok: false; budget: string; window: string; origin?: string; remainingMsat: bigint }
+  >;
   commitHold(reservationId: string, spentMsat: bigint, now: number): Promise<void>;
   releaseHold(reservationId: string): Promise<void>;
-  windowStatus(budget: string, window: BudgetWindowStatus['window'], origin: string | undefined, now: number): Promise<{
+  windowStatus(
+    budget: string,
+    window: BudgetWindowStatus['window'],
+    origin: string | undefined,
+    now: number,
+  ): Promise<{
     spentMsat: bigint;
     heldMsat: bigint;
   }>;
@@ -166,7 +183,10 @@ export interface ClientStore extends Ledger {
   // ledger
   /** Written BEFORE the payment is sent (status pending), so a crash leaves a trace to resume from. */
   recordPayment(entry: LedgerEntry): Promise<void>;
-  updatePayment(id: string, patch: Partial<Pick<LedgerEntry, 'status' | 'proof' | 'feeMsat'>>): Promise<void>;
+  updatePayment(
+    id: string,
+    patch: Partial<Pick<LedgerEntry, 'status' | 'proof' | 'feeMsat'>>,
+  ): Promise<void>;
   /** Pending entries (to resolve by payment hash after a crash). */
   pendingPayments(): Promise<LedgerEntry[]>;
   // credentials

@@ -107,7 +107,11 @@ export interface Store {
    * Atomically counts `count` uses against `maxUses`: succeeds only if `uses + count <= maxUses`,
    * across every instance sharing the store.
    */
-  consumeUses(tokenId: string, count: number, maxUses: number): Promise<{ ok: boolean; uses: number }>;
+  consumeUses(
+    tokenId: string,
+    count: number,
+    maxUses: number,
+  ): Promise<{ ok: boolean; uses: number }>;
   /**
    * Atomically spends `amountMsat` from a prepaid balance of `initialMsat`: succeeds only if
    * `spent + amountMsat <= initialMsat`.

@@ -39,9 +39,12 @@ export interface SuiteOptions {
   unsupported?: Partial<Record<'descriptionHash' | 'amountless' | 'overpayment', string>>;
 }
 
-const sha256Hex = (hex: string) => createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
+const sha256Hex = (hex: string) =>
+  createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
 
-async function codeOf(promise: Promise<unknown>): Promise<TollwayErrorCode | 'resolved' | 'not_tollway'> {
+async function codeOf(
+  promise: Promise<unknown>,
+): Promise<TollwayErrorCode | 'resolved' | 'not_tollway'> {
   try {
     await promise;
     return 'resolved';
@@ -83,7 +86,11 @@ export function describeBackendSuite(
     });
 
     it('creates a real, decodable invoice with the requested fields', async () => {
-      const created = await ln.createInvoice({ amountMsat: 21_000n, memo: 'tollway suite', expirySeconds: 600 });
+      const created = await ln.createInvoice({
+        amountMsat: 21_000n,
+        memo: 'tollway suite',
+        expirySeconds: 600,
+      });
       const decoded = decodeInvoice(created.paymentRequest);
       expect(decoded.network).toBe('regtest');
       expect(decoded.amountMsat).toBe(21_000n);
@@ -120,13 +127,16 @@ export function describeBackendSuite(
       expect(looked.state).toBe('settled');
     });
 
-    it.skipIf(options.unsupported?.overpayment !== undefined)('records an overpayment as received', async () => {
-      const created = await ln.createInvoice({ amountMsat: 10_000n });
-      await h.payIncoming(created.paymentRequest, 12_000n);
-      const status = await ln.waitForSettlement(created.paymentHash, { timeoutMs: 10_000 });
-      expect(status.state).toBe('settled');
-      expect(status.amountPaidMsat).toBe(12_000n);
-    });
+    it.skipIf(options.unsupported?.overpayment !== undefined)(
+      'records an overpayment as received',
+      async () => {
+        const created = await ln.createInvoice({ amountMsat: 10_000n });
+        await h.payIncoming(created.paymentRequest, 12_000n);
+        const status = await ln.waitForSettlement(created.paymentHash, { timeoutMs: 10_000 });
+        expect(status.state).toBe('settled');
+        expect(status.amountPaidMsat).toBe(12_000n);
+      },
+    );
 
     it('expires an unpaid invoice', async () => {
       const created = await ln.createInvoice({ amountMsat: 1_000n, expirySeconds: 1 });
@@ -135,12 +145,16 @@ export function describeBackendSuite(
     });
 
     it('answers invoice_not_found for an unknown payment hash', async () => {
-      expect(await codeOf(ln.lookupInvoice(createPreimage().paymentHash))).toBe('invoice_not_found');
+      expect(await codeOf(ln.lookupInvoice(createPreimage().paymentHash))).toBe(
+        'invoice_not_found',
+      );
     });
 
     it('times out waiting for an invoice nobody pays', async () => {
       const created = await ln.createInvoice({ amountMsat: 1_000n });
-      expect(await codeOf(ln.waitForSettlement(created.paymentHash, { timeoutMs: 300 }))).toBe('payment_timeout');
+      expect(await codeOf(ln.waitForSettlement(created.paymentHash, { timeoutMs: 300 }))).toBe(
+        'payment_timeout',
+      );
     });
 
     it('pays an invoice once, with a verified preimage and a bounded fee', async () => {
@@ -180,7 +194,9 @@ export function describeBackendSuite(
     it('refuses to pay beyond the balance', async () => {
       await h.setBalance(1_000n);
       const ext = await h.createExternalInvoice({ amountMsat: 900_000n });
-      expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe('insufficient_balance');
+      expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe(
+        'insufficient_balance',
+      );
       expect(await h.timesPaid(ext.paymentHash)).toBe(0);
       await h.setBalance(1_000_000n);
     });
@@ -190,8 +206,13 @@ export function describeBackendSuite(
       async () => {
         await h.setBalance(1_000_000n);
         const ext = await h.createExternalInvoice({});
-        expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe('amount_required');
-        const paid = await ln.payInvoice({ paymentRequest: ext.paymentRequest, amountMsat: 3_000n });
+        expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe(
+          'amount_required',
+        );
+        const paid = await ln.payInvoice({
+          paymentRequest: ext.paymentRequest,
+          amountMsat: 3_000n,
+        });
         expect(paid.preimage).toBe(ext.preimage);
         expect(await h.timesPaid(ext.paymentHash)).toBe(1);
       },
@@ -199,16 +220,18 @@ export function describeBackendSuite(
 
     it('refuses an amount that contradicts the invoice', async () => {
       const ext = await h.createExternalInvoice({ amountMsat: 4_000n });
-      expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest, amountMsat: 5_000n }))).toBe(
-        'amount_mismatch',
-      );
+      expect(
+        await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest, amountMsat: 5_000n })),
+      ).toBe('amount_mismatch');
       expect(await h.timesPaid(ext.paymentHash)).toBe(0);
     });
 
     it('refuses expired, wrong-network and malformed invoices before paying', async () => {
       const ext = await h.createExternalInvoice({ amountMsat: 2_000n, expirySeconds: 1 });
       await new Promise((r) => setTimeout(r, 1_100));
-      expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe('invoice_expired');
+      expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe(
+        'invoice_expired',
+      );
       expect(await h.timesPaid(ext.paymentHash)).toBe(0);
 
       const { paymentHash } = createPreimage();
@@ -220,7 +243,9 @@ export function describeBackendSuite(
         privateKey: '11'.repeat(32),
       });
       expect(await codeOf(ln.payInvoice({ paymentRequest: mainnet }))).toBe('wrong_network');
-      expect(await codeOf(ln.payInvoice({ paymentRequest: 'lnbcrt1garbage' }))).toBe('invalid_invoice');
+      expect(await codeOf(ln.payInvoice({ paymentRequest: 'lnbcrt1garbage' }))).toBe(
+        'invalid_invoice',
+      );
     });
 
     it('maps backend faults to typed errors', async () => {
@@ -233,7 +258,10 @@ export function describeBackendSuite(
       for (const [mode, code] of faults) {
         h.fault(mode);
         try {
-          expect([mode, await codeOf(ln.createInvoice({ amountMsat: 1_000n }))]).toEqual([mode, code]);
+          expect([mode, await codeOf(ln.createInvoice({ amountMsat: 1_000n }))]).toEqual([
+            mode,
+            code,
+          ]);
         } finally {
           h.fault(undefined);
         }
@@ -245,7 +273,9 @@ export function describeBackendSuite(
       const ext = await h.createExternalInvoice({ amountMsat: 1_500n });
       h.fault('wrong_preimage');
       try {
-        expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe('preimage_mismatch');
+        expect(await codeOf(ln.payInvoice({ paymentRequest: ext.paymentRequest }))).toBe(
+          'preimage_mismatch',
+        );
       } finally {
         h.fault(undefined);
       }

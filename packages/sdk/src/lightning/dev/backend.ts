@@ -204,15 +204,24 @@ export async function createDevWallet(params: {
   name: string;
   balanceMsat?: bigint;
 }): Promise<CreatedDevWallet> {
-  const client = createHttpClient({ baseUrl: params.url, headers: { authorization: `Bearer ${params.adminToken}` } });
+  const client = createHttpClient({
+    baseUrl: params.url,
+    headers: { authorization: `Bearer ${params.adminToken}` },
+  });
   try {
     const response = await client.request('POST', '/v1/wallets', {
-      json: { name: params.name, ...(params.balanceMsat !== undefined ? { balanceMsat: params.balanceMsat } : {}) },
+      json: {
+        name: params.name,
+        ...(params.balanceMsat !== undefined ? { balanceMsat: params.balanceMsat } : {}),
+      },
     });
-    if (response.status < 200 || response.status >= 300) throw problemError(response.status, response.body);
+    if (response.status < 200 || response.status >= 300)
+      throw problemError(response.status, response.body);
     const wallet = walletReply.safeParse(response.body);
     if (!wallet.success) {
-      throw new TollwayError('backend_error', 'the dev node sent an unexpected wallet answer', { cause: wallet.error });
+      throw new TollwayError('backend_error', 'the dev node sent an unexpected wallet answer', {
+        cause: wallet.error,
+      });
     }
     const url = new URL(params.url);
     const query = new URLSearchParams({ wallet: wallet.data.name, token: wallet.data.token });
