@@ -10,11 +10,11 @@
  * read back as `bigint`; times are unix ms.
  */
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
+import { loadSqliteDriver } from '../internal/sqlite-driver.js';
 import { assertStorableAmount, toStoreError } from '../stores/common.js';
 import {
   assertLedgerEntry,
@@ -188,18 +188,6 @@ export function defaultAgentDbPath(): string {
     : join(homedir(), '.tollway', 'agent.sqlite');
 }
 
-function loadDriver(): typeof BetterSqlite3 {
-  try {
-    return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
-  } catch (cause) {
-    throw new TollwayError(
-      'capability_unsupported',
-      'the SQLite agent store needs better-sqlite3: npm install better-sqlite3',
-      { cause },
-    );
-  }
-}
-
 function migrate(db: BetterSqlite3.Database): void {
   db.transaction(() => {
     const version = Number(db.pragma('user_version', { simple: true }));
@@ -272,7 +260,7 @@ function filterParams(query: LedgerQuery): FilterParams {
 export function createSqliteClientStore(options: SqliteClientStoreOptions = {}): ClientStore {
   const { path = defaultAgentDbPath(), busyTimeoutMs = 5000 } = options;
   const staleHoldMs = options.staleHoldMs ?? DEFAULT_STALE_HOLD_MS;
-  const Driver = loadDriver();
+  const Driver = loadSqliteDriver('the SQLite agent store');
   let db: BetterSqlite3.Database;
   try {
     const isNew = path !== ':memory:' && !existsSync(path);

@@ -7,10 +7,10 @@
  * (`safeIntegers`); times are unix milliseconds.
  */
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TollwayError } from '../../errors.js';
+import { loadSqliteDriver } from '../../internal/sqlite-driver.js';
 import { MAX_MSAT } from '../../money.js';
 
 /** A wallet as stored (the public `DevWallet`). */
@@ -131,24 +131,12 @@ interface RawPayment {
   created_at: bigint;
 }
 
-function loadDriver(): typeof BetterSqlite3 {
-  try {
-    return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
-  } catch (cause) {
-    throw new TollwayError(
-      'capability_unsupported',
-      'the dev Lightning node keeps its ledger with better-sqlite3: npm install better-sqlite3',
-      { cause },
-    );
-  }
-}
-
 /**
  * Opens (creating if needed) the dev node's SQLite file, in WAL mode, and migrates its schema.
  * `':memory:'` gives a store that vanishes on close.
  */
 export function openDevStore(path: string): DevStore {
-  const Driver = loadDriver();
+  const Driver = loadSqliteDriver('the dev Lightning node');
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Driver(path);
   db.defaultSafeIntegers(true);
