@@ -63,6 +63,72 @@ export const errorCodes = {
   quota_exceeded: 'The wallet connection refused the payment because its own budget is spent.',
   capability_unsupported: 'The backend or wallet does not offer this operation.',
   unsupported_network: 'The invoice or request names a network Tollway does not know.',
+  // stores
+  store_error:
+    'The store database failed: unreachable, a query error, used before init(), or a schema from a newer Tollway.',
+  // paywall engine
+  payment_required:
+    'The request needs payment and carries no credential; the response offers ways to pay.',
+  invalid_price:
+    'A route price is malformed, not positive, or in USD without a configured rate source.',
+  price_unavailable:
+    'The price of the request could not be computed: the price function failed or the rate source did not answer.',
+  invoice_unavailable:
+    'The Lightning backend could not create the invoice for a payment challenge; retry later.',
+  invoice_not_settled:
+    'Strict mode: the Lightning backend does not report the invoice behind the credential as settled.',
+  underpaid:
+    'The payment behind a single-use credential is smaller than the price of this request.',
+  token_revoked: 'The token was revoked by the operator.',
+  uses_exhausted: 'The token has used every request it was sold with.',
+  balance_exhausted: 'The prepaid balance of the token does not cover the price of this request.',
+  credential_replayed: 'A single-use credential (an MPP charge) was already used.',
+  rate_limited:
+    'Too many requests or payment challenges from this token or client network; retry after the delay given.',
+  invalid_config:
+    'A paywall or route option is malformed or contradictory (for example a master secret shorter than 32 bytes).',
+  // agent budgets
+  budget_exceeded:
+    'The payment would take a budget window (hour, day, month, total; global or per origin) of the budget or an ancestor past its limit.',
+  over_price: "The price is above a budget's per-request cap.",
+  fee_too_high: "The routing-fee allowance of the payment is above a budget's fee cap.",
+  origin_denied: "A budget's allow or deny list of origins forbids paying this origin.",
+  payee_denied:
+    "A budget's allow or deny list of payees forbids paying this payee (or the payee is unknown and an allow list is set).",
+  approval_denied:
+    "The budget's approval callback said no, threw, or is missing above the approval threshold.",
+  payments_disabled:
+    'The kill switch of the budget or an ancestor is on: no payment is made until it is enabled again.',
+  // paying fetch
+  no_payable_offer:
+    'A 402 carries no offer the client can pay: none in a preferred protocol, on a wallet network, unexpired, or readable.',
+  body_too_large:
+    'The request body is larger than the paying fetch buffers to replay it after paying (maxBodyBytes).',
+  fetch_failed:
+    'An agent request (for example a `tollway mcp` fetch) could not be sent or answered: connection refused, DNS or TLS failure, or timeout.',
+  // gateway (tollway serve)
+  not_found:
+    'No gateway service matches the host and path, or an admin API endpoint or resource does not exist.',
+  upstream_unavailable:
+    'The gateway could not reach the upstream of a service, or the upstream dropped the connection (502).',
+  upstream_timeout:
+    'The upstream of a service did not connect, answer or send the next chunk in time (504).',
+  admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
+  invalid_request: 'An admin API request has a malformed query parameter or body.',
+  // x402
+  invalid_x402_payload:
+    'An x402 header or body (PAYMENT-REQUIRED, PAYMENT-SIGNATURE, PAYMENT-RESPONSE, their v1 forms, a facilitator request) is not base64 JSON of the expected shape, or is too large.',
+  facilitator_unavailable:
+    'The x402 facilitator, or the chain RPC behind a self-hosted one, could not be reached, timed out or failed; retry later.',
+  facilitator_error:
+    'The x402 facilitator answered something that is not a verdict, or refused the request as malformed.',
+  x402_payment_invalid:
+    'The facilitator refused an x402 payment (bad signature, wrong amount or recipient, expired, insufficient balance, nonce used); `detail` names its x402 reason.',
+  x402_settlement_failed:
+    'The facilitator could not settle an x402 payment on chain; the PAYMENT-RESPONSE header carries its x402 reason.',
+  // framework adapters
+  internal_error:
+    'A framework adapter caught an unexpected failure of the paywall and answered 500; the server logged it.',
 } as const;
 
 /** A stable error code; see {@link errorCodes}. */

@@ -9,6 +9,7 @@ import type { Route } from '../server/route.js';
 import type {
   HeaderReader,
   PaymentContext,
+  PaywallFinal,
   PaywallRequest,
   PaywallResponse,
 } from '../server/types.js';
@@ -155,6 +156,74 @@ export function writePaywallResponse(res: ServerResponse, response: PaywallRespo
   res.end(response.body);
 }
 
+/** The callback among the trailing arguments of `write` / `end`, if any. */
+function callbackOf(...args: unknown[]): (() => void) | undefined {
+  const found = args.find((arg) => typeof arg === 'function');
+  return found as (() => void) | undefined;
+}
+
+/**
+ * Runs `handler` with its answer held back (status, headers and body buffered), then calls
+ * `finalize` with the status (an x402 payment settles there) and sends the answer with the headers
+ * it gives, or the paywall's answer instead when settlement failed.
+ */
+async function answerThenFinalize(
+  res: ServerResponse,
+  handler: () => void | Promise<void>,
+  finalize: (status: number) => Promise<PaywallFinal>,
+): Promise<void> {
+  const chunks: Buffer[] = [];
+  const { write, end, writeHead } = res;
+  let finished: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => {
+    finished = resolve;
+  });
+  const hold = (chunk: unknown, encoding: unknown): void => {
+    if (typeof chunk === 'string') {
+      const charset = typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8';
+      chunks.push(Buffer.from(chunk, charset));
+    } else if (chunk instanceof Uint8Array) {
+      chunks.push(Buffer.from(chunk));
+    }
+  };
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    res.statusCode = status;
+    const headers = rest.find((arg) => typeof arg === 'object' && arg !== null);
+    const pairs = Array.isArray(headers) ? headers : Object.entries(headers ?? {});
+    for (const [name, value] of pairs as Array<[string, string | number | string[]]>) {
+      res.setHeader(name, value);
+    }
+    return res;
+  }) as typeof res.writeHead;
+  res.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
+    hold(chunk, encoding);
+    callbackOf(encoding, callback)?.();
+    return true;
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown, encoding?: unknown, callback?: unknown) => {
+    hold(chunk, encoding);
+    callbackOf(chunk, encoding, callback)?.();
+    finished();
+    return res;
+  }) as typeof res.end;
+  try {
+    await handler();
+    await ended;
+  } finally {
+    res.write = write;
+    res.end = end;
+    res.writeHead = writeHead;
+  }
+  const final = await finalize(res.statusCode);
+  if (final.kind === 'respond') {
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    writePaywallResponse(res, final.response);
+    return;
+  }
+  for (const [name, value] of final.headers) res.appendHeader(name, value);
+  res.end(Buffer.concat(chunks));
+}
+
 /**
  * Puts a `node:http` handler behind the paywall: unpaid requests get the engine's answer (a 402
  * with the ways to pay, or why a credential was refused); paid and free ones reach `handler` with
@@ -181,7 +250,7 @@ export function withPaywall(
     const decision = await decide(
       paywall,
       route,
-      () => createPaywallRequest(req, options),
+      () => ({ ...createPaywallRequest(req, options), finalizes: true }),
       options.onError,
     );
     if (decision.kind === 'respond') {
@@ -189,6 +258,11 @@ export function withPaywall(
       return;
     }
     for (const [name, value] of decision.headers) res.appendHeader(name, value);
-    await handler(Object.assign(req, { payment: decision.payment }), res);
+    const paid = Object.assign(req, { payment: decision.payment });
+    if (decision.finalize === undefined) {
+      await handler(paid, res);
+      return;
+    }
+    await answerThenFinalize(res, () => handler(paid, res), decision.finalize);
   };
 }

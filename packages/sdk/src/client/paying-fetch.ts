@@ -18,8 +18,12 @@ import type {
   PaymentResult,
   PaymentStatus,
 } from '../lightning/types.js';
+import { type RateSource, type UsdPerBtc, usdToMsat } from '../money.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { formatPaymentCredential } from '../mpp/credential.js';
+import { parsePaymentResponseHeader } from '../x402/payment-response.js';
+import { parseXPaymentResponseHeader } from '../x402/v1.js';
+import type { EvmWallet } from './evm-wallet.js';
 import { createMemoryClientStore } from './memory-store.js';
 import {
   assertConsistentPrices,
@@ -28,6 +32,7 @@ import {
   type ParsedOffers,
   parseOffers,
   type RejectedOffer,
+  type X402Offer,
 } from './offers.js';
 import { chooseOffer, rankOffers } from './select.js';
 import { createSingleFlight } from './single-flight.js';
@@ -44,13 +49,14 @@ import type {
 
 /** A payment made by the paying fetch; see {@link getPayment}. */
 export interface PaymentInfo {
-  protocol: 'l402' | 'mpp';
-  /** The invoice amount, msat. */
+  protocol: ClientProtocol;
+  /** The invoice amount, msat (x402: the token amount normalised to msat). */
   amountMsat: bigint;
-  /** The routing fee the wallet reports, msat. */
+  /** The routing fee the wallet reports, msat (0 for x402: the facilitator pays gas). */
   feeMsat: bigint;
-  /** The preimage, lower-case hex: the proof of payment. */
+  /** The preimage, lower-case hex: the proof of payment (x402: the authorization nonce). */
   proof: string;
+  /** The invoice's payment hash (x402: the authorization nonce). */
   paymentHash: string;
   origin: string;
   url: string;
@@ -95,6 +101,20 @@ export interface PayingFetchOptions {
   onPayment?: (payment: PaymentInfo) => void;
   /** Called at each step of a call. */
   onEvent?: (event: PayingFetchEvent) => void;
+  /** Pays x402 offers too (add `'x402'` to `preferences`). */
+  x402?: PayingFetchX402Options;
+}
+
+/**
+ * How the paying fetch pays x402: the EVM wallet that signs, and the rate that normalises token
+ * amounts to msat for the budget. Every asset the wallet allows is taken to be a USD stablecoin
+ * (one token = one dollar) with `decimals` decimals.
+ */
+export interface PayingFetchX402Options {
+  wallet: EvmWallet;
+  rates: RateSource;
+  /** Decimals of the allowed tokens. Default 6 (USDC). */
+  decimals?: number;
 }
 
 /** What a 402 would cost; see {@link PayingFetch.quote}. */
@@ -617,6 +637,107 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     }
   }
 
+  /** The cheapest x402 offer the EVM wallet pays, when x402 is preferred and configured. */
+  function x402Candidate(offers: readonly Offer[]): X402Offer | undefined {
+    if (options.x402 === undefined || !preferences.includes('x402')) return undefined;
+    const { wallet } = options.x402;
+    let cheapest: X402Offer | undefined;
+    for (const offer of offers) {
+      if (offer.protocol !== 'x402' || wallet.refusal(offer) !== undefined) continue;
+      if (cheapest === undefined || offer.amount < cheapest.amount) cheapest = offer;
+    }
+    return cheapest;
+  }
+
+  /**
+   * Signs an x402 payment of `offer` within the budget. A signed authorization can be settled by
+   * whoever holds it until it expires, so it counts as spent once signed: the hold is committed
+   * at once, and the ledger entry stays pending until the server's answer tells how it settled.
+   */
+  async function payX402(offer: X402Offer, url: URL): Promise<Acquired> {
+    const { wallet, rates } = options.x402 as PayingFetchX402Options;
+    const decimals = BigInt(options.x402?.decimals ?? 6);
+    let rate: UsdPerBtc;
+    try {
+      rate = await rates.usdPerBtc();
+    } catch (cause) {
+      throw new TollwayError('price_unavailable', 'the rate source did not answer', { cause });
+    }
+    const scale = 10n ** decimals;
+    const microUsd = (offer.amount * 1_000_000n + scale - 1n) / scale;
+    const amountMsat = usdToMsat(microUsd, rate, 'ceil');
+    const rateText = `usd_per_btc=${rate.numerator}${rate.denominator === 1n ? '' : `/${rate.denominator}`}`;
+    const unit = `${offer.network}/erc20:${offer.asset.toLowerCase()}`;
+    const reservation = await reserve({
+      origin: url.origin,
+      url: url.href,
+      protocol: 'x402',
+      payee: offer.payTo,
+      amountMsat,
+      maxFeeMsat: 0n,
+      original: { amount: offer.amount, unit, rate: rateText },
+      ...(options.tags !== undefined ? { tags: options.tags } : {}),
+    });
+    let signed: Awaited<ReturnType<EvmWallet['sign']>>;
+    try {
+      signed = await wallet.sign(offer, now());
+      await store.recordPayment({
+        id: reservation.id,
+        time: now(),
+        tags: reservation.request.tags ?? {},
+        url: url.href,
+        origin: url.origin,
+        protocol: 'x402',
+        amount: offer.amount,
+        unit: signed.unit,
+        amountMsat,
+        feeMsat: 0n,
+        rate: rateText,
+        reference: signed.nonce,
+        status: 'pending',
+        payee: offer.payTo,
+      });
+    } catch (error) {
+      await budget?.release(reservation);
+      throw error;
+    }
+    await budget?.commit(reservation, { amountMsat, feeMsat: 0n });
+    const payment: PaymentInfo = {
+      protocol: 'x402',
+      amountMsat,
+      feeMsat: 0n,
+      proof: signed.nonce,
+      paymentHash: signed.nonce,
+      origin: url.origin,
+      url: url.href,
+      ledgerId: reservation.id,
+    };
+    emit({ type: 'paid', payment });
+    options.onPayment?.(payment);
+    return { header: signed.header, reusable: false, payment };
+  }
+
+  /** Records in the ledger how the server settled an x402 payment (its transaction, or a refusal). */
+  async function noteSettlement(payment: PaymentInfo, response: Response): Promise<void> {
+    const v2 = response.headers.get('payment-response');
+    const v1 = response.headers.get('x-payment-response');
+    let settled: { success: boolean; transaction: string } | undefined;
+    try {
+      if (v2 !== null) settled = parsePaymentResponseHeader(v2);
+      else if (v1 !== null) settled = parseXPaymentResponseHeader(v1);
+    } catch (error) {
+      if (!isTollwayError(error)) throw error;
+    }
+    if (settled?.success === true) {
+      await store.updatePayment(payment.ledgerId, {
+        status: 'succeeded',
+        proof: settled.transaction,
+      });
+    } else if (settled !== undefined || response.status === 402) {
+      await store.updatePayment(payment.ledgerId, { status: 'failed' });
+    }
+  }
+
   /** Gets a credential for a refused request: one saved since (shared or recovered), or by paying. */
   async function acquire(
     url: URL,
@@ -637,10 +758,15 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     const known = await store.findCredential(url.origin, url.pathname, now());
     if (known !== undefined && known.header.value !== refused) {
       emit({ type: 'shared', url: url.href });
-      return { header: known.header, reusable: known.protocol !== 'mpp', stored: known };
+      return { header: known.header, reusable: known.protocol === 'l402', stored: known };
     }
     const byNetwork = await walletsByNetwork();
     const ranked = rankOffers(parsed.offers, { preferences, networks: new Set(byNetwork.keys()) });
+    const evm = x402Candidate(parsed.offers);
+    const best = ranked.candidates[0];
+    const lightningRank =
+      best === undefined ? preferences.length : preferences.indexOf(best.protocol);
+    if (evm !== undefined && preferences.indexOf('x402') < lightningRank) return payX402(evm, url);
     if (ranked.candidates.length === 0) {
       const rejected = [...parsed.rejected, ...ranked.rejected];
       const reasons = rejected.map((r) => `${r.kind}: ${r.code} (${r.reason})`).join('; ');
@@ -714,7 +840,7 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     if (cached !== undefined) emit({ type: 'cached', url: url.href, protocol: cached.protocol });
     let current: Acquired | undefined = cached && {
       header: cached.header,
-      reusable: cached.protocol !== 'mpp',
+      reusable: cached.protocol === 'l402',
       stored: cached,
     };
     let payment: PaymentInfo | undefined;
@@ -728,18 +854,19 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
           await store.saveCredential({
             origin: url.origin,
             scope: url.pathname,
-            protocol: 'mpp',
+            protocol: current.payment.protocol,
             header: current.header,
             createdAt: now(),
           });
         }
         throw error;
       } finally {
-        if (current?.stored?.protocol === 'mpp') {
+        if (current?.stored !== undefined && current.stored.protocol !== 'l402') {
           await store.deleteCredential(current.stored.origin, current.stored.scope);
         }
       }
       if (round > 1) emit({ type: 'retry', url: url.href, status: response.status });
+      if (current?.payment?.protocol === 'x402') await noteSettlement(current.payment, response);
       const refused = response.status === 402 || (current !== undefined && response.status === 401);
       if (!refused || payment !== undefined || round === MAX_ROUNDS) {
         if (payment !== undefined) payments.set(response, payment);

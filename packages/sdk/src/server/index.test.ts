@@ -7,6 +7,7 @@ describe('@tollway/sdk/server', () => {
       'clientNetwork',
       'createMasterSecret',
       'createPaywall',
+      'createX402Offer',
       'formatProblem',
     ]);
   });

@@ -17,6 +17,7 @@ export type {
   OfferPart,
   PaymentProof,
   PresentedCredential,
+  SettleOutcome,
 } from './offers.js';
 export {
   createPaywall,
@@ -32,3 +33,4 @@ export { createMasterSecret, type MasterSecret } from './root-keys.js';
 export type { Route, RouteOptions } from './route.js';
 export type * from './store.js';
 export type * from './types.js';
+export { createX402Offer, type X402Asset, type X402OfferOptions } from './x402-offer.js';

@@ -79,9 +79,11 @@ export interface PaymentProof {
   headers: Array<[name: string, value: string]>;
   /**
    * Moves the money (x402): the engine calls it once the single-use key is claimed, before the
-   * handler, and passes only when it succeeds.
+   * handler (or after it, with `settleAfter`), and passes only when it succeeds.
    */
   settle?: () => Promise<SettleOutcome>;
+  /** Settle after the handler instead, when the adapter `finalizes` (see `PaywallRequest`). */
+  settleAfter?: boolean;
 }
 
 /** What a proof's `settle` did; `headers` go on the answer either way (x402's `PAYMENT-RESPONSE`). */

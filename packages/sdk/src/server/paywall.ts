@@ -35,7 +35,7 @@ import { createRateLimiter, type RateLimit } from './rate-limit.js';
 import { createRootKeys, type MasterSecret } from './root-keys.js';
 import { createRoute, type Route, type RouteOptions } from './route.js';
 import type { IssuedChallenge, Store } from './store.js';
-import type { PaymentContext, PaywallDecision, PaywallRequest } from './types.js';
+import type { PaymentContext, PaywallDecision, PaywallFinal, PaywallRequest } from './types.js';
 
 /** Where the engine reports what it cannot answer with (store and backend failures). pino fits. */
 export interface PaywallLogger {
@@ -359,7 +359,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
     refusal: Refusal,
     extra: Array<[string, string]> = [],
     extensions?: Record<string, unknown>,
-  ): PaywallDecision {
+  ): Extract<PaywallDecision, { kind: 'respond' }> {
     const headers: Array<[string, string]> = [...extra, ['Cache-Control', 'no-store']];
     if (refusal.retryAfterSeconds !== undefined) {
       headers.push(['Retry-After', String(refusal.retryAfterSeconds)]);
@@ -684,25 +684,38 @@ export function createPaywall(options: PaywallOptions): Paywall {
       }
     }
     if (proof.settle !== undefined) {
-      const outcome = await proof.settle();
-      if (!outcome.ok) {
-        return respond(
-          exchange,
-          { status: 402, code: outcome.code, detail: outcome.message },
-          outcome.headers,
-        );
+      const { settle } = proof;
+      const settleNow = async (): Promise<PaywallFinal> => {
+        const outcome = await settle();
+        if (!outcome.ok) {
+          const refusal = { status: 402, code: outcome.code, detail: outcome.message };
+          return respond(exchange, refusal, outcome.headers);
+        }
+        const { settlement } = outcome;
+        inBackground(async () => {
+          await store.recordSettlement({
+            ...settlement,
+            tokenId: proof.tokenId,
+            service: route.service,
+            protocol: proof.protocol,
+            settledAt: exchange.now,
+          });
+        }, 'recording a settlement');
+        return { kind: 'pass', headers: outcome.headers };
+      };
+      if (proof.settleAfter === true && exchange.request.finalizes === true) {
+        return {
+          kind: 'pass',
+          payment,
+          headers: [...proof.headers, ...cors.headers(exchange.request)],
+          // A handler that failed (4xx, 5xx) is not paid for: the authorization is left unsettled.
+          finalize: (status) =>
+            status >= 400 ? Promise.resolve({ kind: 'pass', headers: [] }) : settleNow(),
+        };
       }
-      const { settlement } = outcome;
-      inBackground(async () => {
-        await store.recordSettlement({
-          ...settlement,
-          tokenId: proof.tokenId,
-          service: route.service,
-          protocol: proof.protocol,
-          settledAt: exchange.now,
-        });
-      }, 'recording a settlement');
-      return pass(exchange, payment, [...proof.headers, ...outcome.headers]);
+      const final = await settleNow();
+      if (final.kind === 'respond') return final;
+      return pass(exchange, payment, [...proof.headers, ...final.headers]);
     }
     if (proof.maxUses !== undefined) {
       const { maxUses } = proof;

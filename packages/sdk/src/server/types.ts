@@ -36,6 +36,11 @@ export interface PaywallRequest {
    * lazily; the engine only calls it for such routes and never for GET/HEAD.
    */
   jsonBody?: () => Promise<unknown>;
+  /**
+   * True when the adapter holds the handler's answer back and calls the pass decision's
+   * `finalize` with it; only then does an x402 payment settle after the handler (otherwise before).
+   */
+  finalizes?: boolean;
 }
 
 /** A complete response the adapter writes as-is (a 402, 401, 403, 429 or 400). */
@@ -72,5 +77,16 @@ export type PaywallDecision =
       payment: PaymentContext;
       /** Headers to add to the handler's response (e.g. `Payment-Receipt`). */
       headers: Array<[name: string, value: string]>;
+      /**
+       * Set when the payment settles after the handler (x402, for adapters that declare
+       * `finalizes`): call it with the handler's status before sending its answer, then add the
+       * headers it gives, or send its response instead (settlement failed; the answer is dropped).
+       */
+      finalize?: (status: number) => Promise<PaywallFinal>;
     }
+  | { kind: 'respond'; response: PaywallResponse };
+
+/** What `finalize` decided once the handler answered: add `headers`, or answer with `response`. */
+export type PaywallFinal =
+  | { kind: 'pass'; headers: Array<[name: string, value: string]> }
   | { kind: 'respond'; response: PaywallResponse };

@@ -5,9 +5,11 @@
  * reads v2 `PAYMENT-SIGNATURE` and v1 `X-PAYMENT` credentials.
  *
  * A credential is checked by the facilitator, then its nonce is claimed once in the paywall's store
- * (so a payment submitted twice, even concurrently, lets one request through), then it is settled,
- * and only then does the handler run (settle up front). The answer carries `PAYMENT-RESPONSE`
- * (`X-PAYMENT-RESPONSE` for v1), on success and when settlement fails (a 402).
+ * (so a payment submitted twice, even concurrently, lets one request through). By default it is
+ * settled after the handler answered below 400, with the answer held back until then (adapters
+ * that `finalize`: the node adapter); with `settle: 'upfront'`, or on other adapters, it is settled
+ * before the handler runs. The answer carries `PAYMENT-RESPONSE` (`X-PAYMENT-RESPONSE` for v1), on
+ * success and when settlement fails (a 402 that replaces the handler's answer).
  *
  * Prices: the token amount is the offer's `price` when given, else the route's dollar price at one
  * dollar per token (the asset is a USD stablecoin). Routes priced in satoshis or by a function, and
@@ -63,6 +65,11 @@ export interface X402OfferOptions {
   maxTimeoutSeconds?: number;
   /** Also offer x402 v1 (the 402 body); the network must have a v1 name. Default false. */
   v1?: boolean;
+  /**
+   * `'after'` (default): settle once the handler answered below 400, where the adapter supports
+   * it; `'upfront'`: settle before the handler runs (streaming routes).
+   */
+  settle?: 'after' | 'upfront';
 }
 
 /** How long a claimed nonce is remembered after its authorization expired (clock skew). */
@@ -269,6 +276,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         },
         headers: [],
         settle: () => settle(version, checked, requirements),
+        settleAfter: options.settle !== 'upfront',
       },
     };
   }

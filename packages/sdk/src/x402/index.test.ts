@@ -7,6 +7,7 @@ describe('@tollway/sdk/x402', () => {
       'X402_HEADERS',
       'X402_MAX_BODY_LENGTH',
       'X402_MAX_HEADER_LENGTH',
+      'createEvmWallet',
       'createFacilitatorClient',
       'createFacilitatorHandler',
       'createSelfHostedFacilitator',

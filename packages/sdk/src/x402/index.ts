@@ -5,6 +5,13 @@
  * `@x402/core` + `@x402/evm` + `viem` (optional peer dependencies), a remote client and an HTTP
  * handler.
  */
+
+export {
+  createEvmWallet,
+  type EvmWallet,
+  type EvmWalletOptions,
+  type SignedX402Payment,
+} from '../client/evm-wallet.js';
 export {
   type ExactEvmAuthorization,
   type ExactEvmPayload,

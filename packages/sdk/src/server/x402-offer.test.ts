@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { isTollwayError } from '../errors.js';
+import { fixedRate } from '../money.js';
+import { createFacilitatorClient } from '../x402/facilitator-client.js';
+import { parsePaymentRequiredHeader } from '../x402/payment-required.js';
+import { createRoute, type RouteOptions } from './route.js';
+import { createX402Offer, type X402OfferOptions } from './x402-offer.js';
+
+// Never called: offering prices routes without asking the facilitator.
+const facilitator = createFacilitatorClient({ url: 'http://127.0.0.1:9' });
+const base: X402OfferOptions = {
+  facilitator,
+  payTo: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
+  network: 'eip155:8453',
+  asset: {
+    address: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913',
+    decimals: 6,
+    name: 'USD Coin',
+    version: '2',
+  },
+};
+
+/** The amount offered for a route, or undefined when the offer declines it. */
+function offered(options: X402OfferOptions, route: RouteOptions): bigint | undefined {
+  const part = createX402Offer(options).offer({
+    route: createRoute(route, { rates: fixedRate('100000') }),
+    path: '/r',
+    invoice: {
+      paymentRequest: 'lnbcrt1',
+      paymentHash: '00'.repeat(32),
+      amountMsat: 1n,
+      expiresAt: 0,
+    },
+    tokenId: new Uint8Array(32),
+    priceMsat: 1n,
+    amountMsat: 1n,
+    now: 0,
+  });
+  if (part === undefined) return undefined;
+  const header = part.headers?.find(([name]) => name === 'PAYMENT-REQUIRED')?.[1] ?? '';
+  return parsePaymentRequiredHeader(header).accepts[0]?.amount;
+}
+
+function codeOf(make: () => unknown): string | undefined {
+  try {
+    make();
+    return undefined;
+  } catch (error) {
+    return isTollwayError(error) ? error.code : String(error);
+  }
+}
+
+describe('createX402Offer', () => {
+  it('prices a dollar route at one dollar per token, rounded up to a base unit', () => {
+    expect(offered(base, { service: 's', price: '$0.01' })).toBe(10_000n);
+    expect(offered(base, { service: 's', price: '$0.000001' })).toBe(1n);
+    const cents = { ...base, asset: { ...base.asset, decimals: 2 } };
+    expect(offered(cents, { service: 's', price: '$0.001' })).toBe(1n);
+  });
+
+  it('declines routes it cannot price, unless it has a price of its own', () => {
+    expect(offered(base, { service: 's', price: '10 sat' })).toBeUndefined();
+    expect(offered(base, { service: 's', price: () => '$1' })).toBeUndefined();
+    expect(offered(base, { service: 's', price: '$1', uses: 5 })).toBeUndefined();
+    expect(offered({ ...base, price: 42n }, { service: 's', price: '10 sat' })).toBe(42n);
+    expect(offered({ ...base, price: '$0.25' }, { service: 's', price: '10 sat' })).toBe(250_000n);
+  });
+
+  it('refuses malformed options', () => {
+    expect(codeOf(() => createX402Offer({ ...base, payTo: '0x12' }))).toBe('invalid_config');
+    expect(codeOf(() => createX402Offer({ ...base, network: 'base' as 'eip155:1' }))).toBe(
+      'invalid_config',
+    );
+    expect(codeOf(() => createX402Offer({ ...base, maxTimeoutSeconds: 0 }))).toBe('invalid_config');
+    expect(codeOf(() => createX402Offer({ ...base, price: '10 sat' }))).toBe('invalid_price');
+    expect(codeOf(() => createX402Offer({ ...base, price: 0n }))).toBe('invalid_price');
+    expect(codeOf(() => createX402Offer({ ...base, network: 'eip155:31337', v1: true }))).toBe(
+      'unsupported_network',
+    );
+  });
+
+  it('refuses a request carrying both PAYMENT-SIGNATURE and X-PAYMENT', () => {
+    const offer = createX402Offer({ ...base, v1: true });
+    const headers = new Headers({ 'PAYMENT-SIGNATURE': 'e30=', 'X-PAYMENT': 'e30=' });
+    expect(codeOf(() => offer.read({ authorization: [], headers }))).toBe(
+      'conflicting_credentials',
+    );
+  });
+});
