@@ -22,43 +22,41 @@ export const DEFAULT_TIMEOUTS = { connect: 10_000, response: 60_000, idle: 300_0
 /** Connections kept per upstream. */
 const MAX_CONNECTIONS = 256;
 
+/** Hop-by-hop headers: they describe one connection and are never passed on, either way. */
+const HOP_BY_HOP_HEADERS = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+];
+
 /**
  * Request headers never forwarded: hop-by-hop headers (RFC 9110 §7.6.1), `Expect` (answered here),
  * the client's credentials (which only the gateway reads), and `X-Forwarded-*`, which the gateway
  * sets itself. `X-Tollway-*` from the client are dropped separately.
  */
 const DROPPED_REQUEST_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
+  ...HOP_BY_HOP_HEADERS,
   'expect',
   'host',
+  // Payment credentials are the gateway's business; the upstream gets X-Tollway-* instead.
   'authorization',
   'macaroon',
   'grpc-metadata-macaroon',
+  'payment-signature',
+  'x-payment',
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
 ]);
 
 /** Response headers never passed back: hop-by-hop ones. */
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-]);
+const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP_HEADERS);
 
 /** Upstream connection pools, one per origin and TLS setting, reused across reloads. */
 export interface Upstreams {

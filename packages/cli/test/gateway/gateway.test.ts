@@ -257,6 +257,23 @@ describe('tollway gateway: paying through it', () => {
       'allowlist',
     ]);
   });
+
+  it('never forwards payment credentials upstream, whatever the protocol', async () => {
+    const gateway = await startGateway({
+      services: [{ name: 'open', path: '/open', upstream: upstream.url, auth: 'off' }],
+    });
+    const credentials = {
+      authorization: 'L402 AgEE:00',
+      macaroon: '0201',
+      'grpc-metadata-macaroon': '0201',
+      'payment-signature': 'eyJ4NDAyVmVyc2lvbiI6Mn0=',
+      'x-payment': 'eyJ4NDAyVmVyc2lvbiI6MX0=',
+    };
+    expect((await fetch(`${gateway.url}/open/x`, { headers: credentials })).status).toBe(200);
+    const forwarded = seen.at(-1)?.headers ?? {};
+    for (const name of Object.keys(credentials))
+      expect([name, forwarded[name]]).toEqual([name, undefined]);
+  });
 });
 
 describe('tollway gateway: the reverse proxy', () => {
