@@ -13,7 +13,12 @@ import {
   decide,
   type PaywallHandler,
 } from './common.js';
-import { createPaywallRequest, readJsonBody, writePaywallResponse } from './node.js';
+import {
+  answerThenFinalize,
+  createPaywallRequest,
+  readJsonBody,
+  writePaywallResponse,
+} from './node.js';
 
 export type { AdapterOptions, PaywallHandler } from './common.js';
 
@@ -36,8 +41,11 @@ export type ExpressPaywallOptions = Omit<AdapterOptions, 'trustProxy'>;
  * Express middleware that lets a request through only when it is paid for (or free): otherwise it
  * answers with the engine's response (a 402 offering ways to pay, or why a credential was
  * refused). Paid requests reach the next handler with `req.payment` and the engine's headers
- * (such as `Payment-Receipt`) on the response. Routes priced by body reuse `req.body` when a body
- * parser ran first; otherwise the body is read (up to `bodyLimit`) and left readable.
+ * (such as `Payment-Receipt`) on the response. A payment that settles after the handler (x402) does
+ * so before the answer leaves: the settlement's headers join it, or a failed settlement replaces it
+ * with a 402 (a handler answering 4xx or 5xx is not charged). Routes priced by body reuse
+ * `req.body` when a body parser ran first; otherwise the body is read (up to `bodyLimit`) and left
+ * readable.
  *
  * @example
  * ```ts
@@ -60,6 +68,7 @@ export function requirePayment(
       route,
       () => ({
         ...createPaywallRequest(req),
+        finalizes: true,
         url: req.originalUrl,
         clientIp: req.ip ?? '',
         jsonBody: () =>
@@ -73,6 +82,14 @@ export function requirePayment(
     }
     for (const [name, value] of decision.headers) res.append(name, value);
     req.payment = decision.payment;
-    next();
+    if (decision.finalize === undefined) {
+      next();
+      return;
+    }
+    // The rest of the chain answers through `res`: hold that answer back until the payment settles.
+    await answerThenFinalize(res, next, decision.finalize).catch((error: unknown) => {
+      (options.onError ?? console.error)(error);
+      res.destroy();
+    });
   };
 }

@@ -17,7 +17,7 @@ import {
   decide,
   type PaywallHandler,
 } from './common.js';
-import { createPaywallRequest } from './node.js';
+import { answerThenFinalize, createPaywallRequest } from './node.js';
 
 export type { AdapterOptions, PaywallHandler } from './common.js';
 
@@ -66,6 +66,7 @@ function addHeaders(reply: FastifyReply, headers: ReadonlyArray<[string, string]
 function toPaywallRequest(request: FastifyRequest): PaywallRequest {
   return {
     ...createPaywallRequest(request.raw),
+    finalizes: true,
     url: request.url,
     clientIp: request.ip,
     jsonBody: () => Promise.resolve(request.body),
@@ -76,8 +77,10 @@ function toPaywallRequest(request: FastifyRequest): PaywallRequest {
  * A `preHandler` hook that lets a request through only when it is paid for (or free): otherwise it
  * replies with the engine's response (a 402 offering ways to pay, or why a credential was
  * refused). Paid requests reach the handler with `request.payment` and the engine's headers (such
- * as `Payment-Receipt`) on the reply. Should the paywall fail (a bug), replies 500 with a problem
- * body and logs through `request.log`.
+ * as `Payment-Receipt`) on the reply. A payment that settles after the handler (x402) does so
+ * before the reply leaves: the settlement's headers join it, or a failed settlement replaces it
+ * with a 402 (a handler replying 4xx or 5xx is not charged). Should the paywall fail (a bug),
+ * replies 500 with a problem body and logs through `request.log`.
  *
  * @example
  * ```ts
@@ -95,12 +98,10 @@ export function requirePayment(
 ): preHandlerAsyncHookHandler {
   assertAdapterOptions(options);
   return async function paywallPreHandler(request, reply) {
-    const decision = await decide(
-      paywall,
-      route,
-      () => toPaywallRequest(request),
-      options.onError ?? ((error) => request.log.error({ err: error }, 'the paywall failed')),
-    );
+    const report =
+      options.onError ??
+      ((error: unknown) => request.log.error({ err: error }, 'the paywall failed'));
+    const decision = await decide(paywall, route, () => toPaywallRequest(request), report);
     if (decision.kind === 'respond') {
       const { status, headers, body } = decision.response;
       addHeaders(reply, headers);
@@ -109,5 +110,12 @@ export function requirePayment(
     }
     addHeaders(reply, decision.headers);
     request.payment = decision.payment;
+    if (decision.finalize === undefined) return;
+    // Fastify writes the handler's reply (after its onSend hooks) to the Node response: hold it
+    // back there until the payment settles. The hook returns now so that the handler runs.
+    answerThenFinalize(reply.raw, () => undefined, decision.finalize).catch((error: unknown) => {
+      report(error);
+      reply.raw.destroy();
+    });
   };
 }

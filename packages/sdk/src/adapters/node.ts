@@ -165,9 +165,13 @@ function callbackOf(...args: unknown[]): (() => void) | undefined {
 /**
  * Runs `handler` with its answer held back (status, headers and body buffered), then calls
  * `finalize` with the status (an x402 payment settles there) and sends the answer with the headers
- * it gives, or the paywall's answer instead when settlement failed.
+ * it gives, or the paywall's answer instead when settlement failed. `handler` may return before the
+ * answer is written (Express's `next()`, a Fastify hook): this waits for `res.end()`. Internal to
+ * the adapters (Express and Fastify answer through a Node `ServerResponse` too).
+ *
+ * @internal
  */
-async function answerThenFinalize(
+export async function answerThenFinalize(
   res: ServerResponse,
   handler: () => void | Promise<void>,
   finalize: (status: number) => Promise<PaywallFinal>,

@@ -22,11 +22,12 @@ import { formatMacaroon, parseMacaroon } from '../../src/l402/macaroon.js';
 import { decodeInvoice } from '../../src/lightning/bolt11.js';
 import { type PaymentChallenge, parsePaymentChallenges } from '../../src/mpp/challenge.js';
 import { parsePaymentReceipt } from '../../src/mpp/receipt.js';
+import type { OfferKind } from '../../src/server/offers.js';
 import { createPaywall, type Paywall } from '../../src/server/paywall.js';
 import { createMasterSecret } from '../../src/server/root-keys.js';
 import type { Route } from '../../src/server/route.js';
 import type { Store } from '../../src/server/store.js';
-import type { PaywallResponse } from '../../src/server/types.js';
+import type { PaywallDecision, PaywallRequest, PaywallResponse } from '../../src/server/types.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createPostgresStore } from '../../src/stores/postgres.js';
 import { createSqliteStore } from '../../src/stores/sqlite.js';
@@ -434,6 +435,147 @@ export function describeConformance(harness: AdapterHarness): void {
         await failing.close();
       }
       expect(errors).toEqual([]);
+    });
+
+    describe('a payment that settles after the handler', () => {
+      const events: string[] = [];
+      const seen: unknown[] = [];
+      let later: Paywall;
+      let served: Served;
+
+      /**
+       * A settle-after kind (as x402 is): `Authorization: Later <id>` passes once; its settlement
+       * fails for ids starting with `fail`. It offers nothing.
+       */
+      const laterKind: OfferKind = {
+        name: 'later',
+        offer: () => undefined,
+        read(source) {
+          const value = source.authorization.find((line) => line.startsWith('Later '));
+          if (value === undefined) return undefined;
+          const id = value.slice('Later '.length);
+          return {
+            kind: 'later',
+            verify: () => ({
+              ok: true,
+              proof: {
+                protocol: 'x402',
+                tokenId: `later-${id}`,
+                paymentHash: '00'.repeat(32),
+                amountMsat: 10_000n,
+                singleUse: { key: `later:${id}`, expiresAt: Date.now() + 60_000 },
+                headers: [],
+                settleAfter: true,
+                settle: async () => {
+                  events.push(`settle ${id}`);
+                  return id.startsWith('fail')
+                    ? {
+                        ok: false,
+                        code: 'x402_settlement_failed',
+                        message: 'the facilitator refused',
+                        headers: [['Payment-Response', `failed ${id}`]],
+                      }
+                    : {
+                        ok: true,
+                        headers: [['Payment-Response', `settled ${id}`]],
+                        settlement: { reference: `tx-${id}`, amount: 10n, unit: 'usdc' },
+                      };
+                },
+              },
+            }),
+          };
+        },
+      };
+
+      /**
+       * The engine, watched: reading the PaymentContext's `tokenId` marks the handler running (it
+       * serialises it), and fails it for ids starting with `broken`; `finalize` records the status
+       * the adapter passes.
+       */
+      const watched: PaywallHandler = {
+        async handle(request: PaywallRequest, route: Route): Promise<PaywallDecision> {
+          const decision = await later.handle(request, route);
+          if (decision.kind !== 'pass' || decision.finalize === undefined) return decision;
+          const { finalize } = decision;
+          const tokenId = decision.payment.tokenId ?? '';
+          Object.defineProperty(decision.payment, 'tokenId', {
+            enumerable: true,
+            get: () => {
+              events.push(`handler ${tokenId}`);
+              if (tokenId.startsWith('later-broken')) throw new Error('handler bug');
+              return tokenId;
+            },
+          });
+          return {
+            ...decision,
+            finalize: (status) => {
+              events.push(`finalize ${status}`);
+              return finalize(status);
+            },
+          };
+        },
+      };
+
+      beforeAll(async () => {
+        later = createPaywall({
+          lightning: dev.shop,
+          store: createMemoryStore(),
+          secrets: [createMasterSecret()],
+          rateLimits: { challenges: false },
+          logger: createMemoryLogger(),
+          offers: [laterKind],
+        });
+        const route = later.route({ service: 'later', price: '10 sat' });
+        served = await harness.serve(watched, [{ method: 'GET', path: '/later', route }], {
+          onError: (error) => seen.push(error),
+        });
+      });
+
+      afterAll(async () => {
+        await served?.close();
+        await later?.close();
+      });
+
+      it('runs the handler, then settles with its status, and sends the settlement headers', async () => {
+        events.length = 0;
+        const response = await send(`${served.url}/later`, {
+          headers: authorization('Later ok-1'),
+        });
+        expect(response.status).toBe(200);
+        expect(response.json().payment).toMatchObject({ protocol: 'x402', tokenId: 'later-ok-1' });
+        expect(headerValues(response, 'payment-response')).toEqual(['settled ok-1']);
+        expect(events).toEqual(['handler later-ok-1', 'finalize 200', 'settle ok-1']);
+        const replay = await send(`${served.url}/later`, { headers: authorization('Later ok-1') });
+        expect(refusal(replay)).toEqual([401, 'credential_replayed']);
+        expect(seen).toEqual([]);
+      });
+
+      it('replaces the answer with the 402 when the settlement fails', async () => {
+        events.length = 0;
+        const response = await send(`${served.url}/later`, {
+          headers: authorization('Later fail-1'),
+        });
+        expect(refusal(response)).toEqual([402, 'x402_settlement_failed']);
+        expect(headerValues(response, 'payment-response')).toEqual(['failed fail-1']);
+        expect(headerValues(response, 'content-type')).toEqual(['application/problem+json']);
+        expect(response.body).not.toContain('later-fail-1');
+        expect(events).toEqual(['handler later-fail-1', 'finalize 200', 'settle fail-1']);
+        expect(seen).toEqual([]);
+      });
+
+      // The node harness's handler does not catch its own errors (they are the app's, unanswered).
+      it.skipIf(harness.name === 'node')(
+        'does not settle when the handler answers >= 400',
+        async () => {
+          events.length = 0;
+          const response = await send(`${served.url}/later`, {
+            headers: authorization('Later broken-1'),
+          });
+          expect(response.status).toBe(500);
+          expect(headerValues(response, 'payment-response')).toEqual([]);
+          expect(events).toEqual(['handler later-broken-1', 'finalize 500']);
+        },
+      );
     });
   });
 }
