@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixedRate } from '@tollway/sdk';
 import { createSqliteClientStore } from '@tollway/sdk/client';
 import {
   createDevNetwork,
@@ -12,7 +13,13 @@ import {
   type DevNetwork,
   type DevServer,
 } from '@tollway/sdk/lightning';
+import { withPaywall } from '@tollway/sdk/node';
+import { createMasterSecret, createPaywall, createX402Offer } from '@tollway/sdk/server';
+import { createMemoryStore } from '@tollway/sdk/stores/memory';
+import { createSelfHostedFacilitator } from '@tollway/sdk/x402';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen } from '../../sdk/test/adapters/conformance.js';
+import { startTestChain } from '../../sdk/test/support/chain.js';
 import {
   type ChallengeServer,
   startChallengeServer,
@@ -255,6 +262,167 @@ describe('tollway fetch', () => {
     expect((await runCli('fetch', 'not a url', ...a.args)).code).toBe(64);
     expect(
       (await runCli('fetch', `${server.url}/spec/x`, '--wallet', 'nope://x', '--db', a.db)).code,
+    ).toBe(64);
+  });
+});
+
+const chain = await startTestChain();
+afterAll(() => chain?.close());
+
+describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', () => {
+  const c = chain!;
+  const PRICE = 10_000n; // $0.01 in TestUSDC base units
+  let url: string;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    const paywall = createPaywall({
+      lightning: network.backend('shop'),
+      store: createMemoryStore(),
+      secrets: [createMasterSecret()],
+      rates: fixedRate('100000'),
+      rateLimits: { challenges: false },
+      protocols: [],
+      offers: [
+        createX402Offer({
+          facilitator: await createSelfHostedFacilitator({
+            rpcUrl: c.rpcUrl,
+            privateKey: c.accounts.facilitator.privateKey,
+          }),
+          payTo: c.accounts.payTo.address,
+          network: c.network,
+          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+        }),
+      ],
+    });
+    const route = paywall.route({ service: 'weather', price: '$0.01' });
+    const served = await listen(
+      createServer(
+        withPaywall(paywall, route, (_req, res) => {
+          res.setHeader('Content-Type', 'application/json');
+          res.end('{"weather":"sunny"}');
+        }),
+      ),
+    );
+    url = `${served.url}/weather`;
+    close = async () => {
+      await served.close();
+      await paywall.close();
+    };
+  });
+  afterAll(() => close?.());
+
+  const evmArgs = () => [
+    '--evm-key',
+    c.accounts.payer.privateKey,
+    '--evm-asset',
+    `${c.network}:${c.token}`,
+  ];
+
+  it('pays the x402 offer on chain and records it in the ledger', async () => {
+    const db = join(dir, 'evm-agent.sqlite');
+    const payer = await c.balanceOf(c.accounts.payer.address);
+    const payTo = await c.balanceOf(c.accounts.payTo.address);
+    const { code, stdout, stderr } = await runCli(
+      'fetch',
+      url,
+      ...evmArgs(),
+      '--usd-per-btc',
+      '100000',
+      '--db',
+      db,
+      '-v',
+    );
+    expect(stderr).toContain('* offer x402 v2 exact: 10000 of');
+    expect(code).toBe(0);
+    const printed = JSON.parse(stdout);
+    expect(printed).toMatchObject({
+      status: 200,
+      payment: { protocol: 'x402', amountMsat: '10000', feeMsat: '0' },
+    });
+    expect(JSON.parse(printed.body)).toEqual({ weather: 'sunny' });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - PRICE);
+    expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + PRICE);
+    const store = createSqliteClientStore({ path: db });
+    expect((await store.list()).map((e) => [e.protocol, e.status, e.amountMsat])).toEqual([
+      ['x402', 'succeeded', 10_000n],
+    ]);
+    await store.close();
+  });
+
+  it('reads the key from env:NAME, and keeps to --max-cost', async () => {
+    process.env.TOLLWAY_TEST_EVM_KEY = c.accounts.payer.privateKey;
+    try {
+      const payer = await c.balanceOf(c.accounts.payer.address);
+      const { code, stderr } = await runCli(
+        'fetch',
+        url,
+        '--evm-key',
+        'env:TOLLWAY_TEST_EVM_KEY',
+        '--evm-asset',
+        `${c.network}:${c.token}`,
+        '--usd-per-btc',
+        '100000',
+        '--max-cost',
+        '5',
+        '--db',
+        join(dir, 'evm-cheap.sqlite'),
+      );
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/^tollway fetch: (over_price|budget_exceeded): /);
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer);
+    } finally {
+      delete process.env.TOLLWAY_TEST_EVM_KEY;
+    }
+  });
+
+  it('refuses x402 offers without --usd-per-btc, and other tokens, saying why', async () => {
+    const payer = await c.balanceOf(c.accounts.payer.address);
+    const noRate = await runCli('fetch', url, ...evmArgs(), '--db', join(dir, 'evm-norate.sqlite'));
+    expect(noRate.code).toBe(3);
+    expect(noRate.stderr).toContain('no_payable_offer');
+    expect(noRate.stderr).toContain('x402 offers are refused without --usd-per-btc');
+
+    const other = await runCli(
+      'fetch',
+      url,
+      '--evm-key',
+      c.accounts.payer.privateKey,
+      '--evm-asset',
+      `${c.network}:0x${'11'.repeat(20)}`,
+      '--usd-per-btc',
+      '100000',
+      '--db',
+      join(dir, 'evm-other.sqlite'),
+    );
+    expect(other.code).toBe(3);
+    expect(other.stderr).toContain('no_payable_offer');
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer);
+  });
+
+  it('exits 64 on a bad key, asset or rate', async () => {
+    const db = ['--db', join(dir, 'evm-usage.sqlite')];
+    const asset = ['--evm-asset', `${c.network}:${c.token}`];
+    expect((await runCli('fetch', url, '--evm-key', 'zz', ...asset, ...db)).code).toBe(64);
+    expect((await runCli('fetch', url, '--evm-key', `0x${'22'.repeat(32)}`, ...db)).code).toBe(64);
+    expect(
+      (
+        await runCli(
+          'fetch',
+          url,
+          '--evm-key',
+          `0x${'22'.repeat(32)}`,
+          '--evm-asset',
+          '0xabc',
+          ...db,
+        )
+      ).code,
+    ).toBe(64);
+    expect((await runCli('fetch', url, ...evmArgs(), '--usd-per-btc', 'lots', ...db)).code).toBe(
+      64,
+    );
+    expect(
+      (await runCli('fetch', url, '--evm-key', 'env:TOLLWAY_NO_SUCH_VAR', ...asset, ...db)).code,
     ).toBe(64);
   });
 });

@@ -5,7 +5,7 @@
  * across runs. Output: the body on a terminal; one JSON object when stdout is piped or with `--json`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatMsat, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
+import { fixedRate, formatMsat, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import {
   createBudget,
   createPayingFetch,
@@ -18,6 +18,7 @@ import {
   type RejectedOffer,
 } from '@tollway/sdk/client';
 import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
+import { createEvmWallet, type EvmWallet, type X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 
@@ -52,6 +53,9 @@ interface FetchFlags {
   wallet?: string;
   db?: string;
   json?: boolean;
+  evmKey?: string;
+  evmAsset: string[];
+  usdPerBtc?: string;
 }
 
 /** A usage mistake: printed as is, exit 64. */
@@ -87,6 +91,42 @@ function readData(data: string): Uint8Array | string {
     return new Uint8Array(readFileSync(data.slice(1)));
   } catch (cause) {
     throw new UsageError(`-d ${data}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+/** `<caip2-network>:<tokenAddress>`, e.g. `eip155:8453:0x833589fC…`. */
+function parseEvmAsset(text: string): { network: X402Network; address: string } {
+  const colon = text.lastIndexOf(':');
+  const network = text.slice(0, colon);
+  const address = text.slice(colon + 1);
+  if (colon < 1 || !/^eip155:\d+$/.test(network) || !/^0x[0-9a-fA-F]{40}$/.test(address)) {
+    throw new UsageError(`--evm-asset takes <caip2-network>:<tokenAddress>, not "${text}"`);
+  }
+  return { network: network as X402Network, address };
+}
+
+/** The EVM key of `--evm-key` or `TOLLWAY_EVM_KEY`: hex, or `env:NAME` to read it from NAME. */
+function readEvmKey(source: string | undefined): string | undefined {
+  if (source === undefined || source === '') return undefined;
+  if (!source.startsWith('env:')) return source;
+  const key = process.env[source.slice(4)];
+  if (key === undefined || key === '')
+    throw new UsageError(`--evm-key: $${source.slice(4)} is not set`);
+  return key;
+}
+
+/** The x402 wallet, or undefined when no EVM key is given. */
+function openEvmWallet(flags: FetchFlags): EvmWallet | undefined {
+  const key = readEvmKey(flags.evmKey ?? process.env.TOLLWAY_EVM_KEY);
+  if (key === undefined) return undefined;
+  if (flags.evmAsset.length === 0) {
+    throw new UsageError('--evm-key needs at least one --evm-asset <caip2-network>:<tokenAddress>');
+  }
+  const allowedAssets = flags.evmAsset.map(parseEvmAsset);
+  try {
+    return createEvmWallet({ privateKey: key, allowedAssets });
+  } catch (error) {
+    throw new UsageError(`--evm-key: ${describeError(error)}`);
   }
 }
 
@@ -186,7 +226,7 @@ export function registerFetchCommand(
 ): void {
   program
     .command('fetch')
-    .description('Fetch a URL, paying its HTTP 402 (L402 or MPP) within a budget, like curl.')
+    .description('Fetch a URL, paying its HTTP 402 (L402, MPP or x402) within a budget, like curl.')
     .argument('<url>', 'the URL to fetch')
     .option('-X, --request <method>', 'HTTP method (default GET, or POST with -d)')
     .option(
@@ -204,6 +244,17 @@ export function registerFetchCommand(
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
     .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
     .option('--json', 'print one JSON object (the default when stdout is not a terminal)')
+    .option(
+      '--evm-key <hex | env:NAME>',
+      'EVM private key that pays x402 (default: $TOLLWAY_EVM_KEY)',
+    )
+    .option(
+      '--evm-asset <network:address>',
+      'token x402 may pay, as <caip2-network>:<tokenAddress>; repeatable',
+      (value: string, all: string[]) => [...all, value],
+      [],
+    )
+    .option('--usd-per-btc <rate>', 'USD per BTC, to count x402 token amounts against the budget')
     .action((url: string, flags: FetchFlags) => run(url, flags));
 
   async function run(url: string, flags: FetchFlags): Promise<void> {
@@ -212,6 +263,7 @@ export function registerFetchCommand(
       if (flags.verbose) io.stderr(`${line}\n`);
     };
     let wallet: LightningBackend | undefined;
+    let evm: EvmWallet | undefined;
     let close = async (): Promise<void> => undefined;
     try {
       const maxCostMsat = sats(flags.maxCost, '--max-cost');
@@ -220,6 +272,21 @@ export function registerFetchCommand(
       const body = flags.data === undefined ? undefined : readData(flags.data);
       const method = (flags.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
       if (!URL.canParse(url)) throw new UsageError(`not a URL: ${url}`);
+      evm = openEvmWallet(flags);
+      let rate: string | undefined;
+      if (flags.usdPerBtc !== undefined) {
+        rate = flags.usdPerBtc.trim();
+        if (!/^\d+(\.\d+)?$/.test(rate) || /^[0.]+$/.test(rate)) {
+          throw new UsageError('--usd-per-btc takes a positive number of dollars');
+        }
+      }
+      if (evm !== undefined && rate === undefined) {
+        verbose('* x402 offers are refused: give --usd-per-btc to count them against the budget');
+      }
+      const x402 =
+        evm !== undefined && rate !== undefined
+          ? { wallet: evm, rates: fixedRate(rate) }
+          : undefined;
       const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
       wallet = source === undefined || source === '' ? undefined : connectLightning(source);
       const store = createSqliteClientStore({ path: flags.db ?? defaultAgentDbPath() });
@@ -237,6 +304,7 @@ export function registerFetchCommand(
         store,
         budget,
         maxFeeMsat,
+        ...(x402 !== undefined ? { x402, preferences: ['l402', 'mpp', 'x402'] as const } : {}),
         onEvent: (event) => verbose(verboseLine(event)),
       });
       const init: RequestInit = { method, headers, ...(body !== undefined ? { body } : {}) };
@@ -294,10 +362,13 @@ export function registerFetchCommand(
       setExitCode(response.ok ? EXIT_OK : EXIT_HTTP);
     } catch (error) {
       const code = exitCodeOf(error);
+      const unpaid = isTollwayError(error, 'no_payable_offer');
       const hint =
-        wallet === undefined && isTollwayError(error, 'no_payable_offer')
-          ? '\ntollway fetch: no wallet: give --wallet <connection string> or set TOLLWAY_WALLET'
-          : '';
+        unpaid && evm !== undefined && flags.usdPerBtc === undefined
+          ? '\ntollway fetch: x402 offers are refused without --usd-per-btc <rate> (needed to count token amounts against the sat budget)'
+          : unpaid && wallet === undefined && evm === undefined
+            ? '\ntollway fetch: no wallet: give --wallet <connection string> (or set TOLLWAY_WALLET), or --evm-key with --evm-asset and --usd-per-btc for x402'
+            : '';
       io.stderr(`tollway fetch: ${describeError(error)}${hint}\n`);
       if (json && code !== EXIT_USAGE) {
         const details = isTollwayError(error)

@@ -65,7 +65,7 @@ function isZero(text: string): boolean {
   return parsed.unit === 'msat' ? parsed.msat === 0n : parsed.microUsd === 0n;
 }
 
-const positiveAmount = amount.refine((text) => !isZero(text), {
+const positiveAmount = amount.refine((text) => !isAmount(text) || !isZero(text), {
   error: 'must be more than zero',
 });
 
@@ -111,6 +111,14 @@ const pricingRule = z
       ctx.addIssue({ code: 'custom', message: '`field` and `prices` go together' });
     }
   });
+
+/** MCP tool prices: a `tools/call` of a listed tool is priced; every other message is free. */
+const mcpPricing = z.strictObject({
+  tools: z
+    .record(z.string().min(1), positiveAmount)
+    .refine((tools) => Object.keys(tools).length > 0, { error: 'must name at least one tool' }),
+  freeTools: z.array(z.string().min(1)).exactOptional(),
+});
 
 const serviceSchema = z
   .strictObject({
@@ -158,6 +166,8 @@ const serviceSchema = z
       .exactOptional(),
     price: amount.exactOptional(),
     pricing: z.array(pricingRule).min(1).exactOptional(),
+    mcp: mcpPricing.exactOptional(),
+    x402: z.literal(false).exactOptional(),
     description: z.string().exactOptional(),
     tier: z.number().int().min(0).max(65_535).exactOptional(),
     capabilities: z.array(z.string().min(1)).exactOptional(),
@@ -173,10 +183,34 @@ const serviceSchema = z
       .exactOptional(),
   })
   .superRefine((service, ctx) => {
+    if (service.mcp !== undefined) {
+      for (const [index, name] of (service.mcp.freeTools ?? []).entries()) {
+        if (Object.hasOwn(service.mcp.tools, name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mcp', 'freeTools', index],
+            message: `"${name}" is also priced in \`mcp.tools\``,
+          });
+        }
+      }
+      if (service.pricing !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mcp'],
+          message: 'a service is priced by `mcp` or by `pricing` rules, not both',
+        });
+      }
+    }
     if (!service.auth) return;
-    if (service.price === undefined) {
+    if (service.price === undefined && service.mcp === undefined) {
       ctx.addIssue({ code: 'custom', path: ['price'], message: 'is required unless `auth: off`' });
-    } else if (service.pricing === undefined && isAmount(service.price) && isZero(service.price)) {
+    } else if (
+      service.price !== undefined &&
+      service.pricing === undefined &&
+      service.mcp === undefined &&
+      isAmount(service.price) &&
+      isZero(service.price)
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['price'],
@@ -191,6 +225,37 @@ const serviceSchema = z
       });
     }
   });
+
+const evmAddress = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, { error: 'must be a 0x address (20 bytes of hex)' });
+
+/** The x402 offer added to every priced service: an EIP-3009 token on one EVM chain. */
+const x402Schema = z.strictObject({
+  network: z
+    .string()
+    .regex(/^eip155:\d+$/, { error: "must be a CAIP-2 EVM network such as 'eip155:8453'" }),
+  asset: z.strictObject({
+    address: evmAddress,
+    decimals: z.number().int().min(0).max(36),
+    name: z.string().min(1),
+    version: z.string().min(1),
+  }),
+  payTo: evmAddress,
+  facilitator: z.union(
+    [
+      z.strictObject({ url: z.url() }),
+      z.strictObject({
+        rpcUrl: z.url(),
+        privateKey: z
+          .string()
+          .regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'must be 32 bytes of hex' }),
+      }),
+    ],
+    { error: 'must be {url} (a facilitator service) or {rpcUrl, privateKey} (self-hosted)' },
+  ),
+  settle: z.enum(['after', 'upfront']).exactOptional(),
+});
 
 const store = z
   .string()
@@ -271,6 +336,7 @@ const configSchema = z
       })
       .default({ trustProxy: false, bodyLimit: 1_048_576 }),
     shutdownTimeout: timeout.default(10_000),
+    x402: x402Schema.exactOptional(),
     services: z.array(serviceSchema),
   })
   .superRefine((config, ctx) => {
@@ -307,6 +373,12 @@ export type ServiceInput = z.input<typeof serviceSchema>;
 
 /** One pricing rule of a service. */
 export type PricingRule = z.output<typeof pricingRule>;
+
+/** The `mcp` block of a service: prices of MCP tools. */
+export type McpPricing = z.output<typeof mcpPricing>;
+
+/** The top-level `x402` block: the x402 offer of every priced service. */
+export type X402Config = z.output<typeof x402Schema>;
 
 /** Where `${NAME}` values come from. */
 export type Env = Readonly<Record<string, string | undefined>>;

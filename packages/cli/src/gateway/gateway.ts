@@ -12,12 +12,24 @@ import { performance } from 'node:perf_hooks';
 import { fixedRate, isTollwayError, TollwayError } from '@tollway/sdk';
 import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
 import { createPaywallRequest, writePaywallResponse } from '@tollway/sdk/node';
-import { createPaywall, type Paywall, type PaywallOptions, type Store } from '@tollway/sdk/server';
+import {
+  createPaywall,
+  createX402Offer,
+  type OfferKind,
+  type Paywall,
+  type PaywallOptions,
+  type Store,
+} from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
+import {
+  createFacilitatorClient,
+  createSelfHostedFacilitator,
+  type X402Network,
+} from '@tollway/sdk/x402';
 import pino from 'pino';
 import { version } from '../version.js';
 import { type AdminContext, createAdminHandler, type ServiceEntry } from './admin.js';
-import type { Env, GatewayConfig, ListenConfig, ServiceConfig } from './config.js';
+import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from './config.js';
 import { dashboardHandler } from './dashboard/index.js';
 import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
 import { applyOverlay, type Overlay, readOverlay, writeOverlay } from './overlay.js';
@@ -96,6 +108,8 @@ function createDefaultLogger(): GatewayLogger {
 /** What one engine is configured with; services with equal settings share an engine. */
 type EngineSettings = Omit<GatewayConfig['paywall'], 'trustProxy' | 'bodyLimit'> & {
   allowlist?: readonly string[];
+  /** Whether the engine adds the x402 offer (the config has an `x402` block, the service no opt-out). */
+  x402: boolean;
 };
 
 /** The engine settings of a service: its own freebies, rate limits and allowlist, or the gateway's. */
@@ -108,7 +122,28 @@ function engineSettings(config: GatewayConfig, service: ServiceConfig | undefine
     ...(freebies === undefined ? {} : { freebies }),
     ...(rateLimits === undefined ? {} : { rateLimits }),
     ...(service?.allowlist === undefined ? {} : { allowlist: service.allowlist }),
+    x402: config.x402 !== undefined && service?.x402 !== false,
   };
+}
+
+/** The x402 offer of the config's `x402` block; the self-hosted facilitator asks its chain id. */
+async function createX402OfferFrom(config: X402Config): Promise<OfferKind> {
+  try {
+    const facilitator =
+      'url' in config.facilitator
+        ? createFacilitatorClient({ url: config.facilitator.url })
+        : await createSelfHostedFacilitator(config.facilitator);
+    return createX402Offer({
+      facilitator,
+      payTo: config.payTo as `0x${string}`,
+      network: config.network as X402Network,
+      asset: { ...config.asset, address: config.asset.address as `0x${string}` },
+      ...(config.settle === undefined ? {} : { settle: config.settle }),
+    });
+  } catch (error) {
+    if (!isTollwayError(error)) throw error;
+    throw new TollwayError('invalid_config', `x402: ${error.message}`, { cause: error });
+  }
 }
 
 function createEngine(
@@ -118,6 +153,7 @@ function createEngine(
     store: Store;
     secrets: readonly string[];
     logger: GatewayLogger;
+    x402?: OfferKind;
   },
 ): Paywall {
   const options: PaywallOptions = {
@@ -137,6 +173,7 @@ function createEngine(
     ...(settings.cors === undefined ? {} : { cors: settings.cors }),
     ...(settings.freebies === undefined ? {} : { freebies: settings.freebies }),
     ...(settings.rateLimits === undefined ? {} : { rateLimits: settings.rateLimits }),
+    ...(settings.x402 && shared.x402 !== undefined ? { offers: [shared.x402] } : {}),
     ...(settings.allowlist === undefined
       ? {}
       : {
@@ -336,7 +373,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (options.store === undefined) closers.push(() => rawStore.close());
     await rawStore.init();
     const store = observeSettlements(rawStore, metrics);
-    const shared = { lightning, store, secrets: loaded.secrets, logger };
+    const x402 = initial.x402 === undefined ? undefined : await createX402OfferFrom(initial.x402);
+    const shared = {
+      lightning,
+      store,
+      secrets: loaded.secrets,
+      logger,
+      ...(x402 === undefined ? {} : { x402 }),
+    };
 
     let overlay: Overlay = await readOverlay(overlayFile(initial));
     let state = buildState(
@@ -559,6 +603,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           'dataDir',
           'admin',
           'metrics',
+          'x402',
         ] as const) {
           if (JSON.stringify(config[field]) !== JSON.stringify(state.config[field])) {
             logger.warn({ field }, 'this setting changes only on restart');

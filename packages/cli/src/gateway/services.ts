@@ -6,6 +6,7 @@
 import { isTollwayError, TollwayError } from '@tollway/sdk';
 import type { Paywall, PriceFunction, PriceInput, PriceRequest, Route } from '@tollway/sdk/server';
 import type { PricingRule, ServiceConfig } from './config.js';
+import { createMcpPriceFunction } from './mcp-pricing.js';
 
 /** A service ready to serve. */
 export interface Service {
@@ -141,10 +142,15 @@ function compileService(config: ServiceConfig, index: number, paywall: Paywall):
         const price = config.price ?? '';
         return paywall.route({
           service: { name: config.name, tier: config.tier ?? 0 },
-          price: rules === undefined ? price : createPriceFunction(rules, price),
-          readsBody: (rules ?? []).some(
-            (rule) => rule.field !== undefined || rule.when !== undefined,
-          ),
+          price:
+            config.mcp !== undefined
+              ? createMcpPriceFunction(config.mcp, config.price)
+              : rules === undefined
+                ? price
+                : createPriceFunction(rules, price),
+          readsBody:
+            config.mcp !== undefined ||
+            (rules ?? []).some((rule) => rule.field !== undefined || rule.when !== undefined),
           description: config.description ?? config.name,
           ...(config.capabilities === undefined ? {} : { capabilities: config.capabilities }),
           ...(config.requiresCapability === undefined

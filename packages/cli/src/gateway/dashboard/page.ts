@@ -251,6 +251,10 @@ function renderPayments(payments) {
 function describePrice(service) {
   const c = service.config;
   if (c.auth === false) return 'free';
+  if (c.mcp) {
+    const tools = Object.entries(c.mcp.tools).map(([tool, price]) => 'tool ' + tool + ': ' + price);
+    return tools.join('; ') + '; other tools: ' + (c.price || 'free') + '; other MCP messages free';
+  }
   const parts = [];
   for (const rule of c.pricing || []) {
     const where = [rule.method ? [].concat(rule.method).join('/') : '', rule.path || ''].filter(Boolean).join(' ');
