@@ -526,6 +526,28 @@ describe('prices', () => {
     expect(used.status).toBe(402);
     expect(problemOf(used).code).toBe('uses_exhausted');
   });
+
+  it('does not count a use for a request its price function makes free', async () => {
+    const { paywall } = setup();
+    const route = paywall.route({
+      service: 'mcp',
+      readsBody: true,
+      uses: 1,
+      price: ({ body }) => ((body as { method?: string }).method === 'tools/call' ? '10 sat' : 0n),
+    });
+    const call = { method: 'POST', body: { method: 'tools/call' } } as const;
+    const challenge = responseOf(await paywall.handle(paywallRequest('/mcp', call), route));
+    const headers = { authorization: await payL402(challenge, dev.agent) };
+    for (const method of ['initialize', 'tools/list', 'ping']) {
+      const free = await paywall.handle(
+        paywallRequest('/mcp', { method: 'POST', headers, body: { method } }),
+        route,
+      );
+      expect([method, paymentOf(free).freeReason]).toEqual([method, 'free_route']);
+    }
+    const paid = await paywall.handle(paywallRequest('/mcp', { ...call, headers }), route);
+    expect(paymentOf(paid).remainingUses).toBe(0);
+  });
 });
 
 describe('failures', () => {

@@ -662,6 +662,14 @@ export function createPaywall(options: PaywallOptions): Paywall {
       payment.unit = 'msat';
     }
 
+    // A request its price function makes free stays free with a credential attached: it must not
+    // use up a single-use proof, count against a use limit or draw on a balance (e.g. MCP
+    // `tools/list` sent with the token a client bought for `tools/call`).
+    if (typeof route.price === 'function') {
+      const quote = await exchange.quote();
+      if (!isQuote(quote)) return respond(exchange, quote);
+      if (quote.msat === 0n) return passFree(exchange, 'free_route');
+    }
     if (proof.singleUse !== undefined) {
       const quote = await exchange.quote();
       if (!isQuote(quote)) return respond(exchange, quote);
