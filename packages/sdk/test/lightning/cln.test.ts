@@ -155,9 +155,11 @@ describe('Core Lightning clnrest backend', () => {
     expectTimeoutThenLateSuccess(cln, double.node));
 
   it('waits with waitinvoice and reports expiry (903) as an expired invoice', async () => {
+    const before = calls('waitinvoice').length;
     const paid = await cln.createInvoice({ amountMsat: 2_000n });
     const waiting = cln.waitForSettlement(paid.paymentHash, { timeoutMs: 5_000 });
-    await sleep(50);
+    // Pay only once the double holds the waitinvoice call, so the wait is what sees the payment.
+    while (calls('waitinvoice').length === before) await sleep(10);
     double.node.payIncoming(paid.paymentRequest);
     expect(await waiting).toMatchObject({ state: 'settled', amountPaidMsat: 2_000n });
 
@@ -165,7 +167,7 @@ describe('Core Lightning clnrest backend', () => {
     expect((await cln.waitForSettlement(expiring.paymentHash, { timeoutMs: 5_000 })).state).toBe(
       'expired',
     );
-    expect(calls('waitinvoice')).toHaveLength(2);
+    expect(calls('waitinvoice')).toHaveLength(before + 2);
   });
 
   it('counts only channels in normal operation as balance', async () => {
