@@ -1,5 +1,5 @@
 /**
- * `tollway dev [--port <port>] [--once]`: the one-command SANDBOX. Starts a dev Lightning node, a
+ * `tollway dev [--port <port>] [--once] [--x402]`: the one-command SANDBOX. Starts a dev Lightning node, a
  * gateway and a sample API with zero configuration, pays for a request end to end while printing
  * each step, and keeps running (until Ctrl-C) with the URLs and a ready-to-run `tollway fetch`.
  */
@@ -15,6 +15,7 @@ const EXIT_USAGE = 64;
 interface DevFlags {
   port: string;
   once?: boolean;
+  x402?: boolean;
 }
 
 /** Registers `tollway dev`. */
@@ -34,6 +35,10 @@ export function registerDevCommand(
       String(DEFAULT_DEV_PORT),
     )
     .option('--once', 'run the demo payment, then stop (exit 0 when it succeeded)')
+    .option(
+      '--x402',
+      'also offer x402: a local EVM chain (anvil) with test tokens, and an x402 demo payment',
+    )
     .action(async (flags: DevFlags) => {
       const port = Number(flags.port);
       if (!/^\d{1,5}$/.test(flags.port) || port > 65_534) {
@@ -51,6 +56,7 @@ export function registerDevCommand(
             dir: process.cwd(),
             port,
             once: flags.once === true,
+            x402: flags.x402 === true,
             signal: stop.signal,
             print: (line) => io.stdout(`${line}\n`),
             warn: (line) => io.stderr(`${line}\n`),

@@ -8,6 +8,7 @@ import { parseL402Challenges } from '@tollway/sdk/l402';
 import { decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
 import { parsePaymentChallenges } from '@tollway/sdk/mpp';
 import { hexToBytes, sha256Hex } from '../hex.js';
+import type { DevChain } from './chain.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -184,6 +185,125 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       amountMsat: paid.amountMsat,
       feeMsat: paid.feeMsat,
       authorization,
+    };
+  } catch (error) {
+    const message = describe(error);
+    print(`  ✗ step ${step} failed: ${message}`);
+    return { ok: false, step, message };
+  }
+}
+
+/** Options of {@link runX402Demo}. */
+export interface X402DemoOptions {
+  /** A dollar-priced URL of the gateway that offers x402. */
+  url: string;
+  /** The local chain: the payer's key, the token, balances. */
+  chain: DevChain;
+  /** USD per BTC, to count the token amount against the budget. */
+  usdPerBtc: string;
+  /** Receives the printout, one line at a time (no trailing newline). */
+  print: (line: string) => void;
+}
+
+/** What the x402 demo settled, or the step where it stopped and why. */
+export type X402DemoResult =
+  | { ok: true; body: string; transaction: string; amount: bigint }
+  | { ok: false; step: number; message: string };
+
+/** Token base units (6 decimals) as `1.234567`. */
+function formatUsdc(units: bigint): string {
+  const whole = units / 1_000_000n;
+  const fraction = (units % 1_000_000n).toString().padStart(6, '0');
+  return `${whole}.${fraction} USDC`;
+}
+
+/**
+ * Buys `url` with x402 (an EIP-3009 authorization signed by the payer, settled on the local chain
+ * by the gateway's self-hosted facilitator), printing each step. Never throws.
+ *
+ * @example
+ * ```ts
+ * const result = await runX402Demo({ url: `${gateway.url}/v1/stream`, chain, usdPerBtc: '100000', print: console.log });
+ * ```
+ */
+export async function runX402Demo(options: X402DemoOptions): Promise<X402DemoResult> {
+  const { url, chain, print } = options;
+  let step = 0;
+  const next = (title: string, detail: string): void => {
+    step += 1;
+    print(`  ${step}. ${title.padEnd(22)} ${detail}`);
+  };
+  const more = (line: string): void => print(`${INDENT}${line}`);
+  try {
+    // Loaded only here: `tollway dev` without --x402 does not need the x402 code.
+    const {
+      createEvmWallet,
+      parsePaymentRequiredHeader,
+      parsePaymentResponseHeader,
+      X402_HEADERS,
+    } = await import('@tollway/sdk/x402');
+    const { createPayingFetch } = await import('@tollway/sdk/client');
+    const { fixedRate } = await import('@tollway/sdk');
+    const payer = chain.accounts.payer.address;
+    const payTo = chain.accounts.payTo.address;
+    const before = { payer: await chain.balanceOf(payer), payTo: await chain.balanceOf(payTo) };
+    more(`balances before  payer ${formatUsdc(before.payer)}, payTo ${formatUsdc(before.payTo)}`);
+
+    next('Request', `GET ${url}  (no credential)`);
+    const first = await fetch(url);
+    await first.text();
+    if (first.status !== 402) {
+      throw new StepFailure(`expected 402 Payment Required, got ${first.status}`);
+    }
+    const header = first.headers.get(X402_HEADERS.paymentRequired) ?? '';
+    if (header === '') throw new StepFailure('the 402 has no PAYMENT-REQUIRED header');
+    const required = parsePaymentRequiredHeader(header);
+    const offer = required.accepts.find((accept) => accept.network === chain.network);
+    if (offer === undefined) throw new StepFailure(`the 402 offers no x402 on ${chain.network}`);
+    next('402 Payment Required', `PAYMENT-REQUIRED: x402 v${required.x402Version} ${offer.scheme}`);
+    more(`amount  ${formatUsdc(BigInt(offer.amount))} (test tokens) on ${offer.network}`);
+    more(`asset   ${offer.asset}`);
+    more(`payTo   ${offer.payTo}`);
+
+    const wallet = createEvmWallet({
+      privateKey: chain.accounts.payer.privateKey,
+      allowedAssets: [{ network: chain.network, address: chain.token }],
+    });
+    let nonce = '';
+    const payingFetch = createPayingFetch({
+      wallets: [],
+      preferences: ['x402'],
+      x402: { wallet, rates: fixedRate(options.usdPerBtc) },
+      onPayment: (payment) => {
+        nonce = payment.paymentHash;
+      },
+    });
+    const second = await payingFetch(url);
+    const body = await second.text();
+    next('Signed authorization', `EIP-3009 transferWithAuthorization from ${payer}`);
+    more(`nonce   ${nonce || 'not reported'}`);
+    if (second.status !== 200) {
+      throw new StepFailure(
+        `expected 200 after paying, got ${second.status}: ${body.slice(0, 200)}`,
+      );
+    }
+    const settled = second.headers.get(X402_HEADERS.paymentResponse);
+    if (settled === null) throw new StepFailure('the 200 has no PAYMENT-RESPONSE header');
+    const response = parsePaymentResponseHeader(settled);
+    if (!response.success || !response.transaction) {
+      throw new StepFailure('the PAYMENT-RESPONSE reports no settled transaction');
+    }
+    next('Settled', `transaction ${response.transaction}`);
+    next('200 OK', `${second.headers.get('content-type') ?? 'no content type'}`);
+    const shown = body.trim().replace(/\s*\n\s*/g, ' ');
+    more(shown.length > MAX_BODY_SHOWN ? `${shown.slice(0, MAX_BODY_SHOWN)}…` : shown);
+    const after = { payer: await chain.balanceOf(payer), payTo: await chain.balanceOf(payTo) };
+    more(`balances after   payer ${formatUsdc(after.payer)}, payTo ${formatUsdc(after.payTo)}`);
+    return {
+      ok: true,
+      body,
+      transaction: response.transaction,
+      amount: before.payer - after.payer,
     };
   } catch (error) {
     const message = describe(error);

@@ -16,7 +16,8 @@ import {
 } from '@tollway/sdk/lightning';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';
-import { type DemoResult, runDemo } from './demo.js';
+import type { DevChain } from './chain.js';
+import { type DemoResult, runDemo, runX402Demo, type X402DemoResult } from './demo.js';
 import { createSampleUpstream, SAMPLE_PRICES, type SampleUpstream } from './sample-upstream.js';
 
 /** The gateway's port when none is given. */
@@ -35,6 +36,17 @@ export interface DevSandboxOptions {
   print: (line: string) => void;
   /** Receives warnings and errors of the gateway. */
   warn: (line: string) => void;
+  /** Also offer x402: start a local EVM chain (anvil) with test tokens. Default false. */
+  x402?: boolean;
+}
+
+/** The x402 part of a sandbox started with `x402: true`. */
+export interface DevSandboxX402 {
+  chain: DevChain;
+  /** The command that pays a dollar-priced route with x402 from another terminal. */
+  fetchCommand: string;
+  /** Runs the x402 demo once against the gateway. */
+  demo(): Promise<X402DemoResult>;
 }
 
 /** A running sandbox; see {@link startDevSandbox}. */
@@ -51,6 +63,8 @@ export interface DevSandbox {
   /** The command that pays for a request from another terminal. */
   fetchCommand: string;
   network: DevNetwork;
+  /** Present when started with `x402: true`. */
+  x402?: DevSandboxX402;
   /** Runs the demo agent once against the gateway. */
   demo(): Promise<DemoResult>;
   /** Stops the gateway, the sample API and the dev node, in that order. */
@@ -62,6 +76,11 @@ const DEMO_PATH = '/v1/forecast?city=Lisbon';
 const FETCH_PATH = '/v1/forecast?city=Paris';
 /** `tollway fetch --max-cost` takes whole sats. */
 const FETCH_MAX_COST_SAT = '100';
+/** With `--x402`, `/v1/stream` is priced in dollars (20 sat at the rate below) so it offers x402. */
+const X402_STREAM_PRICE = '$0.02';
+const X402_USD_PER_BTC = '100000';
+const X402_PATH = '/v1/stream';
+const FACILITATOR_KEY_ENV = 'TOLLWAY_DEV_FACILITATOR_KEY';
 
 function isAddressInUse(error: unknown): boolean {
   return error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
@@ -103,16 +122,38 @@ interface SandboxConfigParts {
   adminToken: string;
   /** `dev+http://…` of the gateway's wallet (the gateway itself is handed the in-process backend). */
   lightning: string;
+  /** The local chain, when x402 is on. */
+  chain?: DevChain;
 }
 
 /** The gateway config of the sandbox: the sample API's routes and their prices. */
-function sandboxConfig({ stateDir, port, upstream, adminToken, lightning }: SandboxConfigParts) {
+function sandboxConfig({
+  stateDir,
+  port,
+  upstream,
+  adminToken,
+  lightning,
+  chain,
+}: SandboxConfigParts) {
+  const x402 =
+    chain === undefined
+      ? {}
+      : {
+          paywall: { usdPerBtc: X402_USD_PER_BTC },
+          x402: {
+            network: chain.network,
+            asset: chain.asset,
+            payTo: chain.accounts.payTo.address,
+            facilitator: { rpcUrl: chain.rpcUrl, privateKey: `\${${FACILITATOR_KEY_ENV}}` },
+          },
+        };
   return parseGatewayConfig(
     {
       listen: `${HOST}:${port}`,
       dataDir: stateDir,
       lightning,
       admin: { token: adminToken },
+      ...x402,
       services: [
         {
           name: 'hello',
@@ -142,13 +183,17 @@ function sandboxConfig({ stateDir, port, upstream, adminToken, lightning }: Sand
           name: 'stream',
           path: '/v1/stream',
           upstream,
-          price: SAMPLE_PRICES.stream,
+          price: chain === undefined ? SAMPLE_PRICES.stream : X402_STREAM_PRICE,
           validFor: '1h',
           description: 'Sample server-sent events',
         },
       ],
     },
-    { env: {}, source: 'tollway dev' },
+    {
+      env:
+        chain === undefined ? {} : { [FACILITATOR_KEY_ENV]: chain.accounts.facilitator.privateKey },
+      source: 'tollway dev',
+    },
   );
 }
 
@@ -181,13 +226,21 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
   let node: DevServer | undefined;
   let upstream: SampleUpstream | undefined;
   let gateway: Gateway | undefined;
+  let chain: DevChain | undefined;
   const close = async (): Promise<void> => {
     await gateway?.close();
     await upstream?.close();
     await node?.close();
     await network.close();
+    await chain?.close();
   };
   try {
+    if (options.x402 === true) {
+      // Loaded only here: `tollway dev` without --x402 needs neither anvil nor viem.
+      const { startDevChain } = await import('./chain.js');
+      chain = await startDevChain();
+    }
+    const devChain = chain;
     const gatewayWallet = network.openWallet(DEV_WALLETS.gateway);
     network.openWallet(DEV_WALLETS.agent);
     const you = network.openWallet(DEV_WALLETS.you);
@@ -218,6 +271,7 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
             upstream: sample.url,
             adminToken,
             lightning: devConnection(nodeUrl, gatewayWallet),
+            ...(devChain === undefined ? {} : { chain: devChain }),
           }),
           baseDir: options.dir,
           env: {},
@@ -242,6 +296,32 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
         FETCH_MAX_COST_SAT,
       ].join(' '),
       network,
+      ...(devChain === undefined
+        ? {}
+        : {
+            x402: {
+              chain: devChain,
+              fetchCommand: [
+                'npx tollway fetch',
+                shellQuote(`${gatewayUrl}${X402_PATH}`),
+                '--evm-key',
+                devChain.accounts.payer.privateKey,
+                '--evm-asset',
+                `${devChain.network}:${devChain.token}`,
+                '--usd-per-btc',
+                X402_USD_PER_BTC,
+                '--max-cost',
+                FETCH_MAX_COST_SAT,
+              ].join(' '),
+              demo: () =>
+                runX402Demo({
+                  url: `${gatewayUrl}${X402_PATH}`,
+                  chain: devChain,
+                  usdPerBtc: X402_USD_PER_BTC,
+                  print,
+                }),
+            },
+          }),
       demo: () =>
         runDemo({
           url: `${gatewayUrl}${DEMO_PATH}`,
@@ -279,12 +359,22 @@ export interface RunDevOptions extends DevSandboxOptions {
 export async function runDev(options: RunDevOptions): Promise<number> {
   const { print, signal } = options;
   print('tollway dev: a SANDBOX with a dev Lightning node and play money. No real bitcoin moves.');
+  if (options.x402 === true) {
+    print('--x402: a local EVM chain (anvil, SANDBOX) with test tokens. No real USDC moves.');
+  }
   print(`state: ${join(options.dir, '.tollway')} (kept across restarts; delete it to start over)`);
   print('');
   const sandbox = await startDevSandbox(options);
   try {
     print(`  gateway             ${sandbox.gatewayUrl}`);
     print(`  dev Lightning node  ${sandbox.nodeUrl}  (SANDBOX, play money)`);
+    if (sandbox.x402 !== undefined) {
+      const { chain } = sandbox.x402;
+      print(
+        `  local EVM chain     ${chain.rpcUrl}  (SANDBOX anvil pid ${chain.anvilPid}, ${chain.network})`,
+      );
+      print(`  test token          ${chain.token}  ("USD Coin" v2, 6 decimals, test tokens)`);
+    }
     print('');
     print('  route                      price (a payment buys a token)');
     print('  GET  /free/hello           free');
@@ -292,9 +382,15 @@ export async function runDev(options: RunDevOptions): Promise<number> {
     print(
       `  POST /v1/chat              ${SAMPLE_PRICES.chat['tollway-mini']} for "model": "tollway-mini", ${SAMPLE_PRICES.chat['tollway-max']} for "tollway-max"; one request`,
     );
-    print(
-      `  GET  /v1/stream            ${SAMPLE_PRICES.stream}, server-sent events, valid for 1 hour`,
-    );
+    if (sandbox.x402 === undefined) {
+      print(
+        `  GET  /v1/stream            ${SAMPLE_PRICES.stream}, server-sent events, valid for 1 hour`,
+      );
+    } else {
+      print(
+        `  GET  /v1/stream            ${X402_STREAM_PRICE} (at $${X402_USD_PER_BTC}/BTC), server-sent events, valid for 1 hour; also x402`,
+      );
+    }
     print('');
     print(`Demo: the agent "${DEV_WALLETS.agent}" buys GET ${DEMO_PATH} with its own dev wallet`);
     const result = await sandbox.demo();
@@ -306,7 +402,18 @@ export async function runDev(options: RunDevOptions): Promise<number> {
     } else {
       print(`Demo failed at step ${result.step}: ${result.message}`);
     }
-    if (options.once) return result.ok ? 0 : 1;
+    let ok = result.ok;
+    if (sandbox.x402 !== undefined) {
+      print('');
+      print(
+        `x402 demo: the payer ${sandbox.x402.chain.accounts.payer.address} buys GET ${X402_PATH} with test tokens (SANDBOX)`,
+      );
+      const paid = await sandbox.x402.demo();
+      if (paid.ok) print(`x402 demo done: settled in ${paid.transaction}, got 200.`);
+      else print(`x402 demo failed at step ${paid.step}: ${paid.message}`);
+      ok &&= paid.ok;
+    }
+    if (options.once) return ok ? 0 : 1;
 
     const you = sandbox.network.getWallet(DEV_WALLETS.you);
     print('');
@@ -318,6 +425,11 @@ export async function runDev(options: RunDevOptions): Promise<number> {
       `Pay from another terminal, with the dev wallet "${DEV_WALLETS.you}" (${formatMsat(you?.balanceMsat ?? 0n)} of play money):`,
     );
     print(`  ${sandbox.fetchCommand}`);
+    if (sandbox.x402 !== undefined) {
+      print('');
+      print('Pay with x402 from another terminal (SANDBOX anvil dev key, test tokens):');
+      print(`  ${sandbox.x402.fetchCommand}`);
+    }
     print('');
     print(
       'Press Ctrl-C to stop. Balances, tokens and payments stay in .tollway/ for the next start.',

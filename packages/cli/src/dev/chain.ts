@@ -1,0 +1,228 @@
+/**
+ * The local EVM chain of `tollway dev --x402` (SANDBOX, test tokens): anvil from npm
+ * (`@foundry-rs/anvil`, the platform binary resolved directly), chain id 31337 on a free port, our
+ * EIP-3009 token TestUSDC ("USD Coin" v2, 6 decimals, from contracts/artifacts.json) deployed, and
+ * Multicall3Lite's code placed at Multicall3's canonical address. The accounts are anvil's
+ * well-known dev keys, so nothing here is ever worth money.
+ *
+ * No orphans: anvil runs under a small `sh` watchdog that kills it as soon as the watchdog's stdin
+ * closes. That stdin is a pipe from this process, so however this process ends (Ctrl-C, an
+ * uncaught exception, SIGKILL) the pipe closes and anvil goes with it.
+ *
+ * This module imports viem: load it with a dynamic `import()` so `tollway dev` without `--x402`
+ * does not need it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  type Abi,
+  type Address,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hex,
+  http,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+
+/** A key pair on the dev chain. */
+export interface DevChainAccount {
+  address: Address;
+  privateKey: Hex;
+}
+
+/** A running anvil with TestUSDC deployed; see {@link startDevChain}. */
+export interface DevChain {
+  /** JSON-RPC endpoint on 127.0.0.1. */
+  rpcUrl: string;
+  /** The CAIP-2 id x402 uses for this chain. */
+  network: 'eip155:31337';
+  /** Address of the TestUSDC contract. */
+  token: Address;
+  /** The token's decimals and EIP-712 domain. */
+  asset: { address: Address; decimals: 6; name: 'USD Coin'; version: '2' };
+  /**
+   * anvil dev accounts: `deployer` (owns the token), `facilitator` (pays the settlement gas),
+   * `payer` (funded with 10 test USDC), `payTo` (receives the payments).
+   */
+  accounts: Record<'deployer' | 'facilitator' | 'payer' | 'payTo', DevChainAccount>;
+  /** Process id of anvil itself. */
+  anvilPid: number;
+  /** TestUSDC balance of `address`, in base units. */
+  balanceOf(address: Address): Promise<bigint>;
+  /** Mints `amount` base units of TestUSDC to `to`. */
+  mint(to: Address, amount: bigint): Promise<void>;
+  /** Kills anvil and waits until it is gone. */
+  close(): Promise<void>;
+}
+
+interface Artifact {
+  abi: Abi;
+  bytecode: Hex;
+  deployedBytecode: Hex;
+}
+
+/** Multicall3's address on every chain where it is deployed. */
+export const MULTICALL3_ADDRESS: Address = '0xcA11bde05977b3631167028862bE2a173976CA11';
+
+/** anvil's default dev keys (mnemonic "test test … junk"): public, SANDBOX only. */
+const ANVIL_KEYS = {
+  facilitator: '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  deployer: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  payTo: '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  payer: '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+} as const satisfies Record<string, Hex>;
+
+/** Test USDC minted to the payer on start: 10 tokens. */
+export const PAYER_FUNDS = 10_000_000n;
+
+const STARTUP_TIMEOUT_MS = 20_000;
+
+/**
+ * Starts `$0 "$@"` (anvil) in the background, prints its pid, kills it when stdin reaches end of
+ * file, and exits with anvil's status when anvil ends first.
+ */
+const WATCHDOG = [
+  'exec 3<&0',
+  '"$0" "$@" &',
+  'anvil=$!',
+  'echo "anvil pid $anvil"',
+  '(read -r _ <&3; kill -9 "$anvil" 2>/dev/null) &',
+  'wait "$anvil"',
+].join('\n');
+
+function readArtifacts(): { contracts: Record<'TestUSDC' | 'Multicall3Lite', Artifact> } {
+  // src/dev/ and dist/dev/ are both four levels below the repository root.
+  return JSON.parse(
+    readFileSync(new URL('../../../../contracts/artifacts.json', import.meta.url), 'utf8'),
+  );
+}
+
+/** The anvil binary shipped in the npm package for this platform. */
+export function anvilBinary(): string {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  return createRequire(import.meta.url).resolve(
+    `@foundry-rs/anvil-${process.platform}-${arch}/bin/anvil`,
+  );
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Spawns anvil under the watchdog; resolves with its RPC URL and pid once it listens. */
+async function spawnAnvil(): Promise<{ rpcUrl: string; pid: number; stop: () => Promise<void> }> {
+  const args = ['--host', '127.0.0.1', '--port', '0', '--chain-id', '31337'];
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, anvilBinary(), ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const stop = async () => {
+    child.stdin?.end();
+    await exited(child);
+  };
+  let output = '';
+  // Keep draining both streams for anvil's whole life: a full pipe would block it.
+  const started = new Promise<{ rpcUrl: string; pid: number }>((resolve, reject) => {
+    let pid = 0;
+    let rpcUrl = '';
+    const onData = (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-4000);
+      pid ||= Number(/anvil pid (\d+)/.exec(output)?.[1] ?? 0);
+      rpcUrl ||= /Listening on (127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
+      if (pid !== 0 && rpcUrl !== '') resolve({ rpcUrl: `http://${rpcUrl}`, pid });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`anvil exited with code ${code}: ${output}`)));
+    setTimeout(
+      () => reject(new Error(`anvil did not start in ${STARTUP_TIMEOUT_MS} ms: ${output}`)),
+      STARTUP_TIMEOUT_MS,
+    ).unref();
+  });
+  try {
+    return { ...(await started), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function account(privateKey: Hex): DevChainAccount {
+  return { address: privateKeyToAccount(privateKey).address, privateKey };
+}
+
+/**
+ * Starts anvil, deploys TestUSDC and Multicall3Lite, and mints {@link PAYER_FUNDS} to the payer.
+ *
+ * @example
+ * ```ts
+ * const chain = await startDevChain();
+ * try { console.log(await chain.balanceOf(chain.accounts.payer.address)); } finally { await chain.close(); }
+ * ```
+ */
+export async function startDevChain(): Promise<DevChain> {
+  const anvil = await spawnAnvil();
+  try {
+    const { rpcUrl } = anvil;
+    const artifacts = readArtifacts();
+    const chain = defineChain({ ...foundry, rpcUrls: { default: { http: [rpcUrl] } } });
+    const transport = http(rpcUrl);
+    const client = createPublicClient({ chain, transport, pollingInterval: 50 });
+    const accounts = {
+      deployer: account(ANVIL_KEYS.deployer),
+      facilitator: account(ANVIL_KEYS.facilitator),
+      payer: account(ANVIL_KEYS.payer),
+      payTo: account(ANVIL_KEYS.payTo),
+    };
+    await client.request({
+      method: 'anvil_setCode' as never,
+      params: [MULTICALL3_ADDRESS, artifacts.contracts.Multicall3Lite.deployedBytecode] as never,
+    });
+    const deployer = createWalletClient({
+      account: privateKeyToAccount(accounts.deployer.privateKey),
+      chain,
+      transport,
+    });
+    const { abi, bytecode } = artifacts.contracts.TestUSDC;
+    const deployed = await client.waitForTransactionReceipt({
+      hash: await deployer.deployContract({ abi, bytecode }),
+    });
+    const token = deployed.contractAddress;
+    if (!token) throw new Error('TestUSDC deployment returned no contract address');
+    const mint = async (to: Address, amount: bigint) => {
+      const hash = await deployer.writeContract({
+        address: token,
+        abi,
+        functionName: 'mint',
+        args: [to, amount],
+      });
+      const receipt = await client.waitForTransactionReceipt({ hash });
+      if (receipt.status !== 'success') throw new Error(`mint reverted: ${hash}`);
+    };
+    await mint(accounts.payer.address, PAYER_FUNDS);
+    return {
+      rpcUrl,
+      network: 'eip155:31337',
+      token,
+      asset: { address: token, decimals: 6, name: 'USD Coin', version: '2' },
+      accounts,
+      anvilPid: anvil.pid,
+      balanceOf: async (address) =>
+        (await client.readContract({
+          address: token,
+          abi,
+          functionName: 'balanceOf',
+          args: [address],
+        })) as bigint,
+      mint,
+      close: anvil.stop,
+    };
+  } catch (error) {
+    await anvil.stop();
+    throw error;
+  }
+}
