@@ -7,8 +7,8 @@ import { formatMsat, isTollwayError } from '@tollway/sdk';
 import { parseL402Challenges } from '@tollway/sdk/l402';
 import { decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
 import { parsePaymentChallenges } from '@tollway/sdk/mpp';
+import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
 import { hexToBytes, sha256Hex } from '../hex.js';
-import type { DevChain } from './chain.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {

@@ -14,9 +14,9 @@ import {
   type DevServer,
   type DevWallet,
 } from '@tollway/sdk/lightning';
+import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';
-import type { DevChain } from './chain.js';
 import { type DemoResult, runDemo, runX402Demo, type X402DemoResult } from './demo.js';
 import { createSampleUpstream, SAMPLE_PRICES, type SampleUpstream } from './sample-upstream.js';
 
@@ -237,8 +237,8 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
   try {
     if (options.x402 === true) {
       // Loaded only here: `tollway dev` without --x402 needs neither anvil nor viem.
-      const { startDevChain } = await import('./chain.js');
-      chain = await startDevChain();
+      const { startLocalChain } = await import('@tollway/sdk/x402/local-chain');
+      chain = await startLocalChain({ accounts: 'anvil-dev' });
     }
     const devChain = chain;
     const gatewayWallet = network.openWallet(DEV_WALLETS.gateway);

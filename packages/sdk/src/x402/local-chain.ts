@@ -1,16 +1,17 @@
 /**
- * The local EVM chain of `tollway dev --x402` (SANDBOX, test tokens): anvil from npm
+ * A local EVM chain (SANDBOX, test tokens) for `tollway dev --x402` and for tests: anvil from npm
  * (`@foundry-rs/anvil`, the platform binary resolved directly), chain id 31337 on a free port, our
- * EIP-3009 token TestUSDC ("USD Coin" v2, 6 decimals, from contracts/artifacts.json) deployed, and
- * Multicall3Lite's code placed at Multicall3's canonical address. The accounts are anvil's
- * well-known dev keys, so nothing here is ever worth money.
+ * EIP-3009 token TestUSDC ("USD Coin" v2, 6 decimals, from contracts/artifacts.json, built by
+ * scripts/compile-contracts.mjs) deployed, Multicall3Lite's code placed at Multicall3's canonical
+ * address, and funded accounts: anvil's well-known dev keys or fresh random ones. Nothing here is
+ * ever worth money.
  *
  * No orphans: anvil runs under a small `sh` watchdog that kills it as soon as the watchdog's stdin
- * closes. That stdin is a pipe from this process, so however this process ends (Ctrl-C, an
- * uncaught exception, SIGKILL) the pipe closes and anvil goes with it.
+ * closes. That stdin is a pipe from this process, so however this process ends (close(), Ctrl-C,
+ * an uncaught exception, SIGKILL) the pipe closes and anvil goes with it.
  *
- * This module imports viem: load it with a dynamic `import()` so `tollway dev` without `--x402`
- * does not need it.
+ * This module imports viem and node:child_process, and `@tollway/sdk/x402` never imports it: load
+ * it with a dynamic `import()` where it is optional.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,38 +19,57 @@ import { createRequire } from 'node:module';
 import {
   type Abi,
   type Address,
+  type Chain,
   createPublicClient,
+  createTestClient,
   createWalletClient,
   defineChain,
   type Hex,
   http,
+  type PublicClient,
 } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 
-/** A key pair on the dev chain. */
-export interface DevChainAccount {
+/** A key pair on the local chain. */
+export interface LocalChainAccount {
   address: Address;
   privateKey: Hex;
 }
 
-/** A running anvil with TestUSDC deployed; see {@link startDevChain}. */
-export interface DevChain {
+/** Options of {@link startLocalChain}. */
+export interface LocalChainOptions {
+  /**
+   * `'anvil-dev'`: anvil's well-known dev keys (public, with 10000 ETH each). `'fresh'`: random keys
+   * (anvil starts with `--accounts 0`); `deployer` and `facilitator` get 100 ETH.
+   */
+  accounts: 'fresh' | 'anvil-dev';
+}
+
+/** A running anvil with TestUSDC deployed; see {@link startLocalChain}. */
+export interface LocalChain {
   /** JSON-RPC endpoint on 127.0.0.1. */
   rpcUrl: string;
+  /** viem chain object for id 31337, pointing at {@link rpcUrl}. */
+  chain: Chain;
   /** The CAIP-2 id x402 uses for this chain. */
   network: 'eip155:31337';
   /** Address of the TestUSDC contract. */
   token: Address;
   /** The token's decimals and EIP-712 domain. */
   asset: { address: Address; decimals: 6; name: 'USD Coin'; version: '2' };
+  /** The token's EIP-712 domain name and version, as x402 requirements carry them in `extra`. */
+  tokenDomain: { name: string; version: string };
   /**
-   * anvil dev accounts: `deployer` (owns the token), `facilitator` (pays the settlement gas),
-   * `payer` (funded with 10 test USDC), `payTo` (receives the payments).
+   * `deployer` (owns the token, has ETH), `facilitator` (has ETH to pay the settlement gas),
+   * `payer` (funded with {@link PAYER_FUNDS} test USDC; no ETH with fresh accounts), `payTo`
+   * (receives the payments).
    */
-  accounts: Record<'deployer' | 'facilitator' | 'payer' | 'payTo', DevChainAccount>;
-  /** Process id of anvil itself. */
+  accounts: Record<'deployer' | 'facilitator' | 'payer' | 'payTo', LocalChainAccount>;
+  /** Process id of anvil itself (not of its watchdog). */
   anvilPid: number;
+  /** A viem public client on the chain. */
+  client: PublicClient;
   /** TestUSDC balance of `address`, in base units. */
   balanceOf(address: Address): Promise<bigint>;
   /** Mints `amount` base units of TestUSDC to `to`. */
@@ -58,10 +78,23 @@ export interface DevChain {
   close(): Promise<void>;
 }
 
+/** Thrown by {@link startLocalChain} when anvil itself cannot start; `cause` says why. */
+export class AnvilUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'AnvilUnavailableError';
+  }
+}
+
 interface Artifact {
   abi: Abi;
   bytecode: Hex;
   deployedBytecode: Hex;
+}
+
+/** The compiled contracts the local chain deploys. */
+export interface LocalChainArtifacts {
+  contracts: Record<'TestUSDC' | 'Multicall3Lite', Artifact>;
 }
 
 /** Multicall3's address on every chain where it is deployed. */
@@ -84,7 +117,7 @@ const STARTUP_TIMEOUT_MS = 20_000;
  * Starts `$0 "$@"` (anvil) in the background, prints its pid, kills it when stdin reaches end of
  * file, and exits with anvil's status when anvil ends first.
  */
-const WATCHDOG = [
+export const WATCHDOG = [
   'exec 3<&0',
   '"$0" "$@" &',
   'anvil=$!',
@@ -93,8 +126,9 @@ const WATCHDOG = [
   'wait "$anvil"',
 ].join('\n');
 
-function readArtifacts(): { contracts: Record<'TestUSDC' | 'Multicall3Lite', Artifact> } {
-  // src/dev/ and dist/dev/ are both four levels below the repository root.
+/** Reads contracts/artifacts.json (TestUSDC and Multicall3Lite) from the repository. */
+export function readLocalChainArtifacts(): LocalChainArtifacts {
+  // src/x402/ and dist/x402/ are both four levels below the repository root.
   return JSON.parse(
     readFileSync(new URL('../../../../contracts/artifacts.json', import.meta.url), 'utf8'),
   );
@@ -108,14 +142,17 @@ export function anvilBinary(): string {
   );
 }
 
+/** Resolves when `child` has exited. */
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /** Spawns anvil under the watchdog; resolves with its RPC URL and pid once it listens. */
-async function spawnAnvil(): Promise<{ rpcUrl: string; pid: number; stop: () => Promise<void> }> {
-  const args = ['--host', '127.0.0.1', '--port', '0', '--chain-id', '31337'];
+async function spawnAnvil(
+  extraArgs: readonly string[],
+): Promise<{ rpcUrl: string; pid: number; stop: () => Promise<void> }> {
+  const args = ['--host', '127.0.0.1', '--port', '0', '--chain-id', '31337', ...extraArgs];
   const child = spawn('/bin/sh', ['-c', WATCHDOG, anvilBinary(), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -151,36 +188,52 @@ async function spawnAnvil(): Promise<{ rpcUrl: string; pid: number; stop: () => 
   }
 }
 
-function account(privateKey: Hex): DevChainAccount {
+function account(privateKey: Hex): LocalChainAccount {
   return { address: privateKeyToAccount(privateKey).address, privateKey };
 }
 
 /**
- * Starts anvil, deploys TestUSDC and Multicall3Lite, and mints {@link PAYER_FUNDS} to the payer.
+ * Starts anvil, deploys TestUSDC and Multicall3Lite, funds the accounts, and mints
+ * {@link PAYER_FUNDS} to the payer. Rejects with {@link AnvilUnavailableError} when anvil cannot
+ * start.
  *
  * @example
  * ```ts
- * const chain = await startDevChain();
+ * const chain = await startLocalChain({ accounts: 'anvil-dev' });
  * try { console.log(await chain.balanceOf(chain.accounts.payer.address)); } finally { await chain.close(); }
  * ```
  */
-export async function startDevChain(): Promise<DevChain> {
-  const anvil = await spawnAnvil();
+export async function startLocalChain(options: LocalChainOptions): Promise<LocalChain> {
+  const fresh = options.accounts === 'fresh';
+  let anvil: Awaited<ReturnType<typeof spawnAnvil>>;
+  try {
+    anvil = await spawnAnvil(fresh ? ['--accounts', '0'] : []);
+  } catch (error) {
+    throw new AnvilUnavailableError(error);
+  }
   try {
     const { rpcUrl } = anvil;
-    const artifacts = readArtifacts();
+    const artifacts = readLocalChainArtifacts();
     const chain = defineChain({ ...foundry, rpcUrls: { default: { http: [rpcUrl] } } });
     const transport = http(rpcUrl);
     const client = createPublicClient({ chain, transport, pollingInterval: 50 });
+    const testClient = createTestClient({ chain, transport, mode: 'anvil' });
+    const key = (name: keyof typeof ANVIL_KEYS) =>
+      fresh ? generatePrivateKey() : ANVIL_KEYS[name];
     const accounts = {
-      deployer: account(ANVIL_KEYS.deployer),
-      facilitator: account(ANVIL_KEYS.facilitator),
-      payer: account(ANVIL_KEYS.payer),
-      payTo: account(ANVIL_KEYS.payTo),
+      deployer: account(key('deployer')),
+      facilitator: account(key('facilitator')),
+      payer: account(key('payer')),
+      payTo: account(key('payTo')),
     };
-    await client.request({
-      method: 'anvil_setCode' as never,
-      params: [MULTICALL3_ADDRESS, artifacts.contracts.Multicall3Lite.deployedBytecode] as never,
+    if (fresh) {
+      const ether = 100n * 10n ** 18n;
+      await testClient.setBalance({ address: accounts.deployer.address, value: ether });
+      await testClient.setBalance({ address: accounts.facilitator.address, value: ether });
+    }
+    await testClient.setCode({
+      address: MULTICALL3_ADDRESS,
+      bytecode: artifacts.contracts.Multicall3Lite.deployedBytecode,
     });
     const deployer = createWalletClient({
       account: privateKeyToAccount(accounts.deployer.privateKey),
@@ -206,11 +259,14 @@ export async function startDevChain(): Promise<DevChain> {
     await mint(accounts.payer.address, PAYER_FUNDS);
     return {
       rpcUrl,
+      chain,
       network: 'eip155:31337',
       token,
       asset: { address: token, decimals: 6, name: 'USD Coin', version: '2' },
+      tokenDomain: { name: 'USD Coin', version: '2' },
       accounts,
       anvilPid: anvil.pid,
+      client: client as PublicClient,
       balanceOf: async (address) =>
         (await client.readContract({
           address: token,
