@@ -7,9 +7,11 @@ describe('@tollway/sdk/x402', () => {
       'X402_HEADERS',
       'X402_MAX_BODY_LENGTH',
       'X402_MAX_HEADER_LENGTH',
+      'X402_MCP_KEYS',
       'createEvmWallet',
       'createFacilitatorClient',
       'createFacilitatorHandler',
+      'createMcpPaymentRequiredResult',
       'createSelfHostedFacilitator',
       'formatPaymentRequiredHeader',
       'formatPaymentRequiredV1Body',
@@ -18,6 +20,7 @@ describe('@tollway/sdk/x402', () => {
       'formatXPaymentHeader',
       'formatXPaymentResponseHeader',
       'isX402Network',
+      'mcpToolUrl',
       'networkFromV1',
       'networkToV1',
       'parseExactEvmPayload',
@@ -27,6 +30,10 @@ describe('@tollway/sdk/x402', () => {
       'parsePaymentSignatureHeader',
       'parseXPaymentHeader',
       'parseXPaymentResponseHeader',
+      'readMcpPayment',
+      'readMcpPaymentRequired',
+      'readMcpPaymentResponse',
+      'withMcpPaymentResponse',
     ]);
   });
 });

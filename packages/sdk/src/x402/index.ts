@@ -1,9 +1,9 @@
 /**
  * `@tollway/sdk/x402`: x402 v2 and v1 on the wire (`PAYMENT-REQUIRED`, `PAYMENT-SIGNATURE`,
  * `PAYMENT-RESPONSE`; the v1 body, `X-PAYMENT`, `X-PAYMENT-RESPONSE`) with bigint amounts and
- * CAIP-2 networks, the `exact` EVM payload, and facilitators: the interface, a self-hosted one on
- * `@x402/core` + `@x402/evm` + `viem` (optional peer dependencies), a remote client and an HTTP
- * handler.
+ * CAIP-2 networks, x402 over MCP tool calls (`_meta` payments, payment-required tool results), the
+ * `exact` EVM payload, and facilitators: the interface, a self-hosted one on `@x402/core` +
+ * `@x402/evm` + `viem` (optional peer dependencies), a remote client and an HTTP handler.
  */
 
 export {
@@ -26,6 +26,16 @@ export {
 export { createFacilitatorClient, type FacilitatorClientOptions } from './facilitator-client.js';
 export { createFacilitatorHandler } from './facilitator-http.js';
 export { X402_HEADERS } from './headers.js';
+export {
+  createMcpPaymentRequiredResult,
+  type McpToolResult,
+  mcpToolUrl,
+  readMcpPayment,
+  readMcpPaymentRequired,
+  readMcpPaymentResponse,
+  withMcpPaymentResponse,
+  X402_MCP_KEYS,
+} from './mcp.js';
 export { formatPaymentRequiredHeader, parsePaymentRequiredHeader } from './payment-required.js';
 export { formatPaymentResponseHeader, parsePaymentResponseHeader } from './payment-response.js';
 export { formatPaymentSignatureHeader, parsePaymentSignatureHeader } from './payment-signature.js';
