@@ -21,8 +21,11 @@ import type {
 import { type RateSource, type UsdPerBtc, usdToMsat } from '../money.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { formatPaymentCredential } from '../mpp/credential.js';
+import { readMcpPaymentRequired, readMcpPaymentResponse, X402_MCP_KEYS } from '../x402/mcp.js';
+import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../x402/payment-response.js';
 import { parseXPaymentResponseHeader } from '../x402/v1.js';
+import { decodeBase64Json } from '../x402/wire.js';
 import type { EvmWallet } from './evm-wallet.js';
 import { createMemoryClientStore } from './memory-store.js';
 import {
@@ -173,6 +176,14 @@ interface Acquired {
   /** Set for a credential read from the store (a single-use one is deleted once sent). */
   stored?: StoredCredential;
   payment?: PaymentInfo;
+  /** x402 over MCP: the body to send instead, carrying the payment in `params._meta`. */
+  body?: Uint8Array;
+}
+
+/** A JSON-RPC `tools/call` request: its id and the parsed message. */
+interface ToolCall {
+  id: string | number;
+  message: Record<string, unknown> & { params: Record<string, unknown> };
 }
 
 type Settled = 'succeeded' | 'failed' | 'pending' | 'unknown';
@@ -215,6 +226,88 @@ const payments = new WeakMap<Response, PaymentInfo>();
  */
 export function getPayment(response: Response): PaymentInfo | undefined {
   return payments.get(response);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The `tools/call` a POST body holds (one JSON-RPC request), or undefined. */
+function toolCallOf(method: string, body: Uint8Array | undefined): ToolCall | undefined {
+  if (method !== 'POST' || body === undefined) return undefined;
+  const text = new TextDecoder().decode(body);
+  if (!text.includes('tools/call')) return undefined;
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(message) || message.method !== 'tools/call' || !isRecord(message.params)) {
+    return undefined;
+  }
+  const { id } = message;
+  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+  return { id, message: message as ToolCall['message'] };
+}
+
+/** The `result` of the JSON-RPC response to `id` in one JSON text (a message or a batch). */
+function resultIn(text: string, id: string | number): unknown {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const found = [parsed].flat().find((item) => isRecord(item) && item.id === id);
+  return isRecord(found) ? found.result : undefined;
+}
+
+/**
+ * The tool result answering `id` in a 200 answer of an MCP Streamable HTTP server (JSON, or SSE
+ * read until that event), read from a copy of the body, at most `limit` bytes; undefined when
+ * there is none.
+ */
+async function toolResultOf(
+  response: Response,
+  id: string | number,
+  limit: number,
+): Promise<unknown> {
+  if (response.status !== 200) return undefined;
+  const type = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json' && type !== 'text/event-stream') return undefined;
+  const copy = response.clone().body;
+  if (copy === null) return undefined;
+  if (type === 'application/json') {
+    const bytes = await readLimited(copy, limit);
+    return bytes === undefined ? undefined : resultIn(new TextDecoder().decode(bytes), id);
+  }
+  const reader = copy.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  let seen = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return undefined;
+      seen += value.length;
+      if (seen > limit) return undefined;
+      text += value;
+      // Complete events end at a blank line; a later event may still be arriving.
+      const events = text.split(/\r\n\r\n|\n\n|\r\r/);
+      text = events.pop() ?? '';
+      for (const event of events) {
+        const data = event
+          .split(/\r\n|\n|\r/)
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
+          .join('\n');
+        const result = resultIn(data, id);
+        if (result !== undefined) return result;
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
 }
 
 function preimageMatches(preimage: string, paymentHash: string): boolean {
@@ -328,6 +421,13 @@ function readResume(entry: LedgerEntry): ResumeData | undefined {
  * token is refused (401 or 402), the call pays once more and caches the new token for that path.
  * MPP charge credentials are single-use and not cached. One call pays at most once. Concurrent calls
  * on one origin and scope share one payment.
+ *
+ * x402 over MCP: a POST of one JSON-RPC `tools/call` answered 200 with a payment-required tool
+ * result (`isError`, the x402 PaymentRequired in `structuredContent` or its text) is paid like a
+ * `PAYMENT-REQUIRED` 402 when x402 is configured and preferred, and retried once with the payment
+ * in `params._meta["x402/payment"]`; the tool result's `_meta["x402/payment-response"]` settles the
+ * ledger entry. Otherwise the result is returned as it came. Answers are returned unchanged (they
+ * are read from a copy, JSON whole or SSE up to the tool's event, at most `maxBodyBytes`).
  *
  * Errors (all `TollwayError`): `no_payable_offer`, `amount_mismatch`, budget refusals
  * (`over_price`, `budget_exceeded`, `fee_too_high`, `origin_denied`, `payee_denied`,
@@ -738,6 +838,64 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     }
   }
 
+  /**
+   * The x402 offers of a payment-required tool result answering `call` (x402 over MCP), when the
+   * x402 wallet would pay one of them; undefined otherwise (the answer is then passed on as is).
+   */
+  async function mcpOffers(response: Response, call: ToolCall): Promise<ParsedOffers | undefined> {
+    if (options.x402 === undefined || !preferences.includes('x402')) return undefined;
+    const required = readMcpPaymentRequired(await toolResultOf(response, call.id, maxBodyBytes));
+    if (required === undefined) return undefined;
+    let header: string;
+    try {
+      header = formatPaymentRequiredHeader(required);
+    } catch (error) {
+      if (isTollwayError(error)) return undefined;
+      throw error;
+    }
+    // The same reading as a PAYMENT-REQUIRED header, so that one path chooses and pays.
+    const parsed = parseOffers({ headers: new Headers({ 'PAYMENT-REQUIRED': header }) }, now());
+    return x402Candidate(parsed.offers) === undefined ? undefined : parsed;
+  }
+
+  /** `call` with the signed payment (the wire JSON of a PAYMENT-SIGNATURE value) in its `_meta`. */
+  function paidToolCall(call: ToolCall, signature: string): Uint8Array {
+    const { params } = call.message;
+    const meta = isRecord(params._meta) ? params._meta : {};
+    const payment = decodeBase64Json(signature, 'PAYMENT-SIGNATURE');
+    const message = {
+      ...call.message,
+      params: { ...params, _meta: { ...meta, [X402_MCP_KEYS.payment]: payment } },
+    };
+    return new TextEncoder().encode(JSON.stringify(message));
+  }
+
+  /**
+   * Records how the server settled an x402 payment sent in `_meta`: the SettleResponse of the
+   * tool result, or a failure when the answer asks for payment again.
+   */
+  async function noteMcpSettlement(
+    payment: PaymentInfo,
+    response: Response,
+    call: ToolCall,
+  ): Promise<void> {
+    const result = await toolResultOf(response, call.id, maxBodyBytes);
+    let settled: { success: boolean; transaction: string } | undefined;
+    try {
+      settled = readMcpPaymentResponse(result);
+    } catch (error) {
+      if (!isTollwayError(error)) throw error;
+    }
+    if (settled?.success === true) {
+      await store.updatePayment(payment.ledgerId, {
+        status: 'succeeded',
+        proof: settled.transaction,
+      });
+    } else if (settled !== undefined || readMcpPaymentRequired(result) !== undefined) {
+      await store.updatePayment(payment.ledgerId, { status: 'failed' });
+    }
+  }
+
   /** Gets a credential for a refused request: one saved since (shared or recovered), or by paying. */
   async function acquire(
     url: URL,
@@ -834,6 +992,7 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     const request = new Request(input, init);
     const body = await bufferedBody(request);
     const url = new URL(request.url);
+    const call = toolCallOf(request.method, body);
     await ensureResumed();
     await flights.settled(url.origin, url.pathname);
     const cached = await store.findCredential(url.origin, url.pathname, now());
@@ -847,7 +1006,10 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     for (let round = 1; ; round++) {
       let response: Response;
       try {
-        response = await send(request, body, current?.header);
+        response =
+          current?.body === undefined
+            ? await send(request, body, current?.header)
+            : await send(request, current.body, undefined);
       } catch (error) {
         // A charge paid by this call but not delivered is kept for the next request to the path.
         if (current?.payment !== undefined && !current.reusable) {
@@ -866,8 +1028,36 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
         }
       }
       if (round > 1) emit({ type: 'retry', url: url.href, status: response.status });
-      if (current?.payment?.protocol === 'x402') await noteSettlement(current.payment, response);
+      if (current?.payment?.protocol === 'x402') {
+        if (current.body !== undefined && call !== undefined) {
+          await noteMcpSettlement(current.payment, response, call);
+        } else {
+          await noteSettlement(current.payment, response);
+        }
+      }
       const refused = response.status === 402 || (current !== undefined && response.status === 401);
+      // x402 over MCP: a tools/call answered 200 with a payment-required tool result.
+      const offered =
+        !refused && call !== undefined && payment === undefined && round < MAX_ROUNDS
+          ? await mcpOffers(response, call)
+          : undefined;
+      if (offered !== undefined && call !== undefined) {
+        emit({
+          type: 'challenge',
+          url: url.href,
+          status: response.status,
+          withCredential: current !== undefined,
+        });
+        emit({ type: 'offers', url: url.href, offers: offered.offers, rejected: offered.rejected });
+        await response.body?.cancel();
+        const acquired = await acquireShared(url, url.pathname, offered, current?.header.value);
+        const signature = acquired.header.name.toLowerCase() === 'payment-signature';
+        current = signature
+          ? { ...acquired, body: paidToolCall(call, acquired.header.value) }
+          : acquired;
+        payment = current.payment;
+        continue;
+      }
       if (!refused || payment !== undefined || round === MAX_ROUNDS) {
         if (payment !== undefined) payments.set(response, payment);
         return response;
