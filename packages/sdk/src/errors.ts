@@ -113,6 +113,8 @@ export const errorCodes = {
     'The gateway could not reach the upstream of a service, or the upstream dropped the connection (502).',
   upstream_timeout:
     'The upstream of a service did not connect, answer or send the next chunk in time (504).',
+  upstream_too_large:
+    'The answer to an MCP tool call paid through `_meta` is larger than the gateway reads to settle it (502); the payment was not settled.',
   admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
   invalid_request: 'An admin API request has a malformed query parameter or body.',
   // x402

@@ -112,12 +112,17 @@ const pricingRule = z
     }
   });
 
-/** MCP tool prices: a `tools/call` of a listed tool is priced; every other message is free. */
+/**
+ * MCP tool prices: a `tools/call` of a listed tool is priced; every other message is free.
+ * `paymentRequired` says how an unpaid priced call is answered: `http` (a 402 with every offer) or
+ * `tool-result` (x402 over MCP: an HTTP 200 tool result with `isError` and the x402 offer).
+ */
 const mcpPricing = z.strictObject({
   tools: z
     .record(z.string().min(1), positiveAmount)
     .refine((tools) => Object.keys(tools).length > 0, { error: 'must name at least one tool' }),
   freeTools: z.array(z.string().min(1)).exactOptional(),
+  paymentRequired: z.enum(['http', 'tool-result']).default('http'),
 });
 
 const serviceSchema = z
@@ -199,6 +204,28 @@ const serviceSchema = z
           path: ['mcp'],
           message: 'a service is priced by `mcp` or by `pricing` rules, not both',
         });
+      }
+      if (service.mcp.paymentRequired === 'tool-result') {
+        const where = { code: 'custom' as const, path: ['mcp', 'paymentRequired'] };
+        if (service.x402 === false) {
+          ctx.addIssue({
+            ...where,
+            message: '`tool-result` answers with the x402 offer, which `x402: false` turns off',
+          });
+        }
+        const prices = [...Object.values(service.mcp.tools), service.price ?? '$1'];
+        if (prices.some((price) => isAmount(price) && parseAmount(price).unit !== 'usd')) {
+          ctx.addIssue({
+            ...where,
+            message: '`tool-result` needs dollar prices (x402 is paid in a USD token)',
+          });
+        }
+        if (service.uses !== undefined || service.balance !== undefined) {
+          ctx.addIssue({
+            ...where,
+            message: '`tool-result` sells single calls, not `uses` or a `balance`',
+          });
+        }
       }
     }
     if (!service.auth) return;

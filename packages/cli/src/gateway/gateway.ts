@@ -31,6 +31,8 @@ import { version } from '../version.js';
 import { type AdminContext, createAdminHandler, type ServiceEntry } from './admin.js';
 import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from './config.js';
 import { dashboardHandler } from './dashboard/index.js';
+import { serveToolCall } from './mcp-call.js';
+import { readToolCall } from './mcp-x402.js';
 import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
 import { applyOverlay, type Overlay, readOverlay, writeOverlay } from './overlay.js';
 import { createUpstreams, forward, type Upstreams, writeProblem } from './proxy.js';
@@ -210,6 +212,14 @@ function buildState(
     return engine;
   };
   const defaultEngine = engineFor(undefined);
+  for (const service of services) {
+    if (service.mcp?.paymentRequired === 'tool-result' && !engineSettings(config, service).x402) {
+      throw new TollwayError(
+        'invalid_config',
+        `service ${service.name}: mcp.paymentRequired: tool-result needs the top-level \`x402\` block`,
+      );
+    }
+  }
   const table = createServiceTable(services, engineFor);
   return { config, table, engines, defaultEngine };
 }
@@ -533,10 +543,31 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         );
       }
       const { trustProxy, bodyLimit } = current.config.paywall;
-      const decision = await service.paywall.handle(
-        createPaywallRequest(req, { trustProxy, bodyLimit }),
-        service.route,
-      );
+      const request = createPaywallRequest(req, { trustProxy, bodyLimit });
+      if (service.config.mcp !== undefined && service.config.auth && req.method === 'POST') {
+        // The engine reads this body to price the call anyway; the read is shared. A body that
+        // does not parse is refused by the engine below.
+        const body = await request.jsonBody?.().catch(() => undefined);
+        const call = readToolCall(body);
+        if (
+          call !== undefined &&
+          (call.payment !== undefined || service.config.mcp.paymentRequired === 'tool-result')
+        ) {
+          return serveToolCall({
+            req,
+            res,
+            service,
+            pool: upstreams.pool(service),
+            request,
+            body: body as Record<string, unknown>,
+            call,
+            trustProxy,
+            metrics,
+            startedAt,
+          });
+        }
+      }
+      const decision = await service.paywall.handle(request, service.route);
       metrics.decision(service.name, decision);
       if (decision.kind === 'respond') return writePaywallResponse(res, decision.response);
       await forward({

@@ -15,6 +15,38 @@ function isZero(text: string): boolean {
   return amount.unit === 'msat' ? amount.msat === 0n : amount.microUsd === 0n;
 }
 
+/** The price of tools not listed: the service's `price`, unless unset or zero. */
+function unlistedPrice(fallback: string | undefined): string | undefined {
+  return fallback === undefined || isZero(fallback) ? undefined : fallback;
+}
+
+function toolPrice(
+  mcp: Pick<McpPricing, 'tools'>,
+  free: ReadonlySet<string>,
+  unlisted: string | undefined,
+  name: string,
+): string | undefined {
+  if (Object.hasOwn(mcp.tools, name)) return mcp.tools[name];
+  return free.has(name) ? undefined : unlisted;
+}
+
+/**
+ * The price of a `tools/call` of tool `name` under a service's `mcp` block and `price`
+ * (`fallback`), or undefined when the call is free; the price {@link createMcpPriceFunction} gives.
+ *
+ * @example
+ * ```ts
+ * mcpToolPrice({ tools: { get_forecast: '$0.01' }, freeTools: ['echo'] }, undefined, 'get_forecast'); // '$0.01'
+ * ```
+ */
+export function mcpToolPrice(
+  mcp: Pick<McpPricing, 'tools' | 'freeTools'>,
+  fallback: string | undefined,
+  name: string,
+): string | undefined {
+  return toolPrice(mcp, new Set(mcp.freeTools ?? []), unlistedPrice(fallback), name);
+}
+
 /**
  * The price function of a service with an `mcp` block; `fallback` is the service's `price`, the
  * price of tools not listed.
@@ -27,11 +59,11 @@ function isZero(text: string): boolean {
  * ```
  */
 export function createMcpPriceFunction(
-  mcp: McpPricing,
+  mcp: Pick<McpPricing, 'tools' | 'freeTools'>,
   fallback: string | undefined,
 ): PriceFunction {
   const free = new Set(mcp.freeTools ?? []);
-  const unlisted = fallback === undefined || isZero(fallback) ? undefined : fallback;
+  const unlisted = unlistedPrice(fallback);
 
   /** The price of one JSON-RPC message, or undefined when it is free. */
   function priceOf(message: unknown): string | undefined {
@@ -43,8 +75,7 @@ export function createMcpPriceFunction(
         ? (params as { name: unknown }).name
         : undefined;
     if (typeof name !== 'string') return unlisted;
-    if (Object.hasOwn(mcp.tools, name)) return mcp.tools[name];
-    return free.has(name) ? undefined : unlisted;
+    return toolPrice(mcp, free, unlisted, name);
   }
 
   return (request): PriceInput => {

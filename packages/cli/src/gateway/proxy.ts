@@ -378,3 +378,90 @@ export function forward(request: ForwardRequest): Promise<void> {
     );
   });
 }
+
+/** An upstream answer read whole, or why there is none. */
+export type BufferedAnswer =
+  | {
+      ok: true;
+      status: number;
+      /** The headers passed back, without `content-length` (the body may be rewritten). */
+      headers: Record<string, string | string[]>;
+      body: Buffer;
+    }
+  | { ok: false; code: 'upstream_timeout' | 'upstream_unavailable' | 'upstream_too_large' };
+
+/** The flat upstream headers with the body's framing replaced by a `content-length` of `length`. */
+function withContentLength(headers: readonly string[], length: number): string[] {
+  const framed: string[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const lower = (headers[i] ?? '').toLowerCase();
+    if (lower === 'content-length' || lower === 'transfer-encoding') continue;
+    framed.push(headers[i] ?? '', headers[i + 1] ?? '');
+  }
+  framed.push('content-length', String(length));
+  return framed;
+}
+
+/**
+ * Sends one request upstream with `body` instead of the client's body and reads the whole answer,
+ * at most `limit` bytes, so that the gateway can look into it before answering (an MCP tool call
+ * paid with x402, settled only when the tool succeeded). Never rejects; failures are values
+ * (`upstream_too_large` past `limit`). Nothing is written to `res`.
+ *
+ * @example
+ * ```ts
+ * const answer = await exchangeBuffered(request, body, 8 * 1024 * 1024);
+ * if (answer.ok) res.writeHead(answer.status, answer.headers).end(answer.body);
+ * ```
+ */
+export async function exchangeBuffered(
+  request: ForwardRequest,
+  body: Uint8Array,
+  limit: number,
+): Promise<BufferedAnswer> {
+  const { req, res, service, pool, metrics } = request;
+  const timeouts = service.config.timeouts;
+  const cancel = new EventEmitter();
+  const onClose = (): void => {
+    if (!res.writableFinished) cancel.emit('abort');
+  };
+  res.once('close', onClose);
+  const sentAt = performance.now();
+  metrics.overhead(service.name, (sentAt - request.startedAt) / 1000);
+  const upstream = createUpstreamRequest(request);
+  try {
+    const answer = await pool.request({
+      path: service.rewrite(req.url ?? '/'),
+      method: (req.method ?? 'POST') as 'POST',
+      headers: withContentLength(upstream.headers, body.byteLength),
+      body,
+      signal: cancel,
+      headersTimeout: timeouts?.response ?? DEFAULT_TIMEOUTS.response,
+      bodyTimeout: timeouts?.idle ?? DEFAULT_TIMEOUTS.idle,
+    });
+    metrics.upstream(service.name, (performance.now() - sentAt) / 1000);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of answer.body) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        answer.body.destroy();
+        metrics.upstreamError(service.name, 'upstream_too_large');
+        return { ok: false, code: 'upstream_too_large' };
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const headers = downstreamHeaders(answer.headers, request.responseHeaders);
+    delete headers['content-length'];
+    return { ok: true, status: answer.statusCode, headers, body: Buffer.concat(chunks, size) };
+  } catch (error) {
+    const code =
+      error instanceof Error && 'code' in error && TIMEOUT_ERRORS.has(String(error.code))
+        ? 'upstream_timeout'
+        : 'upstream_unavailable';
+    metrics.upstreamError(service.name, code);
+    return { ok: false, code };
+  } finally {
+    res.off('close', onClose);
+  }
+}

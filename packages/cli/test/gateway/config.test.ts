@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { isTollwayError } from '@tollway/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.js';
+import { checkGatewayConfig } from '../../src/gateway/gateway.js';
 import { runCli } from '../run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollway-config-'));
@@ -95,6 +96,50 @@ describe('gateway config', () => {
     expect(problemsOf({ lightning: LIGHTNING, services: [twice, twice] })).toEqual([
       'services[1].name: "x" is used twice',
     ]);
+  });
+
+  it('checks mcp.paymentRequired: http by default; tool-result needs dollars and the x402 offer', async () => {
+    const service = (mcp: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      lightning: LIGHTNING,
+      services: [
+        {
+          name: 'tools',
+          upstream: 'http://127.0.0.1:9',
+          mcp: { tools: { a: '$0.01' }, ...mcp },
+          ...extra,
+        },
+      ],
+    });
+    const parsed = parseGatewayConfig(service({}), { env: {} });
+    expect(parsed.services[0]?.mcp?.paymentRequired).toBe('http');
+    expect(problemsOf(service({ paymentRequired: 'tool-result' }))).toEqual([]);
+    expect(problemsOf(service({ paymentRequired: 'sometimes' }))).toEqual([
+      'services[0].mcp.paymentRequired: Invalid option: expected one of "http"|"tool-result"',
+    ]);
+    expect(problemsOf(service({ paymentRequired: 'tool-result', tools: { a: '10 sat' } }))).toEqual(
+      [
+        'services[0].mcp.paymentRequired: `tool-result` needs dollar prices (x402 is paid in a USD token)',
+      ],
+    );
+    expect(problemsOf(service({ paymentRequired: 'tool-result' }, { x402: false }))).toEqual([
+      'services[0].mcp.paymentRequired: `tool-result` answers with the x402 offer, which `x402: false` turns off',
+    ]);
+    expect(problemsOf(service({ paymentRequired: 'tool-result' }, { uses: 5 }))).toEqual([
+      'services[0].mcp.paymentRequired: `tool-result` sells single calls, not `uses` or a `balance`',
+    ]);
+    // Without a top-level `x402` block there is no offer to answer with.
+    await expect(
+      checkGatewayConfig(
+        parseGatewayConfig(service({ paymentRequired: 'tool-result' }), { env: {} }),
+        {},
+        dir,
+      ),
+    ).rejects.toMatchObject({
+      code: 'invalid_config',
+      message: expect.stringContaining(
+        'mcp.paymentRequired: tool-result needs the top-level `x402` block',
+      ),
+    });
   });
 
   it('expands ${ENV} and ${ENV:-default}; $$ is a dollar sign', () => {

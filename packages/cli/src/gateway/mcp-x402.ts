@@ -1,0 +1,253 @@
+/**
+ * x402 over MCP in the gateway (the x402 Foundation's `transports-v2/mcp.md`), the parts that do
+ * not touch sockets: finding the `tools/call` of a POST and its `_meta["x402/payment"]`, presenting
+ * that payment to the engine as a `PAYMENT-SIGNATURE` header, turning the engine's x402 offer into
+ * a payment-required tool result, and finding and rewriting the tool's JSON-RPC response in an
+ * upstream answer (JSON or SSE).
+ */
+import { isTollwayError } from '@tollway/sdk';
+import type { HeaderReader, PaywallResponse } from '@tollway/sdk/server';
+import {
+  createMcpPaymentRequiredResult,
+  mcpToolUrl,
+  parsePaymentRequiredHeader,
+  parsePaymentResponseHeader,
+  X402_HEADERS,
+  X402_MCP_KEYS,
+  type X402PaymentRequired,
+  type X402SettleResponse,
+} from '@tollway/sdk/x402';
+
+/** The most bytes of an upstream answer read to settle an MCP tool call paid with x402. */
+export const MCP_MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** A JSON-RPC id. */
+export type JsonRpcId = string | number;
+
+/** A single `tools/call` request read from a POST body. */
+export interface McpToolCall {
+  id: JsonRpcId;
+  name: string;
+  /** `params._meta["x402/payment"]` as sent (unchecked), when present. */
+  payment?: unknown;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The `tools/call` a parsed POST body holds, or undefined when it is anything else (a batch, a
+ * notification, another method, a call without a tool name).
+ *
+ * @example
+ * ```ts
+ * readToolCall({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_forecast' } });
+ * // { id: 1, name: 'get_forecast' }
+ * ```
+ */
+export function readToolCall(body: unknown): McpToolCall | undefined {
+  if (!isRecord(body) || body.method !== 'tools/call') return undefined;
+  const { id, params } = body;
+  if ((typeof id !== 'string' && typeof id !== 'number') || !isRecord(params)) return undefined;
+  if (typeof params.name !== 'string') return undefined;
+  const meta = params._meta;
+  if (!isRecord(meta) || !Object.hasOwn(meta, X402_MCP_KEYS.payment)) {
+    return { id, name: params.name };
+  }
+  return { id, name: params.name, payment: meta[X402_MCP_KEYS.payment] };
+}
+
+/**
+ * The body to forward upstream: `body` without `params._meta["x402/payment"]` (and without
+ * `_meta` when nothing else was in it), as UTF-8 JSON.
+ */
+export function stripPayment(body: Record<string, unknown>): Uint8Array {
+  const params = body.params as Record<string, unknown>;
+  const { [X402_MCP_KEYS.payment]: _payment, ...meta } = params._meta as Record<string, unknown>;
+  const { _meta: _old, ...rest } = params;
+  const stripped = Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta };
+  return new TextEncoder().encode(JSON.stringify({ ...body, params: stripped }));
+}
+
+/**
+ * The payment of a tool call as the value of a `PAYMENT-SIGNATURE` header: standard base64 of its
+ * JSON, unchecked. The engine's x402 offer parses and verifies it like any header, so a malformed
+ * payment is refused there with its usual `invalid_x402_payload`.
+ */
+export function encodePaymentHeader(payment: unknown): string {
+  return Buffer.from(JSON.stringify(payment) ?? 'null', 'utf8').toString('base64');
+}
+
+/** `headers` with `PAYMENT-SIGNATURE` answering `value` (the client's own header hidden). */
+export function withPaymentHeader(headers: HeaderReader, value: string): HeaderReader {
+  const name = X402_HEADERS.paymentSignature.toLowerCase();
+  const get = (wanted: string): string | null =>
+    wanted.toLowerCase() === name ? value : headers.get(wanted);
+  return { get, has: (wanted) => get(wanted) !== null };
+}
+
+/** The value of the first header `name` in an engine answer's headers. */
+function headerOf(
+  headers: ReadonlyArray<readonly [string, string]>,
+  name: string,
+): string | undefined {
+  const lower = name.toLowerCase();
+  return headers.find(([key]) => key.toLowerCase() === lower)?.[1];
+}
+
+/** The SettleResponse among an engine answer's headers (`PAYMENT-RESPONSE`), when readable. */
+export function settlementOf(
+  headers: ReadonlyArray<readonly [string, string]>,
+): X402SettleResponse | undefined {
+  const value = headerOf(headers, X402_HEADERS.paymentResponse);
+  if (value === undefined) return undefined;
+  try {
+    return parsePaymentResponseHeader(value);
+  } catch (error) {
+    if (isTollwayError(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The x402 offer of an engine answer (its `PAYMENT-REQUIRED`) for tool `name`, with the resource
+ * named `mcp://tool/<name>` and `error` saying why; undefined when the answer has no x402 offer.
+ */
+export function paymentRequiredOf(
+  response: PaywallResponse,
+  name: string,
+): X402PaymentRequired | undefined {
+  const header = headerOf(response.headers, X402_HEADERS.paymentRequired);
+  if (header === undefined) return undefined;
+  const offered = parsePaymentRequiredHeader(header);
+  const problem = parseJson(response.body);
+  const error =
+    isRecord(problem) && problem.code === 'payment_required' ? offered.error : problemOf(response);
+  return {
+    ...offered,
+    ...(error === undefined ? {} : { error }),
+    resource: {
+      url: mcpToolUrl(name),
+      description: offered.resource.description ?? name,
+      mimeType: 'application/json',
+    },
+  };
+}
+
+/** Why an engine answer refused a request: `<code>: <detail>` of its problem body. */
+export function problemOf(response: PaywallResponse): string {
+  const problem = parseJson(response.body);
+  if (!isRecord(problem)) return `HTTP ${response.status}`;
+  return `${String(problem.code)}: ${String(problem.detail)}`;
+}
+
+/**
+ * The JSON-RPC response (HTTP 200, `application/json`) holding the payment-required tool result,
+ * with `settlement` (a failed one) inside it when given. CORS headers of `response` are kept.
+ */
+export function paymentRequiredAnswer(
+  id: JsonRpcId,
+  required: X402PaymentRequired,
+  response: PaywallResponse,
+  settlement?: X402SettleResponse,
+): PaywallResponse {
+  const result = createMcpPaymentRequiredResult(required, settlement);
+  const cors = response.headers.filter(([name]) =>
+    name.toLowerCase().startsWith('access-control-'),
+  );
+  return {
+    status: 200,
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['Cache-Control', 'no-store'],
+      ...cors.map(([name, value]): [string, string] => [name, value]),
+    ],
+    body: JSON.stringify({ jsonrpc: '2.0', id, result }),
+  };
+}
+
+/** Where the tool's response sits in an upstream answer, and how to put a new one in its place. */
+export interface FoundResponse {
+  /** The JSON-RPC response message. */
+  message: Record<string, unknown>;
+  /** The answer's text with `replacement` as the response message. */
+  replace(replacement: Record<string, unknown>): string;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isResponseTo(value: unknown, id: JsonRpcId): value is Record<string, unknown> {
+  return isRecord(value) && value.id === id && (Object.hasOwn(value, 'result') || 'error' in value);
+}
+
+/** The response in a JSON answer: one message, or a batch. */
+function findInJson(text: string, id: JsonRpcId): FoundResponse | undefined {
+  const parsed = parseJson(text);
+  if (isResponseTo(parsed, id)) {
+    return { message: parsed, replace: (replacement) => JSON.stringify(replacement) };
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  const index = parsed.findIndex((item) => isResponseTo(item, id));
+  if (index < 0) return undefined;
+  return {
+    message: parsed[index] as Record<string, unknown>,
+    replace(replacement) {
+      const batch = [...parsed];
+      batch[index] = replacement;
+      return JSON.stringify(batch);
+    },
+  };
+}
+
+/** The response in an SSE answer: the `data` of one event (events are kept byte for byte). */
+function findInSse(text: string, id: JsonRpcId): FoundResponse | undefined {
+  // Events end at a blank line; the separators are kept so that the text rebuilds exactly.
+  const parts = text.split(/(\r\n\r\n|\n\n|\r\r)/);
+  for (let index = 0; index < parts.length; index += 2) {
+    const lines = (parts[index] ?? '').split(/\r\n|\n|\r/);
+    const data = lines
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
+      .join('\n');
+    const message = parseJson(data);
+    if (!isResponseTo(message, id)) continue;
+    return {
+      message,
+      replace(replacement) {
+        const kept = lines.filter((line) => !line.startsWith('data:'));
+        const event = [...kept, `data: ${JSON.stringify(replacement)}`].join('\n');
+        return [...parts.slice(0, index), event, ...parts.slice(index + 1)].join('');
+      },
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The JSON-RPC response to `id` in an upstream answer of type `contentType` (`application/json`
+ * or `text/event-stream`), or undefined when there is none (another type, a compressed body, no
+ * such message).
+ *
+ * @example
+ * ```ts
+ * const found = findResponse('text/event-stream', 'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n', 1);
+ * found?.message.result; // {}
+ * ```
+ */
+export function findResponse(
+  contentType: string | undefined,
+  text: string,
+  id: JsonRpcId,
+): FoundResponse | undefined {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/json') return findInJson(text, id);
+  if (type === 'text/event-stream') return findInSse(text, id);
+  return undefined;
+}

@@ -1,0 +1,419 @@
+// x402 over MCP (transports-v2/mcp.md) through the gateway, on a real chain (anvil with TestUSDC)
+// and real MCP servers (one answering POSTs with SSE, one with JSON): an unpaid priced tools/call
+// gets the payment-required tool result; a stock MCP client whose fetch is Tollway's paying fetch
+// pays it through `_meta` and gets the output with the settlement; replays, failing tools, forged
+// payments, free tools, and `_meta` payments in http mode.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { fixedRate } from '@tollway/sdk';
+import { createMemoryClientStore, createPayingFetch, type X402Offer } from '@tollway/sdk/client';
+import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
+import { createEvmWallet, readMcpPaymentRequired } from '@tollway/sdk/x402';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startTestChain, testUsdcAbi } from '../../../sdk/test/support/chain.js';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
+import { startUpstream, type Upstream } from './support.js';
+
+const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
+const PRICE = 10_000n; // $0.01 in TestUSDC base units
+
+const chain = await startTestChain();
+afterAll(() => chain?.close());
+
+type Payment = { payload: { authorization: { from: string; nonce: string } } };
+
+describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
+  const c = chain!;
+  const dir = mkdtempSync(join(tmpdir(), 'tollway-gw-mcp-x402-'));
+  let network: DevNetwork;
+  let upstream: Upstream;
+  let gateway: Gateway;
+  /** Tool runs on the MCP servers, and the `_meta` each call arrived with. */
+  const runs: Array<{ tool: string; meta: unknown }> = [];
+  const wallet = createEvmWallet({
+    privateKey: c.accounts.payer.privateKey,
+    allowedAssets: [{ network: c.network, address: c.token }],
+  });
+
+  function createMcpServer(): McpServer {
+    const server = new McpServer({ name: 'weather', version: '1.0.0' });
+    server.registerTool(
+      'echo',
+      { description: 'Echo the text.', inputSchema: { text: z.string() } },
+      ({ text }, extra) => {
+        runs.push({ tool: 'echo', meta: extra._meta });
+        return { content: [{ type: 'text', text }] };
+      },
+    );
+    server.registerTool(
+      'get_forecast',
+      { description: 'The forecast of a city.', inputSchema: { city: z.string() } },
+      ({ city }, extra) => {
+        runs.push({ tool: 'get_forecast', meta: extra._meta });
+        return { content: [{ type: 'text', text: `${city}: sunny` }] };
+      },
+    );
+    server.registerTool('broken', { description: 'Always fails.' }, (extra) => {
+      runs.push({ tool: 'broken', meta: extra._meta });
+      return { content: [{ type: 'text', text: 'the tool failed' }], isError: true };
+    });
+    return server;
+  }
+
+  beforeAll(async () => {
+    network = createDevNetwork({ path: ':memory:' });
+    network.openWallet('shop');
+    upstream = await startUpstream(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body: unknown =
+        chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString());
+      const server = createMcpServer();
+      const transport = new StreamableHTTPServerTransport({
+        enableJsonResponse: (req.url ?? '').startsWith('/json'),
+      });
+      res.on('close', () => {
+        void transport.close();
+        void server.close();
+      });
+      await server.connect(transport);
+      await transport.handleRequest(req, res, body);
+    });
+    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
+    const mcp = (paymentRequired: string) => ({
+      tools: { get_forecast: '$0.01', broken: '$0.01' },
+      freeTools: ['echo'],
+      paymentRequired,
+    });
+    const config = parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        dataDir: dir,
+        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
+        paywall: { protocols: ['l402'], usdPerBtc: '100000', rateLimits: { challenges: false } },
+        x402: {
+          network: c.network,
+          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+          payTo: c.accounts.payTo.address,
+          facilitator: { rpcUrl: c.rpcUrl, privateKey: '${FACILITATOR_KEY}' },
+        },
+        services: [
+          { name: 'sse', path: '/sse', upstream: upstream.url, mcp: mcp('tool-result') },
+          { name: 'json', path: '/json', upstream: upstream.url, mcp: mcp('tool-result') },
+          { name: 'http', path: '/http', upstream: upstream.url, mcp: mcp('http') },
+        ],
+      },
+      { env },
+    );
+    gateway = await createGateway({
+      config,
+      lightning: network.backend('shop'),
+      logger: quiet,
+      baseDir: dir,
+      env,
+    });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+    await network?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function balances(): Promise<[bigint, bigint]> {
+    return [
+      await c.balanceOf(c.accounts.payer.address),
+      await c.balanceOf(c.accounts.payTo.address),
+    ];
+  }
+
+  async function connect(path: string, fetch: typeof globalThis.fetch = globalThis.fetch) {
+    const client = new Client({ name: 'test-agent', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gateway.url}${path}`), { fetch }),
+    );
+    return client;
+  }
+
+  function text(result: unknown): string | undefined {
+    const [first] = (result as CallToolResult).content;
+    return first?.type === 'text' ? first.text : undefined;
+  }
+
+  /** A payment of the first offer of a payment-required result, signed by the payer's wallet. */
+  async function sign(result: unknown): Promise<Payment> {
+    const structured = (result as CallToolResult).structuredContent as {
+      accepts: Array<Record<string, string | number | object>>;
+    };
+    const accept = structured.accepts[0] as Record<string, string | number | object>;
+    const offer = {
+      protocol: 'x402',
+      x402Version: 2,
+      scheme: accept.scheme,
+      network: accept.network,
+      asset: accept.asset,
+      amount: BigInt(accept.amount as string),
+      payTo: accept.payTo,
+      maxTimeoutSeconds: accept.maxTimeoutSeconds,
+      requirement: accept,
+    } as X402Offer;
+    const signed = await wallet.sign(offer);
+    return JSON.parse(Buffer.from(signed.header.value, 'base64').toString('utf8')) as Payment;
+  }
+
+  function settledOnChain(payment: Payment): Promise<unknown> {
+    const { from, nonce } = payment.payload.authorization;
+    return c.client.readContract({
+      address: c.token,
+      abi: testUsdcAbi,
+      functionName: 'authorizationState',
+      args: [from, nonce],
+    });
+  }
+
+  const forecast = (payment?: Payment) => ({
+    name: 'get_forecast',
+    arguments: { city: 'Oslo' },
+    ...(payment === undefined ? {} : { _meta: { 'x402/payment': payment } }),
+  });
+
+  it.each(['/sse', '/json'])(
+    'answers an unpaid priced call with the payment-required tool result (%s upstream)',
+    async (path) => {
+      const client = await connect(path);
+      try {
+        const calls = runs.length;
+        const result = await client.callTool(forecast());
+        expect(result.isError).toBe(true);
+        const structured = result.structuredContent as Record<string, unknown>;
+        expect(structured).toMatchObject({
+          x402Version: 2,
+          error: 'Payment required',
+          resource: { url: 'mcp://tool/get_forecast', mimeType: 'application/json' },
+          accepts: [
+            {
+              scheme: 'exact',
+              network: c.network,
+              amount: PRICE.toString(),
+              asset: c.token,
+              payTo: c.accounts.payTo.address,
+              extra: c.tokenDomain,
+            },
+          ],
+        });
+        expect(JSON.parse(text(result) ?? '')).toEqual(structured);
+        expect(readMcpPaymentRequired(result)?.accepts[0]?.amount).toBe(PRICE);
+        expect(runs.length).toBe(calls);
+      } finally {
+        await client.close();
+      }
+    },
+  );
+
+  it.each(['/sse', '/json'])(
+    "is paid by a stock MCP client on Tollway's paying fetch, money moved on chain (%s upstream)",
+    async (path) => {
+      const store = createMemoryClientStore();
+      const pay = createPayingFetch({
+        wallets: [],
+        store,
+        preferences: ['x402'],
+        x402: { wallet, rates: fixedRate('100000') },
+      });
+      const client = await connect(path, pay);
+      try {
+        const before = await balances();
+        const result = await client.callTool(forecast());
+        expect(result.isError).toBeFalsy();
+        expect(text(result)).toBe('Oslo: sunny');
+        const receipt = result._meta?.['x402/payment-response'] as Record<string, unknown>;
+        expect(receipt).toMatchObject({
+          success: true,
+          network: c.network,
+          payer: c.accounts.payer.address,
+        });
+        expect(receipt.transaction).toMatch(/^0x[0-9a-f]{64}$/);
+        expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
+        // The upstream never sees the payment.
+        expect(runs.at(-1)).toEqual({ tool: 'get_forecast', meta: undefined });
+        const ledger = await store.list();
+        expect(ledger).toHaveLength(1);
+        expect(ledger[0]).toMatchObject({
+          protocol: 'x402',
+          status: 'succeeded',
+          amount: PRICE,
+          proof: receipt.transaction,
+        });
+      } finally {
+        await client.close();
+      }
+    },
+  );
+
+  it('takes one payment once: a replay is refused, and of concurrent duplicates one passes', async () => {
+    const client = await connect('/sse');
+    try {
+      const payment = await sign(await client.callTool(forecast()));
+      const before = await balances();
+      const first = await client.callTool(forecast(payment));
+      expect(text(first)).toBe('Oslo: sunny');
+      const replay = await client.callTool(forecast(payment));
+      expect(replay.isError).toBe(true);
+      // Settled, the nonce is spent on chain too: the facilitator refuses it before the claim.
+      expect(readMcpPaymentRequired(replay)?.error).toMatch(
+        /^(credential_replayed: |x402_payment_invalid: .*nonce_already_used)/,
+      );
+      expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
+
+      const twice = await sign(await client.callTool(forecast()));
+      const results = await Promise.all([1, 2, 3, 4].map(() => client.callTool(forecast(twice))));
+      expect(results.filter((result) => !result.isError).map(text)).toEqual(['Oslo: sunny']);
+      // The others passed the facilitator's check together, and lost the claim of the nonce.
+      const refusals = results.map((result) => readMcpPaymentRequired(result)?.error);
+      expect(refusals.filter((error) => error?.startsWith('credential_replayed: '))).toHaveLength(
+        3,
+      );
+      expect(await balances()).toEqual([before[0] - 2n * PRICE, before[1] + 2n * PRICE]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('does not charge for a tool that returns isError: the authorization stays unsettled', async () => {
+    const client = await connect('/json');
+    try {
+      const unpaid = await client.callTool({ name: 'broken', arguments: {} });
+      const payment = await sign(unpaid);
+      const before = await balances();
+      const result = await client.callTool({
+        name: 'broken',
+        arguments: {},
+        _meta: { 'x402/payment': payment },
+      });
+      expect(result.isError).toBe(true);
+      expect(text(result)).toBe('the tool failed');
+      expect(result._meta?.['x402/payment-response']).toBeUndefined();
+      expect(runs.at(-1)?.tool).toBe('broken');
+      expect(await balances()).toEqual(before);
+      expect(await settledOnChain(payment)).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers a forged or malformed payment with a typed payment-required result, never a 500', async () => {
+    const client = await connect('/sse');
+    try {
+      const payment = await sign(await client.callTool(forecast()));
+      const before = await balances();
+      const forged = {
+        ...payment,
+        payload: {
+          ...payment.payload,
+          authorization: { ...payment.payload.authorization, nonce: `0x${'11'.repeat(32)}` },
+        },
+      };
+      const refused = await client.callTool(forecast(forged as Payment));
+      expect(readMcpPaymentRequired(refused)?.error).toMatch(/^x402_payment_invalid: /);
+      for (const junk of [{ x402Version: 2 }, 'not a payment', null]) {
+        const result = await client.callTool(forecast(junk as unknown as Payment));
+        expect(readMcpPaymentRequired(result)?.error).toMatch(/^invalid_x402_payload: /);
+      }
+      const raw = await fetch(`${gateway.url}/json`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'x',
+          method: 'tools/call',
+          params: { ...forecast(), _meta: { 'x402/payment': [1, 2] } },
+        }),
+      });
+      expect(raw.status).toBe(200);
+      const answer = (await raw.json()) as { id: string; result: CallToolResult };
+      expect(answer.id).toBe('x');
+      expect(readMcpPaymentRequired(answer.result)?.error).toMatch(/^invalid_x402_payload: /);
+      expect(await balances()).toEqual(before);
+      expect(await settledOnChain(payment)).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('keeps tools/list and free tools free, even with a payment attached', async () => {
+    const client = await connect('/sse');
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((tool) => tool.name).sort()).toEqual(['broken', 'echo', 'get_forecast']);
+      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi');
+      const payment = await sign(await client.callTool(forecast()));
+      const before = await balances();
+      const echoed = await client.callTool({
+        name: 'echo',
+        arguments: { text: 'free' },
+        _meta: { 'x402/payment': payment },
+      });
+      expect(text(echoed)).toBe('free');
+      expect(echoed._meta).toBeUndefined();
+      expect(runs.at(-1)).toEqual({ tool: 'echo', meta: undefined });
+      expect(await balances()).toEqual(before);
+      // Unused there, the payment still pays for a priced call.
+      expect(text(await client.callTool(forecast(payment)))).toBe('Oslo: sunny');
+      expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('in http mode answers 402 to an unpaid call, and accepts a _meta payment too', async () => {
+    const post = (params: unknown) =>
+      fetch(`${gateway.url}/http`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params }),
+      });
+    const unpaid = await post(forecast());
+    expect(unpaid.status).toBe(402);
+    expect(unpaid.headers.get('www-authenticate')).toContain('L402 macaroon=');
+    await unpaid.arrayBuffer();
+
+    const client = await connect('/sse');
+    let payment: Payment;
+    try {
+      payment = await sign(await client.callTool(forecast()));
+    } finally {
+      await client.close();
+    }
+    const before = await balances();
+    const http = await connect('/http');
+    try {
+      const paid = await http.callTool(forecast(payment));
+      expect(text(paid)).toBe('Oslo: sunny');
+      expect(paid._meta?.['x402/payment-response']).toMatchObject({ success: true });
+      expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
+      // A refused _meta payment gets the engine's usual answer in http mode.
+      const replayed = await post(forecast(payment));
+      expect(replayed.status).toBe(402);
+      expect(await replayed.json()).toMatchObject({
+        code: 'x402_payment_invalid',
+        detail: expect.stringContaining('nonce_already_used'),
+      });
+    } finally {
+      await http.close();
+    }
+  });
+});
