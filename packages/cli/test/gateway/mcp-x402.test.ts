@@ -15,6 +15,8 @@ import { fixedRate } from '@tollway/sdk';
 import { createMemoryClientStore, createPayingFetch, type X402Offer } from '@tollway/sdk/client';
 import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
 import { createEvmWallet, readMcpPaymentRequired } from '@tollway/sdk/x402';
+import { createWalletClient, type Hex, http as httpTransport, parseSignature } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startTestChain, testUsdcAbi } from '../../../sdk/test/support/chain.js';
@@ -36,6 +38,13 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
   let network: DevNetwork;
   let upstream: Upstream;
   let gateway: Gateway;
+  /** The payment the `raced` tool submits on chain itself. */
+  let frontRun: Payment | undefined;
+  const deployer = createWalletClient({
+    account: privateKeyToAccount(c.accounts.deployer.privateKey),
+    chain: c.chain,
+    transport: httpTransport(c.rpcUrl),
+  });
   /** Tool runs on the MCP servers, and the `_meta` each call arrived with. */
   const runs: Array<{ tool: string; meta: unknown }> = [];
   const wallet = createEvmWallet({
@@ -65,6 +74,36 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
       runs.push({ tool: 'broken', meta: extra._meta });
       return { content: [{ type: 'text', text: 'the tool failed' }], isError: true };
     });
+    server.registerTool(
+      'raced',
+      { description: 'Its payment is spent while it runs.' },
+      async () => {
+        // Someone else submits the authorization first: the gateway's settlement must then fail.
+        const { payload } = frontRun as Payment & { payload: { signature: Hex } };
+        const { from, to, value, validAfter, validBefore, nonce } = payload.authorization as {
+          [member in 'from' | 'to' | 'value' | 'validAfter' | 'validBefore' | 'nonce']: Hex;
+        };
+        const { v, r, s } = parseSignature(payload.signature);
+        const hash = await deployer.writeContract({
+          address: c.token,
+          abi: testUsdcAbi,
+          functionName: 'transferWithAuthorization',
+          args: [
+            from,
+            to,
+            BigInt(value),
+            BigInt(validAfter),
+            BigInt(validBefore),
+            nonce,
+            Number(v),
+            r,
+            s,
+          ],
+        });
+        await c.client.waitForTransactionReceipt({ hash });
+        return { content: [{ type: 'text', text: 'the secret output' }] };
+      },
+    );
     return server;
   }
 
@@ -89,7 +128,7 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
     });
     const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
     const mcp = (paymentRequired: string) => ({
-      tools: { get_forecast: '$0.01', broken: '$0.01' },
+      tools: { get_forecast: '$0.01', broken: '$0.01', raced: '$0.01' },
       freeTools: ['echo'],
       paymentRequired,
     });
@@ -309,6 +348,37 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
     }
   });
 
+  it('withholds the tool output when settlement fails, and says why in the result', async () => {
+    const client = await connect('/sse');
+    try {
+      const unpaid = await client.callTool({ name: 'raced', arguments: {} });
+      frontRun = await sign(unpaid);
+      const result = await client.callTool({
+        name: 'raced',
+        arguments: {},
+        _meta: { 'x402/payment': frontRun },
+      });
+      expect(result.isError).toBe(true);
+      expect(JSON.stringify(result)).not.toContain('the secret output');
+      expect(readMcpPaymentRequired(result)).toMatchObject({
+        error: expect.stringMatching(/^x402_settlement_failed: /),
+        resource: { url: 'mcp://tool/raced' },
+      });
+      const structured = result.structuredContent as Record<string, unknown>;
+      expect(structured['x402/payment-response']).toMatchObject({
+        success: false,
+        transaction: '',
+        network: c.network,
+        errorReason: expect.any(String),
+      });
+      expect(JSON.parse(text(result) ?? '')).toEqual(result.structuredContent);
+      // Spent once, by the front-runner.
+      expect(await settledOnChain(frontRun)).toBe(true);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('answers a forged or malformed payment with a typed payment-required result, never a 500', async () => {
     const client = await connect('/sse');
     try {
@@ -355,7 +425,12 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
     const client = await connect('/sse');
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((tool) => tool.name).sort()).toEqual(['broken', 'echo', 'get_forecast']);
+      expect(tools.map((tool) => tool.name).sort()).toEqual([
+        'broken',
+        'echo',
+        'get_forecast',
+        'raced',
+      ]);
       expect(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi');
       const payment = await sign(await client.callTool(forecast()));
       const before = await balances();
