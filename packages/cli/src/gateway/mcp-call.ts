@@ -164,14 +164,35 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     return writeProblem(res, answer.code === 'upstream_timeout' ? 504 : 502, answer.code, detail);
   }
   const encoded = answer.headers['content-encoding'];
-  const text = answer.body.toString('utf8');
+  if (encoded !== undefined && encoded !== 'identity') {
+    // Asked for `identity`; a compressed answer cannot be read, so it is not passed on unpaid.
+    return writeProblem(
+      res,
+      502,
+      'upstream_unavailable',
+      `The upstream of ${service.name} answered compressed; the payment was not settled.`,
+    );
+  }
   const contentType = answer.headers['content-type'];
   const found =
-    answer.status < 300 && (encoded === undefined || encoded === 'identity')
-      ? findResponse(typeof contentType === 'string' ? contentType : undefined, text, call.id)
+    answer.status < 300
+      ? findResponse(
+          typeof contentType === 'string' ? contentType : undefined,
+          answer.body.toString('utf8'),
+          call.id,
+        )
       : undefined;
+  if (answer.status < 300 && found === undefined) {
+    // Not a tool response this gateway can read: not passed on unpaid.
+    return writeProblem(
+      res,
+      502,
+      'upstream_unavailable',
+      `The upstream of ${service.name} did not answer the tool call with a JSON-RPC response; the payment was not settled.`,
+    );
+  }
   const result = found?.message.result;
-  // No tool result, a JSON-RPC error or an isError result: the tool failed and is not paid for.
+  // An HTTP error, a JSON-RPC error or an isError result: the tool failed and is not paid for.
   if (found === undefined || !isRecord(result) || result.isError === true) {
     return writeAnswer(res, answer, [], answer.body);
   }

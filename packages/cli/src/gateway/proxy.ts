@@ -390,15 +390,20 @@ export type BufferedAnswer =
     }
   | { ok: false; code: 'upstream_timeout' | 'upstream_unavailable' | 'upstream_too_large' };
 
-/** The flat upstream headers with the body's framing replaced by a `content-length` of `length`. */
-function withContentLength(headers: readonly string[], length: number): string[] {
+/**
+ * The flat upstream headers for a body of `length` bytes whose answer is read here: the body's
+ * framing replaced by a `content-length`, and the answer asked for uncompressed (whatever the
+ * client accepts), so that the gateway can read it.
+ */
+function bufferedHeaders(headers: readonly string[], length: number): string[] {
   const framed: string[] = [];
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const lower = (headers[i] ?? '').toLowerCase();
     if (lower === 'content-length' || lower === 'transfer-encoding') continue;
+    if (lower === 'accept-encoding') continue;
     framed.push(headers[i] ?? '', headers[i + 1] ?? '');
   }
-  framed.push('content-length', String(length));
+  framed.push('content-length', String(length), 'accept-encoding', 'identity');
   return framed;
 }
 
@@ -433,7 +438,7 @@ export async function exchangeBuffered(
     const answer = await pool.request({
       path: service.rewrite(req.url ?? '/'),
       method: (req.method ?? 'POST') as 'POST',
-      headers: withContentLength(upstream.headers, body.byteLength),
+      headers: bufferedHeaders(upstream.headers, body.byteLength),
       body,
       signal: cancel,
       headersTimeout: timeouts?.response ?? DEFAULT_TIMEOUTS.response,

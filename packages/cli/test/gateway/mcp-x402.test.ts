@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -45,6 +46,8 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
     chain: c.chain,
     transport: httpTransport(c.rpcUrl),
   });
+  /** The Accept-Encoding of each request to the compressing endpoint. */
+  const acceptedEncodings: string[] = [];
   /** Tool runs on the MCP servers, and the `_meta` each call arrived with. */
   const runs: Array<{ tool: string; meta: unknown }> = [];
   const wallet = createEvmWallet({
@@ -115,6 +118,19 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const body: unknown =
         chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString());
+      if ((req.url ?? '').startsWith('/gz')) {
+        // A hand-written endpoint that compresses whenever the client accepts it.
+        acceptedEncodings.push(req.headers['accept-encoding'] ?? '');
+        const { id } = body as { id: number };
+        const answer = JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } });
+        const gzip = (req.headers['accept-encoding'] ?? '').includes('gzip');
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+        });
+        res.end(gzip ? gzipSync(answer) : answer);
+        return;
+      }
       const server = createMcpServer();
       const transport = new StreamableHTTPServerTransport({
         enableJsonResponse: (req.url ?? '').startsWith('/json'),
@@ -148,6 +164,7 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
           { name: 'sse', path: '/sse', upstream: upstream.url, mcp: mcp('tool-result') },
           { name: 'json', path: '/json', upstream: upstream.url, mcp: mcp('tool-result') },
           { name: 'http', path: '/http', upstream: upstream.url, mcp: mcp('http') },
+          { name: 'gz', path: '/gz', upstream: upstream.url, mcp: mcp('tool-result') },
         ],
       },
       { env },
@@ -449,6 +466,36 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('asks the upstream for an uncompressed answer, so that a paid one can be read and settled', async () => {
+    const client = await connect('/sse');
+    let payment: Payment;
+    try {
+      payment = await sign(await client.callTool(forecast()));
+    } finally {
+      await client.close();
+    }
+    const before = await balances();
+    const response = await fetch(`${gateway.url}/gz`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'accept-encoding': 'gzip',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 5,
+        method: 'tools/call',
+        params: forecast(payment),
+      }),
+    });
+    expect(response.status).toBe(200);
+    const { result } = (await response.json()) as { result: CallToolResult };
+    expect(result._meta?.['x402/payment-response']).toMatchObject({ success: true });
+    expect(acceptedEncodings).toEqual(['identity']);
+    expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
   });
 
   it('in http mode answers 402 to an unpaid call, and accepts a _meta payment too', async () => {

@@ -97,7 +97,8 @@ export interface PayingFetchOptions {
   now?: () => number;
   /**
    * Largest request body buffered for the replay after a payment, in bytes (streams are read once
-   * into memory). A larger body fails with `body_too_large` before anything is sent. Default 10 MiB.
+   * into memory). A larger body fails with `body_too_large` before anything is sent. Also the most
+   * of an MCP tool call's answer read to look for an x402 payment-required result. Default 10 MiB.
    */
   maxBodyBytes?: number;
   /** Called after each payment is committed and its credential saved, before the retry. */
