@@ -8,7 +8,6 @@ import { Buffer } from 'node:buffer';
 import { TollwayError } from '../errors.js';
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
-const BASE64_ANY = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 /** Lower-case hex of `bytes`. */
 export function bytesToHex(bytes: Uint8Array): string {
@@ -38,25 +37,11 @@ export function bytesToBase64Url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
 
-/**
- * Decodes standard or URL-safe base64, padded or not (the alphabets may not be mixed).
- * Throws `invalid_base64` on anything else, including impossible lengths and non-zero pad bits.
- */
-export function base64ToBytes(text: string): Uint8Array {
-  if (!BASE64_ANY.test(text) || (/[+/]/.test(text) && /[-_]/.test(text))) {
-    throw new TollwayError('invalid_base64', 'not base64 (standard or URL-safe)');
-  }
-  const body = text.replace(/=+$/, '');
-  if (body.length % 4 === 1) throw new TollwayError('invalid_base64', 'impossible base64 length');
-  if (text.length !== body.length && text.length % 4 !== 0) {
-    throw new TollwayError('invalid_base64', 'wrong base64 padding');
-  }
-  // Canonical form only: the bits the last character carries beyond the data must be zero.
-  const spareBits = [0, 0, 4, 2][body.length % 4] as number;
-  if (spareBits > 0 && (sextet(body.charCodeAt(body.length - 1)) & ((1 << spareBits) - 1)) !== 0) {
-    throw new TollwayError('invalid_base64', 'non-canonical base64 (stray bits)');
-  }
-  return new Uint8Array(Buffer.from(body, 'base64'));
+const BASE64_STANDARD = /^[A-Za-z0-9+/]*$/;
+const BASE64_URL = /^[A-Za-z0-9_-]*$/;
+
+function invalidBase64(message: string): TollwayError {
+  return new TollwayError('invalid_base64', message);
 }
 
 /** The 6-bit value of a base64 character of either alphabet (already validated). */
@@ -65,6 +50,31 @@ function sextet(code: number): number {
   if (code >= 97 && code <= 122) return code - 71; // a-z
   if (code >= 48 && code <= 57) return code + 4; // 0-9
   return code === 43 || code === 45 ? 62 : 63; // + or -, / or _
+}
+
+/**
+ * Decodes standard or URL-safe base64, padded or not (the alphabets may not be mixed).
+ * Throws `invalid_base64` on anything else, including impossible lengths and non-zero pad bits.
+ * The result is a view into Node's buffer pool: allocating a fresh `Uint8Array` costs more than
+ * decoding a token, and tokens are decoded on the paid path.
+ */
+export function base64ToBytes(text: string): Uint8Array {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61) end--; // '='
+  if (text.length - end > 2) throw invalidBase64('not base64 (standard or URL-safe)');
+  if (end % 4 === 1) throw invalidBase64('impossible base64 length');
+  if (end !== text.length && text.length % 4 !== 0) throw invalidBase64('wrong base64 padding');
+  const body = end === text.length ? text : text.slice(0, end);
+  if (!BASE64_STANDARD.test(body) && !BASE64_URL.test(body)) {
+    throw invalidBase64('not base64 (standard or URL-safe)');
+  }
+  // Canonical form only: the bits the last character carries beyond the data must be zero.
+  const spareBits = end % 4 === 2 ? 4 : end % 4 === 3 ? 2 : 0;
+  if (spareBits > 0 && (sextet(body.charCodeAt(end - 1)) & ((1 << spareBits) - 1)) !== 0) {
+    throw invalidBase64('non-canonical base64 (stray bits)');
+  }
+  const decoded = Buffer.from(body, 'base64');
+  return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
 }
 
 /** UTF-8 bytes of `text`. */
