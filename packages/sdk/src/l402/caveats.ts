@@ -128,7 +128,8 @@ function parseMsat(value: string): bigint | undefined {
 function parseList(value: string, item: RegExp): string[] | undefined {
   if (value === '') return [];
   const items = value.split(',');
-  return items.every((entry) => item.test(entry)) ? items : undefined;
+  for (const entry of items) if (!item.test(entry)) return undefined;
+  return items;
 }
 
 function parseServices(value: string): ServiceGrant[] | undefined {
@@ -143,6 +144,28 @@ function parseServices(value: string): ServiceGrant[] | undefined {
   }
   return grants;
 }
+
+/**
+ * Wraps a parser so that parsing the same caveat again returns the first result (one entry, keyed
+ * by the caveat object and its value). `verifyCaveats` parses the latest caveat of each condition
+ * twice, to check it and then for the scope; this spares the second parse of the costly lists.
+ */
+function parseOnce<T>(parse: (value: string) => T): (caveat: ParsedCaveat) => T {
+  let lastCaveat: ParsedCaveat | undefined;
+  let lastValue = '';
+  let lastResult = undefined as T;
+  return (caveat) => {
+    if (caveat !== lastCaveat || caveat.value !== lastValue) {
+      lastResult = parse(caveat.value);
+      lastCaveat = caveat;
+      lastValue = caveat.value;
+    }
+    return lastResult;
+  };
+}
+
+const servicesOf = parseOnce(parseServices);
+const capabilitiesOf = parseOnce((value) => parseList(value, LIST_ITEM));
 
 function hasDotSegment(path: string): boolean {
   return path.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
@@ -175,17 +198,25 @@ function malformed(caveat: ParsedCaveat): Result<true> {
   return fail('invalid_caveat', `caveat ${caveat.condition} has a malformed value`);
 }
 
-function serviceOf(condition: string, suffix: string): string | undefined {
-  return condition.length > suffix.length && condition.endsWith(suffix)
-    ? condition.slice(0, -suffix.length)
-    : undefined;
+/** True when `condition` is some service's `<service><suffix>`. */
+function hasServiceSuffix(condition: string, suffix: string): boolean {
+  return condition.length > suffix.length && condition.endsWith(suffix);
+}
+
+/** True when `condition` is `<service><suffix>` for this `service` (no string built). */
+function isServiceCondition(condition: string, service: string, suffix: string): boolean {
+  return (
+    condition.length === service.length + suffix.length &&
+    condition.startsWith(service) &&
+    condition.endsWith(suffix)
+  );
 }
 
 /** `services=<name>:<tier>[,…]`: the requested service must be listed; later lists are subsets, tiers not raised. */
 export const servicesSatisfier: CaveatSatisfier = {
   handles: (condition) => condition === 'services',
   satisfies(caveat, request) {
-    const grants = parseServices(caveat.value);
+    const grants = servicesOf(caveat);
     if (grants === undefined) return malformed(caveat);
     if (!grants.some((grant) => grant.name === request.service)) {
       return fail('wrong_service', `the token does not grant service ${request.service}`);
@@ -204,11 +235,11 @@ export const servicesSatisfier: CaveatSatisfier = {
 
 /** `<service>_capabilities=<a,b,…>`: the requested capability must be listed; later lists are subsets. */
 export const capabilitiesSatisfier: CaveatSatisfier = {
-  handles: (condition) => serviceOf(condition, '_capabilities') !== undefined,
+  handles: (condition) => hasServiceSuffix(condition, '_capabilities'),
   satisfies(caveat, request) {
-    const capabilities = parseList(caveat.value, LIST_ITEM);
+    const capabilities = capabilitiesOf(caveat);
     if (capabilities === undefined) return malformed(caveat);
-    if (serviceOf(caveat.condition, '_capabilities') !== request.service) return ok(true);
+    if (!isServiceCondition(caveat.condition, request.service, '_capabilities')) return ok(true);
     if (request.capability !== undefined && !capabilities.includes(request.capability)) {
       return fail('caveat_not_satisfied', `capability ${request.capability} is not granted`);
     }
@@ -223,11 +254,11 @@ export const capabilitiesSatisfier: CaveatSatisfier = {
 
 /** `<service>_valid_until=<unix seconds>`: valid while `now < value`; later ones earlier or equal. */
 export const validUntilSatisfier: CaveatSatisfier = {
-  handles: (condition) => serviceOf(condition, '_valid_until') !== undefined,
+  handles: (condition) => hasServiceSuffix(condition, '_valid_until'),
   satisfies(caveat, request) {
     const until = parseCount(caveat.value);
     if (until === undefined) return malformed(caveat);
-    if (serviceOf(caveat.condition, '_valid_until') !== request.service) return ok(true);
+    if (!isServiceCondition(caveat.condition, request.service, '_valid_until')) return ok(true);
     if (!(request.now < until)) return fail('token_expired', `the token expired at ${until}`);
     return ok(true);
   },
@@ -370,7 +401,13 @@ export function verifyCaveats(
       continue;
     }
     if (caveat.condition === 'preimage') continue;
-    const satisfier = satisfiers.find((candidate) => candidate.handles(caveat.condition));
+    let satisfier: CaveatSatisfier | undefined;
+    for (const candidate of satisfiers) {
+      if (candidate.handles(caveat.condition)) {
+        satisfier = candidate;
+        break;
+      }
+    }
     if (satisfier === undefined) {
       if (options.strict === true) {
         return fail('unknown_caveat', `no satisfier for caveat ${caveat.condition}`);
@@ -385,23 +422,21 @@ export function verifyCaveats(
     }
     seen.set(caveat.condition, caveat);
   }
-  const latest = (condition: string) => seen.get(condition)?.value;
-
+  // The scope comes from the latest caveat of each condition, one pass over those kept.
   const scope: CaveatScope = {};
-  const services = latest('services');
-  if (services !== undefined) scope.services = parseServices(services) ?? [];
-  const capabilities = latest(`${request.service}_capabilities`);
-  if (capabilities !== undefined) scope.capabilities = parseList(capabilities, LIST_ITEM) ?? [];
-  const validUntil = latest(`${request.service}_valid_until`);
-  if (validUntil !== undefined) scope.validUntil = parseCount(validUntil) ?? 0;
-  const uses = latest(tollwayConditions.uses);
-  if (uses !== undefined) scope.uses = parseCount(uses) ?? 0;
-  const balance = latest(tollwayConditions.balanceMsat);
-  if (balance !== undefined) scope.balanceMsat = parseMsat(balance) ?? 0n;
-  const paths = latest(tollwayConditions.paths);
-  if (paths !== undefined) scope.paths = parsePaths(paths) ?? [];
-  const methods = latest(tollwayConditions.methods);
-  if (methods !== undefined) scope.methods = parseMethods(methods) ?? [];
+  for (const [condition, caveat] of seen) {
+    const { value } = caveat;
+    if (condition === 'services') scope.services = servicesOf(caveat) ?? [];
+    else if (isServiceCondition(condition, request.service, '_capabilities'))
+      scope.capabilities = capabilitiesOf(caveat) ?? [];
+    else if (isServiceCondition(condition, request.service, '_valid_until'))
+      scope.validUntil = parseCount(value) ?? 0;
+    else if (condition === tollwayConditions.uses) scope.uses = parseCount(value) ?? 0;
+    else if (condition === tollwayConditions.balanceMsat)
+      scope.balanceMsat = parseMsat(value) ?? 0n;
+    else if (condition === tollwayConditions.paths) scope.paths = parsePaths(value) ?? [];
+    else if (condition === tollwayConditions.methods) scope.methods = parseMethods(value) ?? [];
+  }
   return ok(scope);
 }
 
