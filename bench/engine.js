@@ -26,7 +26,8 @@ import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
 import autocannon from 'autocannon';
 
-const ADAPTERS = ['node', 'express', 'fastify', 'hono'];
+// `ADAPTERS=node,fastify node bench/engine.js` measures some of them only.
+const ADAPTERS = (process.env.ADAPTERS ?? 'node,express,fastify,hono').split(',');
 const ROUNDS = 6;
 const ROUND_SECONDS = 1;
 const CHALLENGE_SECONDS = 2;

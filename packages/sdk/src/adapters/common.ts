@@ -3,6 +3,7 @@
  * answer they give when the engine itself fails. Internal to the adapters.
  */
 import { TollwayError } from '../errors.js';
+import { isPromiseLike } from '../internal/promise.js';
 import type { Paywall } from '../server/paywall.js';
 import { createProblemResponse } from '../server/problem.js';
 import type { Route } from '../server/route.js';
@@ -81,30 +82,45 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   }
 }
 
+/** The answer when the engine or the translation threw (a bug): reported, then a 500. */
+function failed<S>(
+  error: unknown,
+  source: S,
+  onError: ((error: unknown, source: S) => void) | undefined,
+): PaywallDecision {
+  if (onError === undefined) console.error(error);
+  else onError(error, source);
+  return {
+    kind: 'respond',
+    response: createProblemResponse(
+      {
+        status: 500,
+        code: 'internal_error',
+        detail: 'The paywall failed while handling this request; the server logged why.',
+      },
+      [['Cache-Control', 'no-store']],
+    ),
+  };
+}
+
 /**
- * Asks the engine for a decision. The engine never throws; should it or the translation still
- * throw (a bug), reports the error and answers 500 with a problem body rather than crash.
+ * Asks the engine for a decision about `source` (the framework's request, translated by
+ * `translate`): the decision itself when the engine had it at once, else a promise. The engine
+ * never throws; should it or the translation still throw (a bug), reports the error and answers
+ * 500 with a problem body rather than crash.
  */
-export async function decide(
+export function decide<S>(
   paywall: PaywallHandler,
   route: Route,
-  toRequest: () => PaywallRequest,
-  onError: ((error: unknown) => void) | undefined,
-): Promise<PaywallDecision> {
+  translate: (source: S) => PaywallRequest,
+  source: S,
+  onError: ((error: unknown, source: S) => void) | undefined,
+): PaywallDecision | Promise<PaywallDecision> {
   try {
-    return await paywall.handle(toRequest(), route);
+    const decision = paywall.handle(translate(source), route);
+    if (!isPromiseLike(decision)) return decision;
+    return Promise.resolve(decision).catch((error: unknown) => failed(error, source, onError));
   } catch (error) {
-    (onError ?? console.error)(error);
-    return {
-      kind: 'respond',
-      response: createProblemResponse(
-        {
-          status: 500,
-          code: 'internal_error',
-          detail: 'The paywall failed while handling this request; the server logged why.',
-        },
-        [['Cache-Control', 'no-store']],
-      ),
-    };
+    return failed(error, source, onError);
   }
 }

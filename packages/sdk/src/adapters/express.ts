@@ -3,9 +3,10 @@
  * `node:http` adapter does), asks the engine, and either answers or calls `next()` with
  * `req.payment` set.
  */
-import type { RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
-import type { PaymentContext } from '../server/types.js';
+import type { PaymentContext, PaywallDecision } from '../server/types.js';
 import {
   type AdapterOptions,
   assertAdapterOptions,
@@ -15,8 +16,8 @@ import {
 } from './common.js';
 import {
   answerThenFinalize,
-  createPaywallRequest,
   readJsonBody,
+  toPaywallRequest,
   writePaywallResponse,
 } from './node.js';
 
@@ -62,34 +63,44 @@ export function requirePayment(
 ): RequestHandler {
   assertAdapterOptions(options);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  return async (req, res, next) => {
-    const decision = await decide(
-      paywall,
-      route,
-      () => ({
-        ...createPaywallRequest(req),
-        finalizes: true,
-        url: req.originalUrl,
-        clientIp: req.ip ?? '',
-        jsonBody: () =>
-          req.body === undefined ? readJsonBody(req, bodyLimit) : Promise.resolve(req.body),
-      }),
-      options.onError,
-    );
-    if (decision.kind === 'respond') {
-      writePaywallResponse(res, decision.response);
-      return;
-    }
-    for (const [name, value] of decision.headers) res.append(name, value);
-    req.payment = decision.payment;
-    if (decision.finalize === undefined) {
-      next();
-      return;
-    }
-    // The rest of the chain answers through `res`: hold that answer back until the payment settles.
-    await answerThenFinalize(res, next, decision.finalize).catch((error: unknown) => {
-      (options.onError ?? console.error)(error);
-      res.destroy();
+  const translate = (req: Request) =>
+    toPaywallRequest(req, route, options, {
+      finalizes: true,
+      url: req.originalUrl,
+      clientIp: req.ip ?? '',
+      jsonBody: route.readsBody
+        ? () => (req.body === undefined ? readJsonBody(req, bodyLimit) : Promise.resolve(req.body))
+        : undefined,
     });
+  return (req, res, next) => {
+    const decision = decide(paywall, route, translate, req, options.onError);
+    if (isPromiseLike(decision)) {
+      return Promise.resolve(decision).then((decided) => answer(decided, req, res, next, options));
+    }
+    return answer(decision, req, res, next, options);
   };
+}
+
+function answer(
+  decision: PaywallDecision,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  options: ExpressPaywallOptions,
+): void | Promise<void> {
+  if (decision.kind === 'respond') {
+    writePaywallResponse(res, decision.response);
+    return;
+  }
+  for (const [name, value] of decision.headers) res.append(name, value);
+  req.payment = decision.payment;
+  if (decision.finalize === undefined) {
+    next();
+    return;
+  }
+  // The rest of the chain answers through `res`: hold that answer back until the payment settles.
+  return answerThenFinalize(res, next, decision.finalize).catch((error: unknown) => {
+    (options.onError ?? console.error)(error);
+    res.destroy();
+  });
 }

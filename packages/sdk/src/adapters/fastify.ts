@@ -7,17 +7,19 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  preHandlerAsyncHookHandler,
+  HookHandlerDoneFunction,
+  preHandlerHookHandler,
 } from 'fastify';
+import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
-import type { PaymentContext, PaywallRequest } from '../server/types.js';
+import type { PaymentContext, PaywallDecision, PaywallRequest } from '../server/types.js';
 import {
   type AdapterOptions,
   assertAdapterOptions,
   decide,
   type PaywallHandler,
 } from './common.js';
-import { answerThenFinalize, createPaywallRequest } from './node.js';
+import { answerThenFinalize, toPaywallRequest } from './node.js';
 
 export type { AdapterOptions, PaywallHandler } from './common.js';
 
@@ -63,16 +65,6 @@ function addHeaders(reply: FastifyReply, headers: ReadonlyArray<[string, string]
   }
 }
 
-function toPaywallRequest(request: FastifyRequest): PaywallRequest {
-  return {
-    ...createPaywallRequest(request.raw),
-    finalizes: true,
-    url: request.url,
-    clientIp: request.ip,
-    jsonBody: () => Promise.resolve(request.body),
-  };
-}
-
 /**
  * A `preHandler` hook that lets a request through only when it is paid for (or free): otherwise it
  * replies with the engine's response (a 402 offering ways to pay, or why a credential was
@@ -95,27 +87,62 @@ export function requirePayment(
   paywall: PaywallHandler,
   route: Route,
   options: FastifyPaywallOptions = {},
-): preHandlerAsyncHookHandler {
+): preHandlerHookHandler {
   assertAdapterOptions(options);
-  return async function paywallPreHandler(request, reply) {
-    const report =
-      options.onError ??
-      ((error: unknown) => request.log.error({ err: error }, 'the paywall failed'));
-    const decision = await decide(paywall, route, () => toPaywallRequest(request), report);
-    if (decision.kind === 'respond') {
-      const { status, headers, body } = decision.response;
-      addHeaders(reply, headers);
-      // A Buffer is sent as it is; Fastify would append a charset to a string's content type.
-      return reply.code(status).send(Buffer.from(body));
+  const translate = (request: FastifyRequest): PaywallRequest =>
+    toPaywallRequest(
+      request.raw,
+      route,
+      {},
+      {
+        finalizes: true,
+        url: request.url,
+        clientIp: request.ip,
+        jsonBody: route.readsBody ? () => Promise.resolve(request.body) : undefined,
+      },
+    );
+  // Callback style, so a request the engine decides at once goes on without a promise.
+  const report = options.onError ?? logError;
+  return function paywallPreHandler(request, reply, done) {
+    const decision = decide(paywall, route, translate, request, report);
+    if (isPromiseLike(decision)) {
+      Promise.resolve(decision)
+        .then((decided) => answer(decided, request, reply, done, report))
+        .catch((error: unknown) => done(error instanceof Error ? error : new Error(String(error))));
+    } else {
+      answer(decision, request, reply, done, report);
     }
-    addHeaders(reply, decision.headers);
-    request.payment = decision.payment;
-    if (decision.finalize === undefined) return;
+  };
+}
+
+function logError(error: unknown, request: FastifyRequest): void {
+  request.log.error({ err: error }, 'the paywall failed');
+}
+
+function answer(
+  decision: PaywallDecision,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+  report: (error: unknown, request: FastifyRequest) => void,
+): void {
+  if (decision.kind === 'respond') {
+    const { status, headers, body } = decision.response;
+    addHeaders(reply, headers);
+    // A Buffer is sent as it is; Fastify would append a charset to a string's content type. A
+    // hook that replies does not call `done`.
+    reply.code(status).send(Buffer.from(body));
+    return;
+  }
+  addHeaders(reply, decision.headers);
+  request.payment = decision.payment;
+  if (decision.finalize !== undefined) {
     // Fastify writes the handler's reply (after its onSend hooks) to the Node response: hold it
-    // back there until the payment settles. The hook returns now so that the handler runs.
+    // back there until the payment settles. The hook goes on now so that the handler runs.
     answerThenFinalize(reply.raw, () => undefined, decision.finalize).catch((error: unknown) => {
-      report(error);
+      report(error, request);
       reply.raw.destroy();
     });
-  };
+  }
+  done();
 }

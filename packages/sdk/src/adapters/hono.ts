@@ -118,13 +118,9 @@ export function requirePayment(
   options: HonoPaywallOptions,
 ): MiddlewareHandler<PaywallEnv> {
   assertAdapterOptions(options);
+  const translate = (c: Context<PaywallEnv>) => toPaywallRequest(c, options);
   return async (c, next) => {
-    const decision = await decide(
-      paywall,
-      route,
-      () => toPaywallRequest(c, options),
-      options.onError,
-    );
+    const decision = await decide(paywall, route, translate, c, options.onError);
     if (decision.kind === 'respond') {
       const { status, headers, body } = decision.response;
       return new Response(body === '' ? null : body, { status, headers });

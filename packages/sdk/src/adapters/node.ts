@@ -5,10 +5,12 @@
  * translation.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
 import type {
   HeaderReader,
   PaymentContext,
+  PaywallDecision,
   PaywallFinal,
   PaywallRequest,
   PaywallResponse,
@@ -90,15 +92,90 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
 
 /**
  * A zero-copy header view over Node's parsed headers (names already lower-case; repeated values
- * joined with `, ` as a Web `Headers` would).
+ * joined with `, ` as a Web `Headers` would). A class, so a request costs one small object.
  */
-function nodeHeaderReader(parsed: IncomingHttpHeaders): HeaderReader {
-  const get = (name: string): string | null => {
-    const value = parsed[name.toLowerCase()];
+class NodeHeaderReader implements HeaderReader {
+  readonly #parsed: IncomingHttpHeaders;
+
+  constructor(parsed: IncomingHttpHeaders) {
+    this.#parsed = parsed;
+  }
+
+  get(name: string): string | null {
+    const value = this.#parsed[name.toLowerCase()];
     if (value === undefined) return null;
     return typeof value === 'string' ? value : value.join(', ');
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+}
+
+/**
+ * What an adapter built on this translation supplies itself: the URL and client address as its
+ * framework reports them, a JSON body reader, and whether it finalizes. Internal to the adapters.
+ *
+ * @internal
+ */
+export interface NodeRequestParts {
+  url?: string;
+  clientIp?: string;
+  /** The adapter's body reader; undefined: Node's, for routes that price by body. */
+  jsonBody?: (() => Promise<unknown>) | undefined;
+  finalizes?: boolean;
+}
+
+/**
+ * {@link createPaywallRequest} with parts supplied by the adapter. The body reader is only made
+ * for routes that price by body. Internal to the adapters.
+ *
+ * @internal
+ */
+export function toPaywallRequest(
+  req: IncomingMessage,
+  route: Route | undefined,
+  options: AdapterOptions,
+  parts: NodeRequestParts = {},
+): PaywallRequest {
+  const headers = new NodeHeaderReader(req.headers);
+  // Node keeps only the first `Authorization` line in `req.headers`; the engine must see them all
+  // to refuse conflicting credentials.
+  let authorization: string[] | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? '';
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      authorization ??= [];
+      authorization.push(raw[i + 1] ?? '');
+    }
+  }
+  let jsonBody = parts.jsonBody;
+  if (jsonBody === undefined && (route === undefined || route.readsBody)) {
+    let body: Promise<unknown> | undefined;
+    jsonBody = () => {
+      body ??= readJsonBody(req, options.bodyLimit ?? DEFAULT_BODY_LIMIT);
+      return body;
+    };
+  }
+  // Every field is set, absent ones to undefined: one object shape for every request keeps the
+  // engine's property accesses monomorphic.
+  const request: PaywallRequest = {
+    method: req.method ?? 'GET',
+    url: parts.url ?? req.url ?? '/',
+    headers,
+    authorization,
+    clientIp:
+      parts.clientIp ??
+      resolveClientIp(
+        req.socket.remoteAddress,
+        options.trustProxy ? headers.get('x-forwarded-for') : null,
+        options.trustProxy,
+      ),
+    jsonBody,
+    finalizes: parts.finalizes ?? false,
   };
-  return { get, has: (name) => get(name) !== null };
+  return request;
 }
 
 /**
@@ -114,32 +191,7 @@ export function createPaywallRequest(
   req: IncomingMessage,
   options: AdapterOptions = {},
 ): PaywallRequest {
-  const headers = nodeHeaderReader(req.headers);
-  // Node keeps only the first `Authorization` line in `req.headers`; the engine must see them all
-  // to refuse conflicting credentials.
-  const authorization: string[] = [];
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] ?? '';
-    if (name.length === 13 && name.toLowerCase() === 'authorization')
-      authorization.push(raw[i + 1] ?? '');
-  }
-  let body: Promise<unknown> | undefined;
-  return {
-    method: req.method ?? 'GET',
-    url: req.url ?? '/',
-    headers,
-    ...(authorization.length > 0 ? { authorization } : {}),
-    clientIp: resolveClientIp(
-      req.socket.remoteAddress,
-      options.trustProxy ? headers.get('x-forwarded-for') : null,
-      options.trustProxy,
-    ),
-    jsonBody: () => {
-      body ??= readJsonBody(req, options.bodyLimit ?? DEFAULT_BODY_LIMIT);
-      return body;
-    },
-  };
+  return toPaywallRequest(req, undefined, options);
 }
 
 /**
@@ -248,25 +300,33 @@ export function withPaywall(
   route: Route,
   handler: PaidHandler,
   options: AdapterOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+): (req: IncomingMessage, res: ServerResponse) => void | Promise<void> {
   assertAdapterOptions(options);
-  return async (req, res) => {
-    const decision = await decide(
-      paywall,
-      route,
-      () => ({ ...createPaywallRequest(req, options), finalizes: true }),
-      options.onError,
-    );
-    if (decision.kind === 'respond') {
-      writePaywallResponse(res, decision.response);
-      return;
+  const parts: NodeRequestParts = { finalizes: true };
+  const translate = (req: IncomingMessage) => toPaywallRequest(req, route, options, parts);
+  return (req, res) => {
+    const decision = decide(paywall, route, translate, req, options.onError);
+    // Answered without a promise when the engine decided without one (the usual paid request).
+    if (isPromiseLike(decision)) {
+      return Promise.resolve(decision).then((decided) => answer(decided, req, res, handler));
     }
-    for (const [name, value] of decision.headers) res.appendHeader(name, value);
-    const paid = Object.assign(req, { payment: decision.payment });
-    if (decision.finalize === undefined) {
-      await handler(paid, res);
-      return;
-    }
-    await answerThenFinalize(res, () => handler(paid, res), decision.finalize);
+    return answer(decision, req, res, handler);
   };
+}
+
+function answer(
+  decision: PaywallDecision,
+  req: IncomingMessage,
+  res: ServerResponse,
+  handler: PaidHandler,
+): void | Promise<void> {
+  if (decision.kind === 'respond') {
+    writePaywallResponse(res, decision.response);
+    return;
+  }
+  for (const [name, value] of decision.headers) res.appendHeader(name, value);
+  const paid = req as PaidRequest;
+  paid.payment = decision.payment;
+  if (decision.finalize === undefined) return handler(paid, res);
+  return answerThenFinalize(res, () => handler(paid, res), decision.finalize);
 }

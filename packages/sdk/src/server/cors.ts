@@ -13,6 +13,11 @@ export interface CorsOptions {
 export interface Cors {
   /** Headers for any response to `request`. */
   headers(request: PaywallRequest): Array<[name: string, value: string]>;
+  /**
+   * Headers for a response to `request` that carries none of the exposed headers (a paid answer
+   * without a receipt): the origin alone, as there is nothing to expose.
+   */
+  originHeaders(request: PaywallRequest): Array<[name: string, value: string]>;
   /** The answer to a preflight request, or undefined when `request` is not one. */
   preflight(request: PaywallRequest): PaywallResponse | undefined;
 }
@@ -35,7 +40,9 @@ const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
  * ```
  */
 export function createCors(options: CorsOptions | false | undefined): Cors {
-  if (options === false) return { headers: () => [], preflight: () => undefined };
+  if (options === false) {
+    return { headers: () => [], originHeaders: () => [], preflight: () => undefined };
+  }
   const origin = options?.origin ?? '*';
   const allowed = typeof origin === 'string' ? [origin] : [...origin];
   const anyAllowed = allowed.includes('*');
@@ -53,11 +60,13 @@ export function createCors(options: CorsOptions | false | undefined): Cors {
     ['Access-Control-Allow-Origin', '*'],
     ['Access-Control-Expose-Headers', EXPOSED_HEADERS],
   ];
+  const anyOriginOnly = anyOrigin.slice(0, 1);
   return {
     headers: (request) =>
       anyAllowed
         ? anyOrigin
         : [...allowOrigin(request), ['Access-Control-Expose-Headers', EXPOSED_HEADERS]],
+    originHeaders: (request) => (anyAllowed ? anyOriginOnly : allowOrigin(request)),
     preflight(request) {
       if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
       if (!request.headers.has('access-control-request-method')) return undefined;

@@ -71,10 +71,14 @@ function requestOf(check: CredentialCheck) {
   };
 }
 
-/** Everything but the time that caveats are checked against. */
-function shapeOf(check: CredentialCheck): string {
-  const { route } = check;
-  return `${route.service}\n${route.requiresCapability ?? ''}\n${check.method}\n${check.path}`;
+/** True when `a` and `b` are checked against the same caveats, the time aside. */
+function sameShape(a: CredentialCheck, b: CredentialCheck): boolean {
+  return (
+    a.route.service === b.route.service &&
+    a.route.requiresCapability === b.route.requiresCapability &&
+    a.method === b.method &&
+    a.path === b.path
+  );
 }
 
 function present(credential: L402Credential, rootKeys: RootKeys): PresentedCredential {
@@ -108,15 +112,14 @@ function present(credential: L402Credential, rootKeys: RootKeys): PresentedCrede
 
   // The last request shape this token passed for, and its proof: repeated requests of the same
   // shape reuse it while the token has not expired (the only caveat that depends on time).
-  let lastShape: string | undefined;
+  let lastCheck: CredentialCheck | undefined;
   let lastProof: PaymentProof | undefined;
 
   return {
     kind: 'l402',
     verify(check) {
       if (verified === undefined) return firstCheck(check);
-      const shape = shapeOf(check);
-      if (shape === lastShape && lastProof !== undefined) {
+      if (lastCheck !== undefined && lastProof !== undefined && sameShape(check, lastCheck)) {
         const { expiresAt } = lastProof;
         if (expiresAt === undefined || check.now < expiresAt) {
           return { ok: true, proof: lastProof };
@@ -124,7 +127,7 @@ function present(credential: L402Credential, rootKeys: RootKeys): PresentedCrede
       }
       const scope = verifyCaveats(verified.caveats, requestOf(check));
       if (!scope.ok) return scope;
-      lastShape = shape;
+      lastCheck = check;
       lastProof = proofOf(verified, scope.value, check);
       return { ok: true, proof: lastProof };
     },

@@ -165,6 +165,48 @@ describe('an L402 credential', () => {
     expect(await store.getToken(tokenId)).toMatchObject({ service: 'forecast', tier: 2 });
   });
 
+  it('decides a repeat request without a promise, and its answer exposes no receipt headers', async () => {
+    const { paywall } = setup();
+    const route = paywall.route({ service: 'forecast', price: '10 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/forecast'), route));
+    const authorization = await payL402(challenge, dev.agent);
+    const request = () => paywallRequest('/forecast', { headers: { authorization } });
+    paymentOf(await paywall.handle(request(), route));
+
+    const repeat = paywall.handle(request(), route);
+    expect(repeat).not.toBeInstanceOf(Promise);
+    if (repeat instanceof Promise) return;
+    expect(paymentOf(repeat).protocol).toBe('l402');
+    // Nothing to expose on an L402 answer: the origin header alone.
+    expect(repeat.kind === 'pass' && repeat.headers).toEqual([
+      ['Access-Control-Allow-Origin', '*'],
+    ]);
+  });
+
+  it('never lends a cached verification to another credential ending the same way', async () => {
+    const { paywall } = setup();
+    const route = paywall.route({ service: 'forecast', price: '10 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/forecast'), route));
+    const authorization = await payL402(challenge, dev.agent);
+    paymentOf(
+      await paywall.handle(paywallRequest('/forecast', { headers: { authorization } }), route),
+    );
+    // Same last 200 characters (preimage, signature, the end of the macaroon), one byte changed
+    // early in the macaroon: the cache is keyed by the tail, but must compare the whole text.
+    const forged = [...authorization];
+    const at = 'L402 '.length + 20; // in the identifier (the location before it is not signed)
+    forged[at] = forged[at] === 'A' ? 'B' : 'A';
+    const text = forged.join('');
+    expect(text.slice(-200)).toBe(authorization.slice(-200));
+    const refused = responseOf(
+      await paywall.handle(
+        paywallRequest('/forecast', { headers: { authorization: text } }),
+        route,
+      ),
+    );
+    expect(refused.status).toBe(401);
+  });
+
   it('is also read from the LSAT scheme and from a Macaroon header with a preimage caveat', async () => {
     const { paywall } = setup();
     const route = paywall.route({ price: '10 sat' });

@@ -10,6 +10,7 @@
  */
 import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.js';
 import { bytesToHex } from '../internal/bytes.js';
+import { isPromiseLike } from '../internal/promise.js';
 import { createTokenId } from '../l402/identifier.js';
 import type { InvoiceStatus, LightningBackend } from '../lightning/types.js';
 import { formatMsat, formatUsd, type RateSource } from '../money.js';
@@ -22,6 +23,7 @@ import { createLru } from './lru.js';
 import { createMppOffer } from './mpp-offer.js';
 import {
   type CredentialSource,
+  type CredentialVerdict,
   createOfferParts,
   type OfferKind,
   type PaymentProof,
@@ -100,8 +102,13 @@ export interface PaywallOptions {
 export interface Paywall {
   /** Checks route options once; pass the result to {@link Paywall.handle}. */
   route(options: RouteOptions): Route;
-  /** Decides one request. Never throws: every failure becomes a response with a problem code. */
-  handle(request: PaywallRequest, route: Route): Promise<PaywallDecision>;
+  /**
+   * Decides one request. Never throws: every failure becomes a response with a problem code.
+   * Returns the decision itself when no I/O is needed (the usual paid request: a credential seen
+   * before, a fixed price, no use counter), else a promise of it; `await` takes either. Answering
+   * without a promise spares the paid path its allocations and microtask hops.
+   */
+  handle(request: PaywallRequest, route: Route): PaywallDecision | Promise<PaywallDecision>;
   /** Prepares the store and loads revocations; `handle` calls it on first use if you did not. */
   init(): Promise<void>;
   /** Stops listening for revocations and writes what is pending. Does not close the store. */
@@ -228,7 +235,10 @@ export function createPaywall(options: PaywallOptions): Paywall {
   const allowlist = options.allowlist ?? [];
   const challengeExpiry = parseDuration(options.challengeExpiry ?? '15m', 'challengeExpiry');
 
-  const credentials = createLru<string, PresentedCredential>(MAX_CACHED_CREDENTIALS);
+  /** Verified credentials by {@link cacheSlot} of their text; an entry keeps the whole text. */
+  const credentials = createLru<string, { text: string; presented: PresentedCredential }>(
+    MAX_CACHED_CREDENTIALS,
+  );
   const seenTokens = createLru<string, true>(MAX_REMEMBERED);
   /** Payment hash → invoice amount, for invoices this instance created or confirmed settled. */
   const knownAmounts = createLru<string, bigint>(MAX_REMEMBERED);
@@ -378,11 +388,18 @@ export function createPaywall(options: PaywallOptions): Paywall {
     return { status: 503, code, detail, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE };
   }
 
+  /**
+   * Lets a request through with `headers` (a receipt, say) and the CORS headers; these expose the
+   * receipt headers only when there are some.
+   */
   function pass(
     exchange: Exchange,
     payment: PaymentContext,
     headers: Array<[string, string]> = [],
   ): PaywallDecision {
+    if (headers.length === 0) {
+      return { kind: 'pass', payment, headers: [...cors.originHeaders(exchange.request)] };
+    }
     return { kind: 'pass', payment, headers: [...headers, ...cors.headers(exchange.request)] };
   }
 
@@ -489,54 +506,73 @@ export function createPaywall(options: PaywallOptions): Paywall {
 
   // ---- the decision -----------------------------------------------------------------------
 
-  function createExchange(request: PaywallRequest, route: Route): Exchange {
-    const { path, query } = splitTarget(request.url);
-    const method = request.method.toUpperCase();
-    let network: string | undefined;
-    let quoted: Promise<Quote | Refusal> | undefined;
-
-    async function priceRequest(): Promise<PriceRequest> {
-      let body: unknown;
-      if (route.readsBody && method !== 'GET' && method !== 'HEAD' && request.jsonBody) {
-        try {
-          body = await request.jsonBody();
-        } catch (cause) {
-          if (isTollwayError(cause, 'invalid_json')) throw cause;
-          throw new TollwayError('invalid_json', 'the request body is not JSON', { cause });
-        }
-      }
-      return { method, path, query: new URLSearchParams(query), headers: request.headers, body };
-    }
-
-    async function quote(): Promise<Quote | Refusal> {
-      const price = route.price;
-      if (price === undefined) return { msat: 0n, amount: { unit: 'msat', msat: 0n } };
+  /** The inputs of a request's price function; the body only for routes that read it. */
+  async function priceInputs(exchange: Exchange, query: string): Promise<PriceRequest> {
+    const { request, route, method, path } = exchange;
+    let body: unknown;
+    if (route.readsBody && method !== 'GET' && method !== 'HEAD' && request.jsonBody) {
       try {
-        return await quotePrice(price, priceRequest, rates);
-      } catch (error) {
-        if (isTollwayError(error) && error.code !== 'price_unavailable') {
-          return { status: 400, code: error.code, detail: error.message };
-        }
-        logger.warn({ err: error, service: route.service }, 'the request could not be priced');
-        return unavailable('price_unavailable', 'The price of this request is unavailable.');
+        body = await request.jsonBody();
+      } catch (cause) {
+        if (isTollwayError(cause, 'invalid_json')) throw cause;
+        throw new TollwayError('invalid_json', 'the request body is not JSON', { cause });
       }
     }
+    return { method, path, query: new URLSearchParams(query), headers: request.headers, body };
+  }
 
-    return {
-      request,
-      route,
-      path,
-      method,
-      now: now(),
-      network: () => {
-        network ??= clientNetwork(request.clientIp);
-        return network;
-      },
-      quote: () => {
-        quoted ??= quote();
-        return quoted;
-      },
-    };
+  async function quoteOf(exchange: Exchange, query: string): Promise<Quote | Refusal> {
+    const { route } = exchange;
+    const price = route.price;
+    if (price === undefined) return { msat: 0n, amount: { unit: 'msat', msat: 0n } };
+    try {
+      return await quotePrice(price, () => priceInputs(exchange, query), rates);
+    } catch (error) {
+      if (isTollwayError(error) && error.code !== 'price_unavailable') {
+        return { status: 400, code: error.code, detail: error.message };
+      }
+      logger.warn({ err: error, service: route.service }, 'the request could not be priced');
+      return unavailable('price_unavailable', 'The price of this request is unavailable.');
+    }
+  }
+
+  /**
+   * One request being decided. A class, so that a request costs one object: its network and
+   * price are computed on first use.
+   */
+  class RequestExchange implements Exchange {
+    readonly request: PaywallRequest;
+    readonly route: Route;
+    readonly path: string;
+    readonly method: string;
+    readonly now: number;
+    readonly #query: string;
+    #network: string | undefined;
+    #quoted: Promise<Quote | Refusal> | undefined;
+
+    constructor(request: PaywallRequest, route: Route) {
+      const { path, query } = splitTarget(request.url);
+      this.request = request;
+      this.route = route;
+      this.path = path;
+      this.#query = query;
+      this.method = request.method.toUpperCase();
+      this.now = now();
+    }
+
+    network(): string {
+      this.#network ??= clientNetwork(this.request.clientIp);
+      return this.#network;
+    }
+
+    quote(): Promise<Quote | Refusal> {
+      this.#quoted ??= quoteOf(this, this.#query);
+      return this.#quoted;
+    }
+  }
+
+  function createExchange(request: PaywallRequest, route: Route): Exchange {
+    return new RequestExchange(request, route);
   }
 
   function allowlisted(path: string): boolean {
@@ -598,16 +634,15 @@ export function createPaywall(options: PaywallOptions): Paywall {
   }
 
   /** `cacheKey` is set when the credential is not cached yet and may be, once it verifies. */
-  async function paid(
+  function paid(
     exchange: Exchange,
     presented: PresentedCredential,
     cacheKey: string | undefined,
-  ): Promise<PaywallDecision> {
-    const { route } = exchange;
-    let verdict: Awaited<ReturnType<PresentedCredential['verify']>>;
+  ): PaywallDecision | Promise<PaywallDecision> {
+    let verdict: ReturnType<PresentedCredential['verify']>;
     try {
-      verdict = await presented.verify({
-        route,
+      verdict = presented.verify({
+        route: exchange.route,
         path: exchange.path,
         method: exchange.method,
         now: exchange.now,
@@ -615,6 +650,27 @@ export function createPaywall(options: PaywallOptions): Paywall {
     } catch (error) {
       return refusedCredential(exchange, error);
     }
+    if (isPromiseLike(verdict)) {
+      return Promise.resolve(verdict).then(
+        (settled) => verified(exchange, presented, cacheKey, settled),
+        (error: unknown) => refusedCredential(exchange, error),
+      );
+    }
+    return verified(exchange, presented, cacheKey, verdict);
+  }
+
+  /**
+   * A checked credential: refused, or let through — at once when nothing needs I/O (no strict
+   * mode, fixed price, no single-use claim, settlement, use counter or balance), else by
+   * {@link charge}.
+   */
+  function verified(
+    exchange: Exchange,
+    presented: PresentedCredential,
+    cacheKey: string | undefined,
+    verdict: CredentialVerdict,
+  ): PaywallDecision | Promise<PaywallDecision> {
+    const { route } = exchange;
     if (!verdict.ok) {
       const refusal = {
         status: verdict.status ?? 401,
@@ -626,7 +682,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
     }
     const proof = verdict.proof;
     if (cacheKey !== undefined && proof.singleUse === undefined) {
-      credentials.set(cacheKey, presented);
+      credentials.set(cacheSlot(cacheKey), { text: cacheKey, presented });
     }
     if (revoked.has(proof.tokenId)) {
       return challenge(exchange, {
@@ -644,24 +700,44 @@ export function createPaywall(options: PaywallOptions): Paywall {
         retryAfterSeconds: allowed.retryAfterSeconds,
       });
     }
+    const payment: PaymentContext = {
+      protocol: proof.protocol,
+      tokenId: proof.tokenId,
+      service: route.service,
+    };
+    if (proof.tier !== undefined) payment.tier = proof.tier;
+    const amount = proof.amountMsat ?? knownAmounts.get(proof.paymentHash);
+    if (amount !== undefined) {
+      payment.amount = amount;
+      payment.unit = 'msat';
+    }
+    if (
+      (options.strict === true && proof.protocol !== 'x402') ||
+      typeof route.price === 'function' ||
+      proof.singleUse !== undefined ||
+      proof.settle !== undefined ||
+      proof.maxUses !== undefined ||
+      proof.balanceMsat !== undefined
+    ) {
+      return charge(exchange, proof, payment);
+    }
+    recordFirstSight(proof, route);
+    return pass(exchange, payment, proof.headers);
+  }
+
+  /** What a paid request needs I/O for: strict mode, pricing, claims, settlement, counters. */
+  async function charge(
+    exchange: Exchange,
+    proof: PaymentProof,
+    payment: PaymentContext,
+  ): Promise<PaywallDecision> {
+    const { route } = exchange;
     if (options.strict === true && proof.protocol !== 'x402') {
       const refusal = await confirmSettled(proof.paymentHash);
       if (refusal !== undefined) {
         return refusal.status === 401 ? challenge(exchange, refusal) : respond(exchange, refusal);
       }
     }
-    const payment: PaymentContext = {
-      protocol: proof.protocol,
-      tokenId: proof.tokenId,
-      service: route.service,
-      ...(proof.tier === undefined ? {} : { tier: proof.tier }),
-    };
-    const amount = proof.amountMsat ?? knownAmounts.get(proof.paymentHash);
-    if (amount !== undefined) {
-      payment.amount = amount;
-      payment.unit = 'msat';
-    }
-
     // A request its price function makes free stays free with a credential attached: it must not
     // use up a single-use proof, count against a use limit or draw on a balance (e.g. MCP
     // `tools/list` sent with the token a client bought for `tools/call`).
@@ -759,16 +835,21 @@ export function createPaywall(options: PaywallOptions): Paywall {
     return pass(exchange, payment, proof.headers);
   }
 
-  async function decide(request: PaywallRequest, route: Route): Promise<PaywallDecision> {
-    const exchange = createExchange(request, route);
+  function decide(
+    request: PaywallRequest,
+    route: Route,
+  ): PaywallDecision | Promise<PaywallDecision> {
     if (!ready) {
-      try {
-        await init();
-      } catch (error) {
-        logger.error({ err: error }, 'the paywall could not start');
-        return respond(exchange, unavailable('store_error', 'The paywall is starting; retry.'));
-      }
+      return init().then(
+        () => decide(request, route),
+        (error: unknown) => {
+          logger.error({ err: error }, 'the paywall could not start');
+          const exchange = createExchange(request, route);
+          return respond(exchange, unavailable('store_error', 'The paywall is starting; retry.'));
+        },
+      );
     }
+    const exchange = createExchange(request, route);
     const preflight = cors.preflight(request);
     if (preflight !== undefined) return { kind: 'respond', response: preflight };
     if (route.free || allowlisted(exchange.path)) {
@@ -776,14 +857,15 @@ export function createPaywall(options: PaywallOptions): Paywall {
         networkLimited(exchange) ?? passFree(exchange, route.free ? 'free_route' : 'allowlist')
       );
     }
-    const source = credentialSource(request);
-    const cacheKey = credentialKey(source);
+    const cacheKey = credentialKey(request);
     if (cacheKey !== '') {
-      const cached = credentials.get(cacheKey);
-      if (cached !== undefined) return paid(exchange, cached, undefined);
+      const cached = credentials.get(cacheSlot(cacheKey));
+      if (cached !== undefined && cached.text === cacheKey) {
+        return paid(exchange, cached.presented, undefined);
+      }
       let presented: PresentedCredential | undefined;
       try {
-        presented = readCredential(kinds, source);
+        presented = readCredential(kinds, credentialSource(request));
       } catch (error) {
         return refusedCredential(exchange, error);
       }
@@ -802,21 +884,13 @@ export function createPaywall(options: PaywallOptions): Paywall {
   return {
     route: (routeOptions) => createRoute(routeOptions, rates === undefined ? {} : { rates }),
 
-    async handle(request, route) {
+    handle(request, route) {
       try {
-        return await decide(request, route);
+        const decision = decide(request, route);
+        if (!isPromiseLike(decision)) return decision;
+        return Promise.resolve(decision).catch((error: unknown) => failedDecision(error, logger));
       } catch (error) {
-        logger.error({ err: error }, 'the paywall failed to decide a request');
-        const problem = {
-          status: 503,
-          code: 'backend_error',
-          detail: 'The paywall failed.',
-        } as const;
-        const headers: Array<[string, string]> = [
-          ['Cache-Control', 'no-store'],
-          ['Retry-After', String(RETRY_AFTER_UNAVAILABLE)],
-        ];
-        return { kind: 'respond', response: createProblemResponse(problem, headers) };
+        return failedDecision(error, logger);
       }
     },
 
@@ -837,6 +911,17 @@ export function createPaywall(options: PaywallOptions): Paywall {
   };
 }
 
+/** The answer when deciding threw (a bug): logged, then a 503. */
+function failedDecision(error: unknown, logger: PaywallLogger): PaywallDecision {
+  logger.error({ err: error }, 'the paywall failed to decide a request');
+  const problem = { status: 503, code: 'backend_error', detail: 'The paywall failed.' } as const;
+  const headers: Array<[string, string]> = [
+    ['Cache-Control', 'no-store'],
+    ['Retry-After', String(RETRY_AFTER_UNAVAILABLE)],
+  ];
+  return { kind: 'respond', response: createProblemResponse(problem, headers) };
+}
+
 function credentialSource(request: PaywallRequest): CredentialSource {
   const header = request.headers.get('authorization');
   const authorization = request.authorization ?? (header === null ? [] : [header]);
@@ -848,18 +933,35 @@ function credentialSource(request: PaywallRequest): CredentialSource {
  * the Authorization value itself when it is the only one (the common case, and the cheapest to
  * look up), else every value joined after a line feed (which no header value contains).
  */
-function credentialKey(source: CredentialSource): string {
-  const macaroon = source.headers.get('macaroon');
-  const grpc = source.headers.get('grpc-metadata-macaroon');
-  const x402 = source.headers.get('payment-signature');
-  const x402v1 = source.headers.get('x-payment');
-  const [first, ...more] = source.authorization;
-  if (macaroon === null && grpc === null && x402 === null && x402v1 === null && more.length === 0) {
-    return first ?? '';
+function credentialKey(request: PaywallRequest): string {
+  const { headers } = request;
+  const macaroon = headers.get('macaroon');
+  const grpc = headers.get('grpc-metadata-macaroon');
+  const x402 = headers.get('payment-signature');
+  const x402v1 = headers.get('x-payment');
+  const authorization = request.authorization;
+  const only = macaroon === null && grpc === null && x402 === null && x402v1 === null;
+  if (authorization === undefined) {
+    const header = headers.get('authorization');
+    if (only) return header ?? '';
+    return ['', header ?? '', macaroon ?? '', grpc ?? '', x402 ?? '', x402v1 ?? ''].join('\n');
   }
-  return ['', ...source.authorization, macaroon ?? '', grpc ?? '', x402 ?? '', x402v1 ?? ''].join(
-    '\n',
-  );
+  if (only && authorization.length <= 1) return authorization[0] ?? '';
+  return ['', ...authorization, macaroon ?? '', grpc ?? '', x402 ?? '', x402v1 ?? ''].join('\n');
+}
+
+/** Characters of a credential's text that key the verified-credential cache. */
+const CACHE_SLOT_CHARS = 96;
+
+/**
+ * The cache key of a credential text: its last {@link CACHE_SLOT_CHARS} characters. A map hashes a
+ * fresh string on every look-up, and a whole L402 header (600+ characters, new with each request)
+ * costs a third of a microsecond to hash. The tail holds the preimage and the end of the
+ * signed token, so different credentials do not share it by chance, and an entry is only used
+ * when its whole text matches.
+ */
+function cacheSlot(text: string): string {
+  return text.length > CACHE_SLOT_CHARS ? text.slice(-CACHE_SLOT_CHARS) : text;
 }
 
 function describePrice(quote: Quote): Record<string, string> {

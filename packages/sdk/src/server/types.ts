@@ -28,14 +28,14 @@ export interface PaywallRequest {
    * duplicates from `headers` (Node keeps only the first `Authorization`). Adapters fill it from
    * raw headers.
    */
-  authorization?: readonly string[];
+  authorization?: readonly string[] | undefined;
   /** The client's IP address, for freebies and rate limits. */
   clientIp: string;
   /**
    * The parsed JSON body, for routes that price by body (`route.readsBody`). Adapters provide it
    * lazily; the engine only calls it for such routes and never for GET/HEAD.
    */
-  jsonBody?: () => Promise<unknown>;
+  jsonBody?: (() => Promise<unknown>) | undefined;
   /**
    * True when the adapter holds the handler's answer back and calls the pass decision's
    * `finalize` with it; only then does an x402 payment settle after the handler (otherwise before).
