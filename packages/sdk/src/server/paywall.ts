@@ -951,7 +951,7 @@ function credentialKey(request: PaywallRequest): string {
 }
 
 /** Characters of a credential's text that key the verified-credential cache. */
-const CACHE_SLOT_CHARS = 96;
+const CACHE_SLOT_CHARS = 48;
 
 /**
  * The cache key of a credential text: its last {@link CACHE_SLOT_CHARS} characters. A map hashes a
