@@ -829,12 +829,24 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     } catch (error) {
       if (!isTollwayError(error)) throw error;
     }
+    await recordSettlement(payment, settled, response.status === 402);
+  }
+
+  /**
+   * Resolves an x402 ledger entry: succeeded with the server's transaction, or failed when the
+   * server says settlement failed or asks for payment again; left pending when it says nothing.
+   */
+  async function recordSettlement(
+    payment: PaymentInfo,
+    settled: { success: boolean; transaction: string } | undefined,
+    refused: boolean,
+  ): Promise<void> {
     if (settled?.success === true) {
       await store.updatePayment(payment.ledgerId, {
         status: 'succeeded',
         proof: settled.transaction,
       });
-    } else if (settled !== undefined || response.status === 402) {
+    } else if (settled !== undefined || refused) {
       await store.updatePayment(payment.ledgerId, { status: 'failed' });
     }
   }
@@ -887,14 +899,7 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
     } catch (error) {
       if (!isTollwayError(error)) throw error;
     }
-    if (settled?.success === true) {
-      await store.updatePayment(payment.ledgerId, {
-        status: 'succeeded',
-        proof: settled.transaction,
-      });
-    } else if (settled !== undefined || readMcpPaymentRequired(result) !== undefined) {
-      await store.updatePayment(payment.ledgerId, { status: 'failed' });
-    }
+    await recordSettlement(payment, settled, readMcpPaymentRequired(result) !== undefined);
   }
 
   /** Gets a credential for a refused request: one saved since (shared or recovered), or by paying. */
