@@ -30,6 +30,7 @@ interface McpFlags {
   allowOrigin: string[];
   timeout: string;
   http?: string | true;
+  token?: string;
 }
 
 /** A usage mistake: printed as is, exit 64. */
@@ -119,6 +120,10 @@ export function registerMcpCommand(
       '--http [port]',
       `serve Streamable HTTP on 127.0.0.1 (default port ${DEFAULT_HTTP_PORT}) instead of stdio`,
     )
+    .option(
+      '--token <token>',
+      'with --http: require Authorization: Bearer <token> (default: $TOLLWAY_MCP_TOKEN)',
+    )
     .action(async (flags: McpFlags) => {
       try {
         const config = toConfig(flags);
@@ -136,8 +141,13 @@ export function registerMcpCommand(
             await serveStdio(agent);
             io.stderr('tollway mcp: the client closed stdin; stopping\n');
           } else {
-            const http = await serveHttp(agent, port);
-            io.stderr(`tollway mcp: serving Streamable HTTP at ${http.url} (${where})\n`);
+            const token = flags.token ?? (process.env.TOLLWAY_MCP_TOKEN || undefined);
+            const http = await serveHttp(agent, port, { token });
+            const guard =
+              token === undefined
+                ? 'no token: any local program can call it'
+                : 'bearer token required';
+            io.stderr(`tollway mcp: serving Streamable HTTP at ${http.url} (${where}; ${guard})\n`);
             await interrupted();
             await http.close();
           }

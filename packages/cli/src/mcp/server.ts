@@ -3,6 +3,7 @@
  * the process) and Streamable HTTP on loopback (stateless: a fresh protocol server per request, all
  * sharing one agent).
  */
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -92,11 +93,29 @@ function isForeign(req: IncomingMessage): boolean {
   return originHost === undefined || !LOOPBACK.has(originHost);
 }
 
-async function handle(agent: Agent, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** True when `req` carries `Authorization: Bearer <token>` (compared in constant time). */
+function hasToken(req: IncomingMessage, token: string): boolean {
+  const presented = Buffer.from(req.headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+async function handle(
+  agent: Agent,
+  req: IncomingMessage,
+  res: ServerResponse,
+  token: string | undefined,
+): Promise<void> {
   if (isForeign(req)) {
     res
       .writeHead(403, { 'content-type': 'text/plain' })
       .end('forbidden: not a loopback host or origin\n');
+    return;
+  }
+  if (token !== undefined && !hasToken(req, token)) {
+    res
+      .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
+      .end('unauthorized: send Authorization: Bearer <the --token value>\n');
     return;
   }
   if (new URL(req.url ?? '/', 'http://localhost').pathname !== MCP_HTTP_PATH) {
@@ -120,17 +139,23 @@ async function handle(agent: Agent, req: IncomingMessage, res: ServerResponse): 
 
 /**
  * Serves `agent` over Streamable HTTP (stateless, JSON responses) on 127.0.0.1. Requests from a
- * non-loopback `Host` or `Origin` are refused with 403.
+ * non-loopback `Host` or `Origin` are refused with 403; with a `token`, requests without
+ * `Authorization: Bearer <token>` are refused with 401 (other local programs cannot spend).
  *
  * @example
  * ```ts
- * const http = await serveHttp(agent, 3402);
+ * const http = await serveHttp(agent, 3402, { token: process.env.TOLLWAY_MCP_TOKEN });
  * console.error(`MCP endpoint: ${http.url}`);
  * ```
  */
-export async function serveHttp(agent: Agent, port: number): Promise<McpHttpServer> {
+export async function serveHttp(
+  agent: Agent,
+  port: number,
+  options: { token?: string | undefined } = {},
+): Promise<McpHttpServer> {
+  const { token } = options;
   const server = createServer((req, res) => {
-    handle(agent, req, res).catch((error: unknown) => {
+    handle(agent, req, res, token).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`internal error: ${error instanceof Error ? error.message : String(error)}\n`);
     });

@@ -352,6 +352,47 @@ describe('tollway mcp over Streamable HTTP (in process)', () => {
   });
 });
 
+describe('tollway mcp over Streamable HTTP with a token', () => {
+  it('refuses calls without the bearer token and serves those with it', async () => {
+    const wallet = await newWallet('mcp-token');
+    const agent = await openAgent({
+      wallet: wallet.connection,
+      db: join(dir, 'token.sqlite'),
+      maxCostMsat: 100_000n,
+      maxFeeMsat: 10_000n,
+      windows: {},
+      timeoutMs: 10_000,
+    });
+    const http = await serveHttp(agent, 0, { token: 's3cret-token' });
+    try {
+      const list = (authorization?: string) =>
+        fetch(http.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            ...(authorization === undefined ? {} : { authorization }),
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+        });
+      expect((await list()).status).toBe(401);
+      expect((await list('Bearer wrong-token!')).status).toBe(401);
+      const client = new Client({ name: 'test-host', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(http.url), {
+          requestInit: { headers: { authorization: 'Bearer s3cret-token' } },
+        }),
+      );
+      const { tools } = await client.listTools();
+      expect(tools.map((tool) => tool.name)).toContain('fetch');
+      await client.close();
+    } finally {
+      await http.close();
+      await agent.close();
+    }
+  });
+});
+
 describe('tollway mcp usage', () => {
   it('exits 64 without a wallet or with a malformed amount, 1 when the wallet cannot be reached', async () => {
     expect((await runCli('mcp', '--wallet', '')).code).toBe(64);
