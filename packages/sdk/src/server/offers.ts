@@ -6,6 +6,8 @@
  */
 import { TollwayError, type TollwayErrorCode } from '../errors.js';
 import type { CreatedInvoice } from '../lightning/types.js';
+import type { Amount } from '../money.js';
+import type { Quote } from './pricing.js';
 import type { Route } from './route.js';
 import type { PaymentProtocol } from './store.js';
 import type { HeaderReader } from './types.js';
@@ -21,6 +23,8 @@ export interface ChallengeParts {
   tokenId: Uint8Array;
   /** The price of this request, msat. */
   priceMsat: bigint;
+  /** The price of this request as the route lists it (dollars or msat), before conversion. */
+  price: Amount;
   /** What the invoice is for, msat: the price, or the balance a prepaid route sells. */
   amountMsat: bigint;
   /** Unix ms. */
@@ -55,6 +59,12 @@ export interface CredentialCheck {
   method: string;
   /** Unix ms. */
   now: number;
+  /**
+   * The price of this request, computed once per request (undefined when it cannot be priced).
+   * Set only for routes priced by a function, whose price depends on the request; offers that
+   * charge the request's own price (x402) read it, while L402 and MPP never need it.
+   */
+  quote?: () => Promise<Quote | undefined>;
 }
 
 /** What a valid credential proves. */

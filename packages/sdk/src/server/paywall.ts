@@ -22,6 +22,7 @@ import { createL402Offer } from './l402-offer.js';
 import { createLru } from './lru.js';
 import { createMppOffer } from './mpp-offer.js';
 import {
+  type CredentialCheck,
   type CredentialSource,
   type CredentialVerdict,
   createOfferParts,
@@ -456,6 +457,7 @@ export function createPaywall(options: PaywallOptions): Paywall {
         invoice,
         tokenId,
         priceMsat: quote.msat,
+        price: quote.amount,
         amountMsat,
         now: exchange.now,
       });
@@ -639,14 +641,17 @@ export function createPaywall(options: PaywallOptions): Paywall {
     presented: PresentedCredential,
     cacheKey: string | undefined,
   ): PaywallDecision | Promise<PaywallDecision> {
+    const check: CredentialCheck = {
+      route: exchange.route,
+      path: exchange.path,
+      method: exchange.method,
+      now: exchange.now,
+    };
+    // Only a price function makes the price depend on the request; fixed prices skip the closure.
+    if (typeof exchange.route.price === 'function') check.quote = () => listedQuote(exchange);
     let verdict: ReturnType<PresentedCredential['verify']>;
     try {
-      verdict = presented.verify({
-        route: exchange.route,
-        path: exchange.path,
-        method: exchange.method,
-        now: exchange.now,
-      });
+      verdict = presented.verify(check);
     } catch (error) {
       return refusedCredential(exchange, error);
     }
@@ -657,6 +662,12 @@ export function createPaywall(options: PaywallOptions): Paywall {
       );
     }
     return verified(exchange, presented, cacheKey, verdict);
+  }
+
+  /** The request's memoized quote for an offer checking a credential; undefined when refused. */
+  async function listedQuote(exchange: Exchange): Promise<Quote | undefined> {
+    const quote = await exchange.quote();
+    return isQuote(quote) ? quote : undefined;
   }
 
   /**

@@ -3,6 +3,7 @@ import { isTollwayError } from '../errors.js';
 import { fixedRate } from '../money.js';
 import { createFacilitatorClient } from '../x402/facilitator-client.js';
 import { parsePaymentRequiredHeader } from '../x402/payment-required.js';
+import { parsePrice } from './pricing.js';
 import { createRoute, type RouteOptions } from './route.js';
 import { createX402Offer, type X402OfferOptions } from './x402-offer.js';
 
@@ -20,10 +21,21 @@ const base: X402OfferOptions = {
   },
 };
 
-/** The amount offered for a route, or undefined when the offer declines it. */
-function offered(options: X402OfferOptions, route: RouteOptions): bigint | undefined {
+/**
+ * The amount offered for a request of a route, or undefined when the offer declines it; `listed`
+ * is the request's price as the engine quoted it (default: the route's fixed price).
+ */
+function offered(
+  options: X402OfferOptions,
+  route: RouteOptions,
+  listed?: string,
+): bigint | undefined {
+  const created = createRoute(route, { rates: fixedRate('100000') });
+  const fixed = typeof created.price === 'function' ? undefined : created.price;
+  const price = listed === undefined ? fixed : parsePrice(listed);
+  if (price === undefined) throw new Error('a request of a function-priced route needs `listed`');
   const part = createX402Offer(options).offer({
-    route: createRoute(route, { rates: fixedRate('100000') }),
+    route: created,
     path: '/r',
     invoice: {
       paymentRequest: 'lnbcrt1',
@@ -33,6 +45,7 @@ function offered(options: X402OfferOptions, route: RouteOptions): bigint | undef
     },
     tokenId: new Uint8Array(32),
     priceMsat: 1n,
+    price,
     amountMsat: 1n,
     now: 0,
   });
@@ -60,10 +73,18 @@ describe('createX402Offer', () => {
 
   it('declines routes it cannot price, unless it has a price of its own', () => {
     expect(offered(base, { service: 's', price: '10 sat' })).toBeUndefined();
-    expect(offered(base, { service: 's', price: () => '$1' })).toBeUndefined();
     expect(offered(base, { service: 's', price: '$1', uses: 5 })).toBeUndefined();
     expect(offered({ ...base, price: 42n }, { service: 's', price: '10 sat' })).toBe(42n);
     expect(offered({ ...base, price: '$0.25' }, { service: 's', price: '10 sat' })).toBe(250_000n);
+  });
+
+  it("prices a request of a function-priced route at that request's dollar price", () => {
+    const route = { service: 's', price: () => '$1' };
+    expect(offered(base, route, '$0.01')).toBe(10_000n);
+    expect(offered(base, route, '$0.02')).toBe(20_000n);
+    expect(offered(base, route, '10 sat')).toBeUndefined();
+    expect(offered(base, route, '$0')).toBeUndefined();
+    expect(offered({ ...base, price: 42n }, route, '10 sat')).toBe(42n);
   });
 
   it('refuses malformed options', () => {

@@ -12,11 +12,13 @@
  * success and when settlement fails (a 402 that replaces the handler's answer).
  *
  * Prices: the token amount is the offer's `price` when given, else the route's dollar price at one
- * dollar per token (the asset is a USD stablecoin). Routes priced in satoshis or by a function, and
- * routes that sell uses or a balance, get no x402 offer unless `price` is set.
+ * dollar per token (the asset is a USD stablecoin); for a route priced by a function, the dollar
+ * price of the request at hand (so a payment is checked against the price of the request it comes
+ * with). Requests priced in satoshis or at zero, and routes that sell uses or a balance, get no
+ * x402 offer unless `price` is set.
  */
 import { TollwayError } from '../errors.js';
-import { parseAmount } from '../money.js';
+import { type Amount, parseAmount } from '../money.js';
 import { parseExactEvmPayload } from '../x402/exact-evm.js';
 import type { Facilitator } from '../x402/facilitator.js';
 import { X402_HEADERS } from '../x402/headers.js';
@@ -32,7 +34,7 @@ import type {
 import { formatXPaymentResponseHeader, parseXPaymentHeader } from '../x402/v1.js';
 import { networkToV1 } from '../x402/v1-networks.js';
 import { formatAmount, isX402Network } from '../x402/wire.js';
-import type { CredentialVerdict, OfferKind, SettleOutcome } from './offers.js';
+import type { CredentialCheck, CredentialVerdict, OfferKind, SettleOutcome } from './offers.js';
 import type { Route } from './route.js';
 
 /** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
@@ -142,15 +144,18 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   const price = fixedPrice(options.price, asset.decimals);
   const unit = `${network}/erc20:${asset.address.toLowerCase()}`;
 
-  /** What a route costs in this offer, or undefined when the offer cannot price it. */
-  function requirementsFor(route: Route): X402PaymentRequirements | undefined {
+  /**
+   * What a request of a route costs in this offer, or undefined when the offer cannot price it:
+   * the offer's price, else the route's fixed price, else (a price function) `listed`, the price
+   * of this request; only positive dollar amounts count.
+   */
+  function requirementsFor(route: Route, listed?: Amount): X402PaymentRequirements | undefined {
     if (route.uses !== undefined || route.balance !== undefined) return undefined;
     let amount = price;
     if (amount === undefined) {
-      const routePrice = route.price;
-      if (routePrice === undefined || typeof routePrice === 'function') return undefined;
-      if (routePrice.unit !== 'usd') return undefined;
-      amount = usdToToken(routePrice.microUsd, asset.decimals);
+      const usd = typeof route.price === 'function' ? listed : route.price;
+      if (usd === undefined || usd.unit !== 'usd' || usd.microUsd <= 0n) return undefined;
+      amount = usdToToken(usd.microUsd, asset.decimals);
     }
     return {
       scheme: 'exact',
@@ -209,17 +214,26 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
     };
   }
 
+  /** The requirements of the request being paid: its own price when a function sets it. */
+  async function requirementsOf(
+    request: CredentialCheck,
+  ): Promise<X402PaymentRequirements | undefined> {
+    const { route } = request;
+    if (price !== undefined || typeof route.price !== 'function') return requirementsFor(route);
+    const quote = await request.quote?.();
+    return quote === undefined ? undefined : requirementsFor(route, quote.amount);
+  }
+
   async function check(
     version: 1 | 2,
     payment: X402PaymentPayload,
-    route: Route,
+    requirements: X402PaymentRequirements | undefined,
   ): Promise<CredentialVerdict> {
-    const requirements = requirementsFor(route);
     if (requirements === undefined) {
       return {
         ok: false,
         code: 'x402_payment_invalid',
-        message: 'This route takes no x402 payment.',
+        message: 'This request takes no x402 payment.',
         status: 402,
       };
     }
@@ -284,7 +298,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   return {
     name: 'x402',
     offer(parts) {
-      const requirements = requirementsFor(parts.route);
+      const requirements = requirementsFor(parts.route, parts.price);
       if (requirements === undefined) return undefined;
       const error = 'Payment required';
       const resource = { url: parts.path, description: parts.route.description, mimeType: '' };
@@ -343,14 +357,17 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
       }
       if (v2 !== null) {
         const payment = parsePaymentSignatureHeader(v2);
-        return { kind: 'x402', verify: ({ route }) => check(2, payment, route) };
+        return {
+          kind: 'x402',
+          verify: async (request) => check(2, payment, await requirementsOf(request)),
+        };
       }
       if (v1 === null || v1Network === undefined) return undefined;
       const legacy = parseXPaymentHeader(v1);
       return {
         kind: 'x402',
-        verify({ route }) {
-          const requirements = requirementsFor(route);
+        async verify(request) {
+          const requirements = await requirementsOf(request);
           if (
             requirements === undefined ||
             legacy.scheme !== 'exact' ||
@@ -365,7 +382,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
           }
           // The facilitator checks v1 payloads in the v2 form: the same authorization, accepted as offered.
           const payment = { x402Version: 2, accepted: requirements, payload: legacy.payload };
-          return check(1, payment, route);
+          return check(1, payment, requirements);
         },
       };
     },

@@ -111,6 +111,7 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
     to?: Address;
     value?: bigint;
     validBefore?: bigint;
+    accepted?: X402PaymentRequirements;
   }): Promise<string> {
     const from = change.from ?? c.accounts.payer;
     const authorization = {
@@ -129,7 +130,7 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
     });
     return formatPaymentSignatureHeader({
       x402Version: 2,
-      accepted: requirements,
+      accepted: change.accepted ?? requirements,
       payload: {
         signature,
         authorization: {
@@ -369,6 +370,97 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
       expect(await balances()).toEqual([before[0] - 2n * PRICE, before[1] + 2n * PRICE]);
     } finally {
       await route.close();
+    }
+  });
+
+  it("prices a function-priced route per request: a payment pays only its request's price", async () => {
+    const facilitator = await createSelfHostedFacilitator({
+      rpcUrl: c.rpcUrl,
+      privateKey: c.accounts.facilitator.privateKey,
+    });
+    const own = createPaywall({
+      lightning: createDevSetup().shop,
+      store: createMemoryStore(),
+      secrets: [createMasterSecret()],
+      rates: fixedRate('100000'),
+      rateLimits: { challenges: false },
+      offers: [
+        createX402Offer({
+          facilitator,
+          payTo: c.accounts.payTo.address,
+          network: c.network,
+          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+        }),
+      ],
+    });
+    const priced = own.route({
+      service: 'tools',
+      price: ({ path }) => (path === '/dear' ? '$0.02' : path === '/free' ? 0n : '$0.01'),
+    });
+    let runs = 0;
+    const served = await listen(
+      createServer(
+        withPaywall(own, priced, (_req, res) => {
+          runs += 1;
+          res.end('done');
+        }),
+      ),
+    );
+    /** The x402 requirements the 402 of `path` lists (one). */
+    async function offeredAt(path: string): Promise<X402PaymentRequirements> {
+      const response = await fetch(`${served.url}${path}`);
+      expect(response.status).toBe(402);
+      const header = response.headers.get('payment-required') ?? '';
+      const [accepted, ...more] = parsePaymentRequiredHeader(header).accepts;
+      if (accepted === undefined || more.length > 0) throw new Error(`not one offer: ${header}`);
+      return accepted;
+    }
+    try {
+      const cheap = await offeredAt('/cheap');
+      const dear = await offeredAt('/dear');
+      expect(cheap).toEqual(requirements);
+      expect(dear).toEqual({ ...requirements, amount: 2n * PRICE });
+      expect(await (await fetch(`${served.url}/free`)).text()).toBe('done');
+
+      // The cheaper payment, honest about what it accepted, does not pay for the pricier request.
+      const before = await balances();
+      const header = await signedPayment({ accepted: cheap });
+      const refused = await fetch(`${served.url}/dear`, {
+        headers: { 'PAYMENT-SIGNATURE': header },
+      });
+      expect(refused.status).toBe(402);
+      const body = (await refused.json()) as { code: string };
+      expect(body.code).toBe('x402_payment_invalid');
+      // Claiming the dearer requirements with the cheaper authorization: the facilitator refuses.
+      const forged = await fetch(`${served.url}/dear`, {
+        headers: { 'PAYMENT-SIGNATURE': await signedPayment({ accepted: dear }) },
+      });
+      expect(forged.status).toBe(402);
+      expect(((await forged.json()) as { detail: string }).detail).toContain('value');
+      expect(runs).toBe(1);
+      expect(await balances()).toEqual(before);
+
+      // The same payment passes on the request it was made for, and settles on chain.
+      const paid = await fetch(`${served.url}/cheap`, { headers: { 'PAYMENT-SIGNATURE': header } });
+      expect(paid.status).toBe(200);
+      expect(await paid.text()).toBe('done');
+      expect(parsePaymentResponseHeader(paid.headers.get('payment-response') ?? '').success).toBe(
+        true,
+      );
+      expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
+
+      // The right payment for the dearer request passes too.
+      const dearPaid = await fetch(`${served.url}/dear`, {
+        headers: {
+          'PAYMENT-SIGNATURE': await signedPayment({ accepted: dear, value: 2n * PRICE }),
+        },
+      });
+      expect(dearPaid.status).toBe(200);
+      expect(runs).toBe(3);
+      expect(await balances()).toEqual([before[0] - 3n * PRICE, before[1] + 3n * PRICE]);
+    } finally {
+      await served.close();
+      await own.close();
     }
   });
 
