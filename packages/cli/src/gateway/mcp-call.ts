@@ -4,19 +4,18 @@
  * `mcp.paymentRequired: tool-result`.
  *
  * The payment is handed to the engine as a `PAYMENT-SIGNATURE` header, so the engine's x402 offer
- * verifies it, claims its nonce and settles it; the request says it `finalizes`, so settlement
- * waits for the tool. The upstream answer (JSON or SSE) is read whole: when the tool's result is
- * not `isError`, the payment is settled and the SettleResponse added to the result's `_meta`;
- * otherwise (and when the upstream failed) nothing is settled and the answer passes unchanged. A
- * failed settlement replaces the tool output with the payment-required result that carries it.
+ * verifies it against the tool's price (the service route's price function prices the call),
+ * claims its nonce and settles it; the request says it `finalizes`, so settlement waits for the
+ * tool. The upstream answer (JSON or SSE) is read whole: when the tool's result is not `isError`,
+ * the payment is settled and the SettleResponse added to the result's `_meta`; otherwise (and when
+ * the upstream failed) nothing is settled and the answer passes unchanged. A failed settlement
+ * replaces the tool output with the payment-required result that carries it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseAmount } from '@tollway/sdk';
 import { writePaywallResponse } from '@tollway/sdk/node';
-import type { PaywallDecision, PaywallRequest, Route } from '@tollway/sdk/server';
+import type { PaywallDecision, PaywallRequest } from '@tollway/sdk/server';
 import { createMcpPaymentRequiredResult, withMcpPaymentResponse } from '@tollway/sdk/x402';
 import type { Pool } from 'undici';
-import { mcpToolPrice } from './mcp-pricing.js';
 import {
   encodePaymentHeader,
   findResponse,
@@ -47,27 +46,6 @@ export interface ToolCallExchange {
   trustProxy: boolean | number;
   metrics: GatewayMetrics;
   startedAt: number;
-}
-
-/** Routes of priced tools, per service route and price. */
-const toolRoutes = new WeakMap<Route, Map<string, Route>>();
-
-/**
- * The route of a call of a priced tool: the service's route at the tool's fixed price. The engine's
- * x402 offer prices fixed dollar routes only, not the service route's price function.
- */
-function toolRoute(serviceRoute: Route, price: string): Route {
-  let routes = toolRoutes.get(serviceRoute);
-  if (routes === undefined) {
-    routes = new Map();
-    toolRoutes.set(serviceRoute, routes);
-  }
-  let route = routes.get(price);
-  if (route === undefined) {
-    route = { ...serviceRoute, price: parseAmount(price), readsBody: false };
-    routes.set(price, route);
-  }
-  return route;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -119,12 +97,7 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
       finalizes: true,
     };
   }
-  const price =
-    service.config.mcp === undefined
-      ? undefined
-      : mcpToolPrice(service.config.mcp, service.config.price, call.name);
-  const route = price === undefined ? service.route : toolRoute(service.route, price);
-  const decision: PaywallDecision = await service.paywall.handle(request, route);
+  const decision: PaywallDecision = await service.paywall.handle(request, service.route);
   metrics.decision(service.name, decision);
   if (decision.kind === 'respond') {
     const required = toolResult ? paymentRequiredOf(decision.response, call.name) : undefined;
@@ -203,7 +176,7 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     const final = await decision.finalize(answer.status);
     if (final.kind === 'respond') {
       const failed = settlementOf(final.response.headers);
-      const unpaid = await service.paywall.handle(exchange.request, route);
+      const unpaid = await service.paywall.handle(exchange.request, service.route);
       const required =
         unpaid.kind === 'respond' ? paymentRequiredOf(unpaid.response, call.name) : undefined;
       if (failed === undefined || required === undefined) {

@@ -31,23 +31,6 @@ function toolPrice(
 }
 
 /**
- * The price of a `tools/call` of tool `name` under a service's `mcp` block and `price`
- * (`fallback`), or undefined when the call is free; the price {@link createMcpPriceFunction} gives.
- *
- * @example
- * ```ts
- * mcpToolPrice({ tools: { get_forecast: '$0.01' }, freeTools: ['echo'] }, undefined, 'get_forecast'); // '$0.01'
- * ```
- */
-export function mcpToolPrice(
-  mcp: Pick<McpPricing, 'tools' | 'freeTools'>,
-  fallback: string | undefined,
-  name: string,
-): string | undefined {
-  return toolPrice(mcp, new Set(mcp.freeTools ?? []), unlistedPrice(fallback), name);
-}
-
-/**
  * The price function of a service with an `mcp` block; `fallback` is the service's `price`, the
  * price of tools not listed.
  *

@@ -15,7 +15,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { fixedRate } from '@tollway/sdk';
 import { createMemoryClientStore, createPayingFetch, type X402Offer } from '@tollway/sdk/client';
 import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
-import { createEvmWallet, readMcpPaymentRequired } from '@tollway/sdk/x402';
+import {
+  createEvmWallet,
+  parsePaymentRequiredHeader,
+  readMcpPaymentRequired,
+} from '@tollway/sdk/x402';
 import { createWalletClient, type Hex, http as httpTransport, parseSignature } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +168,12 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
           { name: 'sse', path: '/sse', upstream: upstream.url, mcp: mcp('tool-result') },
           { name: 'json', path: '/json', upstream: upstream.url, mcp: mcp('tool-result') },
           { name: 'http', path: '/http', upstream: upstream.url, mcp: mcp('http') },
+          {
+            name: 'dear',
+            path: '/dear',
+            upstream: upstream.url,
+            mcp: { tools: { get_forecast: '$0.02' } },
+          },
           { name: 'gz', path: '/gz', upstream: upstream.url, mcp: mcp('tool-result') },
         ],
       },
@@ -496,6 +506,69 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
     expect(result._meta?.['x402/payment-response']).toMatchObject({ success: true });
     expect(acceptedEncodings).toEqual(['identity']);
     expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
+  });
+
+  it("in http mode offers x402 at the tool's price in the 402, paid by a stock MCP client on Tollway's paying fetch", async () => {
+    const unpaid = (path: string) =>
+      fetch(`${gateway.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: forecast() }),
+      });
+    for (const [path, amount] of [
+      ['/http', PRICE],
+      ['/dear', 2n * PRICE],
+    ] as const) {
+      const response = await unpaid(path);
+      expect(response.status).toBe(402);
+      const required = parsePaymentRequiredHeader(response.headers.get('payment-required') ?? '');
+      expect(required.accepts).toEqual([
+        {
+          scheme: 'exact',
+          network: c.network,
+          asset: c.token,
+          amount,
+          payTo: c.accounts.payTo.address,
+          maxTimeoutSeconds: 60,
+          extra: { ...c.tokenDomain },
+        },
+      ]);
+      const body = (await response.json()) as { offers: Array<{ protocol: string }> };
+      expect(body.offers.map((offer) => offer.protocol)).toEqual(['l402', 'x402']);
+    }
+
+    const store = createMemoryClientStore();
+    const pay = createPayingFetch({
+      wallets: [],
+      store,
+      preferences: ['x402'],
+      x402: { wallet, rates: fixedRate('100000') },
+    });
+    const client = await connect('/dear', pay);
+    try {
+      const before = await balances();
+      const calls = runs.length;
+      const result = await client.callTool(forecast());
+      expect(result.isError).toBeFalsy();
+      expect(text(result)).toBe('Oslo: sunny');
+      expect(runs.length).toBe(calls + 1);
+      expect(await balances()).toEqual([before[0] - 2n * PRICE, before[1] + 2n * PRICE]);
+      const ledger = await store.list();
+      expect(ledger).toHaveLength(1);
+      expect(ledger[0]).toMatchObject({
+        protocol: 'x402',
+        status: 'succeeded',
+        amount: 2n * PRICE,
+      });
+      // Free messages stay free on the same service.
+      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi');
+      expect(await store.list()).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
   });
 
   it('in http mode answers 402 to an unpaid call, and accepts a _meta payment too', async () => {
