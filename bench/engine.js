@@ -30,7 +30,7 @@ import autocannon from 'autocannon';
 
 // `ADAPTERS=node,fastify node bench/engine.js` measures some of them only.
 const ADAPTERS = (process.env.ADAPTERS ?? 'node,express,fastify,hono').split(',');
-const ROUNDS = 6;
+const ROUNDS = 10;
 const ROUND_SECONDS = 1;
 const CHALLENGE_SECONDS = 2;
 const CONNECTIONS = 10;

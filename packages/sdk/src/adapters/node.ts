@@ -4,7 +4,7 @@
  * runs the handler with `req.payment` set. The Express and Fastify adapters build on the same
  * translation.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
 import type {
@@ -90,21 +90,39 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   return parseJsonBody(await readBody(req, limit));
 }
 
+/** True when header `name` is `lower` (already lower case) but for letter case; allocates nothing. */
+function isHeader(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let code = name.charCodeAt(i);
+    if (code >= 65 && code <= 90) code += 32;
+    if (code !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /**
- * A zero-copy header view over Node's parsed headers (names already lower-case; repeated values
- * joined with `, ` as a Web `Headers` would). A class, so a request costs one small object.
+ * A header view over Node's raw header list: repeated values joined with `, ` as a Web `Headers`
+ * would. Read from `rawHeaders` rather than `req.headers`, which Node builds on first access (a
+ * cost the paid path would otherwise be alone to pay), and which keeps only the first value of
+ * some headers. A class, so a request costs one small object.
  */
 class NodeHeaderReader implements HeaderReader {
-  readonly #parsed: IncomingHttpHeaders;
+  readonly #raw: readonly string[];
 
-  constructor(parsed: IncomingHttpHeaders) {
-    this.#parsed = parsed;
+  constructor(raw: readonly string[]) {
+    this.#raw = raw;
   }
 
   get(name: string): string | null {
-    const value = this.#parsed[name.toLowerCase()];
-    if (value === undefined) return null;
-    return typeof value === 'string' ? value : value.join(', ');
+    const raw = this.#raw;
+    const lower = name.toLowerCase();
+    let value: string | null = null;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (!isHeader(raw[i]!, lower)) continue;
+      value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
+    }
+    return value;
   }
 
   has(name: string): boolean {
@@ -138,16 +156,15 @@ export function toPaywallRequest(
   options: AdapterOptions,
   parts: NodeRequestParts = {},
 ): PaywallRequest {
-  const headers = new NodeHeaderReader(req.headers);
-  // Node keeps only the first `Authorization` line in `req.headers`; the engine must see them all
-  // to refuse conflicting credentials.
-  let authorization: string[] | undefined;
   const raw = req.rawHeaders;
+  const headers = new NodeHeaderReader(raw);
+  // Every Authorization line, kept apart: the engine must see them all to refuse conflicting
+  // credentials.
+  let authorization: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] ?? '';
-    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+    if (isHeader(raw[i]!, 'authorization')) {
       authorization ??= [];
-      authorization.push(raw[i + 1] ?? '');
+      authorization.push(raw[i + 1]!);
     }
   }
   let jsonBody = parts.jsonBody;
