@@ -32,6 +32,9 @@ import type { GatewayMetrics } from './metrics.js';
 import { type BufferedAnswer, exchangeBuffered, forward, writeProblem } from './proxy.js';
 import type { Service } from './services.js';
 
+/** The offers of a payment-required tool result. */
+const X402_ONLY = ['x402'] as const;
+
 /** One MCP tool call on the x402-over-MCP path. */
 export interface ToolCallExchange {
   req: IncomingMessage;
@@ -81,7 +84,10 @@ function writeAnswer(
 export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
   const { req, res, service, call, metrics } = exchange;
   const toolResult = service.config.mcp?.paymentRequired === 'tool-result';
-  let request = exchange.request;
+  // A payment-required tool result carries x402 offers only: its 402 mints no Lightning invoice.
+  let request: PaywallRequest = toolResult
+    ? { ...exchange.request, offers: X402_ONLY }
+    : exchange.request;
   if (call.payment !== undefined) {
     if (request.headers.has('payment-signature') || request.headers.has('x-payment')) {
       return writeProblem(
@@ -176,7 +182,10 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     const final = await decision.finalize(answer.status);
     if (final.kind === 'respond') {
       const failed = settlementOf(final.response.headers);
-      const unpaid = await service.paywall.handle(exchange.request, service.route);
+      const unpaid = await service.paywall.handle(
+        { ...exchange.request, offers: X402_ONLY },
+        service.route,
+      );
       const required =
         unpaid.kind === 'respond' ? paymentRequiredOf(unpaid.response, call.name) : undefined;
       if (failed === undefined || required === undefined) {

@@ -611,4 +611,70 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
       await http.close();
     }
   });
+
+  it('mints no Lightning invoice for a payment-required tool result (it works with the node down)', async () => {
+    const down = createDevNetwork({ path: ':memory:' });
+    down.openWallet('shop');
+    const lightning = down.backend('shop');
+    await down.close();
+    const downDir = mkdtempSync(join(tmpdir(), 'tollway-gw-mcp-x402-down-'));
+    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
+    const config = parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        dataDir: downDir,
+        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
+        paywall: { usdPerBtc: '100000' },
+        x402: {
+          network: c.network,
+          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+          payTo: c.accounts.payTo.address,
+          facilitator: { rpcUrl: c.rpcUrl, privateKey: '${FACILITATOR_KEY}' },
+        },
+        services: [
+          {
+            name: 'sse',
+            path: '/sse',
+            upstream: upstream.url,
+            mcp: { tools: { get_forecast: '$0.01' }, paymentRequired: 'tool-result' },
+          },
+          {
+            name: 'http',
+            path: '/http',
+            upstream: upstream.url,
+            mcp: { tools: { get_forecast: '$0.01' } },
+          },
+        ],
+      },
+      { env },
+    );
+    const offline = await createGateway({
+      config,
+      lightning,
+      logger: quiet,
+      baseDir: downDir,
+      env,
+    });
+    try {
+      const client = new Client({ name: 'test-agent', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${offline.url}/sse`)));
+      const result = (await client.callTool(forecast())) as CallToolResult;
+      expect(result.isError).toBe(true);
+      expect(result.structuredContent).toMatchObject({ accepts: [{ amount: PRICE.toString() }] });
+      await client.close();
+      // The http mode offers L402 and MPP too, which need an invoice: without the node, a 503.
+      const unpaid = await fetch(`${offline.url}/http`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: forecast() }),
+      });
+      expect(unpaid.status).toBe(503);
+    } finally {
+      await offline.close();
+      rmSync(downDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -190,6 +190,7 @@ export function toPaywallRequest(
         options.trustProxy,
       ),
     jsonBody,
+    offers: undefined,
     finalizes: parts.finalizes ?? false,
   };
   return request;

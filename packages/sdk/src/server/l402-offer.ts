@@ -149,9 +149,11 @@ export function createL402Offer(options: L402OfferOptions): OfferKind {
   return {
     name: 'l402',
     offer(parts) {
+      const { invoice } = parts;
+      if (invoice === undefined) return undefined;
       const identifier = encodeIdentifier({
         version: 0,
-        paymentHash: hexToBytes(parts.invoice.paymentHash, 32),
+        paymentHash: hexToBytes(invoice.paymentHash, 32),
         tokenId: parts.tokenId,
       });
       const balanceMsat = parts.route.balance === undefined ? undefined : parts.amountMsat;
@@ -162,7 +164,7 @@ export function createL402Offer(options: L402OfferOptions): OfferKind {
       });
       const challenges = formatL402Challenges({
         macaroon,
-        invoice: parts.invoice.paymentRequest,
+        invoice: invoice.paymentRequest,
         ...(options.form === undefined ? {} : { form: options.form }),
       });
       return {
@@ -172,10 +174,10 @@ export function createL402Offer(options: L402OfferOptions): OfferKind {
           scheme: 'L402',
           amount: parts.amountMsat.toString(),
           unit: 'msat',
-          invoice: parts.invoice.paymentRequest,
-          paymentHash: parts.invoice.paymentHash,
+          invoice: invoice.paymentRequest,
+          paymentHash: invoice.paymentHash,
           macaroon: formatMacaroon(macaroon),
-          expiresAt: new Date(parts.invoice.expiresAt).toISOString(),
+          expiresAt: new Date(invoice.expiresAt).toISOString(),
           credential: 'Authorization: L402 <macaroon>:<hex preimage of the invoice>',
         },
       };

@@ -67,6 +67,7 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
     name: 'mpp',
     offer(parts) {
       const { route, invoice, amountMsat } = parts;
+      if (invoice === undefined) return undefined;
       const network = invoiceNetwork(invoice.paymentRequest);
       const single = route.uses === undefined && route.balance === undefined;
       if (!single || network === undefined || amountMsat % 1000n !== 0n) return undefined;

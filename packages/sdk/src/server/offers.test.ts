@@ -22,11 +22,14 @@ import { createMasterSecret } from './root-keys.js';
  */
 const demo: OfferKind = {
   name: 'demo',
-  offer: (parts) => ({
-    challenges: [`Demo invoice="${parts.invoice.paymentRequest}"`],
-    headers: [['X-Demo-Offer', parts.invoice.paymentHash]],
-    entry: { protocol: 'demo', amount: parts.amountMsat.toString(), unit: 'msat' },
-  }),
+  offer: ({ invoice, amountMsat }) =>
+    invoice === undefined
+      ? undefined
+      : {
+          challenges: [`Demo invoice="${invoice.paymentRequest}"`],
+          headers: [['X-Demo-Offer', invoice.paymentHash]],
+          entry: { protocol: 'demo', amount: amountMsat.toString(), unit: 'msat' },
+        },
   read(source) {
     const value = source.authorization.find((line) => line.startsWith('Demo '));
     if (value === undefined) return undefined;

@@ -17,8 +17,11 @@ export interface ChallengeParts {
   route: Route;
   /** The request path, without the query. */
   path: string;
-  /** The one invoice behind every Lightning offer of this 402. */
-  invoice: CreatedInvoice;
+  /**
+   * The one invoice behind every Lightning offer of this 402; undefined when the 402 offers only
+   * kinds that take no invoice (`invoice: false`), which are then the only kinds asked.
+   */
+  invoice: CreatedInvoice | undefined;
   /** A fresh random 32-byte token id. */
   tokenId: Uint8Array;
   /** The price of this request, msat. */
@@ -138,6 +141,11 @@ export interface PresentedCredential {
 export interface OfferKind {
   /** Its name in the body's `offers` list and in logs: `l402`, `mpp`, … */
   readonly name: string;
+  /**
+   * False for a kind paid without a Lightning invoice (x402): a 402 offering only such kinds
+   * mints no invoice. Default true.
+   */
+  readonly invoice?: boolean;
   /** This kind's part of a 402, or undefined when it cannot offer this route or price. */
   offer(parts: ChallengeParts): OfferPart | undefined;
   /**

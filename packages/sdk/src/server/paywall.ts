@@ -440,18 +440,24 @@ export function createPaywall(options: PaywallOptions): Paywall {
       offers: Record<string, unknown>[];
       body: Record<string, unknown>;
     };
+    const wanted = exchange.request.offers;
+    const offered =
+      wanted === undefined ? kinds : kinds.filter((kind) => wanted.includes(kind.name));
     try {
-      const invoice = await withTimeout(
-        lightning.createInvoice({
-          amountMsat,
-          memo: route.description,
-          expirySeconds: challengeExpiry,
-        }),
-        INVOICE_TIMEOUT_MS,
-        'the Lightning backend did not create the invoice in time',
-      );
+      // One invoice backs every Lightning offer; none when only invoice-less kinds are offered.
+      const invoice = offered.some((kind) => kind.invoice !== false)
+        ? await withTimeout(
+            lightning.createInvoice({
+              amountMsat,
+              memo: route.description,
+              expirySeconds: challengeExpiry,
+            }),
+            INVOICE_TIMEOUT_MS,
+            'the Lightning backend did not create the invoice in time',
+          )
+        : undefined;
       const tokenId = createTokenId();
-      const parts = createOfferParts(kinds, {
+      const parts = createOfferParts(offered, {
         route,
         path: exchange.path,
         invoice,
@@ -471,15 +477,17 @@ export function createPaywall(options: PaywallOptions): Paywall {
         offers: parts.map((part) => part.entry),
         body: Object.assign({}, ...parts.map((part) => part.body)),
       };
-      knownAmounts.set(invoice.paymentHash, amountMsat);
-      recordChallenge({
-        paymentHash: invoice.paymentHash,
-        tokenId: bytesToHex(tokenId),
-        service: route.service,
-        amountMsat,
-        createdAt: exchange.now,
-        expiresAt: invoice.expiresAt,
-      });
+      if (invoice !== undefined) {
+        knownAmounts.set(invoice.paymentHash, amountMsat);
+        recordChallenge({
+          paymentHash: invoice.paymentHash,
+          tokenId: bytesToHex(tokenId),
+          service: route.service,
+          amountMsat,
+          createdAt: exchange.now,
+          expiresAt: invoice.expiresAt,
+        });
+      }
     } catch (error) {
       logger.warn({ err: error, code: errorCode(error) }, 'no invoice for a payment challenge');
       return respond(

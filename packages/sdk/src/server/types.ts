@@ -37,6 +37,12 @@ export interface PaywallRequest {
    */
   jsonBody?: (() => Promise<unknown>) | undefined;
   /**
+   * The offer kinds (by name: `l402`, `mpp`, `x402`, …) a 402 for this request may list; default
+   * every kind of the paywall. When none of them takes a Lightning invoice (x402 alone), the 402
+   * mints none. Credentials of every kind are still accepted.
+   */
+  offers?: readonly string[] | undefined;
+  /**
    * True when the adapter holds the handler's answer back and calls the pass decision's
    * `finalize` with it; only then does an x402 payment settle after the handler (otherwise before).
    */

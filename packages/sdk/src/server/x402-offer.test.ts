@@ -1,9 +1,20 @@
 import { describe, expect, it } from 'vitest';
+import {
+  createMemoryLogger,
+  headerValues,
+  paywallRequest,
+  problemOf,
+  responseOf,
+} from '../../test/support/paywall.js';
 import { isTollwayError } from '../errors.js';
+import { createDevNetwork } from '../lightning/dev/node.js';
 import { fixedRate } from '../money.js';
+import { createMemoryStore } from '../stores/memory.js';
 import { createFacilitatorClient } from '../x402/facilitator-client.js';
 import { parsePaymentRequiredHeader } from '../x402/payment-required.js';
+import { createPaywall } from './paywall.js';
 import { parsePrice } from './pricing.js';
+import { createMasterSecret } from './root-keys.js';
 import { createRoute, type RouteOptions } from './route.js';
 import { createX402Offer, type X402OfferOptions } from './x402-offer.js';
 
@@ -106,5 +117,36 @@ describe('createX402Offer', () => {
     expect(codeOf(() => offer.read({ authorization: [], headers }))).toBe(
       'conflicting_credentials',
     );
+  });
+});
+
+describe('a request that asks for x402 offers only', () => {
+  it('gets a 402 without a Lightning invoice; other requests still need one', async () => {
+    const network = createDevNetwork({ path: ':memory:' });
+    network.openWallet('shop');
+    const paywall = createPaywall({
+      lightning: network.backend('shop'),
+      store: createMemoryStore(),
+      secrets: [createMasterSecret()],
+      offers: [createX402Offer(base)],
+      rates: fixedRate('100000'),
+      logger: createMemoryLogger(),
+    });
+    const route = paywall.route({ service: 'tools', price: '$0.01' });
+    // Without a Lightning node, only a 402 that needs no invoice can be made.
+    await network.close();
+
+    const x402 = responseOf(
+      await paywall.handle({ ...paywallRequest('/t'), offers: ['x402'] }, route),
+    );
+    expect(x402.status).toBe(402);
+    expect(headerValues(x402, 'www-authenticate')).toEqual([]);
+    const [required] = headerValues(x402, 'payment-required');
+    expect(parsePaymentRequiredHeader(required ?? '').accepts[0]?.amount).toBe(10_000n);
+    expect(problemOf(x402).offers).toEqual([expect.objectContaining({ protocol: 'x402' })]);
+
+    const every = responseOf(await paywall.handle(paywallRequest('/t'), route));
+    expect(every.status).toBe(503);
+    expect(problemOf(every).code).toBe('invoice_unavailable');
   });
 });

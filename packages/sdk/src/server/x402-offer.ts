@@ -297,6 +297,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
 
   return {
     name: 'x402',
+    invoice: false,
     offer(parts) {
       const requirements = requirementsFor(parts.route, parts.price);
       if (requirements === undefined) return undefined;
