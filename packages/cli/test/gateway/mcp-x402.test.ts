@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { startTestChain, testUsdcAbi } from '../../../sdk/test/support/chain.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
-import { startUpstream, type Upstream } from './support.js';
+import { startUpstream, type Upstream, x402ConfigBlock } from './support.js';
 
 const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const PRICE = 10_000n; // $0.01 in TestUSDC base units
@@ -158,12 +158,7 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
         dataDir: dir,
         lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
         paywall: { protocols: ['l402'], usdPerBtc: '100000', rateLimits: { challenges: false } },
-        x402: {
-          network: c.network,
-          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-          payTo: c.accounts.payTo.address,
-          facilitator: { rpcUrl: c.rpcUrl, privateKey: '${FACILITATOR_KEY}' },
-        },
+        x402: x402ConfigBlock(c),
         services: [
           { name: 'sse', path: '/sse', upstream: upstream.url, mcp: mcp('tool-result') },
           { name: 'json', path: '/json', upstream: upstream.url, mcp: mcp('tool-result') },
@@ -625,12 +620,7 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
         dataDir: downDir,
         lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
         paywall: { usdPerBtc: '100000' },
-        x402: {
-          network: c.network,
-          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-          payTo: c.accounts.payTo.address,
-          facilitator: { rpcUrl: c.rpcUrl, privateKey: '${FACILITATOR_KEY}' },
-        },
+        x402: x402ConfigBlock(c),
         services: [
           {
             name: 'sse',

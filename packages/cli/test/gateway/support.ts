@@ -23,6 +23,7 @@ import {
   formatPaymentCredential,
   parsePaymentChallenges,
 } from '@tollway/sdk/mpp';
+import type { TestChain } from '../../../sdk/test/support/chain.js';
 
 /** A listening upstream. */
 export interface Upstream {
@@ -116,4 +117,17 @@ export async function payMpp(response: Response, wallet: LightningBackend): Prom
 export function tokenIdOf(authorization: string): string {
   const macaroon = parseMacaroon(authorization.slice('L402 '.length).split(':')[0] ?? '');
   return Buffer.from(decodeIdentifier(macaroon.identifier).tokenId).toString('hex');
+}
+
+/**
+ * The gateway config's `x402` block for a test chain: its TestUSDC, paid to its `payTo` account,
+ * settled by the self-hosted facilitator whose key the config reads from `${FACILITATOR_KEY}`.
+ */
+export function x402ConfigBlock(chain: TestChain) {
+  return {
+    network: chain.network,
+    asset: { address: chain.token, decimals: 6, ...chain.tokenDomain },
+    payTo: chain.accounts.payTo.address,
+    facilitator: { rpcUrl: chain.rpcUrl, privateKey: '${FACILITATOR_KEY}' },
+  };
 }

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
-import { startUpstream, type Upstream } from './support.js';
+import { startUpstream, type Upstream, x402ConfigBlock } from './support.js';
 
 const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const PRICE = 10_000n; // $0.01 in TestUSDC base units
@@ -31,13 +31,7 @@ describe.skipIf(chain === undefined)('gateway x402 offers', () => {
   let gateway: Gateway;
   let upstreamCalls = 0;
 
-  /** The `x402` block, with the facilitator key from the environment. */
-  const x402Block = () => ({
-    network: c.network,
-    asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-    payTo: c.accounts.payTo.address,
-    facilitator: { rpcUrl: c.rpcUrl, privateKey: '${FACILITATOR_KEY}' },
-  });
+  const x402Block = () => x402ConfigBlock(c);
 
   beforeAll(async () => {
     network = createDevNetwork({ path: ':memory:' });
