@@ -14,10 +14,10 @@ import { createEvmWallet } from '../../src/client/evm-wallet.js';
 import { createPayingFetch, getPayment } from '../../src/client/paying-fetch.js';
 import { isTollwayError } from '../../src/errors.js';
 import { fixedRate } from '../../src/money.js';
-import { createPaywall, type Paywall } from '../../src/server/paywall.js';
+import { createPaywall, type Paywall, type PaywallOptions } from '../../src/server/paywall.js';
 import { createMasterSecret } from '../../src/server/root-keys.js';
 import type { Route } from '../../src/server/route.js';
-import { createX402Offer } from '../../src/server/x402-offer.js';
+import { createX402Offer, type X402OfferOptions } from '../../src/server/x402-offer.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
@@ -56,26 +56,38 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
   let handlerRuns = 0;
   let requirements: X402PaymentRequirements;
 
-  beforeAll(async () => {
+  /**
+   * A paywall offering x402 on the test chain, settled by a self-hosted facilitator; `offer`
+   * overrides the offer's options, `extra` the paywall's.
+   */
+  async function chainPaywall(
+    offer: Partial<X402OfferOptions> = {},
+    extra: Partial<PaywallOptions> = {},
+  ): Promise<Paywall> {
     const facilitator = await createSelfHostedFacilitator({
       rpcUrl: c.rpcUrl,
       privateKey: c.accounts.facilitator.privateKey,
     });
-    paywall = createPaywall({
+    return createPaywall({
       lightning: createDevSetup().shop,
       store: createMemoryStore(),
       secrets: [createMasterSecret()],
       rates: fixedRate('100000'),
-      rateLimits: { challenges: false },
+      ...extra,
       offers: [
         createX402Offer({
           facilitator,
           payTo: c.accounts.payTo.address,
           network: c.network,
           asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+          ...offer,
         }),
       ],
     });
+  }
+
+  beforeAll(async () => {
+    paywall = await chainPaywall({}, { rateLimits: { challenges: false } });
     route = paywall.route({ service: 'weather', price: '$0.01' });
     requirements = {
       scheme: 'exact',
@@ -273,25 +285,7 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
     settle: 'after' | 'upfront',
     handler: (req: PaidRequest, res: ServerResponse) => Promise<void>,
   ) {
-    const facilitator = await createSelfHostedFacilitator({
-      rpcUrl: c.rpcUrl,
-      privateKey: c.accounts.facilitator.privateKey,
-    });
-    const own = createPaywall({
-      lightning: createDevSetup().shop,
-      store: createMemoryStore(),
-      secrets: [createMasterSecret()],
-      rates: fixedRate('100000'),
-      offers: [
-        createX402Offer({
-          facilitator,
-          payTo: c.accounts.payTo.address,
-          network: c.network,
-          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-          settle,
-        }),
-      ],
-    });
+    const own = await chainPaywall({ settle });
     const served = await listen(
       createServer(withPaywall(own, own.route({ service: 's', price: '$0.01' }), handler)),
     );
@@ -374,25 +368,7 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
   });
 
   it("prices a function-priced route per request: a payment pays only its request's price", async () => {
-    const facilitator = await createSelfHostedFacilitator({
-      rpcUrl: c.rpcUrl,
-      privateKey: c.accounts.facilitator.privateKey,
-    });
-    const own = createPaywall({
-      lightning: createDevSetup().shop,
-      store: createMemoryStore(),
-      secrets: [createMasterSecret()],
-      rates: fixedRate('100000'),
-      rateLimits: { challenges: false },
-      offers: [
-        createX402Offer({
-          facilitator,
-          payTo: c.accounts.payTo.address,
-          network: c.network,
-          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-        }),
-      ],
-    });
+    const own = await chainPaywall({}, { rateLimits: { challenges: false } });
     const priced = own.route({
       service: 'tools',
       price: ({ path }) => (path === '/dear' ? '$0.02' : path === '/free' ? 0n : '$0.01'),
@@ -497,25 +473,11 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
   });
 
   it('makes the 402 body a valid x402 v1 object when v1 is offered', async () => {
-    const facilitator = await createSelfHostedFacilitator({
-      rpcUrl: c.rpcUrl,
-      privateKey: c.accounts.facilitator.privateKey,
-    });
-    const v1Paywall = createPaywall({
-      lightning: createDevSetup().shop,
-      store: createMemoryStore(),
-      secrets: [createMasterSecret()],
-      rates: fixedRate('100000'),
-      offers: [
-        createX402Offer({
-          facilitator,
-          payTo: c.accounts.payTo.address,
-          network: 'eip155:84532',
-          asset: { address: c.token, decimals: 6, name: 'USDC', version: '2' },
-          price: '$0.25',
-          v1: true,
-        }),
-      ],
+    const v1Paywall = await chainPaywall({
+      network: 'eip155:84532',
+      asset: { address: c.token, decimals: 6, name: 'USDC', version: '2' },
+      price: '$0.25',
+      v1: true,
     });
     const served = await listen(
       createServer(
