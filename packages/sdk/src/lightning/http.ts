@@ -18,6 +18,16 @@ import https from 'node:https';
 import type { z } from 'zod';
 import { TollwayError } from '../errors.js';
 
+/** A payment hash as REST backends take it in URL paths: 64 lower-case hex characters. */
+export const PAYMENT_HASH = /^[0-9a-f]{64}$/;
+
+/** Throws `invalid_hex` unless `paymentHash` is {@link PAYMENT_HASH} (it is put into a URL path). */
+export function assertPaymentHash(paymentHash: string): void {
+  if (!PAYMENT_HASH.test(paymentHash)) {
+    throw new TollwayError('invalid_hex', 'a payment hash is 64 lower-case hex characters');
+  }
+}
+
 /** Options of {@link createHttpClient}. */
 export interface HttpClientOptions {
   /** e.g. `https://127.0.0.1:8080`; a path prefix is kept. */

@@ -25,10 +25,12 @@ import { type DecodedInvoice, decodeInvoice } from './bolt11.js';
 import { decodeCreatedInvoice } from './created-invoice.js';
 import { paymentTimeout, SOCKET_GRACE_MS, withDeadline } from './deadline.js';
 import {
+  assertPaymentHash,
   createBodyParser,
   createHttpClient,
   type HttpRequestOptions,
   type HttpResponse,
+  PAYMENT_HASH,
 } from './http.js';
 import { pollForSettlement, pollUntil } from './poll.js';
 import type {
@@ -58,13 +60,12 @@ export interface LnbitsOptions {
   tls?: { certPem?: string };
 }
 
-const HASH = /^[0-9a-f]{64}$/;
 const parse = createBodyParser('LNbits');
 const time = z.union([z.number(), z.string()]);
 
 /** LNbits' `Payment` model, the fields this backend reads. */
 const paymentSchema = z.object({
-  payment_hash: z.string().regex(HASH),
+  payment_hash: z.string().regex(PAYMENT_HASH),
   amount: z.number().int(),
   fee: z.number().int().nullish(),
   status: z.string().nullish(),
@@ -84,12 +85,12 @@ type LnbitsLookup = z.infer<typeof lookupSchema> & { details: LnbitsPayment };
 
 /** A `Payment` (recent versions) or `{payment_hash, payment_request, checking_id}` (old ones). */
 const createdSchema = z.object({
-  payment_hash: z.string().regex(HASH),
+  payment_hash: z.string().regex(PAYMENT_HASH),
   payment_request: z.string().nullish(),
   bolt11: z.string().nullish(),
 });
 /** A `Payment` (recent versions) or `{payment_hash, checking_id}` (old ones). */
-const paidSchema = paymentSchema.partial().extend({ payment_hash: z.string().regex(HASH) });
+const paidSchema = paymentSchema.partial().extend({ payment_hash: z.string().regex(PAYMENT_HASH) });
 const walletSchema = z.object({ name: z.string().nullish(), balance: z.number().int() });
 const feeReserveSchema = z.object({ fee_reserve: z.number().int().nonnegative() });
 const errorSchema = z.object({ detail: z.unknown(), status: z.string().nullish() });
@@ -128,7 +129,7 @@ export function createLnbitsBackend(options: LnbitsOptions): LightningBackend {
   }
 
   async function fetchPayment(paymentHash: string): Promise<LnbitsLookup> {
-    assertHash(paymentHash);
+    assertPaymentHash(paymentHash);
     const res = await call('GET', `/api/v1/payments/${paymentHash}`, readKey);
     if (res.status === 404) throw notFound(paymentHash);
     const found = parse(lookupSchema, ok(res, 'a payment lookup'), 'payment lookup');
@@ -342,12 +343,6 @@ export function createLnbitsBackend(options: LnbitsOptions): LightningBackend {
 
     close: () => http.close(),
   };
-}
-
-function assertHash(paymentHash: string): void {
-  if (!HASH.test(paymentHash)) {
-    throw new TollwayError('invalid_hex', 'a payment hash is 64 lower-case hex characters');
-  }
 }
 
 function notFound(paymentHash: string): TollwayError {

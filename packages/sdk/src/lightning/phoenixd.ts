@@ -22,7 +22,12 @@ import { TollwayError, type TollwayErrorCode } from '../errors.js';
 import { decodeInvoice } from './bolt11.js';
 import { decodeCreatedInvoice } from './created-invoice.js';
 import { paymentTimeout, SOCKET_GRACE_MS, withDeadline } from './deadline.js';
-import { createBodyParser, createHttpClient, type HttpResponse } from './http.js';
+import {
+  assertPaymentHash,
+  createBodyParser,
+  createHttpClient,
+  type HttpResponse,
+} from './http.js';
 import { pollForSettlement } from './poll.js';
 import type {
   InvoiceStatus,
@@ -52,7 +57,6 @@ const FEE_BASE_MSAT = 4_000n;
 const FEE_PER_MILLION = 4_000n;
 const MAX_DESCRIPTION_LENGTH = 128;
 
-const HASH = /^[0-9a-f]{64}$/;
 const parse = createBodyParser('phoenixd');
 const hex32 = z.string().regex(/^[0-9a-fA-F]{64}$/);
 const sats = z.number().int().nonnegative();
@@ -135,7 +139,7 @@ export function createPhoenixdBackend(options: PhoenixdOptions): LightningBacken
   }
 
   async function lookupInvoice(paymentHash: string): Promise<InvoiceStatus> {
-    assertHash(paymentHash);
+    assertPaymentHash(paymentHash);
     const body = await fetchRecord(`/payments/incoming/${paymentHash}`);
     if (body === undefined) throw notFound(paymentHash);
     const found = parse(incomingSchema, body, 'incoming payment');
@@ -167,7 +171,7 @@ export function createPhoenixdBackend(options: PhoenixdOptions): LightningBacken
   }
 
   async function lookupPayment(paymentHash: string): Promise<PaymentStatus> {
-    assertHash(paymentHash);
+    assertPaymentHash(paymentHash);
     const body = await fetchRecord(`/payments/outgoingbyhash/${paymentHash}`);
     if (body === undefined) throw notFound(paymentHash);
     return toStatus(paymentHash, parse(outgoingSchema, body, 'outgoing payment'));
@@ -335,12 +339,6 @@ function networkOf(chain: string): LightningNetwork {
 
 function ceilDiv(a: bigint, b: bigint): bigint {
   return (a + b - 1n) / b;
-}
-
-function assertHash(paymentHash: string): void {
-  if (!HASH.test(paymentHash)) {
-    throw new TollwayError('invalid_hex', 'a payment hash is 64 lower-case hex characters');
-  }
 }
 
 function notFound(paymentHash: string): TollwayError {
