@@ -94,6 +94,26 @@ function describeOffers(header: string): string[] {
 }
 
 /**
+ * Numbered steps (`next`) and their indented detail lines (`more`), printed through `print`;
+ * `step` is the current step's number.
+ */
+function narrator(print: (line: string) => void) {
+  let step = 0;
+  return {
+    get step(): number {
+      return step;
+    },
+    next(title: string, detail: string): void {
+      step += 1;
+      print(`  ${step}. ${title.padEnd(22)} ${detail}`);
+    },
+    more(line: string): void {
+      print(`${INDENT}${line}`);
+    },
+  };
+}
+
+/**
  * Buys `url` with an L402 payment from `wallet`, printing each step. Never throws: a failure is
  * printed and returned as `{ ok: false, step, message }`.
  *
@@ -111,12 +131,8 @@ function describeOffers(header: string): string[] {
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { url, wallet, print } = options;
   const maxCostMsat = options.maxCostMsat ?? DEFAULT_MAX_COST_MSAT;
-  let step = 0;
-  const next = (title: string, detail: string): void => {
-    step += 1;
-    print(`  ${step}. ${title.padEnd(22)} ${detail}`);
-  };
-  const more = (line: string): void => print(`${INDENT}${line}`);
+  const steps = narrator(print);
+  const { next, more } = steps;
 
   try {
     next('Request', `GET ${url}  (no credential)`);
@@ -188,8 +204,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
   } catch (error) {
     const message = describe(error);
-    print(`  ✗ step ${step} failed: ${message}`);
-    return { ok: false, step, message };
+    print(`  ✗ step ${steps.step} failed: ${message}`);
+    return { ok: false, step: steps.step, message };
   }
 }
 
@@ -228,12 +244,8 @@ function formatUsdc(units: bigint): string {
  */
 export async function runX402Demo(options: X402DemoOptions): Promise<X402DemoResult> {
   const { url, chain, print } = options;
-  let step = 0;
-  const next = (title: string, detail: string): void => {
-    step += 1;
-    print(`  ${step}. ${title.padEnd(22)} ${detail}`);
-  };
-  const more = (line: string): void => print(`${INDENT}${line}`);
+  const steps = narrator(print);
+  const { next, more } = steps;
   try {
     // Loaded only here: `tollway dev` without --x402 does not need the x402 code.
     const {
@@ -307,7 +319,7 @@ export async function runX402Demo(options: X402DemoOptions): Promise<X402DemoRes
     };
   } catch (error) {
     const message = describe(error);
-    print(`  ✗ step ${step} failed: ${message}`);
-    return { ok: false, step, message };
+    print(`  ✗ step ${steps.step} failed: ${message}`);
+    return { ok: false, step: steps.step, message };
   }
 }
