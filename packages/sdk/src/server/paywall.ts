@@ -581,10 +581,6 @@ export function createPaywall(options: PaywallOptions): Paywall {
     }
   }
 
-  function createExchange(request: PaywallRequest, route: Route): Exchange {
-    return new RequestExchange(request, route);
-  }
-
   function allowlisted(path: string): boolean {
     return allowlist.some((entry) =>
       typeof entry === 'string' ? pathWithin(path, entry) : path.search(entry) >= 0,
@@ -863,12 +859,12 @@ export function createPaywall(options: PaywallOptions): Paywall {
         () => decide(request, route),
         (error: unknown) => {
           logger.error({ err: error }, 'the paywall could not start');
-          const exchange = createExchange(request, route);
+          const exchange = new RequestExchange(request, route);
           return respond(exchange, unavailable('store_error', 'The paywall is starting; retry.'));
         },
       );
     }
-    const exchange = createExchange(request, route);
+    const exchange = new RequestExchange(request, route);
     const preflight = cors.preflight(request);
     if (preflight !== undefined) return { kind: 'respond', response: preflight };
     if (route.free || allowlisted(exchange.path)) {
