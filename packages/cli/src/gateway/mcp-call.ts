@@ -3,10 +3,10 @@
  * `params._meta["x402/payment"]` (any mode), or any priced call of a service with
  * `mcp.paymentRequired: tool-result`.
  *
- * The payment is handed to the engine as a `PAYMENT-SIGNATURE` header, so the engine's x402 offer
- * verifies it against the tool's price (the service route's price function prices the call),
- * claims its nonce and settles it; the request says it `finalizes`, so settlement waits for the
- * tool. The upstream answer (JSON or SSE) is read whole: when the tool's result is not `isError`,
+ * The payment is handed to the engine decoded (`PaywallRequest.payment`), so the engine's x402
+ * offer verifies it against the tool's price (the service route's price function prices the
+ * call), claims its nonce and settles it when the charge is committed: once the tool answered.
+ * The upstream answer (JSON or SSE) is read whole: when the tool's result is not `isError`,
  * the payment is settled and the SettleResponse added to the result's `_meta`; otherwise (and when
  * the upstream failed) nothing is settled and the answer passes unchanged. A failed settlement
  * replaces the tool output with the payment-required result that carries it.
@@ -17,16 +17,14 @@ import type { PaywallDecision, PaywallRequest } from '@tollway/sdk/server';
 import { createMcpPaymentRequiredResult, withMcpPaymentResponse } from '@tollway/sdk/x402';
 import type { Pool } from 'undici';
 import {
-  encodePaymentHeader,
+  type FoundResponse,
   findResponse,
   MCP_MAX_ANSWER_BYTES,
   type McpToolCall,
   paymentRequiredAnswer,
   paymentRequiredOf,
-  problemOf,
-  settlementOf,
   stripPayment,
-  withPaymentHeader,
+  x402SettlementOf,
 } from './mcp-x402.js';
 import type { GatewayMetrics } from './metrics.js';
 import { type BufferedAnswer, exchangeBuffered, forward, writeProblem } from './proxy.js';
@@ -82,27 +80,17 @@ function writeAnswer(
  * ```
  */
 export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
-  const { req, res, service, call, metrics } = exchange;
+  const { res, service, call, metrics } = exchange;
   const toolResult = service.config.mcp?.paymentRequired === 'tool-result';
   // A payment-required tool result carries x402 offers only: its 402 mints no Lightning invoice.
-  let request: PaywallRequest = toolResult
-    ? { ...exchange.request, offers: X402_ONLY }
-    : exchange.request;
-  if (call.payment !== undefined) {
-    if (request.headers.has('payment-signature') || request.headers.has('x-payment')) {
-      return writeProblem(
-        res,
-        400,
-        'conflicting_credentials',
-        'The request carries an x402 payment both in a header and in params._meta.',
-      );
-    }
-    request = {
-      ...request,
-      headers: withPaymentHeader(request.headers, encodePaymentHeader(call.payment)),
-      finalizes: true,
-    };
-  }
+  // A payment in `_meta` reaches the engine decoded; it settles once the tool answered.
+  const request: PaywallRequest = {
+    ...exchange.request,
+    ...(toolResult ? { offers: X402_ONLY } : {}),
+    ...(call.payment === undefined
+      ? {}
+      : { payment: { kind: 'x402', payload: call.payment }, reportsOutcome: true }),
+  };
   const decision: PaywallDecision = await service.paywall.handle(request, service.route);
   metrics.decision(service.name, decision);
   if (decision.kind === 'respond') {
@@ -115,7 +103,7 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     );
   }
   const forwarded = {
-    req,
+    req: exchange.req,
     res,
     service,
     pool: exchange.pool,
@@ -126,81 +114,91 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     startedAt: exchange.startedAt,
   };
   if (call.payment === undefined) return forward(forwarded);
-
+  const { charge } = decision;
   const answer = await exchangeBuffered(
     forwarded,
     stripPayment(exchange.body),
     MCP_MAX_ANSWER_BYTES,
   );
-  if (res.destroyed) return;
+  const read = res.destroyed ? undefined : readToolAnswer(service, answer, call);
+  if (read === undefined || !read.ok) {
+    charge?.release();
+    if (read !== undefined) writeProblem(res, read.status, read.code, read.detail);
+    return;
+  }
+  const { found, result } = read;
+  const ok = answer as Extract<BufferedAnswer, { ok: true }>;
+  // An HTTP error, a JSON-RPC error or an isError result: the tool failed and is not paid for.
+  if (found === undefined || !isRecord(result) || result.isError === true) {
+    charge?.release();
+    return writeAnswer(res, ok, [], ok.body);
+  }
+  // Settled before the tool ran (`x402.settle: upfront`): the decision says how.
+  let settlement = x402SettlementOf(decision.settlement);
+  let extra: Array<[string, string]> = [];
+  if (charge !== undefined) {
+    const final = await charge.commit(ok.status);
+    if (final.kind === 'respond') {
+      const failed = x402SettlementOf(final.response.settlement);
+      const required = paymentRequiredOf(final.response, call.name);
+      if (failed === undefined || required === undefined) {
+        return writePaywallResponse(res, final.response);
+      }
+      const failure = createMcpPaymentRequiredResult(required, failed);
+      return writeAnswer(res, ok, [], found.replace({ ...found.message, result: failure }));
+    }
+    extra = final.headers;
+    settlement = x402SettlementOf(final.settlement);
+  }
+  if (settlement === undefined) return writeAnswer(res, ok, extra, ok.body);
+  const paid = withMcpPaymentResponse(result, settlement);
+  return writeAnswer(res, ok, extra, found.replace({ ...found.message, result: paid }));
+}
+
+/** The tool's response in an upstream answer, or why the answer cannot be passed on as paid. */
+type ToolAnswer =
+  | { ok: true; found: FoundResponse | undefined; result: unknown }
+  | {
+      ok: false;
+      status: number;
+      code: 'upstream_timeout' | 'upstream_unavailable';
+      detail: string;
+    };
+
+/**
+ * Reads the tool's response out of the upstream answer: a failure (no answer, too large,
+ * compressed, not a JSON-RPC response) is not passed on, and the payment is not settled.
+ */
+function readToolAnswer(service: Service, answer: BufferedAnswer, call: McpToolCall): ToolAnswer {
+  const unsettled = 'the payment was not settled';
   if (!answer.ok) {
+    if (answer.code === 'upstream_timeout') {
+      const detail = `The upstream of ${service.name} did not answer in time; ${unsettled}.`;
+      return { ok: false, status: 504, code: answer.code, detail };
+    }
     const detail =
-      answer.code === 'upstream_timeout'
-        ? `The upstream of ${service.name} did not answer in time; the payment was not settled.`
-        : answer.code === 'upstream_too_large'
-          ? `The tool's answer is larger than ${MCP_MAX_ANSWER_BYTES} bytes; the payment was not settled.`
-          : `The upstream of ${service.name} cannot be reached; the payment was not settled.`;
-    return writeProblem(res, answer.code === 'upstream_timeout' ? 504 : 502, answer.code, detail);
+      answer.code === 'upstream_too_large'
+        ? `The tool's answer is larger than ${MCP_MAX_ANSWER_BYTES} bytes; ${unsettled}.`
+        : `The upstream of ${service.name} cannot be reached; ${unsettled}.`;
+    return { ok: false, status: 502, code: 'upstream_unavailable', detail };
   }
   const encoded = answer.headers['content-encoding'];
   if (encoded !== undefined && encoded !== 'identity') {
     // Asked for `identity`; a compressed answer cannot be read, so it is not passed on unpaid.
-    return writeProblem(
-      res,
-      502,
-      'upstream_unavailable',
-      `The upstream of ${service.name} answered compressed; the payment was not settled.`,
-    );
+    const detail = `The upstream of ${service.name} answered compressed; ${unsettled}.`;
+    return { ok: false, status: 502, code: 'upstream_unavailable', detail };
   }
+  if (answer.status >= 300) return { ok: true, found: undefined, result: undefined };
   const contentType = answer.headers['content-type'];
-  const found =
-    answer.status < 300
-      ? findResponse(
-          typeof contentType === 'string' ? contentType : undefined,
-          answer.body.toString('utf8'),
-          call.id,
-        )
-      : undefined;
-  if (answer.status < 300 && found === undefined) {
+  const found = findResponse(
+    typeof contentType === 'string' ? contentType : undefined,
+    answer.body.toString('utf8'),
+    call.id,
+  );
+  if (found === undefined) {
     // Not a tool response this gateway can read: not passed on unpaid.
-    return writeProblem(
-      res,
-      502,
-      'upstream_unavailable',
-      `The upstream of ${service.name} did not answer the tool call with a JSON-RPC response; the payment was not settled.`,
-    );
+    const detail = `The upstream of ${service.name} did not answer the tool call with a JSON-RPC response; ${unsettled}.`;
+    return { ok: false, status: 502, code: 'upstream_unavailable', detail };
   }
-  const result = found?.message.result;
-  // An HTTP error, a JSON-RPC error or an isError result: the tool failed and is not paid for.
-  if (found === undefined || !isRecord(result) || result.isError === true) {
-    return writeAnswer(res, answer, [], answer.body);
-  }
-  // Settled before the tool ran (`x402.settle: upfront`): the engine's headers say how.
-  let settlement = settlementOf(decision.headers);
-  let extra: Array<[string, string]> = [];
-  if (decision.finalize !== undefined) {
-    const final = await decision.finalize(answer.status);
-    if (final.kind === 'respond') {
-      const failed = settlementOf(final.response.headers);
-      const unpaid = await service.paywall.handle(
-        { ...exchange.request, offers: X402_ONLY },
-        service.route,
-      );
-      const required =
-        unpaid.kind === 'respond' ? paymentRequiredOf(unpaid.response, call.name) : undefined;
-      if (failed === undefined || required === undefined) {
-        return writePaywallResponse(res, final.response);
-      }
-      const failure = createMcpPaymentRequiredResult(
-        { ...required, error: problemOf(final.response) },
-        failed,
-      );
-      return writeAnswer(res, answer, [], found.replace({ ...found.message, result: failure }));
-    }
-    extra = final.headers;
-    settlement = settlementOf(final.headers);
-  }
-  if (settlement === undefined) return writeAnswer(res, answer, extra, answer.body);
-  const paid = withMcpPaymentResponse(result, settlement);
-  return writeAnswer(res, answer, extra, found.replace({ ...found.message, result: paid }));
+  return { ok: true, found, result: found.message.result };
 }

@@ -1,18 +1,13 @@
 /**
  * x402 over MCP in the gateway (the x402 Foundation's `transports-v2/mcp.md`), the parts that do
- * not touch sockets: finding the `tools/call` of a POST and its `_meta["x402/payment"]`, presenting
- * that payment to the engine as a `PAYMENT-SIGNATURE` header, turning the engine's x402 offer into
- * a payment-required tool result, and finding and rewriting the tool's JSON-RPC response in an
- * upstream answer (JSON or SSE).
+ * not touch sockets: finding the `tools/call` of a POST and its `_meta["x402/payment"]`, turning
+ * the engine's x402 offer into a payment-required tool result, and finding and rewriting the
+ * tool's JSON-RPC response in an upstream answer (JSON or SSE).
  */
-import { isTollwayError } from '@tollway/sdk';
-import type { HeaderReader, PaywallResponse } from '@tollway/sdk/server';
+import type { PaywallResponse } from '@tollway/sdk/server';
 import {
   createMcpPaymentRequiredResult,
   mcpToolUrl,
-  parsePaymentRequiredHeader,
-  parsePaymentResponseHeader,
-  X402_HEADERS,
   X402_MCP_KEYS,
   type X402PaymentRequired,
   type X402SettleResponse,
@@ -70,60 +65,26 @@ export function stripPayment(body: Record<string, unknown>): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ ...body, params: stripped }));
 }
 
-/**
- * The payment of a tool call as the value of a `PAYMENT-SIGNATURE` header: standard base64 of its
- * JSON, unchecked. The engine's x402 offer parses and verifies it like any header, so a malformed
- * payment is refused there with its usual `invalid_x402_payload`.
- */
-export function encodePaymentHeader(payment: unknown): string {
-  return Buffer.from(JSON.stringify(payment) ?? 'null', 'utf8').toString('base64');
-}
-
-/** `headers` with `PAYMENT-SIGNATURE` answering `value` (the client's own header hidden). */
-export function withPaymentHeader(headers: HeaderReader, value: string): HeaderReader {
-  const name = X402_HEADERS.paymentSignature.toLowerCase();
-  const get = (wanted: string): string | null =>
-    wanted.toLowerCase() === name ? value : headers.get(wanted);
-  return { get, has: (wanted) => get(wanted) !== null };
-}
-
-/** The value of the first header `name` in an engine answer's headers. */
-function headerOf(
-  headers: ReadonlyArray<readonly [string, string]>,
-  name: string,
-): string | undefined {
-  const lower = name.toLowerCase();
-  return headers.find(([key]) => key.toLowerCase() === lower)?.[1];
-}
-
-/** The SettleResponse among an engine answer's headers (`PAYMENT-RESPONSE`), when readable. */
-export function settlementOf(
-  headers: ReadonlyArray<readonly [string, string]>,
+/** What a settlement reported, when it was an x402 settlement. */
+export function x402SettlementOf(
+  report: { kind: string; data: unknown } | undefined,
 ): X402SettleResponse | undefined {
-  const value = headerOf(headers, X402_HEADERS.paymentResponse);
-  if (value === undefined) return undefined;
-  try {
-    return parsePaymentResponseHeader(value);
-  } catch (error) {
-    if (isTollwayError(error)) return undefined;
-    throw error;
-  }
+  // The engine's x402 offer reports its SettleResponse as the data of its settlements.
+  return report?.kind === 'x402' ? (report.data as X402SettleResponse) : undefined;
 }
 
 /**
- * The x402 offer of an engine answer (its `PAYMENT-REQUIRED`) for tool `name`, with the resource
- * named `mcp://tool/<name>` and `error` saying why; undefined when the answer has no x402 offer.
+ * The x402 offer of an engine answer for tool `name`, with the resource named `mcp://tool/<name>`
+ * and `error` saying why; undefined when the answer has no x402 offer.
  */
 export function paymentRequiredOf(
   response: PaywallResponse,
   name: string,
 ): X402PaymentRequired | undefined {
-  const header = headerOf(response.headers, X402_HEADERS.paymentRequired);
-  if (header === undefined) return undefined;
-  const offered = parsePaymentRequiredHeader(header);
-  const problem = parseJson(response.body);
-  const error =
-    isRecord(problem) && problem.code === 'payment_required' ? offered.error : problemOf(response);
+  // The engine's x402 offer gives its PaymentRequired as its structured offer.
+  const offered = response.offers?.x402 as X402PaymentRequired | undefined;
+  if (offered === undefined) return undefined;
+  const error = response.problem?.code === 'payment_required' ? offered.error : problemOf(response);
   return {
     ...offered,
     ...(error === undefined ? {} : { error }),
@@ -135,11 +96,11 @@ export function paymentRequiredOf(
   };
 }
 
-/** Why an engine answer refused a request: `<code>: <detail>` of its problem body. */
+/** Why an engine answer refused a request: `<code>: <detail>` of its problem. */
 export function problemOf(response: PaywallResponse): string {
-  const problem = parseJson(response.body);
-  if (!isRecord(problem)) return `HTTP ${response.status}`;
-  return `${String(problem.code)}: ${String(problem.detail)}`;
+  const { problem } = response;
+  if (problem === undefined) return `HTTP ${response.status}`;
+  return `${problem.code}: ${problem.detail}`;
 }
 
 /**

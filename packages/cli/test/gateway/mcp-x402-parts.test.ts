@@ -1,13 +1,7 @@
 // The socket-free parts of the gateway's x402 over MCP: reading the call and its payment, and
 // finding and rewriting the tool's response in JSON and SSE answers.
 import { describe, expect, it } from 'vitest';
-import {
-  encodePaymentHeader,
-  findResponse,
-  readToolCall,
-  stripPayment,
-  withPaymentHeader,
-} from '../../src/gateway/mcp-x402.js';
+import { findResponse, readToolCall, stripPayment } from '../../src/gateway/mcp-x402.js';
 
 const response = (id: number | string, result: unknown) => ({ jsonrpc: '2.0', id, result });
 
@@ -56,22 +50,6 @@ describe('gateway x402 over MCP parts', () => {
     });
     const alone = { ...body, params: { name: 'a', _meta: { 'x402/payment': {} } } };
     expect(decode(stripPayment(alone))).toEqual({ ...body, params: { name: 'a' } });
-  });
-
-  it('presents the payment as a PAYMENT-SIGNATURE header over the request headers', () => {
-    const value = encodePaymentHeader({ x402Version: 2, é: 'ü' });
-    expect(JSON.parse(Buffer.from(value, 'base64').toString('utf8'))).toEqual({
-      x402Version: 2,
-      é: 'ü',
-    });
-    const headers = withPaymentHeader(
-      new Headers({ host: 'a', 'payment-signature': 'old' }),
-      value,
-    );
-    expect(headers.get('PAYMENT-SIGNATURE')).toBe(value);
-    expect(headers.get('host')).toBe('a');
-    expect(headers.has('payment-signature')).toBe(true);
-    expect(headers.has('x-payment')).toBe(false);
   });
 
   it('finds and replaces the response in a JSON answer, alone or in a batch', () => {

@@ -25,9 +25,15 @@ const harness: AdapterHarness = {
   name: 'express',
   serve(paywall, routes, { onError }) {
     const app = express();
-    for (const { method, path, route } of routes) {
+    for (const { method, path, route, stream } of routes) {
       const paid = requirePayment(paywall, route, { onError });
-      if (method === 'GET') app.get(path, paid, echo);
+      if (stream !== undefined) {
+        app.get(path, paid, async (_req, res) => {
+          res.type('text/plain').write('first\n');
+          await stream();
+          res.end('last\n');
+        });
+      } else if (method === 'GET') app.get(path, paid, echo);
       else app.post(path, paid, express.json({ limit: '1mb' }), echo);
     }
     return listen(createServer(app));

@@ -14,12 +14,8 @@ import {
   decide,
   type PaywallHandler,
 } from './common.js';
-import {
-  answerThenFinalize,
-  readJsonBody,
-  toPaywallRequest,
-  writePaywallResponse,
-} from './node.js';
+import { readJsonBody, toPaywallRequest } from './node-request.js';
+import { reportOutcome, writePaywallResponse } from './node-response.js';
 
 export type { AdapterOptions, PaywallHandler } from './common.js';
 
@@ -43,8 +39,9 @@ export type ExpressPaywallOptions = Omit<AdapterOptions, 'trustProxy'>;
  * answers with the engine's response (a 402 offering ways to pay, or why a credential was
  * refused). Paid requests reach the next handler with `req.payment` and the engine's headers
  * (such as `Payment-Receipt`) on the response. A payment that settles after the handler (x402) does
- * so before the answer leaves: the settlement's headers join it, or a failed settlement replaces it
- * with a 402 (a handler answering 4xx or 5xx is not charged). Routes priced by body reuse
+ * so when the answer's status is set, before its body leaves (a streamed answer streams): the
+ * settlement's headers join it, or a failed settlement replaces it with a 402 (a handler answering
+ * 4xx or 5xx is not charged). Routes priced by body reuse
  * `req.body` when a body parser ran first; otherwise the body is read (up to `bodyLimit`) and left
  * readable.
  *
@@ -65,7 +62,7 @@ export function requirePayment(
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const translate = (req: Request) =>
     toPaywallRequest(req, route, options, {
-      finalizes: true,
+      reportsOutcome: true,
       url: req.originalUrl,
       clientIp: req.ip ?? '',
       jsonBody: route.readsBody
@@ -87,20 +84,16 @@ function answer(
   res: Response,
   next: NextFunction,
   options: ExpressPaywallOptions,
-): void | Promise<void> {
+): void {
   if (decision.kind === 'respond') {
     writePaywallResponse(res, decision.response);
     return;
   }
   for (const [name, value] of decision.headers) res.append(name, value);
   req.payment = decision.payment;
-  if (decision.finalize === undefined) {
-    next();
-    return;
+  // The rest of the chain answers through `res`: its status decides the charge.
+  if (decision.charge !== undefined) {
+    reportOutcome(res, decision.charge, options.onError ?? console.error);
   }
-  // The rest of the chain answers through `res`: hold that answer back until the payment settles.
-  return answerThenFinalize(res, next, decision.finalize).catch((error: unknown) => {
-    (options.onError ?? console.error)(error);
-    res.destroy();
-  });
+  next();
 }

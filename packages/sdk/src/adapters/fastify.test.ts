@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import {
@@ -22,12 +23,20 @@ const harness: AdapterHarness = {
   async serve(paywall, routes, { onError }) {
     const app = Fastify();
     await app.register(paywallPlugin);
-    for (const { method, path, route } of routes) {
+    for (const { method, path, route, stream } of routes) {
       app.route({
         method,
         url: path,
         preHandler: requirePayment(paywall, route, { onError }),
-        handler: async (request, reply) => reply.type('application/json').send(await echo(request)),
+        handler: async (request, reply) => {
+          if (stream === undefined) {
+            return reply.type('application/json').send(await echo(request));
+          }
+          const body = new PassThrough();
+          body.write('first\n');
+          void stream().then(() => body.end('last\n'));
+          return reply.type('text/plain').send(body);
+        },
       });
     }
     const url = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -19,7 +19,8 @@ import {
   decide,
   type PaywallHandler,
 } from './common.js';
-import { answerThenFinalize, toPaywallRequest } from './node.js';
+import { toPaywallRequest } from './node-request.js';
+import { reportOutcome } from './node-response.js';
 
 export type { AdapterOptions, PaywallHandler } from './common.js';
 
@@ -70,8 +71,8 @@ function addHeaders(reply: FastifyReply, headers: ReadonlyArray<[string, string]
  * replies with the engine's response (a 402 offering ways to pay, or why a credential was
  * refused). Paid requests reach the handler with `request.payment` and the engine's headers (such
  * as `Payment-Receipt`) on the reply. A payment that settles after the handler (x402) does so
- * before the reply leaves: the settlement's headers join it, or a failed settlement replaces it
- * with a 402 (a handler replying 4xx or 5xx is not charged). Should the paywall fail (a bug),
+ * when the reply's status is set, before its body leaves: the settlement's headers join it, or a
+ * failed settlement replaces it with a 402 (a handler replying 4xx or 5xx is not charged). Should the paywall fail (a bug),
  * replies 500 with a problem body and logs through `request.log`.
  *
  * @example
@@ -95,7 +96,7 @@ export function requirePayment(
       route,
       {},
       {
-        finalizes: true,
+        reportsOutcome: true,
         url: request.url,
         clientIp: request.ip,
         jsonBody: route.readsBody ? () => Promise.resolve(request.body) : undefined,
@@ -136,13 +137,10 @@ function answer(
   }
   addHeaders(reply, decision.headers);
   request.payment = decision.payment;
-  if (decision.finalize !== undefined) {
-    // Fastify writes the handler's reply (after its onSend hooks) to the Node response: hold it
-    // back there until the payment settles. The hook goes on now so that the handler runs.
-    answerThenFinalize(reply.raw, () => undefined, decision.finalize).catch((error: unknown) => {
-      report(error, request);
-      reply.raw.destroy();
-    });
+  if (decision.charge !== undefined) {
+    // Fastify writes the handler's reply (after its onSend hooks) to the Node response: its
+    // status decides the charge there.
+    reportOutcome(reply.raw, decision.charge, (error) => report(error, request));
   }
   done();
 }

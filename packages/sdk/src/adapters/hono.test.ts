@@ -32,8 +32,20 @@ const harness: AdapterHarness = {
   name: 'hono',
   serve(paywall, routes, { onError }) {
     const app = new Hono<PaywallEnv>();
-    for (const { method, path, route } of routes) {
+    for (const { method, path, route, stream } of routes) {
       app.on(method, path, requirePayment(paywall, route, { getConnInfo, onError }), async (c) => {
+        if (stream !== undefined) {
+          const encoder = new TextEncoder();
+          const body = new ReadableStream<Uint8Array>({
+            async start(controller) {
+              controller.enqueue(encoder.encode('first\n'));
+              await stream();
+              controller.enqueue(encoder.encode('last\n'));
+              controller.close();
+            },
+          });
+          return c.body(body, 200, { 'Content-Type': 'text/plain' });
+        }
         const body = method === 'POST' ? await c.req.json() : undefined;
         return c.body(toJson({ payment: c.get('payment'), body }), 200, {
           'Content-Type': 'application/json',

@@ -75,7 +75,7 @@ function toPaywallRequest(c: Context, options: HonoPaywallOptions): PaywallReque
   const { pathname, search } = new URL(c.req.url);
   let body: Promise<unknown> | undefined;
   return {
-    finalizes: true,
+    reportsOutcome: true,
     method: c.req.method,
     url: pathname + search,
     headers: c.req.raw.headers,
@@ -96,8 +96,9 @@ function toPaywallRequest(c: Context, options: HonoPaywallOptions): PaywallReque
  * answers with the engine's response (a 402 offering ways to pay, or why a credential was
  * refused). Paid requests reach the next handler with `c.get('payment')`, and the engine's headers
  * (such as `Payment-Receipt`) are added to its response. A payment that settles after the handler
- * (x402) does so once the handler answered: the settlement's headers join its response, or a
- * failed settlement replaces it with a 402 (a handler answering 4xx or 5xx is not charged). Routes
+ * (x402) does so once the handler made its Response, before a streamed body is read: the
+ * settlement's headers join its response, or a failed settlement replaces it with a 402 (a
+ * handler answering 4xx or 5xx is not charged). Routes
  * priced by body read it (up to `bodyLimit`) and leave it readable (`c.req.json()`). A Web
  * `Response` joins repeated headers, so a 402's challenges arrive in one comma-separated
  * `WWW-Authenticate` line (valid HTTP, which L402 and MPP clients parse).
@@ -126,12 +127,20 @@ export function requirePayment(
       return new Response(body === '' ? null : body, { status, headers });
     }
     c.set('payment', decision.payment);
-    await next();
-    if (decision.finalize === undefined) {
+    const { charge } = decision;
+    if (charge === undefined) {
+      await next();
       addHeaders(c, decision.headers);
       return;
     }
-    const final = await decision.finalize(c.res.status);
+    try {
+      await next();
+    } catch (error) {
+      charge.release();
+      throw error;
+    }
+    // The handler's Response is made; a streamed body has not been read yet.
+    const final = await charge.commit(c.res.status);
     if (final.kind === 'respond') {
       const { status, headers, body } = final.response;
       // Cleared first: Hono's setter would otherwise copy the handler's headers onto the 402.

@@ -19,13 +19,23 @@ async function echo(req: PaidRequest, res: ServerResponse): Promise<void> {
   res.end(toJson({ payment: req.payment, body: text === '' ? undefined : JSON.parse(text) }));
 }
 
+/** A handler that streams: `first`, then (after `gate`) `last`. */
+function streaming(gate: () => Promise<void>) {
+  return async (_req: PaidRequest, res: ServerResponse): Promise<void> => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('first\n');
+    await gate();
+    res.end('last\n');
+  };
+}
+
 const harness: AdapterHarness = {
   name: 'node',
   serve(paywall, routes, { onError }) {
     const handlers = new Map(
-      routes.map(({ method, path, route }) => [
+      routes.map(({ method, path, route, stream }) => [
         `${method} ${path}`,
-        withPaywall(paywall, route, echo, { onError }),
+        withPaywall(paywall, route, stream === undefined ? echo : streaming(stream), { onError }),
       ]),
     );
     return listen(

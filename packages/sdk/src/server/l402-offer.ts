@@ -148,6 +148,7 @@ export function createL402Offer(options: L402OfferOptions): OfferKind {
   const { rootKeys } = options;
   return {
     name: 'l402',
+    headers: ['macaroon', 'grpc-metadata-macaroon'],
     offer(parts) {
       const { invoice } = parts;
       if (invoice === undefined) return undefined;

@@ -97,6 +97,72 @@ describe('offer kinds', () => {
     expect(problemOf(replay).code).toBe('credential_replayed');
   });
 
+  it('read a credential from a header of their own, under a protocol name of their own', async () => {
+    // A kind the engine has never heard of: its credential arrives in `X-Token-Proof`, and its
+    // payments are recorded and passed on as protocol `token-proof`.
+    const tokenProof: OfferKind = {
+      name: 'token-proof',
+      headers: ['x-token-proof'],
+      offer: ({ invoice }) =>
+        invoice === undefined
+          ? undefined
+          : {
+              challenges: [],
+              entry: { protocol: 'token-proof' },
+              data: { invoice: invoice.paymentRequest },
+            },
+      read(source) {
+        const value = source.headers.get('x-token-proof');
+        if (value === null) return undefined;
+        const [paymentHash = '', preimage = ''] = value.split('.');
+        return {
+          kind: 'token-proof',
+          verify: () =>
+            bytesToHex(sha256(hexToBytes(preimage))) === paymentHash
+              ? {
+                  ok: true,
+                  proof: {
+                    protocol: 'token-proof',
+                    tokenId: `tp-${paymentHash}`,
+                    paymentHash,
+                    headers: [],
+                  },
+                }
+              : { ok: false, code: 'preimage_mismatch', message: 'wrong preimage' },
+        };
+      },
+    };
+    const store = createMemoryStore();
+    const paywall = createPaywall({
+      lightning: dev.shop,
+      store,
+      secrets: [createMasterSecret()],
+      protocols: [],
+      offers: [tokenProof],
+      logger: createMemoryLogger(),
+    });
+    const route = paywall.route({ price: '10 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/x'), route));
+    const offer = challenge.offers?.['token-proof'] as { invoice: string } | undefined;
+    const paid = await dev.agent.payInvoice({ paymentRequest: offer?.invoice ?? '' });
+    const { paymentHash } = paid;
+    const headers = { 'x-token-proof': `${paid.paymentHash}.${paid.preimage}` };
+    for (let round = 0; round < 2; round++) {
+      const decision = await paywall.handle(paywallRequest('/x', { headers }), route);
+      expect(paymentOf(decision)).toMatchObject({
+        protocol: 'token-proof',
+        tokenId: `tp-${paymentHash}`,
+      });
+    }
+    const wrong = { 'x-token-proof': `${paid.paymentHash}.${'00'.repeat(32)}` };
+    const refused = responseOf(
+      await paywall.handle(paywallRequest('/x', { headers: wrong }), route),
+    );
+    expect(problemOf(refused).code).toBe('preimage_mismatch');
+    await paywall.close();
+    expect(await store.listSettlements({})).toMatchObject([{ protocol: 'token-proof' }]);
+  });
+
   it('refuse a request carrying credentials of two kinds', () => {
     const source = { authorization: ['Demo a.b', 'Demo c.d'], headers: new Headers() };
     expect(readCredential([demo], source)?.kind).toBe('demo');

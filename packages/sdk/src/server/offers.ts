@@ -10,7 +10,7 @@ import type { Amount } from '../money.js';
 import type { Quote } from './pricing.js';
 import type { Route } from './route.js';
 import type { PaymentProtocol } from './store.js';
-import type { HeaderReader } from './types.js';
+import type { DecodedPayment, HeaderReader } from './types.js';
 
 /** What every offer of one 402 shares. */
 export interface ChallengeParts {
@@ -44,6 +44,8 @@ export interface OfferPart {
   entry: Record<string, unknown>;
   /** Top-level members of the 402 body (x402 v1's `x402Version`, `error` and `accepts`). */
   body?: Record<string, unknown>;
+  /** The offer in its protocol's own structure (x402: its `PaymentRequired`), for native callers. */
+  data?: unknown;
 }
 
 /** Where credentials come from. */
@@ -51,6 +53,8 @@ export interface CredentialSource {
   /** Every `Authorization` value as received. */
   authorization: readonly string[];
   headers: HeaderReader;
+  /** A payment the caller decoded from elsewhere (see `PaywallRequest.payment`). */
+  payment?: DecodedPayment | undefined;
 }
 
 /** The request a credential is checked against. */
@@ -95,7 +99,10 @@ export interface PaymentProof {
    * handler (or after it, with `settleAfter`), and passes only when it succeeds.
    */
   settle?: () => Promise<SettleOutcome>;
-  /** Settle after the handler instead, when the adapter `finalizes` (see `PaywallRequest`). */
+  /**
+   * Settle once the handler commits to a successful status instead, when the caller reports the
+   * outcome (see `PaywallRequest.reportsOutcome`).
+   */
   settleAfter?: boolean;
 }
 
@@ -106,12 +113,16 @@ export type SettleOutcome =
       headers: Array<[name: string, value: string]>;
       /** The settlement to record: unique reference, amount in `unit` (an asset id). */
       settlement: { reference: string; amount: bigint; unit: string };
+      /** The protocol's own settlement result (x402: its `SettleResponse`). */
+      data?: unknown;
     }
   | {
       ok: false;
       code: TollwayErrorCode;
       message: string;
       headers: Array<[name: string, value: string]>;
+      /** The protocol's own settlement result (x402: its `SettleResponse`). */
+      data?: unknown;
     };
 
 /** The outcome of checking a credential. */
@@ -146,6 +157,11 @@ export interface OfferKind {
    * mints no invoice. Default true.
    */
   readonly invoice?: boolean;
+  /**
+   * The request headers (lower case) this kind reads credentials from, besides `Authorization`
+   * (which every kind sees). The engine keys its cache of verified credentials on their text.
+   */
+  readonly headers?: readonly string[];
   /** This kind's part of a 402, or undefined when it cannot offer this route or price. */
   offer(parts: ChallengeParts): OfferPart | undefined;
   /**
@@ -177,14 +193,4 @@ export function readCredential(
     found = presented;
   }
   return found;
-}
-
-/** Every kind's part of one 402, in the order of the kinds; kinds that decline are left out. */
-export function createOfferParts(kinds: readonly OfferKind[], parts: ChallengeParts): OfferPart[] {
-  const offers: OfferPart[] = [];
-  for (const kind of kinds) {
-    const part = kind.offer(parts);
-    if (part !== undefined) offers.push(part);
-  }
-  return offers;
 }

@@ -635,7 +635,7 @@ describe('failures', () => {
     expect(problemOf(response).code).toBe('store_error');
   });
 
-  it('answers 503 instead of throwing when something unexpected fails', async () => {
+  it('answers 500 internal_error (as the adapters do) instead of throwing when something unexpected fails', async () => {
     const { paywall } = setup();
     const route = paywall.route({ price: '10 sat' });
     const headers = Object.defineProperty(new Headers(), 'get', {
@@ -644,8 +644,8 @@ describe('failures', () => {
       },
     });
     const response = responseOf(await paywall.handle({ ...paywallRequest('/x'), headers }, route));
-    expect(response.status).toBe(503);
-    expect(problemOf(response).code).toBe('backend_error');
+    expect(response.status).toBe(500);
+    expect(problemOf(response).code).toBe('internal_error');
     expect(logger.lines.at(-1)?.level).toBe('error');
   });
 

@@ -56,5 +56,6 @@ export function createProblemResponse(
     status: problem.status,
     headers: [...headers, ['Content-Type', 'application/problem+json']],
     body: formatProblem(problem),
+    problem,
   };
 }

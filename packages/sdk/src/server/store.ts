@@ -10,8 +10,11 @@
  * postgres (pg; several instances). Amounts are bigint msat (or token base units); times unix ms.
  */
 
-/** The protocols a payment can arrive by. */
-export type PaymentProtocol = 'l402' | 'mpp' | 'x402';
+/**
+ * The protocol a payment arrived by: the name of the offer kind that read it. Built in: `l402`,
+ * `mpp`, `x402`; an offer kind of your own names its own.
+ */
+export type PaymentProtocol = string;
 
 /** A 402 challenge the engine issued (recorded asynchronously, for accounting and the dashboard). */
 export interface IssuedChallenge {

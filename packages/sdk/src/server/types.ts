@@ -3,6 +3,7 @@
  * request into a {@link PaywallRequest}, call `paywall.handle(request, route)`, and either write the
  * {@link PaywallResponse} or call the app's handler with the {@link PaymentContext}. Nothing else.
  */
+import type { Problem } from './problem.js';
 import type { PaymentProtocol } from './store.js';
 
 /**
@@ -43,18 +44,50 @@ export interface PaywallRequest {
    */
   offers?: readonly string[] | undefined;
   /**
-   * True when the adapter holds the handler's answer back and calls the pass decision's
-   * `finalize` with it; only then does an x402 payment settle after the handler (otherwise before).
+   * A payment the caller already decoded from somewhere other than a header (x402 over MCP carries
+   * it in the JSON-RPC body), read by the offer kind it names instead of that kind's headers.
    */
-  finalizes?: boolean;
+  payment?: DecodedPayment | undefined;
+  /**
+   * True when the caller reports the outcome of a paid request through the pass decision's
+   * `charge` (the adapters and the gateway do). Only then does a charge follow the outcome (an
+   * x402 payment settles once the handler commits to a status); otherwise it is taken before the
+   * handler runs.
+   */
+  reportsOutcome?: boolean;
 }
 
-/** A complete response the adapter writes as-is (a 402, 401, 403, 429 or 400). */
+/** A payment decoded by the caller; see {@link PaywallRequest.payment}. */
+export interface DecodedPayment {
+  /** The offer kind that reads it (`x402`). */
+  kind: string;
+  /** What that kind reads (x402: a payment payload object, v2 shape). */
+  payload: unknown;
+}
+
+/** A complete response the adapter writes as-is (a 402, 401, 403, 429, 400, 503 or a preflight). */
 export interface PaywallResponse {
   status: number;
   headers: Array<[name: string, value: string]>;
   /** A JSON problem body (`application/problem+json`), already serialised. */
   body: string;
+  /** The problem the body serialises, as data (absent for a CORS preflight's empty answer). */
+  problem?: Problem;
+  /**
+   * For a 402 (or 401) with fresh offers: each offer in its protocol's own structure, by offer
+   * kind name (x402: its `PaymentRequired` object), for callers that speak a protocol natively.
+   */
+  offers?: Readonly<Record<string, unknown>>;
+  /** Set when a settlement failed: what the offer kind reported (x402: its `SettleResponse`). */
+  settlement?: SettlementReport;
+}
+
+/** What an offer kind reported of a settlement, in its protocol's own structure. */
+export interface SettlementReport {
+  /** The offer kind that settled (`x402`). */
+  kind: string;
+  /** The protocol's own settlement result (x402: a `SettleResponse`). */
+  data: unknown;
 }
 
 /** What a handler learns about the payment that let the request through. */
@@ -84,15 +117,35 @@ export type PaywallDecision =
       /** Headers to add to the handler's response (e.g. `Payment-Receipt`). */
       headers: Array<[name: string, value: string]>;
       /**
-       * Set when the payment settles after the handler (x402, for adapters that declare
-       * `finalizes`): call it with the handler's status before sending its answer, then add the
-       * headers it gives, or send its response instead (settlement failed; the answer is dropped).
+       * Set when what is charged depends on the outcome (requests that `reportsOutcome`): call
+       * `commit` with the status once the handler commits to one, before its body, or `release`
+       * when there is no answer. Exactly one of them, once.
        */
-      finalize?: (status: number) => Promise<PaywallFinal>;
+      charge?: PaywallCharge;
+      /** Set when a payment was settled before the handler (x402 `upfront`): what it reported. */
+      settlement?: SettlementReport;
     }
   | { kind: 'respond'; response: PaywallResponse };
 
-/** What `finalize` decided once the handler answered: add `headers`, or answer with `response`. */
+/** A paid request's charge, waiting for the outcome; see {@link PaywallDecision}. */
+export interface PaywallCharge {
+  /**
+   * The handler committed to `status` (its headers are about to leave): charges the request (an
+   * x402 payment settles here) or, for a failed answer, charges nothing. Gives the headers to add
+   * to the answer, or a response to send instead of it (the settlement failed; the handler's
+   * answer is dropped).
+   */
+  commit(status: number): PaywallFinal | Promise<PaywallFinal>;
+  /** There is no answer (the handler threw, the upstream was unreachable): nothing is charged. */
+  release(): void;
+}
+
+/** What `commit` decided: add `headers`, or answer with `response`. */
 export type PaywallFinal =
-  | { kind: 'pass'; headers: Array<[name: string, value: string]> }
+  | {
+      kind: 'pass';
+      headers: Array<[name: string, value: string]>;
+      /** What the settlement reported, when the commit settled a payment (x402). */
+      settlement?: SettlementReport;
+    }
   | { kind: 'respond'; response: PaywallResponse };

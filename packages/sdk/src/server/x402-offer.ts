@@ -6,9 +6,10 @@
  *
  * A credential is checked by the facilitator, then its nonce is claimed once in the paywall's store
  * (so a payment submitted twice, even concurrently, lets one request through). By default it is
- * settled after the handler answered below 400, with the answer held back until then (adapters
- * that `finalize`: the node adapter); with `settle: 'upfront'`, or on other adapters, it is settled
- * before the handler runs. The answer carries `PAYMENT-RESPONSE` (`X-PAYMENT-RESPONSE` for v1), on
+ * settled once the handler commits to a status below 400, before its body leaves (when the caller
+ * reports the outcome, as every adapter and the gateway do); with `settle: 'upfront'` it is
+ * settled before the handler runs. A payment may also arrive decoded (`PaywallRequest.payment`,
+ * kind `x402`: x402 over MCP carries it in the JSON-RPC body). The answer carries `PAYMENT-RESPONSE` (`X-PAYMENT-RESPONSE` for v1), on
  * success and when settlement fails (a 402 that replaces the handler's answer).
  *
  * Prices: the token amount is the offer's `price` when given, else the route's dollar price at one
@@ -24,17 +25,24 @@ import type { Facilitator } from '../x402/facilitator.js';
 import { X402_HEADERS } from '../x402/headers.js';
 import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
 import { formatPaymentResponseHeader } from '../x402/payment-response.js';
-import { parsePaymentSignatureHeader } from '../x402/payment-signature.js';
+import { parsePaymentSignatureHeader, paymentPayloadSchema } from '../x402/payment-signature.js';
 import type {
   X402Network,
   X402PaymentPayload,
+  X402PaymentRequired,
   X402PaymentRequirements,
   X402SettleResponse,
 } from '../x402/types.js';
 import { formatXPaymentResponseHeader, parseXPaymentHeader } from '../x402/v1.js';
 import { networkToV1 } from '../x402/v1-networks.js';
-import { formatAmount, isX402Network } from '../x402/wire.js';
-import type { CredentialCheck, CredentialVerdict, OfferKind, SettleOutcome } from './offers.js';
+import { formatAmount, isX402Network, parseWith } from '../x402/wire.js';
+import type {
+  CredentialCheck,
+  CredentialVerdict,
+  OfferKind,
+  PresentedCredential,
+  SettleOutcome,
+} from './offers.js';
 import type { Route } from './route.js';
 
 /** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
@@ -205,12 +213,14 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         code: 'x402_settlement_failed',
         message: `The payment could not be settled: ${response.errorReason ?? 'unknown reason'}.`,
         headers,
+        data: response,
       };
     }
     return {
       ok: true,
       headers,
       settlement: { reference: response.transaction, amount: requirements.amount, unit },
+      data: response,
     };
   }
 
@@ -295,21 +305,32 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
     };
   }
 
+  /** A v2 payment's credential, checked against each request's requirements. */
+  function presentV2(payment: X402PaymentPayload): PresentedCredential {
+    return {
+      kind: 'x402',
+      verify: async (request) => check(2, payment, await requirementsOf(request)),
+    };
+  }
+
   return {
     name: 'x402',
     invoice: false,
+    headers: [X402_HEADERS.paymentSignature.toLowerCase(), X402_HEADERS.paymentV1.toLowerCase()],
     offer(parts) {
       const requirements = requirementsFor(parts.route, parts.price);
       if (requirements === undefined) return undefined;
       const error = 'Payment required';
       const resource = { url: parts.path, description: parts.route.description, mimeType: '' };
-      const header = formatPaymentRequiredHeader({
+      const required: X402PaymentRequired = {
         x402Version: 2,
         error,
         resource,
         accepts: [requirements],
-      });
+      };
+      const header = formatPaymentRequiredHeader(required);
       return {
+        data: required,
         challenges: [],
         headers: [[X402_HEADERS.paymentRequired, header]],
         entry: {
@@ -350,19 +371,17 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
     read(source) {
       const v2 = source.headers.get(X402_HEADERS.paymentSignature);
       const v1 = source.headers.get(X402_HEADERS.paymentV1);
-      if (v2 !== null && v1 !== null) {
+      const decoded = source.payment?.kind === 'x402' ? source.payment.payload : undefined;
+      if ([v2, v1, decoded].filter((value) => value != null).length > 1) {
         throw new TollwayError(
           'conflicting_credentials',
-          'the request carries both PAYMENT-SIGNATURE and X-PAYMENT',
+          'the request carries more than one x402 payment (PAYMENT-SIGNATURE, X-PAYMENT, a decoded one)',
         );
       }
-      if (v2 !== null) {
-        const payment = parsePaymentSignatureHeader(v2);
-        return {
-          kind: 'x402',
-          verify: async (request) => check(2, payment, await requirementsOf(request)),
-        };
+      if (decoded !== undefined) {
+        return presentV2(parseWith(paymentPayloadSchema, decoded, 'the x402 payment'));
       }
+      if (v2 !== null) return presentV2(parsePaymentSignatureHeader(v2));
       if (v1 === null || v1Network === undefined) return undefined;
       const legacy = parseXPaymentHeader(v1);
       return {

@@ -340,8 +340,8 @@ function isNull(row: SqlRow, column: string): boolean {
 
 function protocolColumn(row: SqlRow): PaymentProtocol {
   const value = textColumn(row, 'protocol');
-  if (value === 'l402' || value === 'mpp' || value === 'x402') return value;
-  throw badRow('protocol');
+  if (value === '') throw badRow('protocol');
+  return value;
 }
 
 /**

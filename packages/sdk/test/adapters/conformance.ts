@@ -48,6 +48,11 @@ export interface AppRoute {
   method: 'GET' | 'POST';
   path: string;
   route: Route;
+  /**
+   * Makes the handler stream instead: it answers 200 `text/plain`, writes `first\n`, waits for
+   * this promise, then ends with `last\n`.
+   */
+  stream?: () => Promise<void>;
 }
 
 /** A running test app. */
@@ -70,6 +75,48 @@ export interface AdapterHarness {
     routes: readonly AppRoute[],
     options: { onError: (error: unknown) => void },
   ): Promise<Served>;
+}
+
+/** A streamed answer: its head, its first chunk, and its whole body. */
+interface StreamedResult extends HttpResult {
+  firstChunk: Promise<string>;
+  whole: Promise<string>;
+}
+
+/** Sends a GET and resolves once the answer's head arrived, before its body ends. */
+function openStream(url: string, headers: Array<[string, string]>): Promise<StreamedResult> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { headers: [['Host', new URL(url).host], ...headers].flat(), agent: false },
+      (res) => {
+        const pairs: Array<[string, string]> = [];
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+          pairs.push([res.rawHeaders[i] ?? '', res.rawHeaders[i + 1] ?? '']);
+        }
+        res.setEncoding('utf8');
+        let body = '';
+        const firstChunk = new Promise<string>((first) => res.once('data', first));
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        const whole = new Promise<string>((done, fail) => {
+          res.on('end', () => done(body));
+          res.on('error', fail);
+        });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: pairs,
+          body: '',
+          json: () => ({}),
+          firstChunk,
+          whole,
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** Listens on 127.0.0.1, port 0. */
@@ -442,6 +489,8 @@ export function describeConformance(harness: AdapterHarness): void {
       const seen: unknown[] = [];
       let later: Paywall;
       let served: Served;
+      /** What the streaming route waits for between its two chunks. */
+      let streamGate: Promise<void> = Promise.resolve();
 
       /**
        * A settle-after kind (as x402 is): `Authorization: Later <id>` passes once; its settlement
@@ -490,13 +539,13 @@ export function describeConformance(harness: AdapterHarness): void {
       /**
        * The engine, watched: reading the PaymentContext's `tokenId` marks the handler running (it
        * serialises it), and fails it for ids starting with `broken`; `finalize` records the status
-       * the adapter passes.
+       * the adapter commits the charge with.
        */
       const watched: PaywallHandler = {
         async handle(request: PaywallRequest, route: Route): Promise<PaywallDecision> {
           const decision = await later.handle(request, route);
-          if (decision.kind !== 'pass' || decision.finalize === undefined) return decision;
-          const { finalize } = decision;
+          if (decision.kind !== 'pass' || decision.charge === undefined) return decision;
+          const { charge } = decision;
           const tokenId = decision.payment.tokenId ?? '';
           Object.defineProperty(decision.payment, 'tokenId', {
             enumerable: true,
@@ -508,9 +557,15 @@ export function describeConformance(harness: AdapterHarness): void {
           });
           return {
             ...decision,
-            finalize: (status) => {
-              events.push(`finalize ${status}`);
-              return finalize(status);
+            charge: {
+              commit: (status) => {
+                events.push(`finalize ${status}`);
+                return charge.commit(status);
+              },
+              release: () => {
+                events.push('release');
+                charge.release();
+              },
             },
           };
         },
@@ -526,9 +581,11 @@ export function describeConformance(harness: AdapterHarness): void {
           offers: [laterKind],
         });
         const route = later.route({ service: 'later', price: '10 sat' });
-        served = await harness.serve(watched, [{ method: 'GET', path: '/later', route }], {
-          onError: (error) => seen.push(error),
-        });
+        const routes: AppRoute[] = [
+          { method: 'GET', path: '/later', route },
+          { method: 'GET', path: '/later-stream', route, stream: () => streamGate },
+        ];
+        served = await harness.serve(watched, routes, { onError: (error) => seen.push(error) });
       });
 
       afterAll(async () => {
@@ -547,6 +604,26 @@ export function describeConformance(harness: AdapterHarness): void {
         expect(events).toEqual(['handler later-ok-1', 'finalize 200', 'settle ok-1']);
         const replay = await send(`${served.url}/later`, { headers: authorization('Later ok-1') });
         expect(refusal(replay)).toEqual([401, 'credential_replayed']);
+        expect(seen).toEqual([]);
+      });
+
+      it('settles when the status is committed, so a streamed answer streams', async () => {
+        events.length = 0;
+        let open: () => void = () => undefined;
+        streamGate = new Promise((resolve) => {
+          open = resolve;
+        });
+        const response = await openStream(
+          `${served.url}/later-stream`,
+          authorization('Later stream-1'),
+        );
+        expect(response.status).toBe(200);
+        expect(headerValues(response, 'payment-response')).toEqual(['settled stream-1']);
+        // The first chunk arrives while the handler still waits: nothing holds the body back.
+        expect(await response.firstChunk).toBe('first\n');
+        expect(events).toEqual(['finalize 200', 'settle stream-1']);
+        open();
+        expect(await response.whole).toBe('first\nlast\n');
         expect(seen).toEqual([]);
       });
 

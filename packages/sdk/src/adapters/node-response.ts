@@ -1,0 +1,143 @@
+/**
+ * Writing the engine's answers to a Node `ServerResponse`, and reporting the outcome of a paid
+ * request answered through one. Internal to the adapters (node, Express, Fastify) and the gateway.
+ */
+import type { ServerResponse } from 'node:http';
+import { isPromiseLike } from '../internal/promise.js';
+import type { PaywallCharge, PaywallFinal, PaywallResponse } from '../server/types.js';
+
+/**
+ * Writes a paywall answer (a 402, 401, 403, 429, 400, 503 or 500) as it is.
+ *
+ * @example
+ * ```ts
+ * if (decision.kind === 'respond') return writePaywallResponse(res, decision.response);
+ * ```
+ */
+export function writePaywallResponse(res: ServerResponse, response: PaywallResponse): void {
+  res.statusCode = response.status;
+  for (const [name, value] of response.headers) res.appendHeader(name, value);
+  res.end(response.body);
+}
+
+/** A call of the handler's, held while the commit runs: replayed, or dropped (its callback run). */
+interface Held {
+  run: () => void;
+  args: readonly unknown[];
+}
+
+/** The callback among the trailing arguments of `write` / `end`, if any. */
+function callbackOf(args: readonly unknown[]): (() => void) | undefined {
+  const found = args.find((arg) => typeof arg === 'function');
+  return found as (() => void) | undefined;
+}
+
+/**
+ * Reports the outcome of a paid request answered through `res`: when the answer's headers are
+ * about to leave (the first `writeHead`, `write`, `end` or `flushHeaders`), commits `charge` with
+ * the status and adds the headers it gives; when the commit answers instead (a settlement failed),
+ * sends that answer and drops the handler's. While an asynchronous commit (an x402 settlement)
+ * runs, the handler's calls wait and are replayed in order, so a streamed answer is held only for
+ * the settlement, never for its body. A response closed before its headers left releases the
+ * charge. `onError` hears of a commit that threw (the response is then destroyed).
+ *
+ * @example
+ * ```ts
+ * if (decision.charge) reportOutcome(res, decision.charge, console.error);
+ * handler(req, res);
+ * ```
+ */
+export function reportOutcome(
+  res: ServerResponse,
+  charge: PaywallCharge,
+  onError: (error: unknown) => void,
+): void {
+  const original = {
+    writeHead: res.writeHead,
+    write: res.write,
+    end: res.end,
+    flushHeaders: res.flushHeaders,
+  };
+  let committed = false;
+  const held: Held[] = [];
+  const onClose = (): void => {
+    if (!committed) charge.release();
+  };
+  res.once('close', onClose);
+
+  function restore(): void {
+    res.writeHead = original.writeHead;
+    res.write = original.write;
+    res.end = original.end;
+    res.flushHeaders = original.flushHeaders;
+  }
+
+  function apply(final: PaywallFinal): void {
+    restore();
+    if (final.kind === 'respond') {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      writePaywallResponse(res, final.response);
+      // The handler goes on writing its dropped answer: its calls end here.
+      res.write = ((...args: unknown[]) => {
+        callbackOf(args)?.();
+        return true;
+      }) as typeof res.write;
+      res.end = ((...args: unknown[]) => {
+        callbackOf(args)?.();
+        return res;
+      }) as typeof res.end;
+      for (const call of held) callbackOf(call.args)?.();
+      return;
+    }
+    for (const [name, value] of final.headers) res.appendHeader(name, value);
+    for (const call of held) call.run();
+  }
+
+  /** Commits with `status` on the handler's first call, then runs `call` (now or once settled). */
+  function first(status: number, call: Held): void {
+    committed = true;
+    res.off('close', onClose);
+    held.push(call);
+    let final: ReturnType<PaywallCharge['commit']>;
+    try {
+      final = charge.commit(status);
+    } catch (error) {
+      restore();
+      onError(error);
+      res.destroy();
+      return;
+    }
+    if (!isPromiseLike(final)) {
+      apply(final);
+      return;
+    }
+    Promise.resolve(final).then(apply, (error: unknown) => {
+      restore();
+      onError(error);
+      res.destroy();
+    });
+  }
+
+  const statusOf = (): number => res.statusCode;
+
+  function intercept(call: Held, status: () => number): void {
+    if (committed) held.push(call);
+    else first(status(), call);
+  }
+
+  res.writeHead = ((...args: Parameters<ServerResponse['writeHead']>) => {
+    intercept({ run: () => original.writeHead.apply(res, args), args: [] }, () => args[0]);
+    return res;
+  }) as typeof res.writeHead;
+  res.write = ((...args: Parameters<ServerResponse['write']>) => {
+    intercept({ run: () => original.write.apply(res, args as never), args }, statusOf);
+    return true;
+  }) as typeof res.write;
+  res.end = ((...args: Parameters<ServerResponse['end']>) => {
+    intercept({ run: () => original.end.apply(res, args as never), args }, statusOf);
+    return res;
+  }) as typeof res.end;
+  res.flushHeaders = () => {
+    intercept({ run: () => original.flushHeaders.apply(res), args: [] }, statusOf);
+  };
+}

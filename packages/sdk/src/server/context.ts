@@ -1,0 +1,127 @@
+/**
+ * The explicit context every part of the engine works with: the paywall's options, read and
+ * checked once, and the state its requests share (caches, limiters, revocations, records).
+ */
+import { TollwayError } from '../errors.js';
+import type { LightningBackend } from '../lightning/types.js';
+import type { RateSource } from '../money.js';
+import { type Cors, createCors } from './cors.js';
+import { type CredentialCache, createCredentialCache } from './credential-cache.js';
+import { parseDuration } from './duration.js';
+import { createFreebies, type Freebies } from './freebies.js';
+import { createInvoiceBook, type InvoiceBook } from './invoices.js';
+import { createL402Offer } from './l402-offer.js';
+import { createMppOffer } from './mpp-offer.js';
+import type { OfferKind } from './offers.js';
+import type { PaywallOptions } from './paywall.js';
+import { createRateLimiter, type RateLimit, type RateLimiter } from './rate-limit.js';
+import { createRecorder, type PaywallLogger, type Recorder } from './recorder.js';
+import { createRootKeys } from './root-keys.js';
+import type { Store } from './store.js';
+
+/** The rate limiters in force; see `PaywallRateLimits`. */
+export interface Limiters {
+  challenges: RateLimiter | undefined;
+  token: RateLimiter | undefined;
+  network: RateLimiter | undefined;
+}
+
+/** See the module comment. */
+export interface PaywallContext {
+  readonly lightning: LightningBackend;
+  readonly store: Store;
+  readonly rates: RateSource | undefined;
+  /** Unix ms. */
+  readonly now: () => number;
+  readonly logger: PaywallLogger;
+  /** The offer kinds, in the order of the 402. */
+  readonly kinds: readonly OfferKind[];
+  /** Every request header besides `Authorization` that a kind reads credentials from. */
+  readonly credentialHeaders: readonly string[];
+  readonly cors: Cors;
+  readonly limiters: Limiters;
+  readonly freebies: Freebies | undefined;
+  readonly allowlist: readonly (string | RegExp)[];
+  /** Confirm a token's invoice settled with the backend the first time it is seen. */
+  readonly strict: boolean;
+  /** Answer refused credentials with 402, as Aperture does. */
+  readonly aperture: boolean;
+  /** How long a challenge's invoice can be paid, seconds. */
+  readonly challengeExpiry: number;
+  readonly credentials: CredentialCache;
+  /** Revoked token ids, mirrored from the store. */
+  readonly revoked: Set<string>;
+  readonly invoices: InvoiceBook;
+  readonly recorder: Recorder;
+}
+
+const DEFAULT_CHALLENGE_LIMIT: RateLimit = { requests: 30, per: '1m', burst: 20 };
+const DEFAULT_REALM = 'tollway';
+
+const consoleLogger: PaywallLogger = {
+  warn: (context, message) => console.warn(`[tollway] ${message}`, context),
+  error: (context, message) => console.error(`[tollway] ${message}`, context),
+};
+
+/**
+ * Reads and checks the options of a paywall. Throws `invalid_config` for malformed ones (secrets,
+ * durations, rate limits, no protocol offered).
+ *
+ * @example
+ * ```ts
+ * const context = createPaywallContext({ lightning, store, secrets: [secret] });
+ * ```
+ */
+export function createPaywallContext(options: PaywallOptions): PaywallContext {
+  const { lightning, store } = options;
+  const now = options.now ?? Date.now;
+  const logger = options.logger ?? consoleLogger;
+  const kinds = offerKinds(options);
+  const limits = options.rateLimits ?? {};
+  const invoices = createInvoiceBook(lightning);
+  return {
+    lightning,
+    store,
+    rates: options.rates,
+    now,
+    logger,
+    kinds,
+    credentialHeaders: [...new Set(kinds.flatMap((kind) => kind.headers ?? []))],
+    cors: createCors(options.cors),
+    limiters: {
+      challenges:
+        limits.challenges === false
+          ? undefined
+          : createRateLimiter(limits.challenges ?? DEFAULT_CHALLENGE_LIMIT, now),
+      token: limits.token === undefined ? undefined : createRateLimiter(limits.token, now),
+      network: limits.network === undefined ? undefined : createRateLimiter(limits.network, now),
+    },
+    freebies: options.freebies === undefined ? undefined : createFreebies(options.freebies, now),
+    allowlist: options.allowlist ?? [],
+    strict: options.strict === true,
+    aperture: options.compat === 'aperture',
+    challengeExpiry: parseDuration(options.challengeExpiry ?? '15m', 'challengeExpiry'),
+    credentials: createCredentialCache(),
+    revoked: new Set(),
+    invoices,
+    recorder: createRecorder({ store, invoices, logger, now }),
+  };
+}
+
+/** The built-in kinds the options name, then the options' own kinds. */
+function offerKinds(options: PaywallOptions): OfferKind[] {
+  const rootKeys = createRootKeys(options.secrets);
+  const builtIn: Record<'l402' | 'mpp', OfferKind> = {
+    l402: createL402Offer({
+      rootKeys,
+      ...(options.l402Form === undefined ? {} : { form: options.l402Form }),
+    }),
+    mpp: createMppOffer({ rootKeys, realm: options.realm ?? DEFAULT_REALM }),
+  };
+  const kinds = [
+    ...(options.protocols ?? ['l402', 'mpp']).map((name) => builtIn[name]),
+    ...(options.offers ?? []),
+  ];
+  if (kinds.length === 0) throw new TollwayError('invalid_config', 'no protocol is offered');
+  return kinds;
+}

@@ -1,0 +1,81 @@
+/**
+ * The decision for one request: a CORS preflight, a free or allow-listed path, a credential (seen
+ * before, or read by the offer kinds), a freebie, or a 402 with fresh offers.
+ */
+import { passFree, respond } from './answers.js';
+import { challenge } from './challenge.js';
+import type { PaywallContext } from './context.js';
+import { credentialText } from './credential-cache.js';
+import { createExchange, type Exchange } from './exchange.js';
+import { type CredentialSource, type PresentedCredential, readCredential } from './offers.js';
+import { paid, refusedCredential } from './paid.js';
+import { pathWithin } from './path.js';
+import type { Route } from './route.js';
+import type { PaywallDecision, PaywallRequest } from './types.js';
+
+/** Decides `request` for `route` on a started paywall (see the module comment). */
+export function decide(
+  context: PaywallContext,
+  request: PaywallRequest,
+  route: Route,
+): PaywallDecision | Promise<PaywallDecision> {
+  const exchange = createExchange(context, request, route);
+  const preflight = context.cors.preflight(request);
+  if (preflight !== undefined) return { kind: 'respond', response: preflight };
+  if (route.free || allowlisted(context, exchange.path)) {
+    return (
+      networkLimited(context, exchange) ??
+      passFree(context, exchange, route.free ? 'free_route' : 'allowlist')
+    );
+  }
+  const text = credentialText(request, context.credentialHeaders);
+  if (text !== '' || request.payment !== undefined) {
+    const cached = text === '' ? undefined : context.credentials.get(text);
+    if (cached !== undefined && request.payment === undefined) {
+      return paid(context, exchange, cached, undefined);
+    }
+    let presented: PresentedCredential | undefined;
+    try {
+      presented = readCredential(context.kinds, credentialSource(request));
+    } catch (error) {
+      return refusedCredential(context, exchange, error);
+    }
+    if (presented !== undefined) {
+      return paid(context, exchange, presented, request.payment === undefined ? text : undefined);
+    }
+  }
+  const limited = networkLimited(context, exchange);
+  if (limited !== undefined) return limited;
+  if (context.freebies?.take(exchange.network()) === true) {
+    return passFree(context, exchange, 'freebie');
+  }
+  return challenge(context, exchange, {
+    status: 402,
+    code: 'payment_required',
+    detail: `Payment required: ${route.description}. Pay one of the offers and retry with its credential.`,
+  });
+}
+
+function credentialSource(request: PaywallRequest): CredentialSource {
+  const header = request.headers.get('authorization');
+  const authorization = request.authorization ?? (header === null ? [] : [header]);
+  return { authorization, headers: request.headers, payment: request.payment };
+}
+
+function allowlisted(context: PaywallContext, path: string): boolean {
+  return context.allowlist.some((entry) =>
+    typeof entry === 'string' ? pathWithin(path, entry) : path.search(entry) >= 0,
+  );
+}
+
+/** Applies the per-network bucket to a request without a valid credential. */
+function networkLimited(context: PaywallContext, exchange: Exchange): PaywallDecision | undefined {
+  const allowed = context.limiters.network?.take(exchange.network());
+  if (allowed === undefined || allowed.ok) return undefined;
+  return respond(context, exchange, {
+    status: 429,
+    code: 'rate_limited',
+    detail: 'Too many requests from your network; retry later.',
+    retryAfterSeconds: allowed.retryAfterSeconds,
+  });
+}
