@@ -79,10 +79,13 @@ export const errorCodes = {
     'Strict mode: the Lightning backend does not report the invoice behind the credential as settled.',
   underpaid:
     'The payment behind a single-use credential is smaller than the price of this request.',
+  price_exceeds_token:
+    'The request costs more than the token paid per request (it was bought for a cheaper request); the 402 offers this price.',
   token_revoked: 'The token was revoked by the operator.',
   uses_exhausted: 'The token has used every request it was sold with.',
   balance_exhausted: 'The prepaid balance of the token does not cover the price of this request.',
-  credential_replayed: 'A single-use credential (an MPP charge) was already used.',
+  credential_replayed:
+    'A single-use credential (an MPP charge, an x402 payment) was already used, or is in use by a request still running.',
   rate_limited:
     'Too many requests or payment challenges from this token or client network; retry after the delay given.',
   invalid_config:

@@ -173,10 +173,13 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     getToken: (tokenId) => store.getToken(tokenId),
     listTokens: (query) => store.listTokens(query),
     getUsage: (tokenId) => store.getUsage(tokenId),
-    consumeUses: (tokenId, count, maxUses) => store.consumeUses(tokenId, count, maxUses),
-    spendBalance: (tokenId, amountMsat, initialMsat) =>
-      store.spendBalance(tokenId, amountMsat, initialMsat),
-    claimOnce: (key, expiresAt) => store.claimOnce(key, expiresAt),
+    hold: (hold, now) => store.hold(hold, now),
+    settleHold: (id, charge) => store.settleHold(id, charge),
+    releaseHold: (id) => store.releaseHold(id),
+    claim: (key, claim, now) => store.claim(key, claim, now),
+    confirmClaim: (key) => store.confirmClaim(key),
+    releaseClaim: (key) => store.releaseClaim(key),
+    renew: (refs, until) => store.renew(refs, until),
     revoke: (tokenId, reason) =>
       reason === undefined ? store.revoke(tokenId) : store.revoke(tokenId, reason),
     listRevocations: () => store.listRevocations(),

@@ -12,6 +12,9 @@
  * - `tollway_methods=<METHOD>[,…]`: the request method must be listed (case-insensitive).
  * - `tollway_uses=<n>`: at most `n` requests; reported for the engine to count, not enforced here.
  * - `tollway_balance_msat=<msat>`: a spending allowance; reported for the engine, not enforced here.
+ * - `tollway_price_msat=<msat>` / `tollway_price_microusd=<micro-dollars>`: the price of the
+ *   request the token was bought for, in the unit the route listed it; the engine refuses dearer
+ *   requests. Reported for the engine, not enforced here.
  * - `preimage=<hex>`: appended by some clients (lnget, Aperture's gRPC client); not a restriction,
  *   always ignored.
  *
@@ -71,6 +74,8 @@ export const tollwayConditions = {
   methods: 'tollway_methods',
   uses: 'tollway_uses',
   balanceMsat: 'tollway_balance_msat',
+  priceMsat: 'tollway_price_msat',
+  priceMicroUsd: 'tollway_price_microusd',
 } as const;
 
 /** A service granted by a token, with its tier. */
@@ -332,6 +337,21 @@ export const balanceSatisfier: CaveatSatisfier = {
   },
 };
 
+/**
+ * `tollway_price_msat=<msat>` and `tollway_price_microusd=<micro-dollars>`: the price a token paid
+ * per request, for the engine to compare with each request's price; later ones smaller or equal.
+ */
+export const priceSatisfier: CaveatSatisfier = {
+  handles: (condition) =>
+    condition === tollwayConditions.priceMsat || condition === tollwayConditions.priceMicroUsd,
+  satisfies: (caveat) => (parseMsat(caveat.value) === undefined ? malformed(caveat) : ok(true)),
+  narrows(previous, next) {
+    const before = parseMsat(previous.value);
+    const after = parseMsat(next.value);
+    return before !== undefined && after !== undefined && after <= before;
+  },
+};
+
 /** The satisfiers {@link verifyCaveats} always applies, before any extra ones. */
 export const defaultSatisfiers: readonly CaveatSatisfier[] = [
   servicesSatisfier,
@@ -341,6 +361,7 @@ export const defaultSatisfiers: readonly CaveatSatisfier[] = [
   methodsSatisfier,
   usesSatisfier,
   balanceSatisfier,
+  priceSatisfier,
 ];
 
 /** Options of {@link verifyCaveats}. */
@@ -363,6 +384,10 @@ export interface CaveatScope {
   uses?: number;
   /** The tightest allowance in msat; the engine enforces it. */
   balanceMsat?: bigint;
+  /** The price paid per request in msat, when the route listed it in msat; the engine enforces it. */
+  priceMsat?: bigint;
+  /** The price paid per request in micro-dollars, when the route listed it in dollars. */
+  priceMicroUsd?: bigint;
   /** The granted path prefixes. */
   paths?: string[];
   /** The granted methods, upper case. */
@@ -434,6 +459,9 @@ export function verifyCaveats(
     else if (condition === tollwayConditions.uses) scope.uses = parseCount(value) ?? 0;
     else if (condition === tollwayConditions.balanceMsat)
       scope.balanceMsat = parseMsat(value) ?? 0n;
+    else if (condition === tollwayConditions.priceMsat) scope.priceMsat = parseMsat(value) ?? 0n;
+    else if (condition === tollwayConditions.priceMicroUsd)
+      scope.priceMicroUsd = parseMsat(value) ?? 0n;
     else if (condition === tollwayConditions.paths) scope.paths = parsePaths(value) ?? [];
     else if (condition === tollwayConditions.methods) scope.methods = parseMethods(value) ?? [];
   }

@@ -1,18 +1,33 @@
 /**
- * What a paid request needs I/O for before it passes: strict mode's look-up, the price of a
- * request priced by a function, a single-use proof's claim, a settlement (x402), and the use and
- * balance counters of a token.
+ * The charge of a paid request that needs I/O: strict mode's look-up, the request's own price
+ * (refusing a credential that paid for cheaper requests), the reservation of what the credential
+ * pays with, and the settlement on the outcome. When the caller reports the outcome, the pass
+ * decision carries the charge: the answer's status settles the reservation (charged) or releases
+ * it; otherwise it is charged before the handler runs.
  */
-
 import { isTollwayError } from '../errors.js';
 import type { InvoiceStatus } from '../lightning/types.js';
-import { formatMsat } from '../money.js';
+import { type Amount, formatMsat, formatUsd } from '../money.js';
 import { pass, passFree, type Refusal, respond, unavailable } from './answers.js';
 import { challenge } from './challenge.js';
 import type { PaywallContext } from './context.js';
 import { type Exchange, isQuote } from './exchange.js';
 import type { PaymentProof } from './offers.js';
+import { priceToMsat, type Quote } from './pricing.js';
+import { RECEIPT_HEADERS, type Reservation, reserve } from './reservation.js';
+import type { Route } from './route.js';
 import type { PaymentContext, PaywallCharge, PaywallDecision, PaywallFinal } from './types.js';
+
+/**
+ * Whether `proof` fits the price of `route` without knowing the request: `'fits'`, `'exceeds'`,
+ * or `'unknown'` when only the request's quote can tell (a price function, or another unit).
+ */
+export function fitsListedPrice(proof: PaymentProof, route: Route): 'fits' | 'exceeds' | 'unknown' {
+  const { maxPrice } = proof;
+  if (maxPrice === undefined || route.price === undefined) return 'fits';
+  if (typeof route.price === 'function' || route.price.unit !== maxPrice.unit) return 'unknown';
+  return exceeds(maxPrice, route.price) ? 'exceeds' : 'fits';
+}
 
 /** True when `proof` cannot pass without I/O on `exchange`. */
 export function needsCharge(context: PaywallContext, exchange: Exchange, proof: PaymentProof) {
@@ -22,8 +37,19 @@ export function needsCharge(context: PaywallContext, exchange: Exchange, proof: 
     proof.singleUse !== undefined ||
     proof.settle !== undefined ||
     proof.maxUses !== undefined ||
-    proof.balanceMsat !== undefined
+    proof.balanceMsat !== undefined ||
+    fitsListedPrice(proof, exchange.route) !== 'fits'
   );
+}
+
+/** The 402 for a request dearer than what its credential paid per request. */
+export function priceExceeded(proof: PaymentProof): Refusal {
+  const paid = proof.maxPrice === undefined ? 'less' : describe(proof.maxPrice);
+  return {
+    status: 402,
+    code: 'price_exceeds_token',
+    detail: `This request costs more than the token paid per request (${paid}); pay the offers for this request.`,
+  };
 }
 
 /** Runs the charge of a checked credential (see the module comment): a pass or a refusal. */
@@ -42,133 +68,175 @@ export async function charge(
         : respond(context, exchange, refusal);
     }
   }
-  // A request its price function makes free stays free with a credential attached: it must not
-  // use up a single-use proof, count against a use limit or draw on a balance (e.g. MCP
-  // `tools/list` sent with the token a client bought for `tools/call`).
-  if (typeof route.price === 'function') {
-    const quote = await exchange.quote();
-    if (!isQuote(quote)) return respond(context, exchange, quote);
-    if (quote.msat === 0n) return passFree(context, exchange, 'free_route');
-  }
-  if (proof.singleUse !== undefined) {
-    const refused = await claimSingleUse(context, exchange, proof, proof.singleUse);
-    if (refused !== undefined) return refused;
-  }
-  if (proof.settle !== undefined) return settlePayment(context, exchange, proof, payment);
-  if (proof.maxUses !== undefined) {
-    const { maxUses } = proof;
-    const used = await storeCall(context, () =>
-      context.store.consumeUses(proof.tokenId, 1, maxUses),
-    );
-    if (!('value' in used)) return respond(context, exchange, used);
-    if (!used.value.ok) {
-      return challenge(context, exchange, {
-        status: 402,
-        code: 'uses_exhausted',
-        detail: `This token has used all of its ${maxUses} requests.`,
-      });
+  let quote: Quote | undefined;
+  if (needsQuote(proof, route)) {
+    const quoted = await exchange.quote();
+    if (!isQuote(quoted)) return respond(context, exchange, quoted);
+    quote = quoted;
+    // A request its price function makes free stays free with a credential attached: it must not
+    // use up a single-use proof, count against a use limit or draw on a balance (e.g. MCP
+    // `tools/list` sent with the token a client bought for `tools/call`).
+    if (typeof route.price === 'function' && quote.msat === 0n) {
+      return passFree(context, exchange, 'free_route');
     }
-    payment.remainingUses = maxUses - used.value.uses;
   }
-  if (proof.balanceMsat !== undefined) {
-    const { balanceMsat } = proof;
-    const quote = await exchange.quote();
-    if (!isQuote(quote)) return respond(context, exchange, quote);
-    const spent = await storeCall(context, () =>
-      context.store.spendBalance(proof.tokenId, quote.msat, balanceMsat),
-    );
-    if (!('value' in spent)) return respond(context, exchange, spent);
-    if (!spent.value.ok) {
-      return challenge(context, exchange, {
-        status: 402,
-        code: 'balance_exhausted',
-        detail: `This request costs ${formatMsat(quote.msat)}; the token has ${formatMsat(spent.value.remainingMsat)} left.`,
-      });
+  const refusal = await priceRefusal(context, exchange, proof, quote);
+  if (refusal !== undefined) return challenge(context, exchange, refusal);
+  const holds = proof.singleUse !== undefined || proof.maxUses !== undefined;
+  if (!holds && proof.balanceMsat === undefined) {
+    context.recorder.firstSight(proof, route);
+    return pass(context, exchange, payment, proof.headers);
+  }
+  const reserved = await storeCall(context, () =>
+    reserve(context, exchange, proof, quote, payment),
+  );
+  if (!('value' in reserved)) return respond(context, exchange, reserved);
+  if (!reserved.value.ok) return challenge(context, exchange, reserved.value.refusal);
+  const { reservation } = reserved.value;
+  if (proof.settle === undefined) context.recorder.firstSight(proof, route);
+  const reportsOutcome = exchange.request.reportsOutcome === true;
+  if (proof.settle !== undefined && (!reportsOutcome || proof.settleAfter !== true)) {
+    // Settled before the handler runs (`upfront`, or a caller that reports no outcome).
+    const final = await settle(context, exchange, proof, reservation);
+    if (final.kind === 'respond') return final;
+    const decision = pass(context, exchange, payment, [...proof.headers, ...final.headers]);
+    if (decision.kind === 'pass' && final.settlement !== undefined) {
+      decision.settlement = final.settlement;
     }
-    payment.remainingBalanceMsat = spent.value.remainingMsat;
+    return decision;
   }
-  context.recorder.firstSight(proof, route);
-  return pass(context, exchange, payment, proof.headers);
+  if (!reportsOutcome) {
+    reservation.settle();
+    return pass(context, exchange, payment, [...proof.headers, ...reservation.receipt]);
+  }
+  return pass(context, exchange, payment, [], outcomeCharge(context, exchange, proof, reservation));
 }
 
-/** Claims a single-use proof once, after checking it paid the request's price; a refusal if not. */
-async function claimSingleUse(
+/** Whether the charge needs the request's price: to reserve it, or to compare it. */
+function needsQuote(proof: PaymentProof, route: Route): boolean {
+  return (
+    typeof route.price === 'function' ||
+    proof.singleUse !== undefined ||
+    proof.balanceMsat !== undefined ||
+    fitsListedPrice(proof, route) === 'unknown'
+  );
+}
+
+/** Why the credential cannot pay this request's price, or undefined when it can. */
+async function priceRefusal(
   context: PaywallContext,
   exchange: Exchange,
   proof: PaymentProof,
-  singleUse: NonNullable<PaymentProof['singleUse']>,
-): Promise<PaywallDecision | undefined> {
-  const quote = await exchange.quote();
-  if (!isQuote(quote)) return respond(context, exchange, quote);
-  if (proof.amountMsat !== undefined && proof.amountMsat < quote.msat) {
-    return challenge(context, exchange, {
-      status: 401,
-      code: 'underpaid',
-      detail: `This request costs ${formatMsat(quote.msat)}; the credential paid less.`,
-    });
+  quote: Quote | undefined,
+): Promise<Refusal | undefined> {
+  if (proof.singleUse !== undefined && proof.amountMsat !== undefined && quote !== undefined) {
+    if (proof.amountMsat < quote.msat) {
+      return {
+        status: 401,
+        code: 'underpaid',
+        detail: `This request costs ${formatMsat(quote.msat)}; the credential paid less.`,
+      };
+    }
   }
-  const claimed = await storeCall(context, () =>
-    context.store.claimOnce(singleUse.key, singleUse.expiresAt),
-  );
-  if (!('value' in claimed)) return respond(context, exchange, claimed);
-  if (claimed.value === true) return undefined;
-  return challenge(context, exchange, {
-    status: 401,
-    code: 'credential_replayed',
-    detail: 'This single-use credential was already used.',
-  });
+  const { maxPrice } = proof;
+  if (maxPrice === undefined) return undefined;
+  const listed = fitsListedPrice(proof, exchange.route);
+  if (listed !== 'unknown')
+    return listed === 'exceeds' ? priceExceeded(proof) : undefined;
+  if (quote === undefined) return undefined;
+  if (quote.amount.unit === maxPrice.unit) {
+    return exceeds(maxPrice, quote.amount) ? priceExceeded(proof) : undefined;
+  }
+  // Listed in another unit than the token paid in (the route changed currency): compare in msat.
+  let paidMsat: bigint;
+  try {
+    paidMsat = await priceToMsat(maxPrice, context.rates);
+  } catch {
+    return priceExceeded(proof);
+  }
+  return quote.msat > paidMsat ? priceExceeded(proof) : undefined;
+}
+
+function exceeds(paid: Amount, price: Amount): boolean {
+  if (paid.unit === 'msat' && price.unit === 'msat') return price.msat > paid.msat;
+  if (paid.unit === 'usd' && price.unit === 'usd') return price.microUsd > paid.microUsd;
+  return true;
+}
+
+function describe(amount: Amount): string {
+  return amount.unit === 'msat' ? formatMsat(amount.msat) : formatUsd(amount.microUsd);
 }
 
 /**
- * A payment that moves money (x402): settled once the handler commits to a successful status
- * when the caller reports the outcome and the proof allows it, else now, before the handler.
+ * The charge the caller commits with the answer's status: an answer below the route's
+ * `chargeBelow` is charged (an x402 payment settles then), any other answer, or none, is not.
  */
-async function settlePayment(
+function outcomeCharge(
   context: PaywallContext,
   exchange: Exchange,
   proof: PaymentProof,
-  payment: PaymentContext,
-): Promise<PaywallDecision> {
-  if (proof.settleAfter === true && exchange.request.reportsOutcome === true) {
-    const settleOnCommit: PaywallCharge = {
-      // A handler that failed (4xx, 5xx) is not paid for: the authorization is left unsettled.
-      commit: (status) =>
-        status >= 400 ? { kind: 'pass', headers: [] } : settle(context, exchange, proof),
-      release: () => undefined,
-    };
-    return pass(context, exchange, payment, proof.headers, settleOnCommit);
-  }
-  const final = await settle(context, exchange, proof);
-  if (final.kind === 'respond') return final;
-  const decision = pass(context, exchange, payment, [...proof.headers, ...final.headers]);
-  if (decision.kind === 'pass' && final.settlement !== undefined) {
-    decision.settlement = final.settlement;
-  }
-  return decision;
+  reservation: Reservation,
+): PaywallCharge {
+  let done = false;
+  return {
+    commit(status): PaywallFinal | Promise<PaywallFinal> {
+      if (done) return { kind: 'pass', headers: [] };
+      done = true;
+      if (status >= exchange.route.chargeBelow) {
+        reservation.release();
+        return { kind: 'pass', headers: reservation.nothing };
+      }
+      if (proof.settle !== undefined) {
+        return settle(context, exchange, proof, reservation).then((final) =>
+          final.kind === 'pass'
+            ? { ...final, headers: [...proof.headers, ...final.headers] }
+            : final,
+        );
+      }
+      reservation.settle();
+      return { kind: 'pass', headers: [...proof.headers, ...reservation.receipt] };
+    },
+    release() {
+      if (done) return [];
+      done = true;
+      reservation.release();
+      return reservation.nothing;
+    },
+  };
 }
 
-/** Settles `proof` and records it: the headers for the answer, or the 402 that replaces it. */
+/**
+ * Settles `proof` (x402) and records it: the headers for the answer, or the 402 that replaces it
+ * (the reservation released, so the payment can be presented again).
+ */
 async function settle(
   context: PaywallContext,
   exchange: Exchange,
   proof: PaymentProof,
+  reservation: Reservation,
 ): Promise<PaywallFinal> {
   const outcome = await (proof.settle as NonNullable<PaymentProof['settle']>)();
   const report =
     outcome.data === undefined ? undefined : { kind: proof.protocol, data: outcome.data };
   if (!outcome.ok) {
+    reservation.release();
     const decision = await challenge(
       context,
       exchange,
       { status: 402, code: outcome.code, detail: outcome.message },
-      { headers: outcome.headers, ...(report === undefined ? {} : { settlement: report }) },
+      {
+        headers: [...outcome.headers, ...reservation.nothing],
+        ...(report === undefined ? {} : { settlement: report }),
+      },
     );
     if (decision.kind === 'respond') return decision;
     // The request turned free meanwhile: nothing to settle, nothing to replace.
     return { kind: 'pass', headers: outcome.headers };
   }
+  reservation.settle();
+  const { settlement } = outcome;
   context.recorder.settlement({
-    ...outcome.settlement,
+    ...settlement,
     tokenId: proof.tokenId,
     service: exchange.route.service,
     protocol: proof.protocol,
@@ -176,7 +244,10 @@ async function settle(
   });
   return {
     kind: 'pass',
-    headers: outcome.headers,
+    headers: [
+      ...outcome.headers,
+      [RECEIPT_HEADERS.charged, `${settlement.amount} ${settlement.unit}`],
+    ],
     ...(report === undefined ? {} : { settlement: report }),
   };
 }

@@ -9,6 +9,7 @@ import { type Cors, createCors } from './cors.js';
 import { type CredentialCache, createCredentialCache } from './credential-cache.js';
 import { parseDuration } from './duration.js';
 import { createFreebies, type Freebies } from './freebies.js';
+import { createInflight, type Inflight } from './inflight.js';
 import { createInvoiceBook, type InvoiceBook } from './invoices.js';
 import { createL402Offer } from './l402-offer.js';
 import { createMppOffer } from './mpp-offer.js';
@@ -53,10 +54,13 @@ export interface PaywallContext {
   readonly revoked: Set<string>;
   readonly invoices: InvoiceBook;
   readonly recorder: Recorder;
+  /** The holds and claims of requests still running. */
+  readonly inflight: Inflight;
 }
 
 const DEFAULT_CHALLENGE_LIMIT: RateLimit = { requests: 30, per: '1m', burst: 20 };
 const DEFAULT_REALM = 'tollway';
+const DEFAULT_RESERVATION_TTL = '60s';
 
 const consoleLogger: PaywallLogger = {
   warn: (context, message) => console.warn(`[tollway] ${message}`, context),
@@ -105,6 +109,13 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
     revoked: new Set(),
     invoices,
     recorder: createRecorder({ store, invoices, logger, now }),
+    inflight: createInflight({
+      store,
+      logger,
+      now,
+      ttlMs:
+        parseDuration(options.reservationTtl ?? DEFAULT_RESERVATION_TTL, 'reservationTtl') * 1000,
+    }),
   };
 }
 

@@ -56,7 +56,17 @@ function proofOf(token: VerifiedToken, scope: CaveatScope, check: CredentialChec
     ...(scope.validUntil === undefined ? {} : { expiresAt: scope.validUntil * 1000 }),
     ...(scope.uses === undefined ? {} : { maxUses: scope.uses }),
     ...(scope.balanceMsat === undefined ? {} : { balanceMsat: scope.balanceMsat }),
+    ...priceOf(scope),
   };
+}
+
+/** The price a token paid per request, in its listed unit, from its caveats. */
+function priceOf(scope: CaveatScope): Pick<PaymentProof, 'maxPrice'> {
+  if (scope.priceMsat !== undefined) return { maxPrice: { unit: 'msat', msat: scope.priceMsat } };
+  if (scope.priceMicroUsd !== undefined) {
+    return { maxPrice: { unit: 'usd', microUsd: scope.priceMicroUsd } };
+  }
+  return {};
 }
 
 function requestOf(check: CredentialCheck) {
@@ -161,7 +171,11 @@ export function createL402Offer(options: L402OfferOptions): OfferKind {
       const macaroon = createMacaroon({
         rootKey: rootKeys.rootKey(identifier),
         identifier,
-        caveats: createRouteCaveats(parts.route, { balanceMsat, now: parts.now }),
+        caveats: createRouteCaveats(parts.route, {
+          balanceMsat,
+          price: parts.price,
+          now: parts.now,
+        }),
       });
       const challenges = formatL402Challenges({
         macaroon,

@@ -5,7 +5,8 @@
  *
  * The challenge's `opaque` parameter names the route's service, and the challenge id (an HMAC
  * under a key derived from the master secret) covers it, so a charge bought for one service cannot
- * be spent on another.
+ * be spent on another. `opaque` is optional to echo: a credential without it is checked against
+ * the `opaque` of the route's own service, so the binding holds either way.
  */
 import type { LightningNetwork } from '../lightning/types.js';
 import { formatPaymentChallenge } from '../mpp/challenge.js';
@@ -47,6 +48,11 @@ function serviceOf(opaque: string | undefined): string | undefined {
   }
 }
 
+/** The `opaque` parameter of a challenge sold for `service`. */
+function opaqueOf(service: string): string {
+  return encodeJsonBase64Url({ service });
+}
+
 /** `2026-03-15T12:05:00Z`: RFC 3339 in whole seconds, UTC. */
 function formatTimestamp(time: number): string {
   return `${new Date(time).toISOString().slice(0, 19)}Z`;
@@ -82,7 +88,7 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
         description: route.description,
         expires: new Date(invoice.expiresAt),
       });
-      const opaque = encodeJsonBase64Url({ service: route.service });
+      const opaque = opaqueOf(route.service);
       const challenge = {
         ...unbound,
         opaque,
@@ -112,13 +118,20 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
         kind: 'mpp',
         verify(check): CredentialVerdict {
           const now = new Date(check.now);
-          let result = verifyPaymentCredential(credential, {
-            secret: rootKeys.challengeKey(),
-            now,
-          });
+          // The challenge id binds `opaque`, which names the service. A client may drop it when
+          // echoing the challenge (Alby's does): the id is then checked against the `opaque` this
+          // route would have minted, so the charge still binds money to this service.
+          const echoed =
+            credential.challenge.opaque === undefined
+              ? {
+                  ...credential,
+                  challenge: { ...credential.challenge, opaque: opaqueOf(check.route.service) },
+                }
+              : credential;
+          let result = verifyPaymentCredential(echoed, { secret: rootKeys.challengeKey(), now });
           for (let index = 1; index < rootKeys.size; index++) {
             if (result.ok || result.code !== 'challenge_id_mismatch') break;
-            result = verifyPaymentCredential(credential, {
+            result = verifyPaymentCredential(echoed, {
               secret: rootKeys.challengeKey(index),
               now,
             });

@@ -90,6 +90,12 @@ export interface PaymentProof {
   maxUses?: number;
   /** The prepaid balance the token carries, msat. */
   balanceMsat?: bigint;
+  /**
+   * The price the credential paid per request, as the route listed it: a dearer request is
+   * refused (`price_exceeds_token`). Absent for tokens that carry no price (balances, tokens minted
+   * before prices were carried).
+   */
+  maxPrice?: Amount;
   /** For single-use proofs: the key to claim once (and how long to remember it, unix ms). */
   singleUse?: { key: string; expiresAt: number };
   /** Headers for the paid response (e.g. `Payment-Receipt`). */

@@ -7,7 +7,7 @@ import { isTollwayError } from '../errors.js';
 import { isPromiseLike } from '../internal/promise.js';
 import { pass, RETRY_AFTER_UNAVAILABLE, respond } from './answers.js';
 import { challenge } from './challenge.js';
-import { charge, needsCharge } from './charge.js';
+import { charge, fitsListedPrice, needsCharge, priceExceeded } from './charge.js';
 import type { PaywallContext } from './context.js';
 import { type Exchange, isQuote } from './exchange.js';
 import type { CredentialCheck, CredentialVerdict, PresentedCredential } from './offers.js';
@@ -114,6 +114,9 @@ function verified(
   if (amount !== undefined) {
     payment.amount = amount;
     payment.unit = 'msat';
+  }
+  if (fitsListedPrice(proof, route) === 'exceeds') {
+    return challenge(context, exchange, priceExceeded(proof));
   }
   if (needsCharge(context, exchange, proof)) return charge(context, exchange, proof, payment);
   context.recorder.firstSight(proof, route);

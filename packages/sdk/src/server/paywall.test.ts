@@ -619,7 +619,7 @@ describe('failures', () => {
     const store = createMemoryStore();
     const failing = {
       ...store,
-      consumeUses: () => Promise.reject(new Error('disk on fire')),
+      hold: () => Promise.reject(new Error('disk on fire')),
     };
     const paywall = createPaywall({
       lightning: dev.shop,

@@ -80,6 +80,12 @@ export interface PaywallOptions {
   l402Form?: 'legacy' | 'spec';
   /** How long a challenge's invoice can be paid. Default `'15m'`. */
   challengeExpiry?: Duration;
+  /**
+   * How long what a paid request holds (a use, an amount of a balance, a single-use proof) lasts
+   * without renewal. Requests still running are renewed; the holds of an instance that died are
+   * released this long after its last renewal. Default `'60s'`.
+   */
+  reservationTtl?: Duration;
   /** The clock, unix ms (tests). */
   now?: () => number;
   /** Default: the console. */
@@ -189,6 +195,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
     await store.init();
     unsubscribe = store.subscribeRevocations((revocation) => revoked.add(revocation.tokenId));
     for (const revocation of await store.listRevocations()) revoked.add(revocation.tokenId);
+    context.inflight.start();
     state.ready = true;
   }
 
@@ -208,6 +215,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
     async close() {
       unsubscribe?.();
       unsubscribe = undefined;
+      context.inflight.stop();
       await context.recorder.drain();
     },
   };

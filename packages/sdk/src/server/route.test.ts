@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { verifyCaveats } from '../l402/caveats.js';
 import { fixedRate } from '../money.js';
+import { parsePrice } from './pricing.js';
 import { createRoute, createRouteCaveats, type RouteOptions } from './route.js';
 
 const rates = fixedRate('100000');
@@ -83,7 +84,11 @@ describe('createRouteCaveats', () => {
       },
       {},
     );
-    const caveats = createRouteCaveats(route, { balanceMsat: 1_000_000n, now: 1_700_000_000_000 });
+    const caveats = createRouteCaveats(route, {
+      balanceMsat: 1_000_000n,
+      price: { unit: 'msat', msat: 1000n },
+      now: 1_700_000_000_000,
+    });
     expect(caveats).toEqual([
       'services=llm:0',
       'llm_capabilities=chat',
@@ -102,5 +107,24 @@ describe('createRouteCaveats', () => {
       ok: true,
       value: { balanceMsat: 1_000_000n, validUntil: 1_700_000_060 },
     });
+  });
+
+  it('carries the price a token paid per request, in the unit the route listed, except on balances', () => {
+    const route = (price: string) => createRoute({ service: 'api', price }, { rates });
+    const sale = (price: string) => ({ balanceMsat: undefined, price: parsePrice(price), now: 0 });
+    expect(createRouteCaveats(route('5 sat'), sale('5 sat'))).toContain('tollway_price_msat=5000');
+    expect(createRouteCaveats(route('$0.002'), sale('$0.002'))).toContain(
+      'tollway_price_microusd=2000',
+    );
+    const scope = verifyCaveats(
+      [...createRouteCaveats(route('5 sat'), sale('5 sat')), 'tollway_price_msat=4000'],
+      { service: 'api', now: 0 },
+    );
+    expect(scope).toMatchObject({ ok: true, value: { priceMsat: 4000n } });
+    const widened = verifyCaveats(
+      [...createRouteCaveats(route('5 sat'), sale('5 sat')), 'tollway_price_msat=6000'],
+      { service: 'api', now: 0 },
+    );
+    expect(widened).toMatchObject({ ok: false, code: 'caveat_not_satisfied' });
   });
 });

@@ -39,6 +39,13 @@ export interface RouteOptions {
    * draws the route's price from it (`'1000 sat'`, `'$1'`, or a bigint of msat).
    */
   balance?: PriceInput;
+  /**
+   * Which answers are charged: those whose status is below this. Default 400 (successes and
+   * redirects); 500 also charges client errors (4xx), 600 every answer. A request that gets no
+   * answer (the handler throws before answering, the upstream cannot be reached or times out) is
+   * never charged.
+   */
+  chargeBelow?: number;
   /** Narrows where a token bought here works. */
   scope?: {
     /** Path prefixes, on segment boundaries (`/v1` covers `/v1` and `/v1/x`, not `/v10`). */
@@ -64,6 +71,8 @@ export interface Route {
   readonly balance?: Amount;
   readonly paths?: readonly string[];
   readonly methods?: readonly string[];
+  /** Answers with a status below this are charged; see {@link RouteOptions.chargeBelow}. */
+  readonly chargeBelow: number;
 }
 
 /** What route checking needs from the paywall. */
@@ -72,6 +81,7 @@ export interface RouteSettings {
 }
 
 const DEFAULT_SERVICE = 'api';
+const DEFAULT_CHARGE_BELOW = 400;
 
 function invalid(message: string, cause?: unknown): TollwayError {
   return new TollwayError('invalid_config', message, cause === undefined ? {} : { cause });
@@ -138,6 +148,10 @@ export function createRoute(options: RouteOptions, settings: RouteSettings): Rou
   const validForSeconds =
     options.validFor === undefined ? undefined : parseDuration(options.validFor, 'validFor');
   const methods = options.scope?.methods?.map((method) => method.toUpperCase());
+  const chargeBelow = options.chargeBelow ?? DEFAULT_CHARGE_BELOW;
+  if (!Number.isSafeInteger(chargeBelow) || chargeBelow < 200 || chargeBelow > 600) {
+    throw invalid('chargeBelow must be a status from 200 to 600');
+  }
 
   const route: Route = {
     service: name,
@@ -155,6 +169,7 @@ export function createRoute(options: RouteOptions, settings: RouteSettings): Rou
     ...(balance === undefined ? {} : { balance }),
     ...(options.scope?.paths === undefined ? {} : { paths: [...options.scope.paths] }),
     ...(methods === undefined ? {} : { methods }),
+    chargeBelow,
   };
   if (route.paths?.length === 0 || route.methods?.length === 0) {
     throw invalid('scope lists must not be empty');
@@ -168,16 +183,27 @@ export function createRoute(options: RouteOptions, settings: RouteSettings): Rou
   return Object.freeze(route);
 }
 
+/** What a token was sold for; see {@link createRouteCaveats}. */
+export interface Sale {
+  /** The balance it carries, msat, for routes that sell one. */
+  balanceMsat: bigint | undefined;
+  /** The listed price of the request it was bought for: dearer requests are refused. */
+  price: Amount | undefined;
+  /** Unix ms. */
+  now: number;
+}
+
 /**
- * The caveats of a token sold on `route` at `now` (unix ms): services, capabilities, Tollway's
- * scope, use and balance caveats, and the expiry. Throws `invalid_caveat` for values that cannot
- * be written as caveats.
+ * The caveats of a token sold on `route`: services, capabilities, Tollway's scope, use, balance
+ * and price caveats, and the expiry. A balance token carries no price (each request draws its own).
+ * Throws `invalid_caveat` for values that cannot be written as caveats.
  */
-export function createRouteCaveats(
-  route: Route,
-  sale: { balanceMsat: bigint | undefined; now: number },
-): string[] {
+export function createRouteCaveats(route: Route, sale: Sale): string[] {
   const constraints: Record<string, string> = {};
+  if (route.balance === undefined && sale.price !== undefined) {
+    if (sale.price.unit === 'msat') constraints.tollway_price_msat = sale.price.msat.toString();
+    else constraints.tollway_price_microusd = sale.price.microUsd.toString();
+  }
   if (route.paths !== undefined) constraints.tollway_paths = route.paths.join(',');
   if (route.methods !== undefined) constraints.tollway_methods = route.methods.join(',');
   if (route.uses !== undefined) constraints.tollway_uses = String(route.uses);
@@ -200,7 +226,7 @@ export function createRouteCaveats(
 
 /** Mints the route's caveats once and reads them back, so a bad value fails at route creation. */
 function assertMintable(route: Route): void {
-  const caveats = createRouteCaveats(route, { balanceMsat: 1n, now: 0 });
+  const caveats = createRouteCaveats(route, { balanceMsat: 1n, price: undefined, now: 0 });
   const readBack = verifyCaveats(caveats, {
     service: route.service,
     now: 0,

@@ -59,9 +59,47 @@ export interface TokenRecord {
 /** Current counters of a token. */
 export interface TokenUsage {
   tokenId: string;
+  /** Uses charged. */
   uses: number;
-  /** Spent from the prepaid balance. */
+  /** Charged to the prepaid balance. */
   spentMsat: bigint;
+  /** Uses held by requests in flight. */
+  heldUses: number;
+  /** Balance held by requests in flight. */
+  heldMsat: bigint;
+}
+
+/**
+ * What one request in flight holds of a token: uses, or an amount of its prepaid balance. Held
+ * until the request's outcome settles it (charged) or releases it; a hold whose `expiresAt` passed
+ * (its instance died) is released by whichever instance looks next. See {@link Store.hold}.
+ */
+export interface Hold {
+  /** Unique per request (random). */
+  id: string;
+  tokenId: string;
+  /** Uses held, against the token's limit. */
+  uses?: { count: number; max: number };
+  /** Msat held, against the token's prepaid balance. */
+  balance?: { amountMsat: bigint; initialMsat: bigint };
+  /** Unix ms; see {@link Store.renew}. */
+  expiresAt: number;
+}
+
+/** The outcome of {@link Store.hold}, with the token's counters as they are after it. */
+export interface HoldResult {
+  /** True when the hold was granted. */
+  ok: boolean;
+  /** Uses charged or held (this hold included when granted). */
+  uses: number;
+  /** Balance charged or held, msat (this hold included when granted). */
+  spentMsat: bigint;
+}
+
+/** What a settled hold charges: at most what it held; the rest is released. */
+export interface HoldCharge {
+  uses: number;
+  amountMsat: bigint;
 }
 
 /** A revoked token. */
@@ -107,29 +145,40 @@ export interface Store {
   getUsage(tokenId: string): Promise<TokenUsage>;
 
   /**
-   * Atomically counts `count` uses against `maxUses`: succeeds only if `uses + count <= maxUses`,
-   * across every instance sharing the store.
+   * Atomically holds uses and/or balance of a token for one request, if they fit: granted only if
+   * `uses + held + count <= max` and `spent + held + amount <= initial`, across every instance
+   * sharing the store. Holds that expired before `now` (unix ms) do not count.
    */
-  consumeUses(
-    tokenId: string,
-    count: number,
-    maxUses: number,
-  ): Promise<{ ok: boolean; uses: number }>;
+  hold(hold: Hold, now: number): Promise<HoldResult>;
   /**
-   * Atomically spends `amountMsat` from a prepaid balance of `initialMsat`: succeeds only if
-   * `spent + amountMsat <= initialMsat`.
+   * Charges a hold: `charge` (at most what was held) is spent and the hold's remainder released.
+   * False when the hold no longer exists (it expired and was released, or was settled before).
    */
-  spendBalance(
-    tokenId: string,
-    amountMsat: bigint,
-    initialMsat: bigint,
-  ): Promise<{ ok: boolean; remainingMsat: bigint }>;
+  settleHold(id: string, charge: HoldCharge): Promise<boolean>;
+  /** Releases a hold: nothing is charged. Does nothing when it no longer exists. */
+  releaseHold(id: string): Promise<void>;
 
   /**
-   * Marks a single-use proof (an MPP charge credential, an x402 nonce) as used. Returns true the first
-   * time only, even under concurrent calls from several instances. `expiresAt` lets old keys be pruned.
+   * Claims a single-use proof (an MPP charge credential, an x402 nonce) for one request: true for
+   * one caller only, even under concurrent calls from several instances. The claim is held until
+   * `heldUntil` (unix ms) unless confirmed ({@link Store.confirmClaim}): a released claim, or one
+   * whose hold expired before `now`, can be claimed again. `expiresAt` lets old keys be pruned.
    */
-  claimOnce(key: string, expiresAt: number): Promise<boolean>;
+  claim(
+    key: string,
+    claim: { expiresAt: number; heldUntil: number },
+    now: number,
+  ): Promise<boolean>;
+  /** Makes a held claim final: the proof is used for good. */
+  confirmClaim(key: string): Promise<void>;
+  /** Releases a held claim, so the proof can be presented again. A confirmed claim stays. */
+  releaseClaim(key: string): Promise<void>;
+
+  /** Moves the expiry of these holds and held claims to `until` (unix ms): their requests still run. */
+  renew(
+    refs: { holds: readonly string[]; claims: readonly string[] },
+    until: number,
+  ): Promise<void>;
 
   revoke(tokenId: string, reason?: string): Promise<void>;
   listRevocations(): Promise<Revocation[]>;

@@ -136,8 +136,12 @@ export interface PaywallCharge {
    * answer is dropped).
    */
   commit(status: number): PaywallFinal | Promise<PaywallFinal>;
-  /** There is no answer (the handler threw, the upstream was unreachable): nothing is charged. */
-  release(): void;
+  /**
+   * There is no answer (the handler threw, the upstream was unreachable): nothing is charged, and
+   * the credential works again. Gives the headers that say so, for an answer the caller still
+   * writes itself (the gateway's 502).
+   */
+  release(): Array<[name: string, value: string]>;
 }
 
 /** What `commit` decided: add `headers`, or answer with `response`. */

@@ -5,7 +5,7 @@
  * @internal
  */
 import { isTollwayError, TollwayError } from '../errors.js';
-import type { Revocation } from '../server/store.js';
+import type { Hold, HoldCharge, HoldResult, Revocation, TokenUsage } from '../server/store.js';
 
 /** The largest amount a store keeps: a signed 64-bit integer, the widest SQL integer type. */
 export const MAX_STORED_AMOUNT = 2n ** 63n - 1n;
@@ -46,6 +46,96 @@ export function assertCount(count: number, what: string): void {
       details: { count },
     });
   }
+}
+
+/** What a hold takes off a token's counters while it is held. */
+export interface HeldAmounts {
+  uses: number;
+  amountMsat: bigint;
+}
+
+/**
+ * Throws `invalid_amount` for a hold whose counts or amounts a store cannot keep.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertHold(hold);
+ * ```
+ */
+export function assertHold(hold: Hold): void {
+  if (hold.uses !== undefined) {
+    assertCount(hold.uses.count, 'hold uses count');
+    assertCount(hold.uses.max, 'hold uses max');
+  }
+  if (hold.balance !== undefined) {
+    assertStorableAmount(hold.balance.amountMsat, 'hold amountMsat');
+    assertStorableAmount(hold.balance.initialMsat, 'hold initialMsat');
+  }
+}
+
+/**
+ * The uses and msat a hold takes (zero for what it does not hold).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * heldOf({ id, tokenId, uses: { count: 1, max: 5 }, expiresAt }); // { uses: 1, amountMsat: 0n }
+ * ```
+ */
+export function heldOf(hold: Hold): HeldAmounts {
+  return { uses: hold.uses?.count ?? 0, amountMsat: hold.balance?.amountMsat ?? 0n };
+}
+
+/** The smaller of two amounts. */
+export function minBigint(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+/** A charge of nothing: what a released hold charges. */
+export const NOTHING: HeldAmounts = { uses: 0, amountMsat: 0n };
+
+/**
+ * What a settled hold charges: `charge`, but never more than the hold held.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * chargedOf({ uses: 1, amountMsat: 500n }, { uses: 1, amountMsat: 900n }); // { uses: 1, amountMsat: 500n }
+ * ```
+ */
+export function chargedOf(held: HeldAmounts, charge: HoldCharge): HeldAmounts {
+  return {
+    uses: Math.min(charge.uses, held.uses),
+    amountMsat: minBigint(charge.amountMsat, held.amountMsat),
+  };
+}
+
+/**
+ * Throws `invalid_amount` for a charge a store cannot keep.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertCharge({ uses: 1, amountMsat: 0n });
+ * ```
+ */
+export function assertCharge(charge: HoldCharge): void {
+  assertCount(charge.uses, 'charge uses');
+  assertStorableAmount(charge.amountMsat, 'charge amountMsat');
+}
+
+/**
+ * The result of a hold from the token's counters after it (spent plus held).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * holdOutcome({ tokenId: 't', uses: 1, spentMsat: 0n, heldUses: 1, heldMsat: 0n }, true); // { ok: true, uses: 2, spentMsat: 0n }
+ * ```
+ */
+export function holdOutcome(usage: TokenUsage, ok: boolean): HoldResult {
+  return { ok, uses: usage.uses + usage.heldUses, spentMsat: usage.spentMsat + usage.heldMsat };
 }
 
 /**

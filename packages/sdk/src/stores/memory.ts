@@ -13,10 +13,16 @@ import type {
   TokenUsage,
 } from '../server/store.js';
 import {
-  assertCount,
+  assertCharge,
+  assertHold,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
+  chargedOf,
   createRevocationListeners,
+  type HeldAmounts,
+  heldOf,
+  holdOutcome,
+  MAX_STORED_AMOUNT,
 } from './common.js';
 
 const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const;
@@ -39,7 +45,7 @@ function compareText(a: string, b: string): number {
  * ```ts
  * const store = createMemoryStore();
  * await store.init();
- * await store.claimOnce('nonce-1', Date.now() + 60_000); // true
+ * await store.claim('nonce-1', { expiresAt: Date.now() + 60_000, heldUntil: Date.now() + 60_000 }, Date.now()); // true
  * ```
  */
 export function createMemoryStore(): Store {
@@ -47,18 +53,39 @@ export function createMemoryStore(): Store {
   const settlements = new Map<string, Settlement>();
   const tokens = new Map<string, TokenRecord>();
   const usage = new Map<string, TokenUsage>();
+  const holds = new Map<string, HeldAmounts & { tokenId: string; expiresAt: number }>();
   const revocations = new Map<string, Revocation>();
-  const claims = new Map<string, number>();
+  const claims = new Map<string, { expiresAt: number; heldUntil?: number }>();
   const listeners = createRevocationListeners();
   let lastPrune = 0;
 
   function usageOf(tokenId: string): TokenUsage {
-    return usage.get(tokenId) ?? { tokenId, uses: 0, spentMsat: 0n };
+    return usage.get(tokenId) ?? { tokenId, uses: 0, spentMsat: 0n, heldUses: 0, heldMsat: 0n };
   }
 
   function pruneClaims(now: number): void {
     lastPrune = now;
-    for (const [key, expiresAt] of claims) if (expiresAt <= now) claims.delete(key);
+    for (const [key, claim] of claims) if (claim.expiresAt <= now) claims.delete(key);
+  }
+
+  /** Removes a hold and takes what it held off the token's counters. */
+  function takeHold(id: string): (HeldAmounts & { tokenId: string }) | undefined {
+    const held = holds.get(id);
+    if (held === undefined) return undefined;
+    holds.delete(id);
+    const current = usageOf(held.tokenId);
+    usage.set(held.tokenId, {
+      ...current,
+      heldUses: current.heldUses - held.uses,
+      heldMsat: current.heldMsat - held.amountMsat,
+    });
+    return held;
+  }
+
+  function releaseExpired(tokenId: string, now: number): void {
+    for (const [id, held] of holds) {
+      if (held.tokenId === tokenId && held.expiresAt <= now) takeHold(id);
+    }
   }
 
   return {
@@ -148,35 +175,77 @@ export function createMemoryStore(): Store {
       return { ...usageOf(tokenId) };
     },
 
-    async consumeUses(tokenId, count, maxUses) {
-      assertCount(count, 'count');
-      assertCount(maxUses, 'maxUses');
-      const current = usageOf(tokenId);
-      if (current.uses > maxUses - count) return { ok: false, uses: current.uses };
-      usage.set(tokenId, { ...current, uses: current.uses + count });
-      return { ok: true, uses: current.uses + count };
+    async hold(hold, now) {
+      assertHold(hold);
+      releaseExpired(hold.tokenId, now);
+      const current = usageOf(hold.tokenId);
+      const { uses: usesHeld, amountMsat } = heldOf(hold);
+      const fits =
+        current.uses + current.heldUses <= (hold.uses?.max ?? Number.MAX_SAFE_INTEGER) - usesHeld &&
+        current.spentMsat + current.heldMsat <=
+          (hold.balance?.initialMsat ?? MAX_STORED_AMOUNT) - amountMsat;
+      if (!fits) return holdOutcome(current, false);
+      const next = {
+        ...current,
+        heldUses: current.heldUses + usesHeld,
+        heldMsat: current.heldMsat + amountMsat,
+      };
+      usage.set(hold.tokenId, next);
+      holds.set(hold.id, {
+        tokenId: hold.tokenId,
+        uses: usesHeld,
+        amountMsat,
+        expiresAt: hold.expiresAt,
+      });
+      return holdOutcome(next, true);
     },
 
-    async spendBalance(tokenId, amountMsat, initialMsat) {
-      assertStorableAmount(amountMsat, 'amountMsat');
-      assertStorableAmount(initialMsat, 'initialMsat');
-      const current = usageOf(tokenId);
-      if (current.spentMsat > initialMsat - amountMsat) {
-        const left = initialMsat - current.spentMsat;
-        return { ok: false, remainingMsat: left > 0n ? left : 0n };
-      }
-      const spentMsat = current.spentMsat + amountMsat;
-      usage.set(tokenId, { ...current, spentMsat });
-      return { ok: true, remainingMsat: initialMsat - spentMsat };
+    async settleHold(id, charge) {
+      assertCharge(charge);
+      const held = takeHold(id);
+      if (held === undefined) return false;
+      const charged = chargedOf(held, charge);
+      const current = usageOf(held.tokenId);
+      usage.set(held.tokenId, {
+        ...current,
+        uses: current.uses + charged.uses,
+        spentMsat: current.spentMsat + charged.amountMsat,
+      });
+      return true;
     },
 
-    async claimOnce(key, expiresAt) {
-      const now = Date.now();
+    async releaseHold(id) {
+      takeHold(id);
+    },
+
+    async claim(key, claim, now) {
       if (now - lastPrune >= CLAIM_PRUNE_INTERVAL_MS) pruneClaims(now);
       const existing = claims.get(key);
-      if (existing !== undefined && existing > now) return false;
-      claims.set(key, expiresAt);
+      if (existing !== undefined && existing.expiresAt > now) {
+        if (existing.heldUntil === undefined || existing.heldUntil > now) return false;
+      }
+      claims.set(key, { expiresAt: claim.expiresAt, heldUntil: claim.heldUntil });
       return true;
+    },
+
+    async confirmClaim(key) {
+      const existing = claims.get(key);
+      if (existing !== undefined) claims.set(key, { expiresAt: existing.expiresAt });
+    },
+
+    async releaseClaim(key) {
+      if (claims.get(key)?.heldUntil !== undefined) claims.delete(key);
+    },
+
+    async renew(refs, until) {
+      for (const id of refs.holds) {
+        const held = holds.get(id);
+        if (held !== undefined) held.expiresAt = until;
+      }
+      for (const key of refs.claims) {
+        const existing = claims.get(key);
+        if (existing?.heldUntil !== undefined) existing.heldUntil = until;
+      }
     },
 
     async revoke(tokenId, reason) {

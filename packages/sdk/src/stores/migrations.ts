@@ -92,6 +92,24 @@ export const migrations: readonly Migration[] = [
       "INSERT INTO counters (name, value) VALUES ('revocations', 0)",
     ],
   },
+  {
+    version: 2,
+    name: 'reservations',
+    statements: [
+      'ALTER TABLE token_usage ADD COLUMN held_uses BIGINT NOT NULL DEFAULT 0',
+      'ALTER TABLE token_usage ADD COLUMN held_msat BIGINT NOT NULL DEFAULT 0',
+      `CREATE TABLE holds (
+        hold_id TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL,
+        uses BIGINT NOT NULL,
+        amount_msat BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX holds_expires_at ON holds (expires_at)',
+      'CREATE INDEX holds_token_id ON holds (token_id)',
+      'ALTER TABLE claims ADD COLUMN held_until BIGINT',
+    ],
+  },
 ];
 
 /**

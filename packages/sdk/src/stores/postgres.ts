@@ -11,12 +11,17 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Store } from '../server/store.js';
+import type { Hold, HoldCharge, Store } from '../server/store.js';
 import {
-  assertCount,
+  assertCharge,
+  assertHold,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   createRevocationListeners,
+  heldOf,
+  holdOutcome,
+  MAX_STORED_AMOUNT,
+  NOTHING,
   toStoreError,
 } from './common.js';
 import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
@@ -24,12 +29,14 @@ import {
   bigintColumn,
   createSqlQueries,
   firstRow,
+  type SqlQueries,
   type SqlQuery,
   type SqlRow,
   toRevenueRow,
   toRevocation,
   toSettlement,
   toTokenRecord,
+  toTokenUsage,
 } from './sql.js';
 
 /** Options of {@link createPostgresStore}: a connection string (the store owns its pool) or a pool. */
@@ -76,6 +83,53 @@ async function run(client: pg.Pool | pg.PoolClient, query: SqlQuery): Promise<Sq
 }
 
 /**
+ * The reservation statements, each one statement (so one round trip, atomic) through PostgreSQL's
+ * data-modifying CTEs: SQLite runs the same steps as several statements in one transaction.
+ */
+function createReservationQueries(prefix: string, q: SqlQueries) {
+  const holds = `${prefix}holds`;
+  const usage = `${prefix}token_usage`;
+  return {
+    /** Holds the usage and records the hold; returns the new counters only when it fit. */
+    hold(hold: Hold): SqlQuery {
+      const held = q.holdUsage(hold);
+      return {
+        text: `WITH u AS (${held.text}),
+          h AS (INSERT INTO ${holds} (hold_id, token_id, uses, amount_msat, expires_at)
+            SELECT $6, $1, $2, $3, $7 FROM u)
+          SELECT uses, spent_msat, held_uses, held_msat FROM u`,
+        values: [...held.values, hold.id, BigInt(hold.expiresAt)],
+      };
+    },
+
+    /** Deletes a hold and charges `charge` of it (at most what it held); a row when it existed. */
+    unhold(id: string, charge: HoldCharge): SqlQuery {
+      return {
+        text: `WITH gone AS (DELETE FROM ${holds} WHERE hold_id = $1 RETURNING token_id, uses, amount_msat)
+          UPDATE ${usage} AS u SET held_uses = u.held_uses - gone.uses,
+            held_msat = u.held_msat - gone.amount_msat,
+            uses = u.uses + LEAST(CAST($2 AS BIGINT), gone.uses),
+            spent_msat = u.spent_msat + LEAST(CAST($3 AS BIGINT), gone.amount_msat)
+          FROM gone WHERE u.token_id = gone.token_id RETURNING u.token_id`,
+        values: [id, BigInt(charge.uses), charge.amountMsat],
+      };
+    },
+
+    /** Releases the holds (of one token, or all) that expired by `now`; a row per token. */
+    releaseExpired(now: number, tokenId: string | undefined): SqlQuery {
+      const expired = q.deleteExpiredHolds(now, tokenId);
+      return {
+        text: `WITH gone AS (${expired.text}),
+          sums AS (SELECT token_id, SUM(uses) AS uses, SUM(amount_msat) AS msat FROM gone GROUP BY token_id)
+          UPDATE ${usage} AS u SET held_uses = u.held_uses - sums.uses, held_msat = u.held_msat - sums.msat
+          FROM sums WHERE u.token_id = sums.token_id RETURNING u.token_id`,
+        values: expired.values,
+      };
+    },
+  };
+}
+
+/**
  * Creates a {@link Store} on PostgreSQL. Call `init()` first: it creates the schema, runs the
  * migrations and starts listening for revocations. `close()` stops listening and ends the pool the
  * store created. Failures of the database are `store_error`.
@@ -99,7 +153,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         });
   // An idle connection that drops is discarded by the pool; the next query opens a new one.
   if (ownPool) pool.on('error', () => {});
-  const q = createSqlQueries(`${pg.escapeIdentifier(schema)}.`);
+  const prefix = `${pg.escapeIdentifier(schema)}.`;
+  const q = createSqlQueries(prefix);
+  const reservations = createReservationQueries(prefix, q);
   const channel = `tollway_revocations_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
   const listeners = createRevocationListeners();
   let ready: Promise<void> | undefined;
@@ -109,6 +165,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   let reconnectDelay = RECONNECT_MIN_MS;
   let lastRevision = 0n;
   let lastPrune = 0;
+  let lastSweep = 0;
   let delivery: Promise<void> = Promise.resolve();
 
   async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -280,45 +337,56 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
 
     async getUsage(tokenId) {
-      const row = (await run(pool, q.getUsage(tokenId)))[0];
-      return row === undefined
-        ? { tokenId, uses: 0, spentMsat: 0n }
-        : {
-            tokenId,
-            uses: Number(bigintColumn(row, 'uses')),
-            spentMsat: bigintColumn(row, 'spent_msat'),
-          };
+      return toTokenUsage(tokenId, (await run(pool, q.getUsage(tokenId)))[0]);
     },
 
-    async consumeUses(tokenId, count, maxUses) {
-      assertCount(count, 'count');
-      assertCount(maxUses, 'maxUses');
-      if (count <= maxUses) {
-        const row = (await run(pool, q.consumeUses(tokenId, count, maxUses)))[0];
-        if (row !== undefined) return { ok: true, uses: Number(bigintColumn(row, 'uses')) };
+    async hold(hold, now) {
+      assertHold(hold);
+      const held = heldOf(hold);
+      const fits =
+        held.uses <= (hold.uses?.max ?? Number.MAX_SAFE_INTEGER) &&
+        held.amountMsat <= (hold.balance?.initialMsat ?? MAX_STORED_AMOUNT);
+      if (now - lastSweep >= CLAIM_PRUNE_INTERVAL_MS) {
+        lastSweep = now;
+        await run(pool, reservations.releaseExpired(now, undefined));
       }
-      const current = (await run(pool, q.getUsage(tokenId)))[0];
-      return { ok: false, uses: current === undefined ? 0 : Number(bigintColumn(current, 'uses')) };
-    },
-
-    async spendBalance(tokenId, amountMsat, initialMsat) {
-      assertStorableAmount(amountMsat, 'amountMsat');
-      assertStorableAmount(initialMsat, 'initialMsat');
-      if (amountMsat <= initialMsat) {
-        const row = (await run(pool, q.spendBalance(tokenId, amountMsat, initialMsat)))[0];
-        if (row !== undefined) {
-          return { ok: true, remainingMsat: initialMsat - bigintColumn(row, 'spent_msat') };
-        }
+      let row = fits ? (await run(pool, reservations.hold(hold)))[0] : undefined;
+      if (row === undefined && fits) {
+        const released = await run(pool, reservations.releaseExpired(now, hold.tokenId));
+        if (released.length > 0) row = (await run(pool, reservations.hold(hold)))[0];
       }
-      const current = (await run(pool, q.getUsage(tokenId)))[0];
-      const spent = current === undefined ? 0n : bigintColumn(current, 'spent_msat');
-      return { ok: false, remainingMsat: spent < initialMsat ? initialMsat - spent : 0n };
+      const usage = toTokenUsage(
+        hold.tokenId,
+        row ?? (await run(pool, q.getUsage(hold.tokenId)))[0],
+      );
+      return holdOutcome(usage, row !== undefined);
     },
 
-    async claimOnce(key, expiresAt) {
-      const now = Date.now();
+    async settleHold(id, charge) {
+      assertCharge(charge);
+      return (await run(pool, reservations.unhold(id, charge))).length > 0;
+    },
+
+    async releaseHold(id) {
+      await run(pool, reservations.unhold(id, NOTHING));
+    },
+
+    async claim(key, claim, now) {
       if (now - lastPrune >= CLAIM_PRUNE_INTERVAL_MS) await pruneClaims(now);
-      return (await run(pool, q.claimOnce(key, expiresAt, now))).length > 0;
+      return (await run(pool, q.claim(key, claim, now))).length > 0;
+    },
+
+    async confirmClaim(key) {
+      await run(pool, q.confirmClaim(key));
+    },
+
+    async releaseClaim(key) {
+      await run(pool, q.releaseClaim(key));
+    },
+
+    async renew(refs, until) {
+      if (refs.holds.length > 0) await run(pool, q.renewHolds(refs.holds, until));
+      if (refs.claims.length > 0) await run(pool, q.renewClaims(refs.claims, until));
     },
 
     async revoke(tokenId, reason) {

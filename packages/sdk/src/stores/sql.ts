@@ -11,14 +11,16 @@
  */
 import { TollwayError } from '../errors.js';
 import type {
+  Hold,
   IssuedChallenge,
   PaymentProtocol,
   RevenueRow,
   Revocation,
   Settlement,
   TokenRecord,
+  TokenUsage,
 } from '../server/store.js';
-import { MAX_STORED_AMOUNT } from './common.js';
+import { type HeldAmounts, heldOf, MAX_STORED_AMOUNT } from './common.js';
 
 /** A value bound to a placeholder. */
 export type SqlValue = string | bigint | null;
@@ -196,41 +198,116 @@ export function createSqlQueries(prefix: string) {
 
     getUsage(tokenId: string): SqlQuery {
       return {
-        text: `SELECT uses, spent_msat FROM ${t('token_usage')} WHERE token_id = $1`,
+        text: `SELECT uses, spent_msat, held_uses, held_msat FROM ${t('token_usage')} WHERE token_id = $1`,
         values: [tokenId],
       };
     },
 
-    /** Adds `count` uses if `uses <= maxUses - count`; returns the new `uses` only when it did. */
-    consumeUses(tokenId: string, count: number, maxUses: number): SqlQuery {
+    /**
+     * Adds a hold's uses and msat to the token's held counters if they fit under its limits;
+     * returns the new counters only when it did. Limits absent from the hold are the largest amount.
+     */
+    holdUsage(hold: Hold): SqlQuery {
+      const { uses, amountMsat } = heldOf(hold);
       return {
-        text: `INSERT INTO ${t('token_usage')} AS u (token_id, uses, spent_msat) VALUES ($1, $2, 0)
-          ON CONFLICT (token_id) DO UPDATE SET uses = u.uses + excluded.uses
-          WHERE u.uses <= CAST($3 AS BIGINT) - excluded.uses
-          RETURNING uses`,
-        values: [tokenId, int(count), int(maxUses)],
+        text: `INSERT INTO ${t('token_usage')} AS u (token_id, uses, spent_msat, held_uses, held_msat)
+          VALUES ($1, 0, 0, $2, $3)
+          ON CONFLICT (token_id) DO UPDATE SET held_uses = u.held_uses + excluded.held_uses,
+            held_msat = u.held_msat + excluded.held_msat
+          WHERE u.uses + u.held_uses <= CAST($4 AS BIGINT) - excluded.held_uses
+            AND u.spent_msat + u.held_msat <= CAST($5 AS BIGINT) - excluded.held_msat
+          RETURNING uses, spent_msat, held_uses, held_msat`,
+        values: [
+          hold.tokenId,
+          int(uses),
+          amountMsat,
+          hold.uses === undefined ? MAX_STORED_AMOUNT : int(hold.uses.max),
+          hold.balance?.initialMsat ?? MAX_STORED_AMOUNT,
+        ],
       };
     },
 
-    /** Adds `amount` to the spent total if `spent <= initial - amount`; returns the new total only when it did. */
-    spendBalance(tokenId: string, amountMsat: bigint, initialMsat: bigint): SqlQuery {
+    insertHold(hold: Hold): SqlQuery {
+      const { uses, amountMsat } = heldOf(hold);
       return {
-        text: `INSERT INTO ${t('token_usage')} AS u (token_id, uses, spent_msat) VALUES ($1, 0, $2)
-          ON CONFLICT (token_id) DO UPDATE SET spent_msat = u.spent_msat + excluded.spent_msat
-          WHERE u.spent_msat <= CAST($3 AS BIGINT) - excluded.spent_msat
-          RETURNING spent_msat`,
-        values: [tokenId, amountMsat, initialMsat],
+        text: `INSERT INTO ${t('holds')} (hold_id, token_id, uses, amount_msat, expires_at)
+          VALUES ($1, $2, $3, $4, $5)`,
+        values: [hold.id, hold.tokenId, int(uses), amountMsat, int(hold.expiresAt)],
       };
     },
 
-    /** Inserts the claim, or takes over an expired one; returns a row only when the caller won. */
-    claimOnce(key: string, expiresAt: number, now: number): SqlQuery {
+    /** Takes `held` off a token's held counters and adds `charged` to its spent ones. */
+    unholdUsage(tokenId: string, held: HeldAmounts, charged: HeldAmounts): SqlQuery {
       return {
-        text: `INSERT INTO ${t('claims')} AS c (claim_key, expires_at) VALUES ($1, $2)
-          ON CONFLICT (claim_key) DO UPDATE SET expires_at = excluded.expires_at
-          WHERE c.expires_at <= CAST($3 AS BIGINT)
+        text: `UPDATE ${t('token_usage')} SET held_uses = held_uses - $2, held_msat = held_msat - $3,
+            uses = uses + $4, spent_msat = spent_msat + $5
+          WHERE token_id = $1`,
+        values: [tokenId, int(held.uses), held.amountMsat, int(charged.uses), charged.amountMsat],
+      };
+    },
+
+    deleteHold(id: string): SqlQuery {
+      return {
+        text: `DELETE FROM ${t('holds')} WHERE hold_id = $1 RETURNING token_id, uses, amount_msat`,
+        values: [id],
+      };
+    },
+
+    /** Deletes the holds (of one token, or every token) that expired by `now`, returning them. */
+    deleteExpiredHolds(now: number, tokenId: string | undefined): SqlQuery {
+      return {
+        text: `DELETE FROM ${t('holds')} WHERE expires_at <= $1 ${tokenId === undefined ? '' : 'AND token_id = $2'}
+          RETURNING token_id, uses, amount_msat`,
+        values: tokenId === undefined ? [int(now)] : [int(now), tokenId],
+      };
+    },
+
+    renewHolds(ids: readonly string[], until: number): SqlQuery {
+      const values: SqlValue[] = [int(until), ...ids];
+      const list = ids.map((_, i) => `$${i + 2}`).join(', ');
+      return {
+        text: `UPDATE ${t('holds')} SET expires_at = $1 WHERE hold_id IN (${list})`,
+        values,
+      };
+    },
+
+    /**
+     * Inserts the claim, or takes over one that expired or whose hold lapsed by `now`; returns a row
+     * only when the caller won.
+     */
+    claim(key: string, claim: { expiresAt: number; heldUntil: number }, now: number): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('claims')} AS c (claim_key, expires_at, held_until) VALUES ($1, $2, $3)
+          ON CONFLICT (claim_key) DO UPDATE SET expires_at = excluded.expires_at,
+            held_until = excluded.held_until
+          WHERE c.expires_at <= CAST($4 AS BIGINT)
+            OR (c.held_until IS NOT NULL AND c.held_until <= CAST($4 AS BIGINT))
           RETURNING claim_key`,
-        values: [key, int(expiresAt), int(now)],
+        values: [key, int(claim.expiresAt), int(claim.heldUntil), int(now)],
+      };
+    },
+
+    confirmClaim(key: string): SqlQuery {
+      return {
+        text: `UPDATE ${t('claims')} SET held_until = NULL WHERE claim_key = $1`,
+        values: [key],
+      };
+    },
+
+    releaseClaim(key: string): SqlQuery {
+      return {
+        text: `DELETE FROM ${t('claims')} WHERE claim_key = $1 AND held_until IS NOT NULL`,
+        values: [key],
+      };
+    },
+
+    renewClaims(keys: readonly string[], until: number): SqlQuery {
+      const values: SqlValue[] = [int(until), ...keys];
+      const list = keys.map((_, i) => `$${i + 2}`).join(', ');
+      return {
+        text: `UPDATE ${t('claims')} SET held_until = $1
+          WHERE held_until IS NOT NULL AND claim_key IN (${list})`,
+        values,
       };
     },
 
@@ -423,5 +500,42 @@ export function toRevenueRow(row: SqlRow): RevenueRow {
     unit: textColumn(row, 'unit'),
     amount: bigintColumn(row, 'amount'),
     count: numberColumn(row, 'count'),
+  };
+}
+
+/**
+ * Decodes a `token_usage` row (or its absence) of token `tokenId`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * toTokenUsage('tok1', rows[0]); // { tokenId: 'tok1', uses: 2, spentMsat: 0n, heldUses: 1, heldMsat: 0n }
+ * ```
+ */
+export function toTokenUsage(tokenId: string, row: SqlRow | undefined): TokenUsage {
+  if (row === undefined) return { tokenId, uses: 0, spentMsat: 0n, heldUses: 0, heldMsat: 0n };
+  return {
+    tokenId,
+    uses: numberColumn(row, 'uses'),
+    spentMsat: bigintColumn(row, 'spent_msat'),
+    heldUses: numberColumn(row, 'held_uses'),
+    heldMsat: bigintColumn(row, 'held_msat'),
+  };
+}
+
+/**
+ * Decodes a deleted `holds` row: its token and what it held.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * toHeldRow(rows[0]); // { tokenId: 'tok1', uses: 1, amountMsat: 0n }
+ * ```
+ */
+export function toHeldRow(row: SqlRow): HeldAmounts & { tokenId: string } {
+  return {
+    tokenId: textColumn(row, 'token_id'),
+    uses: numberColumn(row, 'uses'),
+    amountMsat: bigintColumn(row, 'amount_msat'),
   };
 }

@@ -11,12 +11,18 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
-import type { Store } from '../server/store.js';
+import type { HoldCharge, Store } from '../server/store.js';
 import {
-  assertCount,
+  assertCharge,
+  assertHold,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
+  chargedOf,
   createRevocationListeners,
+  heldOf,
+  holdOutcome,
+  MAX_STORED_AMOUNT,
+  NOTHING,
   toStoreError,
 } from './common.js';
 import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
@@ -26,10 +32,12 @@ import {
   firstRow,
   type SqlQuery,
   type SqlRow,
+  toHeldRow,
   toRevenueRow,
   toRevocation,
   toSettlement,
   toTokenRecord,
+  toTokenUsage,
 } from './sql.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -68,7 +76,7 @@ function migrate(db: Database.Database): void {
  * ```ts
  * const store = createSqliteStore({ path: '.tollway/tollway.db' });
  * await store.init();
- * await store.consumeUses('tok1', 1, 100); // { ok: true, uses: 1 }
+ * await store.getUsage('tok1'); // { tokenId: 'tok1', uses: 0, spentMsat: 0n, heldUses: 0, heldMsat: 0n }
  * ```
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
@@ -79,6 +87,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let db: Database.Database | undefined;
   let lastRevision = 0n;
   let lastPrune = 0;
+  let lastSweep = 0;
   let poller: NodeJS.Timeout | undefined;
 
   function open(): Database.Database {
@@ -136,6 +145,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function pruneClaims(now: number): void {
     lastPrune = now;
     run(q.pruneClaims(now));
+  }
+
+  /** Releases the holds (of one token, or all) that expired by `now`; how many. In a transaction. */
+  function releaseExpired(now: number, tokenId: string | undefined): number {
+    if (tokenId === undefined) lastSweep = now;
+    const rows = run(q.deleteExpiredHolds(now, tokenId)).map(toHeldRow);
+    for (const held of rows) run(q.unholdUsage(held.tokenId, held, NOTHING));
+    return rows.length;
+  }
+
+  /** Deletes a hold and charges `charge` of it (the rest released); false when it is gone. */
+  function unhold(id: string, charge: HoldCharge): boolean {
+    const row = run(q.deleteHold(id))[0];
+    if (row === undefined) return false;
+    const held = toHeldRow(row);
+    run(q.unholdUsage(held.tokenId, held, chargedOf(held, charge)));
+    return true;
   }
 
   return {
@@ -206,54 +232,55 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async getUsage(tokenId) {
-      return guarded(() => {
-        const row = run(q.getUsage(tokenId))[0];
-        return row === undefined
-          ? { tokenId, uses: 0, spentMsat: 0n }
-          : {
-              tokenId,
-              uses: Number(bigintColumn(row, 'uses')),
-              spentMsat: bigintColumn(row, 'spent_msat'),
-            };
-      });
+      return guarded(() => toTokenUsage(tokenId, run(q.getUsage(tokenId))[0]));
     },
 
-    async consumeUses(tokenId, count, maxUses) {
-      assertCount(count, 'count');
-      assertCount(maxUses, 'maxUses');
-      return guarded(() => {
-        const row = count <= maxUses ? run(q.consumeUses(tokenId, count, maxUses))[0] : undefined;
-        if (row !== undefined) return { ok: true, uses: Number(bigintColumn(row, 'uses')) };
-        const current = run(q.getUsage(tokenId))[0];
-        return {
-          ok: false,
-          uses: current === undefined ? 0 : Number(bigintColumn(current, 'uses')),
-        };
-      });
-    },
-
-    async spendBalance(tokenId, amountMsat, initialMsat) {
-      assertStorableAmount(amountMsat, 'amountMsat');
-      assertStorableAmount(initialMsat, 'initialMsat');
-      return guarded(() => {
-        const row =
-          amountMsat <= initialMsat
-            ? run(q.spendBalance(tokenId, amountMsat, initialMsat))[0]
-            : undefined;
-        if (row !== undefined) {
-          return { ok: true, remainingMsat: initialMsat - bigintColumn(row, 'spent_msat') };
+    async hold(hold, now) {
+      assertHold(hold);
+      const held = heldOf(hold);
+      const fits =
+        held.uses <= (hold.uses?.max ?? Number.MAX_SAFE_INTEGER) &&
+        held.amountMsat <= (hold.balance?.initialMsat ?? MAX_STORED_AMOUNT);
+      return transaction(() => {
+        if (now - lastSweep >= CLAIM_PRUNE_INTERVAL_MS) releaseExpired(now, undefined);
+        let row = fits ? run(q.holdUsage(hold))[0] : undefined;
+        if (row === undefined && fits && releaseExpired(now, hold.tokenId) > 0) {
+          row = run(q.holdUsage(hold))[0];
         }
-        const current = run(q.getUsage(tokenId))[0];
-        const spent = current === undefined ? 0n : bigintColumn(current, 'spent_msat');
-        return { ok: false, remainingMsat: spent < initialMsat ? initialMsat - spent : 0n };
+        if (row !== undefined) run(q.insertHold(hold));
+        const usage = toTokenUsage(hold.tokenId, row ?? run(q.getUsage(hold.tokenId))[0]);
+        return holdOutcome(usage, row !== undefined);
       });
     },
 
-    async claimOnce(key, expiresAt) {
+    async settleHold(id, charge) {
+      assertCharge(charge);
+      return transaction(() => unhold(id, charge));
+    },
+
+    async releaseHold(id) {
+      transaction(() => unhold(id, { uses: 0, amountMsat: 0n }));
+    },
+
+    async claim(key, claim, now) {
       return guarded(() => {
-        const now = Date.now();
         if (now - lastPrune >= CLAIM_PRUNE_INTERVAL_MS) pruneClaims(now);
-        return run(q.claimOnce(key, expiresAt, now)).length > 0;
+        return run(q.claim(key, claim, now)).length > 0;
+      });
+    },
+
+    async confirmClaim(key) {
+      guarded(() => run(q.confirmClaim(key)));
+    },
+
+    async releaseClaim(key) {
+      guarded(() => run(q.releaseClaim(key)));
+    },
+
+    async renew(refs, until) {
+      transaction(() => {
+        if (refs.holds.length > 0) run(q.renewHolds(refs.holds, until));
+        if (refs.claims.length > 0) run(q.renewClaims(refs.claims, until));
       });
     },
 

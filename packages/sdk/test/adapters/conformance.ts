@@ -564,7 +564,7 @@ export function describeConformance(harness: AdapterHarness): void {
               },
               release: () => {
                 events.push('release');
-                charge.release();
+                return charge.release();
               },
             },
           };

@@ -4,7 +4,7 @@ import { isTollwayError } from '../../src/errors.js';
 import type { Revocation } from '../../src/server/store.js';
 import { createPostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js';
 import { startTestPostgres } from '../support/postgres.js';
-import { describeStoreSuite } from './store-suite.js';
+import { claimUntil, describeStoreSuite, spend } from './store-suite.js';
 
 const postgres = await startTestPostgres();
 afterAll(async () => {
@@ -68,7 +68,10 @@ if (postgres === undefined) {
       const applied = await inspect((c) =>
         c.query(`SELECT version, name FROM ${schema}.schema_migrations`),
       );
-      expect(applied.rows).toStrictEqual([{ version: 1, name: 'initial' }]);
+      expect(applied.rows).toStrictEqual([
+        { version: 1, name: 'initial' },
+        { version: 2, name: 'reservations' },
+      ]);
     });
 
     it('keeps its tables in the "tollway" schema by default, with BIGINT money columns', async () => {
@@ -82,6 +85,7 @@ if (postgres === undefined) {
       );
       expect(columns.rows).toStrictEqual([
         { table_name: 'challenges', column_name: 'amount_msat', data_type: 'bigint' },
+        { table_name: 'holds', column_name: 'amount_msat', data_type: 'bigint' },
         { table_name: 'settlements', column_name: 'amount', data_type: 'bigint' },
         { table_name: 'token_usage', column_name: 'spent_msat', data_type: 'bigint' },
         { table_name: 'tokens', column_name: 'initial_balance_msat', data_type: 'bigint' },
@@ -93,7 +97,7 @@ if (postgres === undefined) {
       pg.types.setTypeParser(pg.types.builtins.INT8, Number.parseFloat);
       try {
         const store = await open({ connectionString: url, schema: freshSchema() });
-        await store.spendBalance('t', 2n ** 62n + 1n, 2n ** 63n - 1n);
+        await spend(store, 't', 2n ** 62n + 1n, 2n ** 63n - 1n);
         expect(await store.getUsage('t')).toMatchObject({ spentMsat: 2n ** 62n + 1n });
         await store.close();
       } finally {
@@ -153,7 +157,9 @@ if (postgres === undefined) {
       const store = await open({ connectionString: url, schema: freshSchema() });
       store.subscribeRevocations(() => {});
       await Promise.all(
-        Array.from({ length: 5 }, (_, i) => store.claimOnce(`k${i}`, Date.now() + 1000)),
+        Array.from({ length: 5 }, (_, i) =>
+          store.claim(`k${i}`, claimUntil(Date.now() + 1000), Date.now()),
+        ),
       );
       expect(await count()).toBeGreaterThan(before);
       await store.close();

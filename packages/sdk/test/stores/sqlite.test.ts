@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTollwayError } from '../../src/errors.js';
 import { createSqliteStore, type SqliteStoreOptions } from '../../src/stores/sqlite.js';
-import { describeStoreSuite } from './store-suite.js';
+import { claimUntil, describeStoreSuite, spend, use } from './store-suite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollway-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,6 +50,7 @@ describe('sqlite store specifics', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toStrictEqual([
         { version: 1, name: 'initial' },
+        { version: 2, name: 'reservations' },
       ]);
     });
   });
@@ -65,7 +66,7 @@ describe('sqlite store specifics', () => {
       unit: 'msat',
       settledAt: 1,
     });
-    await store.spendBalance('t', 2n ** 60n, 2n ** 62n);
+    await spend(store, 't', 2n ** 60n, 2n ** 62n);
     await store.close();
     inspect(path, (db) => {
       const types = db
@@ -85,7 +86,7 @@ describe('sqlite store specifics', () => {
     const a = createSqliteStore({ path });
     const b = createSqliteStore({ path });
     await Promise.all([a.init(), b.init()]);
-    await a.consumeUses('t', 2, 5);
+    await use(a, 't', 2, 5);
     await Promise.all([a.close(), b.close()]);
     const reopened = await open({ path });
     expect(await reopened.getUsage('t')).toMatchObject({ uses: 2 });
@@ -98,21 +99,23 @@ describe('sqlite store specifics', () => {
     const writer = new Database(path);
     writer.exec('BEGIN IMMEDIATE');
     const started = performance.now();
-    const error = await store.claimOnce('k', Date.now() + 1000).catch((e: unknown) => e);
+    const error = await store
+      .claim('k', claimUntil(Date.now() + 1000), Date.now())
+      .catch((e: unknown) => e);
     const waited = performance.now() - started;
     writer.exec('ROLLBACK');
     writer.close();
     expect(isTollwayError(error, 'store_error')).toBe(true);
     expect(waited).toBeGreaterThanOrEqual(180);
-    expect(await store.claimOnce('k', Date.now() + 1000)).toBe(true);
+    expect(await store.claim('k', claimUntil(Date.now() + 1000), Date.now())).toBe(true);
     await store.close();
   });
 
   it('deletes expired single-use claims when it opens', async () => {
     const path = freshPath();
     const store = await open({ path });
-    await store.claimOnce('expired', Date.now() - 1);
-    await store.claimOnce('live', Date.now() + 60_000);
+    await store.claim('expired', claimUntil(Date.now() - 1), Date.now());
+    await store.claim('live', claimUntil(Date.now() + 60_000), Date.now());
     await store.close();
     await (await open({ path })).close();
     inspect(path, (db) => {

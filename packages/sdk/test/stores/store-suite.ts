@@ -207,13 +207,15 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       const rich = token('rich', { initialBalanceMsat: 2n ** 62n + 5n });
       await store.saveToken(rich);
       expect(await store.getToken('rich')).toStrictEqual(rich);
-      expect(await store.spendBalance('rich', 2n ** 53n + 1n, MAX_I64)).toStrictEqual({
+      expect(await spend(store, 'rich', 2n ** 53n + 1n, MAX_I64)).toStrictEqual({
         ok: true,
-        remainingMsat: MAX_I64 - 2n ** 53n - 1n,
+        uses: 0,
+        spentMsat: 2n ** 53n + 1n,
       });
-      expect(await store.spendBalance('rich', MAX_I64, MAX_I64)).toStrictEqual({
+      expect(await spend(store, 'rich', MAX_I64, MAX_I64)).toStrictEqual({
         ok: false,
-        remainingMsat: MAX_I64 - 2n ** 53n - 1n,
+        uses: 0,
+        spentMsat: 2n ** 53n + 1n,
       });
       expect((await store.getUsage('rich')).spentMsat).toBe(2n ** 53n + 1n);
       expect(await codeOf(store.recordSettlement(settlement('x', { amount: MAX_I64 + 1n })))).toBe(
@@ -222,9 +224,9 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await codeOf(store.recordSettlement(settlement('y', { amount: -1n })))).toBe(
         'invalid_amount',
       );
-      expect(await codeOf(store.spendBalance('rich', -1n, 10n))).toBe('invalid_amount');
-      expect(await codeOf(store.consumeUses('rich', 1.5, 10))).toBe('invalid_amount');
-      expect(await codeOf(store.consumeUses('rich', 1, -1))).toBe('invalid_amount');
+      expect(await codeOf(spend(store, 'rich', -1n, 10n))).toBe('invalid_amount');
+      expect(await codeOf(use(store, 'rich', 1.5, 10))).toBe('invalid_amount');
+      expect(await codeOf(use(store, 'rich', 1, -1))).toBe('invalid_amount');
       expect(await store.listSettlements({})).toHaveLength(2);
     });
 
@@ -250,106 +252,158 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.listTokens({ offset: 2 })).toStrictEqual([later]);
     });
 
-    it('consumeUses counts up to maxUses and reports the current count when refused', async () => {
-      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 0, spentMsat: 0n });
-      expect(await store.consumeUses('t', 3, 10)).toStrictEqual({ ok: true, uses: 3 });
-      expect(await store.consumeUses('t', 7, 10)).toStrictEqual({ ok: true, uses: 10 });
-      expect(await store.consumeUses('t', 1, 10)).toStrictEqual({ ok: false, uses: 10 });
-      expect(await store.consumeUses('fresh', 11, 10)).toStrictEqual({ ok: false, uses: 0 });
-      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 10, spentMsat: 0n });
-      expect(await store.getUsage('fresh')).toStrictEqual({
-        tokenId: 'fresh',
+    it('holds count up to maxUses with what is charged, and report the count when refused', async () => {
+      const empty = { uses: 0, spentMsat: 0n, heldUses: 0, heldMsat: 0n };
+      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', ...empty });
+      expect(await use(store, 't', 3, 10)).toStrictEqual({ ok: true, uses: 3, spentMsat: 0n });
+      expect(await use(store, 't', 7, 10)).toStrictEqual({ ok: true, uses: 10, spentMsat: 0n });
+      expect(await use(store, 't', 1, 10)).toStrictEqual({ ok: false, uses: 10, spentMsat: 0n });
+      expect(await use(store, 'fresh', 11, 10)).toStrictEqual({
+        ok: false,
         uses: 0,
         spentMsat: 0n,
       });
+      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', ...empty, uses: 10 });
+      expect(await store.getUsage('fresh')).toStrictEqual({ tokenId: 'fresh', ...empty });
     });
 
-    it('consumeUses is atomic: 50 concurrent calls with maxUses 10 succeed exactly 10 times', async () => {
-      const results = await Promise.all(
-        Array.from({ length: 50 }, () => store.consumeUses('t', 1, 10)),
-      );
+    it('a hold counts until it is settled (charged) or released (given back)', async () => {
+      const now = Date.now();
+      const hold = (id: string, count: number) => ({
+        id,
+        tokenId: 't',
+        uses: { count, max: 5 },
+        expiresAt: now + 60_000,
+      });
+      expect((await store.hold(hold('a', 2), now)).ok).toBe(true);
+      expect((await store.hold(hold('b', 3), now)).ok).toBe(true);
+      expect((await store.hold(hold('c', 1), now)).ok).toBe(false);
+      expect(await store.getUsage('t')).toMatchObject({ uses: 0, heldUses: 5 });
+      expect(await store.settleHold('a', { uses: 2, amountMsat: 0n })).toBe(true);
+      await store.releaseHold('b');
+      expect(await store.getUsage('t')).toMatchObject({ uses: 2, heldUses: 0 });
+      expect(await store.settleHold('a', { uses: 2, amountMsat: 0n })).toBe(false);
+      await store.releaseHold('b');
+      expect((await store.hold(hold('c', 3), now)).ok).toBe(true);
+      expect((await store.hold(hold('d', 1), now)).ok).toBe(false);
+      expect(await store.getUsage('t')).toMatchObject({ uses: 2, heldUses: 3 });
+    });
+
+    it('a settled hold charges at most what it held; the rest goes back to the balance', async () => {
+      const now = Date.now();
+      const hold = { id: 'h', tokenId: 't', balance: { amountMsat: 500n, initialMsat: 1000n } };
+      expect(await store.hold({ ...hold, expiresAt: now + 60_000 }, now)).toStrictEqual({
+        ok: true,
+        uses: 0,
+        spentMsat: 500n,
+      });
+      expect(await store.settleHold('h', { uses: 0, amountMsat: 200n })).toBe(true);
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 200n, heldMsat: 0n });
+      await store.hold({ ...hold, id: 'h2', expiresAt: now + 60_000 }, now);
+      expect(await store.settleHold('h2', { uses: 0, amountMsat: 900n })).toBe(true);
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 700n, heldMsat: 0n });
+    });
+
+    it('an expired hold (its instance died) is released when a hold would not fit; renew keeps one', async () => {
+      const now = Date.now();
+      const hold = (id: string, expiresAt: number) => ({
+        id,
+        tokenId: 't',
+        uses: { count: 1, max: 2 },
+        expiresAt,
+      });
+      expect((await store.hold(hold('dead', now + 1000), now)).ok).toBe(true);
+      expect((await store.hold(hold('alive', now + 1000), now)).ok).toBe(true);
+      await store.renew({ holds: ['alive'], claims: [] }, now + 60_000);
+      expect((await store.hold(hold('late', now + 60_000), now + 500)).ok).toBe(false);
+      expect((await store.hold(hold('late', now + 60_000), now + 2000)).ok).toBe(true);
+      expect((await store.hold(hold('later', now + 60_000), now + 2000)).ok).toBe(false);
+      expect(await store.settleHold('dead', { uses: 1, amountMsat: 0n })).toBe(false);
+      expect(await store.getUsage('t')).toMatchObject({ uses: 0, heldUses: 2 });
+    });
+
+    it('holds are atomic: 50 concurrent holds with maxUses 10 succeed exactly 10 times', async () => {
+      const results = await Promise.all(Array.from({ length: 50 }, () => use(store, 't', 1, 10)));
       const granted = results.filter((r) => r.ok).map((r) => r.uses);
       expect(granted.sort((a, b) => a - b)).toStrictEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       expect((await store.getUsage('t')).uses).toBe(10);
     });
 
-    it('consumeUses is atomic across two instances', async ({ skip }) => {
+    it('holds are atomic across two instances', async ({ skip }) => {
       const peer = await peerOrSkip(skip);
       const all = [store, peer];
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => all[i % 2]!.consumeUses('t', 1, 10)),
+        Array.from({ length: 50 }, (_, i) => use(all[i % 2]!, 't', 1, 10)),
       );
       expect(results.filter((r) => r.ok)).toHaveLength(10);
       expect((await peer.getUsage('t')).uses).toBe(10);
     });
 
-    it('spendBalance spends while the balance lasts and never goes below zero', async () => {
-      expect(await store.spendBalance('t', 300n, 1000n)).toStrictEqual({
-        ok: true,
-        remainingMsat: 700n,
-      });
-      expect(await store.spendBalance('t', 800n, 1000n)).toStrictEqual({
-        ok: false,
-        remainingMsat: 700n,
-      });
-      expect(await store.spendBalance('t', 700n, 1000n)).toStrictEqual({
-        ok: true,
-        remainingMsat: 0n,
-      });
-      expect(await store.spendBalance('t', 1n, 1000n)).toStrictEqual({
-        ok: false,
-        remainingMsat: 0n,
-      });
-      expect(await store.spendBalance('fresh', 2000n, 1000n)).toStrictEqual({
-        ok: false,
-        remainingMsat: 1000n,
-      });
-      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 0, spentMsat: 1000n });
+    it('balance holds spend while the balance lasts and never go below zero', async () => {
+      const spent = async (amount: bigint, token = 't') => spend(store, token, amount, 1000n);
+      expect(await spent(300n)).toStrictEqual({ ok: true, uses: 0, spentMsat: 300n });
+      expect(await spent(800n)).toStrictEqual({ ok: false, uses: 0, spentMsat: 300n });
+      expect(await spent(700n)).toStrictEqual({ ok: true, uses: 0, spentMsat: 1000n });
+      expect(await spent(1n)).toStrictEqual({ ok: false, uses: 0, spentMsat: 1000n });
+      expect(await spent(2000n, 'fresh')).toStrictEqual({ ok: false, uses: 0, spentMsat: 0n });
+      expect(await store.getUsage('t')).toMatchObject({ uses: 0, spentMsat: 1000n });
     });
 
-    it('spendBalance is atomic under concurrency, across instances', async () => {
+    it('balance holds are atomic under concurrency, across instances', async () => {
       const all = await instances();
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => all[i % all.length]!.spendBalance('t', 100n, 1000n)),
+        Array.from({ length: 50 }, (_, i) => spend(all[i % all.length]!, 't', 100n, 1000n)),
       );
-      const remaining = results.filter((r) => r.ok).map((r) => r.remainingMsat);
-      expect(remaining.sort((a, b) => Number(b - a))).toStrictEqual([
-        900n,
-        800n,
-        700n,
-        600n,
-        500n,
-        400n,
-        300n,
-        200n,
-        100n,
-        0n,
-      ]);
-      expect(results.filter((r) => !r.ok).every((r) => r.remainingMsat === 0n)).toBe(true);
+      const spentAfter = results.filter((r) => r.ok).map((r) => r.spentMsat);
+      expect(spentAfter.sort((a, b) => Number(a - b))).toStrictEqual(
+        Array.from({ length: 10 }, (_, i) => BigInt(i + 1) * 100n),
+      );
+      expect(results.filter((r) => !r.ok).every((r) => r.spentMsat === 1000n)).toBe(true);
       expect((await store.getUsage('t')).spentMsat).toBe(1000n);
     });
 
     it('uses and balance of one token are counted independently', async () => {
-      await store.consumeUses('t', 2, 5);
-      await store.spendBalance('t', 40n, 100n);
-      expect(await store.getUsage('t')).toStrictEqual({ tokenId: 't', uses: 2, spentMsat: 40n });
+      await use(store, 't', 2, 5);
+      await spend(store, 't', 40n, 100n);
+      expect(await store.getUsage('t')).toMatchObject({ uses: 2, spentMsat: 40n });
     });
 
-    it('claimOnce is true exactly once, under concurrency and across instances', async () => {
+    it('a claim is granted exactly once, under concurrency and across instances', async () => {
       const all = await instances();
-      const expiresAt = Date.now() + 60_000;
+      const now = Date.now();
+      const claim = { expiresAt: now + 60_000, heldUntil: now + 60_000 };
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => all[i % all.length]!.claimOnce('nonce', expiresAt)),
+        Array.from({ length: 50 }, (_, i) => all[i % all.length]!.claim('nonce', claim, now)),
       );
       expect(results.filter(Boolean)).toHaveLength(1);
-      for (const s of all) expect(await s.claimOnce('nonce', expiresAt)).toBe(false);
-      expect(await store.claimOnce('other', expiresAt)).toBe(true);
+      for (const s of all) expect(await s.claim('nonce', claim, now)).toBe(false);
+      expect(await store.claim('other', claim, now)).toBe(true);
     });
 
-    it('an expired claim counts as absent and can be claimed again', async () => {
-      expect(await store.claimOnce('old', Date.now() - 1)).toBe(true);
-      expect(await store.claimOnce('old', Date.now() + 60_000)).toBe(true);
-      expect(await store.claimOnce('old', Date.now() + 60_000)).toBe(false);
+    it('a released claim can be claimed again, a confirmed one cannot, an expired one can', async () => {
+      const now = Date.now();
+      const claim = { expiresAt: now + 60_000, heldUntil: now + 60_000 };
+      expect(await store.claim('k', claim, now)).toBe(true);
+      await store.releaseClaim('k');
+      expect(await store.claim('k', claim, now)).toBe(true);
+      await store.confirmClaim('k');
+      await store.releaseClaim('k');
+      expect(await store.claim('k', claim, now)).toBe(false);
+      expect(await store.claim('k', claim, now + 61_000)).toBe(true);
+      expect(await store.claim('old', { ...claim, expiresAt: now - 1 }, now)).toBe(true);
+      expect(await store.claim('old', claim, now)).toBe(true);
+      expect(await store.claim('old', claim, now)).toBe(false);
+    });
+
+    it('a claim whose hold lapsed (its instance died) can be claimed again; renew keeps one', async () => {
+      const now = Date.now();
+      const claim = { expiresAt: now + 600_000, heldUntil: now + 1000 };
+      expect(await store.claim('dead', claim, now)).toBe(true);
+      expect(await store.claim('alive', claim, now)).toBe(true);
+      await store.renew({ holds: [], claims: ['alive'] }, now + 60_000);
+      expect(await store.claim('dead', claim, now + 500)).toBe(false);
+      expect(await store.claim('dead', claim, now + 2000)).toBe(true);
+      expect(await store.claim('alive', claim, now + 2000)).toBe(false);
     });
 
     it('revoke keeps the first revocation; listRevocations returns them all', async () => {
@@ -421,15 +475,47 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       );
     });
 
-    it('reports consumeUses throughput (printed, not asserted)', async () => {
+    it('reports hold-and-settle throughput (printed, not asserted)', async () => {
       const n = 2000;
-      const sequential = await throughput(n, 1, () => store.consumeUses('seq', 1, n));
-      const parallel = await throughput(n, 16, () => store.consumeUses('par', 1, n));
+      const sequential = await throughput(n, 1, () => use(store, 'seq', 1, n));
+      const parallel = await throughput(n, 16, () => use(store, 'par', 1, n));
       console.log(
-        `[${name}] consumeUses: ${sequential} calls/s sequential, ${parallel} calls/s with 16 in flight`,
+        `[${name}] hold + settle of one use: ${sequential} calls/s sequential, ${parallel} calls/s with 16 in flight`,
       );
       expect(await store.getUsage('seq')).toMatchObject({ uses: n });
       expect(await store.getUsage('par')).toMatchObject({ uses: n });
     });
   });
+}
+
+/** Holds and at once charges `count` uses of `max` (what a request that answered does). */
+export async function use(store: Store, tokenId: string, count: number, max: number) {
+  const id = `use-${Math.random()}`;
+  const now = Date.now();
+  const held = await store.hold(
+    { id, tokenId, uses: { count, max }, expiresAt: now + 60_000 },
+    now,
+  );
+  if (held.ok) await store.settleHold(id, { uses: count, amountMsat: 0n });
+  return held;
+}
+
+/** Holds and at once charges `amountMsat` of a balance of `initialMsat`. */
+export async function spend(
+  store: Store,
+  tokenId: string,
+  amountMsat: bigint,
+  initialMsat: bigint,
+) {
+  const id = `spend-${Math.random()}`;
+  const now = Date.now();
+  const balance = { amountMsat, initialMsat };
+  const held = await store.hold({ id, tokenId, balance, expiresAt: now + 60_000 }, now);
+  if (held.ok) await store.settleHold(id, { uses: 0, amountMsat });
+  return held;
+}
+
+/** A claim that expires and is held until `time`. */
+export function claimUntil(time: number): { expiresAt: number; heldUntil: number } {
+  return { expiresAt: time, heldUntil: time };
 }

@@ -1,0 +1,200 @@
+/**
+ * Reserve → run → settle: what a paid request holds in the store while it runs — a single-use
+ * proof's claim, one use, or its price out of a prepaid balance — atomically across every instance
+ * on the store. The request's outcome settles it (charged) or releases it (nothing charged, and
+ * the credential works again). Settling and releasing write in the background: the counters stay
+ * exact meanwhile, as a hold counts until it is settled or released.
+ */
+import { bytesToHex } from '../internal/bytes.js';
+import { randomBytes } from '../internal/crypto.js';
+import { formatMsat } from '../money.js';
+import type { Refusal } from './answers.js';
+import type { PaywallContext } from './context.js';
+import type { Exchange } from './exchange.js';
+import type { InflightRef } from './inflight.js';
+import type { PaymentProof } from './offers.js';
+import type { Quote } from './pricing.js';
+import type { Hold } from './store.js';
+import type { PaymentContext } from './types.js';
+
+/** Response headers that tell what a paid answer cost and what the credential has left. */
+export const RECEIPT_HEADERS = {
+  charged: 'Tollway-Charged',
+  remaining: 'Tollway-Remaining',
+} as const;
+
+/** A paid request's reservation; see the module comment. */
+export interface Reservation {
+  /** The receipt of the answer once charged (what it cost, what is left). */
+  readonly receipt: Array<[string, string]>;
+  /** The receipt of an answer that was not charged. */
+  readonly nothing: Array<[string, string]>;
+  /** Charges what is held. Once; ignored after `release`. */
+  settle(): void;
+  /** Releases what is held: nothing is charged. Once; ignored after `settle`. */
+  release(): void;
+}
+
+/** A reservation, or why the credential cannot pay for this request now. */
+export type Reserved = { ok: true; reservation: Reservation } | { ok: false; refusal: Refusal };
+
+/**
+ * Reserves what `proof` pays this request with (`quote` is its price when it has one), and notes
+ * on `payment` what the credential has left once it is charged.
+ */
+export async function reserve(
+  context: PaywallContext,
+  exchange: Exchange,
+  proof: PaymentProof,
+  quote: Quote | undefined,
+  payment: PaymentContext,
+): Promise<Reserved> {
+  const { store, inflight } = context;
+  const heldUntil = exchange.now + inflight.ttlMs;
+  const refs: InflightRef[] = [];
+  if (proof.singleUse !== undefined) {
+    const { key, expiresAt } = proof.singleUse;
+    const claimed = await store.claim(key, { expiresAt, heldUntil }, exchange.now);
+    if (!claimed) {
+      const detail =
+        'This single-use credential was already used, or is in use by a request still running.';
+      return { ok: false, refusal: { status: 401, code: 'credential_replayed', detail } };
+    }
+    refs.push({ kind: 'claim', key });
+  }
+  const hold = holdOf(proof, quote, heldUntil);
+  if (hold !== undefined) {
+    let held: Awaited<ReturnType<typeof store.hold>>;
+    try {
+      held = await store.hold(hold, exchange.now);
+    } catch (error) {
+      releaseRefs(context, refs);
+      throw error;
+    }
+    if (!held.ok) {
+      releaseRefs(context, refs);
+      return { ok: false, refusal: exhausted(proof, quote, held.spentMsat) };
+    }
+    refs.push({ kind: 'hold', id: hold.id });
+    if (proof.maxUses !== undefined) payment.remainingUses = proof.maxUses - held.uses;
+    if (proof.balanceMsat !== undefined) {
+      payment.remainingBalanceMsat = proof.balanceMsat - held.spentMsat;
+    }
+  }
+  for (const ref of refs) inflight.track(ref);
+  const receipt = receiptOf(proof, hold, payment);
+  return { ok: true, reservation: createReservation(context, refs, hold, receipt) };
+}
+
+/** What `proof` holds of a token for one request (one use, or the price from a balance). */
+function holdOf(
+  proof: PaymentProof,
+  quote: Quote | undefined,
+  expiresAt: number,
+): Hold | undefined {
+  if (proof.maxUses === undefined && proof.balanceMsat === undefined) return undefined;
+  return {
+    id: bytesToHex(randomBytes(16)),
+    tokenId: proof.tokenId,
+    ...(proof.maxUses === undefined ? {} : { uses: { count: 1, max: proof.maxUses } }),
+    ...(proof.balanceMsat === undefined
+      ? {}
+      : { balance: { amountMsat: quote?.msat ?? 0n, initialMsat: proof.balanceMsat } }),
+    expiresAt,
+  };
+}
+
+function exhausted(proof: PaymentProof, quote: Quote | undefined, spentMsat: bigint): Refusal {
+  if (proof.balanceMsat === undefined) {
+    return {
+      status: 402,
+      code: 'uses_exhausted',
+      detail: `This token has used all of its ${proof.maxUses} requests (or the rest are in use by requests still running).`,
+    };
+  }
+  const left = proof.balanceMsat > spentMsat ? proof.balanceMsat - spentMsat : 0n;
+  return {
+    status: 402,
+    code: 'balance_exhausted',
+    detail: `This request costs ${formatMsat(quote?.msat ?? 0n)}; the token has ${formatMsat(left)} left.`,
+  };
+}
+
+/** The receipt headers for a charged answer (none for what a settlement reports itself). */
+function receiptOf(
+  proof: PaymentProof,
+  hold: Hold | undefined,
+  payment: PaymentContext,
+): Array<[string, string]> {
+  const { charged, remaining } = RECEIPT_HEADERS;
+  if (hold?.balance !== undefined) {
+    return [
+      [charged, `${hold.balance.amountMsat} msat`],
+      [remaining, `${payment.remainingBalanceMsat ?? 0n} msat`],
+    ];
+  }
+  if (hold?.uses !== undefined) {
+    return [
+      [charged, '1 uses'],
+      [remaining, `${payment.remainingUses ?? 0} uses`],
+    ];
+  }
+  if (proof.amountMsat !== undefined) return [[charged, `${proof.amountMsat} msat`]];
+  return [];
+}
+
+/** Releases claims and holds taken before the reservation failed (in the background). */
+function releaseRefs(context: PaywallContext, refs: readonly InflightRef[]): void {
+  for (const ref of refs) {
+    context.recorder.run(async () => {
+      if (ref.kind === 'claim') await context.store.releaseClaim(ref.key);
+      else await context.store.releaseHold(ref.id);
+    }, 'releasing a reservation');
+  }
+}
+
+function createReservation(
+  context: PaywallContext,
+  refs: readonly InflightRef[],
+  hold: Hold | undefined,
+  receipt: Array<[string, string]>,
+): Reservation {
+  const { store, recorder, inflight, logger } = context;
+  // What a hold charges when the request is: all it holds.
+  const charge = { uses: hold?.uses?.count ?? 0, amountMsat: hold?.balance?.amountMsat ?? 0n };
+  let done = false;
+  return {
+    receipt,
+    nothing: [[RECEIPT_HEADERS.charged, '0']],
+    settle() {
+      if (done) return;
+      done = true;
+      for (const ref of refs) {
+        recorder.run(async () => {
+          try {
+            if (ref.kind === 'claim') await store.confirmClaim(ref.key);
+            else if (!(await store.settleHold(ref.id, charge))) {
+              logger.warn({ hold: ref.id }, 'a hold expired before its request was charged');
+            }
+          } finally {
+            inflight.untrack(ref);
+          }
+        }, 'charging a reservation');
+      }
+    },
+    release() {
+      if (done) return;
+      done = true;
+      for (const ref of refs) {
+        recorder.run(async () => {
+          try {
+            if (ref.kind === 'claim') await store.releaseClaim(ref.key);
+            else await store.releaseHold(ref.id);
+          } finally {
+            inflight.untrack(ref);
+          }
+        }, 'releasing a reservation');
+      }
+    },
+  };
+}
