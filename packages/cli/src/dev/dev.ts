@@ -13,7 +13,7 @@ import {
   type DevNetwork,
   type DevServer,
   type DevWallet,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';

@@ -224,9 +224,9 @@ function buildState(
   return { config, table, engines, defaultEngine };
 }
 
-function lightningFrom(config: GatewayConfig): LightningBackend {
+async function lightningFrom(config: GatewayConfig): Promise<LightningBackend> {
   try {
-    return connectLightning(config.lightning);
+    return await connectLightning(config.lightning);
   } catch (error) {
     if (!isTollwayError(error)) throw error;
     throw new TollwayError('invalid_config', `lightning: ${error.message}`, { cause: error });
@@ -321,7 +321,7 @@ export async function checkGatewayConfig(
   env: Env = process.env,
   baseDir = process.cwd(),
 ): Promise<void> {
-  const lightning = lightningFrom(config);
+  const lightning = await lightningFrom(config);
   const store = createMemoryStore();
   const upstreams = createUpstreams();
   const overlay = await readOverlay(overlayFile(config));
@@ -377,7 +377,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     );
     if (loaded.created) logger.info({ file: loaded.origin }, 'created a new master secret');
 
-    const lightning = options.lightning ?? lightningFrom(initial);
+    const lightning = options.lightning ?? (await lightningFrom(initial));
     if (options.lightning === undefined) closers.push(() => lightning.close());
     const rawStore = options.store ?? (await openStore(initial));
     if (options.store === undefined) closers.push(() => rawStore.close());

@@ -113,7 +113,7 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
  * ```
  */
 export async function openAgent(config: AgentConfig): Promise<Agent> {
-  const wallet = connectLightning(config.wallet);
+  const wallet = await connectLightning(config.wallet);
   let node: NodeInfo;
   try {
     node = await wallet.getInfo();
