@@ -40,7 +40,13 @@ async function loadedBy(script: string): Promise<string[]> {
   writeFileSync(log, '');
   await promisify(execFile)(
     process.execPath,
-    ['--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script],
+    [
+      '--import',
+      pathToFileURL(join(dir, 'register.mjs')).href,
+      '--input-type=module',
+      '-e',
+      script,
+    ],
     { cwd: root, env: { ...process.env, TOLLWAY_LOAD_LOG: log } },
   );
   return readFileSync(log, 'utf8').split('\n').filter(Boolean);

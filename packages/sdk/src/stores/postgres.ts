@@ -9,8 +9,9 @@
  * counter, so none is missed. BIGINT and NUMERIC values are parsed to bigint per query, whatever
  * global type parsers the application set.
  */
-import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { bytesToHex } from '../internal/bytes.js';
+import { sha256 } from '../internal/crypto.js';
 import type { Store } from '../server/store.js';
 import {
   assertCount,
@@ -100,7 +101,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   // An idle connection that drops is discarded by the pool; the next query opens a new one.
   if (ownPool) pool.on('error', () => {});
   const q = createSqlQueries(`${pg.escapeIdentifier(schema)}.`);
-  const channel = `tollway_revocations_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
+  const channel = `tollway_revocations_${bytesToHex(sha256(schema)).slice(0, 16)}`;
   const listeners = createRevocationListeners();
   let ready: Promise<void> | undefined;
   let closed = false;
