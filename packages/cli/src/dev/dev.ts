@@ -41,7 +41,7 @@ export interface DevSandboxOptions {
 }
 
 /** The x402 part of a sandbox started with `x402: true`. */
-export interface DevSandboxX402 {
+interface DevSandboxX402 {
   chain: DevChain;
   /** The command that pays a dollar-priced route with x402 from another terminal. */
   fetchCommand: string;

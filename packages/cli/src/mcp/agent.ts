@@ -36,7 +36,7 @@ export interface AgentConfig {
 }
 
 /** The state of one tool call, seen by the budget and the paying fetch's events. */
-export interface AgentCall {
+interface AgentCall {
   /** The call's own price cap, below the configured one; `undefined` when it sets none. */
   capMsat: bigint | undefined;
   /** A credential bought earlier was sent (cached, or shared with a concurrent call). */

@@ -23,7 +23,7 @@ export interface Cors {
 }
 
 /** Response headers a client must be able to read: challenges and receipts of every protocol. */
-export const EXPOSED_HEADERS =
+const EXPOSED_HEADERS =
   'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE';
 /** Request headers that carry credentials. */
 const ALLOWED_HEADERS =

@@ -21,7 +21,7 @@ import type {
 import { MAX_STORED_AMOUNT } from './common.js';
 
 /** A value bound to a placeholder. */
-export type SqlValue = string | bigint | null;
+type SqlValue = string | bigint | null;
 
 /** One statement and the values of its placeholders `$1…$n`. */
 export interface SqlQuery {
@@ -287,7 +287,7 @@ export function createSqlQueries(prefix: string) {
 }
 
 /** The statements of one store; see {@link createSqlQueries}. */
-export type SqlQueries = ReturnType<typeof createSqlQueries>;
+type SqlQueries = ReturnType<typeof createSqlQueries>;
 
 function badRow(column: string): TollwayError {
   return new TollwayError('store_error', `Unexpected value in column ${column}`);

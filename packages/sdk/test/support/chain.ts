@@ -17,7 +17,7 @@ import {
 export { anvilBinary, MULTICALL3_ADDRESS, WATCHDOG } from '../../src/x402/local-chain.js';
 
 /** A key pair on the test chain. */
-export type TestAccount = LocalChainAccount;
+type TestAccount = LocalChainAccount;
 
 /** A running anvil with TestUSDC deployed. */
 export type TestChain = LocalChain;
