@@ -395,9 +395,6 @@ export type GatewayConfig = z.output<typeof configSchema>;
 /** One checked service of a {@link GatewayConfig}. */
 export type ServiceConfig = z.output<typeof serviceSchema>;
 
-/** A service as written (before defaults): what the admin API accepts and the overlay keeps. */
-type ServiceInput = z.input<typeof serviceSchema>;
-
 /** One pricing rule of a service. */
 export type PricingRule = z.output<typeof pricingRule>;
 

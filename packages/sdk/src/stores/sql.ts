@@ -286,9 +286,6 @@ export function createSqlQueries(prefix: string) {
   };
 }
 
-/** The statements of one store; see {@link createSqlQueries}. */
-type SqlQueries = ReturnType<typeof createSqlQueries>;
-
 function badRow(column: string): TollwayError {
   return new TollwayError('store_error', `Unexpected value in column ${column}`);
 }
