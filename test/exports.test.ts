@@ -194,10 +194,8 @@ const PINNED: Record<string, string[]> = {
   '@tollway/sdk/stores/sqlite': ['createSqliteStore'],
   '@tollway/sdk/stores/postgres': ['createPostgresStore'],
   '@tollway/sdk/node': [
-    'answerThenFinalize',
     'createPaywallRequest',
     'readJsonBody',
-    'toPaywallRequest',
     'withPaywall',
     'writePaywallResponse',
   ],
