@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMemoryClientStore, createPayingFetch, getPayment } from '@tollway/sdk/client';
-import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';

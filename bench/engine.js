@@ -23,7 +23,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
-import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
 import autocannon from 'autocannon';

@@ -17,7 +17,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
-import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning';
+import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import autocannon from 'autocannon';
 
 const ROUNDS = 5;

@@ -13,7 +13,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDevNetwork, decodeInvoice } from '@tollway/sdk/lightning';
+import { decodeInvoice } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { Bench } from 'tinybench';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollway-bench-invoices-'));

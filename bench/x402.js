@@ -147,7 +147,7 @@ async function tollwayServer(rpcUrl, token, keys) {
 }
 
 async function devLightning() {
-  const { createDevNetwork } = await import('@tollway/sdk/lightning');
+  const { createDevNetwork } = await import('@tollway/sdk/lightning/dev');
   const network = createDevNetwork({ path: ':memory:' });
   network.openWallet('shop', { balanceMsat: 0n });
   return network.backend('shop');

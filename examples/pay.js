@@ -7,7 +7,7 @@
 // Run it with the same TOLLWAY_DIR as the example (default .tollway): both open the dev network's
 // SQLite file there, so the agent pays the example's own dev node.
 import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
-import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 
 const url = process.argv[2] ?? 'http://127.0.0.1:3000/forecast';
 const unpaid = await fetch(url);

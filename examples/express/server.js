@@ -1,7 +1,7 @@
 // A paid API on Express 5: GET / is free, GET /forecast costs 10 sat (L402 or MPP).
 // Invoices come from the embedded dev Lightning node, a SANDBOX with play money.
 import { requirePayment } from '@tollway/sdk/express';
-import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createSqliteStore } from '@tollway/sdk/stores/sqlite';
 import express from 'express';

@@ -3,7 +3,7 @@
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { requirePayment } from '@tollway/sdk/hono';
-import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createSqliteStore } from '@tollway/sdk/stores/sqlite';
 import { Hono } from 'hono';

@@ -12,7 +12,7 @@ import {
   createDevServer,
   type DevNetwork,
   type DevServer,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall, createX402Offer } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';

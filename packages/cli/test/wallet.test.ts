@@ -6,7 +6,7 @@ import {
   createDevServer,
   type DevNetwork,
   type DevServer,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 

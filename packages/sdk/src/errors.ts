@@ -2,7 +2,8 @@
  * The catalogue of every error code Tollway raises or returns, with a one-line meaning.
  *
  * Codes are stable snake_case strings: programs branch on them, people read the message.
- * `docs/reference/errors.md` documents each one; a test fails when the two differ.
+ * `docs/reference/errors.md` documents each one with its HTTP status ({@link errorStatus}); a test
+ * fails when the two differ.
  */
 export const errorCodes = {
   // amounts
@@ -131,13 +132,114 @@ export const errorCodes = {
     'The facilitator refused an x402 payment (bad signature, wrong amount or recipient, expired, insufficient balance, nonce used); `detail` names its x402 reason.',
   x402_settlement_failed:
     'The facilitator could not settle an x402 payment on chain; the PAYMENT-RESPONSE header carries its x402 reason.',
-  // framework adapters
+  // bugs
   internal_error:
-    'A framework adapter caught an unexpected failure of the paywall and answered 500; the server logged it.',
+    'Tollway failed unexpectedly (a bug) while answering a request and answered 500; the server logged why.',
 } as const;
 
 /** A stable error code; see {@link errorCodes}. */
 export type TollwayErrorCode = keyof typeof errorCodes;
+
+/**
+ * The HTTP status of a JSON problem body carrying each code: what the engine, the adapters, the
+ * gateway, the dev node and the facilitator handler answer with, unless the place that answers has
+ * a reason of its own (a paywall answers every refused credential with a new challenge: 401, or 402
+ * for x402; the facilitator API answers a malformed request 400). Codes that only an agent meets
+ * have the status that says the same thing over HTTP. `docs/reference/errors.md` shows it beside
+ * each code.
+ */
+export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
+  // amounts
+  invalid_amount: 400,
+  // encodings shared by every protocol
+  invalid_hex: 400,
+  invalid_base64: 400,
+  // macaroons and L402 tokens
+  invalid_macaroon: 401,
+  invalid_identifier: 401,
+  unknown_identifier_version: 401,
+  invalid_caveat: 401,
+  invalid_signature: 401,
+  caveat_not_satisfied: 401,
+  unknown_caveat: 401,
+  third_party_caveat: 401,
+  token_expired: 401,
+  wrong_service: 401,
+  root_key_not_found: 401,
+  // L402 / MPP headers and proofs
+  invalid_challenge: 502,
+  invalid_credential: 401,
+  conflicting_credentials: 400,
+  invalid_preimage: 401,
+  preimage_mismatch: 401,
+  challenge_id_mismatch: 401,
+  challenge_expired: 401,
+  invalid_receipt: 502,
+  invalid_json: 400,
+  // BOLT11
+  invalid_invoice: 400,
+  // Lightning backends and wallets
+  invalid_connection_string: 400,
+  unauthorized: 401,
+  backend_unavailable: 503,
+  backend_error: 502,
+  insufficient_balance: 422,
+  no_route: 422,
+  payment_timeout: 504,
+  payment_failed: 422,
+  invoice_expired: 422,
+  invoice_not_found: 404,
+  wrong_network: 400,
+  amount_required: 400,
+  amount_mismatch: 400,
+  already_paid: 409,
+  quota_exceeded: 422,
+  capability_unsupported: 404,
+  unsupported_network: 400,
+  // stores
+  store_error: 503,
+  // paywall engine
+  payment_required: 402,
+  invalid_price: 400,
+  price_unavailable: 503,
+  invoice_unavailable: 503,
+  invoice_not_settled: 401,
+  underpaid: 401,
+  price_exceeds_token: 402,
+  token_revoked: 401,
+  uses_exhausted: 402,
+  balance_exhausted: 402,
+  credential_replayed: 401,
+  rate_limited: 429,
+  invalid_config: 400,
+  // agent budgets
+  budget_exceeded: 402,
+  over_price: 402,
+  fee_too_high: 402,
+  origin_denied: 403,
+  payee_denied: 403,
+  approval_denied: 403,
+  payments_disabled: 403,
+  // paying fetch
+  no_payable_offer: 402,
+  body_too_large: 413,
+  fetch_failed: 502,
+  // gateway (tollway serve)
+  not_found: 404,
+  upstream_unavailable: 502,
+  upstream_timeout: 504,
+  upstream_too_large: 502,
+  admin_unauthorized: 401,
+  invalid_request: 400,
+  // x402
+  invalid_x402_payload: 402,
+  facilitator_unavailable: 503,
+  facilitator_error: 502,
+  x402_payment_invalid: 402,
+  x402_settlement_failed: 402,
+  // bugs
+  internal_error: 500,
+};
 
 /** Options accepted by {@link TollwayError}. */
 export interface TollwayErrorOptions {

@@ -288,7 +288,7 @@ export function registerFetchCommand(
           ? { wallet: evm, rates: fixedRate(rate) }
           : undefined;
       const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
-      wallet = source === undefined || source === '' ? undefined : connectLightning(source);
+      wallet = source === undefined || source === '' ? undefined : await connectLightning(source);
       const store = createSqliteClientStore({ path: flags.db ?? defaultAgentDbPath() });
       const opened = wallet;
       close = async () => {

@@ -3,7 +3,7 @@
  * handle on L402 tokens. A token may be given as a bare macaroon (base64 or hex), as
  * `<macaroon>:<preimage>`, or as a whole `L402 …` / `LSAT …` Authorization value.
  */
-import { isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
+import { bytesToHex, hexToBytes, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import {
   decodeIdentifier,
   firstPartyCaveats,
@@ -16,8 +16,8 @@ import {
   verifyL402,
   verifyMacaroonSignature,
 } from '@tollway/sdk/l402';
+import { preimageMatches } from '@tollway/sdk/lightning';
 import type { Command } from 'commander';
-import { bytesToHex, hexToBytes, sha256Hex } from '../hex.js';
 import type { Io } from '../io.js';
 
 /** Exit codes of `tollway token`: documented in docs/reference/cli.md. */
@@ -74,7 +74,10 @@ function describe(token: ParsedToken): Record<string, unknown> {
   if (token.preimage !== undefined) {
     out.preimage = bytesToHex(token.preimage);
     if (typeof identifier.paymentHash === 'string') {
-      out.preimageMatchesPaymentHash = sha256Hex(token.preimage) === identifier.paymentHash;
+      out.preimageMatchesPaymentHash = preimageMatches(
+        bytesToHex(token.preimage),
+        identifier.paymentHash,
+      );
     }
   }
   return out;

@@ -4,12 +4,8 @@
  * decode invoices, and create wallets on a dev node.
  */
 import { formatMsat, isTollwayError, parseAmount, TollwayError } from '@tollway/sdk';
-import {
-  connectLightning,
-  createDevWallet,
-  decodeInvoice,
-  type LightningBackend,
-} from '@tollway/sdk/lightning';
+import { connectLightning, decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
+import { createDevWallet } from '@tollway/sdk/lightning/dev';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 
@@ -63,7 +59,7 @@ export function registerWalletCommands(
       return Promise.resolve();
     }
     return run(async () => {
-      const ln = connectLightning(source);
+      const ln = await connectLightning(source);
       try {
         await body(ln);
       } finally {

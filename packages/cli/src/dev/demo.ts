@@ -5,10 +5,9 @@
  */
 import { formatMsat, isTollwayError } from '@tollway/sdk';
 import { parseL402Challenges } from '@tollway/sdk/l402';
-import { decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
+import { decodeInvoice, type LightningBackend, preimageMatches } from '@tollway/sdk/lightning';
 import { parsePaymentChallenges } from '@tollway/sdk/mpp';
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
-import { hexToBytes, sha256Hex } from '../hex.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -171,8 +170,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       paymentRequest: invoice.paymentRequest,
       maxFeeMsat: MAX_FEE_MSAT,
     });
-    const proven = sha256Hex(hexToBytes(paid.preimage)) === invoice.paymentHash;
-    if (!proven) throw new StepFailure('the preimage does not hash to the payment hash');
+    if (!preimageMatches(paid.preimage, invoice.paymentHash))
+      throw new StepFailure('the preimage does not hash to the payment hash');
     next(
       'Paid',
       `${formatMsat(paid.amountMsat)} + fee ${formatMsat(paid.feeMsat)} from dev wallet "${options.walletName}" (play money)`,

@@ -13,7 +13,7 @@ import {
   type DevNetwork,
   type DevServer,
   type DevWallet,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';
@@ -41,7 +41,7 @@ export interface DevSandboxOptions {
 }
 
 /** The x402 part of a sandbox started with `x402: true`. */
-export interface DevSandboxX402 {
+interface DevSandboxX402 {
   chain: DevChain;
   /** The command that pays a dollar-priced route with x402 from another terminal. */
   fetchCommand: string;

@@ -6,11 +6,11 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isTollwayError, TollwayError } from '@tollway/sdk';
+import { errorStatus, isTollwayError, TollwayError } from '@tollway/sdk';
 import type { PaymentProtocol, Store } from '@tollway/sdk/server';
 import type { Registry } from 'prom-client';
 import type { ServiceConfig } from './config.js';
-import { writeProblem } from './proxy.js';
+import { sendProblem } from './problem.js';
 
 /** A service as the admin API lists it. */
 export interface ServiceEntry {
@@ -43,7 +43,7 @@ export interface AdminContext {
 }
 
 /** Name of the dashboard's session cookie. */
-export const SESSION_COOKIE = 'tollway_admin';
+const SESSION_COOKIE = 'tollway_admin';
 
 const MAX_BODY_BYTES = 1_048_576;
 const MAX_LIMIT = 1000;
@@ -290,14 +290,6 @@ async function route(
   }
 }
 
-const STATUS: Record<string, number> = {
-  not_found: 404,
-  invalid_request: 400,
-  invalid_json: 400,
-  invalid_config: 400,
-  admin_unauthorized: 401,
-};
-
 /**
  * Creates the handler of `/_tollway/*`. `path` is what follows `/_tollway` (e.g. `/services/llm`).
  * Never throws: failures are JSON problem bodies (401 `admin_unauthorized`, 404 `not_found`, 400,
@@ -355,12 +347,15 @@ export function createAdminHandler(
       }
       if (!isTollwayError(error)) {
         ctx.logError(error);
-        writeProblem(res, 500, 'internal_error', 'The admin API failed; the gateway logged why.');
+        sendProblem(res, {
+          code: 'internal_error',
+          detail: 'The admin API failed; the gateway logged why.',
+        });
         return;
       }
-      const status = error.details?.status === 409 ? 409 : (STATUS[error.code] ?? 503);
+      const status = error.details?.status === 409 ? 409 : errorStatus[error.code];
       if (status === 401) res.setHeader('www-authenticate', 'Bearer realm="tollway admin"');
-      writeProblem(res, status, error.code, error.message);
+      sendProblem(res, { status, code: error.code, detail: error.message });
     }
   };
 }

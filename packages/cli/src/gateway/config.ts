@@ -387,16 +387,13 @@ export interface ListenConfig {
 }
 
 /** The store: a SQLite file, or a PostgreSQL URL (for several gateway instances). */
-export type StoreConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+type StoreConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
 /** A checked gateway config, with defaults filled in. */
 export type GatewayConfig = z.output<typeof configSchema>;
 
 /** One checked service of a {@link GatewayConfig}. */
 export type ServiceConfig = z.output<typeof serviceSchema>;
-
-/** A service as written (before defaults): what the admin API accepts and the overlay keeps. */
-export type ServiceInput = z.input<typeof serviceSchema>;
 
 /** One pricing rule of a service. */
 export type PricingRule = z.output<typeof pricingRule>;
@@ -569,7 +566,7 @@ export async function loadGatewayConfig(
  * const config = resolveConfigPaths(parseGatewayConfig(object), '/etc/tollway');
  * ```
  */
-export function resolveConfigPaths(config: GatewayConfig, base: string): GatewayConfig {
+function resolveConfigPaths(config: GatewayConfig, base: string): GatewayConfig {
   const at = (file: string) =>
     isAbsolute(file) || file === ':memory:' ? file : resolve(base, file);
   return {

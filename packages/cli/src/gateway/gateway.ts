@@ -35,7 +35,8 @@ import { serveToolCall } from './mcp-call.js';
 import { readToolCall } from './mcp-x402.js';
 import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
 import { applyOverlay, type Overlay, readOverlay, writeOverlay } from './overlay.js';
-import { createUpstreams, forward, type Upstreams, writeProblem } from './proxy.js';
+import { sendProblem } from './problem.js';
+import { createUpstreams, forward, type Upstreams } from './proxy.js';
 import { loadSecrets } from './secrets.js';
 import { createServiceTable, type Service, type ServiceTable } from './services.js';
 
@@ -224,9 +225,9 @@ function buildState(
   return { config, table, engines, defaultEngine };
 }
 
-function lightningFrom(config: GatewayConfig): LightningBackend {
+async function lightningFrom(config: GatewayConfig): Promise<LightningBackend> {
   try {
-    return connectLightning(config.lightning);
+    return await connectLightning(config.lightning);
   } catch (error) {
     if (!isTollwayError(error)) throw error;
     throw new TollwayError('invalid_config', `lightning: ${error.message}`, { cause: error });
@@ -321,7 +322,7 @@ export async function checkGatewayConfig(
   env: Env = process.env,
   baseDir = process.cwd(),
 ): Promise<void> {
-  const lightning = lightningFrom(config);
+  const lightning = await lightningFrom(config);
   const store = createMemoryStore();
   const upstreams = createUpstreams();
   const overlay = await readOverlay(overlayFile(config));
@@ -377,7 +378,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     );
     if (loaded.created) logger.info({ file: loaded.origin }, 'created a new master secret');
 
-    const lightning = options.lightning ?? lightningFrom(initial);
+    const lightning = options.lightning ?? (await lightningFrom(initial));
     if (options.lightning === undefined) closers.push(() => lightning.close());
     const rawStore = options.store ?? (await openStore(initial));
     if (options.store === undefined) closers.push(() => rawStore.close());
@@ -501,14 +502,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     function adminOnly(req: IncomingMessage, res: ServerResponse): void {
       const url = req.url ?? '/';
       if (url.startsWith(`${ADMIN_PREFIX}/`)) void admin(req, res, url.slice(ADMIN_PREFIX.length));
-      else writeProblem(res, 404, 'not_found', 'The admin API is under /_tollway/.');
+      else sendProblem(res, { code: 'not_found', detail: 'The admin API is under /_tollway/.' });
     }
 
     function metricsOnly(req: IncomingMessage, res: ServerResponse): void {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/metrics' || path === `${ADMIN_PREFIX}/metrics`)
         void admin(req, res, '/metrics');
-      else writeProblem(res, 404, 'not_found', 'Metrics are at /metrics.');
+      else sendProblem(res, { code: 'not_found', detail: 'Metrics are at /metrics.' });
     }
 
     async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -523,24 +524,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             ? initial.metrics.enabled && initial.metrics.listen === undefined
             : initial.admin.listen === undefined);
         if (here) return admin(req, res, sub);
-        return writeProblem(
-          res,
-          404,
-          'not_found',
-          'This admin endpoint is served on another listener.',
-        );
+        return sendProblem(res, {
+          code: 'not_found',
+          detail: 'This admin endpoint is served on another listener.',
+        });
       }
       const current = state;
       const question = target.indexOf('?');
       const path = question < 0 ? target : target.slice(0, question);
       const service: Service | undefined = current.table.match(hostOf(req), path);
       if (service === undefined) {
-        return writeProblem(
-          res,
-          404,
-          'not_found',
-          'No service of this gateway matches this host and path.',
-        );
+        return sendProblem(res, {
+          code: 'not_found',
+          detail: 'No service of this gateway matches this host and path.',
+        });
       }
       const { trustProxy, bodyLimit } = current.config.paywall;
       const request = createPaywallRequest(req, { trustProxy, bodyLimit });
@@ -590,7 +587,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         Promise.resolve(handler(req, res)).catch((error: unknown) => {
           logger.error({ err: error, url: req.url }, 'the gateway failed on a request');
           if (!res.headersSent)
-            writeProblem(res, 500, 'internal_error', 'The gateway failed; it logged why.');
+            sendProblem(res, {
+              code: 'internal_error',
+              detail: 'The gateway failed; it logged why.',
+            });
           else res.destroy();
         });
       });

@@ -10,10 +10,11 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { TollwayError } from '@tollway/sdk';
+import { TollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import type { PaymentContext } from '@tollway/sdk/server';
 import { Pool } from 'undici';
 import type { GatewayMetrics } from './metrics.js';
+import { sendProblem } from './problem.js';
 import type { Service } from './services.js';
 
 /** Default timeouts, ms: connecting, waiting for response headers, and between body chunks. */
@@ -270,39 +271,21 @@ function downstreamHeaders(
   return headers;
 }
 
-const TITLES: Record<number, string> = {
-  404: 'Not Found',
-  502: 'Bad Gateway',
-  504: 'Gateway Timeout',
-};
-
 /**
- * Writes a JSON problem body (RFC 9457) for an answer the gateway gives itself.
+ * {@link sendProblem} with the status first, as the MCP call path (`mcp-call.ts`) calls it.
  *
  * @example
  * ```ts
- * writeProblem(res, 404, 'not_found', 'No service matches this host and path.');
+ * writeProblem(res, 502, 'upstream_unavailable', 'The upstream cannot be reached.');
  * ```
  */
 export function writeProblem(
   res: ServerResponse,
   status: number,
-  code: string,
+  code: TollwayErrorCode,
   detail: string,
 ): void {
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title: TITLES[status] ?? 'Error',
-    status,
-    code,
-    detail,
-  });
-  res.writeHead(status, {
-    'content-type': 'application/problem+json',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
+  sendProblem(res, { status, code, detail });
 }
 
 const TIMEOUT_ERRORS = new Set([
@@ -363,14 +346,13 @@ export function forward(request: ForwardRequest): Promise<void> {
           if (res.headersSent) {
             res.destroy(error);
           } else {
-            writeProblem(
-              res,
-              code === 'upstream_timeout' ? 504 : 502,
+            sendProblem(res, {
               code,
-              code === 'upstream_timeout'
-                ? `The upstream of ${service.name} did not answer in time.`
-                : `The upstream of ${service.name} cannot be reached.`,
-            );
+              detail:
+                code === 'upstream_timeout'
+                  ? `The upstream of ${service.name} did not answer in time.`
+                  : `The upstream of ${service.name} cannot be reached.`,
+            });
           }
         }
         resolve();

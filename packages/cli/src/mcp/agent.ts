@@ -36,7 +36,7 @@ export interface AgentConfig {
 }
 
 /** The state of one tool call, seen by the budget and the paying fetch's events. */
-export interface AgentCall {
+interface AgentCall {
   /** The call's own price cap, below the configured one; `undefined` when it sets none. */
   capMsat: bigint | undefined;
   /** A credential bought earlier was sent (cached, or shared with a concurrent call). */
@@ -113,7 +113,7 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
  * ```
  */
 export async function openAgent(config: AgentConfig): Promise<Agent> {
-  const wallet = connectLightning(config.wallet);
+  const wallet = await connectLightning(config.wallet);
   let node: NodeInfo;
   try {
     node = await wallet.getInfo();

@@ -34,7 +34,7 @@ const INSTRUCTIONS =
  * await server.connect(new StdioServerTransport());
  * ```
  */
-export function createMcpServer(agent: Agent): McpServer {
+function createMcpServer(agent: Agent): McpServer {
   validator ??= new AjvJsonSchemaValidator();
   const server = new McpServer(
     { name: 'tollway', version },

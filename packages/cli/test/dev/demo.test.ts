@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall, type Paywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';

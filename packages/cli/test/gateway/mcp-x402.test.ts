@@ -14,7 +14,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { fixedRate } from '@tollway/sdk';
 import { createMemoryClientStore, createPayingFetch, type X402Offer } from '@tollway/sdk/client';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import {
   createEvmWallet,
   parsePaymentRequiredHeader,

@@ -11,7 +11,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createPayingFetch, type PaymentInfo } from '@tollway/sdk/client';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseGatewayConfig } from '../../src/gateway/config.js';

@@ -1,4 +1,4 @@
-import { createDevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
 import { afterAll, describe, expect, it } from 'vitest';

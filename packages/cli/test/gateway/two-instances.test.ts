@@ -11,7 +11,7 @@ import {
   createDevServer,
   type DevNetwork,
   type DevServer,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { createMasterSecret } from '@tollway/sdk/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';

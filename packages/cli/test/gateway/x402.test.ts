@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixedRate } from '@tollway/sdk';
 import { createPayingFetch } from '@tollway/sdk/client';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning';
+import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { createEvmWallet } from '@tollway/sdk/x402';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';

@@ -21,14 +21,14 @@ import {
 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { wrapBackend } from '@tollway/sdk/lightning';
 import {
   createDevNetwork,
   createDevServer,
   createDevWallet,
   type DevNetwork,
   type DevServer,
-  wrapBackend,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { type PaidRequest, withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 
 /** Where Debian's `chromium` package puts the browser. */
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_PATH = '/usr/bin/chromium';
 
 /** Flags that work on this machine (no sandbox as root, no GPU, nothing phoning home). */
 const CHROMIUM_FLAGS = [

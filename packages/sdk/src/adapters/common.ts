@@ -24,8 +24,9 @@ export interface AdapterOptions {
   /** Largest request body read for routes priced by body (`readsBody`), in bytes. Default 1 MiB. */
   bodyLimit?: number;
   /**
-   * Told when the engine throws (a bug: the adapter then answers 500 with a problem body).
-   * Default: `console.error`.
+   * Told when translating a request for the engine throws (a bug: the adapter then answers 500
+   * `internal_error` with a problem body). The engine catches its own failures and reports them to
+   * the paywall's `logger`. Default: `console.error`.
    */
   onError?: (error: unknown) => void;
 }

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTollwayError } from '../errors.js';
-import { createDevNetwork, decodeInvoice, encodeInvoice } from '../lightning/index.js';
+import { decodeInvoice, encodeInvoice } from '../lightning/bolt11.js';
+import { createDevNetwork } from '../lightning/dev/node.js';
 import { encodeChargeRequest } from '../mpp/charge-request.js';
 import {
   assertConsistentPrices,

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { TollwayError } from '../errors.js';
-import { createDevNetwork, decodeInvoice } from '../lightning/index.js';
+import { decodeInvoice } from '../lightning/bolt11.js';
+import { createDevNetwork } from '../lightning/dev/node.js';
 import type { LightningOffer, Offer } from './offers.js';
 import { chooseOffer, rankOffers } from './select.js';
 

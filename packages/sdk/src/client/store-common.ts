@@ -12,7 +12,7 @@ import type { BudgetWindowStatus, LedgerEntry, LedgerQuery, StoredCredential } f
 export const DEFAULT_STALE_HOLD_MS = 10 * 60_000;
 
 /** Length of each rolling window in ms; `total` has none. */
-export const WINDOW_MS = {
+const WINDOW_MS = {
   hour: 3_600_000,
   day: 86_400_000,
   month: 30 * 86_400_000,

@@ -1,5 +1,6 @@
 /**
- * Byte encodings shared by every protocol module. Internal: not exported from the package.
+ * Byte encodings shared by every protocol module. Internal, except `bytesToHex` and `hexToBytes`,
+ * which the package root exports.
  *
  * Node's Buffer decoders are lenient (they skip characters that are not in the alphabet), so every
  * decoder here validates the alphabet first and throws a typed error instead of guessing.

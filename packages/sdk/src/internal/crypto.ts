@@ -1,7 +1,13 @@
 /**
- * The one place Tollway touches `node:crypto` (synchronous and fast). Internal: not exported.
+ * The one place the SDK touches `node:crypto` (synchronous and fast); lint holds it (biome.json).
+ * Internal: not exported.
  */
-import { createHash, createHmac, randomBytes as nodeRandomBytes } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  randomBytes as nodeRandomBytes,
+  X509Certificate,
+} from 'node:crypto';
 
 /** HMAC-SHA256(key, data). */
 export function hmacSha256(key: Uint8Array | string, data: Uint8Array | string): Uint8Array {
@@ -28,4 +34,9 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   let difference = 0;
   for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
   return difference === 0;
+}
+
+/** The DER bytes of the (first) certificate in `pem`; throws when it is not a certificate. */
+export function certificateDer(pem: string): Uint8Array {
+  return new Uint8Array(new X509Certificate(pem).raw);
 }

@@ -11,7 +11,7 @@
  * Timing: the compression is additions, rotations and xors on 32-bit words, with no branch or
  * table look-up indexed by secret data.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from './crypto.js';
 
 // The SHA-256 round constants (FIPS 180-4, 4.2.2).
 const K = Int32Array.from([
@@ -492,7 +492,7 @@ export interface PreparedHmacKey {
 /** Prepares `secret` (any length; longer than 64 bytes is hashed first, per RFC 2104). */
 export function prepareHmacKey(secret: Uint8Array): PreparedHmacKey {
   const block = new Uint8Array(BLOCK_BYTES);
-  block.set(secret.length > BLOCK_BYTES ? createHash('sha256').update(secret).digest() : secret);
+  block.set(secret.length > BLOCK_BYTES ? sha256(secret) : secret);
   const inner = new Int32Array(8);
   const outer = new Int32Array(8);
   for (const [H, pad] of [

@@ -1,49 +1,46 @@
 /**
  * `connectLightning`: one call from a connection string (or its parsed form) to a ready backend,
- * wrapped in the shared safety layer.
+ * wrapped in the shared safety layer. Each backend module is imported when a connection names it,
+ * so that importing the BOLT11 helpers or parsing a connection string loads no backend: NWC brings
+ * a WebSocket client and nostr-tools, the REST backends `node:http` and `node:https`.
  */
-import { createClnBackend } from './cln.js';
 import { type LightningConnection, parseLightningConnection } from './connection-string.js';
-import { createDevBackend } from './dev/backend.js';
-import { createLnbitsBackend } from './lnbits.js';
-import { createLndBackend } from './lnd.js';
-import { createNwcBackend } from './nwc.js';
 import { parseNwcUri } from './nwc-uri.js';
-import { createPhoenixdBackend } from './phoenixd.js';
 import { type SafeBackendOptions, wrapBackend } from './safe-backend.js';
 import type { LightningBackend } from './types.js';
 
 /**
  * Connects to a Lightning node or wallet. Connection strings are documented in
  * docs/reference/lightning.md. The result never pays an invoice twice and checks every preimage.
+ * Rejects with `invalid_connection_string` when the string is malformed.
  *
  * @example
  * ```ts
- * const ln = connectLightning(process.env.TOLLWAY_WALLET ?? 'dev+http://127.0.0.1:4242?wallet=alice&token=…');
+ * const ln = await connectLightning(process.env.TOLLWAY_WALLET ?? 'dev+http://127.0.0.1:4242?wallet=alice&token=…');
  * const { preimage } = await ln.payInvoice({ paymentRequest, maxFeeMsat: 10_000n });
  * ```
  */
-export function connectLightning(
+export async function connectLightning(
   source: string | LightningConnection,
   options: SafeBackendOptions = {},
-): LightningBackend {
+): Promise<LightningBackend> {
   const connection = typeof source === 'string' ? parseLightningConnection(source) : source;
-  return wrapBackend(createRawBackend(connection), options);
+  return wrapBackend(await createRawBackend(connection), options);
 }
 
-function createRawBackend(connection: LightningConnection): LightningBackend {
+async function createRawBackend(connection: LightningConnection): Promise<LightningBackend> {
   switch (connection.kind) {
     case 'lnd':
-      return createLndBackend(connection);
+      return (await import('./lnd.js')).createLndBackend(connection);
     case 'cln':
-      return createClnBackend(connection);
+      return (await import('./cln.js')).createClnBackend(connection);
     case 'lnbits':
-      return createLnbitsBackend(connection);
+      return (await import('./lnbits.js')).createLnbitsBackend(connection);
     case 'phoenixd':
-      return createPhoenixdBackend(connection);
+      return (await import('./phoenixd.js')).createPhoenixdBackend(connection);
     case 'nwc':
-      return createNwcBackend(parseNwcUri(connection.uri));
+      return (await import('./nwc.js')).createNwcBackend(parseNwcUri(connection.uri));
     case 'dev':
-      return createDevBackend(connection);
+      return (await import('./dev/backend.js')).createDevBackend(connection);
   }
 }

@@ -12,11 +12,12 @@
  * Any other status, and any status the request lists in `acceptStatuses`, is returned to the caller
  * with its parsed body, so the backend maps it (404 → `invoice_not_found`, …).
  */
-import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { z } from 'zod';
 import { TollwayError } from '../errors.js';
+import { bytesEqual } from '../internal/bytes.js';
+import { certificateDer } from '../internal/crypto.js';
 
 /** A payment hash as REST backends take it in URL paths: 64 lower-case hex characters. */
 export const PAYMENT_HASH = /^[0-9a-f]{64}$/;
@@ -101,7 +102,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     throw new TollwayError('invalid_connection_string', `unsupported URL scheme ${base.protocol}`);
   }
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
-  const pinned = options.tls?.certPem ? new X509Certificate(options.tls.certPem) : undefined;
+  const pinned = options.tls?.certPem ? certificateDer(options.tls.certPem) : undefined;
   const agent = secure
     ? new https.Agent({
         keepAlive: true,
@@ -110,7 +111,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
               ca: options.tls?.certPem,
               // Pinning replaces hostname checks: the exact certificate must be presented.
               checkServerIdentity: (_host: string, cert: { raw: Buffer }) =>
-                Buffer.compare(cert.raw, pinned.raw) === 0
+                bytesEqual(cert.raw, pinned)
                   ? undefined
                   : new Error('server certificate does not match the pinned certificate'),
             }

@@ -17,7 +17,7 @@ import type { NwcConnection } from './nwc-uri.js';
 import { malformed, NWC_KINDS, readNotification, readReply } from './nwc-wire.js';
 
 /** What the wallet's info event (kind 13194) says. */
-export interface WalletInfo {
+interface WalletInfo {
   /** Methods it offers; `undefined` when it published no info event (then every call is tried). */
   methods: ReadonlySet<string> | undefined;
   encryption: 'nip44_v2' | 'nip04';
@@ -25,7 +25,7 @@ export interface WalletInfo {
 }
 
 /** Options of one request. */
-export interface RequestOptions {
+interface RequestOptions {
   timeoutMs: number;
   /** The request moves money: a reply that never comes means `payment_timeout`. */
   movesMoney?: boolean;

@@ -14,7 +14,7 @@ import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 
 /** A NIP-01 filter (the fields the NWC backend uses). */
-export interface RelayFilter {
+interface RelayFilter {
   kinds?: number[];
   authors?: string[];
   '#e'?: string[];
@@ -23,7 +23,7 @@ export interface RelayFilter {
 }
 
 /** Callbacks of one subscription. */
-export interface SubscriptionHandlers {
+interface SubscriptionHandlers {
   onEvent(event: NostrEvent): void;
   /** The subscription may have missed events: the connection dropped or the relay closed it. */
   onLost?(): void;

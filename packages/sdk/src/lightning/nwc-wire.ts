@@ -33,7 +33,7 @@ const WALLET_ERRORS: Record<string, TollwayErrorCode> = {
 };
 
 /** Turns a NIP-47 error `{code, message}` into a `TollwayError`; the wallet's code is in `details`. */
-export function walletError(method: string, code: string, message: string): TollwayError {
+function walletError(method: string, code: string, message: string): TollwayError {
   const ours = Object.hasOwn(WALLET_ERRORS, code) ? WALLET_ERRORS[code] : undefined;
   return new TollwayError(ours ?? 'backend_error', `NWC ${method}: ${code}: ${message}`, {
     details: { method, walletCode: code },

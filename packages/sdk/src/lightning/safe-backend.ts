@@ -13,9 +13,7 @@
  * - a preimage is trusted only once `sha256(preimage) == payment_hash`.
  */
 import { isTollwayError, TollwayError } from '../errors.js';
-import { hexToBytes } from '../internal/bytes.js';
-import { sha256, timingSafeEqual } from '../internal/crypto.js';
-import { decodeInvoice, isInvoiceExpired } from './bolt11.js';
+import { decodeInvoice, isInvoiceExpired, preimageMatches } from './bolt11.js';
 import { pollUntil } from './poll.js';
 import type {
   InvoiceStatus,
@@ -189,14 +187,6 @@ export function wrapBackend(
     getBalance: () => raw.getBalance(),
     close: () => raw.close(),
   };
-}
-
-function preimageMatches(preimage: string, paymentHash: string): boolean {
-  try {
-    return timingSafeEqual(sha256(hexToBytes(preimage, 32)), hexToBytes(paymentHash, 32));
-  } catch {
-    return false;
-  }
 }
 
 function checked(result: PaymentResult): PaymentResult {

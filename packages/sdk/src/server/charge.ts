@@ -141,8 +141,7 @@ async function priceRefusal(
   const { maxPrice } = proof;
   if (maxPrice === undefined) return undefined;
   const listed = fitsListedPrice(proof, exchange.route);
-  if (listed !== 'unknown')
-    return listed === 'exceeds' ? priceExceeded(proof) : undefined;
+  if (listed !== 'unknown') return listed === 'exceeds' ? priceExceeded(proof) : undefined;
   if (quote === undefined) return undefined;
   if (quote.amount.unit === maxPrice.unit) {
     return exceeds(maxPrice, quote.amount) ? priceExceeded(proof) : undefined;

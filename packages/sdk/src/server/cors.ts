@@ -23,8 +23,7 @@ export interface Cors {
 }
 
 /** Response headers a client must be able to read: challenges and receipts of every protocol. */
-export const EXPOSED_HEADERS =
-  'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE';
+const EXPOSED_HEADERS = 'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE';
 /** Request headers that carry credentials. */
 const ALLOWED_HEADERS =
   'Authorization, Content-Type, Macaroon, Grpc-Metadata-Macaroon, PAYMENT-SIGNATURE, X-PAYMENT';

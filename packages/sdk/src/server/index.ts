@@ -27,7 +27,7 @@ export {
   type PaywallRateLimits,
 } from './paywall.js';
 export type { Price, PriceFunction, PriceInput, PriceRequest } from './pricing.js';
-export { formatProblem, type Problem } from './problem.js';
+export { createProblemResponse, formatProblem, type Problem } from './problem.js';
 export type { RateLimit } from './rate-limit.js';
 export { createMasterSecret, type MasterSecret } from './root-keys.js';
 export type { Route, RouteOptions } from './route.js';

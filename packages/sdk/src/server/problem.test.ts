@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { errorStatus, type TollwayErrorCode } from '../errors.js';
 import { createProblemResponse, formatProblem, PAYMENT_REQUIRED_TYPE } from './problem.js';
 
 describe('formatProblem', () => {
@@ -37,5 +38,27 @@ describe('formatProblem', () => {
       ['A', 'b'],
       ['Content-Type', 'application/problem+json'],
     ]);
+  });
+
+  it("takes the status from the code's row of the catalogue, with its reason phrase", () => {
+    for (const [code, status] of Object.entries(errorStatus)) {
+      const response = createProblemResponse({ code: code as TollwayErrorCode, detail: 'd' }, []);
+      const body = JSON.parse(response.body);
+      expect([code, response.status, body.status]).toEqual([code, status, status]);
+      expect(body.title, code).not.toBe('Error');
+    }
+    expect(JSON.parse(formatProblem({ code: 'not_found', detail: 'x' }))).toMatchObject({
+      title: 'Not Found',
+      status: 404,
+    });
+  });
+
+  it('lets the place that answers give its own status', () => {
+    const response = createProblemResponse(
+      { status: 401, code: 'invalid_base64', detail: 'x' },
+      [],
+    );
+    expect(response.status).toBe(401);
+    expect(JSON.parse(response.body)).toMatchObject({ title: 'Unauthorized', status: 401 });
   });
 });

@@ -14,7 +14,7 @@ export interface RateLimit {
 }
 
 /** The outcome of {@link RateLimiter.take}. */
-export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
+type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
 
 /** Buckets by key; see {@link createRateLimiter}. */
 export interface RateLimiter {

@@ -40,7 +40,7 @@ export function assertStorableAmount(amount: bigint, what: string): void {
  * assertCount(maxUses, 'maxUses');
  * ```
  */
-export function assertCount(count: number, what: string): void {
+function assertCount(count: number, what: string): void {
   if (!Number.isSafeInteger(count) || count < 0) {
     throw new TollwayError('invalid_amount', `${what} must be a non-negative integer`, {
       details: { count },
@@ -88,7 +88,7 @@ export function heldOf(hold: Hold): HeldAmounts {
 }
 
 /** The smaller of two amounts. */
-export function minBigint(a: bigint, b: bigint): bigint {
+function minBigint(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
 

@@ -33,7 +33,7 @@ export const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migra
  * for (const m of pendingMigrations(applied)) for (const sql of m.statements) db.exec(sql);
  * ```
  */
-export const migrations: readonly Migration[] = [
+const migrations: readonly Migration[] = [
   {
     version: 1,
     name: 'initial',

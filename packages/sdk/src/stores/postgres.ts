@@ -9,8 +9,9 @@
  * counter, so none is missed. BIGINT and NUMERIC values are parsed to bigint per query, whatever
  * global type parsers the application set.
  */
-import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { bytesToHex } from '../internal/bytes.js';
+import { sha256 } from '../internal/crypto.js';
 import type { Hold, HoldCharge, Store } from '../server/store.js';
 import {
   assertCharge,
@@ -156,7 +157,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   const prefix = `${pg.escapeIdentifier(schema)}.`;
   const q = createSqlQueries(prefix);
   const reservations = createReservationQueries(prefix, q);
-  const channel = `tollway_revocations_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
+  const channel = `tollway_revocations_${bytesToHex(sha256(schema)).slice(0, 16)}`;
   const listeners = createRevocationListeners();
   let ready: Promise<void> | undefined;
   let closed = false;

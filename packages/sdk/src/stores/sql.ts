@@ -23,7 +23,7 @@ import type {
 import { type HeldAmounts, heldOf, MAX_STORED_AMOUNT } from './common.js';
 
 /** A value bound to a placeholder. */
-export type SqlValue = string | bigint | null;
+type SqlValue = string | bigint | null;
 
 /** One statement and the values of its placeholders `$1…$n`. */
 export interface SqlQuery {

@@ -10,6 +10,7 @@
  * `{"x402/error": {code: 402, message, data}}` in the first text content.
  */
 import { isTollwayError } from '../errors.js';
+import { isRecord } from '../internal/is-record.js';
 import { formatPaymentRequiredHeader, parsePaymentRequiredHeader } from './payment-required.js';
 import { settleResponseSchema, settleResponseToWire } from './payment-response.js';
 import { paymentPayloadSchema } from './payment-signature.js';
@@ -45,10 +46,6 @@ export interface McpToolResult {
 /** The resource URL x402 over MCP names a tool by: `mcp://tool/<name>`. */
 export function mcpToolUrl(name: string): string {
   return `mcp://tool/${name}`;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The wire JSON of a PaymentRequired, validated by the header codec (which also checks sizes). */

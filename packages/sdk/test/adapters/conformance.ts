@@ -44,7 +44,7 @@ import {
 import { startTestPostgres } from '../support/postgres.js';
 
 /** A route of the test app: where it is mounted, and its paywall route. */
-export interface AppRoute {
+interface AppRoute {
   method: 'GET' | 'POST';
   path: string;
   route: Route;

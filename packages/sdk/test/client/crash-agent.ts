@@ -12,7 +12,7 @@ import { connectLightning } from '../../src/lightning/connect.js';
 import type { LightningBackend } from '../../src/lightning/types.js';
 
 const [, , , url = '', connection = '', db = '', crash = 'none'] = process.argv;
-const real = connectLightning(connection);
+const real = await connectLightning(connection);
 const wallet: LightningBackend = {
   ...real,
   async payInvoice(params) {

@@ -12,7 +12,7 @@ import {
   createDevServer,
   type DevNetwork,
   type DevServer,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChallengeServer, startChallengeServer } from '../support/challenge-servers.js';
 

@@ -8,14 +8,14 @@ import {
   getPayment,
   type PayingFetchEvent,
 } from '@tollway/sdk/client';
+import { wrapBackend } from '@tollway/sdk/lightning';
 import {
   createDevBackend,
   createDevNetwork,
   createDevServer,
   type DevNetwork,
   type DevServer,
-  wrapBackend,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { type PaidRequest, withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall, type Paywall, type Route } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';

@@ -10,6 +10,7 @@ import {
   type PayingFetchEvent,
   type PayingFetchOptions,
 } from '@tollway/sdk/client';
+import { wrapBackend } from '@tollway/sdk/lightning';
 import {
   createDevBackend,
   createDevNetwork,
@@ -17,8 +18,7 @@ import {
   type DevNetwork,
   type DevServer,
   type DevServerFault,
-  wrapBackend,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ChallengeServer, startChallengeServer } from '../support/challenge-servers.js';
 

@@ -21,11 +21,7 @@ export const DAY = 24 * HOUR;
 export const BASE = Date.UTC(2026, 2, 14, 10);
 const ORIGIN = 'https://api.example.com';
 
-export function reservation(
-  id: string,
-  heldMsat: bigint,
-  fields: Partial<Reservation> = {},
-): Reservation {
+function reservation(id: string, heldMsat: bigint, fields: Partial<Reservation> = {}): Reservation {
   return {
     id,
     heldMsat,

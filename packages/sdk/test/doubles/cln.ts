@@ -27,7 +27,7 @@ import { createFakeNode, type FakeInvoice, type FakePayment, isExpired } from '.
 import { type NodeHttpsDouble, startNodeHttpsDouble } from './http-double.js';
 
 /** One request the double received. */
-export interface ClnRequestRecord {
+interface ClnRequestRecord {
   method: string;
   headers: IncomingMessage['headers'];
   params: Record<string, unknown>;

@@ -35,7 +35,7 @@ import {
 } from './http-double.js';
 
 /** How the double writes datetimes. */
-export type LnbitsTimeFormat = 'iso' | 'naive' | 'unix';
+type LnbitsTimeFormat = 'iso' | 'naive' | 'unix';
 
 /** See {@link startLnbitsDouble}. */
 export interface LnbitsDouble extends Omit<BackendHarness, 'backend'> {

@@ -25,7 +25,7 @@ import { createPreimage, decodeInvoice, encodeInvoice } from '../../src/lightnin
 import { formatNwcUri, type NwcConnection } from '../../src/lightning/nwc-uri.js';
 
 /** Every method the double implements. */
-export const ALL_METHODS = [
+const ALL_METHODS = [
   'pay_invoice',
   'make_invoice',
   'lookup_invoice',
@@ -35,7 +35,7 @@ export const ALL_METHODS = [
 ] as const;
 
 /** Ways the double misbehaves, for every request until cleared. */
-export type WalletFault =
+type WalletFault =
   | { errorCode: string }
   | 'garbage'
   | 'wrong_shape'

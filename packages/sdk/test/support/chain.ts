@@ -9,15 +9,11 @@ import type { Abi } from 'viem';
 import {
   AnvilUnavailableError,
   type LocalChain,
-  type LocalChainAccount,
   readLocalChainArtifacts,
   startLocalChain,
 } from '../../src/x402/local-chain.js';
 
 export { anvilBinary, MULTICALL3_ADDRESS, WATCHDOG } from '../../src/x402/local-chain.js';
-
-/** A key pair on the test chain. */
-export type TestAccount = LocalChainAccount;
 
 /** A running anvil with TestUSDC deployed. */
 export type TestChain = LocalChain;

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { encodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
 
 /** Every form the server speaks, by the first path segment. */
-export const challengeForms = [
+const challengeForms = [
   /** `LSAT macaroon="…", invoice="…"` then the same with `L402`, two header lines (Aperture). */
   'aperture',
   /** `L402 version="0", token="…", invoice="…"` (2026 spec). */
@@ -66,7 +66,7 @@ export const challengeForms = [
 ] as const;
 
 /** One challenge form. */
-export type ChallengeForm = (typeof challengeForms)[number];
+type ChallengeForm = (typeof challengeForms)[number];
 
 /** A listening challenge server. */
 export interface ChallengeServer {

@@ -20,7 +20,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { errorCodes, isTollwayError, TollwayError, type TollwayErrorCode } from '../../errors.js';
+import { errorCodes, errorStatus, isTollwayError, TollwayError } from '../../errors.js';
 import { bytesToHex } from '../../internal/bytes.js';
 import { randomBytes, sha256, timingSafeEqual } from '../../internal/crypto.js';
 import type { LightningBackend } from '../types.js';
@@ -70,18 +70,6 @@ const WALLET_ROUTES = new Set([
   'POST payments',
   'GET payments/:hash',
 ]);
-
-const STATUS: Partial<Record<TollwayErrorCode, number>> = {
-  unauthorized: 401,
-  invoice_not_found: 404,
-  capability_unsupported: 404,
-  already_paid: 409,
-  insufficient_balance: 422,
-  no_route: 422,
-  payment_failed: 422,
-  invoice_expired: 422,
-  backend_unavailable: 503,
-};
 
 const walletBody = z.object({
   name: z.string(),
@@ -332,7 +320,7 @@ function pollTimeout(text: string | null): number {
 
 function sendProblem(res: http.ServerResponse, error: TollwayError, status?: number): void {
   const code = error.code;
-  const httpStatus = status ?? STATUS[code] ?? 400;
+  const httpStatus = status ?? errorStatus[code];
   send(res, httpStatus, 'application/problem+json', {
     title: errorCodes[code],
     status: httpStatus,

@@ -38,7 +38,7 @@ export interface InvoiceRow {
 }
 
 /** An outgoing payment as stored: only completed payments are recorded (settlement is atomic). */
-export interface PaymentRow {
+interface PaymentRow {
   paymentHash: string;
   wallet: string;
   amountMsat: bigint;
