@@ -58,6 +58,7 @@ const PINNED: Record<string, string[]> = {
     'parseL402Credential',
     'parseMacaroon',
     'pathsSatisfier',
+    'priceSatisfier',
     'servicesSatisfier',
     'tollwayConditions',
     'usesSatisfier',
