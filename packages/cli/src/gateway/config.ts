@@ -180,6 +180,7 @@ const serviceSchema = z
     validFor: duration.exactOptional(),
     uses: z.number().int().positive().exactOptional(),
     balance: positiveAmount.exactOptional(),
+    chargeBelow: z.number().int().min(200).max(600).exactOptional(),
     scope: z
       .strictObject({
         paths: z.array(path).min(1).exactOptional(),
@@ -345,6 +346,7 @@ const configSchema = z
         compat: z.literal('aperture').exactOptional(),
         strict: z.boolean().exactOptional(),
         challengeExpiry: duration.exactOptional(),
+        reservationTtl: duration.exactOptional(),
         usdPerBtc: z
           .union([z.string().regex(/^\d+(\.\d+)?$/), z.number().int().positive()], {
             error: "must be a positive decimal such as '65000'",

@@ -172,6 +172,7 @@ function createEngine(
     ...(settings.challengeExpiry === undefined
       ? {}
       : { challengeExpiry: settings.challengeExpiry }),
+    ...(settings.reservationTtl === undefined ? {} : { reservationTtl: settings.reservationTtl }),
     ...(settings.usdPerBtc === undefined ? {} : { rates: fixedRate(settings.usdPerBtc) }),
     ...(settings.cors === undefined ? {} : { cors: settings.cors }),
     ...(settings.freebies === undefined ? {} : { freebies: settings.freebies }),
@@ -540,7 +541,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         });
       }
       const { trustProxy, bodyLimit } = current.config.paywall;
-      const request = createPaywallRequest(req, { trustProxy, bodyLimit });
+      const request = createPaywallRequest(req, { trustProxy, bodyLimit, reportsOutcome: true });
       if (service.config.mcp !== undefined && service.config.auth && req.method === 'POST') {
         // The engine reads this body to price the call anyway; the read is shared. A body that
         // does not parse is refused by the engine below.
@@ -574,6 +575,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         pool: upstreams.pool(service),
         payment: decision.payment,
         responseHeaders: decision.headers,
+        charge: decision.charge,
         trustProxy,
         metrics,
         startedAt,

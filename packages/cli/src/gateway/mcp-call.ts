@@ -109,6 +109,7 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     pool: exchange.pool,
     payment: decision.payment,
     responseHeaders: decision.headers,
+    charge: decision.charge,
     trustProxy: exchange.trustProxy,
     metrics,
     startedAt: exchange.startedAt,

@@ -11,9 +11,10 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { TollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import type { PaymentContext } from '@tollway/sdk/server';
+import type { PaymentContext, PaywallCharge } from '@tollway/sdk/server';
 import { Pool } from 'undici';
 import type { GatewayMetrics } from './metrics.js';
+import { openAnswer } from './outcome.js';
 import { sendProblem } from './problem.js';
 import type { Service } from './services.js';
 
@@ -151,6 +152,11 @@ export interface ForwardRequest {
   payment: PaymentContext;
   /** Headers the engine adds to the response (a `Payment-Receipt`, CORS). */
   responseHeaders: ReadonlyArray<[string, string]>;
+  /**
+   * The request's charge, when what is charged depends on the outcome: committed with the
+   * upstream's status before the answer leaves, released when there is no answer.
+   */
+  charge?: PaywallCharge | undefined;
   /** As the gateway's `paywall.trustProxy`: whether the client's `X-Forwarded-*` are kept. */
   trustProxy: boolean | number;
   metrics: GatewayMetrics;
@@ -310,6 +316,10 @@ export function forward(request: ForwardRequest): Promise<void> {
   // listener bookkeeping measurably costs on every proxied request.
   const cancel = new EventEmitter();
   let cancelled = false;
+  // Set once the upstream's status arrived (the charge committed), and when the paywall's answer
+  // replaced the upstream's (a failed settlement).
+  let answered = false;
+  let replaced = false;
   const onClose = (): void => {
     if (res.writableFinished) return;
     cancelled = true;
@@ -319,6 +329,7 @@ export function forward(request: ForwardRequest): Promise<void> {
   const sentAt = performance.now();
   metrics.overhead(service.name, (sentAt - request.startedAt) / 1000);
   const upstream = createUpstreamRequest(request);
+  const { charge } = request;
   return new Promise((resolve) => {
     pool.stream(
       {
@@ -332,12 +343,18 @@ export function forward(request: ForwardRequest): Promise<void> {
       },
       ({ statusCode, headers }) => {
         metrics.upstream(service.name, (performance.now() - sentAt) / 1000);
-        res.writeHead(statusCode, downstreamHeaders(headers, request.responseHeaders));
-        return res;
+        answered = true;
+        const headersWith = (extra: ReadonlyArray<[string, string]>) =>
+          downstreamHeaders(headers, [...request.responseHeaders, ...extra]);
+        return openAnswer(res, charge, statusCode, headersWith, () => {
+          replaced = true;
+        });
       },
       (error) => {
         res.off('close', onClose);
-        if (error !== null && !cancelled) {
+        // No answer reached the client: nothing is charged, and the credential works again.
+        const released = answered ? [] : (charge?.release() ?? []);
+        if (error !== null && !cancelled && !replaced) {
           const code =
             'code' in error && TIMEOUT_ERRORS.has(String(error.code))
               ? 'upstream_timeout'
@@ -346,13 +363,11 @@ export function forward(request: ForwardRequest): Promise<void> {
           if (res.headersSent) {
             res.destroy(error);
           } else {
-            sendProblem(res, {
-              code,
-              detail:
-                code === 'upstream_timeout'
-                  ? `The upstream of ${service.name} did not answer in time.`
-                  : `The upstream of ${service.name} cannot be reached.`,
-            });
+            const detail =
+              code === 'upstream_timeout'
+                ? `The upstream of ${service.name} did not answer in time; nothing was charged.`
+                : `The upstream of ${service.name} cannot be reached; nothing was charged.`;
+            sendProblem(res, { code, detail }, released);
           }
         }
         resolve();

@@ -159,6 +159,7 @@ function compileService(config: ServiceConfig, index: number, paywall: Paywall):
           ...(config.validFor === undefined ? {} : { validFor: config.validFor }),
           ...(config.uses === undefined ? {} : { uses: config.uses }),
           ...(config.balance === undefined ? {} : { balance: config.balance }),
+          ...(config.chargeBelow === undefined ? {} : { chargeBelow: config.chargeBelow }),
           ...(config.scope === undefined
             ? {}
             : {
