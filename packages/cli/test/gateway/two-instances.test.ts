@@ -2,7 +2,6 @@
  * Two `tollway serve` processes (the built CLI) on one PostgreSQL and one dev Lightning node: tokens,
  * revocations and use counts are shared. Needs `npm run build` (CI builds before testing).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,47 +14,17 @@ import {
 import { createMasterSecret } from '@tollway/sdk/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
+import { type Instance, startInstance } from './instances.js';
 import { payL402, startUpstream, tokenIdOf, type Upstream } from './support.js';
 
-const BIN = new URL('../../bin/tollway.js', import.meta.url).pathname;
 const ADMIN = 'two-instances-admin-token-0123';
 const postgres = await startTestPostgres();
-
-interface Instance {
-  url: string;
-  process: ChildProcess;
-  exited: Promise<number | null>;
-}
 
 let network: DevNetwork;
 let devServer: DevServer;
 let upstream: Upstream;
 let dir: string;
 const instances: Instance[] = [];
-
-/** Starts `tollway serve` and resolves with its URL once it prints it. */
-function startInstance(config: string, env: NodeJS.ProcessEnv): Promise<Instance> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], {
-    env: { ...process.env, ...env, TOLLWAY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString('utf8');
-      const url = /tollway gateway on (http:\/\/\S+)/.exec(output)?.[1];
-      if (url !== undefined) resolve({ url, process: child, exited });
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    void exited.then((code) => reject(new Error(`tollway serve exited with ${code}:\n${output}`)));
-  });
-}
 
 beforeAll(async () => {
   if (postgres === undefined) return;

@@ -16,8 +16,14 @@ import type { PaywallRequest } from '../server/types.js';
 import { createMemoryStore } from '../stores/memory.js';
 import { requirePayment } from './express.js';
 
-function echo(req: Request, res: Response): void {
-  res.type('application/json').send(toJson({ payment: req.payment, body: req.body }));
+/** Answers `{ payment, body }` with the route's status. */
+function echo(status: () => number = () => 200) {
+  return (req: Request, res: Response): void => {
+    res
+      .status(status())
+      .type('application/json')
+      .send(toJson({ payment: req.payment, body: req.body }));
+  };
 }
 
 // The body parser runs after the paywall, so the adapter reads the raw body and must leave it.
@@ -25,7 +31,7 @@ const harness: AdapterHarness = {
   name: 'express',
   serve(paywall, routes, { onError }) {
     const app = express();
-    for (const { method, path, route, stream } of routes) {
+    for (const { method, path, route, stream, status } of routes) {
       const paid = requirePayment(paywall, route, { onError });
       if (stream !== undefined) {
         app.get(path, paid, async (_req, res) => {
@@ -33,8 +39,8 @@ const harness: AdapterHarness = {
           await stream();
           res.end('last\n');
         });
-      } else if (method === 'GET') app.get(path, paid, echo);
-      else app.post(path, paid, express.json({ limit: '1mb' }), echo);
+      } else if (method === 'GET') app.get(path, paid, echo(status));
+      else app.post(path, paid, express.json({ limit: '1mb' }), echo(status));
     }
     return listen(createServer(app));
   },
@@ -71,7 +77,7 @@ describe('express adapter specifics', () => {
     app.set('trust proxy', 1);
     // Mounted in a router, where Express rewrites req.url: the engine must see the original.
     const router = express.Router();
-    router.post('/priced', express.json(), requirePayment(spy, priced), echo);
+    router.post('/priced', express.json(), requirePayment(spy, priced), echo());
     app.use('/v1', router);
     served = await listen(createServer(app));
   });

@@ -23,14 +23,17 @@ const harness: AdapterHarness = {
   async serve(paywall, routes, { onError }) {
     const app = Fastify();
     await app.register(paywallPlugin);
-    for (const { method, path, route, stream } of routes) {
+    for (const { method, path, route, stream, status } of routes) {
       app.route({
         method,
         url: path,
         preHandler: requirePayment(paywall, route, { onError }),
         handler: async (request, reply) => {
           if (stream === undefined) {
-            return reply.type('application/json').send(await echo(request));
+            return reply
+              .code(status?.() ?? 200)
+              .type('application/json')
+              .send(await echo(request));
           }
           const body = new PassThrough();
           body.write('first\n');

@@ -32,7 +32,7 @@ const harness: AdapterHarness = {
   name: 'hono',
   serve(paywall, routes, { onError }) {
     const app = new Hono<PaywallEnv>();
-    for (const { method, path, route, stream } of routes) {
+    for (const { method, path, route, stream, status } of routes) {
       app.on(method, path, requirePayment(paywall, route, { getConnInfo, onError }), async (c) => {
         if (stream !== undefined) {
           const encoder = new TextEncoder();
@@ -47,7 +47,7 @@ const harness: AdapterHarness = {
           return c.body(body, 200, { 'Content-Type': 'text/plain' });
         }
         const body = method === 'POST' ? await c.req.json() : undefined;
-        return c.body(toJson({ payment: c.get('payment'), body }), 200, {
+        return c.body(toJson({ payment: c.get('payment'), body }), (status?.() ?? 200) as 200, {
           'Content-Type': 'application/json',
         });
       });

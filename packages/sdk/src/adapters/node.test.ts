@@ -12,11 +12,15 @@ import {
 import type { PaywallRequest } from '../server/types.js';
 import { createPaywallRequest, type PaidRequest, withPaywall } from './node.js';
 
-async function echo(req: PaidRequest, res: ServerResponse): Promise<void> {
-  let text = '';
-  for await (const chunk of req) text += chunk;
-  res.setHeader('Content-Type', 'application/json');
-  res.end(toJson({ payment: req.payment, body: text === '' ? undefined : JSON.parse(text) }));
+/** Answers `{ payment, body }` with the route's status. */
+function echo(status: () => number = () => 200) {
+  return async (req: PaidRequest, res: ServerResponse): Promise<void> => {
+    let text = '';
+    for await (const chunk of req) text += chunk;
+    res.statusCode = status();
+    res.setHeader('Content-Type', 'application/json');
+    res.end(toJson({ payment: req.payment, body: text === '' ? undefined : JSON.parse(text) }));
+  };
 }
 
 /** A handler that streams: `first`, then (after `gate`) `last`. */
@@ -33,9 +37,11 @@ const harness: AdapterHarness = {
   name: 'node',
   serve(paywall, routes, { onError }) {
     const handlers = new Map(
-      routes.map(({ method, path, route, stream }) => [
+      routes.map(({ method, path, route, stream, status }) => [
         `${method} ${path}`,
-        withPaywall(paywall, route, stream === undefined ? echo : streaming(stream), { onError }),
+        withPaywall(paywall, route, stream === undefined ? echo(status) : streaming(stream), {
+          onError,
+        }),
       ]),
     );
     return listen(

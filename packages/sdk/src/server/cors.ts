@@ -23,7 +23,8 @@ export interface Cors {
 }
 
 /** Response headers a client must be able to read: challenges and receipts of every protocol. */
-const EXPOSED_HEADERS = 'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE';
+const EXPOSED_HEADERS =
+  'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining';
 /** Request headers that carry credentials. */
 const ALLOWED_HEADERS =
   'Authorization, Content-Type, Macaroon, Grpc-Metadata-Macaroon, PAYMENT-SIGNATURE, X-PAYMENT';

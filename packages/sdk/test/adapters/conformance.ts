@@ -53,6 +53,8 @@ interface AppRoute {
    * this promise, then ends with `last\n`.
    */
   stream?: () => Promise<void>;
+  /** The status the handler answers with (read per request); default 200. */
+  status?: () => number;
 }
 
 /** A running test app. */
@@ -213,6 +215,8 @@ export function describeConformance(harness: AdapterHarness): void {
     let clockOffsetMs = 0;
     const errors: unknown[] = [];
     const routes: Record<string, Route> = {};
+    /** What the `/once` handler answers with. */
+    let onceStatus = 200;
 
     beforeAll(async () => {
       dev = createDevSetup();
@@ -233,6 +237,7 @@ export function describeConformance(harness: AdapterHarness): void {
         scope: { paths: ['/scoped/a'], methods: ['GET'] },
       });
       routes.twice = paywall.route({ service: 'twice', price: '10 sat', uses: 2 });
+      routes.once = paywall.route({ service: 'once', price: '10 sat', uses: 1 });
       routes.priced = paywall.route({
         service: 'priced',
         readsBody: true,
@@ -248,6 +253,7 @@ export function describeConformance(harness: AdapterHarness): void {
           { method: 'GET', path: '/scoped/b', route: routes.scoped },
           { method: 'POST', path: '/scoped/a', route: routes.scoped },
           { method: 'GET', path: '/twice', route: routes.twice },
+          { method: 'GET', path: '/once', route: routes.once, status: () => onceStatus },
           { method: 'POST', path: '/priced', route: routes.priced },
         ],
         { onError: (error) => errors.push(error) },
@@ -380,6 +386,20 @@ export function describeConformance(harness: AdapterHarness): void {
         { remainingUses: 0 },
       ]);
       expect(refusal(await send(`${app.url}/twice`, { headers }))).toEqual([402, 'uses_exhausted']);
+    });
+
+    it('charges a use only for an answer below 400: a failed answer leaves the token as it was', async () => {
+      const headers = authorization(await buyL402('/once'));
+      onceStatus = 500;
+      const failed = await send(`${app.url}/once`, { headers });
+      expect(failed.status).toBe(500);
+      expect(headerValues(failed, 'tollway-charged')).toEqual(['0']);
+      onceStatus = 200;
+      const served = await send(`${app.url}/once`, { headers });
+      expect(served.status).toBe(200);
+      expect(headerValues(served, 'tollway-charged')).toEqual(['1 uses']);
+      expect(headerValues(served, 'tollway-remaining')).toEqual(['0 uses']);
+      expect(refusal(await send(`${app.url}/once`, { headers }))).toEqual([402, 'uses_exhausted']);
     });
 
     it('refuses a revoked token with 401 token_revoked', async () => {

@@ -1,0 +1,182 @@
+/**
+ * Reserve → settle across `tollway serve` processes on one PostgreSQL: one balance token drawn
+ * concurrently through two instances, with upstream failures among the answers, ends exactly at
+ * the sum of what was charged; and an instance killed with a request in flight releases what that
+ * request held within `paywall.reservationTtl`, so the credential works on another instance.
+ * Needs `npm run build` (CI builds before testing).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createDevNetwork,
+  createDevServer,
+  type DevNetwork,
+  type DevServer,
+} from '@tollway/sdk/lightning/dev';
+import { createMasterSecret, type Store } from '@tollway/sdk/server';
+import { createPostgresStore } from '@tollway/sdk/stores/postgres';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
+import { type Instance, startInstance } from './instances.js';
+import { payL402, startUpstream, tokenIdOf, type Upstream } from './support.js';
+
+const postgres = await startTestPostgres();
+const TTL_MS = 2000;
+
+let network: DevNetwork;
+let devServer: DevServer;
+let upstream: Upstream;
+let store: Store;
+let dir: string;
+let config: (name: string) => string;
+let env: NodeJS.ProcessEnv;
+const instances: Instance[] = [];
+/** Requests the upstream holds open until the test lets them go. */
+const held: Array<() => void> = [];
+let heldArrived: () => void = () => undefined;
+
+beforeAll(async () => {
+  if (postgres === undefined) return;
+  dir = mkdtempSync(join(tmpdir(), 'tollway-charge-two-'));
+  network = createDevNetwork({ path: ':memory:' });
+  const shop = network.openWallet('shop');
+  network.openWallet('agent');
+  devServer = await createDevServer({ network });
+  upstream = await startUpstream((req, res) => {
+    if (req.url?.includes('/fail')) {
+      req.socket.destroy();
+      return;
+    }
+    if (req.url?.includes('/hang')) {
+      held.push(() => res.end('late'));
+      heldArrived();
+      return;
+    }
+    res.end(JSON.stringify({ url: req.url }));
+  });
+  const database = await postgres.createDatabase();
+  store = createPostgresStore({ connectionString: database });
+  await store.init();
+  env = { TOLLWAY_TEST_SECRETS: createMasterSecret(), UPSTREAM: upstream.url };
+  config = (name) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'listen: 127.0.0.1:0',
+        `dataDir: ./${name}`,
+        `store: ${database}`,
+        `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
+        'secrets: { env: TOLLWAY_TEST_SECRETS }',
+        `paywall: { reservationTtl: ${TTL_MS / 1000}s, rateLimits: { challenges: false } }`,
+        'services:',
+        '  - { name: prepaid, path: /prepaid, upstream: "${UPSTREAM}", price: 5 sat, balance: 100 sat }',
+        '  - { name: once, path: /once, upstream: "${UPSTREAM}", price: 5 sat, uses: 1 }',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  };
+  for (const name of ['a', 'b']) instances.push(await startInstance(config(name), env));
+});
+
+afterAll(async () => {
+  for (const release of held) release();
+  for (const instance of instances) instance.process.kill('SIGKILL');
+  await Promise.all(instances.map((instance) => instance.exited));
+  await store?.close();
+  await devServer?.close();
+  await network?.close();
+  await upstream?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
+});
+
+function instance(index: number): Instance {
+  const found = instances[index];
+  if (found === undefined) throw new Error(`no instance ${index}`);
+  return found;
+}
+
+describe.skipIf(postgres === undefined)('charging across instances on one PostgreSQL', () => {
+  it('draws one balance exactly: 50 concurrent requests over two instances, a third failing upstream', async () => {
+    const agent = network.backend('agent');
+    const authorization = await payL402(await fetch(`${instance(0).url}/prepaid`), agent);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_, index) => {
+        const path = index % 3 === 0 ? `/prepaid/fail/${index}` : `/prepaid/ok/${index}`;
+        const response = await fetch(`${instance(index % 2).url}${path}`, {
+          headers: { authorization },
+        });
+        const body = (await response.text()) || '{}';
+        return {
+          status: response.status,
+          code: response.status === 200 ? 'ok' : (JSON.parse(body) as { code: string }).code,
+          charged: response.headers.get('tollway-charged'),
+        };
+      }),
+    );
+    const served = results.filter((result) => result.status === 200);
+    expect(served.every((result) => result.charged === '5000 msat')).toBe(true);
+    const others = new Set(results.filter((r) => r.status !== 200).map((r) => r.code));
+    expect(
+      [...others].every((code) => ['upstream_unavailable', 'balance_exhausted'].includes(code)),
+    ).toBe(true);
+    expect(
+      results.filter((r) => r.code === 'upstream_unavailable').every((r) => r.charged === '0'),
+    ).toBe(true);
+    const tokenId = tokenIdOf(authorization);
+    await vi.waitFor(async () => expect((await store.getUsage(tokenId)).heldMsat).toBe(0n), {
+      timeout: 3000,
+    });
+    const usage = await store.getUsage(tokenId);
+    expect(usage.spentMsat).toBe(5000n * BigInt(served.length));
+    expect(usage.spentMsat <= 100_000n).toBe(true);
+    // Once the dust settles, what is left is exactly what was not charged.
+    const rest = (100_000n - usage.spentMsat) / 5000n;
+    for (let i = 0n; i < rest; i++) {
+      const response = await fetch(`${instance(Number(i % 2n)).url}/prepaid/ok/after`, {
+        headers: { authorization },
+      });
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+    }
+    const spent = await fetch(`${instance(0).url}/prepaid/ok/last`, { headers: { authorization } });
+    expect(spent.status).toBe(402);
+    expect(((await spent.json()) as { code: string }).code).toBe('balance_exhausted');
+    expect(await store.getUsage(tokenId)).toMatchObject({ spentMsat: 100_000n, heldMsat: 0n });
+  });
+
+  it('releases what a killed instance held within the reservation ttl; another instance then serves it', async () => {
+    const doomed = await startInstance(config('c'), env);
+    instances.push(doomed);
+    const agent = network.backend('agent');
+    const authorization = await payL402(await fetch(`${doomed.url}/once`), agent);
+    const arrived = new Promise<void>((resolve) => {
+      heldArrived = resolve;
+    });
+    const inFlight = fetch(`${doomed.url}/once/hang`, { headers: { authorization } }).catch(
+      (error: unknown) => error,
+    );
+    await arrived;
+    doomed.process.kill('SIGKILL');
+    await doomed.exited;
+    const killedAt = Date.now();
+    expect(await inFlight).toBeInstanceOf(Error);
+    const meanwhile = await fetch(`${instance(1).url}/once/x`, { headers: { authorization } });
+    expect(meanwhile.status).toBe(402);
+    expect(((await meanwhile.json()) as { code: string }).code).toBe('uses_exhausted');
+    await vi.waitFor(
+      async () => {
+        const response = await fetch(`${instance(1).url}/once/x`, { headers: { authorization } });
+        expect(response.status).toBe(200);
+        await response.arrayBuffer();
+      },
+      { timeout: TTL_MS * 3, interval: 200 },
+    );
+    // Released within the ttl of the last renewal (at most the ttl before the kill), plus polling.
+    expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 1000);
+    expect(await store.getUsage(tokenIdOf(authorization))).toMatchObject({ uses: 1, heldUses: 0 });
+  });
+});
