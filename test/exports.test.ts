@@ -150,6 +150,12 @@ const PINNED: Record<string, string[]> = {
     'wrapBackend',
   ],
   '@tollway/sdk/lightning/nwc': ['createNwcBackend', 'formatNwcUri', 'parseNwcUri'],
+  '@tollway/sdk/llm': [
+    'createAnswerReader',
+    'createLlmPricing',
+    'createStreamUsage',
+    'usageOfAnswer',
+  ],
   '@tollway/sdk/lightning/dev': [
     'DEFAULT_DEV_BALANCE_MSAT',
     'DEV_NODE_ALIAS',

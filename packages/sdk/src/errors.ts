@@ -70,6 +70,8 @@ export const errorCodes = {
   // paywall engine
   payment_required:
     'The request needs payment and carries no credential; the response offers ways to pay.',
+  invalid_model:
+    'The request names a model the service does not price (or none); the LLM route lists what it offers.',
   invalid_price:
     'A route price is malformed, not positive, or in USD without a configured rate source.',
   price_unavailable:
@@ -200,6 +202,7 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   store_error: 503,
   // paywall engine
   payment_required: 402,
+  invalid_model: 400,
   invalid_price: 400,
   price_unavailable: 503,
   invoice_unavailable: 503,

@@ -31,9 +31,15 @@ const harness: AdapterHarness = {
   name: 'express',
   serve(paywall, routes, { onError }) {
     const app = express();
-    for (const { method, path, route, stream, status } of routes) {
+    for (const { method, path, route, stream, status, chunks } of routes) {
       const paid = requirePayment(paywall, route, { onError });
-      if (stream !== undefined) {
+      if (chunks !== undefined) {
+        app.post(path, paid, express.json(), (_req, res) => {
+          res.type('text/event-stream');
+          for (const chunk of chunks) res.write(chunk);
+          res.end();
+        });
+      } else if (stream !== undefined) {
         app.get(path, paid, async (_req, res) => {
           res.type('text/plain').write('first\n');
           await stream();

@@ -23,12 +23,18 @@ const harness: AdapterHarness = {
   async serve(paywall, routes, { onError }) {
     const app = Fastify();
     await app.register(paywallPlugin);
-    for (const { method, path, route, stream, status } of routes) {
+    for (const { method, path, route, stream, status, chunks } of routes) {
       app.route({
         method,
         url: path,
         preHandler: requirePayment(paywall, route, { onError }),
         handler: async (request, reply) => {
+          if (chunks !== undefined) {
+            const body = new PassThrough();
+            for (const chunk of chunks) body.write(chunk);
+            body.end();
+            return reply.type('text/event-stream').send(body);
+          }
           if (stream === undefined) {
             return reply
               .code(status?.() ?? 200)

@@ -32,8 +32,19 @@ const harness: AdapterHarness = {
   name: 'hono',
   serve(paywall, routes, { onError }) {
     const app = new Hono<PaywallEnv>();
-    for (const { method, path, route, stream, status } of routes) {
+    for (const { method, path, route, stream, status, chunks } of routes) {
       app.on(method, path, requirePayment(paywall, route, { getConnInfo, onError }), async (c) => {
+        if (chunks !== undefined) {
+          await c.req.json();
+          const encoder = new TextEncoder();
+          const body = new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+              controller.close();
+            },
+          });
+          return c.body(body, 200, { 'Content-Type': 'text/event-stream' });
+        }
         if (stream !== undefined) {
           const encoder = new TextEncoder();
           const body = new ReadableStream<Uint8Array>({

@@ -6,7 +6,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
 import type { Route } from '../server/route.js';
-import type { PaymentContext, PaywallRequest } from '../server/types.js';
+import type { ChargeMeter, PaymentContext, PaywallRequest } from '../server/types.js';
 import {
   type AdapterOptions,
   assertAdapterOptions,
@@ -140,7 +140,7 @@ export function requirePayment(
       throw error;
     }
     // The handler's Response is made; a streamed body has not been read yet.
-    const final = await charge.commit(c.res.status);
+    const final = await charge.commit(c.res.status, c.res.headers);
     if (final.kind === 'respond') {
       const { status, headers, body } = final.response;
       // Cleared first: Hono's setter would otherwise copy the handler's headers onto the 402.
@@ -149,5 +149,52 @@ export function requirePayment(
       return;
     }
     addHeaders(c, [...decision.headers, ...final.headers]);
+    if (charge.meter !== undefined) {
+      const metered = meteredResponse(c.res, charge.meter, options.onError);
+      // Cleared first, as above: the metered Response already carries every header.
+      c.res = undefined;
+      c.res = metered;
+    }
   };
+}
+
+/**
+ * `response` with its body fed to `meter` as it is read, and the meter ended when the body ends
+ * (complete) or is cancelled (the client went away).
+ */
+function meteredResponse(
+  response: Response,
+  meter: ChargeMeter,
+  onError: ((error: unknown) => void) | undefined,
+): Response {
+  const end = (complete: boolean) => {
+    meter.end(complete).catch(onError ?? console.error);
+  };
+  if (response.body === null) {
+    end(true);
+    return response;
+  }
+  const reader = response.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          end(true);
+          controller.close();
+          return;
+        }
+        meter.write(value);
+        controller.enqueue(value);
+      } catch (error) {
+        end(false);
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      end(false);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, response);
 }

@@ -4,7 +4,13 @@
  */
 import type { ServerResponse } from 'node:http';
 import { isPromiseLike } from '../internal/promise.js';
-import type { PaywallCharge, PaywallFinal, PaywallResponse } from '../server/types.js';
+import type {
+  ChargeMeter,
+  HeaderReader,
+  PaywallCharge,
+  PaywallFinal,
+  PaywallResponse,
+} from '../server/types.js';
 
 /**
  * Writes a paywall answer (a 402, 401, 403, 429, 400, 503 or 500) as it is.
@@ -22,8 +28,51 @@ export function writePaywallResponse(res: ServerResponse, response: PaywallRespo
 
 /** A call of the handler's, held while the commit runs: replayed, or dropped (its callback run). */
 interface Held {
-  run: () => void;
-  args: readonly unknown[];
+  method: 'writeHead' | 'write' | 'end' | 'flushHeaders';
+  args: unknown[];
+}
+
+/** The headers set on `res` so far, as the engine reads headers. */
+function responseHeaders(res: ServerResponse): HeaderReader {
+  const get = (name: string): string | null => {
+    const value = res.getHeader(name);
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(', ') : String(value);
+  };
+  return { get, has: (name) => res.hasHeader(name) };
+}
+
+/** The bytes a `write` / `end` call sends, if it sends any. */
+function bytesOf(chunk: unknown, encoding: unknown): Uint8Array | undefined {
+  if (typeof chunk === 'string') {
+    return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  }
+  return chunk instanceof Uint8Array ? chunk : undefined;
+}
+
+/**
+ * Feeds the body `res` sends to `meter`, and ends it when the response finishes (complete) or
+ * closes before that (the client went away).
+ */
+function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unknown) => void) {
+  const { write, end } = res;
+  const feed = (args: unknown[]): void => {
+    const bytes = bytesOf(args[0], args[1]);
+    if (bytes !== undefined && bytes.length > 0) meter.write(bytes);
+  };
+  res.write = ((...args: Parameters<ServerResponse['write']>) => {
+    feed(args);
+    return write.apply(res, args as never);
+  }) as typeof res.write;
+  res.end = ((...args: Parameters<ServerResponse['end']>) => {
+    if (typeof args[0] !== 'function') feed(args);
+    return end.apply(res, args as never);
+  }) as typeof res.end;
+  const ended = (complete: boolean) => meter.end(complete).catch(onError);
+  res.once('finish', () => void ended(true));
+  res.once('close', () => {
+    if (!res.writableFinished) void ended(false);
+  });
 }
 
 /** The callback among the trailing arguments of `write` / `end`, if any. */
@@ -90,7 +139,8 @@ export function reportOutcome(
       return;
     }
     for (const [name, value] of final.headers) res.appendHeader(name, value);
-    for (const call of held) call.run();
+    if (charge.meter !== undefined) meterBody(res, charge.meter, onError);
+    for (const call of held) (res[call.method] as (...args: unknown[]) => unknown)(...call.args);
   }
 
   /** Commits with `status` on the handler's first call, then runs `call` (now or once settled). */
@@ -100,7 +150,7 @@ export function reportOutcome(
     held.push(call);
     let final: ReturnType<PaywallCharge['commit']>;
     try {
-      final = charge.commit(status);
+      final = charge.commit(status, responseHeaders(res));
     } catch (error) {
       restore();
       onError(error);
@@ -126,18 +176,18 @@ export function reportOutcome(
   }
 
   res.writeHead = ((...args: Parameters<ServerResponse['writeHead']>) => {
-    intercept({ run: () => original.writeHead.apply(res, args), args: [] }, () => args[0]);
+    intercept({ method: 'writeHead', args }, () => args[0]);
     return res;
   }) as typeof res.writeHead;
   res.write = ((...args: Parameters<ServerResponse['write']>) => {
-    intercept({ run: () => original.write.apply(res, args as never), args }, statusOf);
+    intercept({ method: 'write', args }, statusOf);
     return true;
   }) as typeof res.write;
   res.end = ((...args: Parameters<ServerResponse['end']>) => {
-    intercept({ run: () => original.end.apply(res, args as never), args }, statusOf);
+    intercept({ method: 'end', args }, statusOf);
     return res;
   }) as typeof res.end;
   res.flushHeaders = () => {
-    intercept({ run: () => original.flushHeaders.apply(res), args: [] }, statusOf);
+    intercept({ method: 'flushHeaders', args: [] }, statusOf);
   };
 }

@@ -33,15 +33,32 @@ function streaming(gate: () => Promise<void>) {
   };
 }
 
+/** A handler that reads the body, then answers `chunks` as an event stream, one write each. */
+function chunked(chunks: readonly string[]) {
+  return async (req: PaidRequest, res: ServerResponse): Promise<void> => {
+    for await (const _chunk of req);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    for (const chunk of chunks) res.write(chunk);
+    res.end();
+  };
+}
+
 const harness: AdapterHarness = {
   name: 'node',
   serve(paywall, routes, { onError }) {
     const handlers = new Map(
-      routes.map(({ method, path, route, stream, status }) => [
+      routes.map(({ method, path, route, stream, status, chunks }) => [
         `${method} ${path}`,
-        withPaywall(paywall, route, stream === undefined ? echo(status) : streaming(stream), {
-          onError,
-        }),
+        withPaywall(
+          paywall,
+          route,
+          chunks !== undefined
+            ? chunked(chunks)
+            : stream === undefined
+              ? echo(status)
+              : streaming(stream),
+          { onError },
+        ),
       ]),
     );
     return listen(

@@ -24,6 +24,8 @@ export interface Exchange {
   network(): string;
   /** The request's price, computed once on first use. */
   quote(): Promise<Quote | Refusal>;
+  /** What a price function (or a meter) sees of the request, read once on first use. */
+  priceRequest(): Promise<PriceRequest>;
 }
 
 /** True for a price, false for the refusal that stands instead of one. */
@@ -59,6 +61,7 @@ class RequestExchange implements Exchange {
   readonly #query: string;
   #network: string | undefined;
   #quoted: Promise<Quote | Refusal> | undefined;
+  #inputs: Promise<PriceRequest> | undefined;
 
   constructor(context: PaywallContext, request: PaywallRequest, route: Route) {
     const { path, query } = splitTarget(request.url);
@@ -77,8 +80,13 @@ class RequestExchange implements Exchange {
   }
 
   quote(): Promise<Quote | Refusal> {
-    this.#quoted ??= quoteOf(this.#context, this, this.#query);
+    this.#quoted ??= quoteOf(this.#context, this);
     return this.#quoted;
+  }
+
+  priceRequest(): Promise<PriceRequest> {
+    this.#inputs ??= priceInputs(this, this.#query);
+    return this.#inputs;
   }
 }
 
@@ -112,16 +120,12 @@ async function priceInputs(exchange: Exchange, query: string): Promise<PriceRequ
   return { method, path, query: new URLSearchParams(query), headers: request.headers, body };
 }
 
-async function quoteOf(
-  context: PaywallContext,
-  exchange: Exchange,
-  query: string,
-): Promise<Quote | Refusal> {
+async function quoteOf(context: PaywallContext, exchange: Exchange): Promise<Quote | Refusal> {
   const { route } = exchange;
   const price = route.price;
   if (price === undefined) return { msat: 0n, amount: { unit: 'msat', msat: 0n } };
   try {
-    return await quotePrice(price, () => priceInputs(exchange, query), context.rates);
+    return await quotePrice(price, () => exchange.priceRequest(), context.rates);
   } catch (error) {
     if (isTollwayError(error) && error.code !== 'price_unavailable') {
       return { status: 400, code: error.code, detail: error.message };

@@ -21,6 +21,8 @@ import type { PaymentContext } from './types.js';
 export const RECEIPT_HEADERS = {
   charged: 'Tollway-Charged',
   remaining: 'Tollway-Remaining',
+  /** On a metered answer, at its start: what is held for it (the cost comes at its end). */
+  reserved: 'Tollway-Reserved',
 } as const;
 
 /** A paid request's reservation; see the module comment. */
@@ -29,8 +31,13 @@ export interface Reservation {
   readonly receipt: Array<[string, string]>;
   /** The receipt of an answer that was not charged. */
   readonly nothing: Array<[string, string]>;
-  /** Charges what is held. Once; ignored after `release`. */
-  settle(): void;
+  /** What is held of a balance, msat (0 when the reservation holds no balance). */
+  readonly heldMsat: bigint;
+  /**
+   * Charges what is held — of a balance, `amountMsat` when given (at most what is held; the rest
+   * goes back). Once; ignored after `release`.
+   */
+  settle(amountMsat?: bigint): void;
   /** Releases what is held: nothing is charged. Once; ignored after `settle`. */
   release(): void;
 }
@@ -160,15 +167,16 @@ function createReservation(
   receipt: Array<[string, string]>,
 ): Reservation {
   const { store, recorder, inflight, logger } = context;
-  // What a hold charges when the request is: all it holds.
-  const charge = { uses: hold?.uses?.count ?? 0, amountMsat: hold?.balance?.amountMsat ?? 0n };
+  const heldMsat = hold?.balance?.amountMsat ?? 0n;
   let done = false;
   return {
     receipt,
     nothing: [[RECEIPT_HEADERS.charged, '0']],
-    settle() {
+    heldMsat,
+    settle(amountMsat = heldMsat) {
       if (done) return;
       done = true;
+      const charge = { uses: hold?.uses?.count ?? 0, amountMsat };
       for (const ref of refs) {
         recorder.run(async () => {
           try {

@@ -6,6 +6,7 @@ import { isTollwayError, TollwayError } from '../errors.js';
 import { createServiceCaveats, verifyCaveats } from '../l402/caveats.js';
 import type { Amount, RateSource } from '../money.js';
 import { type Duration, parseDuration } from './duration.js';
+import type { Meter } from './meter.js';
 import { type Price, type PriceFunction, type PriceInput, parsePrice } from './pricing.js';
 
 /** Options of `paywall.route()`. */
@@ -40,6 +41,14 @@ export interface RouteOptions {
    */
   balance?: PriceInput;
   /**
+   * Charge what each answer cost, read by this meter (LLM tokens: `createLlmMeter`), instead of
+   * a fixed price: `price` is then the most a request may cost, held from the token's balance
+   * before it runs, and the charge settles at the metered cost, never above it. Needs `balance`
+   * (what a payment buys). Without a meter, the handler may report the cost itself
+   * (`payment.setCost`) on routes with a balance.
+   */
+  meter?: Meter;
+  /**
    * Which answers are charged: those whose status is below this. Default 400 (successes and
    * redirects); 500 also charges client errors (4xx), 600 every answer. A request that gets no
    * answer (the handler throws before answering, the upstream cannot be reached or times out) is
@@ -73,6 +82,7 @@ export interface Route {
   readonly methods?: readonly string[];
   /** Answers with a status below this are charged; see {@link RouteOptions.chargeBelow}. */
   readonly chargeBelow: number;
+  readonly meter?: Meter;
 }
 
 /** What route checking needs from the paywall. */
@@ -131,6 +141,9 @@ export function createRoute(options: RouteOptions, settings: RouteSettings): Rou
   if (options.uses !== undefined && (!Number.isSafeInteger(options.uses) || options.uses < 1)) {
     throw invalid('uses must be a positive whole number');
   }
+  if (options.meter !== undefined && options.balance === undefined) {
+    throw invalid('a metered route sells a balance: set `balance` (what one payment buys)');
+  }
   if (options.uses !== undefined && options.balance !== undefined) {
     throw invalid('a route sells either uses or a balance, not both');
   }
@@ -170,6 +183,7 @@ export function createRoute(options: RouteOptions, settings: RouteSettings): Rou
     ...(options.scope?.paths === undefined ? {} : { paths: [...options.scope.paths] }),
     ...(methods === undefined ? {} : { methods }),
     chargeBelow,
+    ...(options.meter === undefined ? {} : { meter: options.meter }),
   };
   if (route.paths?.length === 0 || route.methods?.length === 0) {
     throw invalid('scope lists must not be empty');

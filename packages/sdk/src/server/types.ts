@@ -3,6 +3,7 @@
  * request into a {@link PaywallRequest}, call `paywall.handle(request, route)`, and either write the
  * {@link PaywallResponse} or call the app's handler with the {@link PaymentContext}. Nothing else.
  */
+import type { PriceInput } from './pricing.js';
 import type { Problem } from './problem.js';
 import type { PaymentProtocol } from './store.js';
 
@@ -107,6 +108,13 @@ export interface PaymentContext {
   remainingBalanceMsat?: bigint;
   /** Why access was free, when it was: 'free_route', 'allowlist' or 'freebie'. */
   freeReason?: 'free_route' | 'allowlist' | 'freebie';
+  /**
+   * Set when a request draws on a prepaid balance and reports its outcome: reports what this
+   * request actually cost (`'1234 msat'`, `'$0.0042'`, a bigint of msat), at most what was held
+   * for it (the route's price). The charge settles at it instead of the route's price, or the
+   * meter's reading. Call it before the answer ends.
+   */
+  setCost?: (cost: PriceInput) => void;
 }
 
 /** The outcome of `paywall.handle`. */
@@ -135,13 +143,29 @@ export interface PaywallCharge {
    * to the answer, or a response to send instead of it (the settlement failed; the handler's
    * answer is dropped).
    */
-  commit(status: number): PaywallFinal | Promise<PaywallFinal>;
+  commit(status: number, headers?: HeaderReader): PaywallFinal | Promise<PaywallFinal>;
   /**
    * There is no answer (the handler threw, the upstream was unreachable): nothing is charged, and
    * the credential works again. Gives the headers that say so, for an answer the caller still
    * writes itself (the gateway's 502).
    */
   release(): Array<[name: string, value: string]>;
+  /**
+   * Set when the cost is known only at the end of the answer (a metered route, or a handler that
+   * may report its cost): after `commit`, feed it the body as it leaves, then `end` it.
+   */
+  meter?: ChargeMeter;
+}
+
+/** The end of a charge whose cost is read from the answer; see {@link PaywallCharge.meter}. */
+export interface ChargeMeter {
+  /** A chunk of the answer's body, in order, as it leaves. */
+  write(chunk: Uint8Array): void;
+  /**
+   * The body ended (`complete`), or stopped short (the client went away): settles at what the
+   * answer cost (what was held when it cannot tell) and gives the receipt headers. Once.
+   */
+  end(complete: boolean): Promise<Array<[name: string, value: string]>>;
 }
 
 /** What `commit` decided: add `headers`, or answer with `response`. */

@@ -12,7 +12,7 @@ import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PaywallHandler } from '../../src/adapters/common.js';
 import { bytesToHex, hexToBytes } from '../../src/internal/bytes.js';
 import { parseChallenges } from '../../src/internal/www-authenticate.js';
@@ -20,6 +20,7 @@ import { formatL402Credential } from '../../src/l402/credential.js';
 import { decodeIdentifier } from '../../src/l402/identifier.js';
 import { formatMacaroon, parseMacaroon } from '../../src/l402/macaroon.js';
 import { decodeInvoice } from '../../src/lightning/bolt11.js';
+import { createLlmPricing } from '../../src/llm/pricing.js';
 import { type PaymentChallenge, parsePaymentChallenges } from '../../src/mpp/challenge.js';
 import { parsePaymentReceipt } from '../../src/mpp/receipt.js';
 import type { OfferKind } from '../../src/server/offers.js';
@@ -55,6 +56,11 @@ interface AppRoute {
   stream?: () => Promise<void>;
   /** The status the handler answers with (read per request); default 200. */
   status?: () => number;
+  /**
+   * Makes the handler answer these chunks instead, as `text/event-stream` (after reading a POST's
+   * JSON body its usual way), each written as it comes.
+   */
+  chunks?: readonly string[];
 }
 
 /** A running test app. */
@@ -206,6 +212,14 @@ function refusal(response: HttpResult): [number, string] {
   return [response.status, problemOf(response).code];
 }
 
+/** An OpenAI chat completion stream with its usage chunk, as the metered route's handler sends it. */
+export const CHAT_STREAM: readonly string[] = [
+  'data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel"}}],"usage":null}\n\n',
+  'data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"lo"}}],"usage":null}\n\n',
+  'data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}\n\n',
+  'data: [DONE]\n\n',
+];
+
 /** Runs the conformance suite against one adapter. */
 export function describeConformance(harness: AdapterHarness): void {
   describe(`${harness.name} adapter conformance`, () => {
@@ -217,12 +231,16 @@ export function describeConformance(harness: AdapterHarness): void {
     const routes: Record<string, Route> = {};
     /** What the `/once` handler answers with. */
     let onceStatus = 200;
+    const store = createMemoryStore();
+    const llm = createLlmPricing({
+      models: { 'test-model': { input: '100 sat', output: '400 sat' } },
+    });
 
     beforeAll(async () => {
       dev = createDevSetup();
       paywall = createPaywall({
         lightning: dev.shop,
-        store: createMemoryStore(),
+        store,
         secrets: [createMasterSecret()],
         rateLimits: { challenges: false },
         logger: createMemoryLogger(),
@@ -238,6 +256,13 @@ export function describeConformance(harness: AdapterHarness): void {
       });
       routes.twice = paywall.route({ service: 'twice', price: '10 sat', uses: 2 });
       routes.once = paywall.route({ service: 'once', price: '10 sat', uses: 1 });
+      routes.llm = paywall.route({
+        service: 'llm',
+        readsBody: true,
+        price: llm.price,
+        meter: llm.meter,
+        balance: '50 sat',
+      });
       routes.priced = paywall.route({
         service: 'priced',
         readsBody: true,
@@ -254,6 +279,7 @@ export function describeConformance(harness: AdapterHarness): void {
           { method: 'POST', path: '/scoped/a', route: routes.scoped },
           { method: 'GET', path: '/twice', route: routes.twice },
           { method: 'GET', path: '/once', route: routes.once, status: () => onceStatus },
+          { method: 'POST', path: '/llm', route: routes.llm, chunks: CHAT_STREAM },
           { method: 'POST', path: '/priced', route: routes.priced },
         ],
         { onError: (error) => errors.push(error) },
@@ -400,6 +426,50 @@ export function describeConformance(harness: AdapterHarness): void {
       expect(headerValues(served, 'tollway-charged')).toEqual(['1 uses']);
       expect(headerValues(served, 'tollway-remaining')).toEqual(['0 uses']);
       expect(refusal(await send(`${app.url}/once`, { headers }))).toEqual([402, 'uses_exhausted']);
+    });
+
+    it('meters an LLM stream: holds the reservation, charges the usage the answer reports', async () => {
+      const body = JSON.stringify({
+        model: 'test-model',
+        max_tokens: 64,
+        stream: true,
+        messages: [],
+      });
+      const unpaid = await send(`${app.url}/llm`, { method: 'POST', body });
+      expect(unpaid.status).toBe(402);
+      const credential = await payL402(unpaid, dev.agent);
+      const answer = await send(`${app.url}/llm`, {
+        method: 'POST',
+        body,
+        headers: authorization(credential),
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.body).toBe(CHAT_STREAM.join(''));
+      const held = BigInt(
+        (headerValues(answer, 'tollway-reserved')[0] ?? '0').split(' ')[0] ?? '0',
+      );
+      expect(held).toBe(
+        await llm.price({
+          method: 'POST',
+          path: '/llm',
+          query: new URLSearchParams(),
+          headers: new Headers(),
+          body: JSON.parse(body),
+        }),
+      );
+      const cost = await llm.cost('test-model', {
+        inputTokens: 12,
+        cachedInputTokens: 0,
+        outputTokens: 7,
+      });
+      const tokenId = bytesToHex(
+        decodeIdentifier(
+          parseMacaroon(credential.slice('L402 '.length).split(':')[0] ?? '').identifier,
+        ).tokenId,
+      );
+      await vi.waitFor(async () =>
+        expect(await store.getUsage(tokenId)).toMatchObject({ spentMsat: cost, heldMsat: 0n }),
+      );
     });
 
     it('refuses a revoked token with 401 token_revoked', async () => {
