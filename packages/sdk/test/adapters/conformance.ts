@@ -213,7 +213,7 @@ function refusal(response: HttpResult): [number, string] {
 }
 
 /** An OpenAI chat completion stream with its usage chunk, as the metered route's handler sends it. */
-export const CHAT_STREAM: readonly string[] = [
+const CHAT_STREAM: readonly string[] = [
   'data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel"}}],"usage":null}\n\n',
   'data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"lo"}}],"usage":null}\n\n',
   'data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}\n\n',
