@@ -155,7 +155,8 @@ async function listTokens(ctx: AdminContext, query: URLSearchParams): Promise<un
   const revoked = new Set((await ctx.store.listRevocations()).map((entry) => entry.tokenId));
   const rows = await Promise.all(
     tokens.map(async (token) => {
-      const usage = await ctx.store.getUsage(token.tokenId);
+      // Counters are kept per payment: every credential of one invoice draws from them.
+      const usage = await ctx.store.getUsage(token.paymentHash);
       return {
         ...token,
         uses: usage.uses,

@@ -15,11 +15,11 @@ import { formatPaymentCredential, parsePaymentCredential } from '@tollway/sdk/mp
 import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { privateKeyToAccount } from 'viem/accounts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
-import { payL402, payMpp, tokenIdOf, x402ConfigBlock } from './support.js';
+import { accountOf, payL402, payMpp, x402ConfigBlock } from './support.js';
 
 const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const chain = await startTestChain();
@@ -156,6 +156,13 @@ describe('the gateway charges on the outcome', () => {
       headers: { ...(init.headers as Record<string, string>), authorization },
     });
 
+  /** The token's counters, once what its requests hold was charged or released (in the background). */
+  async function expectUsage(token: string, expected: Record<string, unknown>): Promise<void> {
+    await vi.waitFor(async () =>
+      expect(await gateway.store.getUsage(accountOf(token))).toMatchObject(expected),
+    );
+  }
+
   async function codeOf(response: Response): Promise<[number, string]> {
     const body = (await response.json()) as { code?: string };
     return [response.status, body.code ?? ''];
@@ -174,7 +181,7 @@ describe('the gateway charges on the outcome', () => {
     expect(served.headers.get('tollway-remaining')).toBe('0 uses');
     await served.arrayBuffer();
     expect(await codeOf(await get('/once/a', token))).toEqual([402, 'uses_exhausted']);
-    expect(await gateway.store.getUsage(tokenIdOf(token))).toMatchObject({ uses: 1, heldUses: 0 });
+    await expectUsage(token, { uses: 1, heldUses: 0 });
   });
 
   it('a balance is not drawn by failures: three 502s, then three paid answers, then 402', async () => {
@@ -194,10 +201,7 @@ describe('the gateway charges on the outcome', () => {
     }
     expect(left).toEqual(['2000 msat', '1000 msat', '0 msat']);
     expect(await codeOf(await get('/prepaid/x', token))).toEqual([402, 'balance_exhausted']);
-    expect(await gateway.store.getUsage(tokenIdOf(token))).toMatchObject({
-      spentMsat: 3000n,
-      heldMsat: 0n,
-    });
+    await expectUsage(token, { spentMsat: 3000n, heldMsat: 0n });
   });
 
   it('a slow upstream (504) does not use up the token; the same token works once it is fast', async () => {
@@ -268,7 +272,7 @@ describe('the gateway charges on the outcome', () => {
     const token = await buy('/v1/chat', body('tollway-mini'));
     for (let i = 0; i < 3; i++)
       await (await get('/v1/chat', token, body('tollway-max'))).arrayBuffer();
-    expect(await gateway.store.getUsage(tokenIdOf(token))).toMatchObject({ uses: 0, heldUses: 0 });
+    await expectUsage(token, { uses: 0, heldUses: 0 });
   });
 });
 

@@ -113,6 +113,12 @@ export async function payMpp(response: Response, wallet: LightningBackend): Prom
   return formatPaymentCredential({ challenge, payload: { preimage: paid.preimage } });
 }
 
+/** The account of an L402 `Authorization` value: the payment hash its counters are kept under. */
+export function accountOf(authorization: string): string {
+  const macaroon = parseMacaroon(authorization.slice('L402 '.length).split(':')[0] ?? '');
+  return Buffer.from(decodeIdentifier(macaroon.identifier).paymentHash).toString('hex');
+}
+
 /** The token id (hex) of an L402 `Authorization` value. */
 export function tokenIdOf(authorization: string): string {
   const macaroon = parseMacaroon(authorization.slice('L402 '.length).split(':')[0] ?? '');

@@ -50,6 +50,7 @@ function proofOf(token: VerifiedToken, scope: CaveatScope, check: CredentialChec
   return {
     protocol: 'l402',
     tokenId: token.tokenId,
+    account: token.paymentHash,
     paymentHash: token.paymentHash,
     headers: [],
     ...(tier === undefined ? {} : { tier }),

@@ -15,7 +15,7 @@ import { createPaymentChallenge, verifyPaymentCredential } from '../mpp/charge.j
 import { parsePaymentCredential } from '../mpp/credential.js';
 import { decodeJsonBase64Url, encodeJsonBase64Url, isJsonObject } from '../mpp/json.js';
 import { formatPaymentReceipt } from '../mpp/receipt.js';
-import type { CredentialVerdict, OfferKind } from './offers.js';
+import type { CredentialVerdict, OfferKind, PaymentProof } from './offers.js';
 import type { RootKeys } from './root-keys.js';
 
 /** Options of {@link createMppOffer}. */
@@ -59,8 +59,10 @@ function formatTimestamp(time: number): string {
 }
 
 /**
- * Creates the MPP charge offer kind. It offers only what one charge can buy: one request at the
- * route's price, a whole number of satoshis. Routes that sell uses or a balance get no MPP offer.
+ * Creates the MPP charge offer kind. It offers what one charge can buy, a whole number of
+ * satoshis: one request at the route's price, or the balance a route sells — then the credential
+ * is presented again for each draw, sharing the balance with the L402 token of the same invoice.
+ * Routes that sell a number of uses get no MPP offer.
  *
  * @example
  * ```ts
@@ -75,8 +77,10 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
       const { route, invoice, amountMsat } = parts;
       if (invoice === undefined) return undefined;
       const network = invoiceNetwork(invoice.paymentRequest);
-      const single = route.uses === undefined && route.balance === undefined;
-      if (!single || network === undefined || amountMsat % 1000n !== 0n) return undefined;
+      // A charge buys one request, or the balance a route sells; never a number of uses.
+      if (route.uses !== undefined || network === undefined || amountMsat % 1000n !== 0n) {
+        return undefined;
+      }
       const secret = rootKeys.challengeKey();
       const unbound = createPaymentChallenge({
         secret,
@@ -145,7 +149,6 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
               message: `the charge was not sold for service ${check.route.service}`,
             };
           }
-          const expires = Date.parse(challenge.expires ?? '') || check.now;
           const receipt = formatPaymentReceipt({
             status: 'success',
             method: 'lightning',
@@ -153,17 +156,24 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
             reference: paymentHash,
             challengeId: challenge.id,
           });
-          return {
-            ok: true,
-            proof: {
-              protocol: 'mpp',
-              tokenId: challenge.id,
-              paymentHash,
-              amountMsat: amountSat * 1000n,
-              singleUse: { key: `mpp:${challenge.id}`, expiresAt: expires + CLAIM_GRACE_MS },
-              headers: [['Payment-Receipt', receipt]],
-            },
+          const proof: PaymentProof = {
+            protocol: 'mpp',
+            tokenId: challenge.id,
+            paymentHash,
+            amountMsat: amountSat * 1000n,
+            headers: [['Payment-Receipt', receipt]],
           };
+          if (check.route.balance !== undefined) {
+            // A charge that bought a balance is presented again for every draw, as the L402
+            // token of the same invoice is: both draw from the balance of that payment.
+            return {
+              ok: true,
+              proof: { ...proof, account: paymentHash, balanceMsat: amountSat * 1000n },
+            };
+          }
+          const expires = Date.parse(challenge.expires ?? '') || check.now;
+          const singleUse = { key: `mpp:${challenge.id}`, expiresAt: expires + CLAIM_GRACE_MS };
+          return { ok: true, proof: { ...proof, singleUse } };
         },
       };
     },

@@ -77,8 +77,13 @@ export interface CredentialCheck {
 /** What a valid credential proves. */
 export interface PaymentProof {
   protocol: PaymentProtocol;
-  /** The key of revocation, rate limits and counters: the L402 token id, the MPP challenge id. */
+  /** The key of revocation and rate limits: the L402 token id, the MPP challenge id. */
   tokenId: string;
+  /**
+   * The key of the credential's counters (uses, balance), when not `tokenId`: every credential of
+   * one payment shares them (the L402 token and the MPP charge of one invoice: its payment hash).
+   */
+  account?: string;
   /** The Lightning payment hash proven paid (checked in strict mode, recorded as settled). */
   paymentHash: string;
   tier?: number;

@@ -540,7 +540,8 @@ describe('prices', () => {
       ),
     );
     expect(problemOf(challenge).balance).toMatchObject({ amount: '25000' });
-    expect(offersOf(challenge).payment).toBeUndefined();
+    // An MPP charge can buy the balance too (see the next test).
+    expect(offersOf(challenge).payment).toBeDefined();
     const headers = { authorization: await payL402(challenge, dev.agent) };
     const call = (model: string) =>
       paywall.handle(paywallRequest('/chat', { method: 'POST', headers, body: { model } }), route);
@@ -551,6 +552,26 @@ describe('prices', () => {
     expect(empty.status).toBe(402);
     expect(problemOf(empty).code).toBe('balance_exhausted');
     expect(offersOf(empty).l402).toBeDefined();
+  });
+
+  it('lets an MPP charge buy a balance: presented again for each draw, shared with the L402 token of its invoice', async () => {
+    const { paywall } = setup();
+    const route = paywall.route({ service: 'llm', balance: '25 sat', price: '10 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/chat'), route));
+    const mpp = offersOf(challenge).payment;
+    if (mpp === undefined) throw new Error('no MPP offer');
+    const { preimage } = await dev.agent.payInvoice({ paymentRequest: invoiceOf(mpp) });
+    const mppHeaders = { authorization: mppCredential(mpp, preimage) };
+    const l402Headers = { authorization: `L402 ${offersOf(challenge).l402.macaroon}:${preimage}` };
+    const call = (headers: Record<string, string>) =>
+      paywall.handle(paywallRequest('/chat', { headers }), route);
+    expect(paymentOf(await call(mppHeaders))).toMatchObject({
+      protocol: 'mpp',
+      remainingBalanceMsat: 15_000n,
+    });
+    expect(paymentOf(await call(l402Headers)).remainingBalanceMsat).toBe(5_000n);
+    const empty = responseOf(await call(mppHeaders));
+    expect(problemOf(empty).code).toBe('balance_exhausted');
   });
 
   it('counts uses and answers 402 uses_exhausted after the last one', async () => {

@@ -102,7 +102,7 @@ function holdOf(
   if (proof.maxUses === undefined && proof.balanceMsat === undefined) return undefined;
   return {
     id: bytesToHex(randomBytes(16)),
-    tokenId: proof.tokenId,
+    tokenId: proof.account ?? proof.tokenId,
     ...(proof.maxUses === undefined ? {} : { uses: { count: 1, max: proof.maxUses } }),
     ...(proof.balanceMsat === undefined
       ? {}

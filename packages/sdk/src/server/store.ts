@@ -142,6 +142,10 @@ export interface Store {
   saveToken(token: TokenRecord): Promise<void>;
   getToken(tokenId: string): Promise<TokenRecord | undefined>;
   listTokens(query: { service?: string; limit?: number; offset?: number }): Promise<TokenRecord[]>;
+  /**
+   * The counters of an account: the payment hash for L402 tokens and MPP charges (every
+   * credential of one payment draws from them), the token id for other kinds.
+   */
   getUsage(tokenId: string): Promise<TokenUsage>;
 
   /**

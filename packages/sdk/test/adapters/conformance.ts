@@ -462,13 +462,14 @@ export function describeConformance(harness: AdapterHarness): void {
         cachedInputTokens: 0,
         outputTokens: 7,
       });
-      const tokenId = bytesToHex(
+      // Counters are kept per payment: under the invoice's payment hash.
+      const account = bytesToHex(
         decodeIdentifier(
           parseMacaroon(credential.slice('L402 '.length).split(':')[0] ?? '').identifier,
-        ).tokenId,
+        ).paymentHash,
       );
       await vi.waitFor(async () =>
-        expect(await store.getUsage(tokenId)).toMatchObject({ spentMsat: cost, heldMsat: 0n }),
+        expect(await store.getUsage(account)).toMatchObject({ spentMsat: cost, heldMsat: 0n }),
       );
     });
 
