@@ -15,6 +15,8 @@
  * - `tollway_price_msat=<msat>` / `tollway_price_microusd=<micro-dollars>`: the price of the
  *   request the token was bought for, in the unit the route listed it; the engine refuses dearer
  *   requests. Reported for the engine, not enforced here.
+ * - `tollway_bought_with=<protocol>`: the token was minted after a payment in another protocol
+ *   (x402) bought it; its payment hash is not an invoice's. Informational.
  * - `preimage=<hex>`: appended by some clients (lnget, Aperture's gRPC client); not a restriction,
  *   always ignored.
  *
@@ -76,6 +78,7 @@ export const tollwayConditions = {
   balanceMsat: 'tollway_balance_msat',
   priceMsat: 'tollway_price_msat',
   priceMicroUsd: 'tollway_price_microusd',
+  boughtWith: 'tollway_bought_with',
 } as const;
 
 /** A service granted by a token, with its tier. */
@@ -352,6 +355,13 @@ export const priceSatisfier: CaveatSatisfier = {
   },
 };
 
+/** `tollway_bought_with=<protocol>`: informational; later ones must repeat it. */
+export const boughtWithSatisfier: CaveatSatisfier = {
+  handles: (condition) => condition === tollwayConditions.boughtWith,
+  satisfies: (caveat) => (NAME.test(caveat.value) ? ok(true) : malformed(caveat)),
+  narrows: (previous, next) => previous.value === next.value,
+};
+
 /** The satisfiers {@link verifyCaveats} always applies, before any extra ones. */
 export const defaultSatisfiers: readonly CaveatSatisfier[] = [
   servicesSatisfier,
@@ -362,6 +372,7 @@ export const defaultSatisfiers: readonly CaveatSatisfier[] = [
   usesSatisfier,
   balanceSatisfier,
   priceSatisfier,
+  boughtWithSatisfier,
 ];
 
 /** Options of {@link verifyCaveats}. */
@@ -388,6 +399,8 @@ export interface CaveatScope {
   priceMsat?: bigint;
   /** The price paid per request in micro-dollars, when the route listed it in dollars. */
   priceMicroUsd?: bigint;
+  /** The protocol whose payment bought the token, when not a Lightning invoice (`x402`). */
+  boughtWith?: string;
   /** The granted path prefixes. */
   paths?: string[];
   /** The granted methods, upper case. */
@@ -462,6 +475,7 @@ export function verifyCaveats(
     else if (condition === tollwayConditions.priceMsat) scope.priceMsat = parseMsat(value) ?? 0n;
     else if (condition === tollwayConditions.priceMicroUsd)
       scope.priceMicroUsd = parseMsat(value) ?? 0n;
+    else if (condition === tollwayConditions.boughtWith) scope.boughtWith = value;
     else if (condition === tollwayConditions.paths) scope.paths = parsePaths(value) ?? [];
     else if (condition === tollwayConditions.methods) scope.methods = parseMethods(value) ?? [];
   }

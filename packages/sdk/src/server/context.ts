@@ -17,7 +17,7 @@ import type { OfferKind } from './offers.js';
 import type { PaywallOptions } from './paywall.js';
 import { createRateLimiter, type RateLimit, type RateLimiter } from './rate-limit.js';
 import { createRecorder, type PaywallLogger, type Recorder } from './recorder.js';
-import { createRootKeys } from './root-keys.js';
+import { createRootKeys, type RootKeys } from './root-keys.js';
 import type { Store } from './store.js';
 
 /** The rate limiters in force; see `PaywallRateLimits`. */
@@ -56,6 +56,8 @@ export interface PaywallContext {
   readonly recorder: Recorder;
   /** The holds and claims of requests still running. */
   readonly inflight: Inflight;
+  /** The keys tokens are minted and checked under. */
+  readonly rootKeys: RootKeys;
 }
 
 const DEFAULT_CHALLENGE_LIMIT: RateLimit = { requests: 30, per: '1m', burst: 20 };
@@ -80,7 +82,8 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
   const { lightning, store } = options;
   const now = options.now ?? Date.now;
   const logger = options.logger ?? consoleLogger;
-  const kinds = offerKinds(options);
+  const rootKeys = createRootKeys(options.secrets);
+  const kinds = offerKinds(options, rootKeys);
   const limits = options.rateLimits ?? {};
   const invoices = createInvoiceBook(lightning);
   return {
@@ -109,6 +112,7 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
     revoked: new Set(),
     invoices,
     recorder: createRecorder({ store, invoices, logger, now }),
+    rootKeys,
     inflight: createInflight({
       store,
       logger,
@@ -120,8 +124,7 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
 }
 
 /** The built-in kinds the options name, then the options' own kinds. */
-function offerKinds(options: PaywallOptions): OfferKind[] {
-  const rootKeys = createRootKeys(options.secrets);
+function offerKinds(options: PaywallOptions, rootKeys: RootKeys): OfferKind[] {
   const builtIn: Record<'l402' | 'mpp', OfferKind> = {
     l402: createL402Offer({
       rootKeys,

@@ -15,7 +15,7 @@ describe('createCors', () => {
       ['Access-Control-Allow-Origin', '*'],
       [
         'Access-Control-Expose-Headers',
-        'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining',
+        'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining, Tollway-Reserved, Tollway-Credential',
       ],
     ]);
   });

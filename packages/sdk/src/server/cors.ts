@@ -24,7 +24,7 @@ export interface Cors {
 
 /** Response headers a client must be able to read: challenges and receipts of every protocol. */
 const EXPOSED_HEADERS =
-  'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining';
+  'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining, Tollway-Reserved, Tollway-Credential';
 /** Request headers that carry credentials. */
 const ALLOWED_HEADERS =
   'Authorization, Content-Type, Macaroon, Grpc-Metadata-Macaroon, PAYMENT-SIGNATURE, X-PAYMENT';

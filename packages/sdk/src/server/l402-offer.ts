@@ -20,7 +20,7 @@ import type {
   PresentedCredential,
 } from './offers.js';
 import type { RootKeys } from './root-keys.js';
-import { createRouteCaveats } from './route.js';
+import { createRouteCaveats, type Route, type Sale } from './route.js';
 
 /** Options of {@link createL402Offer}. */
 export interface L402OfferOptions {
@@ -58,6 +58,7 @@ function proofOf(token: VerifiedToken, scope: CaveatScope, check: CredentialChec
     ...(scope.uses === undefined ? {} : { maxUses: scope.uses }),
     ...(scope.balanceMsat === undefined ? {} : { balanceMsat: scope.balanceMsat }),
     ...priceOf(scope),
+    ...(scope.boughtWith === undefined ? {} : { boughtWith: scope.boughtWith }),
   };
 }
 
@@ -145,6 +146,39 @@ function present(credential: L402Credential, rootKeys: RootKeys): PresentedCrede
   };
 }
 
+/** What {@link mintL402Token} mints a token for. */
+export interface L402Mint {
+  route: Route;
+  /** The payment the token is for: its preimage is the credential's second half. */
+  paymentHash: Uint8Array;
+  tokenId: Uint8Array;
+  sale: Sale;
+  /** Caveats appended after the route's (`tollway_bought_with=x402`). */
+  caveats?: readonly string[];
+}
+
+/**
+ * Mints a token (identifier v0, a root key derived from the current master secret, the route's
+ * caveats) for one payment.
+ *
+ * @example
+ * ```ts
+ * const macaroon = mintL402Token(rootKeys, { route, paymentHash, tokenId: createTokenId(), sale });
+ * ```
+ */
+export function mintL402Token(rootKeys: RootKeys, mint: L402Mint) {
+  const identifier = encodeIdentifier({
+    version: 0,
+    paymentHash: mint.paymentHash,
+    tokenId: mint.tokenId,
+  });
+  return createMacaroon({
+    rootKey: rootKeys.rootKey(identifier),
+    identifier,
+    caveats: [...createRouteCaveats(mint.route, mint.sale), ...(mint.caveats ?? [])],
+  });
+}
+
 /**
  * Creates the L402 offer kind. Tokens carry identifier v0 (the invoice's payment hash and the
  * shared token id), a root key derived from the current master secret, and the route's caveats;
@@ -163,20 +197,12 @@ export function createL402Offer(options: L402OfferOptions): OfferKind {
     offer(parts) {
       const { invoice } = parts;
       if (invoice === undefined) return undefined;
-      const identifier = encodeIdentifier({
-        version: 0,
+      const balanceMsat = parts.route.balance === undefined ? undefined : parts.amountMsat;
+      const macaroon = mintL402Token(rootKeys, {
+        route: parts.route,
         paymentHash: hexToBytes(invoice.paymentHash, 32),
         tokenId: parts.tokenId,
-      });
-      const balanceMsat = parts.route.balance === undefined ? undefined : parts.amountMsat;
-      const macaroon = createMacaroon({
-        rootKey: rootKeys.rootKey(identifier),
-        identifier,
-        caveats: createRouteCaveats(parts.route, {
-          balanceMsat,
-          price: parts.price,
-          now: parts.now,
-        }),
+        sale: { balanceMsat, price: parts.price, now: parts.now },
       });
       const challenges = formatL402Challenges({
         macaroon,

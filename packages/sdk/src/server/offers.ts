@@ -96,6 +96,17 @@ export interface PaymentProof {
   /** The prepaid balance the token carries, msat. */
   balanceMsat?: bigint;
   /**
+   * Set for a token a payment in another protocol bought (`x402`): its payment hash is no
+   * invoice's, so strict mode does not ask the Lightning backend about it.
+   */
+  boughtWith?: string;
+  /**
+   * Set when the payment buys the route's balance rather than one request (x402 on a route that
+   * sells a balance): the engine settles it first, then mints an L402 token for the balance,
+   * hands it to the buyer (`Tollway-Credential`) and draws this request from it.
+   */
+  buysBalance?: { amount: Amount };
+  /**
    * The price the credential paid per request, as the route listed it: a dearer request is
    * refused (`price_exceeds_token`). Absent for tokens that carry no price (balances, tokens minted
    * before prices were carried).

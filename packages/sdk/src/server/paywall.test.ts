@@ -69,7 +69,7 @@ describe('an unpaid request', () => {
     expect(headerValues(response, 'content-type')).toEqual(['application/problem+json']);
     expect(headerValues(response, 'access-control-allow-origin')).toEqual(['*']);
     expect(headerValues(response, 'access-control-expose-headers')[0]).toContain(
-      'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining',
+      'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining, Tollway-Reserved, Tollway-Credential',
     );
 
     const body = problemOf(response);

@@ -98,7 +98,8 @@ export function createRecorder(parts: RecorderParts): Recorder {
   }
 
   async function recordFirstSight(proof: PaymentProof, route: Route, seenAt: number) {
-    const amount = await amountPaid(proof);
+    // A token another protocol bought had its settlement recorded when it was bought.
+    const amount = proof.boughtWith === undefined ? await amountPaid(proof) : undefined;
     if (amount !== undefined) {
       await store.recordSettlement({
         reference: proof.paymentHash,

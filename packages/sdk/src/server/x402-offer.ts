@@ -112,6 +112,11 @@ function fixedPrice(price: bigint | string | undefined, decimals: number): bigin
   return usdToToken(amount.microUsd, decimals);
 }
 
+/** Dollars worth `amount` base units at one dollar per token, rounded down. */
+function tokenToUsd(amount: bigint, decimals: number): Amount {
+  return { unit: 'usd', microUsd: (amount * MICRO_USD_PER_USD) / 10n ** BigInt(decimals) };
+}
+
 function sameAddress(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
@@ -158,10 +163,11 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
    * of this request; only positive dollar amounts count.
    */
   function requirementsFor(route: Route, listed?: Amount): X402PaymentRequirements | undefined {
-    if (route.uses !== undefined || route.balance !== undefined) return undefined;
+    if (route.uses !== undefined) return undefined;
     let amount = price;
     if (amount === undefined) {
-      const usd = typeof route.price === 'function' ? listed : route.price;
+      // A route that sells a balance is paid its balance; any other, the request's price.
+      const usd = route.balance ?? (typeof route.price === 'function' ? listed : route.price);
       if (usd === undefined || usd.unit !== 'usd' || usd.microUsd <= 0n) return undefined;
       amount = usdToToken(usd.microUsd, asset.decimals);
     }
@@ -238,6 +244,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
     version: 1 | 2,
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements | undefined,
+    route: Route,
   ): Promise<CredentialVerdict> {
     if (requirements === undefined) {
       return {
@@ -301,6 +308,9 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         headers: [],
         settle: () => settle(version, checked, requirements),
         settleAfter: options.settle !== 'upfront',
+        ...(route.balance === undefined
+          ? {}
+          : { buysBalance: { amount: tokenToUsd(requirements.amount, asset.decimals) } }),
       },
     };
   }
@@ -309,7 +319,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   function presentV2(payment: X402PaymentPayload): PresentedCredential {
     return {
       kind: 'x402',
-      verify: async (request) => check(2, payment, await requirementsOf(request)),
+      verify: async (request) => check(2, payment, await requirementsOf(request), request.route),
     };
   }
 
@@ -402,7 +412,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
           }
           // The facilitator checks v1 payloads in the v2 form: the same authorization, accepted as offered.
           const payment = { x402Version: 2, accepted: requirements, payload: legacy.payload };
-          return check(1, payment, requirements);
+          return check(1, payment, requirements, request.route);
         },
       };
     },

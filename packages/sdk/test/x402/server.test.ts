@@ -162,6 +162,51 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
     ];
   }
 
+  it('buys a balance on a route that sells one, and hands the buyer an L402 credential for it', async () => {
+    const own = await chainPaywall({}, { rateLimits: { challenges: false } });
+    const metered = own.route({ service: 'llm', price: '$0.01', balance: '$0.05' });
+    const served = await listen(
+      createServer(
+        withPaywall(own, metered, async (req, res) => {
+          res.setHeader('Content-Type', 'application/json');
+          res.end(JSON.stringify({ left: String(req.payment.remainingBalanceMsat) }));
+        }),
+      ),
+    );
+    try {
+      const offered = await fetch(`${served.url}/chat`);
+      const required = parsePaymentRequiredHeader(offered.headers.get('payment-required') ?? '');
+      expect(required.accepts[0]?.amount).toBe(50_000n);
+      await offered.arrayBuffer();
+      const before = await balances();
+      const header = await signedPayment({
+        value: 50_000n,
+        accepted: { ...requirements, amount: 50_000n },
+      });
+      const bought = await fetch(`${served.url}/chat`, {
+        headers: { 'PAYMENT-SIGNATURE': header },
+      });
+      expect(bought.status).toBe(200);
+      // $0.05 at $100 000/BTC is 50 000 msat; this request drew $0.01 (10 000 msat).
+      expect(await bought.json()).toEqual({ left: '40000' });
+      expect(await balances()).toEqual([before[0] - 50_000n, before[1] + 50_000n]);
+      const credential = bought.headers.get('tollway-credential') ?? '';
+      expect(credential).toMatch(/^L402 /);
+      const next = await fetch(`${served.url}/chat`, { headers: { authorization: credential } });
+      expect(await next.json()).toEqual({ left: '30000' });
+      // The payment bought the balance once: presented again, it is refused.
+      const replay = await fetch(`${served.url}/chat`, {
+        headers: { 'PAYMENT-SIGNATURE': header },
+      });
+      expect([401, 402]).toContain(replay.status);
+      await replay.arrayBuffer();
+      expect(await balances()).toEqual([before[0] - 50_000n, before[1] + 50_000n]);
+    } finally {
+      await served.close();
+      await own.close();
+    }
+  });
+
   it('adds PAYMENT-REQUIRED to the same 402 as L402 and MPP', async () => {
     const response = await fetch(url);
     expect(response.status).toBe(402);
