@@ -37,6 +37,7 @@ const PINNED: Record<string, string[]> = {
     'MAX_MACAROON_CAVEATS',
     'addFirstPartyCaveat',
     'balanceSatisfier',
+    'boughtWithSatisfier',
     'capabilitiesSatisfier',
     'computeMacaroonSignature',
     'createMacaroon',
