@@ -180,6 +180,13 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     confirmClaim: (key) => store.confirmClaim(key),
     releaseClaim: (key) => store.releaseClaim(key),
     renew: (refs, until) => store.renew(refs, until),
+    openSession: (session) => store.openSession(session),
+    getSession: (id) => store.getSession(id),
+    creditSession: (id, amountMsat) => store.creditSession(id, amountMsat),
+    touchSession: (id, at) => store.touchSession(id, at),
+    closeSession: (id, at) => store.closeSession(id, at),
+    recordRefund: (id, refund) => store.recordRefund(id, refund),
+    listIdleSessions: (now, limit) => store.listIdleSessions(now, limit),
     revoke: (tokenId, reason) =>
       reason === undefined ? store.revoke(tokenId) : store.revoke(tokenId, reason),
     listRevocations: () => store.listRevocations(),

@@ -53,7 +53,10 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
   }
 
   function sseLine(text: string): void {
-    if (text === '') return dispatch();
+    if (text === '') {
+      dispatch();
+      return;
+    }
     if (!text.startsWith('data:')) return;
     const value = text.slice(text.charCodeAt(5) === 32 ? 6 : 5);
     dataChars += value.length;

@@ -168,7 +168,7 @@ export function createLlmPricing(options: LlmPricingOptions): LlmPricing {
       tokens(record.max_output_tokens) ??
       maxTokensDefault;
     const maxInput = BigInt(new TextEncoder().encode(JSON.stringify(body ?? null)).length);
-    const dearestInput = table.input > table.cachedInput ? table.input : table.cachedInput;
+    const dearestInput = largest(table.input, table.cachedInput);
     return toMsat(table, maxInput * dearestInput + maxOutput * table.output);
   };
 
@@ -187,6 +187,11 @@ export function createLlmPricing(options: LlmPricingOptions): LlmPricing {
   };
 
   return { price, meter, cost, modelOf };
+}
+
+/** The larger amount (`Math.max` takes no bigints). */
+function largest(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
 
 function ceilDiv(a: bigint, b: bigint): bigint {

@@ -102,6 +102,26 @@ export interface HoldCharge {
   amountMsat: bigint;
 }
 
+/** A payment session (the MPP lightning `session` intent): deposits drawn on by many requests. */
+export interface SessionRecord {
+  /** The payment hash of the opening deposit; also the account its draws are counted under. */
+  id: string;
+  service: string;
+  /** Every deposit credited (the opening one and top-ups), msat. */
+  depositMsat: bigint;
+  /** The amountless invoice the refund is paid to. */
+  returnInvoice: string;
+  /** Closed this long after its last request, ms. */
+  idleTimeoutMs: number;
+  openedAt: number;
+  lastUsedAt: number;
+  /** Set once the session is closed; nothing is drawn from it after. */
+  closedAt?: number;
+  /** What was refunded, msat, once the refund was tried. */
+  refundMsat?: bigint;
+  refundStatus?: 'succeeded' | 'failed' | 'skipped';
+}
+
 /** A revoked token. */
 export interface Revocation {
   tokenId: string;
@@ -183,6 +203,28 @@ export interface Store {
     refs: { holds: readonly string[]; claims: readonly string[] },
     until: number,
   ): Promise<void>;
+
+  /**
+   * Opens a session: false when one with this id exists already (open or closed), so a deposit
+   * opens one session, once.
+   */
+  openSession(
+    session: Omit<SessionRecord, 'closedAt' | 'refundMsat' | 'refundStatus'>,
+  ): Promise<boolean>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** Adds a deposit to an open session; false when it is closed or unknown. */
+  creditSession(id: string, amountMsat: bigint): Promise<boolean>;
+  /** Notes a request at `at` (unix ms), which postpones the idle close. */
+  touchSession(id: string, at: number): Promise<void>;
+  /** Closes an open session at `at`: the record as closed, or undefined when it was not open. */
+  closeSession(id: string, at: number): Promise<SessionRecord | undefined>;
+  /** Records how the refund of a closed session went. */
+  recordRefund(
+    id: string,
+    refund: { refundMsat: bigint; refundStatus: NonNullable<SessionRecord['refundStatus']> },
+  ): Promise<void>;
+  /** Open sessions idle since before `now` less their idle timeout, oldest first, at most `limit`. */
+  listIdleSessions(now: number, limit: number): Promise<SessionRecord[]>;
 
   revoke(tokenId: string, reason?: string): Promise<void>;
   listRevocations(): Promise<Revocation[]>;

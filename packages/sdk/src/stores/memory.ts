@@ -7,6 +7,7 @@ import type {
   IssuedChallenge,
   RevenueRow,
   Revocation,
+  SessionRecord,
   Settlement,
   Store,
   TokenRecord,
@@ -55,6 +56,7 @@ export function createMemoryStore(): Store {
   const usage = new Map<string, TokenUsage>();
   const holds = new Map<string, HeldAmounts & { tokenId: string; expiresAt: number }>();
   const revocations = new Map<string, Revocation>();
+  const sessions = new Map<string, SessionRecord>();
   const claims = new Map<string, { expiresAt: number; heldUntil?: number }>();
   const listeners = createRevocationListeners();
   let lastPrune = 0;
@@ -246,6 +248,54 @@ export function createMemoryStore(): Store {
         const existing = claims.get(key);
         if (existing?.heldUntil !== undefined) existing.heldUntil = until;
       }
+    },
+
+    async openSession(session) {
+      assertStorableAmount(session.depositMsat, 'session depositMsat');
+      if (sessions.has(session.id)) return false;
+      sessions.set(session.id, { ...session });
+      return true;
+    },
+
+    async getSession(id) {
+      const session = sessions.get(id);
+      return session === undefined ? undefined : { ...session };
+    },
+
+    async creditSession(id, amountMsat) {
+      assertStorableAmount(amountMsat, 'amountMsat');
+      const session = sessions.get(id);
+      if (session === undefined || session.closedAt !== undefined) return false;
+      assertStorableAmount(session.depositMsat + amountMsat, 'session depositMsat');
+      session.depositMsat += amountMsat;
+      return true;
+    },
+
+    async touchSession(id, at) {
+      const session = sessions.get(id);
+      if (session !== undefined && session.closedAt === undefined && at > session.lastUsedAt) {
+        session.lastUsedAt = at;
+      }
+    },
+
+    async closeSession(id, at) {
+      const session = sessions.get(id);
+      if (session === undefined || session.closedAt !== undefined) return undefined;
+      session.closedAt = at;
+      return { ...session };
+    },
+
+    async recordRefund(id, refund) {
+      const session = sessions.get(id);
+      if (session !== undefined) Object.assign(session, refund);
+    },
+
+    async listIdleSessions(now, limit) {
+      return [...sessions.values()]
+        .filter((s) => s.closedAt === undefined && s.lastUsedAt + s.idleTimeoutMs <= now)
+        .sort((a, b) => a.lastUsedAt - b.lastUsedAt)
+        .slice(0, limit)
+        .map((s) => ({ ...s }));
     },
 
     async revoke(tokenId, reason) {

@@ -110,6 +110,25 @@ const migrations: readonly Migration[] = [
       'ALTER TABLE claims ADD COLUMN held_until BIGINT',
     ],
   },
+  {
+    version: 3,
+    name: 'sessions',
+    statements: [
+      `CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        service TEXT NOT NULL,
+        deposit_msat BIGINT NOT NULL,
+        return_invoice TEXT NOT NULL,
+        idle_timeout_ms BIGINT NOT NULL,
+        opened_at BIGINT NOT NULL,
+        last_used_at BIGINT NOT NULL,
+        closed_at BIGINT,
+        refund_msat BIGINT,
+        refund_status TEXT
+      )`,
+      'CREATE INDEX sessions_open_last_used ON sessions (closed_at, last_used_at)',
+    ],
+  },
 ];
 
 /**

@@ -35,6 +35,7 @@ import {
   type SqlRow,
   toRevenueRow,
   toRevocation,
+  toSessionRecord,
   toSettlement,
   toTokenRecord,
   toTokenUsage,
@@ -388,6 +389,36 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     async renew(refs, until) {
       if (refs.holds.length > 0) await run(pool, q.renewHolds(refs.holds, until));
       if (refs.claims.length > 0) await run(pool, q.renewClaims(refs.claims, until));
+    },
+
+    async openSession(session) {
+      assertStorableAmount(session.depositMsat, 'session depositMsat');
+      return (await run(pool, q.openSession(session))).length > 0;
+    },
+
+    async getSession(id) {
+      return (await run(pool, q.getSession(id))).map(toSessionRecord)[0];
+    },
+
+    async creditSession(id, amountMsat) {
+      assertStorableAmount(amountMsat, 'amountMsat');
+      return (await run(pool, q.creditSession(id, amountMsat))).length > 0;
+    },
+
+    async touchSession(id, at) {
+      await run(pool, q.touchSession(id, at));
+    },
+
+    async closeSession(id, at) {
+      return (await run(pool, q.closeSession(id, at))).map(toSessionRecord)[0];
+    },
+
+    async recordRefund(id, refund) {
+      await run(pool, q.recordRefund(id, refund.refundMsat, refund.refundStatus));
+    },
+
+    async listIdleSessions(now, limit) {
+      return (await run(pool, q.listIdleSessions(now, limit))).map(toSessionRecord);
     },
 
     async revoke(tokenId, reason) {

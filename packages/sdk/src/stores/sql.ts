@@ -16,6 +16,7 @@ import type {
   PaymentProtocol,
   RevenueRow,
   Revocation,
+  SessionRecord,
   Settlement,
   TokenRecord,
   TokenUsage,
@@ -36,6 +37,9 @@ export type SqlRow = Record<string, unknown>;
 
 /** The bucket widths of {@link Store.revenue}, in ms. Unix time is UTC, so these align to UTC. */
 const BUCKET_MS = { hour: 3_600_000n, day: 86_400_000n } as const;
+
+const SESSION_COLUMNS =
+  'session_id, service, deposit_msat, return_invoice, idle_timeout_ms, opened_at, last_used_at, closed_at, refund_msat, refund_status';
 
 /** Rows per multi-row INSERT: far below SQLite's and PostgreSQL's limits on placeholders. */
 const CHALLENGE_BATCH = 500;
@@ -311,6 +315,71 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
+    openSession(session: SessionRecord): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('sessions')} (session_id, service, deposit_msat, return_invoice, idle_timeout_ms,
+            opened_at, last_used_at)
+          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (session_id) DO NOTHING RETURNING session_id`,
+        values: [
+          session.id,
+          session.service,
+          session.depositMsat,
+          session.returnInvoice,
+          int(session.idleTimeoutMs),
+          int(session.openedAt),
+          int(session.lastUsedAt),
+        ],
+      };
+    },
+
+    getSession(id: string): SqlQuery {
+      return {
+        text: `SELECT ${SESSION_COLUMNS} FROM ${t('sessions')} WHERE session_id = $1`,
+        values: [id],
+      };
+    },
+
+    creditSession(id: string, amountMsat: bigint): SqlQuery {
+      return {
+        text: `UPDATE ${t('sessions')} SET deposit_msat = deposit_msat + $2
+          WHERE session_id = $1 AND closed_at IS NULL AND deposit_msat <= CAST($3 AS BIGINT) - $2
+          RETURNING session_id`,
+        values: [id, amountMsat, MAX_STORED_AMOUNT],
+      };
+    },
+
+    touchSession(id: string, at: number): SqlQuery {
+      return {
+        text: `UPDATE ${t('sessions')} SET last_used_at = $2
+          WHERE session_id = $1 AND closed_at IS NULL AND last_used_at < $2`,
+        values: [id, int(at)],
+      };
+    },
+
+    closeSession(id: string, at: number): SqlQuery {
+      return {
+        text: `UPDATE ${t('sessions')} SET closed_at = $2 WHERE session_id = $1 AND closed_at IS NULL
+          RETURNING ${SESSION_COLUMNS}`,
+        values: [id, int(at)],
+      };
+    },
+
+    recordRefund(id: string, refundMsat: bigint, refundStatus: string): SqlQuery {
+      return {
+        text: `UPDATE ${t('sessions')} SET refund_msat = $2, refund_status = $3 WHERE session_id = $1`,
+        values: [id, refundMsat, refundStatus],
+      };
+    },
+
+    listIdleSessions(now: number, limit: number): SqlQuery {
+      return {
+        text: `SELECT ${SESSION_COLUMNS} FROM ${t('sessions')}
+          WHERE closed_at IS NULL AND last_used_at <= CAST($1 AS BIGINT) - idle_timeout_ms
+          ORDER BY last_used_at LIMIT $2`,
+        values: [int(now), int(limit)],
+      };
+    },
+
     pruneClaims(now: number): SqlQuery {
       return {
         text: `DELETE FROM ${t('claims')} WHERE expires_at <= $1`,
@@ -538,4 +607,35 @@ export function toHeldRow(row: SqlRow): HeldAmounts & { tokenId: string } {
     uses: numberColumn(row, 'uses'),
     amountMsat: bigintColumn(row, 'amount_msat'),
   };
+}
+
+/**
+ * Decodes a `sessions` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * toSessionRecord(rows[0]).depositMsat; // 5000000n
+ * ```
+ */
+export function toSessionRecord(row: SqlRow): SessionRecord {
+  const session: SessionRecord = {
+    id: textColumn(row, 'session_id'),
+    service: textColumn(row, 'service'),
+    depositMsat: bigintColumn(row, 'deposit_msat'),
+    returnInvoice: textColumn(row, 'return_invoice'),
+    idleTimeoutMs: numberColumn(row, 'idle_timeout_ms'),
+    openedAt: numberColumn(row, 'opened_at'),
+    lastUsedAt: numberColumn(row, 'last_used_at'),
+  };
+  if (!isNull(row, 'closed_at')) session.closedAt = numberColumn(row, 'closed_at');
+  if (!isNull(row, 'refund_msat')) session.refundMsat = bigintColumn(row, 'refund_msat');
+  if (!isNull(row, 'refund_status')) {
+    const status = textColumn(row, 'refund_status');
+    if (status !== 'succeeded' && status !== 'failed' && status !== 'skipped') {
+      throw badRow('refund_status');
+    }
+    session.refundStatus = status;
+  }
+  return session;
 }

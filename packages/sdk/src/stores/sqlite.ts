@@ -35,6 +35,7 @@ import {
   toHeldRow,
   toRevenueRow,
   toRevocation,
+  toSessionRecord,
   toSettlement,
   toTokenRecord,
   toTokenUsage,
@@ -282,6 +283,36 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         if (refs.holds.length > 0) run(q.renewHolds(refs.holds, until));
         if (refs.claims.length > 0) run(q.renewClaims(refs.claims, until));
       });
+    },
+
+    async openSession(session) {
+      assertStorableAmount(session.depositMsat, 'session depositMsat');
+      return guarded(() => run(q.openSession(session)).length > 0);
+    },
+
+    async getSession(id) {
+      return guarded(() => run(q.getSession(id)).map(toSessionRecord)[0]);
+    },
+
+    async creditSession(id, amountMsat) {
+      assertStorableAmount(amountMsat, 'amountMsat');
+      return guarded(() => run(q.creditSession(id, amountMsat)).length > 0);
+    },
+
+    async touchSession(id, at) {
+      guarded(() => run(q.touchSession(id, at)));
+    },
+
+    async closeSession(id, at) {
+      return guarded(() => run(q.closeSession(id, at)).map(toSessionRecord)[0]);
+    },
+
+    async recordRefund(id, refund) {
+      guarded(() => run(q.recordRefund(id, refund.refundMsat, refund.refundStatus)));
+    },
+
+    async listIdleSessions(now, limit) {
+      return guarded(() => run(q.listIdleSessions(now, limit)).map(toSessionRecord));
     },
 
     async revoke(tokenId, reason) {

@@ -71,6 +71,7 @@ if (postgres === undefined) {
       expect(applied.rows).toStrictEqual([
         { version: 1, name: 'initial' },
         { version: 2, name: 'reservations' },
+        { version: 3, name: 'sessions' },
       ]);
     });
 

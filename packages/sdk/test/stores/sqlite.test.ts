@@ -51,6 +51,7 @@ describe('sqlite store specifics', () => {
       expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toStrictEqual([
         { version: 1, name: 'initial' },
         { version: 2, name: 'reservations' },
+        { version: 3, name: 'sessions' },
       ]);
     });
   });

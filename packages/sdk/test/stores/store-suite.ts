@@ -406,6 +406,52 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.claim('alive', claim, now + 2000)).toBe(false);
     });
 
+    it('keeps sessions: opened once, credited while open, closed once, idle ones listed', async () => {
+      const base = {
+        service: 'llm',
+        depositMsat: 5_000_000n,
+        returnInvoice: 'lnbcrt1pret',
+        idleTimeoutMs: 300_000,
+        openedAt: BASE,
+        lastUsedAt: BASE,
+      };
+      expect(await store.openSession({ ...base, id: 'a' })).toBe(true);
+      expect(await store.openSession({ ...base, id: 'a', depositMsat: 1n })).toBe(false);
+      expect(await store.openSession({ ...base, id: 'b', lastUsedAt: BASE + 1000 })).toBe(true);
+      expect(await store.creditSession('a', 2_000_000n)).toBe(true);
+      expect(await store.creditSession('missing', 1n)).toBe(false);
+      await store.touchSession('a', BASE + 500);
+      await store.touchSession('a', BASE + 100);
+      expect(await store.getSession('a')).toStrictEqual({
+        ...base,
+        id: 'a',
+        depositMsat: 7_000_000n,
+        lastUsedAt: BASE + 500,
+      });
+      expect((await store.listIdleSessions(BASE + 300_600, 10)).map((x) => x.id)).toStrictEqual([
+        'a',
+      ]);
+      expect((await store.listIdleSessions(BASE + 301_000, 10)).map((x) => x.id)).toStrictEqual([
+        'a',
+        'b',
+      ]);
+      const all = await instances();
+      const closed = await Promise.all(all.map((s) => s.closeSession('a', BASE + 600)));
+      expect(closed.filter((x) => x !== undefined)).toHaveLength(1);
+      expect(closed.find((x) => x !== undefined)).toMatchObject({ id: 'a', closedAt: BASE + 600 });
+      expect(await store.creditSession('a', 1n)).toBe(false);
+      await store.recordRefund('a', { refundMsat: 6_000_000n, refundStatus: 'succeeded' });
+      expect(await store.getSession('a')).toMatchObject({
+        closedAt: BASE + 600,
+        refundMsat: 6_000_000n,
+        refundStatus: 'succeeded',
+      });
+      expect((await store.listIdleSessions(BASE + 999_999, 10)).map((x) => x.id)).toStrictEqual([
+        'b',
+      ]);
+      expect(await store.getSession('missing')).toBeUndefined();
+    });
+
     it('revoke keeps the first revocation; listRevocations returns them all', async () => {
       const before = Date.now();
       await store.revoke('a', 'leaked');
