@@ -53,7 +53,10 @@ export interface GatewayOptions {
   config: GatewayConfig;
   /** Folder that relative paths of admin-created services resolve against. Default: the cwd. */
   baseDir?: string;
-  /** Where `${ENV}` references of admin-created services are read. Default `process.env`. */
+  /**
+   * Where `${ENV}` references of admin-created services are read (only the names in the config's
+   * `admin.env`). Default `process.env`.
+   */
   env?: Env;
   /** A backend to use instead of `config.lightning` (the gateway does not close it). */
   lightning?: LightningBackend;
@@ -329,7 +332,11 @@ export async function checkGatewayConfig(
   const overlay = await readOverlay(overlayFile(config));
   const secrets = [CHECK_SECRET];
   try {
-    const services = applyOverlay(config.services, overlay, env, baseDir);
+    const services = applyOverlay(config.services, overlay, {
+      env,
+      allowedEnv: config.admin.env,
+      baseDir,
+    });
     const state = buildState(config, services, new Map(), (settings) =>
       createEngine(settings, { lightning, store, secrets, logger: silentLogger }),
     );
@@ -397,7 +404,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     let overlay: Overlay = await readOverlay(overlayFile(initial));
     let state = buildState(
       initial,
-      applyOverlay(initial.services, overlay, env, baseDir),
+      applyOverlay(initial.services, overlay, { env, allowedEnv: initial.admin.env, baseDir }),
       new Map(),
       (settings) => createEngine(settings, shared),
     );
@@ -426,7 +433,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     function rebuild(config: GatewayConfig, nextOverlay: Overlay): State {
       return buildState(
         config,
-        applyOverlay(config.services, nextOverlay, env, baseDir),
+        applyOverlay(config.services, nextOverlay, {
+          env,
+          allowedEnv: config.admin.env,
+          baseDir,
+        }),
         state.engines,
         (settings) => createEngine(settings, shared),
       );
