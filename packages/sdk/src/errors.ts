@@ -122,6 +122,8 @@ export const errorCodes = {
   upstream_too_large:
     'The answer to an MCP tool call paid through `_meta` is larger than the gateway reads to settle it (502); the payment was not settled.',
   admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
+  cross_origin_refused:
+    "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
   invalid_request: 'An admin API request has a malformed query parameter or body.',
   // x402
   invalid_x402_payload:
@@ -233,6 +235,7 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   upstream_timeout: 504,
   upstream_too_large: 502,
   admin_unauthorized: 401,
+  cross_origin_refused: 403,
   invalid_request: 400,
   // x402
   invalid_x402_payload: 402,

@@ -118,3 +118,81 @@ describe('admin API data never reads the environment (finding 1)', () => {
     ).rejects.toThrow(/headers\.X/);
   });
 });
+
+describe('the dashboard cookie authorises changes only from the gateway itself (finding 2)', () => {
+  async function login(gateway: Gateway): Promise<string> {
+    const answer = await fetch(`${gateway.adminUrl}/dashboard?token=${ADMIN_TOKEN}`, {
+      redirect: 'manual',
+    });
+    return (answer.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  }
+
+  const service = (name: string) =>
+    JSON.stringify({ name, path: `/${name}`, upstream: harness.upstream.url, auth: 'off' });
+
+  it('refuses a cross-origin change made with the cookie, whatever its content type', async () => {
+    const gateway = await harness.start({ services: [] });
+    const cookie = await login(gateway);
+    for (const [origin, type] of [
+      ['http://evil.example', 'text/plain'],
+      ['http://evil.example', 'application/json'],
+      ['null', 'application/json'],
+      [`http://localhost:1`, 'application/json'],
+    ] as const) {
+      const answer = await fetch(`${gateway.adminUrl}/services`, {
+        method: 'POST',
+        headers: { cookie, origin, 'content-type': type },
+        body: service('evil'),
+      });
+      expect([origin, answer.status]).toEqual([origin, 403]);
+      expect(await answer.json()).toMatchObject({ code: 'cross_origin_refused' });
+    }
+    const revoke = await fetch(`${gateway.adminUrl}/tokens/${'ab'.repeat(32)}`, {
+      method: 'DELETE',
+      headers: { cookie, origin: 'http://evil.example' },
+    });
+    expect(revoke.status).toBe(403);
+    const listed = (await (await admin(gateway, '/services')).json()) as { services: unknown[] };
+    expect(listed.services).toEqual([]);
+  });
+
+  it('refuses a cookie change without Origin, unless the browser says it is same-origin', async () => {
+    const gateway = await harness.start({ services: [] });
+    const cookie = await login(gateway);
+    const bare = await fetch(`${gateway.adminUrl}/services`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json' },
+      body: service('bare'),
+    });
+    expect(bare.status).toBe(403);
+    const sameOrigin = await fetch(`${gateway.adminUrl}/services`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' },
+      body: service('fetched'),
+    });
+    expect(sameOrigin.status).toBe(201);
+  });
+
+  it('accepts the dashboard’s own requests (same Origin) and reads with the cookie alone', async () => {
+    const gateway = await harness.start({ services: [] });
+    const cookie = await login(gateway);
+    const origin = new URL(gateway.url).origin;
+    const created = await fetch(`${gateway.adminUrl}/services`, {
+      method: 'POST',
+      headers: { cookie, origin, 'content-type': 'application/json' },
+      body: service('mine'),
+    });
+    expect(created.status).toBe(201);
+    expect((await fetch(`${gateway.adminUrl}/services`, { headers: { cookie } })).status).toBe(200);
+  });
+
+  it('does not apply the origin rule to the bearer token (no browser sends it by itself)', async () => {
+    const gateway = await harness.start({ services: [] });
+    const created = await admin(gateway, '/services', {
+      method: 'POST',
+      headers: { origin: 'http://elsewhere.example' },
+      body: service('scripted'),
+    });
+    expect(created.status).toBe(201);
+  });
+});
