@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseAmount, TollwayError } from '@tollway/sdk';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_CONNECTION_LIMITS } from './http-server.js';
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ENGINE_DURATION = /^\d{1,9}\s*[smhd]$/i;
@@ -316,6 +317,27 @@ const listen = z
     return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
   });
 
+/** Limits on client connections (see http-server.ts). */
+const connections = z
+  .strictObject({
+    headersTimeout: timeout.default(DEFAULT_CONNECTION_LIMITS.headersTimeout),
+    requestTimeout: z
+      .union([z.literal(0), timeout])
+      .default(DEFAULT_CONNECTION_LIMITS.requestTimeout),
+    keepAliveTimeout: timeout.default(DEFAULT_CONNECTION_LIMITS.keepAliveTimeout),
+    max: z.number().int().positive().default(DEFAULT_CONNECTION_LIMITS.max),
+  })
+  .superRefine((limits, ctx) => {
+    if (limits.requestTimeout !== 0 && limits.headersTimeout > limits.requestTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headersTimeout'],
+        message: 'must not be longer than connections.requestTimeout',
+      });
+    }
+  })
+  .default(DEFAULT_CONNECTION_LIMITS);
+
 const configSchema = z
   .strictObject({
     listen: listen.default({ host: '127.0.0.1', port: 8402 }),
@@ -375,6 +397,7 @@ const configSchema = z
       })
       .default({ trustProxy: false, bodyLimit: 1_048_576 }),
     shutdownTimeout: timeout.default(10_000),
+    connections,
     x402: x402Schema.exactOptional(),
     services: z.array(serviceSchema),
   })

@@ -157,6 +157,8 @@ export interface ForwardRequest {
    * upstream's status before the answer leaves, released when there is no answer.
    */
   charge?: PaywallCharge | undefined;
+  /** The host the request was matched on: its Host header, or an absolute-form target's authority. */
+  host: string | undefined;
   /** As the gateway's `paywall.trustProxy`: whether the client's `X-Forwarded-*` are kept. */
   trustProxy: boolean | number;
   metrics: GatewayMetrics;
@@ -206,8 +208,8 @@ interface UpstreamRequest {
 function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
   const { req, service, payment, trustProxy } = request;
   const raw = req.rawHeaders;
+  const host = request.host ?? '';
   let connection: string | undefined;
-  let host = '';
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
   let forwardedHost: string | undefined;
@@ -218,7 +220,6 @@ function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
     const value = raw[i + 1] ?? '';
     if (lower === 'connection')
       connection = connection === undefined ? value : `${connection}, ${value}`;
-    else if (lower === 'host') host = value;
     else if (lower === 'x-forwarded-for')
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     else if (lower === 'x-forwarded-proto') forwardedProto ??= value;

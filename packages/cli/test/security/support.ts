@@ -4,7 +4,8 @@
  * loopback from a config object, and a raw socket client that sends bytes no HTTP client would.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type IncomingHttpHeaders, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightningBackend } from '@tollway/sdk/lightning';
@@ -153,7 +154,7 @@ export interface RawAnswer {
 export function sendRaw(
   url: string,
   bytes: string | Buffer,
-  options: { waitMs?: number; localAddress?: string } = {},
+  options: { waitMs?: number; localAddress?: string; onSocket?: (socket: Socket) => void } = {},
 ): Promise<RawAnswer> {
   const { hostname, port } = new URL(url);
   const waitMs = options.waitMs ?? 2000;
@@ -168,6 +169,7 @@ export function sendRaw(
     });
     socket.on('connect', () => {
       if (bytes.length > 0) socket.write(bytes);
+      options.onSocket?.(socket);
     });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', () => {});
@@ -203,4 +205,48 @@ function parseRawAnswer(text: string, closedAfterMs: number | undefined): RawAns
 /** A `fetch` dispatcher whose connections come from `localAddress` (a 127.x.y.z loopback address). */
 export function fromAddress(localAddress: string): Agent {
   return new Agent({ connect: { localAddress } as NonNullable<Agent.Options['connect']> });
+}
+
+/** An answer read whole. */
+export interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * Sends one request through `node:http` with `path` exactly as given (a URL string would be
+ * normalised first: `%2e%2e` and backslashes resolved) and any header, a body on any method too.
+ *
+ * @example
+ * ```ts
+ * const answer = await send(gateway.url, '/s/paid/..%2Ffree', { headers: { authorization } });
+ * ```
+ */
+export function send(
+  url: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        hostname,
+        port: Number(port),
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+      },
+      (res) => {
+        readBody(res).then(
+          (body) =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: body.toString() }),
+          reject,
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
 }
