@@ -9,7 +9,7 @@
  * pass. So the gateway normalises what all readings agree on (percent-encoded unreserved
  * characters are decoded, hex escapes upper-cased, repeated slashes merged) and refuses the rest:
  * dot segments (also encoded or double encoded), encoded slashes and backslashes, raw backslashes,
- * `;`, encoded control characters, double encoding (`%25` before two hex digits), malformed escapes
+ * `;` (also encoded), encoded control characters, double encoding (`%25` before two hex digits), malformed escapes
  * and fragments. An absolute-form target (`GET http://host/path`) is read as its path, its
  * authority replacing the Host header (RFC 9112 §3.2.2); the asterisk form is refused.
  */
@@ -39,6 +39,7 @@ function refused(detail: string): RequestTarget {
 function refusedEscape(hex: string, rest: string): string | undefined {
   const byte = Number.parseInt(hex, 16);
   if (hex === '2F' || hex === '5C') return 'an encoded slash or backslash';
+  if (hex === '3B') return 'an encoded `;`';
   if (byte < 0x20 || byte === 0x7f) return 'an encoded control character';
   if (hex === '25' && HEX_PAIR.test(rest.slice(0, 2))) return 'a double-encoded character';
   return undefined;

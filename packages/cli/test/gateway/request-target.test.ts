@@ -36,6 +36,7 @@ describe('the canonical request target', () => {
     ['/a/%252e%252e', 'double-encoded'],
     ['/a\\b', 'backslash'],
     ['/a;b/c', '`;`'],
+    ['/.%3b/c', '`;`'],
     ['/a%00', 'control'],
     ['/a%0d%0a', 'control'],
     ['/a%zz', 'malformed'],
