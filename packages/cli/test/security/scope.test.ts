@@ -88,3 +88,93 @@ describe('the path checked is the path sent (finding 5)', () => {
     expect(harness.received.map((request) => request.url)).toEqual(['/s/paid/x%2A?q=%2e%2e']);
   });
 });
+
+describe('the method checked is the method run (finding 5)', () => {
+  it('drops method-override headers, in every spelling, before the upstream', async () => {
+    const gateway = await harness.start(scopedServices());
+    const authorization = await buyToken(gateway);
+    const answer = await send(gateway.url, `/s/paid/x`, {
+      headers: {
+        authorization,
+        'x-http-method-override': 'DELETE',
+        'X-HTTP-Method': 'DELETE',
+        'x-method-override': 'DELETE',
+        'X-Original-Method': 'DELETE',
+      },
+    });
+    expect(answer.status).toBe(200);
+    const sent = harness.received[0]?.headers ?? {};
+    expect(Object.keys(sent).filter((name) => name.includes('method'))).toEqual([]);
+  });
+
+  it('drops headers that re-target the request (X-Original-URL, X-Rewrite-URL)', async () => {
+    const gateway = await harness.start(scopedServices());
+    await send(gateway.url, `/s/free`, {
+      headers: {
+        'x-original-url': '/s/paid/x',
+        'x-rewrite-url': '/s/paid/x',
+      },
+    });
+    expect(harness.received).toHaveLength(1);
+    expect(harness.received[0]?.headers['x-original-url']).toBeUndefined();
+    expect(harness.received[0]?.headers['x-rewrite-url']).toBeUndefined();
+  });
+});
+
+describe('the client cannot speak for the gateway (finding 10)', () => {
+  it('replaces a client Forwarded header, as X-Forwarded-For, unless trustProxy', async () => {
+    const gateway = await harness.start(scopedServices());
+    await send(gateway.url, `/s/free`, {
+      headers: {
+        forwarded: 'for=6.6.6.6;proto=https',
+        'x-real-ip': '6.6.6.6',
+        'true-client-ip': '6.6.6.6',
+        'x-forwarded-port': '443',
+        'x-forwarded-prefix': '/admin',
+      },
+    });
+    const sent = harness.received[0]?.headers ?? {};
+    expect(JSON.stringify(sent)).not.toContain('6.6.6.6');
+    expect(sent['x-forwarded-port']).toBeUndefined();
+    expect(sent['x-forwarded-prefix']).toBeUndefined();
+    expect(sent.forwarded).toBe(`for=127.0.0.1;host="${new URL(gateway.url).host}";proto=http`);
+  });
+
+  it('keeps a trusted proxy’s Forwarded and appends its own element', async () => {
+    const gateway = await harness.start({ ...scopedServices(), paywall: { trustProxy: 1 } });
+    await send(gateway.url, `/s/free`, { headers: { forwarded: 'for=203.0.113.9' } });
+    expect(harness.received[0]?.headers.forwarded).toBe(
+      `for=203.0.113.9, for=127.0.0.1;host="${new URL(gateway.url).host}";proto=http`,
+    );
+  });
+
+  it('drops every header whose name holds an underscore (CGI, WSGI, Rack and PHP read _ as -)', async () => {
+    const gateway = await harness.start(scopedServices());
+    await send(gateway.url, `/s/free`, {
+      headers: {
+        X_Tollway_Token_Id: 'forged',
+        x_tollway_protocol: 'l402',
+        X_Forwarded_For: '6.6.6.6',
+        'X-Kept': 'yes',
+      },
+    });
+    const names = (harness.received[0]?.rawHeaders ?? []).filter((_, i) => i % 2 === 0);
+    expect(names.filter((name) => name.includes('_'))).toEqual([]);
+    expect(harness.received[0]?.headers['x-kept']).toBe('yes');
+    expect(harness.received[0]?.headers['x-tollway-protocol']).toBe('free');
+  });
+
+  it('never lets Connection remove a header the gateway sets', async () => {
+    const gateway = await harness.start(scopedServices());
+    await send(gateway.url, `/s/free`, {
+      headers: {
+        connection: 'x-forwarded-for, x-tollway-protocol, forwarded',
+      },
+    });
+    expect(harness.received[0]?.headers).toMatchObject({
+      'x-forwarded-for': '127.0.0.1',
+      'x-tollway-protocol': 'free',
+      forwarded: expect.stringContaining('for=127.0.0.1'),
+    });
+  });
+});
