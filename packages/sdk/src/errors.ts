@@ -132,7 +132,8 @@ export const errorCodes = {
   admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
   cross_origin_refused:
     "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
-  invalid_request: 'An admin API request has a malformed query parameter or body.',
+  invalid_request:
+    'An admin API request has a malformed query parameter or body, or a request carries what its gateway service cannot accept (a body on GET or HEAD to a service priced by its body).',
   // x402
   invalid_x402_payload:
     'An x402 header or body (PAYMENT-REQUIRED, PAYMENT-SIGNATURE, PAYMENT-RESPONSE, their v1 forms, a facilitator request) is not base64 JSON of the expected shape, or is too large.',

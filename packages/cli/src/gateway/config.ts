@@ -9,6 +9,7 @@ import { parseAmount, TollwayError } from '@tollway/sdk';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CONNECTION_LIMITS } from './http-server.js';
+import { toolKey } from './mcp-pricing.js';
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ENGINE_DURATION = /^\d{1,9}\s*[smhd]$/i;
@@ -198,8 +199,20 @@ const serviceSchema = z
   })
   .superRefine((service, ctx) => {
     if (service.mcp !== undefined) {
+      const priced = new Map<string, string>();
+      for (const name of Object.keys(service.mcp.tools)) {
+        const other = priced.get(toolKey(name));
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mcp', 'tools', name],
+            message: `"${name}" and "${other}" are one tool to a server that ignores case and spaces`,
+          });
+        }
+        priced.set(toolKey(name), name);
+      }
       for (const [index, name] of (service.mcp.freeTools ?? []).entries()) {
-        if (Object.hasOwn(service.mcp.tools, name)) {
+        if (priced.has(toolKey(name))) {
           ctx.addIssue({
             code: 'custom',
             path: ['mcp', 'freeTools', index],

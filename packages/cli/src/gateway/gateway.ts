@@ -550,6 +550,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           detail: 'No service of this gateway matches this host and path.',
         });
       }
+      if (
+        framing.hasBody &&
+        service.route.readsBody &&
+        (req.method === 'GET' || req.method === 'HEAD')
+      ) {
+        // The engine prices only the bodies of other methods; this one would reach the upstream unpriced.
+        return sendProblem(res, {
+          code: 'invalid_request',
+          detail: `${req.method} requests to ${service.name} are priced without a body and cannot carry one.`,
+        });
+      }
       const { trustProxy, bodyLimit } = current.config.paywall;
       const request = createPaywallRequest(req, { trustProxy, bodyLimit, reportsOutcome: true });
       if (service.config.mcp !== undefined && service.config.auth && req.method === 'POST') {

@@ -6,11 +6,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** The request's Host header, or why the request is refused. */
-export type Framing = { ok: true; host: string | undefined } | { ok: false; detail: string };
+/** The request's Host header and whether a body follows, or why the request is refused. */
+export type Framing =
+  | { ok: true; host: string | undefined; hasBody: boolean }
+  | { ok: false; detail: string };
 
 /**
- * Reads the Host header and checks the framing headers, in one pass over the raw headers.
+ * Reads the Host header and whether a body follows, and checks the framing headers, in one pass
+ * over the raw headers.
  *
  * @example
  * ```ts
@@ -23,6 +26,7 @@ export function readFraming(req: IncomingMessage): Framing {
   let host: string | undefined;
   let hosts = 0;
   let coding: string | undefined;
+  let length = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
     if (name.length === 4 && name.toLowerCase() === 'host') {
@@ -30,6 +34,8 @@ export function readFraming(req: IncomingMessage): Framing {
       host = raw[i + 1];
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       coding = coding === undefined ? (raw[i + 1] ?? '') : `${coding}, ${raw[i + 1]}`;
+    } else if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      length = raw[i + 1] !== '0';
     }
   }
   if (hosts > 1) return { ok: false, detail: 'The request has more than one Host header.' };
@@ -43,5 +49,5 @@ export function readFraming(req: IncomingMessage): Framing {
         'A Transfer-Encoding other than chunked is not served; send chunked or a Content-Length.',
     };
   }
-  return { ok: true, host };
+  return { ok: true, host, hasBody: coding !== undefined || length };
 }
