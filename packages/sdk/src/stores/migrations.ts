@@ -110,6 +110,11 @@ const migrations: readonly Migration[] = [
       'ALTER TABLE claims ADD COLUMN held_until BIGINT',
     ],
   },
+  {
+    version: 3,
+    name: 'challenges_expires_at',
+    statements: ['CREATE INDEX challenges_expires_at ON challenges (expires_at)'],
+  },
 ];
 
 /**

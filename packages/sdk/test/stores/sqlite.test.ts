@@ -51,6 +51,7 @@ describe('sqlite store specifics', () => {
       expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toStrictEqual([
         { version: 1, name: 'initial' },
         { version: 2, name: 'reservations' },
+        { version: 3, name: 'challenges_expires_at' },
       ]);
     });
   });
@@ -121,6 +122,24 @@ describe('sqlite store specifics', () => {
     inspect(path, (db) => {
       expect(db.prepare('SELECT claim_key FROM claims').pluck().all()).toStrictEqual(['live']);
     });
+  });
+
+  it('fails health and every operation once its file is deleted or replaced while open', async () => {
+    for (const replace of [false, true]) {
+      const path = freshPath();
+      const store = await open({ path });
+      const now = Date.now();
+      const claim = { expiresAt: now + 60_000, heldUntil: now + 60_000 };
+      expect(await store.claim('proof', claim, now)).toBe(true);
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+      if (replace) await (await open({ path })).close();
+      const health = await store.assertHealthy().catch((e: unknown) => e);
+      expect(isTollwayError(health, 'store_error')).toBe(true);
+      expect(String(health)).toContain('deleted or replaced');
+      const again = await store.claim('proof', claim, now).catch((e: unknown) => e);
+      expect(isTollwayError(again, 'store_error')).toBe(true);
+      await store.close();
+    }
   });
 
   it('refuses a database migrated by a newer Tollway, and use before init()', async () => {
