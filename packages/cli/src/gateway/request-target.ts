@@ -36,14 +36,16 @@ function refused(detail: string): RequestTarget {
 }
 
 /** Why an escape (`%` and two hex digits, upper case) must not stay in a path, or undefined. */
-function refusedEscape(hex: string, rest: string): string | undefined {
+function refusedEscape(hex: string): string | undefined {
   const byte = Number.parseInt(hex, 16);
   if (hex === '2F' || hex === '5C') return 'an encoded slash or backslash';
   if (hex === '3B') return 'an encoded `;`';
   if (byte < 0x20 || byte === 0x7f) return 'an encoded control character';
-  if (hex === '25' && HEX_PAIR.test(rest.slice(0, 2))) return 'a double-encoded character';
   return undefined;
 }
+
+/** `%25` before two hex digits, in the normalised path: a second decoding makes an escape. */
+const DOUBLE_ENCODED = /%25[0-9A-Fa-f]{2}/;
 
 /**
  * The canonical form of a path (see the module comment), or why it is refused.
@@ -77,13 +79,15 @@ export function normalizePath(
       path += decoded;
       continue;
     }
-    const reason = refusedEscape(hex.toUpperCase(), raw.slice(i + 1));
+    const reason = refusedEscape(hex.toUpperCase());
     if (reason !== undefined) return refused(reason);
     path += `%${hex.toUpperCase()}`;
   }
   if (path.split('/').some((segment) => segment === '.' || segment === '..')) {
     return refused('a `.` or `..` segment');
   }
+  // Checked on the result: `%25` followed by `2%65` becomes `%252e` once `%65` is decoded.
+  if (DOUBLE_ENCODED.test(path)) return refused('a double-encoded character');
   return { ok: true, path };
 }
 
