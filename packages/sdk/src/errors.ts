@@ -90,7 +90,7 @@ export const errorCodes = {
   credential_replayed:
     'A single-use credential (an MPP charge, an x402 payment) was already used, or is in use by a request still running.',
   rate_limited:
-    'Too many requests or payment challenges from this token or client network; retry after the delay given.',
+    "Too many requests or payment challenges from this token, this client network or all of them; retry after the delay given (a refused credential's 429 names the refusal in `refused`).",
   invalid_config:
     'A paywall or route option is malformed or contradictory (for example a master secret shorter than 32 bytes).',
   // agent budgets

@@ -332,6 +332,8 @@ export function createAdminHandler(
     const path = url.pathname.replace(/\/$/, '');
     try {
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // A store that cannot serve (unreachable, its SQLite file gone) fails health: 503 store_error.
+        await ctx.store.assertHealthy();
         writeJson(res, 200, {
           status: 'ok',
           version: ctx.version,

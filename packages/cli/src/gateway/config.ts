@@ -83,6 +83,7 @@ const rateLimit = z.strictObject({
 
 const rateLimits = z.strictObject({
   challenges: z.union([rateLimit, z.literal(false)]).exactOptional(),
+  challengesTotal: z.union([rateLimit, z.literal(false)]).exactOptional(),
   token: rateLimit.exactOptional(),
   network: rateLimit.exactOptional(),
 });

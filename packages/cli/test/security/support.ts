@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightningBackend } from '@tollway/sdk/lightning';
 import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
-import { Agent } from 'undici';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
 import { readBody, startUpstream, type Upstream } from '../gateway/support.js';
@@ -200,11 +199,6 @@ function parseRawAnswer(text: string, closedAfterMs: number | undefined): RawAns
   const rest = text.slice(end + 4);
   const body = Number.isNaN(length) ? rest : rest.slice(0, length);
   return { status: Number(match[1]), headers, body, text, closedAfterMs };
-}
-
-/** A `fetch` dispatcher whose connections come from `localAddress` (a 127.x.y.z loopback address). */
-export function fromAddress(localAddress: string): Agent {
-  return new Agent({ connect: { localAddress } as NonNullable<Agent.Options['connect']> });
 }
 
 /** An answer read whole. */
