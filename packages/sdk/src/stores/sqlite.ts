@@ -7,10 +7,11 @@
  * Revocations made by another process are found by polling a revision counter (one primary-key read
  * per tick, only while someone is subscribed).
  */
-import { mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
+import { openSqliteFile } from '../internal/sqlite-driver.js';
 import type { HoldCharge, Store } from '../server/store.js';
 import {
   assertCharge,
@@ -42,7 +43,10 @@ import {
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
-  /** The database file (parent directories are created), or `':memory:'` for a private in-memory database. */
+  /**
+   * The database file (created mode 0600, missing folders 0700), or `':memory:'` for a private
+   * in-memory database.
+   */
   path: string;
   /** How long a write waits for another connection's lock before failing, in ms. Default 5000. */
   busyTimeoutMs?: number;
@@ -198,10 +202,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async init() {
       if (db !== undefined) return;
       guarded(() => {
-        if (path !== ':memory:' && path !== '') {
-          mkdirSync(dirname(resolve(path)), { recursive: true });
-        }
-        const database = new Database(path);
+        const database = openSqliteFile(Database, path);
         try {
           database.defaultSafeIntegers(true);
           database.pragma(`busy_timeout = ${busyTimeoutMs}`);

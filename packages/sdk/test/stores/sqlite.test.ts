@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTollwayError } from '../../src/errors.js';
@@ -41,11 +41,13 @@ describeStoreSuite('sqlite', async () => {
 describeStoreSuite('sqlite :memory:', async () => ({ store: await open({ path: ':memory:' }) }));
 
 describe('sqlite store specifics', () => {
-  it('creates parent directories, puts the file in WAL mode and records the migrations', async () => {
+  it('creates the file private (0600, new folders 0700), in WAL mode, and records the migrations', async () => {
     const path = freshPath();
     const store = await open({ path });
     await store.close();
     expect(existsSync(path)).toBe(true);
+    expect((statSync(path).mode & 0o777).toString(8)).toBe('600');
+    expect((statSync(dirname(path)).mode & 0o777).toString(8)).toBe('700');
     inspect(path, (db) => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toStrictEqual([
