@@ -23,7 +23,7 @@ import { Agent, createServer, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning';
+import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import Database from 'better-sqlite3';
 
 const FLOOD_SECONDS = 10;

@@ -71,7 +71,7 @@ function problemOf(error: NodeJS.ErrnoException): Problem {
  * server.on('connect', (_req, socket) => writeSocketProblem(socket, { code: 'malformed_request', detail: 'CONNECT is not served.' }));
  * ```
  */
-export function writeSocketProblem(socket: Duplex, problem: Problem): void {
+function writeSocketProblem(socket: Duplex, problem: Problem): void {
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -15,7 +15,7 @@ import { createGateway, type Gateway, type GatewayLogger } from '../../src/gatew
 import { readBody, startUpstream, type Upstream } from '../gateway/support.js';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
-export const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
+const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** One request as the upstream received it. */
 export interface Received {
