@@ -122,13 +122,12 @@ export const errorCodes = {
   upstream_too_large:
     'The answer to an MCP tool call paid through `_meta` is larger than the gateway reads to settle it (502); the payment was not settled.',
   malformed_request:
-    'The gateway cannot read the request as HTTP/1.1: a malformed request line or header, ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths, a coding other than chunked), no or two Host headers, or CONNECT (400).',
-  request_headers_too_large:
-    'The request headers are larger than the gateway reads (16 KiB) (431).',
+    'The gateway cannot read the request as HTTP/1.1: a malformed request line or header, ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths, a coding other than chunked), no or two Host headers, or CONNECT.',
+  request_headers_too_large: 'The request headers are larger than the gateway reads (16 KiB).',
   request_timeout:
-    "The request headers (or the whole request) did not arrive within the gateway's connection timeouts; the connection is closed (408).",
+    "The request headers (or the whole request) did not arrive within the gateway's connection timeouts; the connection is closed.",
   invalid_path:
-    'The request path is ambiguous: a dot segment (also encoded), an encoded slash or backslash, a backslash, a `;` parameter, an encoded control character, double encoding, a malformed escape, or a target form the gateway does not serve (400).',
+    'The request path is ambiguous: a dot segment (also encoded), an encoded slash or backslash, a backslash, a `;` parameter, an encoded control character, double encoding, a malformed escape, or a target form the gateway does not serve.',
   admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
   cross_origin_refused:
     "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
