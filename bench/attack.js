@@ -107,6 +107,31 @@ function get(url, path, agent, headers = {}, body = undefined, method = 'GET') {
   });
 }
 
+/**
+ * The status of the answer to `head` followed by `body` on a raw socket: read as soon as it comes,
+ * even when the gateway answers before the body is sent whole and closes (0 when none came).
+ */
+function rawStatus(url, head, body) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    let text = '';
+    const socket = connect({ host: hostname, port: Number(port) }, () => {
+      socket.write(head);
+      socket.write(body);
+    });
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      text += chunk.toString('latin1');
+      const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      if (match) {
+        resolve(Number(match[1]));
+        socket.destroy();
+      }
+    });
+    socket.on('close', () => resolve(0));
+  });
+}
+
 /** Unpaid requests from `FLOOD_NETWORKS` /24 networks, one keep-alive connection each. */
 async function flood(url) {
   const statuses = {};
@@ -203,8 +228,11 @@ async function oversized(url) {
         agent,
         Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`x-h${i}`, '1'])),
       ),
-    jsonBody10MB: () =>
-      get(url, '/mcp', agent, mcp, call({ arguments: { text: 'a'.repeat(10_000_000) } }), 'POST'),
+    jsonBody10MB: () => {
+      const body = call({ arguments: { text: 'a'.repeat(10_000_000) } });
+      const head = `POST /mcp HTTP/1.1\r\nHost: ${new URL(url).host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+      return rawStatus(url, head, body);
+    },
     jsonDepth100k: () =>
       get(url, '/mcp', agent, mcp, `${'['.repeat(100_000)}${']'.repeat(100_000)}`, 'POST'),
     duplicateKeys50k: () =>
