@@ -90,7 +90,7 @@ export const errorCodes = {
   credential_replayed:
     'A single-use credential (an MPP charge, an x402 payment) was already used, or is in use by a request still running.',
   rate_limited:
-    'Too many requests or payment challenges from this token or client network; retry after the delay given.',
+    "Too many requests or payment challenges from this token, this client network or all of them; retry after the delay given (a refused credential's 429 names the refusal in `refused`).",
   invalid_config:
     'A paywall or route option is malformed or contradictory (for example a master secret shorter than 32 bytes).',
   // agent budgets
@@ -121,8 +121,18 @@ export const errorCodes = {
     'The upstream of a service did not connect, answer or send the next chunk in time (504).',
   upstream_too_large:
     'The answer to an MCP tool call paid through `_meta` is larger than the gateway reads to settle it (502); the payment was not settled.',
+  malformed_request:
+    'The gateway cannot read the request as HTTP/1.1: a malformed request line or header, ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths, a coding other than chunked), no or two Host headers, or CONNECT.',
+  request_headers_too_large: 'The request headers are larger than the gateway reads (16 KiB).',
+  request_timeout:
+    "The request headers (or the whole request) did not arrive within the gateway's connection timeouts; the connection is closed.",
+  invalid_path:
+    'The request path is ambiguous: a dot segment (also encoded), an encoded slash or backslash, a backslash, a `;` parameter, an encoded control character, double encoding, a malformed escape, or a target form the gateway does not serve.',
   admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
-  invalid_request: 'An admin API request has a malformed query parameter or body.',
+  cross_origin_refused:
+    "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
+  invalid_request:
+    'An admin API request has a malformed query parameter or body, or a request carries what its gateway service cannot accept (a body on GET or HEAD to a service priced by its body).',
   // x402
   invalid_x402_payload:
     'An x402 header or body (PAYMENT-REQUIRED, PAYMENT-SIGNATURE, PAYMENT-RESPONSE, their v1 forms, a facilitator request) is not base64 JSON of the expected shape, or is too large.',
@@ -233,6 +243,11 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   upstream_timeout: 504,
   upstream_too_large: 502,
   admin_unauthorized: 401,
+  cross_origin_refused: 403,
+  malformed_request: 400,
+  request_headers_too_large: 431,
+  request_timeout: 408,
+  invalid_path: 400,
   invalid_request: 400,
   // x402
   invalid_x402_payload: 402,

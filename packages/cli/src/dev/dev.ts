@@ -1,10 +1,11 @@
 /**
  * `tollway dev`, the one-command SANDBOX: a dev Lightning node, a gateway in front of a sample API,
  * and a demo agent that pays for a request end to end while printing every step. State (balances,
- * tokens, payments, secrets) lives in `<dir>/.tollway/`, so a restart keeps it.
+ * tokens, payments, secrets) lives in `<dir>/.tollway/` (mode 0700, its files 0600), so a restart
+ * keeps it.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatMsat } from '@tollway/sdk';
 import {
@@ -99,6 +100,19 @@ async function onFreePort<T>(
     if (port === 0 || !isAddressInUse(error)) throw error;
     print(`  port ${port} is taken, so the ${what} uses a free port instead`);
     return start(0);
+  }
+}
+
+/**
+ * Makes the state folder private: mode 0700, and every file in it 0600. It holds the dev node's
+ * private key and admin token, every wallet token, the master secrets and the token counters; an
+ * older version left the folder 0755 and its databases 0644.
+ */
+async function privateStateDir(stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
+  for (const entry of await readdir(stateDir, { withFileTypes: true })) {
+    if (entry.isFile()) await chmod(join(stateDir, entry.name), 0o600);
   }
 }
 
@@ -222,6 +236,7 @@ function shellQuote(text: string): string {
 export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSandbox> {
   const { print } = options;
   const stateDir = join(options.dir, '.tollway');
+  await privateStateDir(stateDir);
   const network = createDevNetwork({ path: join(stateDir, 'dev-lightning.sqlite') });
   let node: DevServer | undefined;
   let upstream: SampleUpstream | undefined;

@@ -1,6 +1,7 @@
 /**
  * The gateway's admin surface under `/_tollway/`: health (open), and behind the admin token
- * (`Authorization: Bearer <token>`, or the dashboard's HttpOnly cookie): services (list, create,
+ * (`Authorization: Bearer <token>`, or the dashboard's HttpOnly cookie, whose changes must come
+ * from the gateway's own origin): services (list, create,
  * update, delete; applied without restart), tokens (list, revoke), payments and revenue, the
  * Prometheus metrics and the dashboard. Reference: docs/guides/gateway.md#admin-api.
  */
@@ -73,13 +74,34 @@ function readCookie(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-function isAdmin(req: IncomingMessage, token: string | undefined): boolean {
-  if (token === undefined) return false;
+/** How an admin request proved itself: the bearer token, or the dashboard's session cookie. */
+type AdminCredential = 'bearer' | 'cookie';
+
+function adminCredential(
+  req: IncomingMessage,
+  token: string | undefined,
+): AdminCredential | undefined {
+  if (token === undefined) return undefined;
   const header = req.headers.authorization;
-  if (header !== undefined && /^bearer /i.test(header))
-    return sameSecret(header.slice(7).trim(), token);
+  if (header !== undefined && /^bearer /i.test(header)) {
+    return sameSecret(header.slice(7).trim(), token) ? 'bearer' : undefined;
+  }
   const cookie = readCookie(req, SESSION_COOKIE);
-  return cookie !== undefined && sameSecret(cookie, sessionValue(token));
+  return cookie !== undefined && sameSecret(cookie, sessionValue(token)) ? 'cookie' : undefined;
+}
+
+/**
+ * True when a request comes from a page of the gateway's own origin: its `Origin` names the host
+ * the request was sent to, or, without `Origin`, the browser marked it `Sec-Fetch-Site:
+ * same-origin`. A browser sends its cookies with requests that other pages start, so a change made
+ * with the dashboard cookie must pass this (CSRF); the bearer token is never sent by itself.
+ */
+function fromOwnOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return req.headers['sec-fetch-site'] === 'same-origin';
+  if (!URL.canParse(origin)) return false;
+  const host = req.headers.host;
+  return host !== undefined && new URL(origin).host === host.toLowerCase();
 }
 
 function json(value: unknown): string {
@@ -293,8 +315,8 @@ async function route(
 
 /**
  * Creates the handler of `/_tollway/*`. `path` is what follows `/_tollway` (e.g. `/services/llm`).
- * Never throws: failures are JSON problem bodies (401 `admin_unauthorized`, 404 `not_found`, 400,
- * 409, 503 `store_error`, or 500 `internal_error`).
+ * Never throws: failures are JSON problem bodies (401 `admin_unauthorized`, 403
+ * `cross_origin_refused`, 404 `not_found`, 400, 409, 503 `store_error`, or 500 `internal_error`).
  *
  * @example
  * ```ts
@@ -310,6 +332,8 @@ export function createAdminHandler(
     const path = url.pathname.replace(/\/$/, '');
     try {
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+        // A store that cannot serve (unreachable, its SQLite file gone) fails health: 503 store_error.
+        await ctx.store.assertHealthy();
         writeJson(res, 200, {
           status: 'ok',
           version: ctx.version,
@@ -332,12 +356,20 @@ export function createAdminHandler(
         return;
       }
       const open = path === '/metrics' && ctx.publicMetrics;
-      if (!open && !isAdmin(req, ctx.token)) {
+      const credential = adminCredential(req, ctx.token);
+      if (!open && credential === undefined) {
         throw new TollwayError(
           'admin_unauthorized',
           ctx.token === undefined
             ? 'the admin API is off: set admin.token in the config or TOLLWAY_ADMIN_TOKEN'
             : 'send Authorization: Bearer <admin token> (browsers: open /_tollway/dashboard?token=<admin token> once)',
+        );
+      }
+      const reads = req.method === 'GET' || req.method === 'HEAD';
+      if (credential === 'cookie' && !reads && !fromOwnOrigin(req)) {
+        throw new TollwayError(
+          'cross_origin_refused',
+          'a change authorised by the dashboard cookie must come from the dashboard itself (its Origin is this gateway); scripts send Authorization: Bearer <admin token>',
         );
       }
       await route(ctx, req, res, path, url.searchParams);

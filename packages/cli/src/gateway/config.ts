@@ -8,12 +8,16 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseAmount, TollwayError } from '@tollway/sdk';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_CONNECTION_LIMITS } from './http-server.js';
+import { toolKey } from './mcp-pricing.js';
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ENGINE_DURATION = /^\d{1,9}\s*[smhd]$/i;
 const TIMEOUT = /^(\d{1,9})\s*(ms|s|m)$/i;
 const TIMEOUT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A header field value (RFC 9110 §5.5): no CR, LF, NUL or other control characters but tab. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** A length of time as the engine reads it: whole seconds, or `'90s'`, `'15m'`, `'1h'`, `'7d'`. */
 const duration = z.union([
@@ -79,6 +83,7 @@ const rateLimit = z.strictObject({
 
 const rateLimits = z.strictObject({
   challenges: z.union([rateLimit, z.literal(false)]).exactOptional(),
+  challengesTotal: z.union([rateLimit, z.literal(false)]).exactOptional(),
   token: rateLimit.exactOptional(),
   network: rateLimit.exactOptional(),
 });
@@ -142,7 +147,12 @@ const serviceSchema = z
     preserveHost: z.boolean().default(false),
     stripPrefix: z.union([z.boolean(), path]).default(false),
     headers: z
-      .record(z.string().regex(HEADER_NAME, { error: 'is not a valid header name' }), z.string())
+      .record(
+        z.string().regex(HEADER_NAME, { error: 'is not a valid header name' }),
+        z.string().regex(HEADER_VALUE, {
+          error: 'is not a valid header value (no line breaks or control characters)',
+        }),
+      )
       .exactOptional(),
     timeouts: z
       .strictObject({
@@ -190,8 +200,20 @@ const serviceSchema = z
   })
   .superRefine((service, ctx) => {
     if (service.mcp !== undefined) {
+      const priced = new Map<string, string>();
+      for (const name of Object.keys(service.mcp.tools)) {
+        const other = priced.get(toolKey(name));
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mcp', 'tools', name],
+            message: `"${name}" and "${other}" are one tool to a server that ignores case and spaces`,
+          });
+        }
+        priced.set(toolKey(name), name);
+      }
       for (const [index, name] of (service.mcp.freeTools ?? []).entries()) {
-        if (Object.hasOwn(service.mcp.tools, name)) {
+        if (priced.has(toolKey(name))) {
           ctx.addIssue({
             code: 'custom',
             path: ['mcp', 'freeTools', index],
@@ -309,6 +331,27 @@ const listen = z
     return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
   });
 
+/** Limits on client connections (see http-server.ts). */
+const connections = z
+  .strictObject({
+    headersTimeout: timeout.default(DEFAULT_CONNECTION_LIMITS.headersTimeout),
+    requestTimeout: z
+      .union([z.literal(0), timeout])
+      .default(DEFAULT_CONNECTION_LIMITS.requestTimeout),
+    keepAliveTimeout: timeout.default(DEFAULT_CONNECTION_LIMITS.keepAliveTimeout),
+    max: z.number().int().positive().default(DEFAULT_CONNECTION_LIMITS.max),
+  })
+  .superRefine((limits, ctx) => {
+    if (limits.requestTimeout !== 0 && limits.headersTimeout > limits.requestTimeout) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headersTimeout'],
+        message: 'must not be longer than connections.requestTimeout',
+      });
+    }
+  })
+  .default(DEFAULT_CONNECTION_LIMITS);
+
 const configSchema = z
   .strictObject({
     listen: listen.default({ host: '127.0.0.1', port: 8402 }),
@@ -326,8 +369,11 @@ const configSchema = z
         token: z.string().min(16, { error: 'must be at least 16 characters' }).exactOptional(),
         listen: listen.exactOptional(),
         overlayFile: z.string().min(1).exactOptional(),
+        env: z
+          .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'is not a variable name' }))
+          .default([]),
       })
-      .default({}),
+      .default({ env: [] }),
     metrics: z
       .strictObject({
         enabled: z.boolean().default(true),
@@ -365,6 +411,7 @@ const configSchema = z
       })
       .default({ trustProxy: false, bodyLimit: 1_048_576 }),
     shutdownTimeout: timeout.default(10_000),
+    connections,
     x402: x402Schema.exactOptional(),
     services: z.array(serviceSchema),
   })
@@ -427,70 +474,89 @@ function configError(problems: string[], source: string | undefined): TollwayErr
 }
 
 /**
- * Expands `${NAME}` and `${NAME:-default}` in one string; `$$` is a literal `$`. Returns the
- * names that are unset and have no default.
+ * Which variables `${NAME}` may read: all of `env` (the config file), or only the names in
+ * `allowed` (data sent through the admin API, limited to `admin.env`).
  */
-function expandString(text: string, env: Env, missing: string[]): string {
+interface Expansion {
+  env: Env;
+  allowed?: ReadonlySet<string>;
+}
+
+/** A variable that cannot be expanded, at a field path. */
+interface VariableProblem {
+  path: string;
+  name: string;
+  /** `unset`: no value and no default; `not_allowed`: outside `admin.env`. */
+  reason: 'unset' | 'not_allowed';
+}
+
+/**
+ * Expands `${NAME}` and `${NAME:-default}` in one string; `$$` is a literal `$`. Notes each
+ * variable that is unset without a default, or that the expansion may not read.
+ */
+function expandString(
+  text: string,
+  expansion: Expansion,
+  path: string,
+  problems: VariableProblem[],
+): string {
   return text.replace(
     /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
     (whole, name: string | undefined, fallback: string | undefined) => {
       if (whole === '$$') return '$';
-      const value = env[name ?? ''];
+      const variable = name ?? '';
+      if (expansion.allowed !== undefined && !expansion.allowed.has(variable)) {
+        problems.push({ path, name: variable, reason: 'not_allowed' });
+        return '';
+      }
+      const value = expansion.env[variable];
       if (value !== undefined && value !== '') return value;
       if (fallback !== undefined) return fallback;
-      missing.push(name ?? '');
+      problems.push({ path, name: variable, reason: 'unset' });
       return '';
     },
   );
 }
 
-/** An unset variable, at a field path. */
-interface MissingVariable {
-  path: string;
-  name: string;
-}
-
-/** Expands every string of a parsed YAML tree, noting each unset variable with its field. */
+/** Expands every string of a parsed YAML tree, noting each variable problem with its field. */
 function expandTree(
   value: unknown,
-  env: Env,
+  expansion: Expansion,
   at: PropertyKey[],
-  missing: MissingVariable[],
+  problems: VariableProblem[],
 ): unknown {
-  if (typeof value === 'string') {
-    const names: string[] = [];
-    const expanded = expandString(value, env, names);
-    for (const name of names) missing.push({ path: formatPath(at), name });
-    return expanded;
-  }
+  if (typeof value === 'string') return expandString(value, expansion, formatPath(at), problems);
   if (Array.isArray(value)) {
-    return value.map((item, index) => expandTree(item, env, [...at, index], missing));
+    return value.map((item, index) => expandTree(item, expansion, [...at, index], problems));
   }
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
       Object.entries(value).map(([key, item]) => [
         key,
-        expandTree(item, env, [...at, key], missing),
+        expandTree(item, expansion, [...at, key], problems),
       ]),
     );
   }
   return value;
 }
 
-/** Expands and checks `input` with `schema`; throws every problem, unset variables first. */
+function describeVariableProblem({ path, name, reason }: VariableProblem): string {
+  return reason === 'unset'
+    ? `${path}: environment variable ${name} is not set (write \${${name}:-default} for a default)`
+    : `${path}: \${${name}} is not in admin.env (the admin API may only read the environment variables the config file lists there)`;
+}
+
+/** Expands and checks `input` with `schema`; throws every problem, variable problems first. */
 function check<T extends z.ZodType>(
   schema: T,
   input: unknown,
-  env: Env,
+  expansion: Expansion,
   source: string | undefined,
 ): z.output<T> {
-  const missing: MissingVariable[] = [];
-  const parsed = schema.safeParse(expandTree(input, env, [], missing));
-  const problems = missing.map(
-    ({ path, name }) =>
-      `${path}: environment variable ${name} is not set (write \${${name}:-default} for a default)`,
-  );
-  const named = new Set(missing.map(({ path }) => path));
+  const variables: VariableProblem[] = [];
+  const parsed = schema.safeParse(expandTree(input, expansion, [], variables));
+  const problems = variables.map(describeVariableProblem);
+  const named = new Set(variables.map(({ path }) => path));
   for (const issue of parsed.success ? [] : parsed.error.issues) {
     const path = formatPath(issue.path);
     if (!named.has(path)) problems.push(`${path}: ${issue.message}`);
@@ -513,20 +579,25 @@ export function parseGatewayConfig(
   input: unknown,
   options: { env?: Env; source?: string } = {},
 ): GatewayConfig {
-  return check(configSchema, input ?? {}, options.env ?? process.env, options.source);
+  return check(configSchema, input ?? {}, { env: options.env ?? process.env }, options.source);
 }
 
 /**
- * Checks one service (an admin API body or an overlay entry), with `${ENV}` expansion. Throws
- * `invalid_config` naming each field as `services[<name>].field`.
+ * Checks one service sent through the admin API (or kept in the overlay). Its `${NAME}` references
+ * may only name the variables in `allowedEnv` (the config's `admin.env`): the operator's
+ * environment belongs to the config file. Throws `invalid_config` naming each field.
  *
  * @example
  * ```ts
- * const service = parseServiceConfig({ name: 'llm', upstream: 'https://api.example.com', price: '5 sat' });
+ * const service = parseServiceConfig({ name: 'llm', upstream: 'https://api.example.com', price: '5 sat' }, process.env, []);
  * ```
  */
-export function parseServiceConfig(input: unknown, env: Env = process.env): ServiceConfig {
-  return check(serviceSchema, input, env, 'service');
+export function parseServiceConfig(
+  input: unknown,
+  env: Env,
+  allowedEnv: readonly string[],
+): ServiceConfig {
+  return check(serviceSchema, input, { env, allowed: new Set(allowedEnv) }, 'service');
 }
 
 /**

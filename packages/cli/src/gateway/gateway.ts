@@ -5,7 +5,7 @@
  * `/_tollway/*` is the admin surface (optionally on its own listener), `/_tollway/metrics` the
  * Prometheus endpoint (optionally on its own listener). Guide: docs/guides/gateway.md.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,12 +31,15 @@ import { version } from '../version.js';
 import { type AdminContext, createAdminHandler, type ServiceEntry } from './admin.js';
 import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from './config.js';
 import { dashboardHandler } from './dashboard/index.js';
+import { createHttpServer } from './http-server.js';
 import { serveToolCall } from './mcp-call.js';
 import { readToolCall } from './mcp-x402.js';
 import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
 import { applyOverlay, type Overlay, readOverlay, writeOverlay } from './overlay.js';
 import { sendProblem } from './problem.js';
 import { createUpstreams, forward, type Upstreams } from './proxy.js';
+import { readFraming } from './request-framing.js';
+import { readRequestTarget } from './request-target.js';
 import { loadSecrets } from './secrets.js';
 import { createServiceTable, type Service, type ServiceTable } from './services.js';
 
@@ -53,7 +56,10 @@ export interface GatewayOptions {
   config: GatewayConfig;
   /** Folder that relative paths of admin-created services resolve against. Default: the cwd. */
   baseDir?: string;
-  /** Where `${ENV}` references of admin-created services are read. Default `process.env`. */
+  /**
+   * Where `${ENV}` references of admin-created services are read (only the names in the config's
+   * `admin.env`). Default `process.env`.
+   */
   env?: Env;
   /** A backend to use instead of `config.lightning` (the gateway does not close it). */
   lightning?: LightningBackend;
@@ -275,15 +281,6 @@ function listen(server: Server, at: ListenConfig): Promise<string> {
   });
 }
 
-/** The Host header, read from the raw headers (cheaper than building `req.headers`). */
-function hostOf(req: IncomingMessage): string | undefined {
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] ?? '').length === 4 && raw[i]?.toLowerCase() === 'host') return raw[i + 1];
-  }
-  return undefined;
-}
-
 /** Stops `server` accepting, waits for its requests until `deadline` (ms since epoch), then cuts. */
 function drain(server: Server, deadline: number): Promise<void> {
   return new Promise((resolve) => {
@@ -329,7 +326,11 @@ export async function checkGatewayConfig(
   const overlay = await readOverlay(overlayFile(config));
   const secrets = [CHECK_SECRET];
   try {
-    const services = applyOverlay(config.services, overlay, env, baseDir);
+    const services = applyOverlay(config.services, overlay, {
+      env,
+      allowedEnv: config.admin.env,
+      baseDir,
+    });
     const state = buildState(config, services, new Map(), (settings) =>
       createEngine(settings, { lightning, store, secrets, logger: silentLogger }),
     );
@@ -397,7 +398,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     let overlay: Overlay = await readOverlay(overlayFile(initial));
     let state = buildState(
       initial,
-      applyOverlay(initial.services, overlay, env, baseDir),
+      applyOverlay(initial.services, overlay, { env, allowedEnv: initial.admin.env, baseDir }),
       new Map(),
       (settings) => createEngine(settings, shared),
     );
@@ -426,7 +427,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     function rebuild(config: GatewayConfig, nextOverlay: Overlay): State {
       return buildState(
         config,
-        applyOverlay(config.services, nextOverlay, env, baseDir),
+        applyOverlay(config.services, nextOverlay, {
+          env,
+          allowedEnv: config.admin.env,
+          baseDir,
+        }),
         state.engines,
         (settings) => createEngine(settings, shared),
       );
@@ -515,9 +520,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const startedAt = performance.now();
-      const target = req.url ?? '/';
-      if (target.startsWith(`${ADMIN_PREFIX}/`)) {
-        const sub = target.slice(ADMIN_PREFIX.length);
+      const framing = readFraming(req);
+      if (!framing.ok)
+        return sendProblem(res, { code: 'malformed_request', detail: framing.detail });
+      const target = readRequestTarget(req.url ?? '/');
+      if (!target.ok) return sendProblem(res, { code: 'invalid_path', detail: target.detail });
+      // From here on, the engine and the proxy read the canonical target.
+      req.url = `${target.path}${target.query}`;
+      const host = target.authority ?? framing.host;
+      if (req.url.startsWith(`${ADMIN_PREFIX}/`)) {
+        const sub = req.url.slice(ADMIN_PREFIX.length);
         const path = sub.split('?')[0];
         const here =
           path === '/health' ||
@@ -531,13 +543,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         });
       }
       const current = state;
-      const question = target.indexOf('?');
-      const path = question < 0 ? target : target.slice(0, question);
-      const service: Service | undefined = current.table.match(hostOf(req), path);
+      const service: Service | undefined = current.table.match(host, target.path);
       if (service === undefined) {
         return sendProblem(res, {
           code: 'not_found',
           detail: 'No service of this gateway matches this host and path.',
+        });
+      }
+      if (
+        framing.hasBody &&
+        service.route.readsBody &&
+        (req.method === 'GET' || req.method === 'HEAD')
+      ) {
+        // The engine prices only the bodies of other methods; this one would reach the upstream unpriced.
+        return sendProblem(res, {
+          code: 'invalid_request',
+          detail: `${req.method} requests to ${service.name} are priced without a body and cannot carry one.`,
         });
       }
       const { trustProxy, bodyLimit } = current.config.paywall;
@@ -559,6 +580,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             request,
             body: body as Record<string, unknown>,
             call,
+            host,
             trustProxy,
             metrics,
             startedAt,
@@ -576,6 +598,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         payment: decision.payment,
         responseHeaders: decision.headers,
         charge: decision.charge,
+        host,
         trustProxy,
         metrics,
         startedAt,
@@ -585,7 +608,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     function serve(
       handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
     ): Server {
-      const server = createServer({ noDelay: true }, (req, res) => {
+      const server = createHttpServer(initial.connections, (req, res) => {
         Promise.resolve(handler(req, res)).catch((error: unknown) => {
           logger.error({ err: error, url: req.url }, 'the gateway failed on a request');
           if (!res.headersSent)
@@ -637,6 +660,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           'admin',
           'metrics',
           'x402',
+          'connections',
         ] as const) {
           if (JSON.stringify(config[field]) !== JSON.stringify(state.config[field])) {
             logger.warn({ field }, 'this setting changes only on restart');

@@ -44,6 +44,8 @@ export interface ToolCallExchange {
   /** The parsed JSON-RPC body and the call it holds. */
   body: Record<string, unknown>;
   call: McpToolCall;
+  /** The host the request was matched on. */
+  host: string | undefined;
   trustProxy: boolean | number;
   metrics: GatewayMetrics;
   startedAt: number;
@@ -110,6 +112,7 @@ export async function serveToolCall(exchange: ToolCallExchange): Promise<void> {
     payment: decision.payment,
     responseHeaders: decision.headers,
     charge: decision.charge,
+    host: exchange.host,
     trustProxy: exchange.trustProxy,
     metrics,
     startedAt: exchange.startedAt,

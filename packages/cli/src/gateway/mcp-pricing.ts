@@ -4,11 +4,26 @@
  * (free when it is unset or zero, and always free for `mcp.freeTools`); every other message
  * (`initialize`, `tools/list`, notifications, responses, `ping`, …) is free. A batch holding a priced
  * call is refused: MCP dropped JSON-RPC batches (2025-06-18) and one price per HTTP request keeps
- * the 402 readable.
+ * the 402 readable. Tool names are compared as {@link toolKey} gives them (case, surrounding
+ * spaces and Unicode compatibility forms ignored), so a server that matches names loosely cannot
+ * run a priced tool under a free spelling.
  */
 import { parseAmount, TollwayError } from '@tollway/sdk';
 import type { PriceFunction, PriceInput } from '@tollway/sdk/server';
 import type { McpPricing } from './config.js';
+
+/**
+ * The key a tool name is priced by: NFKC-normalised, trimmed, lower case. A server may match
+ * `Search`, `search ` or a full-width `ｓｅａｒｃｈ` to its `search` tool; the price does too.
+ *
+ * @example
+ * ```ts
+ * toolKey(' Search\t'); // 'search'
+ * ```
+ */
+export function toolKey(name: string): string {
+  return name.normalize('NFKC').trim().toLowerCase();
+}
 
 function isZero(text: string): boolean {
   const amount = parseAmount(text);
@@ -18,16 +33,6 @@ function isZero(text: string): boolean {
 /** The price of tools not listed: the service's `price`, unless unset or zero. */
 function unlistedPrice(fallback: string | undefined): string | undefined {
   return fallback === undefined || isZero(fallback) ? undefined : fallback;
-}
-
-function toolPrice(
-  mcp: Pick<McpPricing, 'tools'>,
-  free: ReadonlySet<string>,
-  unlisted: string | undefined,
-  name: string,
-): string | undefined {
-  if (Object.hasOwn(mcp.tools, name)) return mcp.tools[name];
-  return free.has(name) ? undefined : unlisted;
 }
 
 /**
@@ -45,7 +50,8 @@ export function createMcpPriceFunction(
   mcp: Pick<McpPricing, 'tools' | 'freeTools'>,
   fallback: string | undefined,
 ): PriceFunction {
-  const free = new Set(mcp.freeTools ?? []);
+  const priced = new Map(Object.entries(mcp.tools).map(([name, price]) => [toolKey(name), price]));
+  const free = new Set((mcp.freeTools ?? []).map(toolKey));
   const unlisted = unlistedPrice(fallback);
 
   /** The price of one JSON-RPC message, or undefined when it is free. */
@@ -58,7 +64,8 @@ export function createMcpPriceFunction(
         ? (params as { name: unknown }).name
         : undefined;
     if (typeof name !== 'string') return unlisted;
-    return toolPrice(mcp, free, unlisted, name);
+    const key = toolKey(name);
+    return priced.get(key) ?? (free.has(key) ? undefined : unlisted);
   }
 
   return (request): PriceInput => {

@@ -176,6 +176,8 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     hold: (hold, now) => store.hold(hold, now),
     settleHold: (id, charge) => store.settleHold(id, charge),
     releaseHold: (id) => store.releaseHold(id),
+    pruneExpired: (now) => store.pruneExpired(now),
+    assertHealthy: () => store.assertHealthy(),
     claim: (key, claim, now) => store.claim(key, claim, now),
     confirmClaim: (key) => store.confirmClaim(key),
     releaseClaim: (key) => store.releaseClaim(key),

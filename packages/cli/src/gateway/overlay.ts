@@ -86,24 +86,34 @@ export async function writeOverlay(file: string, overlay: Overlay): Promise<void
   }
 }
 
+/** What overlay entries are read with. */
+export interface OverlayContext {
+  /** Where the `${NAME}` references of entries are read. */
+  env: Env;
+  /** The only variables entries may name: the config's `admin.env`. */
+  allowedEnv: readonly string[];
+  /** The folder relative paths (`tls.caFile`) resolve against. */
+  baseDir: string;
+}
+
 /**
  * The services in force: the config's, with the overlay applied (see the module comment). Throws
  * `invalid_config` naming the overlay entry that does not check.
  *
  * @example
  * ```ts
- * const services = applyOverlay(config.services, overlay, process.env, '/etc/tollway');
+ * const services = applyOverlay(config.services, overlay, { env: process.env, allowedEnv: config.admin.env, baseDir: '/etc/tollway' });
  * ```
  */
 export function applyOverlay(
   services: readonly ServiceConfig[],
   overlay: Overlay,
-  env: Env,
-  base: string,
+  context: OverlayContext,
 ): ServiceConfig[] {
+  const { env, allowedEnv, baseDir } = context;
   const parse = (name: string, input: Readonly<Record<string, unknown>>): ServiceConfig => {
     try {
-      return resolveServicePaths(parseServiceConfig({ ...input, name }, env), base);
+      return resolveServicePaths(parseServiceConfig({ ...input, name }, env, allowedEnv), baseDir);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new TollwayError('invalid_config', `services overlay, "${name}": ${reason}`, {

@@ -2,7 +2,8 @@
  * The streaming reverse proxy: forwards a request that passed the paywall to its service's
  * upstream through a keep-alive undici pool, and streams the answer back chunk by chunk (SSE and
  * chunked responses arrive live; large bodies stream both ways). Hop-by-hop headers are dropped,
- * `X-Forwarded-*` set, the client's credentials are not forwarded, and the payment context travels
+ * `X-Forwarded-*` and `Forwarded` set, headers only the gateway or a trusted proxy may set are
+ * dropped, the client's credentials are not forwarded, and the payment context travels
  * upstream as `X-Tollway-*` headers. Upstream failures become 502 `upstream_unavailable` or 504
  * `upstream_timeout` problem bodies.
  */
@@ -13,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { TollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import type { PaymentContext, PaywallCharge } from '@tollway/sdk/server';
 import { Pool } from 'undici';
+import { formatForwardedElement } from './forwarded.js';
 import type { GatewayMetrics } from './metrics.js';
 import { openAnswer } from './outcome.js';
 import { sendProblem } from './problem.js';
@@ -39,8 +41,11 @@ const HOP_BY_HOP_HEADERS = [
 
 /**
  * Request headers never forwarded: hop-by-hop headers (RFC 9110 §7.6.1), `Expect` (answered here),
- * the client's credentials (which only the gateway reads), and `X-Forwarded-*`, which the gateway
- * sets itself. `X-Tollway-*` from the client are dropped separately.
+ * the client's credentials (which only the gateway reads), `X-Forwarded-*` and `Forwarded`, which
+ * the gateway sets itself, and headers that ask the upstream to run another method or path than
+ * the one the paywall decided on (method overrides, `X-Original-URL`). `X-Tollway-*` from the
+ * client, and every name with `_` (which CGI, WSGI, Rack and PHP read as `-`), are dropped
+ * separately.
  */
 const DROPPED_REQUEST_HEADERS = new Set([
   ...HOP_BY_HOP_HEADERS,
@@ -55,6 +60,38 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'forwarded',
+  // The method and path the paywall decided on are the ones the upstream runs.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-method',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+]);
+
+/**
+ * Headers in which a proxy tells who the client is or how it connected: kept only from a trusted
+ * proxy (`paywall.trustProxy`), else dropped, as the client could write anything in them.
+ */
+const CLIENT_ADDRESS_HEADERS = new Set([
+  'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'forwarded-for',
+  'x-forwarded',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-url-scheme',
+  'front-end-https',
 ]);
 
 /** Response headers never passed back: hop-by-hop ones. */
@@ -157,6 +194,8 @@ export interface ForwardRequest {
    * upstream's status before the answer leaves, released when there is no answer.
    */
   charge?: PaywallCharge | undefined;
+  /** The host the request was matched on: its Host header, or an absolute-form target's authority. */
+  host: string | undefined;
   /** As the gateway's `paywall.trustProxy`: whether the client's `X-Forwarded-*` are kept. */
   trustProxy: boolean | number;
   metrics: GatewayMetrics;
@@ -206,28 +245,33 @@ interface UpstreamRequest {
 function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
   const { req, service, payment, trustProxy } = request;
   const raw = req.rawHeaders;
+  const host = request.host ?? '';
   let connection: string | undefined;
-  let host = '';
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
   let forwardedHost: string | undefined;
+  let forwarded: string | undefined;
   let hasBody = false;
+  const trusted = trustProxy !== false && trustProxy !== 0;
   const kept: number[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = (raw[i] ?? '').toLowerCase();
     const value = raw[i + 1] ?? '';
     if (lower === 'connection')
       connection = connection === undefined ? value : `${connection}, ${value}`;
-    else if (lower === 'host') host = value;
     else if (lower === 'x-forwarded-for')
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
     else if (lower === 'x-forwarded-host') forwardedHost ??= value;
+    else if (lower === 'forwarded')
+      forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
     else if (lower === 'transfer-encoding' || (lower === 'content-length' && value !== '0'))
       hasBody = true;
     if (
       DROPPED_REQUEST_HEADERS.has(lower) ||
       lower.startsWith('x-tollway-') ||
+      lower.includes('_') ||
+      (!trusted && CLIENT_ADDRESS_HEADERS.has(lower)) ||
       service.injectedNames.has(lower)
     ) {
       continue;
@@ -242,15 +286,18 @@ function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
     headers.push(name, raw[i + 1] ?? '');
   }
   const peer = req.socket.remoteAddress ?? '';
-  const trusted = trustProxy !== false && trustProxy !== 0;
   const encrypted = 'encrypted' in req.socket && req.socket.encrypted === true;
+  const scheme = encrypted ? 'https' : 'http';
+  const hop = formatForwardedElement({ for: peer, host, proto: scheme });
   headers.push(
     'x-forwarded-for',
     trusted && forwardedFor !== undefined ? `${forwardedFor}, ${peer}` : peer,
     'x-forwarded-proto',
-    (trusted ? forwardedProto : undefined) ?? (encrypted ? 'https' : 'http'),
+    (trusted ? forwardedProto : undefined) ?? scheme,
     'x-forwarded-host',
     (trusted ? forwardedHost : undefined) ?? host,
+    'forwarded',
+    trusted && forwarded !== undefined ? `${forwarded}, ${hop}` : hop,
   );
   if (service.config.preserveHost && host !== '') headers.push('host', host);
   headers.push(...service.injectedHeaders, ...paymentHeaders(payment));

@@ -29,7 +29,10 @@ export interface Service {
 /** The services in match order; see {@link createServiceTable}. */
 export interface ServiceTable {
   readonly services: readonly Service[];
-  /** The first service whose host and path prefix match, or undefined. */
+  /**
+   * The first service whose host and path prefix match, or undefined. `path` is canonical (see
+   * request-target.ts): ambiguous paths were refused before.
+   */
   match(host: string | undefined, path: string): Service | undefined;
 }
 
@@ -45,12 +48,6 @@ export interface ServiceTable {
 export function pathWithin(path: string, prefix: string): boolean {
   if (prefix.endsWith('/')) return path.startsWith(prefix);
   return path === prefix || path.startsWith(`${prefix}/`);
-}
-
-/** True when a segment is `.` or `..`, also percent-encoded: such paths match no service. */
-function hasDotSegment(path: string): boolean {
-  if (!path.includes('.') && !path.includes('%')) return false;
-  return path.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
 }
 
 /** A host pattern: `api.example.com`, `*.example.com` (any subdomain), or with a port. */
@@ -206,7 +203,6 @@ export function createServiceTable(
   return {
     services: compiled,
     match(host, path) {
-      if (hasDotSegment(path)) return undefined;
       return compiled.find((service) => service.matches(host, path));
     },
   };

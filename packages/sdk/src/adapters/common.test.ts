@@ -53,4 +53,18 @@ describe('parseJsonBody', () => {
       expect(() => parseJsonBody(bytes)).toThrow(expect.objectContaining({ code: 'invalid_json' }));
     }
   });
+
+  it('refuses an object that repeats a key, which parsers resolve differently', () => {
+    const body = new TextEncoder().encode('{"method":"tools/call","params":{},"method":"ping"}');
+    expect(() => parseJsonBody(body)).toThrow(
+      expect.objectContaining({
+        code: 'invalid_json',
+        message: expect.stringContaining('"method"'),
+      }),
+    );
+    expect(parseJsonBody(new TextEncoder().encode('[{"a":1},{"a":2}]'))).toEqual([
+      { a: 1 },
+      { a: 2 },
+    ]);
+  });
 });

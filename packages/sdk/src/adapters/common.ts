@@ -3,6 +3,7 @@
  * answer they give when the engine itself fails. Internal to the adapters.
  */
 import { TollwayError } from '../errors.js';
+import { findDuplicateKey } from '../internal/json-keys.js';
 import { isPromiseLike } from '../internal/promise.js';
 import type { Paywall } from '../server/paywall.js';
 import { createProblemResponse } from '../server/problem.js';
@@ -73,14 +74,29 @@ export function assertBodySize(size: number, limit: number): void {
   }
 }
 
-/** Parses a request body as JSON: `undefined` when empty, `invalid_json` when malformed. */
+/**
+ * Parses a request body as JSON: `undefined` when empty; `invalid_json` when malformed, and when
+ * an object repeats a key (parsers disagree on which one counts, so the body could be priced on
+ * one value and run on another).
+ */
 export function parseJsonBody(bytes: Uint8Array): unknown {
   if (bytes.length === 0) return undefined;
+  let text: string;
+  let body: unknown;
   try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    body = JSON.parse(text);
   } catch (cause) {
     throw new TollwayError('invalid_json', 'the request body is not JSON', { cause });
   }
+  const repeated = typeof body === 'object' && body !== null ? findDuplicateKey(text) : undefined;
+  if (repeated !== undefined) {
+    throw new TollwayError(
+      'invalid_json',
+      `the request body has the key ${JSON.stringify(repeated.slice(0, 64))} twice in one object`,
+    );
+  }
+  return body;
 }
 
 /** The answer when the engine or the translation threw (a bug): reported, then a 500. */

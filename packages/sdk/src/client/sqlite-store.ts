@@ -9,12 +9,11 @@
  * loaded when a store is opened, not when this module is imported. msat amounts are INTEGER columns
  * read back as `bigint`; times are unix ms.
  */
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
-import { loadSqliteDriver } from '../internal/sqlite-driver.js';
+import { loadSqliteDriver, openSqliteFile } from '../internal/sqlite-driver.js';
 import { assertStorableAmount, toStoreError } from '../stores/common.js';
 import {
   assertLedgerEntry,
@@ -263,10 +262,7 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
   const Driver = loadSqliteDriver('the SQLite agent store');
   let db: BetterSqlite3.Database;
   try {
-    const isNew = path !== ':memory:' && !existsSync(path);
-    if (isNew) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    db = new Driver(path);
-    if (isNew) chmodSync(path, 0o600);
+    db = openSqliteFile(Driver, path);
     db.defaultSafeIntegers(true);
     db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
     db.pragma('journal_mode = WAL');

@@ -25,6 +25,7 @@
  * verification. Unknown conditions are skipped, or rejected in strict mode.
  */
 import { fail, ok, type Result, TollwayError } from '../errors.js';
+import { hasDotSegment, isBelowPrefix } from '../internal/path.js';
 
 /** A caveat split into its condition and value. */
 export interface ParsedCaveat {
@@ -175,10 +176,6 @@ function parseOnce<T>(parse: (value: string) => T): (caveat: ParsedCaveat) => T 
 const servicesOf = parseOnce(parseServices);
 const capabilitiesOf = parseOnce((value) => parseList(value, LIST_ITEM));
 
-function hasDotSegment(path: string): boolean {
-  return path.split('/').some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
-}
-
 function parsePaths(value: string): string[] | undefined {
   const paths = parseList(value, LIST_ITEM);
   if (paths === undefined) return undefined;
@@ -190,12 +187,6 @@ function parsePaths(value: string): string[] | undefined {
 
 function parseMethods(value: string): string[] | undefined {
   return parseList(value, METHOD)?.map((method) => method.toUpperCase());
-}
-
-/** True when `path` is `prefix` or lies below it, on a segment boundary. */
-function pathWithin(path: string, prefix: string): boolean {
-  if (prefix.endsWith('/')) return path.startsWith(prefix);
-  return path === prefix || path.startsWith(`${prefix}/`);
 }
 
 function isSubset(next: readonly string[], previous: readonly string[]): boolean {
@@ -287,7 +278,7 @@ export const pathsSatisfier: CaveatSatisfier = {
     if (path === undefined || hasDotSegment(path)) {
       return fail('caveat_not_satisfied', 'the token is restricted to paths; no usable path given');
     }
-    if (!prefixes.some((prefix) => pathWithin(path, prefix))) {
+    if (!prefixes.some((prefix) => isBelowPrefix(path, prefix))) {
       return fail('caveat_not_satisfied', `path ${path} is not granted`);
     }
     return ok(true);
@@ -296,7 +287,7 @@ export const pathsSatisfier: CaveatSatisfier = {
     const before = parsePaths(previous.value);
     const after = parsePaths(next.value);
     if (before === undefined || after === undefined) return false;
-    return after.every((prefix) => before.some((earlier) => pathWithin(prefix, earlier)));
+    return after.every((prefix) => before.some((earlier) => isBelowPrefix(prefix, earlier)));
   },
 };
 

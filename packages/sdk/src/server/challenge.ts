@@ -26,7 +26,8 @@ export interface ChallengeExtras {
 
 /**
  * A 402 (or, for a refused credential, 401) with fresh offers backed by one new invoice. A request
- * its price makes free passes instead; the challenge rate limit applies per client network.
+ * its price makes free passes instead; the challenge rate limits apply per client network and in
+ * total.
  */
 export async function challenge(
   context: PaywallContext,
@@ -40,12 +41,26 @@ export async function challenge(
   if (quote.msat === 0n) return passFree(context, exchange, 'free_route');
   const allowed = context.limiters.challenges?.take(exchange.network());
   if (allowed !== undefined && !allowed.ok) {
-    return respond(context, exchange, {
-      status: 429,
-      code: 'rate_limited',
-      detail: 'Too many payment challenges from your network; retry later.',
-      retryAfterSeconds: allowed.retryAfterSeconds,
-    });
+    // A refused credential's answer carries a fresh invoice too, so it counts; the 429 still
+    // says why the credential was refused.
+    const refused =
+      refusal.code === 'payment_required'
+        ? {}
+        : { extensions: { refused: { code: refusal.code, detail: refusal.detail } } };
+    return respond(
+      context,
+      exchange,
+      {
+        status: 429,
+        code: 'rate_limited',
+        detail:
+          allowed.limit === 'network'
+            ? 'Too many payment challenges from your network; retry later.'
+            : 'Too many payment challenges right now; retry later.',
+        retryAfterSeconds: allowed.retryAfterSeconds,
+      },
+      refused,
+    );
   }
   let amountMsat = quote.msat;
   if (route.balance !== undefined) {

@@ -15,14 +15,19 @@ import { createL402Offer } from './l402-offer.js';
 import { createMppOffer } from './mpp-offer.js';
 import type { OfferKind } from './offers.js';
 import type { PaywallOptions } from './paywall.js';
-import { createRateLimiter, type RateLimit, type RateLimiter } from './rate-limit.js';
+import {
+  type ChallengeLimiter,
+  createChallengeLimiter,
+  createRateLimiter,
+  type RateLimiter,
+} from './rate-limit.js';
 import { createRecorder, type PaywallLogger, type Recorder } from './recorder.js';
 import { createRootKeys, type RootKeys } from './root-keys.js';
 import type { Store } from './store.js';
 
 /** The rate limiters in force; see `PaywallRateLimits`. */
 export interface Limiters {
-  challenges: RateLimiter | undefined;
+  challenges: ChallengeLimiter | undefined;
   token: RateLimiter | undefined;
   network: RateLimiter | undefined;
 }
@@ -60,7 +65,6 @@ export interface PaywallContext {
   readonly rootKeys: RootKeys;
 }
 
-const DEFAULT_CHALLENGE_LIMIT: RateLimit = { requests: 30, per: '1m', burst: 20 };
 const DEFAULT_REALM = 'tollway';
 const DEFAULT_RESERVATION_TTL = '60s';
 
@@ -96,10 +100,10 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
     credentialHeaders: [...new Set(kinds.flatMap((kind) => kind.headers ?? []))],
     cors: createCors(options.cors),
     limiters: {
-      challenges:
-        limits.challenges === false
-          ? undefined
-          : createRateLimiter(limits.challenges ?? DEFAULT_CHALLENGE_LIMIT, now),
+      challenges: createChallengeLimiter(
+        { network: limits.challenges, total: limits.challengesTotal },
+        now,
+      ),
       token: limits.token === undefined ? undefined : createRateLimiter(limits.token, now),
       network: limits.network === undefined ? undefined : createRateLimiter(limits.network, now),
     },

@@ -16,4 +16,20 @@ describe('pathWithin', () => {
     expect(hasDotSegment('/v1/.well-known')).toBe(false);
     expect(pathWithin('/v1/./x', '/v1')).toBe(false);
   });
+
+  it('never matches a path that another reading puts a dot segment in', () => {
+    for (const path of [
+      '/v1/..%2Fadmin',
+      '/v1/%252e%252e/admin',
+      '/v1/..;/admin',
+      '/v1/.%3B/admin',
+      '/v1/..\\admin',
+      '/v1/%2e',
+    ]) {
+      expect([path, hasDotSegment(path), pathWithin(path, '/v1')]).toEqual([path, true, false]);
+    }
+    for (const path of ['/v1/a.b', '/v1/...', '/v1/%2e%2e%2e', '/v1/100%25', '/v1/.x;y']) {
+      expect([path, hasDotSegment(path)]).toEqual([path, false]);
+    }
+  });
 });

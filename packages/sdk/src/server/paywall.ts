@@ -40,6 +40,11 @@ export interface PaywallRateLimits {
    * of 20. `false` turns it off.
    */
   challenges?: RateLimit | false;
+  /**
+   * Payment challenges from all client networks together. Default: 600 a minute, bursts of 100.
+   * `false` turns it off.
+   */
+  challengesTotal?: RateLimit | false;
   /** Paid requests per token. Default: none. */
   token?: RateLimit;
   /** Requests without a valid credential per client network, free ones included. Default: none. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createRateLimiter } from './rate-limit.js';
+import { createChallengeLimiter, createRateLimiter } from './rate-limit.js';
 
 describe('createRateLimiter', () => {
   it('allows a burst, then refills at the given rate, per key', () => {
@@ -49,5 +49,36 @@ describe('createRateLimiter', () => {
     expect(() => createRateLimiter({ requests: 1, per: 'often' }, Date.now)).toThrowError(
       expect.objectContaining({ code: 'invalid_config' }),
     );
+  });
+});
+
+describe('createChallengeLimiter', () => {
+  it('takes from the network bucket first, then from the total shared by every network', () => {
+    let clock = 0;
+    const limiter = createChallengeLimiter(
+      {
+        network: { requests: 1, per: '1m', burst: 2 },
+        total: { requests: 60, per: '1m', burst: 3 },
+      },
+      () => clock,
+    );
+    const take = (network: string) => limiter?.take(network);
+    expect([take('a'), take('a'), take('a')]).toEqual([
+      { ok: true },
+      { ok: true },
+      { ok: false, retryAfterSeconds: 60, limit: 'network' },
+    ]);
+    expect(take('b')).toEqual({ ok: true });
+    expect(take('c')).toEqual({ ok: false, retryAfterSeconds: 1, limit: 'total' });
+    clock += 1000;
+    expect(take('c')).toEqual({ ok: true });
+  });
+
+  it('has defaults, and is absent when both limits are off', () => {
+    expect(createChallengeLimiter({ network: false, total: false }, () => 0)).toBeUndefined();
+    const limiter = createChallengeLimiter({ network: undefined, total: undefined }, () => 0);
+    const networks = Array.from({ length: 200 }, (_, i) => `10.0.${i}.0/24`);
+    const granted = networks.filter((network) => limiter?.take(network).ok).length;
+    expect(granted).toBe(100);
   });
 });

@@ -81,7 +81,14 @@ export function createRecorder(parts: RecorderParts): Recorder {
       logger.warn({ dropped }, 'challenge records dropped: the store is behind');
       dropped = 0;
     }
-    if (batch.length > 0) run(() => store.recordChallenges(batch), 'recording challenges');
+    if (batch.length > 0) {
+      run(async () => {
+        await store.recordChallenges(batch);
+        // Records of invoices that can no longer be paid go as new ones come: the table holds
+        // at most what the challenge limits let through in one `challengeExpiry`.
+        await store.pruneExpired(now());
+      }, 'recording challenges');
+    }
   }
 
   /** The amount a proof paid, msat: as it says, as this instance knows, or as the backend says. */

@@ -183,6 +183,20 @@ export interface Store {
   releaseHold(id: string): Promise<void>;
 
   /**
+   * Deletes the challenges and single-use claims whose `expiresAt` is at or before `now` (unix ms)
+   * and says how many went, so that a flood of 402s leaves no more rows than are still payable.
+   * The engine calls it after recording challenges.
+   */
+  pruneExpired(now: number): Promise<{ challenges: number; claims: number }>;
+
+  /**
+   * Resolves when the store can serve the engine; throws `store_error` when it cannot (the
+   * database is unreachable, or a SQLite file was deleted or replaced while open, which would let
+   * counters start again from zero). Health checks call it.
+   */
+  assertHealthy(): Promise<void>;
+
+  /**
    * Claims a single-use proof (an MPP charge credential, an x402 nonce) for one request: true for
    * one caller only, even under concurrent calls from several instances. The claim is held until
    * `heldUntil` (unix ms) unless confirmed ({@link Store.confirmClaim}): a released claim, or one

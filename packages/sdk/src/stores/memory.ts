@@ -65,9 +65,25 @@ export function createMemoryStore(): Store {
     return usage.get(tokenId) ?? { tokenId, uses: 0, spentMsat: 0n, heldUses: 0, heldMsat: 0n };
   }
 
-  function pruneClaims(now: number): void {
+  function pruneClaims(now: number): number {
     lastPrune = now;
-    for (const [key, claim] of claims) if (claim.expiresAt <= now) claims.delete(key);
+    let pruned = 0;
+    for (const [key, claim] of claims) {
+      if (claim.expiresAt > now) continue;
+      claims.delete(key);
+      pruned += 1;
+    }
+    return pruned;
+  }
+
+  function pruneChallenges(now: number): number {
+    let pruned = 0;
+    for (const [hash, challenge] of challenges) {
+      if (challenge.expiresAt > now) continue;
+      challenges.delete(hash);
+      pruned += 1;
+    }
+    return pruned;
   }
 
   /** Removes a hold and takes what it held off the token's counters. */
@@ -219,6 +235,12 @@ export function createMemoryStore(): Store {
     async releaseHold(id) {
       takeHold(id);
     },
+
+    async pruneExpired(now) {
+      return { challenges: pruneChallenges(now), claims: pruneClaims(now) };
+    },
+
+    async assertHealthy() {},
 
     async claim(key, claim, now) {
       if (now - lastPrune >= CLAIM_PRUNE_INTERVAL_MS) pruneClaims(now);

@@ -112,6 +112,11 @@ const migrations: readonly Migration[] = [
   },
   {
     version: 3,
+    name: 'challenges_expires_at',
+    statements: ['CREATE INDEX challenges_expires_at ON challenges (expires_at)'],
+  },
+  {
+    version: 4,
     name: 'sessions',
     statements: [
       `CREATE TABLE sessions (

@@ -76,9 +76,16 @@ for (const oid of [
 }
 
 async function run(client: pg.Pool | pg.PoolClient, query: SqlQuery): Promise<SqlRow[]> {
+  return (await execute(client, query)).rows;
+}
+
+/** Runs a statement; its rows and how many rows it changed. */
+async function execute(
+  client: pg.Pool | pg.PoolClient,
+  query: SqlQuery,
+): Promise<pg.QueryResult<SqlRow>> {
   try {
-    const result = await client.query<SqlRow>({ text: query.text, values: query.values, types });
-    return result.rows;
+    return await client.query<SqlRow>({ text: query.text, values: query.values, types });
   } catch (error) {
     throw toStoreError(error, 'PostgreSQL');
   }
@@ -273,9 +280,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     await deliverRevocations();
   }
 
-  async function pruneClaims(now: number): Promise<void> {
+  async function pruneClaims(now: number): Promise<number> {
     lastPrune = now;
-    await run(pool, q.pruneClaims(now));
+    return (await execute(pool, q.pruneClaims(now))).rowCount ?? 0;
   }
 
   async function start(): Promise<void> {
@@ -371,6 +378,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     async releaseHold(id) {
       await run(pool, reservations.unhold(id, NOTHING));
+    },
+
+    async pruneExpired(now) {
+      const challenges = (await execute(pool, q.pruneChallenges(now))).rowCount ?? 0;
+      return { challenges, claims: await pruneClaims(now) };
+    },
+
+    async assertHealthy() {
+      await run(pool, q.currentRevision());
     },
 
     async claim(key, claim, now) {

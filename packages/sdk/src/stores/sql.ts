@@ -380,6 +380,13 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
+    pruneChallenges(now: number): SqlQuery {
+      return {
+        text: `DELETE FROM ${t('challenges')} WHERE expires_at <= $1`,
+        values: [int(now)],
+      };
+    },
+
     pruneClaims(now: number): SqlQuery {
       return {
         text: `DELETE FROM ${t('claims')} WHERE expires_at <= $1`,

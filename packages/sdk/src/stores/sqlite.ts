@@ -7,10 +7,11 @@
  * Revocations made by another process are found by polling a revision counter (one primary-key read
  * per tick, only while someone is subscribed).
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
+import { openSqliteFile } from '../internal/sqlite-driver.js';
 import type { HoldCharge, Store } from '../server/store.js';
 import {
   assertCharge,
@@ -43,7 +44,10 @@ import {
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
-  /** The database file (parent directories are created), or `':memory:'` for a private in-memory database. */
+  /**
+   * The database file (created mode 0600, missing folders 0700), or `':memory:'` for a private
+   * in-memory database.
+   */
   path: string;
   /** How long a write waits for another connection's lock before failing, in ms. Default 5000. */
   busyTimeoutMs?: number;
@@ -86,6 +90,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const statements = new Map<string, Database.Statement>();
   const listeners = createRevocationListeners();
   let db: Database.Database | undefined;
+  /** The file opened, by identity; undefined for an in-memory database. */
+  let opened: { path: string; dev: number; ino: number } | undefined;
   let lastRevision = 0n;
   let lastPrune = 0;
   let lastSweep = 0;
@@ -98,7 +104,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return db;
   }
 
-  function run(query: SqlQuery): SqlRow[] {
+  /** The prepared statement of `query` and its arguments. */
+  function prepare(query: SqlQuery): { statement: Database.Statement; args: unknown[] } {
     const database = open();
     let statement = statements.get(query.text);
     if (statement === undefined) {
@@ -106,7 +113,11 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       statements.set(query.text, statement);
     }
     const params = Object.fromEntries(query.values.map((value, i) => [String(i + 1), value]));
-    const args = query.values.length === 0 ? [] : [params];
+    return { statement, args: query.values.length === 0 ? [] : [params] };
+  }
+
+  function run(query: SqlQuery): SqlRow[] {
+    const { statement, args } = prepare(query);
     if (!statement.reader) {
       statement.run(...args);
       return [];
@@ -114,8 +125,31 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return statement.all(...args) as SqlRow[];
   }
 
+  /** Runs a statement that returns no rows; returns how many rows it changed. */
+  function runCount(query: SqlQuery): number {
+    const { statement, args } = prepare(query);
+    return statement.run(...args).changes;
+  }
+
+  /**
+   * Throws `store_error` when the database file is no longer the one opened: deleted, or replaced.
+   * SQLite keeps writing to a deleted file it holds open, so counters would silently start from
+   * zero at the next start; a `stat` per operation (about a microsecond) finds it first.
+   */
+  function assertSameFile(): void {
+    if (opened === undefined) return;
+    const now = statSync(opened.path, { throwIfNoEntry: false });
+    if (now === undefined || now.ino !== opened.ino || now.dev !== opened.dev) {
+      throw new TollwayError(
+        'store_error',
+        `The SQLite file ${opened.path} was deleted or replaced while open; restore it and restart (tokens' use counts and single-use claims are in it)`,
+      );
+    }
+  }
+
   function guarded<T>(work: () => T): T {
     try {
+      assertSameFile();
       return work();
     } catch (error) {
       throw toStoreError(error, 'SQLite');
@@ -143,9 +177,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  function pruneClaims(now: number): void {
+  function pruneClaims(now: number): number {
     lastPrune = now;
-    run(q.pruneClaims(now));
+    return runCount(q.pruneClaims(now));
   }
 
   /** Releases the holds (of one token, or all) that expired by `now`; how many. In a transaction. */
@@ -169,10 +203,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async init() {
       if (db !== undefined) return;
       guarded(() => {
-        if (path !== ':memory:' && path !== '') {
-          mkdirSync(dirname(resolve(path)), { recursive: true });
-        }
-        const database = new Database(path);
+        const database = openSqliteFile(Database, path);
         try {
           database.defaultSafeIntegers(true);
           database.pragma(`busy_timeout = ${busyTimeoutMs}`);
@@ -183,6 +214,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           throw error;
         }
         db = database;
+        if (path !== ':memory:' && path !== '') {
+          const { dev, ino } = statSync(path);
+          opened = { path: resolve(path), dev, ino };
+        }
         lastRevision = currentRevision();
         pruneClaims(Date.now());
       });
@@ -194,6 +229,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       statements.clear();
       db?.close();
       db = undefined;
+      opened = undefined;
     },
 
     async recordChallenges(challenges) {
@@ -261,6 +297,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async releaseHold(id) {
       transaction(() => unhold(id, { uses: 0, amountMsat: 0n }));
+    },
+
+    async pruneExpired(now) {
+      return guarded(() => ({
+        challenges: runCount(q.pruneChallenges(now)),
+        claims: pruneClaims(now),
+      }));
+    },
+
+    async assertHealthy() {
+      guarded(() => run(q.currentRevision()));
     },
 
     async claim(key, claim, now) {

@@ -71,7 +71,8 @@ if (postgres === undefined) {
       expect(applied.rows).toStrictEqual([
         { version: 1, name: 'initial' },
         { version: 2, name: 'reservations' },
-        { version: 3, name: 'sessions' },
+        { version: 3, name: 'challenges_expires_at' },
+        { version: 4, name: 'sessions' },
       ]);
     });
 
@@ -167,7 +168,7 @@ if (postgres === undefined) {
       await vi.waitFor(async () => expect(await count()).toBe(before), { timeout: 2000 });
     });
 
-    it('refuses a schema migrated by a newer Tollway, and an unreachable server, with store_error', async () => {
+    it('refuses a schema migrated by a newer Tollway, and an unreachable server (health too), with store_error', async () => {
       const schema = freshSchema();
       await (await open({ connectionString: url, schema })).close();
       await inspect((c) =>
@@ -181,8 +182,10 @@ if (postgres === undefined) {
 
       const nowhere = createPostgresStore({ connectionString: 'postgres://u:p@127.0.0.1:1/db' });
       const unreachable = await nowhere.init().catch((e: unknown) => e);
+      const health = await nowhere.assertHealthy().catch((e: unknown) => e);
       await nowhere.close();
       expect(isTollwayError(unreachable, 'store_error')).toBe(true);
+      expect(isTollwayError(health, 'store_error')).toBe(true);
     });
   });
 }

@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTollwayError } from '../../src/errors.js';
@@ -41,17 +41,20 @@ describeStoreSuite('sqlite', async () => {
 describeStoreSuite('sqlite :memory:', async () => ({ store: await open({ path: ':memory:' }) }));
 
 describe('sqlite store specifics', () => {
-  it('creates parent directories, puts the file in WAL mode and records the migrations', async () => {
+  it('creates the file private (0600, new folders 0700), in WAL mode, and records the migrations', async () => {
     const path = freshPath();
     const store = await open({ path });
     await store.close();
     expect(existsSync(path)).toBe(true);
+    expect((statSync(path).mode & 0o777).toString(8)).toBe('600');
+    expect((statSync(dirname(path)).mode & 0o777).toString(8)).toBe('700');
     inspect(path, (db) => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.prepare('SELECT version, name FROM schema_migrations').all()).toStrictEqual([
         { version: 1, name: 'initial' },
         { version: 2, name: 'reservations' },
-        { version: 3, name: 'sessions' },
+        { version: 3, name: 'challenges_expires_at' },
+        { version: 4, name: 'sessions' },
       ]);
     });
   });
@@ -122,6 +125,24 @@ describe('sqlite store specifics', () => {
     inspect(path, (db) => {
       expect(db.prepare('SELECT claim_key FROM claims').pluck().all()).toStrictEqual(['live']);
     });
+  });
+
+  it('fails health and every operation once its file is deleted or replaced while open', async () => {
+    for (const replace of [false, true]) {
+      const path = freshPath();
+      const store = await open({ path });
+      const now = Date.now();
+      const claim = { expiresAt: now + 60_000, heldUntil: now + 60_000 };
+      expect(await store.claim('proof', claim, now)).toBe(true);
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+      if (replace) await (await open({ path })).close();
+      const health = await store.assertHealthy().catch((e: unknown) => e);
+      expect(isTollwayError(health, 'store_error')).toBe(true);
+      expect(String(health)).toContain('deleted or replaced');
+      const again = await store.claim('proof', claim, now).catch((e: unknown) => e);
+      expect(isTollwayError(again, 'store_error')).toBe(true);
+      await store.close();
+    }
   });
 
   it('refuses a database migrated by a newer Tollway, and use before init()', async () => {

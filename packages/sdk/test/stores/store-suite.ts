@@ -521,6 +521,39 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       );
     });
 
+    it('pruneExpired deletes the challenges and claims past their expiry, on every instance', async () => {
+      const all = await instances();
+      const now = Date.now();
+      const challenge = (i: number, expiresAt: number) => ({
+        paymentHash: `prune${i}`,
+        tokenId: `tok${i}`,
+        service: 'api',
+        amountMsat: 1000n,
+        createdAt: now - HOUR,
+        expiresAt,
+      });
+      await store.recordChallenges([
+        challenge(1, now - 1),
+        challenge(2, now),
+        challenge(3, now + HOUR),
+      ]);
+      const claimed = (expiresAt: number) => ({ expiresAt, heldUntil: expiresAt });
+      expect(await store.claim('spent', claimed(now), now - 10)).toBe(true);
+      expect(await store.claim('live', claimed(now + HOUR), now)).toBe(true);
+      expect(await all[all.length - 1]!.pruneExpired(now)).toStrictEqual({
+        challenges: 2,
+        claims: 1,
+      });
+      expect(await store.pruneExpired(now)).toStrictEqual({ challenges: 0, claims: 0 });
+      expect(await store.claim('live', claimed(now + HOUR), now)).toBe(false);
+      await store.recordChallenges([challenge(3, now + HOUR)]);
+      expect(await store.pruneExpired(now + HOUR)).toStrictEqual({ challenges: 1, claims: 1 });
+    });
+
+    it('assertHealthy resolves while the store works', async () => {
+      await expect(store.assertHealthy()).resolves.toBeUndefined();
+    });
+
     it('reports hold-and-settle throughput (printed, not asserted)', async () => {
       const n = 2000;
       const sequential = await throughput(n, 1, () => use(store, 'seq', 1, n));

@@ -6,11 +6,9 @@
  * the module is imported. Amounts are millisatoshis in INTEGER columns, read back as `bigint`
  * (`safeIntegers`); times are unix milliseconds.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TollwayError } from '../../errors.js';
-import { loadSqliteDriver } from '../../internal/sqlite-driver.js';
+import { loadSqliteDriver, openSqliteFile } from '../../internal/sqlite-driver.js';
 import { MAX_MSAT } from '../../money.js';
 
 /** A wallet as stored (the public `DevWallet`). */
@@ -132,13 +130,12 @@ interface RawPayment {
 }
 
 /**
- * Opens (creating if needed) the dev node's SQLite file, in WAL mode, and migrates its schema.
+ * Opens (creating if needed, mode 0600) the dev node's SQLite file, in WAL mode, and migrates its
+ * schema.
  * `':memory:'` gives a store that vanishes on close.
  */
 export function openDevStore(path: string): DevStore {
-  const Driver = loadSqliteDriver('the dev Lightning node');
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Driver(path);
+  const db = openSqliteFile(loadSqliteDriver('the dev Lightning node'), path);
   db.defaultSafeIntegers(true);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
