@@ -241,7 +241,7 @@ function outcomeCharge(
 }
 
 /** The header that hands a buyer the credential of the balance its payment bought. */
-export const CREDENTIAL_HEADER = 'Tollway-Credential';
+const CREDENTIAL_HEADER = 'Tollway-Credential';
 
 /**
  * A payment that buys the route's balance (x402): claimed once, settled before anything else,
