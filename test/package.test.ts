@@ -23,7 +23,7 @@ import {
   createDevServer,
   type DevNetwork,
   type DevServer,
-} from '@tollway/sdk/lightning';
+} from '@tollway/sdk/lightning/dev';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);

@@ -5,8 +5,10 @@
  */
 import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
-import { DEFAULT_DEV_PORT, runDev } from '../dev/dev.js';
 import type { Io } from '../io.js';
+
+/** The gateway's port when none is given. */
+const DEFAULT_DEV_PORT = 8402;
 
 /** Exit codes of `tollway dev`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -51,6 +53,8 @@ export function registerDevCommand(
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
+        // Loaded when the command runs, so that other commands start without the gateway.
+        const { runDev } = await import('../dev/dev.js');
         setExitCode(
           await runDev({
             dir: process.cwd(),

@@ -6,19 +6,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fixedRate, formatMsat, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import {
-  createBudget,
-  createPayingFetch,
-  createSqliteClientStore,
-  defaultAgentDbPath,
-  getPayment,
-  type Offer,
-  type PayingFetchEvent,
-  type Quote,
-  type RejectedOffer,
-} from '@tollway/sdk/client';
-import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
-import { createEvmWallet, type EvmWallet, type X402Network } from '@tollway/sdk/x402';
+import type { Offer, PayingFetchEvent, Quote, RejectedOffer } from '@tollway/sdk/client';
+import type { LightningBackend } from '@tollway/sdk/lightning';
+import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 
@@ -115,14 +105,15 @@ function readEvmKey(source: string | undefined): string | undefined {
   return key;
 }
 
-/** The x402 wallet, or undefined when no EVM key is given. */
-function openEvmWallet(flags: FetchFlags): EvmWallet | undefined {
+/** The x402 wallet, or undefined when no EVM key is given (then nothing EVM is loaded). */
+async function openEvmWallet(flags: FetchFlags): Promise<EvmWallet | undefined> {
   const key = readEvmKey(flags.evmKey ?? process.env.TOLLWAY_EVM_KEY);
   if (key === undefined) return undefined;
   if (flags.evmAsset.length === 0) {
     throw new UsageError('--evm-key needs at least one --evm-asset <caip2-network>:<tokenAddress>');
   }
   const allowedAssets = flags.evmAsset.map(parseEvmAsset);
+  const { createEvmWallet } = await import('@tollway/sdk/x402');
   try {
     return createEvmWallet({ privateKey: key, allowedAssets });
   } catch (error) {
@@ -272,7 +263,7 @@ export function registerFetchCommand(
       const body = flags.data === undefined ? undefined : readData(flags.data);
       const method = (flags.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
       if (!URL.canParse(url)) throw new UsageError(`not a URL: ${url}`);
-      evm = openEvmWallet(flags);
+      evm = await openEvmWallet(flags);
       let rate: string | undefined;
       if (flags.usdPerBtc !== undefined) {
         rate = flags.usdPerBtc.trim();
@@ -287,6 +278,17 @@ export function registerFetchCommand(
         evm !== undefined && rate !== undefined
           ? { wallet: evm, rates: fixedRate(rate) }
           : undefined;
+      // Loaded here, so that other commands start without them.
+      const [
+        {
+          createBudget,
+          createPayingFetch,
+          createSqliteClientStore,
+          defaultAgentDbPath,
+          getPayment,
+        },
+        { connectLightning },
+      ] = await Promise.all([import('@tollway/sdk/client'), import('@tollway/sdk/lightning')]);
       const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
       wallet = source === undefined || source === '' ? undefined : await connectLightning(source);
       const store = createSqliteClientStore({ path: flags.db ?? defaultAgentDbPath() });

@@ -5,12 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { formatMsat, isTollwayError } from '@tollway/sdk';
-import {
-  createSqliteClientStore,
-  defaultAgentDbPath,
-  type LedgerEntry,
-  type LedgerQuery,
-} from '@tollway/sdk/client';
+import type { LedgerEntry, LedgerQuery } from '@tollway/sdk/client';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 
@@ -203,6 +198,8 @@ export function registerLedgerCommand(
       try {
         if (flags.json && flags.csv) throw new UsageError('choose one of --json and --csv');
         const query = toQuery(flags, Date.now());
+        // Loaded when the command runs, so that other commands start without the client.
+        const { createSqliteClientStore, defaultAgentDbPath } = await import('@tollway/sdk/client');
         const path = flags.db ?? defaultAgentDbPath();
         if (!existsSync(path)) {
           io.stdout(flags.json ? '[]\n' : flags.csv ? toCsv([]) : 'no payments yet\n');

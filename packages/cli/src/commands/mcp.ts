@@ -5,11 +5,9 @@
  * file, shared with `tollway ledger`.
  */
 import { formatMsat, isTollwayError, parseAmount } from '@tollway/sdk';
-import { defaultAgentDbPath } from '@tollway/sdk/client';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
-import { type AgentConfig, openAgent } from '../mcp/agent.js';
-import { serveHttp, serveStdio } from '../mcp/server.js';
+import type { AgentConfig } from '../mcp/agent.js';
 
 /** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -53,7 +51,8 @@ function parseWholeNumber(text: string, flag: string, max: number): number {
   return value;
 }
 
-function toConfig(flags: McpFlags): AgentConfig {
+/** The agent's config from the flags; `defaultDb` names the database when `--db` does not. */
+function toConfig(flags: McpFlags, defaultDb: () => string): AgentConfig {
   const wallet = flags.wallet ?? process.env.TOLLWAY_WALLET ?? '';
   if (wallet === '') {
     throw new UsageError('name a wallet with --wallet <connection string> or TOLLWAY_WALLET');
@@ -70,7 +69,7 @@ function toConfig(flags: McpFlags): AgentConfig {
   }
   return {
     wallet,
-    db: flags.db ?? defaultAgentDbPath(),
+    db: flags.db ?? defaultDb(),
     maxCostMsat: parseMsatFlag(flags.maxCost, '--max-cost'),
     maxFeeMsat: parseMsatFlag(flags.maxFee, '--max-fee'),
     windows,
@@ -126,7 +125,14 @@ export function registerMcpCommand(
     )
     .action(async (flags: McpFlags) => {
       try {
-        const config = toConfig(flags);
+        // Loaded when the command runs, so that other commands start without the MCP server.
+        const [{ defaultAgentDbPath }, { openAgent }, { serveHttp, serveStdio }] =
+          await Promise.all([
+            import('@tollway/sdk/client'),
+            import('../mcp/agent.js'),
+            import('../mcp/server.js'),
+          ]);
+        const config = toConfig(flags, defaultAgentDbPath);
         const port =
           flags.http === undefined
             ? undefined

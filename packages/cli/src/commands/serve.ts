@@ -6,8 +6,6 @@
 import { resolve } from 'node:path';
 import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
-import { loadGatewayConfig } from '../gateway/config.js';
-import { checkGatewayConfig, createGateway } from '../gateway/gateway.js';
 import type { Io } from '../io.js';
 
 /** Exit codes of `tollway serve`: documented in docs/reference/cli.md. */
@@ -44,6 +42,11 @@ export function registerServeCommand(
       const file = resolve(flags.config);
       const baseDir = resolve(file, '..');
       try {
+        // Loaded when the command runs, so that other commands start without the gateway.
+        const [{ loadGatewayConfig }, { checkGatewayConfig, createGateway }] = await Promise.all([
+          import('../gateway/config.js'),
+          import('../gateway/gateway.js'),
+        ]);
         const config = await loadGatewayConfig(file);
         if (flags.check) {
           await checkGatewayConfig(config, process.env, baseDir);

@@ -4,21 +4,15 @@
  * `<macaroon>:<preimage>`, or as a whole `L402 …` / `LSAT …` Authorization value.
  */
 import { bytesToHex, hexToBytes, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import {
-  decodeIdentifier,
-  firstPartyCaveats,
-  type L402Credential,
-  type Macaroon,
-  parseCaveat,
-  parseL402Credential,
-  parseMacaroon,
-  verifyCaveats,
-  verifyL402,
-  verifyMacaroonSignature,
-} from '@tollway/sdk/l402';
-import { preimageMatches } from '@tollway/sdk/lightning';
+import type { L402Credential, Macaroon } from '@tollway/sdk/l402';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+
+/** `@tollway/sdk/l402`, loaded when a subcommand runs so that other commands start without it. */
+type L402 = typeof import('@tollway/sdk/l402');
+
+/** The preimage check of `@tollway/sdk/lightning`, loaded likewise. */
+type PreimageMatches = typeof import('@tollway/sdk/lightning').preimageMatches;
 
 /** Exit codes of `tollway token`: documented in docs/reference/cli.md. */
 const EXIT_VALID = 0;
@@ -30,11 +24,11 @@ interface ParsedToken {
 }
 
 /** Reads any of the accepted token forms; throws a TollwayError naming the problem. */
-function readToken(input: string): ParsedToken {
+function readToken(l402: L402, input: string): ParsedToken {
   const text = input.trim();
   const hasScheme = /^(?:l402|lsat)\s/i.test(text);
   if (hasScheme || text.includes(':')) {
-    const credential: L402Credential | undefined = parseL402Credential(
+    const credential: L402Credential | undefined = l402.parseL402Credential(
       hasScheme ? text : `L402 ${text}`,
     );
     const macaroon = credential?.macaroons[0];
@@ -42,14 +36,18 @@ function readToken(input: string): ParsedToken {
       return { macaroon, preimage: credential.preimage };
     }
   }
-  return { macaroon: parseMacaroon(text) };
+  return { macaroon: l402.parseMacaroon(text) };
 }
 
-function describe(token: ParsedToken): Record<string, unknown> {
+function describe(
+  l402: L402,
+  preimageMatches: PreimageMatches,
+  token: ParsedToken,
+): Record<string, unknown> {
   const { macaroon } = token;
   let identifier: Record<string, unknown>;
   try {
-    const id = decodeIdentifier(macaroon.identifier);
+    const id = l402.decodeIdentifier(macaroon.identifier);
     identifier = {
       version: id.version,
       paymentHash: bytesToHex(id.paymentHash),
@@ -67,7 +65,7 @@ function describe(token: ParsedToken): Record<string, unknown> {
   const out: Record<string, unknown> = {
     location: macaroon.location,
     identifier,
-    caveats: firstPartyCaveats(macaroon),
+    caveats: l402.firstPartyCaveats(macaroon),
     ...(thirdParty.length > 0 ? { thirdPartyCaveats: thirdParty } : {}),
     signature: bytesToHex(macaroon.signature),
   };
@@ -84,10 +82,10 @@ function describe(token: ParsedToken): Record<string, unknown> {
 }
 
 /** The first service named by the token's `services` caveat, used when --service is not given. */
-function firstService(macaroon: Macaroon): string | undefined {
-  for (const text of firstPartyCaveats(macaroon)) {
+function firstService(l402: L402, macaroon: Macaroon): string | undefined {
+  for (const text of l402.firstPartyCaveats(macaroon)) {
     try {
-      const caveat = parseCaveat(text);
+      const caveat = l402.parseCaveat(text);
       if (caveat.condition === 'services') return caveat.value.split(',')[0]?.split(':')[0];
     } catch {
       // A malformed caveat is reported by verification itself.
@@ -112,10 +110,10 @@ type Verdict =
   | { ok: true; checked: string[] }
   | { ok: false; code: TollwayErrorCode | 'usage'; message: string };
 
-function verify(token: ParsedToken, flags: VerifyFlags): Verdict {
+function verify(l402: L402, token: ParsedToken, flags: VerifyFlags): Verdict {
   const rootKey = hexToBytes(flags.rootKey);
   const preimage = flags.preimage === undefined ? token.preimage : hexToBytes(flags.preimage);
-  const service = flags.service ?? firstService(token.macaroon) ?? '';
+  const service = flags.service ?? firstService(l402, token.macaroon) ?? '';
   const now = flags.now === undefined ? Date.now() / 1000 : Number(flags.now);
   if (!Number.isFinite(now))
     return { ok: false, code: 'usage', message: '--now takes unix seconds' };
@@ -127,7 +125,7 @@ function verify(token: ParsedToken, flags: VerifyFlags): Verdict {
   };
   const strict = { strict: flags.strict === true };
   if (preimage !== undefined) {
-    const result = verifyL402(
+    const result = l402.verifyL402(
       { scheme: 'L402', macaroons: [token.macaroon], preimage },
       { ...request, ...strict, now, resolveRootKey: () => rootKey },
     );
@@ -135,14 +133,18 @@ function verify(token: ParsedToken, flags: VerifyFlags): Verdict {
       ? { ok: true, checked: ['preimage', 'signature', `caveats (service ${service || 'none'})`] }
       : { ok: false, code: result.code, message: result.message };
   }
-  if (!verifyMacaroonSignature(token.macaroon, rootKey)) {
+  if (!l402.verifyMacaroonSignature(token.macaroon, rootKey)) {
     return {
       ok: false,
       code: 'invalid_signature',
       message: 'the macaroon signature does not verify',
     };
   }
-  const caveats = verifyCaveats(firstPartyCaveats(token.macaroon), { ...request, now }, strict);
+  const caveats = l402.verifyCaveats(
+    l402.firstPartyCaveats(token.macaroon),
+    { ...request, now },
+    strict,
+  );
   return caveats.ok
     ? {
         ok: true,
@@ -170,9 +172,14 @@ export function registerTokenCommands(
       '<token>',
       'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"',
     )
-    .action((input: string) => {
+    .action(async (input: string) => {
+      const [l402, { preimageMatches }] = await Promise.all([
+        import('@tollway/sdk/l402'),
+        import('@tollway/sdk/lightning'),
+      ]);
       try {
-        io.stdout(`${JSON.stringify(describe(readToken(input)), null, 2)}\n`);
+        const decoded = describe(l402, preimageMatches, readToken(l402, input));
+        io.stdout(`${JSON.stringify(decoded, null, 2)}\n`);
       } catch (error) {
         io.stderr(`tollway token decode: ${errorText(error)}\n`);
         setExitCode(EXIT_INVALID);
@@ -200,10 +207,11 @@ export function registerTokenCommands(
     .option('--now <unix-seconds>', 'check expiry at this time instead of now')
     .option('--strict', 'reject caveats Tollway does not understand')
     .option('--json', 'print the verdict as JSON')
-    .action((input: string, flags: VerifyFlags) => {
+    .action(async (input: string, flags: VerifyFlags) => {
+      const l402 = await import('@tollway/sdk/l402');
       let verdict: Verdict;
       try {
-        verdict = verify(readToken(input), flags);
+        verdict = verify(l402, readToken(l402, input), flags);
       } catch (error) {
         verdict = {
           ok: false,

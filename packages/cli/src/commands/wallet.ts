@@ -1,11 +1,11 @@
 /**
  * `tollway wallet …`: a Lightning wallet on the command line, against any backend a connection string
  * names (`--wallet` or `TOLLWAY_WALLET`): info, balance, create and pay invoices, look up payments,
- * decode invoices, and create wallets on a dev node.
+ * decode invoices, and create wallets on a dev node. `@tollway/sdk/lightning` is loaded when a
+ * subcommand runs, so that other commands start without it.
  */
 import { formatMsat, isTollwayError, parseAmount, TollwayError } from '@tollway/sdk';
-import { connectLightning, decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
-import { createDevWallet } from '@tollway/sdk/lightning/dev';
+import type { LightningBackend } from '@tollway/sdk/lightning';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 
@@ -59,6 +59,7 @@ export function registerWalletCommands(
       return Promise.resolve();
     }
     return run(async () => {
+      const { connectLightning } = await import('@tollway/sdk/lightning');
       const ln = await connectLightning(source);
       try {
         await body(ln);
@@ -187,6 +188,7 @@ export function registerWalletCommands(
     .argument('<invoice>', 'BOLT11 payment request')
     .action((invoice: string) =>
       run(async () => {
+        const { decodeInvoice } = await import('@tollway/sdk/lightning');
         io.stdout(toJson(decodeInvoice(invoice)));
       }),
     );
@@ -201,6 +203,7 @@ export function registerWalletCommands(
     .requiredOption('--admin-token <token>', "the dev node's admin token")
     .action((name: string, flags: { devUrl: string; adminToken: string }) =>
       run(async () => {
+        const { createDevWallet } = await import('@tollway/sdk/lightning/dev');
         const created = await createDevWallet({
           url: flags.devUrl,
           adminToken: flags.adminToken,

@@ -20,9 +20,6 @@ import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gate
 import { type DemoResult, runDemo, runX402Demo, type X402DemoResult } from './demo.js';
 import { createSampleUpstream, SAMPLE_PRICES, type SampleUpstream } from './sample-upstream.js';
 
-/** The gateway's port when none is given. */
-export const DEFAULT_DEV_PORT = 8402;
-
 /** The dev wallets: the gateway's, the demo agent's, and the one printed for another terminal. */
 const DEV_WALLETS = { gateway: 'gateway', agent: 'demo-agent', you: 'you' } as const;
 
