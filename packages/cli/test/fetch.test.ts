@@ -235,6 +235,22 @@ describe('tollway fetch', () => {
     expect(noWallet.stderr).toContain('no wallet: give --wallet');
   });
 
+  it('exits 3 naming the wallet fault when its token is refused or it cannot be reached', async () => {
+    const db = ['--db', join(dir, 'broken-wallet.sqlite')];
+    const { token } = network.openWallet('cli-broken');
+    for (const [wallet, code] of [
+      [`dev+${devServer.url}?wallet=cli-broken&token=${'00'.repeat(32)}`, 'unauthorized'],
+      [`dev+http://127.0.0.1:1?wallet=cli-broken&token=${token}`, 'backend_unavailable'],
+    ] as const) {
+      const run = await runCli('fetch', `${server.url}/aperture/w`, '--wallet', wallet, ...db);
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(new RegExp(`^tollway fetch: ${code}: `));
+      expect(run.stderr).toContain('check --wallet');
+      expect(run.stderr).not.toContain('wrong_network');
+      expect(JSON.parse(run.stdout)).toMatchObject({ error: { code } });
+    }
+  });
+
   it('exits 4 on a non-2xx final status or a connection failure', async () => {
     const a = agent();
     const missing = await runCli('fetch', `${server.url}/no-such-form`, ...a.args);

@@ -31,6 +31,13 @@ const OVER_BUDGET: ReadonlySet<TollwayErrorCode> = new Set([
   'payments_disabled',
 ]);
 
+/** Errors of the wallet itself, before any payment: reported with a pointer to `--wallet`. */
+const WALLET_FAULTS: ReadonlySet<TollwayErrorCode> = new Set([
+  'unauthorized',
+  'backend_unavailable',
+  'backend_error',
+]);
+
 interface FetchFlags {
   request?: string;
   header: string[];
@@ -365,8 +372,9 @@ export function registerFetchCommand(
     } catch (error) {
       const code = exitCodeOf(error);
       const unpaid = isTollwayError(error, 'no_payable_offer');
-      const hint =
-        unpaid && evm !== undefined && flags.usdPerBtc === undefined
+      const hint = WALLET_FAULTS.has(isTollwayError(error) ? error.code : 'no_payable_offer')
+        ? '\ntollway fetch: the wallet could not be used: check --wallet (or TOLLWAY_WALLET)'
+        : unpaid && evm !== undefined && flags.usdPerBtc === undefined
           ? '\ntollway fetch: x402 offers are refused without --usd-per-btc <rate> (needed to count token amounts against the sat budget)'
           : unpaid && wallet === undefined && evm === undefined
             ? '\ntollway fetch: no wallet: give --wallet <connection string> (or set TOLLWAY_WALLET), or --evm-key with --evm-asset and --usd-per-btc for x402'
