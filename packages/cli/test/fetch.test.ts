@@ -267,6 +267,31 @@ describe('tollway fetch', () => {
     expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'network_error' } });
   });
 
+  it('reads --max-cost and --max-fee in the one amount grammar, and refuses in the unit given', async () => {
+    // A fresh agent for each run: an Aperture token opens the whole service, so it would be reused.
+    const fetchWith = (url: string, ...flags: string[]) =>
+      runCli('fetch', url, ...agent().args, ...flags);
+    expect(
+      (await fetchWith(`${server.url}/aperture/g?price=10`, '--max-cost', '10 sats')).code,
+    ).toBe(0);
+    const half = await fetchWith(`${server.url}/aperture/g?price=1`, '--max-cost', '0.5 sat');
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('price 1 sat is above the per-request cap of agent (0.5 sat)');
+    const noRate = await fetchWith(`${server.url}/aperture/g?price=2`, '--max-cost', '$0.001');
+    expect(noRate.code).toBe(64);
+    expect(noRate.stderr).toContain('--max-cost in dollars needs --usd-per-btc');
+    const rated = ['--max-cost', '$0.001', '--usd-per-btc', '100000'];
+    const over = await fetchWith(`${server.url}/aperture/g?price=2`, ...rated);
+    expect(over.code).toBe(2);
+    expect(over.stderr).toContain(
+      'price 2 sat is above the per-request cap of agent ($0.001, 1 sat now)',
+    );
+    expect((await fetchWith(`${server.url}/aperture/g?price=1`, ...rated)).code).toBe(0);
+    const fee = await fetchWith(`${server.url}/aperture/g`, '--max-fee', '$1');
+    expect(fee.code).toBe(64);
+    expect(fee.stderr).toContain('--max-fee takes sats, not dollars');
+  });
+
   it('exits 64 on usage mistakes', async () => {
     const a = agent();
     expect((await runCli('fetch', `${server.url}/spec/x`, ...a.args, '-H', 'no colon')).code).toBe(

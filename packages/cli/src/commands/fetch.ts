@@ -11,6 +11,7 @@ import type { LightningBackend } from '@tollway/sdk/lightning';
 import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { readAmountFlag, readMsatFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway fetch`: documented in docs/reference/cli.md. */
 const EXIT_OK = 0;
@@ -55,17 +56,9 @@ interface FetchFlags {
   usdPerBtc?: string;
 }
 
-/** A usage mistake: printed as is, exit 64. */
-class UsageError extends Error {}
-
 /** JSON with bigints as decimal strings. */
 function toJson(value: unknown): string {
   return `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
-}
-
-function sats(text: string, flag: string): bigint {
-  if (!/^\d{1,15}$/.test(text.trim())) throw new UsageError(`${flag} takes a whole number of sats`);
-  return BigInt(text.trim()) * 1000n;
 }
 
 function parseHeaders(lines: readonly string[]): Headers {
@@ -236,8 +229,12 @@ export function registerFetchCommand(
     .option('-d, --data <data>', 'request body; @file reads it from a file')
     .option('-o, --output <file>', 'write the response body to a file')
     .option('-v, --verbose', 'print each step on stderr')
-    .option('--max-cost <sats>', 'most one payment may cost, in sats', '1000')
-    .option('--max-fee <sats>', 'routing-fee ceiling per payment, in sats', '10')
+    .option(
+      '--max-cost <amount>',
+      'most one payment may cost: sats (100), "100 sat", "2500 msat", or "$0.01" with --usd-per-btc',
+      '1000',
+    )
+    .option('--max-fee <amount>', 'routing-fee ceiling per payment: sats, or "2500 msat"', '10')
     .option('--no-pay', 'print the offers and what would be paid, and pay nothing')
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
     .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
@@ -252,7 +249,10 @@ export function registerFetchCommand(
       (value: string, all: string[]) => [...all, value],
       [],
     )
-    .option('--usd-per-btc <rate>', 'USD per BTC, to count x402 token amounts against the budget')
+    .option(
+      '--usd-per-btc <rate>',
+      'USD per BTC: counts x402 token amounts and a --max-cost in dollars against each other',
+    )
     .action((url: string, flags: FetchFlags) => run(url, flags));
 
   async function run(url: string, flags: FetchFlags): Promise<void> {
@@ -264,8 +264,8 @@ export function registerFetchCommand(
     let evm: EvmWallet | undefined;
     let close = async (): Promise<void> => undefined;
     try {
-      const maxCostMsat = sats(flags.maxCost, '--max-cost');
-      const maxFeeMsat = sats(flags.maxFee, '--max-fee');
+      const maxCost = readAmountFlag(flags.maxCost, '--max-cost');
+      const maxFeeMsat = readMsatFlag(flags.maxFee, '--max-fee', 'routing fees are paid in sats');
       const headers = parseHeaders(flags.header);
       const body = flags.data === undefined ? undefined : readData(flags.data);
       const method = (flags.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
@@ -278,13 +278,14 @@ export function registerFetchCommand(
           throw new UsageError('--usd-per-btc takes a positive number of dollars');
         }
       }
+      if (maxCost.unit === 'usd' && rate === undefined) {
+        throw new UsageError('--max-cost in dollars needs --usd-per-btc <rate> to compare prices');
+      }
+      const rates = rate === undefined ? undefined : fixedRate(rate);
       if (evm !== undefined && rate === undefined) {
         verbose('* x402 offers are refused: give --usd-per-btc to count them against the budget');
       }
-      const x402 =
-        evm !== undefined && rate !== undefined
-          ? { wallet: evm, rates: fixedRate(rate) }
-          : undefined;
+      const x402 = evm !== undefined && rates !== undefined ? { wallet: evm, rates } : undefined;
       // Loaded here, so that other commands start without them.
       const [
         {
@@ -306,7 +307,9 @@ export function registerFetchCommand(
       };
       const budget = createBudget({
         store,
-        limits: { perRequest: maxCostMsat, maxFee: maxFeeMsat },
+        // The text as written, so that a refusal quotes the cap in the user's unit.
+        limits: { perRequest: flags.maxCost, maxFee: maxFeeMsat },
+        ...(rates !== undefined ? { rates } : {}),
       });
       const fetch402 = createPayingFetch({
         wallets: wallet === undefined ? [] : [wallet],

@@ -8,6 +8,7 @@ import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type { LedgerEntry, LedgerQuery } from '@tollway/sdk/client';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { UsageError } from '../usage.js';
 
 /** Exit codes of `tollway ledger`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -44,9 +45,6 @@ interface LedgerFlags {
   tag?: string;
   limit?: string;
 }
-
-/** A usage mistake: printed as is, exit 64. */
-class UsageError extends Error {}
 
 /**
  * Reads `--since`: a duration back from `now` (`30s`, `15m`, `1h`, `7d`) or an ISO 8601 date or

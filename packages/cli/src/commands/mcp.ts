@@ -4,10 +4,11 @@
  * (`--http [port]`). Budget state, cached credentials and the ledger live in the agent's SQLite
  * file, shared with `tollway ledger`.
  */
-import { formatMsat, isTollwayError, parseAmount } from '@tollway/sdk';
+import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 import type { AgentConfig } from '../mcp/agent.js';
+import { readMsatFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -31,18 +32,12 @@ interface McpFlags {
   token?: string;
 }
 
-/** A usage mistake: printed as is, exit 64. */
-class UsageError extends Error {}
+/** Why `tollway mcp` takes amounts in sats only. */
+const SATS_ONLY = 'tollway mcp pays over Lightning and has no rate to convert dollars';
 
-/** `100` (sats), `'100 sat'` or `'2500 msat'`, in msat; dollars are refused (no rate source here). */
+/** An amount flag in msat. */
 function parseMsatFlag(text: string, flag: string): bigint {
-  try {
-    const amount = parseAmount(/^\d+(\.\d+)?$/.test(text.trim()) ? `${text} sat` : text);
-    if (amount.unit === 'msat') return amount.msat;
-  } catch (error) {
-    if (!isTollwayError(error)) throw error;
-  }
-  throw new UsageError(`${flag} takes sats ("100") or a Lightning amount ("100 sat", "2500 msat")`);
+  return readMsatFlag(text, flag, SATS_ONLY);
 }
 
 function parseWholeNumber(text: string, flag: string, max: number): number {

@@ -4,10 +4,11 @@
  * decode invoices, and create wallets on a dev node. `@tollway/sdk/lightning` is loaded when a
  * subcommand runs, so that other commands start without it.
  */
-import { formatMsat, isTollwayError, parseAmount, TollwayError } from '@tollway/sdk';
+import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type { LightningBackend } from '@tollway/sdk/lightning';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { readMsatFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway wallet`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -23,16 +24,9 @@ function toJson(value: unknown): string {
   return `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
 }
 
-/** '10 sat', '2500 msat', '$…' is refused (a wallet pays in sats), a bare number means sats. */
-function parseMsat(text: string): bigint {
-  const amount = parseAmount(/^\d+(\.\d+)?$/.test(text.trim()) ? `${text} sat` : text);
-  if (amount.unit !== 'msat') {
-    throw new TollwayError(
-      'invalid_amount',
-      'give a Lightning amount such as "10 sat" or "2500 msat"',
-    );
-  }
-  return amount.msat;
+/** A wallet amount in msat: `21` (sats), `'21 sat'`, `'2500 msat'`; dollars are a usage error. */
+function parseMsat(text: string, what: string): bigint {
+  return readMsatFlag(text, what, 'a Lightning wallet counts in sats');
 }
 
 /** Registers `tollway wallet …`. */
@@ -73,6 +67,11 @@ export function registerWalletCommands(
     try {
       await body();
     } catch (error) {
+      if (error instanceof UsageError) {
+        io.stderr(`tollway wallet: ${error.message}\n`);
+        setExitCode(EXIT_USAGE);
+        return;
+      }
       io.stderr(
         `tollway wallet: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
       );
@@ -128,7 +127,7 @@ export function registerWalletCommands(
       (amount: string, flags: WalletFlags & { memo?: string; expiry: string; wait?: boolean }) =>
         withBackend(flags, async (ln) => {
           const created = await ln.createInvoice({
-            amountMsat: parseMsat(amount),
+            amountMsat: parseMsat(amount, '<amount>'),
             expirySeconds: Number(flags.expiry),
             ...(flags.memo !== undefined ? { memo: flags.memo } : {}),
           });
@@ -160,8 +159,12 @@ export function registerWalletCommands(
           const paid = await ln.payInvoice({
             paymentRequest: invoice,
             timeoutMs: Number(flags.timeout) * 1000,
-            ...(flags.amount !== undefined ? { amountMsat: parseMsat(flags.amount) } : {}),
-            ...(flags.maxFee !== undefined ? { maxFeeMsat: parseMsat(flags.maxFee) } : {}),
+            ...(flags.amount !== undefined
+              ? { amountMsat: parseMsat(flags.amount, '--amount') }
+              : {}),
+            ...(flags.maxFee !== undefined
+              ? { maxFeeMsat: parseMsat(flags.maxFee, '--max-fee') }
+              : {}),
           });
           io.stdout(toJson(paid));
         }),

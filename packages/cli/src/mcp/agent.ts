@@ -4,7 +4,7 @@
  * narrow the configured one.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TollwayError } from '@tollway/sdk';
+import { formatMsat, TollwayError } from '@tollway/sdk';
 import {
   type AgentBudget,
   type Budget,
@@ -73,7 +73,7 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
     if (cap === undefined || request.amountMsat <= cap) return undefined;
     return new TollwayError(
       'over_price',
-      `price ${request.amountMsat} msat is above the max_cost of this call (${cap} msat)`,
+      `price ${formatMsat(request.amountMsat)} is above the max_cost of this call (${formatMsat(cap)})`,
       { details: { argument: 'max_cost', amountMsat: request.amountMsat, limitMsat: cap } },
     );
   }

@@ -403,7 +403,21 @@ describe('tollway mcp usage', () => {
       '--max-cost',
       'lots',
     );
-    expect([bad.code, bad.stderr]).toEqual([64, expect.stringContaining('--max-cost takes sats')]);
+    expect([bad.code, bad.stderr]).toEqual([
+      64,
+      expect.stringContaining('--max-cost: not an amount'),
+    ]);
+    const dollars = await runCli(
+      'mcp',
+      '--wallet',
+      'dev+http://127.0.0.1:1?wallet=x&token=00',
+      '--budget-day',
+      '$1',
+    );
+    expect([dollars.code, dollars.stderr]).toEqual([
+      64,
+      expect.stringContaining('--budget-day takes sats, not dollars'),
+    ]);
     const unreachable = await runCli(
       'mcp',
       '--wallet',
