@@ -122,6 +122,8 @@ export const errorCodes = {
   upstream_too_large:
     'The answer to an MCP tool call paid through `_meta` is larger than the gateway reads to settle it (502); the payment was not settled.',
   admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
+  port_in_use:
+    'A command could not listen: another program holds the address and port (`tollway serve`, `tollway mcp --http`, `tollway facilitator`).',
   invalid_request: 'An admin API request has a malformed query parameter or body.',
   // x402
   invalid_x402_payload:
@@ -234,6 +236,8 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   upstream_too_large: 502,
   admin_unauthorized: 401,
   invalid_request: 400,
+  // command line
+  port_in_use: 503,
   // x402
   invalid_x402_payload: 402,
   facilitator_unavailable: 503,

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { asPortInUse } from '../port-in-use.js';
 
 /** Exit codes of `tollway facilitator`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -154,7 +155,8 @@ export function registerFacilitatorCommand(
         await waitForAbort(stop ?? shutdownSignal());
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-      } catch (error) {
+      } catch (caught) {
+        const error = asPortInUse(caught, 'stop it, or give --port another port');
         io.stderr(
           `tollway facilitator: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
         );

@@ -8,6 +8,7 @@ import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 import type { AgentConfig } from '../mcp/agent.js';
+import { asPortInUse } from '../port-in-use.js';
 import { readMsatFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
@@ -155,12 +156,13 @@ export function registerMcpCommand(
         } finally {
           await agent.close();
         }
-      } catch (error) {
-        if (error instanceof UsageError) {
-          io.stderr(`tollway mcp: ${error.message}\n`);
+      } catch (caught) {
+        if (caught instanceof UsageError) {
+          io.stderr(`tollway mcp: ${caught.message}\n`);
           setExitCode(EXIT_USAGE);
           return;
         }
+        const error = asPortInUse(caught, 'stop it, or give --http another port');
         io.stderr(
           `tollway mcp: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
         );

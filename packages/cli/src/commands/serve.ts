@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { asPortInUse } from '../port-in-use.js';
 
 /** Exit codes of `tollway serve`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -72,7 +73,11 @@ export function registerServeCommand(
           }
         }
         await gateway.close();
-      } catch (error) {
+      } catch (caught) {
+        const error = asPortInUse(
+          caught,
+          'stop it, or choose another port (`listen`, `admin.listen` or `metrics.listen` in the config)',
+        );
         io.stderr(
           `tollway serve: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
         );

@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseAmount, TollwayError } from '@tollway/sdk';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { describeIssues, formatPath } from './config-errors.js';
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ENGINE_DURATION = /^\d{1,9}\s*[smhd]$/i;
@@ -15,13 +16,13 @@ const TIMEOUT = /^(\d{1,9})\s*(ms|s|m)$/i;
 const TIMEOUT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+const DURATION_FORMS = "must be whole seconds or text such as '90s', '15m', '1h', '7d'";
+
 /** A length of time as the engine reads it: whole seconds, or `'90s'`, `'15m'`, `'1h'`, `'7d'`. */
-const duration = z.union([
-  z.number().int().positive(),
-  z.string().regex(ENGINE_DURATION, {
-    error: "must be whole seconds or text such as '90s', '15m', '1h', '7d'",
-  }),
-]);
+const duration = z.union(
+  [z.number().int().positive(), z.string().regex(ENGINE_DURATION, { error: DURATION_FORMS })],
+  { error: DURATION_FORMS },
+);
 
 /** A timeout in milliseconds: a number of ms, or `'500ms'`, `'30s'`, `'2m'`. */
 const timeout = z
@@ -55,14 +56,42 @@ function isRegExp(text: string): boolean {
   }
 }
 
-/** An amount: `'10 sat'`, `'2500 msat'`, `'$0.002'` (zero allowed where it means free). */
+/**
+ * An amount in the one amount grammar (docs/reference/amounts.md): `10 sat`, `2500 msat`,
+ * `$0.002`, or a number of sats (`10`, which YAML reads as a number). Zero allowed where it means
+ * free.
+ */
 const amount = z
-  .string({ error: "must be an amount with its unit, such as '10 sat', '2500 msat' or '$0.01'" })
+  .union([z.string(), z.number().transform(String)], {
+    error: "must be an amount such as '10 sat', '2500 msat' or '$0.01'",
+  })
   .refine(isAmount, { error: "must be an amount such as '10 sat', '2500 msat' or '$0.01'" });
 
 function isZero(text: string): boolean {
   const parsed = parseAmount(text);
   return parsed.unit === 'msat' ? parsed.msat === 0n : parsed.microUsd === 0n;
+}
+
+/** The dollar amounts of a service, by field: they need a USD/BTC rate to become invoices. */
+function dollarAmounts(service: ServiceConfig): Array<{ path: PropertyKey[]; text: string }> {
+  const found: Array<{ path: PropertyKey[]; text: string }> = [];
+  const check = (text: string | undefined, path: PropertyKey[]): void => {
+    if (text !== undefined && isAmount(text) && parseAmount(text).unit === 'usd') {
+      found.push({ path, text });
+    }
+  };
+  check(service.price, ['price']);
+  check(service.balance, ['balance']);
+  for (const [index, rule] of (service.pricing ?? []).entries()) {
+    check(rule.price, ['pricing', index, 'price']);
+    for (const [key, text] of Object.entries(rule.prices ?? {})) {
+      check(text, ['pricing', index, 'prices', key]);
+    }
+  }
+  for (const [tool, text] of Object.entries(service.mcp?.tools ?? {})) {
+    check(text, ['mcp', 'tools', tool]);
+  }
+  return found;
 }
 
 const positiveAmount = amount.refine((text) => !isAmount(text) || !isZero(text), {
@@ -314,7 +343,10 @@ const configSchema = z
     listen: listen.default({ host: '127.0.0.1', port: 8402 }),
     dataDir: z.string().min(1).default('.tollway'),
     store: store.exactOptional(),
-    lightning: z.string().min(1, { error: "must be a connection string or 'dev'" }),
+    lightning: z.string().min(1, {
+      error:
+        "must be a Lightning connection string such as 'lnd+https://…' or 'dev+http://127.0.0.1:8403?wallet=…&token=…'",
+    }),
     secrets: z
       .strictObject({
         file: z.string().min(1).exactOptional(),
@@ -369,6 +401,17 @@ const configSchema = z
     services: z.array(serviceSchema),
   })
   .superRefine((config, ctx) => {
+    if (config.paywall.usdPerBtc === undefined) {
+      for (const [index, service] of config.services.entries()) {
+        for (const { path, text } of dollarAmounts(service)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', index, ...path],
+            message: `'${text}' is in dollars, and invoices are in sats: set \`paywall.usdPerBtc\` (for example \`usdPerBtc: '65000'\`), or write the price in sats`,
+          });
+        }
+      }
+    }
     const seen = new Set<string>();
     for (const [index, service] of config.services.entries()) {
       if (seen.has(service.name)) {
@@ -408,16 +451,6 @@ export type X402Config = z.output<typeof x402Schema>;
 
 /** Where `${NAME}` values come from. */
 export type Env = Readonly<Record<string, string | undefined>>;
-
-/** `services[1].upstream` from a zod / walk path. */
-function formatPath(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const key of path) {
-    if (typeof key === 'number') text += `[${key}]`;
-    else text += text === '' ? String(key) : `.${String(key)}`;
-  }
-  return text === '' ? '(config)' : text;
-}
 
 function configError(problems: string[], source: string | undefined): TollwayError {
   const where = source === undefined ? 'the gateway config' : source;
@@ -491,10 +524,13 @@ function check<T extends z.ZodType>(
       `${path}: environment variable ${name} is not set (write \${${name}:-default} for a default)`,
   );
   const named = new Set(missing.map(({ path }) => path));
-  for (const issue of parsed.success ? [] : parsed.error.issues) {
-    const path = formatPath(issue.path);
-    if (!named.has(path)) problems.push(`${path}: ${issue.message}`);
-  }
+  const issues = parsed.success ? [] : parsed.error.issues;
+  problems.push(
+    ...describeIssues(
+      schema,
+      issues.filter((issue) => !named.has(formatPath(issue.path))),
+    ),
+  );
   if (problems.length > 0 || !parsed.success) throw configError(problems, source);
   return parsed.data;
 }
@@ -505,7 +541,7 @@ function check<T extends z.ZodType>(
  *
  * @example
  * ```ts
- * const config = parseGatewayConfig({ lightning: 'dev', services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' }] });
+ * const config = parseGatewayConfig({ lightning: process.env.TOLLWAY_LIGHTNING, services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' }] });
  * config.services[0]?.path; // '/'
  * ```
  */
