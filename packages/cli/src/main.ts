@@ -19,6 +19,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const program = new Command('tollway')
     .description('HTTP 402 payments for APIs and AI agents (L402, MPP, x402).')
     .version(version, '-V, --version')
+    // Options belong to the command they follow (`tollway dev node --port` is the node's port).
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });

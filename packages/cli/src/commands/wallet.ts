@@ -199,20 +199,51 @@ export function registerWalletCommands(
   wallet
     .command('create')
     .description(
-      'Create a wallet funded with play money on a dev node (`tollway dev` prints the values).',
+      'Create a wallet funded with play money on a dev node: by default the one `tollway dev` or `tollway dev node` runs from this folder.',
     )
     .argument('<name>', 'wallet name')
-    .requiredOption('--dev-url <url>', 'the dev node URL, e.g. http://127.0.0.1:4242')
-    .requiredOption('--admin-token <token>', "the dev node's admin token")
-    .action((name: string, flags: { devUrl: string; adminToken: string }) =>
+    .option(
+      '--dev-url <url>',
+      "the dev node URL, e.g. http://127.0.0.1:8403 (default: this folder's)",
+    )
+    .option('--admin-token <token>', "the dev node's admin token (default: this folder's)")
+    .action((name: string, flags: { devUrl?: string; adminToken?: string }) =>
       run(async () => {
+        const node = await devNodeOf(flags);
         const { createDevWallet } = await import('@tollway/sdk/lightning/dev');
-        const created = await createDevWallet({
-          url: flags.devUrl,
-          adminToken: flags.adminToken,
-          name,
+        const created = await createDevWallet({ ...node, name }).catch((error: unknown) => {
+          if (isTollwayError(error, 'backend_unavailable') && flags.devUrl === undefined) {
+            throw new UsageError(
+              `no dev node answers at ${node.url}, where \`tollway dev\` in this folder last ran one: start it again`,
+            );
+          }
+          throw error;
         });
         io.stdout(toJson(created));
       }),
     );
+}
+
+/**
+ * The dev node to create a wallet on: the flags, or else the node `tollway dev` or `tollway dev
+ * node` runs from this folder (recorded in `.tollway/dev-node.json`).
+ */
+async function devNodeOf(flags: {
+  devUrl?: string;
+  adminToken?: string;
+}): Promise<{ url: string; adminToken: string }> {
+  if (flags.devUrl !== undefined && flags.adminToken !== undefined) {
+    return { url: flags.devUrl, adminToken: flags.adminToken };
+  }
+  if (flags.devUrl !== undefined || flags.adminToken !== undefined) {
+    throw new UsageError('give both --dev-url and --admin-token, or neither');
+  }
+  const { readDevNodeAddress } = await import('../dev/node.js');
+  const running = await readDevNodeAddress(process.cwd());
+  if (running === undefined) {
+    throw new UsageError(
+      'no dev node runs from this folder: start `npx tollway dev node` (or `npx tollway dev`) here, or give --dev-url and --admin-token',
+    );
+  }
+  return running;
 }
