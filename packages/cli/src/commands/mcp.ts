@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { Io } from '../io.js';
 import type { AgentConfig } from '../mcp/agent.js';
 import { asPortInUse } from '../port-in-use.js';
-import { readMsatFlag, UsageError } from '../usage.js';
+import { readMsatFlag, readPreferFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -31,6 +31,7 @@ interface McpFlags {
   timeout: string;
   http?: string | true;
   token?: string;
+  prefer?: string;
 }
 
 /** Why `tollway mcp` takes amounts in sats only. */
@@ -39,6 +40,11 @@ const SATS_ONLY = 'tollway mcp pays over Lightning and has no rate to convert do
 /** An amount flag in msat. */
 function parseMsatFlag(text: string, flag: string): bigint {
   return readMsatFlag(text, flag, SATS_ONLY);
+}
+
+/** `--prefer`: L402 and MPP in the order wanted; x402 is a usage error (no EVM wallet here). */
+function readPreferences(text: string): Array<'l402' | 'mpp'> {
+  return readPreferFlag(text, ['l402', 'mpp'] as const, 'tollway mcp pays over Lightning only');
 }
 
 function parseWholeNumber(text: string, flag: string, max: number): number {
@@ -71,6 +77,7 @@ function toConfig(flags: McpFlags, defaultDb: () => string): AgentConfig {
     windows,
     ...(flags.allowOrigin.length > 0 ? { allowOrigins: flags.allowOrigin } : {}),
     timeoutMs: parseWholeNumber(flags.timeout, '--timeout', 3600) * 1000,
+    ...(flags.prefer !== undefined ? { preferences: readPreferences(flags.prefer) } : {}),
   };
 }
 
@@ -111,6 +118,7 @@ export function registerMcpCommand(
       [],
     )
     .option('--timeout <seconds>', 'time limit of one fetch or quote, payment included', '60')
+    .option('--prefer <protocols>', 'protocols to pay by first: l402, mpp (comma-separated)')
     .option(
       '--http [port]',
       `serve Streamable HTTP on 127.0.0.1 (default port ${DEFAULT_HTTP_PORT}) instead of stdio`,

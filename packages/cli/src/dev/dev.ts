@@ -368,7 +368,7 @@ export async function runDev(options: RunDevOptions): Promise<number> {
       );
     } else {
       print(
-        `  GET  /v1/stream            ${X402_STREAM_PRICE} (at $${X402_USD_PER_BTC}/BTC), server-sent events, valid for 1 hour; also x402`,
+        `  GET  /v1/stream            ${X402_STREAM_PRICE} (at $${X402_USD_PER_BTC}/BTC), server-sent events: an L402 token valid for 1 hour, or x402 for one request`,
       );
     }
     print('');

@@ -33,6 +33,8 @@ export interface AgentConfig {
   allowOrigins?: readonly string[];
   /** Time limit of one `fetch` or `quote` call, payment included, in ms. */
   timeoutMs: number;
+  /** The protocols to pay by, most wanted first. Default: L402, then MPP. */
+  preferences?: ReadonlyArray<'l402' | 'mpp'>;
 }
 
 /** The state of one tool call, seen by the budget and the paying fetch's events. */
@@ -133,6 +135,7 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
     store,
     budget: withCallCap(budget, calls),
     maxFeeMsat: config.maxFeeMsat,
+    ...(config.preferences !== undefined ? { preferences: config.preferences } : {}),
     tags: TAGS,
     onEvent: (event) => {
       const current = calls.getStore();
