@@ -12,12 +12,14 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { createProgram } from '../packages/cli/src/main.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** A command of the `tollway` program (commander's `Command`). */
+type Command = ReturnType<typeof createProgram>;
 const cliReference = readFileSync(join(root, 'docs/reference/cli.md'), 'utf8');
 
 /** Every command of the program with its full name (`wallet info`, `dev node`). */

@@ -170,6 +170,7 @@ const PINNED: Record<string, string[]> = {
     'createMasterSecret',
     'createPaywall',
     'createProblemResponse',
+    'createRootKeys',
     'createX402Offer',
     'formatProblem',
   ],

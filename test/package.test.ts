@@ -11,7 +11,6 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import {
   type DevNetwork,
   type DevServer,
 } from '@tollway/sdk/lightning/dev';
+import { satisfies } from 'semver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -122,9 +122,6 @@ async function importEach(cwd: string): Promise<Record<string, string>> {
 
 describe('package-lock.json', () => {
   it('holds only packages that support this Node (npm install warns EBADENGINE otherwise)', () => {
-    const { satisfies } = createRequire(import.meta.url)('semver') as {
-      satisfies(version: string, range: string): boolean;
-    };
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { version?: string; engines?: { node?: string } }>;
     };
