@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning';
+import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import { withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
