@@ -1,5 +1,6 @@
 // Runs every benchmark in bench/ (each a standalone script) one after another and prints the JSON
-// line each ends with. Benchmarks import the built package: run `npm run build` first.
+// lines each ends with (most print one; bench/cli.js prints one per measurement). Benchmarks import
+// the built package: run `npm run build` first.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
@@ -12,12 +13,13 @@ const results = [];
 for (const script of scripts) {
   process.stderr.write(`bench/${script} …\n`);
   const run = spawnSync(process.execPath, [new URL(script, here).pathname], { encoding: 'utf8' });
-  const last = run.stdout.trim().split('\n').at(-1) ?? '';
   if (run.status !== 0) {
     process.stderr.write(run.stderr);
     results.push({ name: script, error: `exit ${run.status}` });
     continue;
   }
-  results.push(JSON.parse(last));
+  const lines = run.stdout.trim().split('\n');
+  const json = lines.filter((line) => line.startsWith('{"name":'));
+  results.push(...(json.length > 0 ? json : lines.slice(-1)).map((line) => JSON.parse(line)));
 }
 for (const r of results) console.log(JSON.stringify(r));

@@ -66,7 +66,7 @@ async function startAnvil() {
 /** Deploys TestUSDC, funds two facilitator keys with ETH and a payer with tokens. */
 async function setUpChain(rpcUrl) {
   const { contracts } = JSON.parse(
-    readFileSync(new URL('../contracts/artifacts.json', import.meta.url), 'utf8'),
+    readFileSync(new URL('../packages/sdk/contracts/artifacts.json', import.meta.url), 'utf8'),
   );
   const chain = defineChain({ ...foundry, rpcUrls: { default: { http: [rpcUrl] } } });
   const transport = http(rpcUrl);

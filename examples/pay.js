@@ -1,13 +1,12 @@
-// Pays for one request to a running example with the embedded dev Lightning node (play money):
-// GET the URL, pay the L402 invoice of its 402 from the dev wallet "agent" (created and funded on
-// first use), retry with the credential, print the status and the answer.
+// Pays for one request to a running example by hand, to show the L402 exchange: GET the URL, pay
+// the invoice of its 402 with the wallet TOLLWAY_WALLET names, retry with the credential, print the
+// status and the answer. (`npx tollway fetch <url>` does all of this, and more, for you.)
 //
-//   node examples/pay.js http://127.0.0.1:3000/forecast
+//   TOLLWAY_WALLET='dev+http://127.0.0.1:8403?wallet=you&token=…' node examples/pay.js http://127.0.0.1:3000/forecast
 //
-// Run it with the same TOLLWAY_DIR as the example (default .tollway): both open the dev network's
-// SQLite file there, so the agent pays the example's own dev node.
+// `npx tollway dev node` prints such a TOLLWAY_WALLET, on the dev node the examples' invoices come from.
 import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
-import { createDevNetwork } from '@tollway/sdk/lightning/dev';
+import { connectLightning } from '@tollway/sdk/lightning';
 
 const url = process.argv[2] ?? 'http://127.0.0.1:3000/forecast';
 const unpaid = await fetch(url);
@@ -17,12 +16,13 @@ if (unpaid.status !== 402) {
 }
 const [offer] = parseL402Challenges(unpaid.headers.get('www-authenticate') ?? '');
 
-const network = createDevNetwork({
-  path: `${process.env.TOLLWAY_DIR ?? '.tollway'}/dev-lightning.sqlite`,
-});
-network.openWallet('agent');
-const paid = await network.backend('agent').payInvoice({ paymentRequest: offer.invoice });
-await network.close();
+if (!process.env.TOLLWAY_WALLET) {
+  console.error('Set TOLLWAY_WALLET: run `npx tollway dev node` and copy the line it prints.');
+  process.exit(64);
+}
+const wallet = await connectLightning(process.env.TOLLWAY_WALLET);
+const paid = await wallet.payInvoice({ paymentRequest: offer.invoice });
+await wallet.close();
 console.error(`paid ${offer.invoice.slice(0, 24)}…, preimage ${paid.preimage}`);
 
 const authorization = formatL402Credential({

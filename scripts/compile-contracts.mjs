@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /**
- * Compiles the test contracts in contracts/*.sol with solc-js (the `solc` package, pinned by the
- * lockfile) and writes contracts/artifacts.json: for each contract its ABI, creation bytecode and
- * runtime bytecode, plus the compiler version. Tests deploy from that file instead of compiling.
+ * Compiles the test contracts in packages/sdk/contracts/*.sol with solc-js (the `solc` package,
+ * pinned by the lockfile) and writes packages/sdk/contracts/artifacts.json: for each contract its
+ * ABI, creation bytecode and runtime bytecode, plus the compiler version. The local chain of
+ * `@tollway/sdk/x402/local-chain` deploys from that file, shipped in the package, instead of
+ * compiling.
  *
- *   node scripts/compile-contracts.mjs          rewrite contracts/artifacts.json
+ *   node scripts/compile-contracts.mjs          rewrite packages/sdk/contracts/artifacts.json
  *   node scripts/compile-contracts.mjs --check  exit 1 when the file differs from a fresh compile
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import solc from 'solc';
 
-const root = new URL('../contracts/', import.meta.url);
+const root = new URL('../packages/sdk/contracts/', import.meta.url);
 const artifactUrl = new URL('artifacts.json', root);
 
 function compile() {
@@ -51,7 +53,9 @@ const fresh = compile();
 if (process.argv.includes('--check')) {
   const committed = JSON.parse(readFileSync(artifactUrl, 'utf8'));
   if (JSON.stringify(committed) !== JSON.stringify(fresh)) {
-    console.error('contracts/artifacts.json is stale: run `node scripts/compile-contracts.mjs`');
+    console.error(
+      'packages/sdk/contracts/artifacts.json is stale: run `node scripts/compile-contracts.mjs`',
+    );
     process.exit(1);
   }
 } else {

@@ -175,6 +175,7 @@ const PINNED: Record<string, string[]> = {
     'createMasterSecret',
     'createPaywall',
     'createProblemResponse',
+    'createRootKeys',
     'createX402Offer',
     'formatProblem',
   ],

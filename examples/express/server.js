@@ -1,17 +1,19 @@
 // A paid API on Express 5: GET / is free, GET /forecast costs 10 sat (L402 or MPP).
-// Invoices come from the embedded dev Lightning node, a SANDBOX with play money.
+// Invoices come from the Lightning node TOLLWAY_LIGHTNING names: for a first try, the dev node
+// that `npx tollway dev node` runs (a SANDBOX with play money) prints one.
 import { requirePayment } from '@tollway/sdk/express';
-import { createDevNetwork } from '@tollway/sdk/lightning/dev';
+import { connectLightning } from '@tollway/sdk/lightning';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createSqliteStore } from '@tollway/sdk/stores/sqlite';
 import express from 'express';
 
+if (!process.env.TOLLWAY_LIGHTNING) {
+  console.error('Set TOLLWAY_LIGHTNING: run `npx tollway dev node` and copy the line it prints.');
+  process.exit(64);
+}
 const dir = process.env.TOLLWAY_DIR ?? '.tollway';
-const network = createDevNetwork({ path: `${dir}/dev-lightning.sqlite` });
-network.openWallet('shop', { balanceMsat: 0n });
-
 const paywall = createPaywall({
-  lightning: network.backend('shop'),
+  lightning: await connectLightning(process.env.TOLLWAY_LIGHTNING),
   store: createSqliteStore({ path: `${dir}/paywall.sqlite` }),
   secrets: [process.env.TOLLWAY_SECRET ?? createMasterSecret()],
 });

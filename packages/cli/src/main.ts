@@ -14,26 +14,36 @@ import { registerWalletCommands } from './commands/wallet.js';
 import { type Io, processIo } from './io.js';
 import { version } from './version.js';
 
-/** Runs the CLI with `argv` (without `node` and the script) and returns the process exit code. */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+/**
+ * The `tollway` program with every command registered; commands report their exit code through
+ * `setExitCode`. `main` runs it; tests read its commands and options.
+ */
+export function createProgram(io: Io, setExitCode: (code: number) => void): Command {
   const program = new Command('tollway')
     .description('HTTP 402 payments for APIs and AI agents (L402, MPP, x402).')
     .version(version, '-V, --version')
+    // Options belong to the command they follow (`tollway dev node --port` is the node's port).
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
+  registerDevCommand(program, io, setExitCode);
+  registerFacilitatorCommand(program, io, setExitCode);
+  registerFetchCommand(program, io, setExitCode);
+  registerLedgerCommand(program, io, setExitCode);
+  registerMcpCommand(program, io, setExitCode);
+  registerServeCommand(program, io, setExitCode);
+  registerTokenCommands(program, io, setExitCode);
+  registerWalletCommands(program, io, setExitCode);
+  return program;
+}
+
+/** Runs the CLI with `argv` (without `node` and the script) and returns the process exit code. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code = 0;
-  const setCode = (c: number) => {
+  const program = createProgram(io, (c) => {
     code = c;
-  };
-  registerDevCommand(program, io, setCode);
-  registerFacilitatorCommand(program, io, setCode);
-  registerFetchCommand(program, io, setCode);
-  registerLedgerCommand(program, io, setCode);
-  registerMcpCommand(program, io, setCode);
-  registerServeCommand(program, io, setCode);
-  registerTokenCommands(program, io, setCode);
-  registerWalletCommands(program, io, setCode);
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

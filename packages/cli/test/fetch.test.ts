@@ -63,27 +63,11 @@ function agent(balanceMsat = 1_000_000n) {
   };
 }
 
-/** Runs the CLI as if stdout were a terminal. */
-async function runOnTerminal(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (text) => {
-      stdout += text;
-    },
-    stderr: (text) => {
-      stderr += text;
-    },
-    stdoutIsTty: true,
-  });
-  return { code, stdout, stderr };
-}
-
 describe('tollway fetch', () => {
-  it('pays a 402, prints one JSON object when piped, and keeps the token for the next run', async () => {
+  it('pays a 402, prints one JSON object with --json, and keeps the token for the next run', async () => {
     const a = agent();
     const url = `${server.url}/aperture/report?price=10`;
-    const first = await runCli('fetch', url, ...a.args);
+    const first = await runCli('fetch', url, ...a.args, '--json');
     expect(first.code).toBe(0);
     const printed = JSON.parse(first.stdout);
     expect(printed).toMatchObject({
@@ -94,7 +78,7 @@ describe('tollway fetch', () => {
     expect(JSON.parse(printed.body)).toMatchObject({ paid: 'l402' });
     expect(a.spent()).toBe(10_000n);
 
-    const second = await runCli('fetch', url, ...a.args, '-v');
+    const second = await runCli('fetch', url, ...a.args, '-v', '--json');
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout).payment).toBeNull();
     expect(second.stderr).toContain('* sending the cached l402 credential');
@@ -108,36 +92,75 @@ describe('tollway fetch', () => {
     await store.close();
   });
 
-  it('prints the body itself on a terminal, and each step on stderr with -v', async () => {
+  it('prints the body on stdout wherever it goes, like curl; what it paid and each step (-v) on stderr', async () => {
     const a = agent();
-    const { code, stdout, stderr } = await runOnTerminal(
+    const { code, stdout, stderr } = await runCli(
       'fetch',
-      `${server.url}/mpp/terminal?price=3`,
+      `${server.url}/mpp/body?price=3`,
       ...a.args,
       '-v',
     );
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ form: 'mpp', paid: 'mpp' });
     const steps = stderr.trim().split('\n');
-    expect(steps[0]).toBe(`> GET ${server.url}/mpp/terminal?price=3`);
+    expect(steps[0]).toBe(`> GET ${server.url}/mpp/body?price=3`);
     expect(steps[1]).toBe('< 402 payment required');
     expect(steps[2]).toMatch(/^\* offer mpp 3 sat \(regtest invoice, expires /);
     expect(steps.slice(3)).toEqual([
       '* paying mpp 3 sat',
-      expect.stringMatching(/^\* paid 3 sat \+ 0 sat fee \(payment hash [0-9a-f]{64}\)$/),
+      expect.stringMatching(/^\* paid 3 sat \+ 0 sat fee with mpp \(payment hash [0-9a-f]{64}\)$/),
       '< 200 on retry',
       '< 200 OK',
+      expect.stringMatching(
+        /^tollway fetch: paid 3 sat \+ 0 sat fee with mpp \(payment hash [0-9a-f]{64}\)$/,
+      ),
     ]);
-    const forced = await runOnTerminal(
+    // A body that is not text is written byte for byte.
+    const bytes = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe]);
+    const binary = await listen(createServer((_req, res) => res.end(bytes)));
+    const written: Uint8Array[] = [];
+    const exit = await main(['fetch', binary.url, ...a.args], {
+      stdout: (output) => written.push(typeof output === 'string' ? Buffer.from(output) : output),
+      stderr: () => undefined,
+    });
+    await binary.close();
+    expect(exit).toBe(0);
+    expect(Buffer.concat(written)).toEqual(Buffer.from(bytes));
+  });
+
+  it('--prefer picks the protocol to pay by, whatever the default order', async () => {
+    const a = agent();
+    const mpp = await runCli(
       'fetch',
-      `${server.url}/mpp/terminal?price=3`,
+      `${server.url}/multi/p1?price=2`,
       ...a.args,
+      '--prefer',
+      'mpp',
       '--json',
     );
-    expect(JSON.parse(forced.stdout)).toMatchObject({
-      status: 200,
-      payment: { protocol: 'mpp', amountMsat: '3000' },
-    });
+    expect(JSON.parse(mpp.stdout)).toMatchObject({ status: 200, payment: { protocol: 'mpp' } });
+    const l402 = await runCli('fetch', `${server.url}/multi/p2?price=2`, ...a.args, '--json');
+    expect(JSON.parse(l402.stdout)).toMatchObject({ status: 200, payment: { protocol: 'l402' } });
+    const quote = await runCli(
+      'fetch',
+      `${server.url}/multi/p3?price=2`,
+      ...a.args,
+      '--prefer',
+      'mpp,l402',
+      '--no-pay',
+      '--json',
+    );
+    expect(JSON.parse(quote.stdout).choice).toMatchObject({ protocol: 'mpp' });
+    const unknown = await runCli('fetch', `${server.url}/multi/p4`, ...a.args, '--prefer', 'cashu');
+    expect([unknown.code, unknown.stderr]).toEqual([
+      64,
+      expect.stringContaining('--prefer takes l402, mpp, x402'),
+    ]);
+    const noKey = await runCli('fetch', `${server.url}/multi/p4`, ...a.args, '--prefer', 'x402');
+    expect([noKey.code, noKey.stderr]).toEqual([
+      64,
+      expect.stringContaining('--prefer x402: give --evm-key'),
+    ]);
   });
 
   it('sends -X, -H and -d @file, and replays the body after paying; -o writes the body to a file', async () => {
@@ -157,6 +180,7 @@ describe('tollway fetch', () => {
       `@${data}`,
       '-o',
       out,
+      '--json',
     );
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ status: 200, bodyFile: out });
@@ -171,7 +195,7 @@ describe('tollway fetch', () => {
   it('--no-pay prints the offers and what would be paid, and pays nothing', async () => {
     const a = agent();
     const url = `${server.url}/multi/quote?price=12`;
-    const json = await runCli('fetch', url, ...a.args, '--no-pay');
+    const json = await runCli('fetch', url, ...a.args, '--no-pay', '--json');
     expect(json.code).toBe(0);
     const quote = JSON.parse(json.stdout);
     expect(quote.status).toBe(402);
@@ -187,13 +211,13 @@ describe('tollway fetch', () => {
     });
     expect(quote.budget).toEqual({ ok: true });
 
-    const text = await runOnTerminal('fetch', url, ...a.args, '--no-pay');
+    const text = await runCli('fetch', url, ...a.args, '--no-pay');
     expect(text.stdout).toMatch(
       /offer {4}l402 12 sat \(regtest invoice, expires .*\) {2}<- would pay/,
     );
     expect(text.stdout).toContain('skipped  x402: capability_unsupported');
 
-    const tooDear = await runCli('fetch', url, ...a.args, '--no-pay', '--max-cost', '5');
+    const tooDear = await runCli('fetch', url, ...a.args, '--no-pay', '--max-cost', '5', '--json');
     expect(tooDear.code).toBe(2);
     expect(JSON.parse(tooDear.stdout).budget).toMatchObject({ ok: false, code: 'over_price' });
     expect(a.spent()).toBe(0n);
@@ -207,6 +231,7 @@ describe('tollway fetch', () => {
       ...a.args,
       '--max-cost',
       '10',
+      '--json',
     );
     expect(code).toBe(2);
     expect(stderr).toMatch(/^tollway fetch: over_price: /);
@@ -235,9 +260,32 @@ describe('tollway fetch', () => {
     expect(noWallet.stderr).toContain('no wallet: give --wallet');
   });
 
+  it('exits 3 naming the wallet fault when its token is refused or it cannot be reached', async () => {
+    const db = ['--db', join(dir, 'broken-wallet.sqlite')];
+    const { token } = network.openWallet('cli-broken');
+    for (const [wallet, code] of [
+      [`dev+${devServer.url}?wallet=cli-broken&token=${'00'.repeat(32)}`, 'unauthorized'],
+      [`dev+http://127.0.0.1:1?wallet=cli-broken&token=${token}`, 'backend_unavailable'],
+    ] as const) {
+      const run = await runCli(
+        'fetch',
+        `${server.url}/aperture/w`,
+        '--wallet',
+        wallet,
+        ...db,
+        '--json',
+      );
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(new RegExp(`^tollway fetch: ${code}: `));
+      expect(run.stderr).toContain('check --wallet');
+      expect(run.stderr).not.toContain('wrong_network');
+      expect(JSON.parse(run.stdout)).toMatchObject({ error: { code } });
+    }
+  });
+
   it('exits 4 on a non-2xx final status or a connection failure', async () => {
     const a = agent();
-    const missing = await runCli('fetch', `${server.url}/no-such-form`, ...a.args);
+    const missing = await runCli('fetch', `${server.url}/no-such-form`, ...a.args, '--json');
     expect(missing.code).toBe(4);
     expect(JSON.parse(missing.stdout)).toMatchObject({ status: 404, payment: null });
 
@@ -245,10 +293,35 @@ describe('tollway fetch', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as AddressInfo;
     await new Promise((resolve) => closed.close(resolve));
-    const refused = await runCli('fetch', `http://127.0.0.1:${port}/`, ...a.args);
+    const refused = await runCli('fetch', `http://127.0.0.1:${port}/`, ...a.args, '--json');
     expect(refused.code).toBe(4);
     expect(refused.stderr).toMatch(/^tollway fetch: fetch failed/);
     expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'network_error' } });
+  });
+
+  it('reads --max-cost and --max-fee in the one amount grammar, and refuses in the unit given', async () => {
+    // A fresh agent for each run: an Aperture token opens the whole service, so it would be reused.
+    const fetchWith = (url: string, ...flags: string[]) =>
+      runCli('fetch', url, ...agent().args, ...flags);
+    expect(
+      (await fetchWith(`${server.url}/aperture/g?price=10`, '--max-cost', '10 sats')).code,
+    ).toBe(0);
+    const half = await fetchWith(`${server.url}/aperture/g?price=1`, '--max-cost', '0.5 sat');
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('price 1 sat is above the per-request cap of agent (0.5 sat)');
+    const noRate = await fetchWith(`${server.url}/aperture/g?price=2`, '--max-cost', '$0.001');
+    expect(noRate.code).toBe(64);
+    expect(noRate.stderr).toContain('--max-cost in dollars needs --usd-per-btc');
+    const rated = ['--max-cost', '$0.001', '--usd-per-btc', '100000'];
+    const over = await fetchWith(`${server.url}/aperture/g?price=2`, ...rated);
+    expect(over.code).toBe(2);
+    expect(over.stderr).toContain(
+      'price 2 sat is above the per-request cap of agent ($0.001, 1 sat now)',
+    );
+    expect((await fetchWith(`${server.url}/aperture/g?price=1`, ...rated)).code).toBe(0);
+    const fee = await fetchWith(`${server.url}/aperture/g`, '--max-fee', '$1');
+    expect(fee.code).toBe(64);
+    expect(fee.stderr).toContain('--max-fee takes sats, not dollars');
   });
 
   it('exits 64 on usage mistakes', async () => {
@@ -273,41 +346,56 @@ describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', 
   const c = chain!;
   const PRICE = 10_000n; // $0.01 in TestUSDC base units
   let url: string;
+  /** The same route offering L402 and MPP beside x402. */
+  let mixedUrl: string;
   let close: () => Promise<void>;
 
   beforeAll(async () => {
-    const paywall = createPaywall({
-      lightning: network.backend('shop'),
-      store: createMemoryStore(),
-      secrets: [createMasterSecret()],
-      rates: fixedRate('100000'),
-      rateLimits: { challenges: false },
-      protocols: [],
-      offers: [
-        createX402Offer({
-          facilitator: await createSelfHostedFacilitator({
-            rpcUrl: c.rpcUrl,
-            privateKey: c.accounts.facilitator.privateKey,
-          }),
-          payTo: c.accounts.payTo.address,
-          network: c.network,
-          asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-        }),
-      ],
+    const facilitator = await createSelfHostedFacilitator({
+      rpcUrl: c.rpcUrl,
+      privateKey: c.accounts.facilitator.privateKey,
     });
-    const route = paywall.route({ service: 'weather', price: '$0.01' });
-    const served = await listen(
-      createServer(
-        withPaywall(paywall, route, (_req, res) => {
-          res.setHeader('Content-Type', 'application/json');
-          res.end('{"weather":"sunny"}');
-        }),
-      ),
-    );
-    url = `${served.url}/weather`;
+    const serve = async (protocols: Array<'l402' | 'mpp'>) => {
+      const paywall = createPaywall({
+        lightning: network.backend('shop'),
+        store: createMemoryStore(),
+        secrets: [createMasterSecret()],
+        rates: fixedRate('100000'),
+        rateLimits: { challenges: false },
+        protocols,
+        offers: [
+          createX402Offer({
+            facilitator,
+            payTo: c.accounts.payTo.address,
+            network: c.network,
+            asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+          }),
+        ],
+      });
+      const route = paywall.route({ service: 'weather', price: '$0.01' });
+      const served = await listen(
+        createServer(
+          withPaywall(paywall, route, (_req, res) => {
+            res.setHeader('Content-Type', 'application/json');
+            res.end('{"weather":"sunny"}');
+          }),
+        ),
+      );
+      return {
+        url: `${served.url}/weather`,
+        close: async () => {
+          await served.close();
+          await paywall.close();
+        },
+      };
+    };
+    const x402Only = await serve([]);
+    const mixed = await serve(['l402', 'mpp']);
+    url = x402Only.url;
+    mixedUrl = mixed.url;
     close = async () => {
-      await served.close();
-      await paywall.close();
+      await x402Only.close();
+      await mixed.close();
     };
   });
   afterAll(() => close?.());
@@ -332,8 +420,13 @@ describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', 
       '--db',
       db,
       '-v',
+      '--json',
     );
-    expect(stderr).toContain('* offer x402 v2 exact: 10000 of');
+    expect(stderr).toContain(`* offer x402 v2 exact: $0.01 (10000 base units of ${c.token})`);
+    expect(stderr).toMatch(
+      /\* paid 10 sat \(the token amount at --usd-per-btc\) with x402 \(EIP-3009 authorization nonce 0x[0-9a-f]{64}\)/,
+    );
+    expect(stderr).not.toContain('payment hash');
     expect(code).toBe(0);
     const printed = JSON.parse(stdout);
     expect(printed).toMatchObject({
@@ -348,6 +441,54 @@ describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', 
       ['x402', 'succeeded', 10_000n],
     ]);
     await store.close();
+  });
+
+  it('says why it pays x402 rather than L402, and pays L402 first when preferred', async () => {
+    const paid = await runCli(
+      'fetch',
+      mixedUrl,
+      ...evmArgs(),
+      '--usd-per-btc',
+      '100000',
+      '--db',
+      join(dir, 'evm-mixed.sqlite'),
+      '-v',
+    );
+    expect(paid.code).toBe(0);
+    expect(paid.stderr).toContain(
+      '* skipped l402: no Lightning wallet (give --wallet or set TOLLWAY_WALLET)',
+    );
+    expect(paid.stderr).toMatch(/tollway fetch: paid 10 sat .* with x402/);
+    const preferred = await runCli(
+      'fetch',
+      mixedUrl,
+      ...evmArgs(),
+      ...agent().args,
+      '--usd-per-btc',
+      '100000',
+      '--prefer',
+      'mpp',
+      '--json',
+    );
+    expect(JSON.parse(preferred.stdout)).toMatchObject({
+      status: 200,
+      payment: { protocol: 'mpp' },
+    });
+    const x402First = await runCli(
+      'fetch',
+      mixedUrl,
+      ...evmArgs(),
+      ...agent().args,
+      '--usd-per-btc',
+      '100000',
+      '--prefer',
+      'x402',
+      '--json',
+    );
+    expect(JSON.parse(x402First.stdout)).toMatchObject({
+      status: 200,
+      payment: { protocol: 'x402' },
+    });
   });
 
   it('reads the key from env:NAME, and keeps to --max-cost', async () => {

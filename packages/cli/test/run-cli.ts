@@ -7,8 +7,8 @@ export async function runCli(
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
-    stdout: (text) => {
-      stdout += text;
+    stdout: (output) => {
+      stdout += typeof output === 'string' ? output : Buffer.from(output).toString();
     },
     stderr: (text) => {
       stderr += text;

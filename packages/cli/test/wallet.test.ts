@@ -106,7 +106,12 @@ describe('tollway wallet against a dev node over HTTP', () => {
     const wrongToken = alice.replace(/token=[0-9a-f]+/, 'token=00');
     const refused = await runCli('wallet', 'balance', '--wallet', wrongToken);
     expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('unauthorized')]);
-    const broke = await runCli('wallet', 'invoice', '$1', '--wallet', alice);
-    expect(broke.stderr).toContain('invalid_amount');
+    const dollars = await runCli('wallet', 'invoice', '$1', '--wallet', alice);
+    expect([dollars.code, dollars.stderr]).toEqual([
+      64,
+      expect.stringContaining('<amount> takes sats, not dollars'),
+    ]);
+    const malformed = await runCli('wallet', 'invoice', '1e3', '--wallet', alice);
+    expect([malformed.code, malformed.stderr]).toEqual([64, expect.stringContaining('write sats')]);
   });
 });

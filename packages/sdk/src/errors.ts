@@ -133,6 +133,8 @@ export const errorCodes = {
     "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
   invalid_request:
     'An admin API request has a malformed query parameter or body, or a request carries what its gateway service cannot accept (a body on GET or HEAD to a service priced by its body).',
+  port_in_use:
+    'A command could not listen: another program holds the address and port (`tollway serve`, `tollway mcp --http`, `tollway facilitator`).',
   // x402
   invalid_x402_payload:
     'An x402 header or body (PAYMENT-REQUIRED, PAYMENT-SIGNATURE, PAYMENT-RESPONSE, their v1 forms, a facilitator request) is not base64 JSON of the expected shape, or is too large.',
@@ -249,6 +251,8 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   request_timeout: 408,
   invalid_path: 400,
   invalid_request: 400,
+  // command line
+  port_in_use: 503,
   // x402
   invalid_x402_payload: 402,
   facilitator_unavailable: 503,

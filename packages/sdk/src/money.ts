@@ -82,15 +82,18 @@ function formatDecimal(base: bigint, decimals: number, minDecimals = 0): string 
 }
 
 /**
- * Parses a human amount. Units (any case): `msat`, `sat`/`sats`/`satoshi(s)`, `btc` give an
- * {@link MsatAmount}; `usd`, `usdc` and a leading `$` give a {@link UsdAmount}. The space before
- * the unit is optional. Throws `invalid_amount` for a negative or malformed number, an exponent,
- * more decimals than the unit holds (`0.0001 sat`), no unit, or more than 21 million BTC
- * (or a trillion dollars).
+ * Parses a human amount: the one amount grammar of Tollway, for prices, budgets, config files and
+ * command-line flags alike (docs/reference/amounts.md). Units (any case): `msat`,
+ * `sat`/`sats`/`satoshi(s)`, `btc` give an {@link MsatAmount}; `usd`, `usdc` and a leading `$`
+ * give a {@link UsdAmount}; a number without a unit is sats. The space before the unit is
+ * optional. Throws `invalid_amount` for a negative or malformed number, an exponent, more decimals
+ * than the unit holds (`0.0001 sat`), an unknown unit, or more than 21 million BTC (or a trillion
+ * dollars).
  *
  * @example
  * ```ts
  * parseAmount('10 sat');   // { unit: 'msat', msat: 10000n }
+ * parseAmount('10');       // { unit: 'msat', msat: 10000n }
  * parseAmount('$0.01');    // { unit: 'usd', microUsd: 10000n }
  * parseAmount('1.5 usdc'); // { unit: 'usd', microUsd: 1500000n }
  * ```
@@ -102,8 +105,10 @@ export function parseAmount(text: string): Amount {
   const trimmed = text.trim();
   const dollars = /^\$\s*(\S+)$/.exec(trimmed);
   const withUnit = /^(\S+?)\s*([a-z]+)$/i.exec(trimmed);
-  const number = dollars?.[1] ?? withUnit?.[1];
-  const spec = UNITS[dollars === null ? (withUnit?.[2]?.toLowerCase() ?? '') : 'usd'];
+  const bare = DECIMAL.test(trimmed) ? trimmed : undefined;
+  const number = dollars?.[1] ?? withUnit?.[1] ?? bare;
+  const unit = dollars !== null ? 'usd' : bare !== undefined ? 'sat' : withUnit?.[2]?.toLowerCase();
+  const spec = UNITS[unit ?? ''];
   if (number === undefined || spec === undefined) {
     throw invalidAmount(`not an amount with a known unit: "${trimmed.slice(0, 40)}"`);
   }

@@ -4,11 +4,12 @@
  * It settles with a key of your own, which pays the gas. The work is done by `@tollway/sdk/x402`;
  * this file only bridges `node:http` to its Web-standard handler.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { asPortInUse } from '../port-in-use.js';
 
 /** Exit codes of `tollway facilitator`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -131,8 +132,11 @@ export function registerFacilitatorCommand(
         return;
       }
       try {
-        // Loaded here: viem and @x402/* are needed by this command only.
-        const x402 = await import('@tollway/sdk/x402');
+        // Loaded here: viem, @x402/* and the HTTP server are needed by this command only.
+        const [x402, { createServer }] = await Promise.all([
+          import('@tollway/sdk/x402'),
+          import('node:http'),
+        ]);
         const facilitator = await x402.createSelfHostedFacilitator({
           rpcUrl: flags.rpc,
           privateKey: key,
@@ -151,7 +155,8 @@ export function registerFacilitatorCommand(
         await waitForAbort(stop ?? shutdownSignal());
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-      } catch (error) {
+      } catch (caught) {
+        const error = asPortInUse(caught, 'stop it, or give --port another port');
         io.stderr(
           `tollway facilitator: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
         );

@@ -1,26 +1,32 @@
 /**
  * `tollway fetch <url>`: curl for paid APIs. On a 402 it pays one offer with the wallet named by
- * `--wallet` (or `TOLLWAY_WALLET`) within `--max-cost` and `--max-fee`, retries, and prints the
- * response. The ledger and cached credentials live in the agent's SQLite file, so they persist
- * across runs. Output: the body on a terminal; one JSON object when stdout is piped or with `--json`.
+ * `--wallet` (or `TOLLWAY_WALLET`), or x402 with `--evm-key`, within `--max-cost` and `--max-fee`,
+ * retries, and prints the response. The ledger and cached credentials live in the agent's SQLite
+ * file, so they persist across runs. Output, as curl's: the response body on stdout (or in the `-o`
+ * file), wherever stdout goes, so `tollway fetch URL > out.json` saves the body; `--json` prints
+ * one JSON object instead. Steps (`-v`), a line when it paid, and errors go to stderr.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fixedRate, formatMsat, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import {
-  createBudget,
-  createPayingFetch,
-  createSqliteClientStore,
-  defaultAgentDbPath,
-  getPayment,
-  type Offer,
-  type PayingFetchEvent,
-  type Quote,
-  type RejectedOffer,
-} from '@tollway/sdk/client';
-import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
-import { createEvmWallet, type EvmWallet, type X402Network } from '@tollway/sdk/x402';
+import { fixedRate, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
+import type { LightningBackend } from '@tollway/sdk/lightning';
+import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
+import {
+  describeOffer,
+  type FetchContext,
+  formatQuote,
+  paidLine,
+  toJson,
+  verboseLine,
+} from '../fetch/output.js';
 import type { Io } from '../io.js';
+import {
+  type Protocol,
+  readAmountFlag,
+  readMsatFlag,
+  readPreferFlag,
+  UsageError,
+} from '../usage.js';
 
 /** Exit codes of `tollway fetch`: documented in docs/reference/cli.md. */
 const EXIT_OK = 0;
@@ -41,6 +47,13 @@ const OVER_BUDGET: ReadonlySet<TollwayErrorCode> = new Set([
   'payments_disabled',
 ]);
 
+/** Errors of the wallet itself, before any payment: reported with a pointer to `--wallet`. */
+const WALLET_FAULTS: ReadonlySet<TollwayErrorCode> = new Set([
+  'unauthorized',
+  'backend_unavailable',
+  'backend_error',
+]);
+
 interface FetchFlags {
   request?: string;
   header: string[];
@@ -56,19 +69,7 @@ interface FetchFlags {
   evmKey?: string;
   evmAsset: string[];
   usdPerBtc?: string;
-}
-
-/** A usage mistake: printed as is, exit 64. */
-class UsageError extends Error {}
-
-/** JSON with bigints as decimal strings. */
-function toJson(value: unknown): string {
-  return `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
-}
-
-function sats(text: string, flag: string): bigint {
-  if (!/^\d{1,15}$/.test(text.trim())) throw new UsageError(`${flag} takes a whole number of sats`);
-  return BigInt(text.trim()) * 1000n;
+  prefer?: string;
 }
 
 function parseHeaders(lines: readonly string[]): Headers {
@@ -115,14 +116,15 @@ function readEvmKey(source: string | undefined): string | undefined {
   return key;
 }
 
-/** The x402 wallet, or undefined when no EVM key is given. */
-function openEvmWallet(flags: FetchFlags): EvmWallet | undefined {
+/** The x402 wallet, or undefined when no EVM key is given (then nothing EVM is loaded). */
+async function openEvmWallet(flags: FetchFlags): Promise<EvmWallet | undefined> {
   const key = readEvmKey(flags.evmKey ?? process.env.TOLLWAY_EVM_KEY);
   if (key === undefined) return undefined;
   if (flags.evmAsset.length === 0) {
     throw new UsageError('--evm-key needs at least one --evm-asset <caip2-network>:<tokenAddress>');
   }
   const allowedAssets = flags.evmAsset.map(parseEvmAsset);
+  const { createEvmWallet } = await import('@tollway/sdk/x402');
   try {
     return createEvmWallet({ privateKey: key, allowedAssets });
   } catch (error) {
@@ -130,74 +132,25 @@ function openEvmWallet(flags: FetchFlags): EvmWallet | undefined {
   }
 }
 
-function describeOffer(offer: Offer): Record<string, unknown> {
-  if (offer.protocol === 'x402') {
-    const { requirement: _requirement, ...rest } = offer;
-    return rest;
+/** `--usd-per-btc`, checked: a positive decimal. */
+function readRate(flags: FetchFlags): string | undefined {
+  if (flags.usdPerBtc === undefined) return undefined;
+  const rate = flags.usdPerBtc.trim();
+  if (!/^\d+(\.\d+)?$/.test(rate) || /^[0.]+$/.test(rate)) {
+    throw new UsageError('--usd-per-btc takes a positive number of dollars');
   }
-  return {
-    protocol: offer.protocol,
-    amountMsat: offer.amountMsat,
-    network: offer.invoice.network,
-    payee: offer.invoice.payeePubkey,
-    paymentHash: offer.invoice.paymentHash,
-    expiresAt: new Date(offer.invoice.expiresAt).toISOString(),
-    invoice: offer.invoice.paymentRequest,
-  };
+  return rate;
 }
 
-function offerLine(offer: Offer): string {
-  if (offer.protocol === 'x402') {
-    return `x402 v${offer.x402Version} ${offer.scheme}: ${offer.amount} of ${offer.asset} on ${offer.network} to ${offer.payTo}`;
-  }
-  const expires = new Date(offer.invoice.expiresAt).toISOString();
-  return `${offer.protocol} ${formatMsat(offer.amountMsat)} (${offer.invoice.network} invoice, expires ${expires})`;
-}
-
-function rejectedLine(rejected: RejectedOffer): string {
-  return `${rejected.kind}: ${rejected.code} (${rejected.reason})`;
-}
-
-function formatQuote(quote: Quote): string {
-  if (quote.status !== 402) {
-    return `${quote.url} answered ${quote.status} without asking for payment${quote.cached ? ' (a credential is cached)' : ''}\n`;
-  }
-  const lines = [
-    `${quote.url} asks for payment (402)${quote.cached ? '; a cached credential would be tried first' : ''}`,
-  ];
-  for (const offer of quote.offers)
-    lines.push(`  offer    ${offerLine(offer)}${offer === quote.choice ? '  <- would pay' : ''}`);
-  for (const rejected of quote.rejected) lines.push(`  skipped  ${rejectedLine(rejected)}`);
-  if (quote.choice === undefined) lines.push('no offer can be paid');
-  else if (quote.budget?.ok === false)
-    lines.push(`refused: ${quote.budget.code}: ${quote.budget.message}`);
-  return `${lines.join('\n')}\n`;
-}
-
-function verboseLine(event: PayingFetchEvent): string {
-  switch (event.type) {
-    case 'challenge':
-      return `< ${event.status} payment required${event.withCredential ? ' (the credential was refused)' : ''}`;
-    case 'offers':
-      return [
-        ...event.offers.map((o) => `* offer ${offerLine(o)}`),
-        ...event.rejected.map((r) => `* skipped ${rejectedLine(r)}`),
-      ].join('\n');
-    case 'chosen':
-      return `* paying ${event.offer.protocol} ${formatMsat(event.offer.amountMsat)}`;
-    case 'paid':
-      return `* paid ${formatMsat(event.payment.amountMsat)} + ${formatMsat(event.payment.feeMsat)} fee (payment hash ${event.payment.paymentHash})`;
-    case 'shared':
-      return '* using a credential another request paid for';
-    case 'recovered':
-      return `* recovered an earlier payment of ${formatMsat(event.payment.amountMsat)} (payment hash ${event.payment.paymentHash})`;
-    case 'released':
-      return `* an earlier payment failed and was released (payment hash ${event.paymentHash})`;
-    case 'cached':
-      return `* sending the cached ${event.protocol} credential`;
-    case 'retry':
-      return `< ${event.status} on retry`;
-  }
+/** The protocols to pay by, in order: `--prefer` first; x402 only with an EVM key. */
+function readPreferences(flags: FetchFlags, evm: boolean): Protocol[] {
+  const available: Protocol[] = evm ? ['l402', 'mpp', 'x402'] : ['l402', 'mpp'];
+  if (flags.prefer === undefined) return available;
+  return readPreferFlag(
+    flags.prefer,
+    available,
+    'give --evm-key (with --evm-asset and --usd-per-btc) to pay x402',
+  );
 }
 
 function exitCodeOf(error: unknown): number {
@@ -218,6 +171,29 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
+/** What to do about a failure, when the flags explain it; empty otherwise. */
+function failureHint(error: unknown, context: FetchContext): string {
+  if (isTollwayError(error) && WALLET_FAULTS.has(error.code)) {
+    return '\ntollway fetch: the wallet could not be used: check --wallet (or TOLLWAY_WALLET)';
+  }
+  if (!isTollwayError(error, 'no_payable_offer')) return '';
+  if (context.evm && !context.rate) {
+    return '\ntollway fetch: x402 offers are refused without --usd-per-btc <rate> (needed to count token amounts against the sat budget)';
+  }
+  if (!context.lightning && !context.evm) {
+    return '\ntollway fetch: no wallet: give --wallet <connection string> (or set TOLLWAY_WALLET), or --evm-key with --evm-asset and --usd-per-btc for x402';
+  }
+  return '';
+}
+
+/** The request of the flags: method, headers and body. */
+function readRequest(flags: FetchFlags): RequestInit & { method: string } {
+  const headers = parseHeaders(flags.header);
+  const body = flags.data === undefined ? undefined : readData(flags.data);
+  const method = (flags.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+  return { method, headers, ...(body !== undefined ? { body } : {}) };
+}
+
 /** Registers `tollway fetch`. */
 export function registerFetchCommand(
   program: Command,
@@ -236,14 +212,19 @@ export function registerFetchCommand(
       [],
     )
     .option('-d, --data <data>', 'request body; @file reads it from a file')
-    .option('-o, --output <file>', 'write the response body to a file')
+    .option('-o, --output <file>', 'write the response body to a file instead of stdout')
     .option('-v, --verbose', 'print each step on stderr')
-    .option('--max-cost <sats>', 'most one payment may cost, in sats', '1000')
-    .option('--max-fee <sats>', 'routing-fee ceiling per payment, in sats', '10')
+    .option(
+      '--max-cost <amount>',
+      'most one payment may cost: sats (100), "100 sat", "2500 msat", or "$0.01" with --usd-per-btc',
+      '1000',
+    )
+    .option('--max-fee <amount>', 'routing-fee ceiling per payment: sats, or "2500 msat"', '10')
+    .option('--prefer <protocols>', 'protocols to pay by first: l402, mpp, x402 (comma-separated)')
     .option('--no-pay', 'print the offers and what would be paid, and pay nothing')
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
     .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
-    .option('--json', 'print one JSON object (the default when stdout is not a terminal)')
+    .option('--json', 'print one JSON object (status, headers, body, payment) instead of the body')
     .option(
       '--evm-key <hex | env:NAME>',
       'EVM private key that pays x402 (default: $TOLLWAY_EVM_KEY)',
@@ -254,72 +235,90 @@ export function registerFetchCommand(
       (value: string, all: string[]) => [...all, value],
       [],
     )
-    .option('--usd-per-btc <rate>', 'USD per BTC, to count x402 token amounts against the budget')
+    .option(
+      '--usd-per-btc <rate>',
+      'USD per BTC: counts x402 token amounts and a --max-cost in dollars against each other',
+    )
     .action((url: string, flags: FetchFlags) => run(url, flags));
 
   async function run(url: string, flags: FetchFlags): Promise<void> {
-    const json = flags.json === true || io.stdoutIsTty !== true;
     const verbose = (line: string): void => {
       if (flags.verbose) io.stderr(`${line}\n`);
     };
-    let wallet: LightningBackend | undefined;
-    let evm: EvmWallet | undefined;
+    const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
+    let context: FetchContext = {
+      lightning: source !== undefined && source !== '',
+      evm: false,
+      rate: flags.usdPerBtc !== undefined,
+      usdAssets: new Set(),
+    };
     let close = async (): Promise<void> => undefined;
     try {
-      const maxCostMsat = sats(flags.maxCost, '--max-cost');
-      const maxFeeMsat = sats(flags.maxFee, '--max-fee');
-      const headers = parseHeaders(flags.header);
-      const body = flags.data === undefined ? undefined : readData(flags.data);
-      const method = (flags.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+      const maxCost = readAmountFlag(flags.maxCost, '--max-cost');
+      const maxFeeMsat = readMsatFlag(flags.maxFee, '--max-fee', 'routing fees are paid in sats');
+      const init = readRequest(flags);
       if (!URL.canParse(url)) throw new UsageError(`not a URL: ${url}`);
-      evm = openEvmWallet(flags);
-      let rate: string | undefined;
-      if (flags.usdPerBtc !== undefined) {
-        rate = flags.usdPerBtc.trim();
-        if (!/^\d+(\.\d+)?$/.test(rate) || /^[0.]+$/.test(rate)) {
-          throw new UsageError('--usd-per-btc takes a positive number of dollars');
-        }
+      const evm = await openEvmWallet(flags);
+      const rate = readRate(flags);
+      if (maxCost.unit === 'usd' && rate === undefined) {
+        throw new UsageError('--max-cost in dollars needs --usd-per-btc <rate> to compare prices');
       }
-      if (evm !== undefined && rate === undefined) {
-        verbose('* x402 offers are refused: give --usd-per-btc to count them against the budget');
-      }
-      const x402 =
-        evm !== undefined && rate !== undefined
-          ? { wallet: evm, rates: fixedRate(rate) }
-          : undefined;
-      const source = flags.wallet ?? process.env.TOLLWAY_WALLET;
-      wallet = source === undefined || source === '' ? undefined : await connectLightning(source);
+      const preferences = readPreferences(flags, evm !== undefined);
+      context = {
+        ...context,
+        evm: evm !== undefined,
+        usdAssets: new Set(
+          flags.evmAsset.map((asset) => parseEvmAsset(asset).address.toLowerCase()),
+        ),
+      };
+      const rates = rate === undefined ? undefined : fixedRate(rate);
+      const x402 = evm !== undefined && rates !== undefined ? { wallet: evm, rates } : undefined;
+      // Loaded here, so that other commands start without them.
+      const [
+        {
+          createBudget,
+          createPayingFetch,
+          createSqliteClientStore,
+          defaultAgentDbPath,
+          getPayment,
+        },
+        { connectLightning },
+      ] = await Promise.all([import('@tollway/sdk/client'), import('@tollway/sdk/lightning')]);
+      const wallet: LightningBackend | undefined = context.lightning
+        ? await connectLightning(source ?? '')
+        : undefined;
       const store = createSqliteClientStore({ path: flags.db ?? defaultAgentDbPath() });
-      const opened = wallet;
       close = async () => {
         await store.close();
-        await opened?.close();
+        await wallet?.close();
       };
       const budget = createBudget({
         store,
-        limits: { perRequest: maxCostMsat, maxFee: maxFeeMsat },
+        // The text as written, so that a refusal quotes the cap in the user's unit.
+        limits: { perRequest: flags.maxCost, maxFee: maxFeeMsat },
+        ...(rates !== undefined ? { rates } : {}),
       });
       const fetch402 = createPayingFetch({
         wallets: wallet === undefined ? [] : [wallet],
         store,
         budget,
         maxFeeMsat,
-        ...(x402 !== undefined ? { x402, preferences: ['l402', 'mpp', 'x402'] as const } : {}),
-        onEvent: (event) => verbose(verboseLine(event)),
+        preferences,
+        ...(x402 !== undefined ? { x402 } : {}),
+        onEvent: (event) => verbose(verboseLine(event, context)),
       });
-      const init: RequestInit = { method, headers, ...(body !== undefined ? { body } : {}) };
-      verbose(`> ${method} ${url}`);
+      verbose(`> ${init.method} ${url}`);
 
       if (!flags.pay) {
         const quote = await fetch402.quote(url, init);
         io.stdout(
-          json
+          flags.json === true
             ? toJson({
                 ...quote,
                 offers: quote.offers.map(describeOffer),
                 choice: quote.choice && describeOffer(quote.choice),
               })
-            : formatQuote(quote),
+            : formatQuote(quote, context),
         );
         if (quote.status === 402) {
           if (quote.choice === undefined) setExitCode(EXIT_PAYMENT_FAILED);
@@ -335,42 +334,24 @@ export function registerFetchCommand(
       const bytes = new Uint8Array(await response.arrayBuffer());
       const payment = getPayment(response) ?? null;
       if (flags.output !== undefined) writeFileSync(flags.output, bytes);
-      if (json) {
-        let text: string | undefined;
-        try {
-          text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-        } catch {
-          text = undefined;
-        }
-        const content =
-          flags.output !== undefined
-            ? { bodyFile: flags.output }
-            : text !== undefined
-              ? { body: text }
-              : { bodyBase64: Buffer.from(bytes).toString('base64') };
+      if (flags.json === true) {
         io.stdout(
           toJson({
             status: response.status,
             headers: Object.fromEntries(response.headers),
-            ...content,
+            ...bodyFields(bytes, flags.output),
             payment,
           }),
         );
-      } else if (flags.output === undefined) {
-        io.stdout(new TextDecoder().decode(bytes));
+      } else {
+        if (payment !== null) io.stderr(`tollway fetch: ${paidLine(payment)}\n`);
+        if (flags.output === undefined) io.stdout(bytes);
       }
       setExitCode(response.ok ? EXIT_OK : EXIT_HTTP);
     } catch (error) {
       const code = exitCodeOf(error);
-      const unpaid = isTollwayError(error, 'no_payable_offer');
-      const hint =
-        unpaid && evm !== undefined && flags.usdPerBtc === undefined
-          ? '\ntollway fetch: x402 offers are refused without --usd-per-btc <rate> (needed to count token amounts against the sat budget)'
-          : unpaid && wallet === undefined && evm === undefined
-            ? '\ntollway fetch: no wallet: give --wallet <connection string> (or set TOLLWAY_WALLET), or --evm-key with --evm-asset and --usd-per-btc for x402'
-            : '';
-      io.stderr(`tollway fetch: ${describeError(error)}${hint}\n`);
-      if (json && code !== EXIT_USAGE) {
+      io.stderr(`tollway fetch: ${describeError(error)}${failureHint(error, context)}\n`);
+      if (flags.json === true && code !== EXIT_USAGE) {
         const details = isTollwayError(error)
           ? { code: error.code, message: error.message }
           : { code: 'network_error', message: describeError(error) };
@@ -380,5 +361,15 @@ export function registerFetchCommand(
     } finally {
       await close();
     }
+  }
+}
+
+/** The body as `--json` prints it: its file, its text, or base64 when it is not UTF-8. */
+function bodyFields(bytes: Uint8Array, file: string | undefined): Record<string, string> {
+  if (file !== undefined) return { bodyFile: file };
+  try {
+    return { body: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    return { bodyBase64: Buffer.from(bytes).toString('base64') };
   }
 }

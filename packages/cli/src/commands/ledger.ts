@@ -5,14 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { formatMsat, isTollwayError } from '@tollway/sdk';
-import {
-  createSqliteClientStore,
-  defaultAgentDbPath,
-  type LedgerEntry,
-  type LedgerQuery,
-} from '@tollway/sdk/client';
+import type { LedgerEntry, LedgerQuery } from '@tollway/sdk/client';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { UsageError } from '../usage.js';
 
 /** Exit codes of `tollway ledger`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -49,9 +45,6 @@ interface LedgerFlags {
   tag?: string;
   limit?: string;
 }
-
-/** A usage mistake: printed as is, exit 64. */
-class UsageError extends Error {}
 
 /**
  * Reads `--since`: a duration back from `now` (`30s`, `15m`, `1h`, `7d`) or an ISO 8601 date or
@@ -203,6 +196,8 @@ export function registerLedgerCommand(
       try {
         if (flags.json && flags.csv) throw new UsageError('choose one of --json and --csv');
         const query = toQuery(flags, Date.now());
+        // Loaded when the command runs, so that other commands start without the client.
+        const { createSqliteClientStore, defaultAgentDbPath } = await import('@tollway/sdk/client');
         const path = flags.db ?? defaultAgentDbPath();
         if (!existsSync(path)) {
           io.stdout(flags.json ? '[]\n' : flags.csv ? toCsv([]) : 'no payments yet\n');

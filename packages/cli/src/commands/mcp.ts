@@ -4,12 +4,12 @@
  * (`--http [port]`). Budget state, cached credentials and the ledger live in the agent's SQLite
  * file, shared with `tollway ledger`.
  */
-import { formatMsat, isTollwayError, parseAmount } from '@tollway/sdk';
-import { defaultAgentDbPath } from '@tollway/sdk/client';
+import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
-import { type AgentConfig, openAgent } from '../mcp/agent.js';
-import { serveHttp, serveStdio } from '../mcp/server.js';
+import type { AgentConfig } from '../mcp/agent.js';
+import { asPortInUse } from '../port-in-use.js';
+import { readMsatFlag, readPreferFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -31,20 +31,20 @@ interface McpFlags {
   timeout: string;
   http?: string | true;
   token?: string;
+  prefer?: string;
 }
 
-/** A usage mistake: printed as is, exit 64. */
-class UsageError extends Error {}
+/** Why `tollway mcp` takes amounts in sats only. */
+const SATS_ONLY = 'tollway mcp pays over Lightning and has no rate to convert dollars';
 
-/** `100` (sats), `'100 sat'` or `'2500 msat'`, in msat; dollars are refused (no rate source here). */
+/** An amount flag in msat. */
 function parseMsatFlag(text: string, flag: string): bigint {
-  try {
-    const amount = parseAmount(/^\d+(\.\d+)?$/.test(text.trim()) ? `${text} sat` : text);
-    if (amount.unit === 'msat') return amount.msat;
-  } catch (error) {
-    if (!isTollwayError(error)) throw error;
-  }
-  throw new UsageError(`${flag} takes sats ("100") or a Lightning amount ("100 sat", "2500 msat")`);
+  return readMsatFlag(text, flag, SATS_ONLY);
+}
+
+/** `--prefer`: L402 and MPP in the order wanted; x402 is a usage error (no EVM wallet here). */
+function readPreferences(text: string): Array<'l402' | 'mpp'> {
+  return readPreferFlag(text, ['l402', 'mpp'] as const, 'tollway mcp pays over Lightning only');
 }
 
 function parseWholeNumber(text: string, flag: string, max: number): number {
@@ -53,7 +53,8 @@ function parseWholeNumber(text: string, flag: string, max: number): number {
   return value;
 }
 
-function toConfig(flags: McpFlags): AgentConfig {
+/** The agent's config from the flags; `defaultDb` names the database when `--db` does not. */
+function toConfig(flags: McpFlags, defaultDb: () => string): AgentConfig {
   const wallet = flags.wallet ?? process.env.TOLLWAY_WALLET ?? '';
   if (wallet === '') {
     throw new UsageError('name a wallet with --wallet <connection string> or TOLLWAY_WALLET');
@@ -70,12 +71,13 @@ function toConfig(flags: McpFlags): AgentConfig {
   }
   return {
     wallet,
-    db: flags.db ?? defaultAgentDbPath(),
+    db: flags.db ?? defaultDb(),
     maxCostMsat: parseMsatFlag(flags.maxCost, '--max-cost'),
     maxFeeMsat: parseMsatFlag(flags.maxFee, '--max-fee'),
     windows,
     ...(flags.allowOrigin.length > 0 ? { allowOrigins: flags.allowOrigin } : {}),
     timeoutMs: parseWholeNumber(flags.timeout, '--timeout', 3600) * 1000,
+    ...(flags.prefer !== undefined ? { preferences: readPreferences(flags.prefer) } : {}),
   };
 }
 
@@ -116,6 +118,7 @@ export function registerMcpCommand(
       [],
     )
     .option('--timeout <seconds>', 'time limit of one fetch or quote, payment included', '60')
+    .option('--prefer <protocols>', 'protocols to pay by first: l402, mpp (comma-separated)')
     .option(
       '--http [port]',
       `serve Streamable HTTP on 127.0.0.1 (default port ${DEFAULT_HTTP_PORT}) instead of stdio`,
@@ -126,7 +129,14 @@ export function registerMcpCommand(
     )
     .action(async (flags: McpFlags) => {
       try {
-        const config = toConfig(flags);
+        // Loaded when the command runs, so that other commands start without the MCP server.
+        const [{ defaultAgentDbPath }, { openAgent }, { serveHttp, serveStdio }] =
+          await Promise.all([
+            import('@tollway/sdk/client'),
+            import('../mcp/agent.js'),
+            import('../mcp/server.js'),
+          ]);
+        const config = toConfig(flags, defaultAgentDbPath);
         const port =
           flags.http === undefined
             ? undefined
@@ -154,12 +164,13 @@ export function registerMcpCommand(
         } finally {
           await agent.close();
         }
-      } catch (error) {
-        if (error instanceof UsageError) {
-          io.stderr(`tollway mcp: ${error.message}\n`);
+      } catch (caught) {
+        if (caught instanceof UsageError) {
+          io.stderr(`tollway mcp: ${caught.message}\n`);
           setExitCode(EXIT_USAGE);
           return;
         }
+        const error = asPortInUse(caught, 'stop it, or give --http another port');
         io.stderr(
           `tollway mcp: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
         );

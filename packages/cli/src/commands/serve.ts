@@ -6,9 +6,8 @@
 import { resolve } from 'node:path';
 import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
-import { loadGatewayConfig } from '../gateway/config.js';
-import { checkGatewayConfig, createGateway } from '../gateway/gateway.js';
 import type { Io } from '../io.js';
+import { asPortInUse } from '../port-in-use.js';
 
 /** Exit codes of `tollway serve`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -44,6 +43,11 @@ export function registerServeCommand(
       const file = resolve(flags.config);
       const baseDir = resolve(file, '..');
       try {
+        // Loaded when the command runs, so that other commands start without the gateway.
+        const [{ loadGatewayConfig }, { checkGatewayConfig, createGateway }] = await Promise.all([
+          import('../gateway/config.js'),
+          import('../gateway/gateway.js'),
+        ]);
         const config = await loadGatewayConfig(file);
         if (flags.check) {
           await checkGatewayConfig(config, process.env, baseDir);
@@ -69,7 +73,11 @@ export function registerServeCommand(
           }
         }
         await gateway.close();
-      } catch (error) {
+      } catch (caught) {
+        const error = asPortInUse(
+          caught,
+          'stop it, or choose another port (`listen`, `admin.listen` or `metrics.listen` in the config)',
+        );
         io.stderr(
           `tollway serve: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
         );

@@ -3,26 +3,23 @@
  * handle on L402 tokens. A token may be given as a bare macaroon (base64 or hex), as
  * `<macaroon>:<preimage>`, or as a whole `L402 …` / `LSAT …` Authorization value.
  */
+import { readFile } from 'node:fs/promises';
 import { bytesToHex, hexToBytes, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import {
-  decodeIdentifier,
-  firstPartyCaveats,
-  type L402Credential,
-  type Macaroon,
-  parseCaveat,
-  parseL402Credential,
-  parseMacaroon,
-  verifyCaveats,
-  verifyL402,
-  verifyMacaroonSignature,
-} from '@tollway/sdk/l402';
-import { preimageMatches } from '@tollway/sdk/lightning';
+import type { L402Credential, Macaroon } from '@tollway/sdk/l402';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { UsageError } from '../usage.js';
+
+/** `@tollway/sdk/l402`, loaded when a subcommand runs so that other commands start without it. */
+type L402 = typeof import('@tollway/sdk/l402');
+
+/** The preimage check of `@tollway/sdk/lightning`, loaded likewise. */
+type PreimageMatches = typeof import('@tollway/sdk/lightning').preimageMatches;
 
 /** Exit codes of `tollway token`: documented in docs/reference/cli.md. */
 const EXIT_VALID = 0;
 const EXIT_INVALID = 1;
+const EXIT_USAGE = 64;
 
 interface ParsedToken {
   macaroon: Macaroon;
@@ -30,11 +27,11 @@ interface ParsedToken {
 }
 
 /** Reads any of the accepted token forms; throws a TollwayError naming the problem. */
-function readToken(input: string): ParsedToken {
+function readToken(l402: L402, input: string): ParsedToken {
   const text = input.trim();
   const hasScheme = /^(?:l402|lsat)\s/i.test(text);
   if (hasScheme || text.includes(':')) {
-    const credential: L402Credential | undefined = parseL402Credential(
+    const credential: L402Credential | undefined = l402.parseL402Credential(
       hasScheme ? text : `L402 ${text}`,
     );
     const macaroon = credential?.macaroons[0];
@@ -42,14 +39,18 @@ function readToken(input: string): ParsedToken {
       return { macaroon, preimage: credential.preimage };
     }
   }
-  return { macaroon: parseMacaroon(text) };
+  return { macaroon: l402.parseMacaroon(text) };
 }
 
-function describe(token: ParsedToken): Record<string, unknown> {
+function describe(
+  l402: L402,
+  preimageMatches: PreimageMatches,
+  token: ParsedToken,
+): Record<string, unknown> {
   const { macaroon } = token;
   let identifier: Record<string, unknown>;
   try {
-    const id = decodeIdentifier(macaroon.identifier);
+    const id = l402.decodeIdentifier(macaroon.identifier);
     identifier = {
       version: id.version,
       paymentHash: bytesToHex(id.paymentHash),
@@ -67,7 +68,7 @@ function describe(token: ParsedToken): Record<string, unknown> {
   const out: Record<string, unknown> = {
     location: macaroon.location,
     identifier,
-    caveats: firstPartyCaveats(macaroon),
+    caveats: l402.firstPartyCaveats(macaroon),
     ...(thirdParty.length > 0 ? { thirdPartyCaveats: thirdParty } : {}),
     signature: bytesToHex(macaroon.signature),
   };
@@ -84,10 +85,10 @@ function describe(token: ParsedToken): Record<string, unknown> {
 }
 
 /** The first service named by the token's `services` caveat, used when --service is not given. */
-function firstService(macaroon: Macaroon): string | undefined {
-  for (const text of firstPartyCaveats(macaroon)) {
+function firstService(l402: L402, macaroon: Macaroon): string | undefined {
+  for (const text of l402.firstPartyCaveats(macaroon)) {
     try {
-      const caveat = parseCaveat(text);
+      const caveat = l402.parseCaveat(text);
       if (caveat.condition === 'services') return caveat.value.split(',')[0]?.split(':')[0];
     } catch {
       // A malformed caveat is reported by verification itself.
@@ -97,7 +98,8 @@ function firstService(macaroon: Macaroon): string | undefined {
 }
 
 interface VerifyFlags {
-  rootKey: string;
+  rootKey?: string;
+  masterSecret?: string;
   preimage?: string;
   service?: string;
   path?: string;
@@ -112,47 +114,142 @@ type Verdict =
   | { ok: true; checked: string[] }
   | { ok: false; code: TollwayErrorCode | 'usage'; message: string };
 
-function verify(token: ParsedToken, flags: VerifyFlags): Verdict {
-  const rootKey = hexToBytes(flags.rootKey);
+/**
+ * The master secrets of `--master-secret`: hex, `env:NAME` (one or several, comma-separated, as the
+ * gateway's `secrets.env`), or `@file` (the gateway's secrets file: one per line, current first).
+ */
+async function readMasterSecrets(source: string): Promise<string[]> {
+  const { readSecretList } = await import('../gateway/secrets.js');
+  if (source.startsWith('env:')) {
+    const value = process.env[source.slice(4)];
+    if (value === undefined || value === '') {
+      throw new UsageError(`--master-secret: $${source.slice(4)} is not set`);
+    }
+    return readSecretList(value, `$${source.slice(4)}`, /,/);
+  }
+  if (source.startsWith('@')) {
+    let text: string;
+    try {
+      text = await readFile(source.slice(1), 'utf8');
+    } catch (cause) {
+      throw new UsageError(
+        `--master-secret ${source}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      );
+    }
+    return readSecretList(text, source.slice(1), /\r?\n/);
+  }
+  return readSecretList(source, '--master-secret', /,/);
+}
+
+/**
+ * The root keys to try, in order: `--root-key`, or those derived from each master secret for the
+ * token's identifier, as the gateway and the paywall derive them.
+ */
+async function rootKeysFor(token: ParsedToken, flags: VerifyFlags): Promise<Uint8Array[]> {
+  if ((flags.rootKey === undefined) === (flags.masterSecret === undefined)) {
+    throw new UsageError(
+      'give the root key (--root-key <hex>) or the master secret (--master-secret)',
+    );
+  }
+  if (flags.rootKey !== undefined) return [hexToBytes(flags.rootKey)];
+  const secrets = await readMasterSecrets(flags.masterSecret ?? '');
+  const { createRootKeys } = await import('@tollway/sdk/server');
+  const keys = createRootKeys(secrets);
+  return secrets.map((_secret, index) => keys.rootKey(token.macaroon.identifier, index));
+}
+
+/**
+ * The request fields the flags leave out but the token restricts (`tollway_paths`,
+ * `tollway_methods`): filled with a value the token grants, so that a scoped token verifies, and
+ * named in the verdict as not checked.
+ */
+function unchecked(
+  l402: L402,
+  macaroon: Macaroon,
+  flags: VerifyFlags,
+): { fill: { path?: string; method?: string }; notes: string[] } {
+  const granted = new Map<string, string>();
+  for (const text of l402.firstPartyCaveats(macaroon)) {
+    try {
+      const caveat = l402.parseCaveat(text);
+      granted.set(caveat.condition, caveat.value);
+    } catch {
+      // A malformed caveat is reported by verification itself.
+    }
+  }
+  const fill: { path?: string; method?: string } = {};
+  const notes: string[] = [];
+  const paths = granted.get(l402.tollwayConditions.paths);
+  if (flags.path === undefined && paths !== undefined) {
+    fill.path = paths.split(',')[0] ?? '/';
+    notes.push(`not the path: give --path (the token grants ${paths})`);
+  }
+  const methods = granted.get(l402.tollwayConditions.methods);
+  if (flags.method === undefined && methods !== undefined) {
+    fill.method = methods.split(',')[0] ?? 'GET';
+    notes.push(`not the method: give --method (the token grants ${methods})`);
+  }
+  return { fill, notes };
+}
+
+function verifyWith(
+  l402: L402,
+  token: ParsedToken,
+  flags: VerifyFlags,
+  rootKey: Uint8Array,
+): Verdict {
   const preimage = flags.preimage === undefined ? token.preimage : hexToBytes(flags.preimage);
-  const service = flags.service ?? firstService(token.macaroon) ?? '';
+  const service = flags.service ?? firstService(l402, token.macaroon) ?? '';
   const now = flags.now === undefined ? Date.now() / 1000 : Number(flags.now);
   if (!Number.isFinite(now))
     return { ok: false, code: 'usage', message: '--now takes unix seconds' };
+  const { fill, notes } = unchecked(l402, token.macaroon, flags);
   const request = {
     service,
+    ...fill,
     ...(flags.path === undefined ? {} : { path: flags.path }),
     ...(flags.method === undefined ? {} : { method: flags.method }),
     ...(flags.capability === undefined ? {} : { capability: flags.capability }),
   };
   const strict = { strict: flags.strict === true };
+  const caveatsChecked = `caveats (service ${service || 'none'})`;
   if (preimage !== undefined) {
-    const result = verifyL402(
+    const result = l402.verifyL402(
       { scheme: 'L402', macaroons: [token.macaroon], preimage },
       { ...request, ...strict, now, resolveRootKey: () => rootKey },
     );
     return result.ok
-      ? { ok: true, checked: ['preimage', 'signature', `caveats (service ${service || 'none'})`] }
+      ? { ok: true, checked: ['preimage', 'signature', caveatsChecked, ...notes] }
       : { ok: false, code: result.code, message: result.message };
   }
-  if (!verifyMacaroonSignature(token.macaroon, rootKey)) {
+  if (!l402.verifyMacaroonSignature(token.macaroon, rootKey)) {
     return {
       ok: false,
       code: 'invalid_signature',
       message: 'the macaroon signature does not verify',
     };
   }
-  const caveats = verifyCaveats(firstPartyCaveats(token.macaroon), { ...request, now }, strict);
+  const caveats = l402.verifyCaveats(
+    l402.firstPartyCaveats(token.macaroon),
+    { ...request, now },
+    strict,
+  );
   return caveats.ok
     ? {
         ok: true,
-        checked: [
-          'signature',
-          `caveats (service ${service || 'none'})`,
-          'not the payment: no preimage given',
-        ],
+        checked: ['signature', caveatsChecked, 'not the payment: no preimage given', ...notes],
       }
     : { ok: false, code: caveats.code, message: caveats.message };
+}
+
+/** Verifies with each root key in turn (master secrets rotate): the first that signs it decides. */
+async function verify(l402: L402, token: ParsedToken, flags: VerifyFlags): Promise<Verdict> {
+  let verdict: Verdict = { ok: false, code: 'invalid_signature', message: 'no root key' };
+  for (const rootKey of await rootKeysFor(token, flags)) {
+    verdict = verifyWith(l402, token, flags, rootKey);
+    if (verdict.ok || verdict.code !== 'invalid_signature') return verdict;
+  }
+  return verdict;
 }
 
 /** Registers `tollway token …`. */
@@ -170,9 +267,14 @@ export function registerTokenCommands(
       '<token>',
       'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"',
     )
-    .action((input: string) => {
+    .action(async (input: string) => {
+      const [l402, { preimageMatches }] = await Promise.all([
+        import('@tollway/sdk/l402'),
+        import('@tollway/sdk/lightning'),
+      ]);
       try {
-        io.stdout(`${JSON.stringify(describe(readToken(input)), null, 2)}\n`);
+        const decoded = describe(l402, preimageMatches, readToken(l402, input));
+        io.stdout(`${JSON.stringify(decoded, null, 2)}\n`);
       } catch (error) {
         io.stderr(`tollway token decode: ${errorText(error)}\n`);
         setExitCode(EXIT_INVALID);
@@ -182,13 +284,17 @@ export function registerTokenCommands(
   token
     .command('verify')
     .description(
-      'Verify a token with its root key: signature, caveats and (with a preimage) the payment.',
+      'Verify a token with its root key or master secret: signature, caveats and (with a preimage) the payment.',
     )
     .argument(
       '<token>',
       'macaroon (base64 or hex), <macaroon>:<preimage>, or "L402 <macaroon>:<preimage>"',
     )
-    .requiredOption('--root-key <hex>', 'the root key the token was minted with (hex)')
+    .option('--root-key <hex>', 'the root key the token was minted with (hex)')
+    .option(
+      '--master-secret <hex|env:NAME|@file>',
+      "or the paywall's or gateway's master secret(s): hex, a variable, or its secrets file",
+    )
     .option('--preimage <hex>', 'the payment preimage, when not part of the token')
     .option(
       '--service <name>',
@@ -200,11 +306,17 @@ export function registerTokenCommands(
     .option('--now <unix-seconds>', 'check expiry at this time instead of now')
     .option('--strict', 'reject caveats Tollway does not understand')
     .option('--json', 'print the verdict as JSON')
-    .action((input: string, flags: VerifyFlags) => {
+    .action(async (input: string, flags: VerifyFlags) => {
+      const l402 = await import('@tollway/sdk/l402');
       let verdict: Verdict;
       try {
-        verdict = verify(readToken(input), flags);
+        verdict = await verify(l402, readToken(l402, input), flags);
       } catch (error) {
+        if (error instanceof UsageError) {
+          io.stderr(`tollway token verify: ${error.message}\n`);
+          setExitCode(EXIT_USAGE);
+          return;
+        }
         verdict = {
           ok: false,
           code: isTollwayError(error) ? error.code : 'usage',

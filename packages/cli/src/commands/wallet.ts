@@ -1,13 +1,14 @@
 /**
  * `tollway wallet …`: a Lightning wallet on the command line, against any backend a connection string
  * names (`--wallet` or `TOLLWAY_WALLET`): info, balance, create and pay invoices, look up payments,
- * decode invoices, and create wallets on a dev node.
+ * decode invoices, and create wallets on a dev node. `@tollway/sdk/lightning` is loaded when a
+ * subcommand runs, so that other commands start without it.
  */
-import { formatMsat, isTollwayError, parseAmount, TollwayError } from '@tollway/sdk';
-import { connectLightning, decodeInvoice, type LightningBackend } from '@tollway/sdk/lightning';
-import { createDevWallet } from '@tollway/sdk/lightning/dev';
+import { formatMsat, isTollwayError } from '@tollway/sdk';
+import type { LightningBackend } from '@tollway/sdk/lightning';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { readMsatFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway wallet`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -23,16 +24,9 @@ function toJson(value: unknown): string {
   return `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
 }
 
-/** '10 sat', '2500 msat', '$…' is refused (a wallet pays in sats), a bare number means sats. */
-function parseMsat(text: string): bigint {
-  const amount = parseAmount(/^\d+(\.\d+)?$/.test(text.trim()) ? `${text} sat` : text);
-  if (amount.unit !== 'msat') {
-    throw new TollwayError(
-      'invalid_amount',
-      'give a Lightning amount such as "10 sat" or "2500 msat"',
-    );
-  }
-  return amount.msat;
+/** A wallet amount in msat: `21` (sats), `'21 sat'`, `'2500 msat'`; dollars are a usage error. */
+function parseMsat(text: string, what: string): bigint {
+  return readMsatFlag(text, what, 'a Lightning wallet counts in sats');
 }
 
 /** Registers `tollway wallet …`. */
@@ -59,6 +53,7 @@ export function registerWalletCommands(
       return Promise.resolve();
     }
     return run(async () => {
+      const { connectLightning } = await import('@tollway/sdk/lightning');
       const ln = await connectLightning(source);
       try {
         await body(ln);
@@ -72,6 +67,11 @@ export function registerWalletCommands(
     try {
       await body();
     } catch (error) {
+      if (error instanceof UsageError) {
+        io.stderr(`tollway wallet: ${error.message}\n`);
+        setExitCode(EXIT_USAGE);
+        return;
+      }
       io.stderr(
         `tollway wallet: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
       );
@@ -127,7 +127,7 @@ export function registerWalletCommands(
       (amount: string, flags: WalletFlags & { memo?: string; expiry: string; wait?: boolean }) =>
         withBackend(flags, async (ln) => {
           const created = await ln.createInvoice({
-            amountMsat: parseMsat(amount),
+            amountMsat: parseMsat(amount, '<amount>'),
             expirySeconds: Number(flags.expiry),
             ...(flags.memo !== undefined ? { memo: flags.memo } : {}),
           });
@@ -159,8 +159,12 @@ export function registerWalletCommands(
           const paid = await ln.payInvoice({
             paymentRequest: invoice,
             timeoutMs: Number(flags.timeout) * 1000,
-            ...(flags.amount !== undefined ? { amountMsat: parseMsat(flags.amount) } : {}),
-            ...(flags.maxFee !== undefined ? { maxFeeMsat: parseMsat(flags.maxFee) } : {}),
+            ...(flags.amount !== undefined
+              ? { amountMsat: parseMsat(flags.amount, '--amount') }
+              : {}),
+            ...(flags.maxFee !== undefined
+              ? { maxFeeMsat: parseMsat(flags.maxFee, '--max-fee') }
+              : {}),
           });
           io.stdout(toJson(paid));
         }),
@@ -187,6 +191,7 @@ export function registerWalletCommands(
     .argument('<invoice>', 'BOLT11 payment request')
     .action((invoice: string) =>
       run(async () => {
+        const { decodeInvoice } = await import('@tollway/sdk/lightning');
         io.stdout(toJson(decodeInvoice(invoice)));
       }),
     );
@@ -194,19 +199,51 @@ export function registerWalletCommands(
   wallet
     .command('create')
     .description(
-      'Create a wallet funded with play money on a dev node (`tollway dev` prints the values).',
+      'Create a wallet funded with play money on a dev node: by default the one `tollway dev` or `tollway dev node` runs from this folder.',
     )
     .argument('<name>', 'wallet name')
-    .requiredOption('--dev-url <url>', 'the dev node URL, e.g. http://127.0.0.1:4242')
-    .requiredOption('--admin-token <token>', "the dev node's admin token")
-    .action((name: string, flags: { devUrl: string; adminToken: string }) =>
+    .option(
+      '--dev-url <url>',
+      "the dev node URL, e.g. http://127.0.0.1:8403 (default: this folder's)",
+    )
+    .option('--admin-token <token>', "the dev node's admin token (default: this folder's)")
+    .action((name: string, flags: { devUrl?: string; adminToken?: string }) =>
       run(async () => {
-        const created = await createDevWallet({
-          url: flags.devUrl,
-          adminToken: flags.adminToken,
-          name,
+        const node = await devNodeOf(flags);
+        const { createDevWallet } = await import('@tollway/sdk/lightning/dev');
+        const created = await createDevWallet({ ...node, name }).catch((error: unknown) => {
+          if (isTollwayError(error, 'backend_unavailable') && flags.devUrl === undefined) {
+            throw new UsageError(
+              `no dev node answers at ${node.url}, where \`tollway dev\` in this folder last ran one: start it again`,
+            );
+          }
+          throw error;
         });
         io.stdout(toJson(created));
       }),
     );
+}
+
+/**
+ * The dev node to create a wallet on: the flags, or else the node `tollway dev` or `tollway dev
+ * node` runs from this folder (recorded in `.tollway/dev-node.json`).
+ */
+async function devNodeOf(flags: {
+  devUrl?: string;
+  adminToken?: string;
+}): Promise<{ url: string; adminToken: string }> {
+  if (flags.devUrl !== undefined && flags.adminToken !== undefined) {
+    return { url: flags.devUrl, adminToken: flags.adminToken };
+  }
+  if (flags.devUrl !== undefined || flags.adminToken !== undefined) {
+    throw new UsageError('give both --dev-url and --admin-token, or neither');
+  }
+  const { readDevNodeAddress } = await import('../dev/node.js');
+  const running = await readDevNodeAddress(process.cwd());
+  if (running === undefined) {
+    throw new UsageError(
+      'no dev node runs from this folder: start `npx tollway dev node` (or `npx tollway dev`) here, or give --dev-url and --admin-token',
+    );
+  }
+  return running;
 }

@@ -13,16 +13,20 @@ import {
   createDevServer,
   type DevNetwork,
   type DevServer,
-  type DevWallet,
 } from '@tollway/sdk/lightning/dev';
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';
 import { type DemoResult, runDemo, runX402Demo, type X402DemoResult } from './demo.js';
+import {
+  devConnection,
+  onFreePort,
+  privateStateDir,
+  removeDevNodeAddress,
+  stateDirOf,
+  writeDevNodeAddress,
+} from './node.js';
 import { createSampleUpstream, SAMPLE_PRICES, type SampleUpstream } from './sample-upstream.js';
-
-/** The gateway's port when none is given. */
-export const DEFAULT_DEV_PORT = 8402;
 
 /** The dev wallets: the gateway's, the demo agent's, and the one printed for another terminal. */
 const DEV_WALLETS = { gateway: 'gateway', agent: 'demo-agent', you: 'you' } as const;
@@ -82,39 +86,6 @@ const X402_STREAM_PRICE = '$0.02';
 const X402_USD_PER_BTC = '100000';
 const X402_PATH = '/v1/stream';
 const FACILITATOR_KEY_ENV = 'TOLLWAY_DEV_FACILITATOR_KEY';
-
-function isAddressInUse(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
-}
-
-/** Runs `start(port)`; when the port is taken, runs it again on a free port and says so. */
-async function onFreePort<T>(
-  port: number,
-  what: string,
-  start: (port: number) => Promise<T>,
-  print: (line: string) => void,
-): Promise<T> {
-  try {
-    return await start(port);
-  } catch (error) {
-    if (port === 0 || !isAddressInUse(error)) throw error;
-    print(`  port ${port} is taken, so the ${what} uses a free port instead`);
-    return start(0);
-  }
-}
-
-/**
- * Makes the state folder private: mode 0700, and every file in it 0600. It holds the dev node's
- * private key and admin token, every wallet token, the master secrets and the token counters; an
- * older version left the folder 0755 and its databases 0644.
- */
-async function privateStateDir(stateDir: string): Promise<void> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await chmod(stateDir, 0o700);
-  for (const entry of await readdir(stateDir, { withFileTypes: true })) {
-    if (entry.isFile()) await chmod(join(stateDir, entry.name), 0o600);
-  }
-}
 
 /** Reads the admin token kept in the state folder, creating it (mode 0600) on first start. */
 async function adminTokenIn(stateDir: string): Promise<string> {
@@ -211,11 +182,6 @@ function sandboxConfig({
   );
 }
 
-/** The connection string of a wallet of the dev node at `nodeUrl`. */
-function devConnection(nodeUrl: string, wallet: DevWallet): string {
-  return `dev+${nodeUrl}?wallet=${wallet.name}&token=${wallet.token}`;
-}
-
 /** Single-quotes a shell word. */
 function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
@@ -235,7 +201,7 @@ function shellQuote(text: string): string {
  */
 export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSandbox> {
   const { print } = options;
-  const stateDir = join(options.dir, '.tollway');
+  const stateDir = stateDirOf(options.dir);
   await privateStateDir(stateDir);
   const network = createDevNetwork({ path: join(stateDir, 'dev-lightning.sqlite') });
   let node: DevServer | undefined;
@@ -245,6 +211,7 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
   const close = async (): Promise<void> => {
     await gateway?.close();
     await upstream?.close();
+    if (node !== undefined) await removeDevNodeAddress(stateDir);
     await node?.close();
     await network.close();
     await chain?.close();
@@ -268,6 +235,7 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
       print,
     );
     const nodeUrl = node.url;
+    await writeDevNodeAddress(stateDir, { url: nodeUrl, adminToken: network.adminToken });
     const sample = await createSampleUpstream({ host: HOST });
     upstream = sample;
     const logger: GatewayLogger = {
@@ -403,7 +371,7 @@ export async function runDev(options: RunDevOptions): Promise<number> {
       );
     } else {
       print(
-        `  GET  /v1/stream            ${X402_STREAM_PRICE} (at $${X402_USD_PER_BTC}/BTC), server-sent events, valid for 1 hour; also x402`,
+        `  GET  /v1/stream            ${X402_STREAM_PRICE} (at $${X402_USD_PER_BTC}/BTC), server-sent events: an L402 token valid for 1 hour, or x402 for one request`,
       );
     }
     print('');
@@ -440,6 +408,7 @@ export async function runDev(options: RunDevOptions): Promise<number> {
       `Pay from another terminal, with the dev wallet "${DEV_WALLETS.you}" (${formatMsat(you?.balanceMsat ?? 0n)} of play money):`,
     );
     print(`  ${sandbox.fetchCommand}`);
+    print('Another dev wallet: npx tollway wallet create <name>');
     if (sandbox.x402 !== undefined) {
       print('');
       print('Pay with x402 from another terminal (SANDBOX anvil dev key, test tokens):');

@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseAmount, TollwayError } from '@tollway/sdk';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { describeIssues, formatPath } from './config-errors.js';
 import { DEFAULT_CONNECTION_LIMITS } from './http-server.js';
 import { toolKey } from './mcp-pricing.js';
 
@@ -19,13 +20,13 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A header field value (RFC 9110 §5.5): no CR, LF, NUL or other control characters but tab. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+const DURATION_FORMS = "must be whole seconds or text such as '90s', '15m', '1h', '7d'";
+
 /** A length of time as the engine reads it: whole seconds, or `'90s'`, `'15m'`, `'1h'`, `'7d'`. */
-const duration = z.union([
-  z.number().int().positive(),
-  z.string().regex(ENGINE_DURATION, {
-    error: "must be whole seconds or text such as '90s', '15m', '1h', '7d'",
-  }),
-]);
+const duration = z.union(
+  [z.number().int().positive(), z.string().regex(ENGINE_DURATION, { error: DURATION_FORMS })],
+  { error: DURATION_FORMS },
+);
 
 /** A timeout in milliseconds: a number of ms, or `'500ms'`, `'30s'`, `'2m'`. */
 const timeout = z
@@ -59,14 +60,42 @@ function isRegExp(text: string): boolean {
   }
 }
 
-/** An amount: `'10 sat'`, `'2500 msat'`, `'$0.002'` (zero allowed where it means free). */
+/**
+ * An amount in the one amount grammar (docs/reference/amounts.md): `10 sat`, `2500 msat`,
+ * `$0.002`, or a number of sats (`10`, which YAML reads as a number). Zero allowed where it means
+ * free.
+ */
 const amount = z
-  .string({ error: "must be an amount with its unit, such as '10 sat', '2500 msat' or '$0.01'" })
+  .union([z.string(), z.number().transform(String)], {
+    error: "must be an amount such as '10 sat', '2500 msat' or '$0.01'",
+  })
   .refine(isAmount, { error: "must be an amount such as '10 sat', '2500 msat' or '$0.01'" });
 
 function isZero(text: string): boolean {
   const parsed = parseAmount(text);
   return parsed.unit === 'msat' ? parsed.msat === 0n : parsed.microUsd === 0n;
+}
+
+/** The dollar amounts of a service, by field: they need a USD/BTC rate to become invoices. */
+function dollarAmounts(service: ServiceConfig): Array<{ path: PropertyKey[]; text: string }> {
+  const found: Array<{ path: PropertyKey[]; text: string }> = [];
+  const check = (text: string | undefined, path: PropertyKey[]): void => {
+    if (text !== undefined && isAmount(text) && parseAmount(text).unit === 'usd') {
+      found.push({ path, text });
+    }
+  };
+  check(service.price, ['price']);
+  check(service.balance, ['balance']);
+  for (const [index, rule] of (service.pricing ?? []).entries()) {
+    check(rule.price, ['pricing', index, 'price']);
+    for (const [key, text] of Object.entries(rule.prices ?? {})) {
+      check(text, ['pricing', index, 'prices', key]);
+    }
+  }
+  for (const [tool, text] of Object.entries(service.mcp?.tools ?? {})) {
+    check(text, ['mcp', 'tools', tool]);
+  }
+  return found;
 }
 
 const positiveAmount = amount.refine((text) => !isAmount(text) || !isZero(text), {
@@ -357,7 +386,10 @@ const configSchema = z
     listen: listen.default({ host: '127.0.0.1', port: 8402 }),
     dataDir: z.string().min(1).default('.tollway'),
     store: store.exactOptional(),
-    lightning: z.string().min(1, { error: "must be a connection string or 'dev'" }),
+    lightning: z.string().min(1, {
+      error:
+        "must be a Lightning connection string such as 'lnd+https://…' or 'dev+http://127.0.0.1:8403?wallet=…&token=…'",
+    }),
     secrets: z
       .strictObject({
         file: z.string().min(1).exactOptional(),
@@ -416,6 +448,17 @@ const configSchema = z
     services: z.array(serviceSchema),
   })
   .superRefine((config, ctx) => {
+    if (config.paywall.usdPerBtc === undefined) {
+      for (const [index, service] of config.services.entries()) {
+        for (const { path, text } of dollarAmounts(service)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', index, ...path],
+            message: `'${text}' is in dollars, and invoices are in sats: set \`paywall.usdPerBtc\` (for example \`usdPerBtc: '65000'\`), or write the price in sats`,
+          });
+        }
+      }
+    }
     const seen = new Set<string>();
     for (const [index, service] of config.services.entries()) {
       if (seen.has(service.name)) {
@@ -455,16 +498,6 @@ export type X402Config = z.output<typeof x402Schema>;
 
 /** Where `${NAME}` values come from. */
 export type Env = Readonly<Record<string, string | undefined>>;
-
-/** `services[1].upstream` from a zod / walk path. */
-function formatPath(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const key of path) {
-    if (typeof key === 'number') text += `[${key}]`;
-    else text += text === '' ? String(key) : `.${String(key)}`;
-  }
-  return text === '' ? '(config)' : text;
-}
 
 function configError(problems: string[], source: string | undefined): TollwayError {
   const where = source === undefined ? 'the gateway config' : source;
@@ -557,10 +590,13 @@ function check<T extends z.ZodType>(
   const parsed = schema.safeParse(expandTree(input, expansion, [], variables));
   const problems = variables.map(describeVariableProblem);
   const named = new Set(variables.map(({ path }) => path));
-  for (const issue of parsed.success ? [] : parsed.error.issues) {
-    const path = formatPath(issue.path);
-    if (!named.has(path)) problems.push(`${path}: ${issue.message}`);
-  }
+  const issues = parsed.success ? [] : parsed.error.issues;
+  problems.push(
+    ...describeIssues(
+      schema,
+      issues.filter((issue) => !named.has(formatPath(issue.path))),
+    ),
+  );
   if (problems.length > 0 || !parsed.success) throw configError(problems, source);
   return parsed.data;
 }
@@ -571,7 +607,7 @@ function check<T extends z.ZodType>(
  *
  * @example
  * ```ts
- * const config = parseGatewayConfig({ lightning: 'dev', services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' }] });
+ * const config = parseGatewayConfig({ lightning: process.env.TOLLWAY_LIGHTNING, services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' }] });
  * config.services[0]?.path; // '/'
  * ```
  */

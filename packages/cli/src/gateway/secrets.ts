@@ -25,7 +25,8 @@ export interface LoadedSecrets {
 
 const HEX_SECRET = /^[0-9a-fA-F]{64,}$/;
 
-function readList(text: string, where: string, separator: RegExp): string[] {
+/** The secrets of a list (one per line of a file, or comma-separated), `#` comments skipped. */
+export function readSecretList(text: string, where: string, separator: RegExp): string[] {
   const secrets = text
     .split(separator)
     .map((line) => line.trim())
@@ -76,7 +77,7 @@ export async function loadSecrets(
   const fromEnv = source.env === undefined ? undefined : env[source.env];
   if (source.env !== undefined && fromEnv !== undefined && fromEnv !== '') {
     return {
-      secrets: readList(fromEnv, `$${source.env}`, /,/),
+      secrets: readSecretList(fromEnv, `$${source.env}`, /,/),
       origin: `env:${source.env}`,
       created: false,
     };
@@ -92,5 +93,5 @@ export async function loadSecrets(
   }
   const { mode } = await stat(source.file);
   if ((mode & 0o077) !== 0) warn(`${source.file} can be read by other users; chmod 600 it`);
-  return { secrets: readList(text, source.file, /\r?\n/), origin: source.file, created };
+  return { secrets: readSecretList(text, source.file, /\r?\n/), origin: source.file, created };
 }

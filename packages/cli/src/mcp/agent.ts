@@ -4,7 +4,7 @@
  * narrow the configured one.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { TollwayError } from '@tollway/sdk';
+import { formatMsat, TollwayError } from '@tollway/sdk';
 import {
   type AgentBudget,
   type Budget,
@@ -33,6 +33,8 @@ export interface AgentConfig {
   allowOrigins?: readonly string[];
   /** Time limit of one `fetch` or `quote` call, payment included, in ms. */
   timeoutMs: number;
+  /** The protocols to pay by, most wanted first. Default: L402, then MPP. */
+  preferences?: ReadonlyArray<'l402' | 'mpp'>;
 }
 
 /** The state of one tool call, seen by the budget and the paying fetch's events. */
@@ -73,7 +75,7 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
     if (cap === undefined || request.amountMsat <= cap) return undefined;
     return new TollwayError(
       'over_price',
-      `price ${request.amountMsat} msat is above the max_cost of this call (${cap} msat)`,
+      `price ${formatMsat(request.amountMsat)} is above the max_cost of this call (${formatMsat(cap)})`,
       { details: { argument: 'max_cost', amountMsat: request.amountMsat, limitMsat: cap } },
     );
   }
@@ -133,6 +135,7 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
     store,
     budget: withCallCap(budget, calls),
     maxFeeMsat: config.maxFeeMsat,
+    ...(config.preferences !== undefined ? { preferences: config.preferences } : {}),
     tags: TAGS,
     onEvent: (event) => {
       const current = calls.getStore();

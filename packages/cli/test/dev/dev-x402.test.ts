@@ -65,6 +65,8 @@ describe.skipIf(!existsSync(BUILT))('tollway dev --x402 (the built command, with
     expect(code).toBe(0);
     expect(stdout).toContain('SANDBOX');
     expect(stdout).toContain('test tokens');
+    // An x402 payment buys one request (a second fetch pays again); only L402 buys a token.
+    expect(stdout).toContain('an L402 token valid for 1 hour, or x402 for one request');
     expect(stdout).toMatch(/2\. 402 Payment Required +PAYMENT-REQUIRED: x402 v2 exact/);
     expect(stdout).toMatch(/3\. Signed authorization +EIP-3009 transferWithAuthorization/);
     expect(stdout).toMatch(/4\. Settled +transaction 0x[0-9a-f]{64}/);

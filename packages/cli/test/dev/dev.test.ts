@@ -142,20 +142,82 @@ describe('tollway dev (the built command, in a child process)', () => {
       const fetched = await run('sh', ['-c', pasted], elsewhere, {
         TOLLWAY_AGENT_DB: join(elsewhere, 'agent.sqlite'),
       });
-      expect(fetched.stderr).toBe('');
       expect(fetched.code).toBe(0);
-      const printed = JSON.parse(fetched.stdout) as {
-        status: number;
-        body: string;
-        payment: unknown;
-      };
-      expect(printed.status).toBe(200);
-      expect(JSON.parse(printed.body)).toMatchObject({ city: 'Paris' });
-      expect(printed.payment).toMatchObject({ amountMsat: '10000' });
+      expect(JSON.parse(fetched.stdout)).toMatchObject({ city: 'Paris' });
+      expect(fetched.stderr).toMatch(/^tollway fetch: paid 10 sat \+ 0 sat fee with l402 /);
+
+      // Another dev wallet in one command, from the sandbox's folder.
+      const created = await run(process.execPath, [BIN, 'wallet', 'create', 'mine'], dir);
+      expect(created.code).toBe(0);
+      expect(JSON.parse(created.stdout)).toMatchObject({
+        name: 'mine',
+        balanceMsat: '1000000000',
+        connectionString: expect.stringMatching(
+          /^dev\+http:\/\/127\.0\.0\.1:\d+\?wallet=mine&token=/,
+        ),
+      });
     } finally {
       dev.kill('SIGINT');
     }
     expect(await exited).toBe(0);
     expect(stdout).toContain('Stopping…');
+    expect(existsSync(join(dir, '.tollway/dev-node.json'))).toBe(false);
+  });
+});
+
+describe('tollway dev node (the built command, in a child process)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tollway-dev-node-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints a wallet for the app and one that pays it, makes more on request, and stops on Ctrl-C', async () => {
+    const node: ChildProcess = spawn(process.execPath, [BIN, 'dev', 'node', '--port', '0'], {
+      cwd: dir,
+    });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) =>
+      node.on('close', (code) => resolve(code)),
+    );
+    try {
+      const [app = '', payer = ''] = await new Promise<string[]>((resolve, reject) => {
+        node.stdout?.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          const match =
+            /export TOLLWAY_LIGHTNING='([^']+)'[\s\S]*export TOLLWAY_WALLET='([^']+)'[\s\S]*Press Ctrl-C/.exec(
+              stdout,
+            );
+          if (match !== null) resolve([match[1] ?? '', match[2] ?? '']);
+        });
+        void exited.then(() => reject(new Error(`tollway dev node ended early:\n${stdout}`)));
+      });
+      expect(stdout).toContain('SANDBOX');
+      expect(app).toMatch(/wallet=shop&token=[0-9a-f]{64}$/);
+      // The app's wallet issues an invoice; the printed paying wallet pays it.
+      const invoice = await run(
+        process.execPath,
+        [BIN, 'wallet', 'invoice', '21', '--wallet', app],
+        dir,
+      );
+      expect(invoice.code).toBe(0);
+      const { paymentRequest } = JSON.parse(invoice.stdout) as { paymentRequest: string };
+      const paid = await run(
+        process.execPath,
+        [BIN, 'wallet', 'pay', paymentRequest, '--wallet', payer],
+        dir,
+      );
+      expect([paid.code, JSON.parse(paid.stdout).amountMsat]).toEqual([0, '21000']);
+      const created = await run(process.execPath, [BIN, 'wallet', 'create', 'another'], dir);
+      expect(JSON.parse(created.stdout)).toMatchObject({
+        name: 'another',
+        balanceMsat: '1000000000',
+      });
+    } finally {
+      node.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    const after = await run(process.execPath, [BIN, 'wallet', 'create', 'late'], dir);
+    expect([after.code, after.stderr]).toEqual([
+      64,
+      expect.stringContaining('no dev node runs from this folder'),
+    ]);
   });
 });

@@ -62,7 +62,7 @@ describe('gateway config', () => {
             {
               name: 'x',
               upstream: 'ftp://nope',
-              price: 10,
+              price: '10 eur',
               pricing: [{ field: 'model' }],
               timeouts: { idle: '5 years' },
             },
@@ -82,7 +82,7 @@ describe('gateway config', () => {
       "listen: must be a port or 'host:port' (e.g. '0.0.0.0:8402')",
       'services[0].upstream: must be an http:// or https:// URL',
       "services[0].timeouts.idle: must be milliseconds or text such as '500ms', '30s', '2m'",
-      "services[0].price: must be an amount with its unit, such as '10 sat', '2500 msat' or '$0.01'",
+      "services[0].price: must be an amount such as '10 sat', '2500 msat' or '$0.01'",
       'services[0].pricing[0]: a pricing rule needs `price` or `prices`',
       'services[0].pricing[0]: `field` and `prices` go together',
       'services[1].auth: must be on or off',
@@ -90,7 +90,7 @@ describe('gateway config', () => {
       "services[2].allowlist[0]: must be a path prefix starting with '/' or '~' and a regular expression",
       "services[2].allowlist[1]: must be a path prefix starting with '/' or '~' and a regular expression",
       'services[2].price: is required unless `auth: off`',
-      '(config): Unrecognized key: "colour"',
+      'colour: unknown field; see docs/reference/config.md for the fields here',
     ]);
     const twice = { name: 'x', upstream: 'http://127.0.0.1:1', auth: 'off' };
     expect(problemsOf({ lightning: LIGHTNING, services: [twice, twice] })).toEqual([
@@ -101,6 +101,7 @@ describe('gateway config', () => {
   it('checks mcp.paymentRequired: http by default; tool-result needs dollars and the x402 offer', async () => {
     const service = (mcp: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
       lightning: LIGHTNING,
+      paywall: { usdPerBtc: '65000' },
       services: [
         {
           name: 'tools',
@@ -114,7 +115,7 @@ describe('gateway config', () => {
     expect(parsed.services[0]?.mcp?.paymentRequired).toBe('http');
     expect(problemsOf(service({ paymentRequired: 'tool-result' }))).toEqual([]);
     expect(problemsOf(service({ paymentRequired: 'sometimes' }))).toEqual([
-      'services[0].mcp.paymentRequired: Invalid option: expected one of "http"|"tool-result"',
+      'services[0].mcp.paymentRequired: must be "http" or "tool-result"',
     ]);
     expect(problemsOf(service({ paymentRequired: 'tool-result', tools: { a: '10 sat' } }))).toEqual(
       [
@@ -140,6 +141,65 @@ describe('gateway config', () => {
         'mcp.paymentRequired: tool-result needs the top-level `x402` block',
       ),
     });
+  });
+
+  it('says what a misspelled or misplaced key meant, and what a value may be', () => {
+    const base = { lightning: LIGHTNING, services: [] };
+    const service = { name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' };
+    expect(
+      problemsOf({
+        ...base,
+        paywal: {},
+        services: [{ name: 'api', upstrem: 'http://127.0.0.1:8080', price: '10 sat' }],
+      }),
+    ).toEqual([
+      'services[0].upstream: is required',
+      'services[0].upstrem: unknown field; did you mean `upstream`?',
+      'paywal: unknown field; did you mean `paywall`?',
+    ]);
+    expect(problemsOf({ ...base, services: [{ ...service, trustProxy: true }] })).toEqual([
+      'services[0].trustProxy: unknown field; `trustProxy` belongs in `paywall`',
+    ]);
+    expect(problemsOf({ ...base, admin: { tokn: 'x', colour: 1 } })).toEqual([
+      'admin.tokn: unknown field; did you mean `token`?',
+      'admin.colour: unknown field; the fields here are `token`, `listen`, `overlayFile`',
+    ]);
+    expect(problemsOf({ ...base, services: [{ ...service, validFor: true }] })).toEqual([
+      "services[0].validFor: must be whole seconds or text such as '90s', '15m', '1h', '7d'",
+    ]);
+    expect(problemsOf({ ...base, paywall: { trustProxy: 'x' } })).toEqual([
+      'paywall.trustProxy: must be true or false or a number',
+    ]);
+  });
+
+  it('names paywall.usdPerBtc for a dollar price without a rate, wherever the price is', () => {
+    const dollars = {
+      lightning: LIGHTNING,
+      services: [
+        {
+          name: 'api',
+          upstream: 'http://127.0.0.1:8080',
+          price: '$0.001',
+          pricing: [{ field: 'model', prices: { small: '2 sat', large: '$0.01' } }],
+        },
+      ],
+    };
+    const advice =
+      "is in dollars, and invoices are in sats: set `paywall.usdPerBtc` (for example `usdPerBtc: '65000'`), or write the price in sats";
+    expect(problemsOf(dollars)).toEqual([
+      `services[0].price: '$0.001' ${advice}`,
+      `services[0].pricing[0].prices.large: '$0.01' ${advice}`,
+    ]);
+    expect(problemsOf({ ...dollars, paywall: { usdPerBtc: '65000' } })).toEqual([]);
+    // One amount grammar: YAML numbers are sats.
+    const numbers = parseGatewayConfig(
+      {
+        lightning: LIGHTNING,
+        services: [{ name: 'api', upstream: 'http://127.0.0.1:8080', price: 10 }],
+      },
+      { env: {} },
+    );
+    expect(numbers.services[0]?.price).toBe('10');
   });
 
   it('expands ${ENV} and ${ENV:-default}; $$ is a dollar sign', () => {

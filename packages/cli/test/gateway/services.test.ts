@@ -2,7 +2,7 @@ import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { parseGatewayConfig, parseServiceConfig } from '../../src/gateway/config.js';
 import { createServiceTable, pathWithin } from '../../src/gateway/services.js';
 
 const network = createDevNetwork({ path: ':memory:' });
@@ -78,7 +78,14 @@ describe('gateway services', () => {
   });
 
   it('names the service when the engine refuses its options', () => {
-    expect(() => table([{ name: 'svc', upstream: 'http://127.0.0.1:1', price: '$0.01' }])).toThrow(
+    // A service the admin API receives is checked on its own, so a dollar price without a rate
+    // reaches the engine (a config file is refused earlier, naming `paywall.usdPerBtc`).
+    const service = parseServiceConfig(
+      { name: 'svc', upstream: 'http://127.0.0.1:1', price: '$0.01' },
+      {},
+      [],
+    );
+    expect(() => createServiceTable([service], () => paywall)).toThrow(
       /services\[0\] \(svc\): price is in dollars but the paywall has no `rates`/,
     );
   });

@@ -403,7 +403,21 @@ describe('tollway mcp usage', () => {
       '--max-cost',
       'lots',
     );
-    expect([bad.code, bad.stderr]).toEqual([64, expect.stringContaining('--max-cost takes sats')]);
+    expect([bad.code, bad.stderr]).toEqual([
+      64,
+      expect.stringContaining('--max-cost: not an amount'),
+    ]);
+    const dollars = await runCli(
+      'mcp',
+      '--wallet',
+      'dev+http://127.0.0.1:1?wallet=x&token=00',
+      '--budget-day',
+      '$1',
+    );
+    expect([dollars.code, dollars.stderr]).toEqual([
+      64,
+      expect.stringContaining('--budget-day takes sats, not dollars'),
+    ]);
     const unreachable = await runCli(
       'mcp',
       '--wallet',
@@ -415,5 +429,38 @@ describe('tollway mcp usage', () => {
       1,
       expect.stringContaining('backend_unavailable'),
     ]);
+    const x402 = await runCli(
+      'mcp',
+      '--wallet',
+      'dev+http://127.0.0.1:1?wallet=x&token=00',
+      '--prefer',
+      'x402',
+    );
+    expect([x402.code, x402.stderr]).toEqual([
+      64,
+      expect.stringContaining('--prefer x402: tollway mcp pays over Lightning only'),
+    ]);
+  });
+
+  it('--prefer mpp pays the MPP offer of a 402 that also offers L402', async () => {
+    const wallet = await newWallet('mcp-prefer');
+    const client = new Client({ name: 'test-host', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'mcp', '--prefer', 'mpp'],
+        env: {
+          ...getDefaultEnvironment(),
+          TOLLWAY_WALLET: wallet.connection,
+          TOLLWAY_AGENT_DB: join(dir, 'prefer.sqlite'),
+        },
+      }),
+    );
+    try {
+      const paid = await call(client, 'fetch', { url: `${base}/other` });
+      expect(paid.data).toMatchObject({ status: 200, payment: { protocol: 'mpp' } });
+    } finally {
+      await client.close();
+    }
   });
 });

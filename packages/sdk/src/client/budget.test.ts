@@ -54,6 +54,48 @@ describe('per-payment caps', () => {
   });
 });
 
+describe('refusal messages', () => {
+  /** The message of the refusal `promise` ends with. */
+  async function refusal(promise: Promise<unknown>): Promise<string> {
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!isTollwayError(error)) throw new Error('expected a refusal');
+    return error.message;
+  }
+
+  it('speak in sats, or in dollars for a dollar cap, not in msat', async () => {
+    const store = createMemoryClientStore();
+    const sats = createBudget({
+      store,
+      limits: { perRequest: '10 sats', maxFee: 2000n, day: '15' },
+    });
+    expect(await refusal(sats.reserve(request(10_500n)))).toBe(
+      'price 10.5 sat is above the per-request cap of agent (10 sats)',
+    );
+    expect(await refusal(sats.reserve(request(1000n, { maxFeeMsat: 3000n })))).toBe(
+      'fee allowance 3 sat is above the fee cap of agent (2 sat)',
+    );
+    const dollars = createBudget({
+      store,
+      path: 'dollars',
+      limits: { perRequest: '$0.01', day: '5 sat' },
+      rates: fixedRate('100000'),
+    });
+    expect(await refusal(dollars.reserve(request(11_000n)))).toBe(
+      'price 11 sat is above the per-request cap of dollars ($0.01, 10 sat now)',
+    );
+    await spend(dollars, 1000n);
+    await spend(dollars, 1000n);
+    await spend(dollars, 1000n);
+    await spend(dollars, 1000n);
+    expect(await refusal(dollars.reserve(request(2000n)))).toMatch(
+      /^budget dollars has 1 sat left in its day window/,
+    );
+  });
+});
+
 describe('rolling windows with a controlled clock', () => {
   for (const [window, length] of [
     ['hour', HOUR],
@@ -537,7 +579,7 @@ describe('check (dry run)', () => {
     expect(await budget.check(request(3_000n))).toMatchObject({
       ok: false,
       code: 'budget_exceeded',
-      message: 'budget agent has 2000 msat left in its total window',
+      message: 'budget agent has 2 sat left in its total window',
     });
   });
 });

@@ -9,7 +9,10 @@
  */
 import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.js';
 import {
+  formatMsat,
   formatTokenAmount,
+  formatUsd,
+  MAX_MSAT,
   parseAmount,
   type RateSource,
   type UsdPerBtc,
@@ -306,19 +309,37 @@ function policyDenial(chain: readonly AgentBudget[], request: SpendRequest): Den
   return undefined;
 }
 
+/**
+ * A cap as its budget was given it, so that a refusal speaks the user's unit: the text itself
+ * (`'0.5 sat'`, `'10 sats'`; a bare number with `sat`), `'$0.01, 15 sat now'` for a dollar limit,
+ * else (a bigint, or a cap an ancestor narrowed) sats.
+ */
+function describeCap(given: BudgetAmount | undefined, msat: bigint): string {
+  const amount = typeof given === 'string' ? parseAmount(given) : undefined;
+  if (amount?.unit === 'usd') return `${formatUsd(amount.microUsd)}, ${formatLimit(msat)} now`;
+  if (amount?.msat !== msat) return formatLimit(msat);
+  const text = String(given).trim();
+  return /^[\d.]+$/.test(text) ? `${text} sat` : text;
+}
+
+/** {@link formatMsat}, and plain msat for a bigint limit beyond any amount of bitcoin. */
+function formatLimit(msat: bigint): string {
+  return msat <= MAX_MSAT ? formatMsat(msat) : `${msat} msat`;
+}
+
 function capDenial(resolved: readonly ResolvedLimits[], request: SpendRequest): Denial | undefined {
   for (const { budget, perRequest, maxFee } of resolved) {
     if (perRequest !== undefined && request.amountMsat > perRequest) {
       return {
         code: 'over_price',
-        message: `price ${request.amountMsat} msat is above the per-request cap of ${budget.path} (${perRequest} msat)`,
+        message: `price ${formatMsat(request.amountMsat)} is above the per-request cap of ${budget.path} (${describeCap(budget.limits.perRequest, perRequest)})`,
         details: { budget: budget.path, amountMsat: request.amountMsat, limitMsat: perRequest },
       };
     }
     if (maxFee !== undefined && request.maxFeeMsat > maxFee) {
       return {
         code: 'fee_too_high',
-        message: `fee allowance ${request.maxFeeMsat} msat is above the fee cap of ${budget.path} (${maxFee} msat)`,
+        message: `fee allowance ${formatMsat(request.maxFeeMsat)} is above the fee cap of ${budget.path} (${describeCap(budget.limits.maxFee, maxFee)})`,
         details: { budget: budget.path, maxFeeMsat: request.maxFeeMsat, limitMsat: maxFee },
       };
     }
@@ -335,7 +356,7 @@ function exceeded(
   const where = origin === undefined ? window : `${window} for ${origin}`;
   return {
     code: 'budget_exceeded',
-    message: `budget ${budget} has ${remainingMsat} msat left in its ${where} window`,
+    message: `budget ${budget} has ${formatLimit(remainingMsat)} left in its ${where} window`,
     details: { budget, window, ...(origin !== undefined ? { origin } : {}), remainingMsat },
   };
 }

@@ -468,9 +468,17 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
   const networks = new Map<LightningBackend, Promise<LightningNetwork>>();
   let resumed: Promise<ResumeSummary> | undefined;
 
-  /** The wallet to pay on each network (the first one listed), asking each wallet once. */
-  async function walletsByNetwork(): Promise<Map<LightningNetwork, LightningBackend>> {
+  /**
+   * The wallet to pay on each network (the first one listed), asking each wallet once; `failure`
+   * is the error of the first wallet that could not be asked (a refused token, an unreachable
+   * node). When no offer can be paid, that, not a network mismatch, is the reason to report.
+   */
+  async function walletsByNetwork(): Promise<{
+    byNetwork: Map<LightningNetwork, LightningBackend>;
+    failure: TollwayError | undefined;
+  }> {
     const byNetwork = new Map<LightningNetwork, LightningBackend>();
+    let failure: TollwayError | undefined;
     for (const wallet of wallets) {
       if (!wallet.capabilities.canPay) continue;
       let network = networks.get(wallet);
@@ -485,9 +493,10 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
         // A wallet that cannot be reached now is asked again next time.
         networks.delete(wallet);
         if (!isTollwayError(error)) throw error;
+        failure ??= error;
       }
     }
-    return byNetwork;
+    return { byNetwork, failure };
   }
 
   /** What every wallet knows of an outgoing payment; `undefined` when none ever saw it. */
@@ -924,7 +933,7 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
       emit({ type: 'shared', url: url.href });
       return { header: known.header, reusable: known.protocol === 'l402', stored: known };
     }
-    const byNetwork = await walletsByNetwork();
+    const { byNetwork, failure } = await walletsByNetwork();
     const ranked = rankOffers(parsed.offers, { preferences, networks: new Set(byNetwork.keys()) });
     const evm = x402Candidate(parsed.offers);
     const best = ranked.candidates[0];
@@ -932,6 +941,7 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
       best === undefined ? preferences.length : preferences.indexOf(best.protocol);
     if (evm !== undefined && preferences.indexOf('x402') < lightningRank) return payX402(evm, url);
     if (ranked.candidates.length === 0) {
+      if (failure !== undefined) throw failure;
       const rejected = [...parsed.rejected, ...ranked.rejected];
       const reasons = rejected.map((r) => `${r.kind}: ${r.code} (${r.reason})`).join('; ');
       throw new TollwayError(
@@ -1111,8 +1121,9 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
       now(),
     );
     await response.body?.cancel();
-    const byNetwork = await walletsByNetwork();
+    const { byNetwork, failure } = await walletsByNetwork();
     const ranked = rankOffers(parsed.offers, { preferences, networks: new Set(byNetwork.keys()) });
+    if (ranked.candidates.length === 0 && failure !== undefined) throw failure;
     result.offers = parsed.offers;
     result.rejected = [...parsed.rejected, ...ranked.rejected];
     const choice = parsed.rejected.some((r) => r.code === 'amount_mismatch')

@@ -30,7 +30,12 @@ export {
 export type { Price, PriceFunction, PriceInput, PriceRequest } from './pricing.js';
 export { createProblemResponse, formatProblem, type Problem } from './problem.js';
 export type { RateLimit } from './rate-limit.js';
-export { createMasterSecret, type MasterSecret } from './root-keys.js';
+export {
+  createMasterSecret,
+  createRootKeys,
+  type MasterSecret,
+  type RootKeys,
+} from './root-keys.js';
 export type { Route, RouteOptions } from './route.js';
 export type * from './store.js';
 export type * from './types.js';

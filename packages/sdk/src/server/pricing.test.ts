@@ -22,11 +22,12 @@ describe('parsePrice', () => {
     expect(parsePrice('10 sat')).toEqual({ unit: 'msat', msat: 10_000n });
     expect(parsePrice('2500 msat')).toEqual({ unit: 'msat', msat: 2500n });
     expect(parsePrice('$0.002')).toEqual({ unit: 'usd', microUsd: 2000n });
+    expect(parsePrice('10')).toEqual({ unit: 'msat', msat: 10_000n }); // a bare number is sats
     expect(parsePrice(7n)).toEqual({ unit: 'msat', msat: 7n });
   });
 
   it('refuses anything else with invalid_price', () => {
-    for (const input of ['10', '1.0001 sat', '-1 sat', -1n, 10n ** 30n]) {
+    for (const input of ['10 eur', '1.0001 sat', '-1 sat', -1n, 10n ** 30n]) {
       expect(() => parsePrice(input)).toThrowError(
         expect.objectContaining({ code: 'invalid_price' }),
       );

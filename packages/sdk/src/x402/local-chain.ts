@@ -1,10 +1,10 @@
 /**
  * A local EVM chain (SANDBOX, test tokens) for `tollway dev --x402` and for tests: anvil from npm
  * (`@foundry-rs/anvil`, the platform binary resolved directly), chain id 31337 on a free port, our
- * EIP-3009 token TestUSDC ("USD Coin" v2, 6 decimals, from contracts/artifacts.json, built by
- * scripts/compile-contracts.mjs) deployed, Multicall3Lite's code placed at Multicall3's canonical
- * address, and funded accounts: anvil's well-known dev keys or fresh random ones. Nothing here is
- * ever worth money.
+ * EIP-3009 token TestUSDC ("USD Coin" v2, 6 decimals, from the package's contracts/artifacts.json,
+ * built by scripts/compile-contracts.mjs) deployed, Multicall3Lite's code placed at Multicall3's
+ * canonical address, and funded accounts: anvil's well-known dev keys or fresh random ones.
+ * Nothing here is ever worth money.
  *
  * No orphans: anvil runs under a small `sh` watchdog that kills it as soon as the watchdog's stdin
  * closes. That stdin is a pipe from this process, so however this process ends (close(), Ctrl-C,
@@ -126,11 +126,11 @@ export const WATCHDOG = [
   'wait "$anvil"',
 ].join('\n');
 
-/** Reads contracts/artifacts.json (TestUSDC and Multicall3Lite) from the repository. */
+/** Reads contracts/artifacts.json (TestUSDC and Multicall3Lite), shipped in this package. */
 export function readLocalChainArtifacts(): LocalChainArtifacts {
-  // src/x402/ and dist/x402/ are both four levels below the repository root.
+  // src/x402/ and dist/x402/ are both two levels below the package root.
   return JSON.parse(
-    readFileSync(new URL('../../../../contracts/artifacts.json', import.meta.url), 'utf8'),
+    readFileSync(new URL('../../contracts/artifacts.json', import.meta.url), 'utf8'),
   );
 }
 

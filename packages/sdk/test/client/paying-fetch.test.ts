@@ -482,3 +482,34 @@ describe('proofs and unknown outcomes', () => {
 beforeEach(() => {
   nextFault = undefined;
 });
+
+describe('wallet failures', () => {
+  /** A wallet of the dev node over HTTP, with its own token replaced, or at a closed port. */
+  function brokenWallet(kind: 'wrong token' | 'unreachable') {
+    const { token } = network.openWallet(`broken${++wallet}`);
+    return wrapBackend(
+      kind === 'wrong token'
+        ? createDevBackend({
+            url: devServer.url,
+            wallet: `broken${wallet}`,
+            token: '00'.repeat(32),
+          })
+        : createDevBackend({ url: 'http://127.0.0.1:1', wallet: `broken${wallet}`, token }),
+    );
+  }
+
+  for (const [kind, code] of [
+    ['wrong token', 'unauthorized'],
+    ['unreachable', 'backend_unavailable'],
+  ] as const) {
+    it(`says what is wrong with the wallet (${kind}: ${code}), not which network it is on`, async () => {
+      const backend = brokenWallet(kind);
+      const fetch402 = createPayingFetch({ wallets: backend });
+      const paid = await rejection(fetch402(`${server.url}/aperture/broken-wallet`));
+      expect(paid.code).toBe(code);
+      const quoted = await rejection(fetch402.quote(`${server.url}/aperture/broken-wallet`));
+      expect(quoted.code).toBe(code);
+      await backend.close();
+    });
+  }
+});
