@@ -162,7 +162,7 @@ describe('gateway config', () => {
     ]);
     expect(problemsOf({ ...base, admin: { tokn: 'x', colour: 1 } })).toEqual([
       'admin.tokn: unknown field; did you mean `token`?',
-      'admin.colour: unknown field; the fields here are `token`, `listen`, `overlayFile`',
+      'admin.colour: unknown field; the fields here are `token`, `listen`, `overlayFile`, `env`',
     ]);
     expect(problemsOf({ ...base, services: [{ ...service, validFor: true }] })).toEqual([
       "services[0].validFor: must be whole seconds or text such as '90s', '15m', '1h', '7d'",
