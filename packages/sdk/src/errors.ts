@@ -87,6 +87,12 @@ export const errorCodes = {
   token_revoked: 'The token was revoked by the operator.',
   uses_exhausted: 'The token has used every request it was sold with.',
   balance_exhausted: 'The prepaid balance of the token does not cover the price of this request.',
+  session_not_found:
+    'The MPP session the credential names was never opened here (its open credential did not reach this service).',
+  session_closed:
+    'The MPP session the credential names is closed (by its payer, or after its idle timeout); its refund was paid or tried.',
+  invalid_return_invoice:
+    'An MPP session open credential carries a return invoice that is not an amountless, unexpired BOLT11 invoice on the same network.',
   credential_replayed:
     'A single-use credential (an MPP charge, an x402 payment) was already used, or is in use by a request still running.',
   rate_limited:
@@ -224,6 +230,9 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   token_revoked: 401,
   uses_exhausted: 402,
   balance_exhausted: 402,
+  session_not_found: 401,
+  session_closed: 401,
+  invalid_return_invoice: 400,
   credential_replayed: 401,
   rate_limited: 429,
   invalid_config: 400,

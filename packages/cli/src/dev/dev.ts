@@ -5,7 +5,7 @@
  * keeps it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatMsat } from '@tollway/sdk';
 import {

@@ -102,6 +102,28 @@ export function passFree(
   });
 }
 
+/** An answer the engine gives itself (a session's top-up or close): JSON, never cached, CORS. */
+export function reply(
+  context: PaywallContext,
+  exchange: Exchange,
+  body: Record<string, unknown>,
+  headers: ReadonlyArray<[string, string]> = [],
+): PaywallDecision {
+  return {
+    kind: 'respond',
+    response: {
+      status: 200,
+      headers: [
+        ...headers,
+        ['Cache-Control', 'no-store'],
+        ['Content-Type', 'application/json'],
+        ...context.cors.headers(exchange.request),
+      ],
+      body: JSON.stringify(body),
+    },
+  };
+}
+
 /** The answer when deciding threw (a bug): logged, then a 500 `internal_error`. */
 export function failedDecision(context: PaywallContext, error: unknown): PaywallDecision {
   context.logger.error({ err: error }, 'the paywall failed to decide a request');

@@ -29,6 +29,7 @@ import {
 } from './pricing.js';
 import { RECEIPT_HEADERS, type Reservation, reserve } from './reservation.js';
 import type { Route } from './route.js';
+import { sessionCharge } from './sessions.js';
 import type { PaymentContext, PaywallCharge, PaywallDecision, PaywallFinal } from './types.js';
 
 /**
@@ -49,6 +50,7 @@ export function needsCharge(context: PaywallContext, exchange: Exchange, proof: 
     typeof exchange.route.price === 'function' ||
     proof.singleUse !== undefined ||
     proof.settle !== undefined ||
+    proof.session !== undefined ||
     proof.maxUses !== undefined ||
     proof.balanceMsat !== undefined ||
     fitsListedPrice(proof, exchange.route) !== 'fits'
@@ -73,6 +75,11 @@ export async function charge(
   payment: PaymentContext,
 ): Promise<PaywallDecision> {
   const { route } = exchange;
+  if (proof.session !== undefined) {
+    return sessionCharge(context, exchange, proof, proof.session, (drawn, drawing) =>
+      charge(context, exchange, drawn, drawing),
+    );
+  }
   if (proof.buysBalance !== undefined) {
     return buyBalance(context, exchange, proof, proof.buysBalance.amount, payment);
   }

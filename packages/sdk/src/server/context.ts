@@ -13,6 +13,7 @@ import { createInflight, type Inflight } from './inflight.js';
 import { createInvoiceBook, type InvoiceBook } from './invoices.js';
 import { createL402Offer } from './l402-offer.js';
 import { createMppOffer } from './mpp-offer.js';
+import { createMppSessionOffer } from './mpp-session-offer.js';
 import type { OfferKind } from './offers.js';
 import type { PaywallOptions } from './paywall.js';
 import {
@@ -63,10 +64,13 @@ export interface PaywallContext {
   readonly inflight: Inflight;
   /** The keys tokens are minted and checked under. */
   readonly rootKeys: RootKeys;
+  /** When sessions are offered: how long an unused one stays open, ms. */
+  readonly sessionIdleMs: number | undefined;
 }
 
 const DEFAULT_REALM = 'tollway';
 const DEFAULT_RESERVATION_TTL = '60s';
+const DEFAULT_SESSION_IDLE = '5m';
 
 const consoleLogger: PaywallLogger = {
   warn: (context, message) => console.warn(`[tollway] ${message}`, context),
@@ -117,6 +121,13 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
     invoices,
     recorder: createRecorder({ store, invoices, logger, now }),
     rootKeys,
+    sessionIdleMs:
+      options.sessions === undefined
+        ? undefined
+        : parseDuration(
+            options.sessions.idleTimeout ?? DEFAULT_SESSION_IDLE,
+            'sessions.idleTimeout',
+          ) * 1000,
     inflight: createInflight({
       store,
       logger,
@@ -138,6 +149,18 @@ function offerKinds(options: PaywallOptions, rootKeys: RootKeys): OfferKind[] {
   };
   const kinds = [
     ...(options.protocols ?? ['l402', 'mpp']).map((name) => builtIn[name]),
+    ...(options.sessions === undefined
+      ? []
+      : [
+          createMppSessionOffer({
+            rootKeys,
+            realm: options.realm ?? DEFAULT_REALM,
+            idleTimeoutSeconds: parseDuration(
+              options.sessions.idleTimeout ?? DEFAULT_SESSION_IDLE,
+              'sessions.idleTimeout',
+            ),
+          }),
+        ]),
     ...(options.offers ?? []),
   ];
   if (kinds.length === 0) throw new TollwayError('invalid_config', 'no protocol is offered');

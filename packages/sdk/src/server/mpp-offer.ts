@@ -117,7 +117,8 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
     },
     read(source) {
       const credential = parsePaymentCredential(source.authorization);
-      if (credential === undefined) return undefined;
+      // A session's credentials are the session kind's (mpp-session-offer.ts).
+      if (credential === undefined || credential.challenge.intent === 'session') return undefined;
       return {
         kind: 'mpp',
         verify(check): CredentialVerdict {

@@ -12,6 +12,21 @@ import type { Route } from './route.js';
 import type { PaymentProtocol } from './store.js';
 import type { DecodedPayment, HeaderReader } from './types.js';
 
+/** What a session credential asks; the session id is its opening deposit's payment hash. */
+export type SessionRequest =
+  | {
+      action: 'open';
+      id: string;
+      depositMsat: bigint;
+      /** The deposit invoice (the 402's), for the network the return invoice must be on. */
+      depositInvoice: string;
+      /** The amountless invoice the refund is paid to. */
+      returnInvoice: string;
+      idleTimeoutMs: number;
+    }
+  | { action: 'topUp'; id: string; depositMsat: bigint; paymentHash: string }
+  | { action: 'bearer' | 'close'; id: string };
+
 /** What every offer of one 402 shares. */
 export interface ChallengeParts {
   route: Route;
@@ -100,6 +115,8 @@ export interface PaymentProof {
    * invoice's, so strict mode does not ask the Lightning backend about it.
    */
   boughtWith?: string;
+  /** Set for a payment session's credential (MPP `session` intent): what it asks of the session. */
+  session?: SessionRequest;
   /**
    * Set when the payment buys the route's balance rather than one request (x402 on a route that
    * sells a balance): the engine settles it first, then mints an L402 token for the balance,

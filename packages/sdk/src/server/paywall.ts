@@ -28,6 +28,7 @@ import type { RateLimit } from './rate-limit.js';
 import type { PaywallLogger } from './recorder.js';
 import type { MasterSecret } from './root-keys.js';
 import { createRoute, type Route, type RouteOptions } from './route.js';
+import { closeIdleSessions } from './sessions.js';
 import type { Store } from './store.js';
 import type { PaywallDecision, PaywallRequest } from './types.js';
 
@@ -85,6 +86,12 @@ export interface PaywallOptions {
   l402Form?: 'legacy' | 'spec';
   /** How long a challenge's invoice can be paid. Default `'15m'`. */
   challengeExpiry?: Duration;
+  /**
+   * Offer MPP lightning sessions on routes that sell a balance: pay the deposit once, draw many
+   * requests, top up, close with a refund. `idleTimeout` (default `'5m'`) closes and refunds a
+   * session nobody used for that long.
+   */
+  sessions?: { idleTimeout?: Duration };
   /**
    * How long what a paid request holds (a use, an amount of a balance, a single-use proof) lasts
    * without renewal. Requests still running are renewed; the holds of an instance that died are
@@ -183,6 +190,9 @@ export function createPaywall(options: PaywallOptions): Paywall {
   };
 }
 
+/** How often idle sessions are looked for, at most, ms. */
+const SWEEP_MS = 10_000;
+
 /** Starting and stopping: the store prepared, revocations loaded and followed, records drained. */
 interface Lifecycle {
   readonly ready: boolean;
@@ -194,6 +204,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
   const { store, revoked } = context;
   let starting: Promise<void> | undefined;
   let unsubscribe: (() => void) | undefined;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
   const state = { ready: false };
 
   async function start(): Promise<void> {
@@ -201,6 +212,17 @@ function createLifecycle(context: PaywallContext): Lifecycle {
     unsubscribe = store.subscribeRevocations((revocation) => revoked.add(revocation.tokenId));
     for (const revocation of await store.listRevocations()) revoked.add(revocation.tokenId);
     context.inflight.start();
+    if (context.sessionIdleMs !== undefined) {
+      sweeper = setInterval(
+        () => {
+          closeIdleSessions(context).catch((error: unknown) => {
+            context.logger.warn({ err: error }, 'closing idle sessions failed');
+          });
+        },
+        Math.min(Math.max(1000, Math.floor(context.sessionIdleMs / 3)), SWEEP_MS),
+      );
+      sweeper.unref?.();
+    }
     state.ready = true;
   }
 
@@ -221,6 +243,8 @@ function createLifecycle(context: PaywallContext): Lifecycle {
       unsubscribe?.();
       unsubscribe = undefined;
       context.inflight.stop();
+      if (sweeper !== undefined) clearInterval(sweeper);
+      sweeper = undefined;
       await context.recorder.drain();
     },
   };
