@@ -425,6 +425,7 @@ const configSchema = z
         strict: z.boolean().exactOptional(),
         challengeExpiry: duration.exactOptional(),
         reservationTtl: duration.exactOptional(),
+        sessions: z.strictObject({ idleTimeout: duration.exactOptional() }).exactOptional(),
         usdPerBtc: z
           .union([z.string().regex(/^\d+(\.\d+)?$/), z.number().int().positive()], {
             error: "must be a positive decimal such as '65000'",

@@ -179,6 +179,7 @@ function createEngine(
       ? {}
       : { challengeExpiry: settings.challengeExpiry }),
     ...(settings.reservationTtl === undefined ? {} : { reservationTtl: settings.reservationTtl }),
+    ...(settings.sessions === undefined ? {} : { sessions: settings.sessions }),
     ...(settings.usdPerBtc === undefined ? {} : { rates: fixedRate(settings.usdPerBtc) }),
     ...(settings.cors === undefined ? {} : { cors: settings.cors }),
     ...(settings.freebies === undefined ? {} : { freebies: settings.freebies }),
