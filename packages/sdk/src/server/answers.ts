@@ -124,6 +124,18 @@ export function reply(
   };
 }
 
+/** A store call on a paid request: its value, or a 503 refusal when the store failed. */
+export async function storeCall<T>(
+  context: PaywallContext,
+  call: () => Promise<T>,
+): Promise<{ value: T } | Refusal> {
+  try {
+    return { value: await call() };
+  } catch (error) {
+    context.logger.warn({ err: error }, 'the store failed on a paid request');
+    return unavailable('store_error', 'The paywall store is unavailable; retry later.');
+  }
+}
 /** The answer when deciding threw (a bug): logged, then a 500 `internal_error`. */
 export function failedDecision(context: PaywallContext, error: unknown): PaywallDecision {
   context.logger.error({ err: error }, 'the paywall failed to decide a request');

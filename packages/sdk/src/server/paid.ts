@@ -7,10 +7,11 @@ import { isTollwayError } from '../errors.js';
 import { isPromiseLike } from '../internal/promise.js';
 import { pass, RETRY_AFTER_UNAVAILABLE, respond } from './answers.js';
 import { challenge } from './challenge.js';
-import { charge, fitsListedPrice, needsCharge, priceExceeded } from './charge.js';
+import { charge, needsCharge } from './charge.js';
 import type { PaywallContext } from './context.js';
 import { type Exchange, isQuote } from './exchange.js';
 import type { CredentialCheck, CredentialVerdict, PresentedCredential } from './offers.js';
+import { fitsListedPrice, priceExceeded } from './price-check.js';
 import type { Quote } from './pricing.js';
 import type { PaymentContext, PaywallDecision } from './types.js';
 
