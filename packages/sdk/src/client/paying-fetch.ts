@@ -21,12 +21,12 @@ import type {
 import { type RateSource, type UsdPerBtc, usdToMsat } from '../money.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { formatPaymentCredential } from '../mpp/credential.js';
+import type { EvmWallet } from '../x402/evm-wallet.js';
 import { readMcpPaymentRequired, readMcpPaymentResponse, X402_MCP_KEYS } from '../x402/mcp.js';
 import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../x402/payment-response.js';
 import { parseXPaymentResponseHeader } from '../x402/v1.js';
 import { decodeBase64Json } from '../x402/wire.js';
-import type { EvmWallet } from './evm-wallet.js';
 import { createMemoryClientStore } from './memory-store.js';
 import {
   assertConsistentPrices,

@@ -1,9 +1,10 @@
 /**
  * `@tollway/sdk/x402`: x402 v2 and v1 on the wire (`PAYMENT-REQUIRED`, `PAYMENT-SIGNATURE`,
  * `PAYMENT-RESPONSE`; the v1 body, `X-PAYMENT`, `X-PAYMENT-RESPONSE`) with bigint amounts and
- * CAIP-2 networks, x402 over MCP tool calls (`_meta` payments, payment-required tool results), the
- * `exact` EVM payload, and facilitators: the interface, a self-hosted one on `@x402/core` +
- * `@x402/evm` + `viem` (optional peer dependencies), a remote client and an HTTP handler.
+ * CAIP-2 networks; x402 over MCP tool calls (`_meta` payments, payment-required tool results); the
+ * `exact` EVM payload and an EVM wallet that signs it; and facilitators: the interface, a
+ * self-hosted one on `@x402/core` + `@x402/evm` + `viem` (optional peer dependencies), a remote
+ * client and an HTTP handler.
  */
 
 export {
@@ -11,7 +12,7 @@ export {
   type EvmWallet,
   type EvmWalletOptions,
   type SignedX402Payment,
-} from '../client/evm-wallet.js';
+} from './evm-wallet.js';
 export {
   type ExactEvmAuthorization,
   type ExactEvmPayload,

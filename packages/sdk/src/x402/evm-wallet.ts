@@ -6,13 +6,13 @@
  */
 import { type Hex, toHex } from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
+import type { X402Offer } from '../client/offers.js';
 import { TollwayError } from '../errors.js';
-import { X402_HEADERS } from '../x402/headers.js';
-import type { X402Network } from '../x402/types.js';
-import { formatXPaymentHeader } from '../x402/v1.js';
-import { networkFromV1 } from '../x402/v1-networks.js';
-import { encodeBase64Json } from '../x402/wire.js';
-import type { X402Offer } from './offers.js';
+import { X402_HEADERS } from './headers.js';
+import type { X402Network } from './types.js';
+import { formatXPaymentHeader } from './v1.js';
+import { networkFromV1 } from './v1-networks.js';
+import { encodeBase64Json } from './wire.js';
 
 /** Options of {@link createEvmWallet}. */
 export interface EvmWalletOptions {
