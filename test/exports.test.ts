@@ -99,6 +99,7 @@ const PINNED: Record<string, string[]> = {
     'createFacilitatorHandler',
     'createMcpPaymentRequiredResult',
     'createSelfHostedFacilitator',
+    'findMcpResponse',
     'formatPaymentRequiredHeader',
     'formatPaymentRequiredV1Body',
     'formatPaymentResponseHeader',
@@ -119,6 +120,7 @@ const PINNED: Record<string, string[]> = {
     'readMcpPayment',
     'readMcpPaymentRequired',
     'readMcpPaymentResponse',
+    'readMcpToolCall',
     'withMcpPaymentResponse',
   ],
   '@tollway/sdk/x402/local-chain': [

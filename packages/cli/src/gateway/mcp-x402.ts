@@ -2,12 +2,17 @@
  * x402 over MCP in the gateway (the x402 Foundation's `transports-v2/mcp.md`), the parts that do
  * not touch sockets: finding the `tools/call` of a POST and its `_meta["x402/payment"]`, turning
  * the engine's x402 offer into a payment-required tool result, and finding and rewriting the
- * tool's JSON-RPC response in an upstream answer (JSON or SSE).
+ * tool's JSON-RPC response in an upstream answer (JSON or SSE). The JSON-RPC reading is the SDK's
+ * (`readMcpToolCall`, `findMcpResponse`), the same the paying client uses.
  */
 import type { PaywallResponse } from '@tollway/sdk/server';
 import {
   createMcpPaymentRequiredResult,
+  findMcpResponse,
+  type JsonRpcId,
+  type McpResponseMatch,
   mcpToolUrl,
+  readMcpToolCall,
   X402_MCP_KEYS,
   type X402PaymentRequired,
   type X402SettleResponse,
@@ -16,19 +21,12 @@ import {
 /** The most bytes of an upstream answer read to settle an MCP tool call paid with x402. */
 export const MCP_MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
-/** A JSON-RPC id. */
-export type JsonRpcId = string | number;
-
 /** A single `tools/call` request read from a POST body. */
 export interface McpToolCall {
   id: JsonRpcId;
   name: string;
   /** `params._meta["x402/payment"]` as sent (unchecked), when present. */
   payment?: unknown;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -42,15 +40,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * ```
  */
 export function readToolCall(body: unknown): McpToolCall | undefined {
-  if (!isRecord(body) || body.method !== 'tools/call') return undefined;
-  const { id, params } = body;
-  if ((typeof id !== 'string' && typeof id !== 'number') || !isRecord(params)) return undefined;
-  if (typeof params.name !== 'string') return undefined;
-  const meta = params._meta;
-  if (!isRecord(meta) || !Object.hasOwn(meta, X402_MCP_KEYS.payment)) {
-    return { id, name: params.name };
-  }
-  return { id, name: params.name, payment: meta[X402_MCP_KEYS.payment] };
+  const call = readMcpToolCall(body);
+  const name = call?.params.name;
+  if (call === undefined || typeof name !== 'string') return undefined;
+  const meta = call.params._meta;
+  const paid =
+    typeof meta === 'object' && meta !== null && Object.hasOwn(meta, X402_MCP_KEYS.payment);
+  if (!paid) return { id: call.id, name };
+  return { id: call.id, name, payment: Reflect.get(meta, X402_MCP_KEYS.payment) };
 }
 
 /**
@@ -129,67 +126,7 @@ export function paymentRequiredAnswer(
 }
 
 /** Where the tool's response sits in an upstream answer, and how to put a new one in its place. */
-export interface FoundResponse {
-  /** The JSON-RPC response message. */
-  message: Record<string, unknown>;
-  /** The answer's text with `replacement` as the response message. */
-  replace(replacement: Record<string, unknown>): string;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isResponseTo(value: unknown, id: JsonRpcId): value is Record<string, unknown> {
-  return isRecord(value) && value.id === id && (Object.hasOwn(value, 'result') || 'error' in value);
-}
-
-/** The response in a JSON answer: one message, or a batch. */
-function findInJson(text: string, id: JsonRpcId): FoundResponse | undefined {
-  const parsed = parseJson(text);
-  if (isResponseTo(parsed, id)) {
-    return { message: parsed, replace: (replacement) => JSON.stringify(replacement) };
-  }
-  if (!Array.isArray(parsed)) return undefined;
-  const index = parsed.findIndex((item) => isResponseTo(item, id));
-  if (index < 0) return undefined;
-  return {
-    message: parsed[index] as Record<string, unknown>,
-    replace(replacement) {
-      const batch = [...parsed];
-      batch[index] = replacement;
-      return JSON.stringify(batch);
-    },
-  };
-}
-
-/** The response in an SSE answer: the `data` of one event (events are kept byte for byte). */
-function findInSse(text: string, id: JsonRpcId): FoundResponse | undefined {
-  // Events end at a blank line; the separators are kept so that the text rebuilds exactly.
-  const parts = text.split(/(\r\n\r\n|\n\n|\r\r)/);
-  for (let index = 0; index < parts.length; index += 2) {
-    const lines = (parts[index] ?? '').split(/\r\n|\n|\r/);
-    const data = lines
-      .filter((line) => line.startsWith('data:'))
-      .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
-      .join('\n');
-    const message = parseJson(data);
-    if (!isResponseTo(message, id)) continue;
-    return {
-      message,
-      replace(replacement) {
-        const kept = lines.filter((line) => !line.startsWith('data:'));
-        const event = [...kept, `data: ${JSON.stringify(replacement)}`].join('\n');
-        return [...parts.slice(0, index), event, ...parts.slice(index + 1)].join('');
-      },
-    };
-  }
-  return undefined;
-}
+export type FoundResponse = McpResponseMatch;
 
 /**
  * The JSON-RPC response to `id` in an upstream answer of type `contentType` (`application/json`
@@ -207,8 +144,5 @@ export function findResponse(
   text: string,
   id: JsonRpcId,
 ): FoundResponse | undefined {
-  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type === 'application/json') return findInJson(text, id);
-  if (type === 'text/event-stream') return findInSse(text, id);
-  return undefined;
+  return findMcpResponse(contentType, text, id);
 }

@@ -9,6 +9,8 @@
 import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.js';
 import { hexToBytes } from '../internal/bytes.js';
 import { sha256, timingSafeEqual } from '../internal/crypto.js';
+import { isRecord } from '../internal/is-record.js';
+import { readLimited } from '../internal/streams.js';
 import { tollwayConditions } from '../l402/caveats.js';
 import { firstPartyCaveats, parseMacaroon } from '../l402/macaroon.js';
 import type { L402Scheme } from '../l402/types.js';
@@ -23,6 +25,7 @@ import type { PaymentChallenge } from '../mpp/challenge.js';
 import { formatPaymentCredential } from '../mpp/credential.js';
 import type { EvmWallet } from '../x402/evm-wallet.js';
 import { readMcpPaymentRequired, readMcpPaymentResponse, X402_MCP_KEYS } from '../x402/mcp.js';
+import { type McpToolCallMessage, readMcpResponse, readMcpToolCall } from '../x402/mcp-messages.js';
 import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../x402/payment-response.js';
 import { parseXPaymentResponseHeader } from '../x402/v1.js';
@@ -181,12 +184,6 @@ interface Acquired {
   body?: Uint8Array;
 }
 
-/** A JSON-RPC `tools/call` request: its id and the parsed message. */
-interface ToolCall {
-  id: string | number;
-  message: Record<string, unknown> & { params: Record<string, unknown> };
-}
-
 type Settled = 'succeeded' | 'failed' | 'pending' | 'unknown';
 
 const DEFAULT_MAX_FEE_MSAT = 10_000n;
@@ -229,12 +226,8 @@ export function getPayment(response: Response): PaymentInfo | undefined {
   return payments.get(response);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The `tools/call` a POST body holds (one JSON-RPC request), or undefined. */
-function toolCallOf(method: string, body: Uint8Array | undefined): ToolCall | undefined {
+function toolCallOf(method: string, body: Uint8Array | undefined): McpToolCallMessage | undefined {
   if (method !== 'POST' || body === undefined) return undefined;
   const text = new TextDecoder().decode(body);
   if (!text.includes('tools/call')) return undefined;
@@ -244,30 +237,12 @@ function toolCallOf(method: string, body: Uint8Array | undefined): ToolCall | un
   } catch {
     return undefined;
   }
-  if (!isRecord(message) || message.method !== 'tools/call' || !isRecord(message.params)) {
-    return undefined;
-  }
-  const { id } = message;
-  if (typeof id !== 'string' && typeof id !== 'number') return undefined;
-  return { id, message: message as ToolCall['message'] };
-}
-
-/** The `result` of the JSON-RPC response to `id` in one JSON text (a message or a batch). */
-function resultIn(text: string, id: string | number): unknown {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const found = [parsed].flat().find((item) => isRecord(item) && item.id === id);
-  return isRecord(found) ? found.result : undefined;
+  return readMcpToolCall(message);
 }
 
 /**
- * The tool result answering `id` in a 200 answer of an MCP Streamable HTTP server (JSON, or SSE
- * read until that event), read from a copy of the body, at most `limit` bytes; undefined when
- * there is none.
+ * The tool result answering `id` in a 200 answer of an MCP Streamable HTTP server, read from a copy
+ * of the body, at most `limit` bytes; undefined when there is none.
  */
 async function toolResultOf(
   response: Response,
@@ -275,40 +250,7 @@ async function toolResultOf(
   limit: number,
 ): Promise<unknown> {
   if (response.status !== 200) return undefined;
-  const type = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json' && type !== 'text/event-stream') return undefined;
-  const copy = response.clone().body;
-  if (copy === null) return undefined;
-  if (type === 'application/json') {
-    const bytes = await readLimited(copy, limit);
-    return bytes === undefined ? undefined : resultIn(new TextDecoder().decode(bytes), id);
-  }
-  const reader = copy.pipeThrough(new TextDecoderStream()).getReader();
-  let text = '';
-  let seen = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return undefined;
-      seen += value.length;
-      if (seen > limit) return undefined;
-      text += value;
-      // Complete events end at a blank line; a later event may still be arriving.
-      const events = text.split(/\r\n\r\n|\n\n|\r\r/);
-      text = events.pop() ?? '';
-      for (const event of events) {
-        const data = event
-          .split(/\r\n|\n|\r/)
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
-          .join('\n');
-        const result = resultIn(data, id);
-        if (result !== undefined) return result;
-      }
-    }
-  } finally {
-    await reader.cancel();
-  }
+  return (await readMcpResponse(response, id, limit))?.result;
 }
 
 function preimageMatches(preimage: string, paymentHash: string): boolean {
@@ -318,33 +260,6 @@ function preimageMatches(preimage: string, paymentHash: string): boolean {
     if (isTollwayError(error)) return false;
     throw error;
   }
-}
-
-/** Reads a stream into memory, or returns `undefined` (and cancels it) past `limit` bytes. */
-async function readLimited(
-  stream: ReadableStream<Uint8Array>,
-  limit: number,
-): Promise<Uint8Array | undefined> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 /** The body of a 402, for its offers and price claims; `undefined` when absent or too large. */
@@ -864,7 +779,10 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
    * The x402 offers of a payment-required tool result answering `call` (x402 over MCP), when the
    * x402 wallet would pay one of them; undefined otherwise (the answer is then passed on as is).
    */
-  async function mcpOffers(response: Response, call: ToolCall): Promise<ParsedOffers | undefined> {
+  async function mcpOffers(
+    response: Response,
+    call: McpToolCallMessage,
+  ): Promise<ParsedOffers | undefined> {
     if (options.x402 === undefined || !preferences.includes('x402')) return undefined;
     const required = readMcpPaymentRequired(await toolResultOf(response, call.id, maxBodyBytes));
     if (required === undefined) return undefined;
@@ -881,8 +799,8 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
   }
 
   /** `call` with the signed payment (the wire JSON of a PAYMENT-SIGNATURE value) in its `_meta`. */
-  function paidToolCall(call: ToolCall, signature: string): Uint8Array {
-    const { params } = call.message;
+  function paidToolCall(call: McpToolCallMessage, signature: string): Uint8Array {
+    const { params } = call;
     const meta = isRecord(params._meta) ? params._meta : {};
     const payment = decodeBase64Json(signature, 'PAYMENT-SIGNATURE');
     const message = {
@@ -899,7 +817,7 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
   async function noteMcpSettlement(
     payment: PaymentInfo,
     response: Response,
-    call: ToolCall,
+    call: McpToolCallMessage,
   ): Promise<void> {
     const result = await toolResultOf(response, call.id, maxBodyBytes);
     let settled: { success: boolean; transaction: string } | undefined;

@@ -1,10 +1,11 @@
 /**
  * `@tollway/sdk/x402`: x402 v2 and v1 on the wire (`PAYMENT-REQUIRED`, `PAYMENT-SIGNATURE`,
  * `PAYMENT-RESPONSE`; the v1 body, `X-PAYMENT`, `X-PAYMENT-RESPONSE`) with bigint amounts and
- * CAIP-2 networks; x402 over MCP tool calls (`_meta` payments, payment-required tool results); the
- * `exact` EVM payload and an EVM wallet that signs it; and facilitators: the interface, a
- * self-hosted one on `@x402/core` + `@x402/evm` + `viem` (optional peer dependencies), a remote
- * client and an HTTP handler.
+ * CAIP-2 networks; x402 over MCP tool calls (`_meta` payments, payment-required tool results, and
+ * the `tools/call` request and its JSON-RPC response in a JSON or SSE answer); the `exact` EVM
+ * payload and an EVM wallet that signs it; and facilitators: the interface, a self-hosted one on
+ * `@x402/core` + `@x402/evm` + `viem` (optional peer dependencies), a remote client and an HTTP
+ * handler.
  */
 
 export {
@@ -37,6 +38,13 @@ export {
   withMcpPaymentResponse,
   X402_MCP_KEYS,
 } from './mcp.js';
+export {
+  findMcpResponse,
+  type JsonRpcId,
+  type McpResponseMatch,
+  type McpToolCallMessage,
+  readMcpToolCall,
+} from './mcp-messages.js';
 export { formatPaymentRequiredHeader, parsePaymentRequiredHeader } from './payment-required.js';
 export { formatPaymentResponseHeader, parsePaymentResponseHeader } from './payment-response.js';
 export { formatPaymentSignatureHeader, parsePaymentSignatureHeader } from './payment-signature.js';
