@@ -141,6 +141,7 @@ const PINNED: Record<string, string[]> = {
     'createSqliteClientStore',
     'defaultAgentDbPath',
     'getPayment',
+    'offersOfPaymentRequired',
     'parseOffers',
     'rankOffers',
   ],

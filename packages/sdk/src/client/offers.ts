@@ -13,6 +13,8 @@ import { type DecodedInvoice, decodeInvoice, isInvoiceExpired } from '../lightni
 import { type PaymentChallenge, parsePaymentChallenges } from '../mpp/challenge.js';
 import { decodeChargeRequest } from '../mpp/charge-request.js';
 import { isJsonObject, type JsonObject, type JsonValue, parseJson } from '../mpp/json.js';
+import type { X402PaymentRequired } from '../x402/types.js';
+import { requirementsToWire } from '../x402/wire.js';
 
 /** An L402 offer: a macaroon and the invoice whose preimage unlocks it. */
 export interface L402Offer {
@@ -37,7 +39,7 @@ export interface MppOffer {
   amountMsat: bigint;
 }
 
-/** An x402 payment requirement (v2 header or v1 body). Reported; paying x402 is not supported yet. */
+/** An x402 payment requirement (v2 header, v1 body, or the tool result of x402 over MCP). */
 export interface X402Offer {
   protocol: 'x402';
   x402Version: 1 | 2;
@@ -311,6 +313,31 @@ function x402Header(value: string, out: ParsedOffers): void {
     return;
   }
   x402Offers(2, json, out);
+}
+
+/**
+ * The offers of an x402 v2 PaymentRequired already decoded (the payment-required tool result of
+ * x402 over MCP, or a `PAYMENT-REQUIRED` header read with `parsePaymentRequiredHeader`): one offer
+ * per requirement, the requirement kept in its wire form to echo when paying.
+ *
+ * @example
+ * ```ts
+ * const required = readMcpPaymentRequired(toolResult);
+ * const offers = required === undefined ? [] : offersOfPaymentRequired(required);
+ * ```
+ */
+export function offersOfPaymentRequired(required: X402PaymentRequired): X402Offer[] {
+  return required.accepts.map((requirement) => ({
+    protocol: 'x402',
+    x402Version: 2,
+    scheme: requirement.scheme,
+    network: requirement.network,
+    asset: requirement.asset,
+    amount: requirement.amount,
+    payTo: requirement.payTo,
+    maxTimeoutSeconds: requirement.maxTimeoutSeconds,
+    requirement: requirementsToWire(requirement) as JsonObject,
+  }));
 }
 
 /**

@@ -1,0 +1,117 @@
+/**
+ * Getting a credential for a refused request: one saved since by another call (shared, recovered,
+ * or another process's), or a payment of the offer the preferences, the wallets and the budget
+ * choose. Concurrent calls on one origin and scope share one payment.
+ *
+ * @internal
+ */
+import { TollwayError } from '../errors.js';
+import type { LightningBackend } from '../lightning/types.js';
+import { payLightning } from './lightning-payment.js';
+import type { ParsedOffers } from './offers.js';
+import type { Acquired, PayingContext } from './paying-context.js';
+import { settlePendingPayments } from './recovery.js';
+import { chooseOffer, type RankedOffers, rankOffers } from './select.js';
+import { lightningSpend, reserveSpend } from './spend.js';
+import { walletsByNetwork } from './wallets.js';
+import { payX402, x402Candidate } from './x402-payment.js';
+
+/** What {@link acquireCredential} gets a credential for. */
+export interface CredentialNeed {
+  url: URL;
+  /** The scope of the single flight, and of a paid token whose caveats name no paths. */
+  scope: string;
+  /** The offers of the refusal. */
+  parsed: ParsedOffers;
+  /** The credential value the server refused just now: not to be sent again. */
+  refused: string | undefined;
+}
+
+/** Throws `payment_timeout` while an earlier payment to the origin is unresolved. */
+async function assertNothingPending(context: PayingContext, origin: string): Promise<void> {
+  const outcomes = await settlePendingPayments(context, origin);
+  if (outcomes.includes('pending')) {
+    throw new TollwayError(
+      'payment_timeout',
+      `an earlier payment to ${origin} is still unresolved; it is resolved by payment hash before paying again`,
+      { details: { origin } },
+    );
+  }
+}
+
+/** The `no_payable_offer` error of a refusal, with every reason an offer was not paid. */
+function noPayableOffer(url: URL, parsed: ParsedOffers, ranked: RankedOffers): TollwayError {
+  const rejected = [...parsed.rejected, ...ranked.rejected];
+  const reasons = rejected.map((r) => `${r.kind}: ${r.code} (${r.reason})`).join('; ');
+  return new TollwayError(
+    'no_payable_offer',
+    `no offer this client can pay${reasons ? `: ${reasons}` : ''}`,
+    { details: { url: url.href, rejected } },
+  );
+}
+
+/**
+ * Pays one offer: x402 when the EVM wallet pays one and x402 comes before the best Lightning
+ * offer's protocol in the preferences; else the first Lightning offer, by preference then price,
+ * that the budget accepts.
+ */
+async function payOffer(context: PayingContext, need: CredentialNeed): Promise<Acquired> {
+  const { url, parsed } = need;
+  const { preferences } = context;
+  const { byNetwork, failure } = await walletsByNetwork(context);
+  const ranked = rankOffers(parsed.offers, { preferences, networks: new Set(byNetwork.keys()) });
+  const evm = x402Candidate(context, parsed.offers);
+  const best = ranked.candidates[0];
+  const lightningRank =
+    best === undefined ? preferences.length : preferences.indexOf(best.protocol);
+  if (evm !== undefined && preferences.indexOf('x402') < lightningRank) {
+    return payX402(context, { offer: evm, url });
+  }
+  if (ranked.candidates.length === 0) throw failure ?? noPayableOffer(url, parsed, ranked);
+  const { offer, reservation } = await chooseOffer(ranked.candidates, (o) =>
+    reserveSpend(context, lightningSpend(context, o, url)),
+  );
+  context.emit({ type: 'chosen', url: url.href, offer });
+  const wallet = byNetwork.get(offer.invoice.network) as LightningBackend;
+  return payLightning(context, { offer, reservation, wallet, url, scope: need.scope });
+}
+
+/**
+ * Gets a credential for a refused request: one saved since (shared or recovered), or by paying.
+ * Pays nothing while an earlier payment to the origin is unresolved (`payment_timeout`).
+ */
+async function acquireCredential(context: PayingContext, need: CredentialNeed): Promise<Acquired> {
+  const { url } = need;
+  await assertNothingPending(context, url.origin);
+  // Another request may have paid since this one was refused, or a recovered payment left a
+  // credential: use it rather than paying.
+  const known = await context.store.findCredential(url.origin, url.pathname, context.now());
+  if (known !== undefined && known.header.value !== need.refused) {
+    context.emit({ type: 'shared', url: url.href });
+    return { header: known.header, reusable: known.protocol === 'l402', stored: known };
+  }
+  return payOffer(context, need);
+}
+
+/**
+ * {@link acquireCredential}, shared with concurrent calls on the same origin and scope: the call
+ * that starts the flight pays; the others use its credential when it is reusable.
+ *
+ * @internal
+ */
+export async function acquireShared(
+  context: PayingContext,
+  need: CredentialNeed,
+): Promise<Acquired> {
+  const { url, scope } = need;
+  for (;;) {
+    const flight = context.flights.run(url.origin, scope, () => acquireCredential(context, need));
+    const acquired = await flight.promise;
+    if (flight.leader) return acquired;
+    if (acquired.reusable && acquired.header.value !== need.refused) {
+      context.emit({ type: 'shared', url: url.href });
+      return { header: acquired.header, reusable: true };
+    }
+    // A single-use credential cannot be shared: queue for a payment of this call's own.
+  }
+}

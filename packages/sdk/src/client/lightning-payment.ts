@@ -1,0 +1,166 @@
+/**
+ * Paying a Lightning offer (L402 or MPP charge) that the budget already holds: the pending ledger
+ * entry first (with what rebuilds the credential), then the wallet, then the proof checked, the
+ * credential saved, the spend committed and the entry settled. A payment whose outcome is unknown
+ * stays pending, to be resolved by its payment hash (see `recovery.ts`).
+ *
+ * @internal
+ */
+import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.js';
+import { preimageMatches } from '../lightning/bolt11.js';
+import type { LightningBackend, PaymentResult } from '../lightning/types.js';
+import { saveCredential } from './credentials.js';
+import type { LightningOffer } from './offers.js';
+import type { Acquired, PayingContext } from './paying-context.js';
+import type { PaymentInfo } from './paying-fetch.js';
+import { createResumeData, credentialHeader, type ResumeData } from './resume-data.js';
+import type { LedgerEntry, Reservation } from './types.js';
+
+/** What {@link payLightning} pays, and where its credential goes. */
+export interface LightningPayment {
+  offer: LightningOffer;
+  /** The budget's hold for the offer; its id names the ledger entry. */
+  reservation: Reservation;
+  /** The wallet on the invoice's network. */
+  wallet: LightningBackend;
+  url: URL;
+  /** The scope an L402 token is saved under when its caveats name none. */
+  scope: string;
+}
+
+/** Wallet errors after which the payment certainly did not happen. */
+const UNPAID: ReadonlySet<TollwayErrorCode> = new Set([
+  'payment_failed',
+  'no_route',
+  'insufficient_balance',
+  'invoice_expired',
+  'wrong_network',
+  'amount_required',
+  'amount_mismatch',
+  'quota_exceeded',
+  'unauthorized',
+  'capability_unsupported',
+  'invalid_invoice',
+  'unsupported_network',
+  'invalid_amount',
+]);
+
+/** The pending ledger entry of a payment, written before the wallet is asked. */
+function pendingEntry(payment: LightningPayment, data: ResumeData, time: number): LedgerEntry {
+  const { offer, reservation, url } = payment;
+  return {
+    id: reservation.id,
+    time,
+    tags: reservation.request.tags ?? {},
+    url: url.href,
+    origin: url.origin,
+    protocol: offer.protocol,
+    amount: offer.amountMsat,
+    unit: 'msat',
+    amountMsat: offer.amountMsat,
+    feeMsat: 0n,
+    reference: offer.invoice.paymentHash,
+    status: 'pending',
+    payee: offer.invoice.payeePubkey,
+    resume: JSON.stringify(data),
+    ...(reservation.rate !== undefined ? { rate: reservation.rate } : {}),
+  };
+}
+
+/**
+ * Asks the wallet to pay. A refusal after which the payment certainly did not happen fails the
+ * entry and releases the hold (`payment_failed`); any other failure leaves both as they are
+ * (`payment_timeout`: the outcome is unknown).
+ */
+async function askWallet(
+  context: PayingContext,
+  payment: LightningPayment,
+  entry: LedgerEntry,
+): Promise<PaymentResult> {
+  const { paymentHash, paymentRequest } = payment.offer.invoice;
+  try {
+    return await payment.wallet.payInvoice({ paymentRequest, maxFeeMsat: context.maxFeeMsat });
+  } catch (error) {
+    if (isTollwayError(error) && UNPAID.has(error.code)) {
+      await context.store.updatePayment(entry.id, { status: 'failed' });
+      await context.budget?.release(payment.reservation);
+      throw new TollwayError(
+        'payment_failed',
+        `the payment failed: ${error.code}: ${error.message}`,
+        {
+          cause: error,
+          details: { reason: error.code, paymentHash, ledgerId: entry.id },
+        },
+      );
+    }
+    throw new TollwayError(
+      'payment_timeout',
+      'the outcome of the payment is unknown; it stays pending and is resolved by payment hash before paying again',
+      { cause: error, details: { paymentHash, ledgerId: entry.id } },
+    );
+  }
+}
+
+/**
+ * Pays a Lightning offer (already held in the budget) and returns its credential. Throws
+ * `payment_failed`, `payment_timeout` or `preimage_mismatch` (see `createPayingFetch`).
+ *
+ * @internal
+ */
+export async function payLightning(
+  context: PayingContext,
+  payment: LightningPayment,
+): Promise<Acquired> {
+  const { offer, reservation, url } = payment;
+  const { paymentHash } = offer.invoice;
+  const data = createResumeData(offer, url, payment.scope, context.maxFeeMsat);
+  const entry = pendingEntry(payment, data, context.now());
+  context.paying.add(entry.id);
+  try {
+    try {
+      await context.store.recordPayment(entry);
+    } catch (error) {
+      await context.budget?.release(reservation);
+      throw error;
+    }
+    const result = await askWallet(context, payment, entry);
+    // The wallet layer checks the preimage too; the client checks again: it is the client's proof.
+    const preimage = result.preimage.toLowerCase();
+    if (!preimageMatches(preimage, paymentHash)) {
+      throw new TollwayError(
+        'preimage_mismatch',
+        'the wallet returned a preimage that does not match the invoice',
+        { details: { paymentHash, ledgerId: entry.id } },
+      );
+    }
+    if (offer.protocol === 'l402') await saveCredential(context, url.origin, data, preimage);
+    await context.budget?.commit(reservation, {
+      amountMsat: offer.amountMsat,
+      feeMsat: result.feeMsat,
+    });
+    await context.store.updatePayment(entry.id, {
+      status: 'succeeded',
+      proof: preimage,
+      feeMsat: result.feeMsat,
+    });
+    const paid: PaymentInfo = {
+      protocol: offer.protocol,
+      amountMsat: offer.amountMsat,
+      feeMsat: result.feeMsat,
+      proof: preimage,
+      paymentHash,
+      origin: url.origin,
+      url: url.href,
+      ledgerId: entry.id,
+    };
+    context.emit({ type: 'paid', payment: paid });
+    context.onPayment(paid);
+    return {
+      header: credentialHeader(data.credential, preimage),
+      reusable: offer.protocol === 'l402',
+      payment: paid,
+    };
+  } finally {
+    context.paying.delete(entry.id);
+  }
+}

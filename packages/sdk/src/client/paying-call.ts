@@ -1,0 +1,196 @@
+/**
+ * One call of the paying fetch: the request is sent (with a saved credential when one covers its
+ * path); a refusal is answered with a credential saved since or with a payment, and the request
+ * is sent again. One call pays at most once, and sends at most three times: as it came, with a
+ * credential another call saved, with its own payment.
+ *
+ * @internal
+ */
+import type { McpToolCallMessage } from '../x402/mcp-messages.js';
+import { acquireShared } from './acquire.js';
+import { bufferedBody, readOffers, send } from './http-exchange.js';
+import { mcpOffers, noteMcpSettlement, paidToolCall, toolCallOf } from './mcp-tool-call.js';
+import { assertConsistentPrices } from './offers.js';
+import type { Acquired, PayingContext } from './paying-context.js';
+import type { PaymentInfo } from './paying-fetch.js';
+import { ensureResumed } from './recovery.js';
+import { noteSettlement } from './x402-payment.js';
+
+/** One call as it goes. */
+interface Call {
+  request: Request;
+  /** The request body, buffered to be sent again. */
+  body: Uint8Array | undefined;
+  url: URL;
+  /** The JSON-RPC `tools/call` the body holds (x402 over MCP), if any. */
+  tool: McpToolCallMessage | undefined;
+  /** The credential of the latest send. */
+  current: Acquired | undefined;
+  /** The payment this call made. */
+  payment: PaymentInfo | undefined;
+  sends: number;
+}
+
+/** Sends of one call at most: unpaid, with a shared or recovered credential, with its own payment. */
+const MAX_SENDS = 3;
+
+const payments = new WeakMap<Response, PaymentInfo>();
+
+/**
+ * The payment the paying fetch made for `response`, or `undefined` when none was made by that call
+ * (free resource, cached credential, or a payment shared with a concurrent call).
+ *
+ * @example
+ * ```ts
+ * const response = await fetch402('https://api.example.com/forecast');
+ * const paid = getPayment(response);
+ * if (paid) console.log(`paid ${paid.amountMsat} msat + ${paid.feeMsat} msat fee`);
+ * ```
+ */
+export function getPayment(response: Response): PaymentInfo | undefined {
+  return payments.get(response);
+}
+
+/** The credential saved for the call's path, as the first send's credential. */
+async function cachedCredential(context: PayingContext, url: URL): Promise<Acquired | undefined> {
+  const cached = await context.store.findCredential(url.origin, url.pathname, context.now());
+  if (cached === undefined) return undefined;
+  context.emit({ type: 'cached', url: url.href, protocol: cached.protocol });
+  return { header: cached.header, reusable: cached.protocol === 'l402', stored: cached };
+}
+
+/**
+ * Sends the request with the call's current credential (x402 over MCP: the paid body). A
+ * single-use credential read from the store is deleted once sent; a charge this call paid but
+ * could not deliver is saved for the next request to the path.
+ */
+async function sendCurrent(context: PayingContext, call: Call): Promise<Response> {
+  const { current, url } = call;
+  try {
+    return current?.body === undefined
+      ? await send(call.request, call.body, current?.header)
+      : await send(call.request, current.body, undefined);
+  } catch (error) {
+    if (current?.payment !== undefined && !current.reusable) {
+      await context.store.saveCredential({
+        origin: url.origin,
+        scope: url.pathname,
+        protocol: current.payment.protocol,
+        header: current.header,
+        createdAt: context.now(),
+      });
+    }
+    throw error;
+  } finally {
+    if (current?.stored !== undefined && current.stored.protocol !== 'l402') {
+      await context.store.deleteCredential(current.stored.origin, current.stored.scope);
+    }
+  }
+}
+
+/** Records how the server settled the x402 payment the call just sent. */
+async function noteX402Outcome(
+  context: PayingContext,
+  call: Call,
+  response: Response,
+): Promise<void> {
+  const { current, tool } = call;
+  if (current?.payment?.protocol !== 'x402') return;
+  if (current.body !== undefined && tool !== undefined) {
+    await noteMcpSettlement(context, current.payment, response, tool);
+  } else {
+    await noteSettlement(context, current.payment, response);
+  }
+}
+
+/** A credential for a 402, or a 401 refusing the call's credential; undefined to give up. */
+async function answerRefusal(
+  context: PayingContext,
+  call: Call,
+  response: Response,
+): Promise<Acquired | undefined> {
+  const { url, current } = call;
+  const withCredential = current !== undefined;
+  context.emit({ type: 'challenge', url: url.href, status: response.status, withCredential });
+  const parsed = await readOffers(response, context.now());
+  context.emit({ type: 'offers', url: url.href, offers: parsed.offers, rejected: parsed.rejected });
+  // A 401 without any offer is not a payment challenge: it is the answer.
+  if (response.status === 401 && parsed.offers.length === 0 && parsed.rejected.length === 0) {
+    return undefined;
+  }
+  await response.body?.cancel();
+  assertConsistentPrices(parsed);
+  const scope = current === undefined ? '/' : url.pathname;
+  return acquireShared(context, { url, scope, parsed, refused: current?.header.value });
+}
+
+/** A credential for a tool call answered 200 with a payment-required tool result, if it is one. */
+async function answerToolResult(
+  context: PayingContext,
+  call: Call,
+  tool: McpToolCallMessage,
+  response: Response,
+): Promise<Acquired | undefined> {
+  const offered = await mcpOffers(context, response, tool);
+  if (offered === undefined) return undefined;
+  const { url, current } = call;
+  const withCredential = current !== undefined;
+  context.emit({ type: 'challenge', url: url.href, status: response.status, withCredential });
+  context.emit({ type: 'offers', url: url.href, offers: offered.offers, rejected: [] });
+  await response.body?.cancel();
+  const acquired = await acquireShared(context, {
+    url,
+    scope: url.pathname,
+    parsed: offered,
+    refused: current?.header.value,
+  });
+  const signature = acquired.header.name.toLowerCase() === 'payment-signature';
+  return signature ? { ...acquired, body: paidToolCall(tool, acquired.header.value) } : acquired;
+}
+
+/** The credential to send the call again with, or undefined when `response` is the answer. */
+function nextCredential(
+  context: PayingContext,
+  call: Call,
+  response: Response,
+): Promise<Acquired | undefined> | undefined {
+  if (call.payment !== undefined || call.sends === MAX_SENDS) return undefined;
+  const refused =
+    response.status === 402 || (call.current !== undefined && response.status === 401);
+  if (refused) return answerRefusal(context, call, response);
+  // x402 over MCP: a tools/call answered 200 with a payment-required tool result.
+  return call.tool === undefined ? undefined : answerToolResult(context, call, call.tool, response);
+}
+
+/**
+ * Runs one call of the paying fetch; see `createPayingFetch`.
+ *
+ * @internal
+ */
+export async function payingCall(
+  context: PayingContext,
+  input: string | URL | Request,
+  init?: RequestInit,
+): Promise<Response> {
+  const request = new Request(input, init);
+  const body = await bufferedBody(context, request);
+  const url = new URL(request.url);
+  const tool = toolCallOf(request.method, body);
+  await ensureResumed(context);
+  await context.flights.settled(url.origin, url.pathname);
+  const current = await cachedCredential(context, url);
+  const call: Call = { request, body, url, tool, current, payment: undefined, sends: 0 };
+  for (;;) {
+    const response = await sendCurrent(context, call);
+    call.sends += 1;
+    if (call.sends > 1) context.emit({ type: 'retry', url: url.href, status: response.status });
+    await noteX402Outcome(context, call, response);
+    const next = await nextCredential(context, call, response);
+    if (next === undefined) {
+      if (call.payment !== undefined) payments.set(response, call.payment);
+      return response;
+    }
+    call.current = next;
+    call.payment = next.payment;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The context every step of the paying fetch works in: its options, read once with their defaults,
+ * and what one paying fetch keeps between calls (single flights, the payments it is making, the
+ * networks of its wallets, its first resume). Each step is a function of `(context, params)`.
+ *
+ * @internal
+ */
+import { TollwayError } from '../errors.js';
+import type { LightningBackend, LightningNetwork } from '../lightning/types.js';
+import { createMemoryClientStore } from './memory-store.js';
+import type {
+  PayingFetchEvent,
+  PayingFetchOptions,
+  PayingFetchX402Options,
+  PaymentInfo,
+  ResumeSummary,
+} from './paying-fetch.js';
+import { createSingleFlight, type SingleFlight } from './single-flight.js';
+import type { Budget, ClientProtocol, ClientStore, StoredCredential } from './types.js';
+
+/** A credential to send, and the payment this call made for it. */
+export interface Acquired {
+  header: { name: string; value: string };
+  /** L402 tokens are reused; MPP charges and x402 payments are single-use. */
+  reusable: boolean;
+  /** Set for a credential read from the store (a single-use one is deleted once sent). */
+  stored?: StoredCredential;
+  payment?: PaymentInfo;
+  /** x402 over MCP: the body to send instead, carrying the payment in `params._meta`. */
+  body?: Uint8Array;
+}
+
+/** The options of one paying fetch with their defaults, and the state it keeps between calls. */
+export interface PayingContext {
+  readonly wallets: readonly LightningBackend[];
+  readonly budget: Budget | undefined;
+  readonly store: ClientStore;
+  readonly preferences: readonly ClientProtocol[];
+  readonly maxFeeMsat: bigint;
+  readonly maxBodyBytes: number;
+  readonly tags: Readonly<Record<string, string>> | undefined;
+  readonly x402: PayingFetchX402Options | undefined;
+  readonly now: () => number;
+  readonly emit: (event: PayingFetchEvent) => void;
+  readonly onPayment: (payment: PaymentInfo) => void;
+  /** One payment at a time per origin and scope; see {@link createSingleFlight}. */
+  readonly flights: SingleFlight<Acquired>;
+  /** Ledger ids this process is paying right now: not to be "resolved" under its feet. */
+  readonly paying: Set<string>;
+  /** Each wallet's network, asked once (again after a failure). */
+  readonly networks: Map<LightningBackend, Promise<LightningNetwork>>;
+  /** The resume run before the first request, once it started. */
+  resumed: Promise<ResumeSummary> | undefined;
+}
+
+const DEFAULT_MAX_FEE_MSAT = 10_000n;
+const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Reads `options` once: defaults filled in, `maxFeeMsat` checked (`invalid_amount` when negative).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const context = createPayingContext({ wallets, budget, store });
+ * ```
+ */
+export function createPayingContext(options: PayingFetchOptions): PayingContext {
+  const maxFeeMsat = options.maxFeeMsat ?? DEFAULT_MAX_FEE_MSAT;
+  if (maxFeeMsat < 0n) throw new TollwayError('invalid_amount', 'maxFeeMsat must not be negative');
+  const { onEvent, onPayment } = options;
+  return {
+    wallets: Array.isArray(options.wallets)
+      ? options.wallets
+      : [options.wallets as LightningBackend],
+    budget: options.budget,
+    store: options.store ?? createMemoryClientStore(),
+    preferences: options.preferences ?? ['l402', 'mpp'],
+    maxFeeMsat,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    tags: options.tags,
+    x402: options.x402,
+    now: options.now ?? Date.now,
+    emit: (event) => onEvent?.(event),
+    onPayment: (payment) => onPayment?.(payment),
+    flights: createSingleFlight<Acquired>(),
+    paying: new Set(),
+    networks: new Map(),
+    resumed: undefined,
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * A quote: the request sent without paying, and what a 402 would cost. Nothing is paid or held.
+ *
+ * @internal
+ */
+import { bufferedBody, readOffers, send } from './http-exchange.js';
+import type { PayingContext } from './paying-context.js';
+import type { Quote } from './paying-fetch.js';
+import { rankOffers } from './select.js';
+import { lightningSpend } from './spend.js';
+import { walletsByNetwork } from './wallets.js';
+
+/**
+ * Sends the request without paying and reports the offers of a 402 with their decoded prices,
+ * the offer a payment would use and the budget's verdict on it.
+ *
+ * @internal
+ */
+export async function quote(
+  context: PayingContext,
+  input: string | URL | Request,
+  init?: RequestInit,
+): Promise<Quote> {
+  const request = new Request(input, init);
+  const body = await bufferedBody(context, request);
+  const url = new URL(request.url);
+  const saved = await context.store.findCredential(url.origin, url.pathname, context.now());
+  const response = await send(request, body, undefined);
+  const result: Quote = {
+    url: url.href,
+    status: response.status,
+    cached: saved !== undefined,
+    offers: [],
+    rejected: [],
+  };
+  if (response.status !== 402) {
+    await response.body?.cancel();
+    return result;
+  }
+  const parsed = await readOffers(response, context.now());
+  await response.body?.cancel();
+  const { byNetwork, failure } = await walletsByNetwork(context);
+  const ranked = rankOffers(parsed.offers, {
+    preferences: context.preferences,
+    networks: new Set(byNetwork.keys()),
+  });
+  if (ranked.candidates.length === 0 && failure !== undefined) throw failure;
+  result.offers = parsed.offers;
+  result.rejected = [...parsed.rejected, ...ranked.rejected];
+  const choice = parsed.rejected.some((r) => r.code === 'amount_mismatch')
+    ? undefined
+    : ranked.candidates[0];
+  if (choice === undefined) return result;
+  result.choice = choice;
+  if (context.budget !== undefined) {
+    result.budget = await context.budget.check(lightningSpend(context, choice, url));
+  }
+  return result;
+}

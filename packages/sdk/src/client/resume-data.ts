@@ -1,0 +1,81 @@
+/**
+ * What the ledger keeps with a pending Lightning payment (`LedgerEntry.resume`) to finish it after
+ * a crash: the token or challenge that was paid for, and where its credential is saved. The
+ * credential is rebuilt from it and the preimage.
+ *
+ * @internal
+ */
+import type { L402Scheme } from '../l402/types.js';
+import type { PaymentChallenge } from '../mpp/challenge.js';
+import { formatPaymentCredential } from '../mpp/credential.js';
+import type { LightningOffer } from './offers.js';
+import type { LedgerEntry } from './types.js';
+
+/** The resume data of a pending payment, version 1. */
+export interface ResumeData {
+  v: 1;
+  /** The request path; the scope of a recovered single-use credential. */
+  path: string;
+  /** The scope an L402 token is saved under when its caveats name none. */
+  scope: string;
+  maxFeeMsat: string;
+  credential:
+    | { protocol: 'l402'; scheme: L402Scheme; macaroon: string }
+    | { protocol: 'mpp'; challenge: PaymentChallenge };
+}
+
+/**
+ * The resume data of a payment of `offer` for `url`, its token saved under `scope` unless its
+ * caveats name paths.
+ *
+ * @internal
+ */
+export function createResumeData(
+  offer: LightningOffer,
+  url: URL,
+  scope: string,
+  maxFeeMsat: bigint,
+): ResumeData {
+  return {
+    v: 1,
+    path: url.pathname,
+    scope,
+    maxFeeMsat: maxFeeMsat.toString(),
+    credential:
+      offer.protocol === 'l402'
+        ? { protocol: 'l402', scheme: offer.scheme, macaroon: offer.macaroon }
+        : { protocol: 'mpp', challenge: offer.challenge },
+  };
+}
+
+/**
+ * The resume data of a ledger entry, or undefined when it has none this client can read (another
+ * client's entry, an x402 payment, another version).
+ *
+ * @internal
+ */
+export function readResumeData(entry: LedgerEntry): ResumeData | undefined {
+  if (entry.resume === undefined) return undefined;
+  try {
+    const data = JSON.parse(entry.resume) as ResumeData;
+    return data.v === 1 ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The `Authorization` header of a paid token or challenge, with the payment's preimage.
+ *
+ * @internal
+ */
+export function credentialHeader(
+  credential: ResumeData['credential'],
+  preimage: string,
+): { name: string; value: string } {
+  const value =
+    credential.protocol === 'l402'
+      ? `${credential.scheme} ${credential.macaroon}:${preimage}`
+      : formatPaymentCredential({ challenge: credential.challenge, payload: { preimage } });
+  return { name: 'Authorization', value };
+}

@@ -1,0 +1,177 @@
+/**
+ * Paying an x402 offer with the EVM wallet: the token amount converted to msat for the budget,
+ * the authorization signed and counted as spent, and the ledger entry settled from what the server
+ * answers (`PAYMENT-RESPONSE`, or the tool result of x402 over MCP).
+ *
+ * @internal
+ */
+import { isTollwayError, TollwayError } from '../errors.js';
+import { type UsdPerBtc, usdToMsat } from '../money.js';
+import type { SignedX402Payment } from '../x402/evm-wallet.js';
+import { parsePaymentResponseHeader } from '../x402/payment-response.js';
+import { parseXPaymentResponseHeader } from '../x402/v1.js';
+import type { Offer, X402Offer } from './offers.js';
+import type { Acquired, PayingContext } from './paying-context.js';
+import type { PayingFetchX402Options, PaymentInfo } from './paying-fetch.js';
+import { reserveSpend } from './spend.js';
+import type { SpendRequest } from './types.js';
+
+/** How a server says an x402 payment settled. */
+export interface X402Settlement {
+  success: boolean;
+  transaction: string;
+}
+
+/**
+ * The cheapest x402 offer the EVM wallet pays, when x402 is preferred and configured.
+ *
+ * @internal
+ */
+export function x402Candidate(
+  context: PayingContext,
+  offers: readonly Offer[],
+): X402Offer | undefined {
+  if (context.x402 === undefined || !context.preferences.includes('x402')) return undefined;
+  const { wallet } = context.x402;
+  let cheapest: X402Offer | undefined;
+  for (const offer of offers) {
+    if (offer.protocol !== 'x402' || wallet.refusal(offer) !== undefined) continue;
+    if (cheapest === undefined || offer.amount < cheapest.amount) cheapest = offer;
+  }
+  return cheapest;
+}
+
+/** A spend request in msat for an amount of tokens, converted at `original.rate`. */
+type X402Spend = SpendRequest & { original: { amount: bigint; unit: string; rate: string } };
+
+/** The spend request of an x402 offer: its token amount as USD, converted to msat (rounded up). */
+async function x402Spend(
+  context: PayingContext,
+  x402: PayingFetchX402Options,
+  offer: X402Offer,
+  url: URL,
+): Promise<X402Spend> {
+  let rate: UsdPerBtc;
+  try {
+    rate = await x402.rates.usdPerBtc();
+  } catch (cause) {
+    throw new TollwayError('price_unavailable', 'the rate source did not answer', { cause });
+  }
+  const scale = 10n ** BigInt(x402.decimals ?? 6);
+  const microUsd = (offer.amount * 1_000_000n + scale - 1n) / scale;
+  const rateText = `usd_per_btc=${rate.numerator}${rate.denominator === 1n ? '' : `/${rate.denominator}`}`;
+  return {
+    origin: url.origin,
+    url: url.href,
+    protocol: 'x402',
+    payee: offer.payTo,
+    amountMsat: usdToMsat(microUsd, rate, 'ceil'),
+    maxFeeMsat: 0n,
+    original: {
+      amount: offer.amount,
+      unit: `${offer.network}/erc20:${offer.asset.toLowerCase()}`,
+      rate: rateText,
+    },
+    ...(context.tags !== undefined ? { tags: context.tags } : {}),
+  };
+}
+
+/**
+ * Signs an x402 payment of `offer` within the budget. A signed authorization can be settled by
+ * whoever holds it until it expires, so it counts as spent once signed: the hold is committed
+ * at once, and the ledger entry stays pending until the server's answer tells how it settled.
+ *
+ * @internal
+ */
+export async function payX402(
+  context: PayingContext,
+  params: { offer: X402Offer; url: URL },
+): Promise<Acquired> {
+  const { offer, url } = params;
+  const x402 = context.x402 as PayingFetchX402Options;
+  const request = await x402Spend(context, x402, offer, url);
+  const reservation = await reserveSpend(context, request);
+  let signed: SignedX402Payment;
+  try {
+    signed = await x402.wallet.sign(offer, context.now());
+    await context.store.recordPayment({
+      id: reservation.id,
+      time: context.now(),
+      tags: reservation.request.tags ?? {},
+      url: url.href,
+      origin: url.origin,
+      protocol: 'x402',
+      amount: offer.amount,
+      unit: signed.unit,
+      amountMsat: request.amountMsat,
+      feeMsat: 0n,
+      rate: request.original.rate,
+      reference: signed.nonce,
+      status: 'pending',
+      payee: offer.payTo,
+    });
+  } catch (error) {
+    await context.budget?.release(reservation);
+    throw error;
+  }
+  await context.budget?.commit(reservation, { amountMsat: request.amountMsat, feeMsat: 0n });
+  const payment: PaymentInfo = {
+    protocol: 'x402',
+    amountMsat: request.amountMsat,
+    feeMsat: 0n,
+    proof: signed.nonce,
+    paymentHash: signed.nonce,
+    origin: url.origin,
+    url: url.href,
+    ledgerId: reservation.id,
+  };
+  context.emit({ type: 'paid', payment });
+  context.onPayment(payment);
+  return { header: signed.header, reusable: false, payment };
+}
+
+/**
+ * Resolves an x402 ledger entry: succeeded with the server's transaction, or failed when the
+ * server says settlement failed or asks for payment again (`refused`); left pending when it says
+ * nothing.
+ *
+ * @internal
+ */
+export async function recordSettlement(
+  context: PayingContext,
+  payment: PaymentInfo,
+  settled: X402Settlement | undefined,
+  refused: boolean,
+): Promise<void> {
+  if (settled?.success === true) {
+    await context.store.updatePayment(payment.ledgerId, {
+      status: 'succeeded',
+      proof: settled.transaction,
+    });
+  } else if (settled !== undefined || refused) {
+    await context.store.updatePayment(payment.ledgerId, { status: 'failed' });
+  }
+}
+
+/**
+ * Records in the ledger how the server settled an x402 payment sent in a header: its
+ * `PAYMENT-RESPONSE` (v1 `X-PAYMENT-RESPONSE`), or a refusal when it answers 402.
+ *
+ * @internal
+ */
+export async function noteSettlement(
+  context: PayingContext,
+  payment: PaymentInfo,
+  response: Response,
+): Promise<void> {
+  const v2 = response.headers.get('payment-response');
+  const v1 = response.headers.get('x-payment-response');
+  let settled: X402Settlement | undefined;
+  try {
+    if (v2 !== null) settled = parsePaymentResponseHeader(v2);
+    else if (v1 !== null) settled = parseXPaymentResponseHeader(v1);
+  } catch (error) {
+    if (!isTollwayError(error)) throw error;
+  }
+  await recordSettlement(context, payment, settled, response.status === 402);
+}
