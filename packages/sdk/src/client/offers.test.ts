@@ -5,10 +5,13 @@ import { isTollwayError } from '../errors.js';
 import { decodeInvoice, encodeInvoice } from '../lightning/bolt11.js';
 import { createDevNetwork } from '../lightning/dev/node.js';
 import { encodeChargeRequest } from '../mpp/charge-request.js';
+import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
+import type { X402PaymentRequired } from '../x402/types.js';
 import {
   assertConsistentPrices,
   type L402Offer,
   type MppOffer,
+  offersOfPaymentRequired,
   parseOffers,
   type X402Offer,
 } from './offers.js';
@@ -227,6 +230,38 @@ describe('parseOffers: x402 and others', () => {
         maxTimeoutSeconds: 60,
       }),
     ]);
+  });
+
+  it('reads a decoded PaymentRequired as it reads the same PAYMENT-REQUIRED header', () => {
+    const text = fc.string({ minLength: 1, maxLength: 12 });
+    const required = fc.record({
+      x402Version: fc.constant(2 as const),
+      resource: fc.record({ url: text }),
+      accepts: fc.array(
+        fc.record({
+          scheme: text,
+          network: fc.constantFrom(
+            'eip155:8453',
+            'eip155:31337',
+            'solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp',
+          ),
+          asset: text,
+          amount: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+          payTo: text,
+          maxTimeoutSeconds: fc.integer({ min: 1, max: 86_400 }),
+          extra: fc.dictionary(text, fc.jsonValue(), { maxKeys: 3 }),
+        }),
+        { maxLength: 4 },
+      ),
+    });
+    fc.assert(
+      fc.property(required, (paymentRequired) => {
+        const decoded = paymentRequired as X402PaymentRequired;
+        const header = formatPaymentRequiredHeader(decoded);
+        const parsed = parseOffers({ headers: headers(['PAYMENT-REQUIRED', header]) });
+        expect(offersOfPaymentRequired(decoded)).toEqual(parsed.offers);
+      }),
+    );
   });
 
   it('reads a v1 body, unless a v2 header says the same', () => {
