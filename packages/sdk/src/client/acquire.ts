@@ -1,12 +1,20 @@
 /**
  * Getting a credential for a refused request: one saved since by another call (shared, recovered,
- * or another process's), or a payment of the offer the preferences, the wallets and the budget
- * choose. Concurrent calls on one origin and scope share one payment.
+ * or another process's), if its caveats let it serve the request, or a payment of the offer the
+ * preferences, the wallets and the budget choose. Concurrent calls on one origin and scope share
+ * one payment. A call tries at most one credential another call saved: once one is refused, it
+ * pays.
  *
  * @internal
  */
 import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
+import {
+  type CredentialTarget,
+  credentialApplies,
+  findSavedCredential,
+  offeredServices,
+} from './credentials.js';
 import { payLightning } from './lightning-payment.js';
 import type { ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
@@ -19,12 +27,28 @@ import { payX402, x402Candidate } from './x402-payment.js';
 /** What {@link acquireCredential} gets a credential for. */
 export interface CredentialNeed {
   url: URL;
+  method: string;
   /** The scope of the single flight, and of a paid token whose caveats name no paths. */
   scope: string;
   /** The offers of the refusal. */
   parsed: ParsedOffers;
   /** The credential value the server refused just now: not to be sent again. */
   refused: string | undefined;
+  /** False once the call has been refused a credential another call saved: it must pay. */
+  mayUseSaved: boolean;
+}
+
+/** The request a saved credential would serve: path, method, and the services offered for it. */
+function targetOf(need: CredentialNeed): CredentialTarget {
+  const services = offeredServices(need.parsed.offers);
+  return { path: need.url.pathname, method: need.method, services };
+}
+
+/** True when a credential another call got may be sent for `need`. */
+function mayShare(need: CredentialNeed, header: { name: string; value: string }): boolean {
+  return (
+    need.mayUseSaved && header.value !== need.refused && credentialApplies(header, targetOf(need))
+  );
 }
 
 /** Throws `payment_timeout` while an earlier payment to the origin is unresolved. */
@@ -84,8 +108,10 @@ async function acquireCredential(context: PayingContext, need: CredentialNeed): 
   const { url } = need;
   await assertNothingPending(context, url.origin);
   // Another request may have paid since this one was refused, or a recovered payment left a
-  // credential: use it rather than paying.
-  const known = await context.store.findCredential(url.origin, url.pathname, context.now());
+  // credential: use it rather than paying, if it can serve this request.
+  const known = need.mayUseSaved
+    ? await findSavedCredential(context, url.origin, targetOf(need))
+    : undefined;
   if (known !== undefined && known.header.value !== need.refused) {
     context.emit({ type: 'shared', url: url.href });
     return { header: known.header, reusable: known.protocol === 'l402', stored: known };
@@ -95,7 +121,8 @@ async function acquireCredential(context: PayingContext, need: CredentialNeed): 
 
 /**
  * {@link acquireCredential}, shared with concurrent calls on the same origin and scope: the call
- * that starts the flight pays; the others use its credential when it is reusable.
+ * that starts the flight pays; the others use its credential when it is reusable and can serve
+ * them, and otherwise get one of their own.
  *
  * @internal
  */
@@ -103,15 +130,19 @@ export async function acquireShared(
   context: PayingContext,
   need: CredentialNeed,
 ): Promise<Acquired> {
-  const { url, scope } = need;
+  const { url } = need;
+  let { scope } = need;
   for (;;) {
-    const flight = context.flights.run(url.origin, scope, () => acquireCredential(context, need));
+    const own = { ...need, scope };
+    const flight = context.flights.run(url.origin, scope, () => acquireCredential(context, own));
     const acquired = await flight.promise;
     if (flight.leader) return acquired;
-    if (acquired.reusable && acquired.header.value !== need.refused) {
+    if (acquired.reusable && mayShare(need, acquired.header)) {
       context.emit({ type: 'shared', url: url.href });
       return { header: acquired.header, reusable: true };
     }
-    // A single-use credential cannot be shared: queue for a payment of this call's own.
+    // A single-use credential cannot be shared: queue for a payment of this call's own. A token
+    // bought for another path or service, or one this call may not try: a flight of its path.
+    if (acquired.reusable) scope = url.pathname;
   }
 }

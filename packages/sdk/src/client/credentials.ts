@@ -1,19 +1,85 @@
 /**
  * The paying fetch's credential cache: where a paid credential is saved (an L402 token under the
  * paths its `tollway_paths` caveat names, else under the scope it was bought for, until its
- * `*_valid_until`; a single-use charge under its request path).
+ * `*_valid_until`; a single-use charge under its request path), and whether a saved one can serve
+ * a request. Several processes may share the store, so a token found there may have been bought
+ * for another path or service: its caveats (`tollway_paths`, `tollway_methods`, `services`) are
+ * read before it is sent.
  *
  * @internal
  */
 import { isTollwayError } from '../errors.js';
 import { tollwayConditions } from '../l402/caveats.js';
 import { firstPartyCaveats, parseMacaroon } from '../l402/macaroon.js';
+import type { Offer } from './offers.js';
 import type { PayingContext } from './paying-context.js';
 import { credentialHeader, type ResumeData } from './resume-data.js';
+import { scopeCovers } from './store-common.js';
 import type { StoredCredential } from './types.js';
 
+/** Where an L402 token can be used, as its first-party caveats say; an absent member: anywhere. */
+export interface TokenReach {
+  /** `tollway_paths`: path prefixes. */
+  paths?: string[];
+  /** `tollway_methods`: HTTP methods, upper case. */
+  methods?: string[];
+  /** `services`: the names of the services it grants. */
+  services?: string[];
+  /** The earliest `<service>_valid_until`, unix ms. */
+  expiresAt?: number;
+}
+
+/** Splits a comma list, items trimmed, empty ones dropped. */
+function listOf(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/** The name in a `services` grant, `<name>:<tier>`. */
+function serviceName(grant: string): string {
+  const colon = grant.lastIndexOf(':');
+  return colon < 0 ? grant : grant.slice(0, colon);
+}
+
 /**
- * The scopes an L402 token covers (its `tollway_paths` caveat, else `fallback`) and its expiry.
+ * The reach of an L402 token (base64 macaroon), or undefined when it is not a macaroon (tokens
+ * are opaque to a client; Tollway's and Aperture's are macaroons). Repeated conditions may only
+ * narrow, so the last of each is read.
+ *
+ * @internal
+ */
+export function tokenReach(macaroon: string): TokenReach | undefined {
+  let caveats: string[];
+  try {
+    caveats = firstPartyCaveats(parseMacaroon(macaroon));
+  } catch (error) {
+    if (isTollwayError(error)) return undefined;
+    throw error;
+  }
+  const reach: TokenReach = {};
+  for (const caveat of caveats) {
+    const at = caveat.indexOf('=');
+    if (at <= 0) continue;
+    const condition = caveat.slice(0, at);
+    const value = caveat.slice(at + 1);
+    if (condition === tollwayConditions.paths) {
+      reach.paths = listOf(value).filter((path) => path.startsWith('/'));
+    } else if (condition === tollwayConditions.methods) {
+      reach.methods = listOf(value).map((method) => method.toUpperCase());
+    } else if (condition === 'services') {
+      reach.services = listOf(value).map(serviceName);
+    } else if (condition.endsWith('_valid_until') && /^[0-9]{1,12}$/.test(value)) {
+      reach.expiresAt = Math.min(reach.expiresAt ?? Number.POSITIVE_INFINITY, Number(value) * 1000);
+    }
+  }
+  return reach;
+}
+
+/**
+ * The scopes an L402 token is saved under (its `tollway_paths` caveat, else `fallback`) and its
+ * expiry.
  *
  * @internal
  */
@@ -21,31 +87,79 @@ export function tokenScope(
   macaroon: string,
   fallback: string,
 ): { scopes: string[]; expiresAt?: number } {
-  let caveats: string[];
-  try {
-    caveats = firstPartyCaveats(parseMacaroon(macaroon));
-  } catch (error) {
-    if (isTollwayError(error)) return { scopes: [fallback] };
-    throw error;
-  }
-  let paths: string[] | undefined;
-  let until: number | undefined;
-  for (const caveat of caveats) {
-    const at = caveat.indexOf('=');
-    if (at <= 0) continue;
-    const condition = caveat.slice(0, at);
-    const value = caveat.slice(at + 1);
-    if (condition === tollwayConditions.paths) {
-      paths = value
-        .split(',')
-        .map((p) => p.trim())
-        .filter((p) => p.startsWith('/'));
-    } else if (condition.endsWith('_valid_until') && /^[0-9]{1,12}$/.test(value)) {
-      until = Math.min(until ?? Number.POSITIVE_INFINITY, Number(value) * 1000);
-    }
-  }
+  const reach = tokenReach(macaroon);
+  const paths = reach?.paths;
   const scopes = paths !== undefined && paths.length > 0 ? paths : [fallback];
-  return until === undefined ? { scopes } : { scopes, expiresAt: until };
+  return reach?.expiresAt === undefined ? { scopes } : { scopes, expiresAt: reach.expiresAt };
+}
+
+/** A request a saved credential might be sent with. */
+export interface CredentialTarget {
+  path: string;
+  method: string;
+  /** The services the server's L402 offers for this request sell, when it named any. */
+  services?: ReadonlySet<string>;
+}
+
+/** The macaroon of an L402 (or LSAT) `Authorization` value, or undefined for any other credential. */
+function l402Macaroon(header: { name: string; value: string }): string | undefined {
+  if (header.name.toLowerCase() !== 'authorization') return undefined;
+  return /^(?:L402|LSAT) ([^\s:]+):[0-9a-fA-F]{64}$/i.exec(header.value)?.[1];
+}
+
+/**
+ * False when the caveats of a saved L402 token say it cannot serve `target`: its paths do not
+ * cover the path, its methods do not list the method, or the services it grants are not those
+ * the server sells for this request. True otherwise (other credentials are saved for their exact
+ * path; an opaque token says nothing).
+ *
+ * @internal
+ */
+export function credentialApplies(
+  header: { name: string; value: string },
+  target: CredentialTarget,
+): boolean {
+  const macaroon = l402Macaroon(header);
+  const reach = macaroon === undefined ? undefined : tokenReach(macaroon);
+  if (reach === undefined) return true;
+  const { paths, methods, services } = reach;
+  if (paths !== undefined && paths.length > 0 && !paths.some((p) => scopeCovers(p, target.path))) {
+    return false;
+  }
+  if (methods !== undefined && !methods.includes(target.method.toUpperCase())) return false;
+  const wanted = target.services;
+  if (services === undefined || wanted === undefined || wanted.size === 0) return true;
+  return services.some((service) => wanted.has(service));
+}
+
+/**
+ * The services the L402 offers of a refusal sell (from their macaroons' `services` caveats);
+ * empty when none names any.
+ *
+ * @internal
+ */
+export function offeredServices(offers: readonly Offer[]): Set<string> {
+  const services = new Set<string>();
+  for (const offer of offers) {
+    if (offer.protocol !== 'l402') continue;
+    for (const service of tokenReach(offer.macaroon)?.services ?? []) services.add(service);
+  }
+  return services;
+}
+
+/**
+ * The credential saved for `target`'s path on `origin` (the longest scope covering it, not
+ * expired), when its caveats let it serve `target`.
+ *
+ * @internal
+ */
+export async function findSavedCredential(
+  context: PayingContext,
+  origin: string,
+  target: CredentialTarget,
+): Promise<StoredCredential | undefined> {
+  const saved = await context.store.findCredential(origin, target.path, context.now());
+  return saved !== undefined && credentialApplies(saved.header, target) ? saved : undefined;
 }
 
 /**

@@ -1,16 +1,18 @@
 /**
- * One call of the paying fetch: the request is sent (with a saved credential when one covers its
- * path); a refusal is answered with a credential saved since or with a payment, and the request
- * is sent again. One call pays at most once, and sends at most three times: as it came, with a
- * credential another call saved, with its own payment.
+ * One call of the paying fetch: the request is sent (with a saved credential when one can serve
+ * it); a refusal is answered with a credential saved since or with a payment, and the request is
+ * sent again. One call pays at most once, and sends at most three times: as it came, with a
+ * credential another call saved, with its own payment. A refused saved credential never stops it
+ * from paying: after one, it pays.
  *
  * @internal
  */
 import type { McpToolCallMessage } from '../x402/mcp-messages.js';
-import { acquireShared } from './acquire.js';
+import { acquireShared, type CredentialNeed } from './acquire.js';
+import { findSavedCredential } from './credentials.js';
 import { bufferedBody, readOffers, send } from './http-exchange.js';
 import { mcpOffers, noteMcpSettlement, paidToolCall, toolCallOf } from './mcp-tool-call.js';
-import { assertConsistentPrices } from './offers.js';
+import { assertConsistentPrices, type ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PaymentInfo } from './paying-fetch.js';
 import { ensureResumed } from './recovery.js';
@@ -28,11 +30,9 @@ interface Call {
   current: Acquired | undefined;
   /** The payment this call made. */
   payment: PaymentInfo | undefined;
-  sends: number;
+  /** Credentials this call got for refusals (saved by another call, or paid). */
+  acquired: number;
 }
-
-/** Sends of one call at most: unpaid, with a shared or recovered credential, with its own payment. */
-const MAX_SENDS = 3;
 
 const payments = new WeakMap<Response, PaymentInfo>();
 
@@ -51,9 +51,14 @@ export function getPayment(response: Response): PaymentInfo | undefined {
   return payments.get(response);
 }
 
-/** The credential saved for the call's path, as the first send's credential. */
-async function cachedCredential(context: PayingContext, url: URL): Promise<Acquired | undefined> {
-  const cached = await context.store.findCredential(url.origin, url.pathname, context.now());
+/** The credential saved for the request's path that can serve it, for the first send. */
+async function cachedCredential(
+  context: PayingContext,
+  request: Request,
+  url: URL,
+): Promise<Acquired | undefined> {
+  const target = { path: url.pathname, method: request.method };
+  const cached = await findSavedCredential(context, url.origin, target);
   if (cached === undefined) return undefined;
   context.emit({ type: 'cached', url: url.href, protocol: cached.protocol });
   return { header: cached.header, reusable: cached.protocol === 'l402', stored: cached };
@@ -103,6 +108,18 @@ async function noteX402Outcome(
   }
 }
 
+/** What the call needs a credential for, after a refusal with `parsed` offers. */
+function needOf(call: Call, scope: string, parsed: ParsedOffers): CredentialNeed {
+  return {
+    url: call.url,
+    method: call.request.method,
+    scope,
+    parsed,
+    refused: call.current?.header.value,
+    mayUseSaved: call.acquired === 0,
+  };
+}
+
 /** A credential for a 402, or a 401 refusing the call's credential; undefined to give up. */
 async function answerRefusal(
   context: PayingContext,
@@ -121,7 +138,7 @@ async function answerRefusal(
   await response.body?.cancel();
   assertConsistentPrices(parsed);
   const scope = current === undefined ? '/' : url.pathname;
-  return acquireShared(context, { url, scope, parsed, refused: current?.header.value });
+  return acquireShared(context, needOf(call, scope, parsed));
 }
 
 /** A credential for a tool call answered 200 with a payment-required tool result, if it is one. */
@@ -138,12 +155,7 @@ async function answerToolResult(
   context.emit({ type: 'challenge', url: url.href, status: response.status, withCredential });
   context.emit({ type: 'offers', url: url.href, offers: offered.offers, rejected: [] });
   await response.body?.cancel();
-  const acquired = await acquireShared(context, {
-    url,
-    scope: url.pathname,
-    parsed: offered,
-    refused: current?.header.value,
-  });
+  const acquired = await acquireShared(context, needOf(call, url.pathname, offered));
   const signature = acquired.header.name.toLowerCase() === 'payment-signature';
   return signature ? { ...acquired, body: paidToolCall(tool, acquired.header.value) } : acquired;
 }
@@ -154,7 +166,8 @@ function nextCredential(
   call: Call,
   response: Response,
 ): Promise<Acquired | undefined> | undefined {
-  if (call.payment !== undefined || call.sends === MAX_SENDS) return undefined;
+  // One payment per call: whatever answers it is the answer.
+  if (call.payment !== undefined) return undefined;
   const refused =
     response.status === 402 || (call.current !== undefined && response.status === 401);
   if (refused) return answerRefusal(context, call, response);
@@ -178,18 +191,18 @@ export async function payingCall(
   const tool = toolCallOf(request.method, body);
   await ensureResumed(context);
   await context.flights.settled(url.origin, url.pathname);
-  const current = await cachedCredential(context, url);
-  const call: Call = { request, body, url, tool, current, payment: undefined, sends: 0 };
+  const current = await cachedCredential(context, request, url);
+  const call: Call = { request, body, url, tool, current, payment: undefined, acquired: 0 };
   for (;;) {
     const response = await sendCurrent(context, call);
-    call.sends += 1;
-    if (call.sends > 1) context.emit({ type: 'retry', url: url.href, status: response.status });
+    if (call.acquired > 0) context.emit({ type: 'retry', url: url.href, status: response.status });
     await noteX402Outcome(context, call, response);
     const next = await nextCredential(context, call, response);
     if (next === undefined) {
       if (call.payment !== undefined) payments.set(response, call.payment);
       return response;
     }
+    call.acquired += 1;
     call.current = next;
     call.payment = next.payment;
   }

@@ -137,10 +137,13 @@ export interface PayingFetch {
  * actual fee; and retries the request with the body buffered up front.
  *
  * Credentials: an L402 token is cached per origin and scope (the paths its `tollway_paths` caveat
- * names, else `/`) and sent with later requests, so they need no 402 round trip; when a cached
- * token is refused (401 or 402), the call pays once more and caches the new token for that path.
- * MPP charge credentials are single-use and not cached. One call pays at most once. Concurrent calls
- * on one origin and scope share one payment.
+ * names, else `/`, or the request path when it replaced a refused token) and sent with later
+ * requests that its caveats allow (`tollway_paths`, `tollway_methods`, and `services` against the
+ * service a 402 offers), so they need no 402 round trip. When a cached token is refused (401 or
+ * 402), the call may try one token saved since by another call or process, then pays once more
+ * and caches the new token for that path: a refused saved token never stops a call from paying
+ * within the budget. MPP charge credentials are single-use and not cached. One call pays at most
+ * once and sends at most three times. Concurrent calls on one origin and scope share one payment.
  *
  * x402 over MCP: a POST of one JSON-RPC `tools/call` answered 200 with a payment-required tool
  * result (`isError`, the x402 PaymentRequired in `structuredContent` or its text) is paid like a

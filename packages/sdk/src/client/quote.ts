@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import { findSavedCredential } from './credentials.js';
 import { bufferedBody, readOffers, send } from './http-exchange.js';
 import type { PayingContext } from './paying-context.js';
 import type { Quote } from './paying-fetch.js';
@@ -24,7 +25,8 @@ export async function quote(
   const request = new Request(input, init);
   const body = await bufferedBody(context, request);
   const url = new URL(request.url);
-  const saved = await context.store.findCredential(url.origin, url.pathname, context.now());
+  const target = { path: url.pathname, method: request.method };
+  const saved = await findSavedCredential(context, url.origin, target);
   const response = await send(request, body, undefined);
   const result: Quote = {
     url: url.href,

@@ -35,13 +35,21 @@ async function echo(req: PaidRequest, res: ServerResponse): Promise<void> {
   );
 }
 
-/** Serves `routes` (path → route) of one paywall on loopback. */
-async function serve(paywall: Paywall, routes: Record<string, Route>): Promise<string> {
+/**
+ * Serves `routes` (path → route) of one paywall on loopback. `before`, when given, runs before
+ * the paywall sees each request, and may act in the meantime (as another process would).
+ */
+async function serve(
+  paywall: Paywall,
+  routes: Record<string, Route>,
+  before?: (req: IncomingMessage) => Promise<void>,
+): Promise<string> {
   const handlers = new Map(
     Object.entries(routes).map(([path, route]) => [path, withPaywall(paywall, route, echo)]),
   );
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const handler = handlers.get(req.url?.split('?')[0] ?? '');
+    await before?.(req);
     if (handler === undefined) res.writeHead(404).end();
     else void handler(req, res);
   });
@@ -203,5 +211,95 @@ describe('paying fetch × Tollway engine', () => {
     expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(responses.filter((r) => getPayment(r) !== undefined)).toHaveLength(1);
     expect(agent.spent()).toBe(3_000n);
+  });
+});
+
+describe('paying fetch × Tollway engine, one store shared with another agent', () => {
+  /** Every request the server saw: path, and the credential it carried. */
+  const seen: Array<{ path: string; authorization: string | undefined }> = [];
+  /** Run by the server before it answers the next request of the agent under test. */
+  let meanwhile: Array<() => Promise<unknown>> = [];
+
+  async function sharedServer(routes: (paywall: Paywall) => Record<string, Route>) {
+    const paywall = newPaywall();
+    return serve(paywall, routes(paywall), async (req) => {
+      const authorization = req.headers.authorization;
+      if (req.headers['x-agent'] !== 'under-test') return;
+      seen.push({ path: req.url ?? '', authorization });
+      await meanwhile.shift()?.();
+    });
+  }
+
+  function underTest(store: ReturnType<typeof createMemoryClientStore>, wallet = newAgent()) {
+    const events: PayingFetchEvent[] = [];
+    const fetch402 = createPayingFetch({
+      wallets: wallet.backend,
+      store,
+      onEvent: (e) => events.push(e),
+    });
+    const call = (url: string, init: RequestInit = {}) =>
+      fetch402(url, { ...init, headers: { 'x-agent': 'under-test' } });
+    return { call, events, wallet };
+  }
+
+  it('does not send a token the other agent saved for another service', async () => {
+    seen.length = 0;
+    const url = await sharedServer((paywall) => ({
+      '/a': paywall.route({ service: 'a', price: '2 sat' }),
+      '/c': paywall.route({ service: 'c', price: '3 sat' }),
+    }));
+    const store = createMemoryClientStore();
+    const other = createPayingFetch({ wallets: newAgent().backend, store });
+    const agent = underTest(store);
+    // While the agent's call is challenged, the other agent buys a token for /a (saved for '/').
+    meanwhile = [() => other(`${url}/a`)];
+    const response = await agent.call(`${url}/c`);
+    expect(response.status).toBe(200);
+    expect(getPayment(response)?.amountMsat).toBe(3_000n);
+    expect(seen.map((s) => s.authorization === undefined)).toEqual([true, false]);
+    expect(agent.events.filter((e) => e.type === 'shared')).toEqual([]);
+    expect(agent.wallet.spent()).toBe(3_000n);
+  });
+
+  it('does not send a token limited to other methods', async () => {
+    seen.length = 0;
+    const url = await sharedServer((paywall) => ({
+      '/read': paywall.route({ service: 'r', price: '2 sat', scope: { methods: ['GET'] } }),
+      '/write': paywall.route({ service: 'r', price: '2 sat' }),
+    }));
+    const store = createMemoryClientStore();
+    const agent = underTest(store);
+    expect((await agent.call(`${url}/read`)).status).toBe(200);
+    const post = await agent.call(`${url}/write`, { method: 'POST', body: '{}' });
+    expect(post.status).toBe(200);
+    expect(seen.map((s) => [s.path, s.authorization === undefined])).toEqual([
+      ['/read', true],
+      ['/read', false],
+      ['/write', true],
+      ['/write', false],
+    ]);
+  });
+
+  it('pays when a saved token is refused, though the other agent saves a new one each time', async () => {
+    seen.length = 0;
+    const url = await sharedServer((paywall) => ({
+      '/once': paywall.route({ service: 'once', price: '5 sat', uses: 1 }),
+    }));
+    const store = createMemoryClientStore();
+    const otherWallet = newAgent();
+    // Each purchase of the other agent leaves a token in the store, its one use already spent.
+    const otherBuys = () =>
+      createPayingFetch({ wallets: otherWallet.backend, store })(`${url}/once`);
+    await otherBuys();
+    const agent = underTest(store);
+    meanwhile = [otherBuys, otherBuys];
+    const response = await agent.call(`${url}/once`);
+    expect(response.status).toBe(200);
+    expect(getPayment(response)?.amountMsat).toBe(5_000n);
+    // Its saved token, one the other agent saved since, then its own payment.
+    expect(seen.map((s) => s.authorization === undefined)).toEqual([false, false, false]);
+    expect(new Set(seen.map((s) => s.authorization)).size).toBe(3);
+    expect(agent.wallet.spent()).toBe(5_000n);
+    expect(otherWallet.spent()).toBe(15_000n);
   });
 });
