@@ -45,10 +45,13 @@ function targetOf(need: CredentialNeed): CredentialTarget {
 }
 
 /** True when a credential another call got may be sent for `need`. */
-function mayShare(need: CredentialNeed, header: { name: string; value: string }): boolean {
-  return (
-    need.mayUseSaved && header.value !== need.refused && credentialApplies(header, targetOf(need))
-  );
+function mayShare(
+  context: PayingContext,
+  need: CredentialNeed,
+  header: { name: string; value: string },
+): boolean {
+  if (!need.mayUseSaved || header.value === need.refused) return false;
+  return credentialApplies(context, header, targetOf(need));
 }
 
 /** Throws `payment_timeout` while an earlier payment to the origin is unresolved. */
@@ -137,7 +140,7 @@ export async function acquireShared(
     const flight = context.flights.run(url.origin, scope, () => acquireCredential(context, own));
     const acquired = await flight.promise;
     if (flight.leader) return acquired;
-    if (acquired.reusable && mayShare(need, acquired.header)) {
+    if (acquired.reusable && mayShare(context, need, acquired.header)) {
       context.emit({ type: 'shared', url: url.href });
       return { header: acquired.header, reusable: true };
     }

@@ -107,6 +107,26 @@ function l402Macaroon(header: { name: string; value: string }): string | undefin
   return /^(?:L402|LSAT) ([^\s:]+):[0-9a-fA-F]{64}$/i.exec(header.value)?.[1];
 }
 
+/** Credential values whose reach is remembered at most (then the memory starts over). */
+const REMEMBERED_REACHES = 256;
+
+/**
+ * The reach of the L402 token a credential carries (null: another credential, or an opaque
+ * token), read once per credential value: a cached token is checked on every send.
+ */
+function credentialReach(
+  context: PayingContext,
+  header: { name: string; value: string },
+): TokenReach | null {
+  const known = context.reaches.get(header.value);
+  if (known !== undefined) return known;
+  const macaroon = l402Macaroon(header);
+  const reach = (macaroon === undefined ? undefined : tokenReach(macaroon)) ?? null;
+  if (context.reaches.size >= REMEMBERED_REACHES) context.reaches.clear();
+  context.reaches.set(header.value, reach);
+  return reach;
+}
+
 /**
  * False when the caveats of a saved L402 token say it cannot serve `target`: its paths do not
  * cover the path, its methods do not list the method, or the services it grants are not those
@@ -116,12 +136,12 @@ function l402Macaroon(header: { name: string; value: string }): string | undefin
  * @internal
  */
 export function credentialApplies(
+  context: PayingContext,
   header: { name: string; value: string },
   target: CredentialTarget,
 ): boolean {
-  const macaroon = l402Macaroon(header);
-  const reach = macaroon === undefined ? undefined : tokenReach(macaroon);
-  if (reach === undefined) return true;
+  const reach = credentialReach(context, header);
+  if (reach === null) return true;
   const { paths, methods, services } = reach;
   if (paths !== undefined && paths.length > 0 && !paths.some((p) => scopeCovers(p, target.path))) {
     return false;
@@ -159,7 +179,9 @@ export async function findSavedCredential(
   target: CredentialTarget,
 ): Promise<StoredCredential | undefined> {
   const saved = await context.store.findCredential(origin, target.path, context.now());
-  return saved !== undefined && credentialApplies(saved.header, target) ? saved : undefined;
+  return saved !== undefined && credentialApplies(context, saved.header, target)
+    ? saved
+    : undefined;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { TollwayError } from '../errors.js';
 import type { LightningBackend, LightningNetwork } from '../lightning/types.js';
+import type { TokenReach } from './credentials.js';
 import { createMemoryClientStore } from './memory-store.js';
 import type {
   PayingFetchEvent,
@@ -49,6 +50,8 @@ export interface PayingContext {
   readonly paying: Set<string>;
   /** Each wallet's network, asked once (again after a failure). */
   readonly networks: Map<LightningBackend, Promise<LightningNetwork>>;
+  /** What saved tokens' caveats say, by credential value (null: nothing to read). */
+  readonly reaches: Map<string, TokenReach | null>;
   /** The resume run before the first request, once it started. */
   resumed: Promise<ResumeSummary> | undefined;
 }
@@ -86,6 +89,7 @@ export function createPayingContext(options: PayingFetchOptions): PayingContext 
     flights: createSingleFlight<Acquired>(),
     paying: new Set(),
     networks: new Map(),
+    reaches: new Map(),
     resumed: undefined,
   };
 }
