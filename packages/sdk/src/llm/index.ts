@@ -9,5 +9,6 @@ export {
   type LlmPricing,
   type LlmPricingOptions,
   type ModelPrices,
+  type UsageReading,
 } from './pricing.js';
 export { createStreamUsage, type LlmUsage, type StreamUsage, usageOfAnswer } from './usage.js';

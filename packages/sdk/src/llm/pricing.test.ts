@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTollwayError } from '../errors.js';
 import { fixedRate } from '../money.js';
-import { createLlmPricing } from './pricing.js';
+import { createLlmPricing, type UsageReading } from './pricing.js';
 
 const encoder = new TextEncoder();
 const headers = new Headers();
@@ -114,6 +114,32 @@ describe('createLlmPricing', () => {
     });
     silent.write(encoder.encode('{"choices":[]}'));
     expect(await silent.cost(true)).toBeUndefined();
+  });
+
+  it('tells onUsage what each metered answer reported and cost', async () => {
+    const readings: UsageReading[] = [];
+    const told = createLlmPricing({
+      models: { 'sat-model': { input: '150 sat', output: '600 sat', cachedInput: '75 sat' } },
+      onUsage: (reading) => readings.push(reading),
+    });
+    const answer = { request: request({ model: 'sat-model' }), status: 200, headers: undefined };
+    const reading = told.meter.open(answer);
+    reading.write(
+      encoder.encode(
+        '{"usage":{"prompt_tokens":1024,"completion_tokens":300,"total_tokens":1324,"prompt_tokens_details":{"cached_tokens":24}}}',
+      ),
+    );
+    expect(await reading.cost(true)).toBe(332n);
+    const silent = told.meter.open(answer);
+    silent.write(encoder.encode('{"choices":[]}'));
+    await silent.cost(false);
+    expect(readings).toEqual([
+      {
+        model: 'sat-model',
+        usage: { inputTokens: 1000, cachedInputTokens: 24, outputTokens: 300 },
+        costMsat: 332n,
+      },
+    ]);
   });
 
   it('refuses a table it cannot price: mixed units, bad amounts, dollars without a rate', () => {

@@ -32,6 +32,19 @@ export interface LlmPricingOptions {
   defaultMaxTokens?: number;
   /** Converts dollar prices; required when the table has any. */
   rates?: RateSource;
+  /**
+   * Told the usage each metered answer reported and its cost (msat, before it is capped at what
+   * was held), e.g. for per-model metrics. Not told of answers that reported no usage.
+   */
+  onUsage?: (reading: UsageReading) => void;
+}
+
+/** What {@link LlmPricingOptions.onUsage} is told. */
+export interface UsageReading {
+  /** The model as the request named it. */
+  model: string;
+  usage: LlmUsage;
+  costMsat: bigint;
 }
 
 /** See {@link createLlmPricing}. */
@@ -180,7 +193,13 @@ export function createLlmPricing(options: LlmPricingOptions): LlmPricing {
         write: (chunk) => reader.write(chunk),
         cost() {
           const usage = reader.usage();
-          return usage === undefined || model === undefined ? undefined : cost(model, usage);
+          if (usage === undefined || model === undefined) return undefined;
+          const { onUsage } = options;
+          if (onUsage === undefined) return cost(model, usage);
+          return cost(model, usage).then((costMsat) => {
+            onUsage({ model, usage, costMsat });
+            return costMsat;
+          });
         },
       };
     },
