@@ -16,6 +16,7 @@ import { writePaywallResponse } from '@tollway/sdk/node';
 import type { PaywallDecision, PaywallRequest } from '@tollway/sdk/server';
 import { createMcpPaymentRequiredResult, withMcpPaymentResponse } from '@tollway/sdk/x402';
 import type { Pool } from 'undici';
+import { isRecord } from './is-record.js';
 import {
   type FoundResponse,
   findResponse,
@@ -49,10 +50,6 @@ export interface ToolCallExchange {
   trustProxy: boolean | number;
   metrics: GatewayMetrics;
   startedAt: number;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function writeAnswer(
