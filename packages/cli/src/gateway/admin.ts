@@ -1,9 +1,9 @@
 /**
  * The gateway's admin surface under `/_tollway/`: health (open), and behind the admin token
  * (`Authorization: Bearer <token>`, or the dashboard's HttpOnly cookie, whose changes must come
- * from the gateway's own origin): services (list, create,
- * update, delete; applied without restart), tokens (list, revoke), payments and revenue, the
- * Prometheus metrics and the dashboard. Reference: docs/guides/gateway.md#admin-api.
+ * from the gateway's own origin): services (list, create, update, delete; applied without
+ * restart), tokens (list, revoke), payments and revenue, the per-model totals of metered LLM
+ * calls, the Prometheus metrics and the dashboard. Reference: docs/guides/gateway.md#admin-api.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +11,7 @@ import { errorStatus, isTollwayError, TollwayError } from '@tollway/sdk';
 import type { PaymentProtocol, Store } from '@tollway/sdk/server';
 import type { Registry } from 'prom-client';
 import type { ServiceConfig } from './config.js';
+import type { LlmTotals } from './metrics.js';
 import { sendProblem } from './problem.js';
 
 /** A service as the admin API lists it. */
@@ -39,6 +40,8 @@ export interface AdminContext {
   revoke(tokenId: string, reason?: string): Promise<void>;
   /** Told about unexpected failures (answered 500 `internal_error`). */
   logError(error: unknown): void;
+  /** The per-model totals of metered LLM calls on this instance since it started. */
+  llmTotals(): LlmTotals[];
   /** Serves the dashboard page (already authenticated). */
   dashboard(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
 }
@@ -307,6 +310,9 @@ async function route(
     }
     case 'GET revenue':
       writeJson(res, 200, await revenue(ctx, query));
+      return;
+    case 'GET models':
+      writeJson(res, 200, { models: ctx.llmTotals() });
       return;
     default:
       throw new TollwayError('not_found', `no admin endpoint ${method} /_tollway${path}`);

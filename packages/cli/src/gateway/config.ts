@@ -95,6 +95,15 @@ function dollarAmounts(service: ServiceConfig): Array<{ path: PropertyKey[]; tex
   for (const [tool, text] of Object.entries(service.mcp?.tools ?? {})) {
     check(text, ['mcp', 'tools', tool]);
   }
+  const { llm } = service;
+  const prices: Array<[PropertyKey[], { input: string; output: string; cachedInput?: string }]> =
+    Object.entries(llm?.models ?? {}).map(([model, entry]) => [['llm', 'models', model], entry]);
+  if (llm?.defaultPrices !== undefined) prices.push([['llm', 'defaultPrices'], llm.defaultPrices]);
+  for (const [path, entry] of prices) {
+    check(entry.input, [...path, 'input']);
+    check(entry.output, [...path, 'output']);
+    check(entry.cachedInput, [...path, 'cachedInput']);
+  }
   return found;
 }
 
@@ -159,6 +168,108 @@ const mcpPricing = z.strictObject({
   paymentRequired: z.enum(['http', 'tool-result']).default('http'),
 });
 
+/** Headers set on every upstream request; values may hold `${ENV}` secrets. */
+const injectedHeaders = z.record(
+  z.string().regex(HEADER_NAME, { error: 'is not a valid header name' }),
+  z.string().regex(HEADER_VALUE, {
+    error: 'is not a valid header value (no line breaks or control characters)',
+  }),
+);
+
+/** Prices of a model per million tokens, all in one unit (sats or dollars). */
+const modelPrices = {
+  input: amount,
+  output: amount,
+  cachedInput: amount.exactOptional(),
+};
+
+function oneUnit(prices: { input: string; output: string; cachedInput?: string }): boolean {
+  const units = [prices.input, prices.output, prices.cachedInput ?? prices.input]
+    .filter(isAmount)
+    .map((text) => parseAmount(text).unit);
+  return units.every((unit) => unit === units[0]);
+}
+
+const ONE_UNIT = {
+  error: 'give input, output and cachedInput in one unit (all sats or all dollars)',
+};
+
+/** One model of an `llm` table: its prices, the provider serving it, its name there. */
+const llmModel = z
+  .strictObject({
+    ...modelPrices,
+    provider: z.string().min(1).exactOptional(),
+    upstreamModel: z.string().min(1).exactOptional(),
+  })
+  .refine(oneUnit, ONE_UNIT);
+
+/**
+ * An `llm` block: the model table of a service selling LLM access per token, and the providers
+ * its models are routed to (a model naming no provider goes to the service's `upstream`).
+ */
+const llmSchema = z.strictObject({
+  providers: z
+    .record(
+      z.string().regex(SERVICE_NAME, {
+        error: 'must be 1-64 letters, digits, `_` or `-`, starting with a letter or digit',
+      }),
+      z.strictObject({ upstream: httpUrl, headers: injectedHeaders.exactOptional() }),
+    )
+    .exactOptional(),
+  models: z.record(z.string().min(1), llmModel),
+  defaultPrices: z
+    .strictObject({ ...modelPrices, provider: z.string().min(1).exactOptional() })
+    .refine(oneUnit, ONE_UNIT)
+    .exactOptional(),
+  defaultMaxTokens: z.number().int().positive().exactOptional(),
+});
+
+/** What a service sells besides its `llm` block, as {@link checkLlm} reads it. */
+interface LlmSale {
+  llm?: z.output<typeof llmSchema>;
+  price?: string;
+  pricing?: unknown;
+  mcp?: unknown;
+  uses?: number;
+  balance?: string;
+}
+
+/** The problems of a service's `llm` block with the rest of the service. */
+function checkLlm(service: LlmSale, ctx: z.RefinementCtx): void {
+  const { llm } = service;
+  if (llm === undefined) return;
+  const issue = (path: PropertyKey[], message: string) =>
+    ctx.addIssue({ code: 'custom', path, message });
+  for (const field of ['price', 'pricing', 'mcp', 'uses'] as const) {
+    if (service[field] !== undefined) {
+      issue([field], 'an `llm` service is priced by its model table, per token');
+    }
+  }
+  if (service.balance === undefined) {
+    issue(['balance'], 'is required with `llm`: what one payment buys, drawn per call');
+  }
+  if (Object.keys(llm.models).length === 0 && llm.defaultPrices === undefined) {
+    issue(['llm', 'models'], 'must name at least one model (or set `llm.defaultPrices`)');
+  }
+  const providers = new Set(Object.keys(llm.providers ?? {}));
+  const known = `the providers are ${[...providers].join(', ') || 'none'} (without \`provider\`, a model goes to the service's \`upstream\`)`;
+  for (const [name, model] of Object.entries(llm.models)) {
+    if (model.provider !== undefined && !providers.has(model.provider)) {
+      issue(
+        ['llm', 'models', name, 'provider'],
+        `"${model.provider}" is not in \`llm.providers\`; ${known}`,
+      );
+    }
+  }
+  const fallback = llm.defaultPrices?.provider;
+  if (fallback !== undefined && !providers.has(fallback)) {
+    issue(
+      ['llm', 'defaultPrices', 'provider'],
+      `"${fallback}" is not in \`llm.providers\`; ${known}`,
+    );
+  }
+}
+
 const serviceSchema = z
   .strictObject({
     name: z.string().regex(SERVICE_NAME, {
@@ -175,14 +286,7 @@ const serviceSchema = z
       .exactOptional(),
     preserveHost: z.boolean().default(false),
     stripPrefix: z.union([z.boolean(), path]).default(false),
-    headers: z
-      .record(
-        z.string().regex(HEADER_NAME, { error: 'is not a valid header name' }),
-        z.string().regex(HEADER_VALUE, {
-          error: 'is not a valid header value (no line breaks or control characters)',
-        }),
-      )
-      .exactOptional(),
+    headers: injectedHeaders.exactOptional(),
     timeouts: z
       .strictObject({
         connect: timeout.exactOptional(),
@@ -211,6 +315,7 @@ const serviceSchema = z
     price: amount.exactOptional(),
     pricing: z.array(pricingRule).min(1).exactOptional(),
     mcp: mcpPricing.exactOptional(),
+    llm: llmSchema.exactOptional(),
     x402: z.literal(false).exactOptional(),
     description: z.string().exactOptional(),
     tier: z.number().int().min(0).max(65_535).exactOptional(),
@@ -228,6 +333,7 @@ const serviceSchema = z
       .exactOptional(),
   })
   .superRefine((service, ctx) => {
+    checkLlm(service, ctx);
     if (service.mcp !== undefined) {
       const priced = new Map<string, string>();
       for (const name of Object.keys(service.mcp.tools)) {
@@ -281,7 +387,7 @@ const serviceSchema = z
       }
     }
     if (!service.auth) return;
-    if (service.price === undefined && service.mcp === undefined) {
+    if (service.price === undefined && service.mcp === undefined && service.llm === undefined) {
       ctx.addIssue({ code: 'custom', path: ['price'], message: 'is required unless `auth: off`' });
     } else if (
       service.price !== undefined &&
@@ -490,6 +596,9 @@ export type ServiceConfig = z.output<typeof serviceSchema>;
 
 /** One pricing rule of a service. */
 export type PricingRule = z.output<typeof pricingRule>;
+
+/** The `llm` block of a service: its model table and providers. */
+export type LlmConfig = z.output<typeof llmSchema>;
 
 /** The `mcp` block of a service: prices of MCP tools. */
 export type McpPricing = z.output<typeof mcpPricing>;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fixedRate, isTollwayError, TollwayError } from '@tollway/sdk';
 import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
+import type { UsageReading } from '@tollway/sdk/llm';
 import { createPaywallRequest, writePaywallResponse } from '@tollway/sdk/node';
 import {
   createPaywall,
@@ -32,6 +33,7 @@ import { type AdminContext, createAdminHandler, type ServiceEntry } from './admi
 import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from './config.js';
 import { dashboardHandler } from './dashboard/index.js';
 import { createHttpServer } from './http-server.js';
+import { planLlmForward } from './llm-forward.js';
 import { serveToolCall } from './mcp-call.js';
 import { readToolCall } from './mcp-x402.js';
 import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
@@ -210,6 +212,7 @@ function buildState(
   services: readonly ServiceConfig[],
   previous: ReadonlyMap<string, Paywall>,
   create: (settings: EngineSettings) => Paywall,
+  metrics?: GatewayMetrics,
 ): State {
   const engines = new Map<string, Paywall>();
   const engineFor = (service: ServiceConfig | undefined): Paywall => {
@@ -229,7 +232,15 @@ function buildState(
       );
     }
   }
-  const table = createServiceTable(services, engineFor);
+  const table = createServiceTable(services, engineFor, {
+    usdPerBtc: config.paywall.usdPerBtc,
+    ...(metrics === undefined
+      ? {}
+      : {
+          onLlmUsage: (service: string, model: string, reading: UsageReading) =>
+            metrics.llmUsage(service, model, reading.usage),
+        }),
+  });
   return { config, table, engines, defaultEngine };
 }
 
@@ -255,11 +266,31 @@ function overlayFile(config: GatewayConfig): string {
   return config.admin.overlayFile ?? join(config.dataDir, 'services.json');
 }
 
+/** Header values shown as `<redacted>`: they may hold secrets (an API key from the environment). */
+function redactHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.keys(headers).map((name) => [name, '<redacted>']));
+}
+
 function redact(service: ServiceConfig): ServiceConfig {
-  if (service.headers === undefined) return service;
+  const { headers, llm } = service;
   return {
     ...service,
-    headers: Object.fromEntries(Object.keys(service.headers).map((name) => [name, '<redacted>'])),
+    ...(headers === undefined ? {} : { headers: redactHeaders(headers) }),
+    ...(llm?.providers === undefined
+      ? {}
+      : {
+          llm: {
+            ...llm,
+            providers: Object.fromEntries(
+              Object.entries(llm.providers).map(([name, provider]) => [
+                name,
+                provider.headers === undefined
+                  ? provider
+                  : { ...provider, headers: redactHeaders(provider.headers) },
+              ]),
+            ),
+          },
+        }),
   };
 }
 
@@ -335,7 +366,7 @@ export async function checkGatewayConfig(
     const state = buildState(config, services, new Map(), (settings) =>
       createEngine(settings, { lightning, store, secrets, logger: silentLogger }),
     );
-    for (const service of state.table.services) upstreams.pool(service);
+    for (const upstream of state.table.upstreams) upstreams.pool(upstream);
   } finally {
     await upstreams.close();
     await lightning.close();
@@ -402,8 +433,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       applyOverlay(initial.services, overlay, { env, allowedEnv: initial.admin.env, baseDir }),
       new Map(),
       (settings) => createEngine(settings, shared),
+      metrics,
     );
-    for (const service of state.table.services) upstreams.pool(service);
+    for (const upstream of state.table.upstreams) upstreams.pool(upstream);
     await Promise.all([...state.engines.values()].map((engine) => engine.init()));
     closers.push(() => upstreams.close());
     closers.push(async () => {
@@ -412,7 +444,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     /** Swaps in a new state: pools first (a bad CA file fails here), then engines. */
     async function commit(next: State): Promise<void> {
-      for (const service of next.table.services) upstreams.pool(service);
+      for (const upstream of next.table.upstreams) upstreams.pool(upstream);
       await Promise.all([...next.engines.values()].map((engine) => engine.init()));
       const previous = state;
       state = next;
@@ -422,7 +454,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           .filter((engine) => !kept.has(engine))
           .map((engine) => engine.close()),
       );
-      await upstreams.retain(next.table.services);
+      await upstreams.retain(next.table.upstreams);
     }
 
     function rebuild(config: GatewayConfig, nextOverlay: Overlay): State {
@@ -435,6 +467,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }),
         state.engines,
         (settings) => createEngine(settings, shared),
+        metrics,
       );
     }
 
@@ -500,6 +533,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           return true;
         }),
       revoke: (tokenId, reason) => state.defaultEngine.revoke(tokenId, reason),
+      llmTotals: () => metrics.llmTotals(),
       logError: (error) => logger.error({ err: error }, 'the admin API failed'),
       dashboard: (req, res) =>
         dashboardHandler(req, res, { sandbox: lightning.kind === 'dev', version }),
@@ -591,7 +625,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const decision = await service.paywall.handle(request, service.route);
       metrics.decision(service.name, decision);
       if (decision.kind === 'respond') return writePaywallResponse(res, decision.response);
-      await forward({
+      const forwarded = {
         req,
         res,
         service,
@@ -603,6 +637,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         trustProxy,
         metrics,
         startedAt,
+      };
+      if (service.llm === undefined) return forward(forwarded);
+      const call = await planLlmForward({
+        service,
+        llm: service.llm,
+        request,
+        path: target.path,
+        metrics,
+        onError: (error) => logger.error({ err: error }, 'a metered answer could not be charged'),
+      });
+      if (!call.ok) return sendProblem(res, call.problem, decision.charge?.release());
+      await forward({
+        ...forwarded,
+        service: call.upstream,
+        pool: upstreams.pool(call.upstream),
+        body: call.body,
+        metered: call.metered,
       });
     }
 

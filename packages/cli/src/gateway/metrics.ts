@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics of the gateway (prom-client, one registry per gateway): challenges issued,
  * requests by outcome, refusals by problem code, payments settled and revenue (msat) by service and
- * protocol, gateway overhead and upstream latency, upstream errors. Settlements are counted where
+ * protocol, gateway overhead and upstream latency, upstream errors, and per LLM model the tokens
+ * metered, the calls and what they were charged. Settlements are counted where
  * the engine records them, by observing the store: each is counted once, by the instance that
  * recorded it first. Reference: docs/guides/gateway.md#metrics.
  */
+import type { LlmUsage } from '@tollway/sdk/llm';
 import type { PaywallDecision, Settlement, Store } from '@tollway/sdk/server';
 import { Counter, Histogram, Registry } from 'prom-client';
 
@@ -21,6 +23,24 @@ export interface GatewayMetrics {
   upstream(service: string, seconds: number): void;
   /** Counts a failed upstream exchange by its problem code. */
   upstreamError(service: string, code: string): void;
+  /** Counts the tokens a metered LLM answer of `model` reported. */
+  llmUsage(service: string, model: string, usage: LlmUsage): void;
+  /** Counts one metered LLM call of `model` and what it was charged, msat. */
+  llmCharged(service: string, model: string, chargedMsat: bigint): void;
+  /** The LLM calls counted by this instance since it started, per service and model. */
+  llmTotals(): LlmTotals[];
+}
+
+/** What one model of one service was used for and earned, since the instance started. */
+export interface LlmTotals {
+  service: string;
+  model: string;
+  calls: number;
+  inputTokens: bigint;
+  cachedInputTokens: bigint;
+  outputTokens: bigint;
+  /** What its calls were charged, msat. */
+  chargedMsat: bigint;
 }
 
 const OVERHEAD_BUCKETS = [
@@ -103,6 +123,43 @@ export function createGatewayMetrics(): GatewayMetrics {
     labelNames: ['service', 'code'],
     registers,
   });
+  const llmTokens = new Counter({
+    name: 'tollway_llm_tokens_total',
+    help: 'Tokens metered LLM answers reported, by service, model and kind (input, cached_input, output).',
+    labelNames: ['service', 'model', 'kind'],
+    registers,
+  });
+  const llmCalls = new Counter({
+    name: 'tollway_llm_calls_total',
+    help: 'Metered LLM calls charged, by service and model.',
+    labelNames: ['service', 'model'],
+    registers,
+  });
+  const llmRevenue = new Counter({
+    name: 'tollway_llm_revenue_msat_total',
+    help: 'What metered LLM calls were charged from their balances, msat, by service and model.',
+    labelNames: ['service', 'model'],
+    registers,
+  });
+  /** Exact totals per service and model, for the admin API. */
+  const totals = new Map<string, LlmTotals>();
+  function totalOf(service: string, model: string): LlmTotals {
+    const key = JSON.stringify([service, model]);
+    let total = totals.get(key);
+    if (total === undefined) {
+      total = {
+        service,
+        model,
+        calls: 0,
+        inputTokens: 0n,
+        cachedInputTokens: 0n,
+        outputTokens: 0n,
+        chargedMsat: 0n,
+      };
+      totals.set(key, total);
+    }
+    return total;
+  }
   /** Label-bound children per service: binding once saves hashing the labels on every request. */
   const bound = new Map<string, ReturnType<typeof bind>>();
   function bind(service: string) {
@@ -145,6 +202,23 @@ export function createGatewayMetrics(): GatewayMetrics {
     overhead: (service, seconds) => of(service).overhead.observe(seconds),
     upstream: (service, seconds) => of(service).upstream.observe(seconds),
     upstreamError: (service, code) => upstreamErrors.inc({ service, code }),
+    llmUsage(service, model, usage) {
+      const total = totalOf(service, model);
+      total.inputTokens += BigInt(usage.inputTokens);
+      total.cachedInputTokens += BigInt(usage.cachedInputTokens);
+      total.outputTokens += BigInt(usage.outputTokens);
+      llmTokens.inc({ service, model, kind: 'input' }, usage.inputTokens);
+      llmTokens.inc({ service, model, kind: 'cached_input' }, usage.cachedInputTokens);
+      llmTokens.inc({ service, model, kind: 'output' }, usage.outputTokens);
+    },
+    llmCharged(service, model, chargedMsat) {
+      const total = totalOf(service, model);
+      total.calls += 1;
+      total.chargedMsat += chargedMsat;
+      llmCalls.inc({ service, model });
+      llmRevenue.inc({ service, model }, Number(chargedMsat));
+    },
+    llmTotals: () => [...totals.values()].map((total) => ({ ...total })),
   };
 }
 

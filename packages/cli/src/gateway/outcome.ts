@@ -8,12 +8,23 @@
 import type { ServerResponse } from 'node:http';
 import { PassThrough, Writable } from 'node:stream';
 import { writePaywallResponse } from '@tollway/sdk/node';
-import type { PaywallCharge, PaywallFinal } from '@tollway/sdk/server';
+import type { HeaderReader, PaywallCharge, PaywallFinal } from '@tollway/sdk/server';
 
 /** The response headers of the answer, with the commit's headers added. */
 export type HeadersWith = (
   extra: ReadonlyArray<[string, string]>,
 ) => Record<string, string | string[]>;
+
+/** Writes the head of an answer that passed, with the commit's `headers` added; gives where its body goes. */
+export type OpenBody = (headers: ReadonlyArray<[string, string]>) => Writable;
+
+/** Options of {@link openAnswer}. */
+export interface OpenAnswerOptions {
+  /** The answer's headers, for a meter to read. */
+  answerHeaders?: HeaderReader;
+  /** Opens the body of an answer that passed. Default: its head is written and the body goes to `res`. */
+  openBody?: OpenBody;
+}
 
 /**
  * Where the upstream body goes once its `status` is known: `res` (its head written), a buffer
@@ -33,18 +44,22 @@ export function openAnswer(
   status: number,
   headersWith: HeadersWith,
   onReplaced: () => void,
+  options: OpenAnswerOptions = {},
 ): Writable {
-  if (charge === undefined) {
-    res.writeHead(status, headersWith([]));
-    return res;
-  }
-  const final = charge.commit(status);
-  if (!('then' in final)) return answerAfter(res, final, status, headersWith, onReplaced);
+  const openBody =
+    options.openBody ??
+    ((headers) => {
+      res.writeHead(status, headersWith(headers));
+      return res;
+    });
+  if (charge === undefined) return openBody([]);
+  const final = charge.commit(status, options.answerHeaders);
+  if (!('then' in final)) return answerAfter(res, final, openBody, onReplaced);
   const held = new PassThrough();
   final.then(
     (settled) => {
-      const target = answerAfter(res, settled, status, headersWith, onReplaced);
-      if (target === res) held.pipe(res);
+      const target = answerAfter(res, settled, openBody, onReplaced);
+      if (settled.kind === 'pass') held.pipe(target);
       else held.destroy();
     },
     (error: unknown) => {
@@ -59,14 +74,10 @@ export function openAnswer(
 function answerAfter(
   res: ServerResponse,
   final: PaywallFinal,
-  status: number,
-  headersWith: HeadersWith,
+  openBody: OpenBody,
   onReplaced: () => void,
 ): Writable {
-  if (final.kind === 'pass') {
-    res.writeHead(status, headersWith(final.headers));
-    return res;
-  }
+  if (final.kind === 'pass') return openBody(final.headers);
   onReplaced();
   writePaywallResponse(res, final.response);
   return new Writable({ write: (_chunk, _encoding, done) => done() });

@@ -15,6 +15,7 @@ import { TollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import type { PaymentContext, PaywallCharge } from '@tollway/sdk/server';
 import { Pool } from 'undici';
 import { formatForwardedElement } from './forwarded.js';
+import { type MeteredCall, openMeteredAnswer } from './metered-answer.js';
 import type { GatewayMetrics } from './metrics.js';
 import { openAnswer } from './outcome.js';
 import { sendProblem } from './problem.js';
@@ -201,6 +202,10 @@ export interface ForwardRequest {
   metrics: GatewayMetrics;
   /** `performance.now()` when the request arrived. */
   startedAt: number;
+  /** Sent upstream instead of the client's body (the gateway changed it). */
+  body?: Uint8Array | undefined;
+  /** How a metered answer (the charge has a meter) is read; see metered-answer.ts. */
+  metered?: MeteredCall | undefined;
 }
 
 /** The `X-Tollway-*` headers that tell the upstream how the request was paid for. */
@@ -341,6 +346,13 @@ export function writeProblem(
   sendProblem(res, { status, code, detail });
 }
 
+/** A metered answer read for the charge alone (no LLM call plan): nothing dropped, nothing told. */
+const UNREAD_CALL: MeteredCall = {
+  dropsUsageChunk: false,
+  onCharged: () => {},
+  onError: () => {},
+};
+
 const TIMEOUT_ERRORS = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
@@ -377,13 +389,18 @@ export function forward(request: ForwardRequest): Promise<void> {
   metrics.overhead(service.name, (sentAt - request.startedAt) / 1000);
   const upstream = createUpstreamRequest(request);
   const { charge } = request;
+  const meter = charge?.meter;
+  // A metered answer is read by the gateway: it is asked for uncompressed.
+  const reframed = request.body !== undefined || meter !== undefined;
   return new Promise((resolve) => {
     pool.stream(
       {
         path: service.rewrite(req.url ?? '/'),
         method: (req.method ?? 'GET') as 'GET',
-        headers: upstream.headers,
-        body: upstream.hasBody ? req : null,
+        headers: reframed
+          ? bufferedHeaders(upstream.headers, request.body?.byteLength)
+          : upstream.headers,
+        body: request.body ?? (upstream.hasBody ? req : null),
         signal: cancel,
         headersTimeout: timeouts?.response ?? DEFAULT_TIMEOUTS.response,
         bodyTimeout: timeouts?.idle ?? DEFAULT_TIMEOUTS.idle,
@@ -393,14 +410,29 @@ export function forward(request: ForwardRequest): Promise<void> {
         answered = true;
         const headersWith = (extra: ReadonlyArray<[string, string]>) =>
           downstreamHeaders(headers, [...request.responseHeaders, ...extra]);
-        return openAnswer(res, charge, statusCode, headersWith, () => {
+        const onReplaced = () => {
           replaced = true;
-        });
+        };
+        if (charge !== undefined && meter !== undefined) {
+          return openMeteredAnswer({
+            res,
+            charge: { ...charge, meter },
+            status: statusCode,
+            headers,
+            headersWith,
+            onReplaced,
+            chargeBelow: service.route.chargeBelow,
+            call: request.metered ?? UNREAD_CALL,
+          });
+        }
+        return openAnswer(res, charge, statusCode, headersWith, onReplaced);
       },
       (error) => {
         res.off('close', onClose);
-        // No answer reached the client: nothing is charged, and the credential works again.
-        const released = answered ? [] : (charge?.release() ?? []);
+        // No answer reached the client: nothing is charged, and the credential works again (a
+        // charge committed when the upstream's status arrived is released too, if its head was
+        // held back: a metered JSON answer).
+        const released = answered && res.headersSent ? [] : (charge?.release() ?? []);
         if (error !== null && !cancelled && !replaced) {
           const code =
             'code' in error && TIMEOUT_ERRORS.has(String(error.code))
@@ -435,19 +467,22 @@ export type BufferedAnswer =
   | { ok: false; code: 'upstream_timeout' | 'upstream_unavailable' | 'upstream_too_large' };
 
 /**
- * The flat upstream headers for a body of `length` bytes whose answer is read here: the body's
- * framing replaced by a `content-length`, and the answer asked for uncompressed (whatever the
- * client accepts), so that the gateway can read it.
+ * The flat upstream headers of a request whose answer is read here: asked for uncompressed
+ * (whatever the client accepts), so that the gateway can read it, and, when the gateway sends a
+ * body of `length` bytes of its own, the body's framing replaced by a `content-length`.
  */
-function bufferedHeaders(headers: readonly string[], length: number): string[] {
+function bufferedHeaders(headers: readonly string[], length: number | undefined): string[] {
   const framed: string[] = [];
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const lower = (headers[i] ?? '').toLowerCase();
-    if (lower === 'content-length' || lower === 'transfer-encoding') continue;
+    if (length !== undefined && (lower === 'content-length' || lower === 'transfer-encoding')) {
+      continue;
+    }
     if (lower === 'accept-encoding') continue;
     framed.push(headers[i] ?? '', headers[i + 1] ?? '');
   }
-  framed.push('content-length', String(length), 'accept-encoding', 'identity');
+  if (length !== undefined) framed.push('content-length', String(length));
+  framed.push('accept-encoding', 'identity');
   return framed;
 }
 

@@ -4,8 +4,10 @@
  * function, and its upstream path rewrite. The first match wins.
  */
 import { isTollwayError, TollwayError } from '@tollway/sdk';
+import type { UsageReading } from '@tollway/sdk/llm';
 import type { Paywall, PriceFunction, PriceInput, PriceRequest, Route } from '@tollway/sdk/server';
 import type { PricingRule, ServiceConfig } from './config.js';
+import { createLlmRouting, type LlmRouting, type LlmRoutingOptions } from './llm.js';
 import { createMcpPriceFunction } from './mcp-pricing.js';
 
 /** A service ready to serve. */
@@ -24,11 +26,22 @@ export interface Service {
   readonly injectedNames: ReadonlySet<string>;
   /** The upstream path and query for a request target (path plus query) received by the gateway. */
   rewrite(target: string): string;
+  /** Set for a service with an `llm` block: its model table, and its providers as upstreams. */
+  readonly llm?: LlmService;
+}
+
+/** The LLM side of a service; see {@link Service.llm}. */
+export interface LlmService {
+  readonly routing: LlmRouting;
+  /** Each of `llm.providers` as an upstream of its own (the service with its origin and headers). */
+  readonly providers: ReadonlyMap<string, Service>;
 }
 
 /** The services in match order; see {@link createServiceTable}. */
 export interface ServiceTable {
   readonly services: readonly Service[];
+  /** Every upstream the services forward to: each service, and the providers of `llm` services. */
+  readonly upstreams: readonly Service[];
   /**
    * The first service whose host and path prefix match, or undefined. `path` is canonical (see
    * request-target.ts): ambiguous paths were refused before.
@@ -122,9 +135,38 @@ function createRewrite(config: ServiceConfig): (target: string) => string {
 /** A service and its matcher. */
 type CompiledService = Service & { matches(host: string | undefined, path: string): boolean };
 
-function compileService(config: ServiceConfig, index: number, paywall: Paywall): CompiledService {
+/** Where a service's requests go upstream: the origin, the headers it injects, the path rewrite. */
+function upstreamParts(config: ServiceConfig) {
+  return {
+    origin: new URL(config.upstream).origin,
+    injectedHeaders: Object.entries(config.headers ?? {}).flat(),
+    injectedNames: new Set(Object.keys(config.headers ?? {}).map((name) => name.toLowerCase())),
+    rewrite: createRewrite(config),
+  };
+}
+
+/** The providers of an `llm` service, each as the service sending to its own upstream. */
+function llmProviders(service: Service): Map<string, Service> {
+  const providers = new Map<string, Service>();
+  for (const [name, provider] of Object.entries(service.config.llm?.providers ?? {})) {
+    const config: ServiceConfig = {
+      ...service.config,
+      upstream: provider.upstream,
+      ...(provider.headers === undefined ? { headers: {} } : { headers: provider.headers }),
+    };
+    providers.set(name, { ...service, config, ...upstreamParts(config) });
+  }
+  return providers;
+}
+
+function compileService(
+  config: ServiceConfig,
+  index: number,
+  paywall: Paywall,
+  options: ServiceTableOptions,
+): CompiledService {
   const at = `services[${index}] (${config.name})`;
-  const route = (build: () => Route): Route => {
+  const route = <T>(build: () => T): T => {
     try {
       return build();
     } catch (error) {
@@ -132,6 +174,18 @@ function compileService(config: ServiceConfig, index: number, paywall: Paywall):
       throw new TollwayError('invalid_config', `${at}: ${error.message}`, { cause: error });
     }
   };
+  const { llm } = config;
+  const routing =
+    llm === undefined
+      ? undefined
+      : route(() =>
+          createLlmRouting(llm, {
+            usdPerBtc: options.usdPerBtc,
+            ...(options.onLlmUsage === undefined
+              ? {}
+              : { onUsage: (model, reading) => options.onLlmUsage?.(config.name, model, reading) }),
+          }),
+        );
   const compiled = !config.auth
     ? route(() => paywall.route({ service: config.name, free: true }))
     : route(() => {
@@ -140,12 +194,16 @@ function compileService(config: ServiceConfig, index: number, paywall: Paywall):
         return paywall.route({
           service: { name: config.name, tier: config.tier ?? 0 },
           price:
-            config.mcp !== undefined
-              ? createMcpPriceFunction(config.mcp, config.price)
-              : rules === undefined
-                ? price
-                : createPriceFunction(rules, price),
+            routing !== undefined
+              ? routing.price
+              : config.mcp !== undefined
+                ? createMcpPriceFunction(config.mcp, config.price)
+                : rules === undefined
+                  ? price
+                  : createPriceFunction(rules, price),
+          ...(routing === undefined ? {} : { meter: routing.meter }),
           readsBody:
+            routing !== undefined ||
             config.mcp !== undefined ||
             (rules ?? []).some((rule) => rule.field !== undefined || rule.when !== undefined),
           description: config.description ?? config.name,
@@ -168,18 +226,25 @@ function compileService(config: ServiceConfig, index: number, paywall: Paywall):
         });
       });
   const hosts = config.host === undefined ? undefined : createHostMatcher([config.host].flat());
-  return {
+  const service: CompiledService = {
     name: config.name,
     config,
     paywall,
     route: compiled,
-    origin: new URL(config.upstream).origin,
-    injectedHeaders: Object.entries(config.headers ?? {}).flat(),
-    injectedNames: new Set(Object.keys(config.headers ?? {}).map((name) => name.toLowerCase())),
-    rewrite: createRewrite(config),
+    ...upstreamParts(config),
     matches: (host, path) =>
       (hosts === undefined || (host !== undefined && hosts(host))) && pathWithin(path, config.path),
   };
+  if (routing === undefined) return service;
+  return { ...service, llm: { routing, providers: llmProviders(service) } };
+}
+
+/** Options of {@link createServiceTable}. */
+export interface ServiceTableOptions {
+  /** `paywall.usdPerBtc`: converts the dollar prices of `llm` model tables. */
+  usdPerBtc?: LlmRoutingOptions['usdPerBtc'];
+  /** Told the usage of each metered LLM answer: the service, the model's label, the reading. */
+  onLlmUsage?: (service: string, model: string, reading: UsageReading) => void;
 }
 
 /**
@@ -196,12 +261,14 @@ function compileService(config: ServiceConfig, index: number, paywall: Paywall):
 export function createServiceTable(
   configs: readonly ServiceConfig[],
   paywallFor: (config: ServiceConfig) => Paywall,
+  options: ServiceTableOptions = {},
 ): ServiceTable {
   const compiled = configs.map((config, index) =>
-    compileService(config, index, paywallFor(config)),
+    compileService(config, index, paywallFor(config), options),
   );
   return {
     services: compiled,
+    upstreams: compiled.flatMap((service) => [service, ...(service.llm?.providers.values() ?? [])]),
     match(host, path) {
       return compiled.find((service) => service.matches(host, path));
     },

@@ -143,6 +143,72 @@ describe('gateway config', () => {
     });
   });
 
+  it('checks an llm block: its model table, its providers, and what it cannot be sold with', async () => {
+    const service = (llm: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+      lightning: LIGHTNING,
+      services: [
+        {
+          name: 'llm',
+          path: '/v1',
+          upstream: 'http://127.0.0.1:9/v1',
+          balance: '5000 sat',
+          llm,
+          ...extra,
+        },
+      ],
+    });
+    const good = {
+      providers: { local: { upstream: 'http://127.0.0.1:11434/v1' } },
+      models: {
+        'gpt-4o-mini': { input: '150 sat', output: '600 sat', cachedInput: '75 sat' },
+        llama: { provider: 'local', upstreamModel: 'llama3.1:8b', input: '0 sat', output: '0 sat' },
+      },
+      defaultMaxTokens: 2048,
+    };
+    expect(problemsOf(service(good))).toEqual([]);
+    await expect(
+      checkGatewayConfig(parseGatewayConfig(service(good), { env: {} }), {}, dir),
+    ).resolves.toBeUndefined();
+    expect(
+      problemsOf(
+        service({
+          providers: { local: { upstream: 'ftp://x' } },
+          models: {
+            a: { input: '1 sat', output: '$1' },
+            b: { input: '1 sat', output: '1 sat', outputs: '2 sat' },
+          },
+        }),
+      ),
+    ).toEqual([
+      'services[0].llm.providers.local.upstream: must be an http:// or https:// URL',
+      'services[0].llm.models.a: give input, output and cachedInput in one unit (all sats or all dollars)',
+      'services[0].llm.models.b.outputs: unknown field; did you mean `output`?',
+      "services[0].llm.models.a.output: '$1' is in dollars, and invoices are in sats: set `paywall.usdPerBtc` (for example `usdPerBtc: '65000'`), or write the price in sats",
+    ]);
+    const { balance: _balance, ...unsold } = service({
+      providers: { local: { upstream: 'http://127.0.0.1:11434/v1' } },
+      models: { a: { provider: 'remote', input: '$1', output: '$1' } },
+      defaultPrices: { provider: 'elsewhere', input: '1 sat', output: '2 sat' },
+    }).services[0] as Record<string, unknown>;
+    expect(
+      problemsOf({
+        lightning: LIGHTNING,
+        services: [{ ...unsold, price: '1 sat', uses: 3 }],
+      }),
+    ).toEqual([
+      'services[0].price: an `llm` service is priced by its model table, per token',
+      'services[0].uses: an `llm` service is priced by its model table, per token',
+      'services[0].balance: is required with `llm`: what one payment buys, drawn per call',
+      'services[0].llm.models.a.provider: "remote" is not in `llm.providers`; the providers are local (without `provider`, a model goes to the service\'s `upstream`)',
+      'services[0].llm.defaultPrices.provider: "elsewhere" is not in `llm.providers`; the providers are local (without `provider`, a model goes to the service\'s `upstream`)',
+      "services[0].llm.models.a.input: '$1' is in dollars, and invoices are in sats: set `paywall.usdPerBtc` (for example `usdPerBtc: '65000'`), or write the price in sats",
+      "services[0].llm.models.a.output: '$1' is in dollars, and invoices are in sats: set `paywall.usdPerBtc` (for example `usdPerBtc: '65000'`), or write the price in sats",
+    ]);
+    expect(problemsOf(service({ models: {} }))).toEqual([
+      'services[0].llm.models: must name at least one model (or set `llm.defaultPrices`)',
+    ]);
+  });
+
   it('says what a misspelled or misplaced key meant, and what a value may be', () => {
     const base = { lightning: LIGHTNING, services: [] };
     const service = { name: 'api', upstream: 'http://127.0.0.1:8080', price: '10 sat' };
