@@ -5,8 +5,9 @@
  * `MessageDeltaUsage` and the streaming event order): an OpenAI stream reports usage only when
  * asked with `stream_options.include_usage`, in one extra chunk with `choices: []` before
  * `data: [DONE]`; an Anthropic stream reports the input side in `message_start` and cumulative
- * output counts in `message_delta`. What each answer says is set by the test (`next`); the
- * doubles record what they received.
+ * output counts in `message_delta`. What each answer says is set by the test (`next`, and for
+ * one request of many at once the OpenAI double's `x-test-completion-tokens` header); the doubles
+ * record what they received.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, startUpstream, type Upstream } from './support.js';
@@ -80,7 +81,12 @@ interface DoubleState {
 async function startDouble(
   defaults: Script<unknown>,
   authorized: (req: IncomingMessage) => boolean,
-  answer: (res: ServerResponse, body: Record<string, unknown>, state: DoubleState) => Promise<void>,
+  answer: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+    state: DoubleState,
+  ) => Promise<void>,
   unauthorized: (res: ServerResponse) => void,
 ): Promise<LlmDouble> {
   const state: DoubleState = { next: defaults, received: [], holding: [], abandoned: false };
@@ -91,7 +97,7 @@ async function startDouble(
     >;
     state.received.push({ path: req.url ?? '', headers: req.headers, body });
     if (!authorized(req)) return unauthorized(res);
-    await answer(res, body, state);
+    await answer(req, res, body, state);
   });
   return {
     ...upstream,
@@ -133,6 +139,24 @@ export const OPENAI_SCRIPT: Script<OpenAiUsage> = {
   },
 };
 
+/** `script` with `completion_tokens` set by a request's header, when it has one. */
+function withCompletionTokens(
+  script: Script<OpenAiUsage>,
+  header: string | string[] | undefined,
+): Script<OpenAiUsage> {
+  if (typeof header !== 'string') return script;
+  const completion = Number(header);
+  const { usage } = script;
+  return {
+    ...script,
+    usage: {
+      ...usage,
+      completion_tokens: completion,
+      total_tokens: usage.prompt_tokens + completion,
+    },
+  };
+}
+
 /**
  * Starts an OpenAI-compatible double: `POST …/chat/completions`, authorised by
  * `Authorization: Bearer <key>` (any request when `key` is undefined, as a local server).
@@ -141,8 +165,11 @@ export function startOpenAiDouble(key: string | undefined): Promise<LlmDouble> {
   return startDouble(
     OPENAI_SCRIPT,
     (req) => key === undefined || req.headers.authorization === `Bearer ${key}`,
-    async (res, body, state) => {
-      const script = state.next as Script<OpenAiUsage>;
+    async (req, res, body, state) => {
+      const script = withCompletionTokens(
+        state.next as Script<OpenAiUsage>,
+        req.headers['x-test-completion-tokens'],
+      );
       if (script.errorStatus !== undefined) {
         res.writeHead(script.errorStatus, JSON_HEADERS);
         res.end(
@@ -261,7 +288,7 @@ export function startAnthropicDouble(key: string): Promise<LlmDouble> {
   return startDouble(
     ANTHROPIC_SCRIPT,
     (req) => req.headers['x-api-key'] === key && req.headers['anthropic-version'] === '2023-06-01',
-    async (res, body, state) => {
+    async (_req, res, body, state) => {
       const script = state.next as Script<AnthropicUsage>;
       if (script.errorStatus !== undefined) {
         res.writeHead(script.errorStatus, JSON_HEADERS);
