@@ -1,7 +1,8 @@
 /**
  * The demo agent of `tollway dev`: buys one paid request through the gateway the long way round,
  * printing each step of the L402 exchange so a person can follow it: request, 402 with offers,
- * invoice decoded, invoice paid, retry with the credential, 200.
+ * invoice decoded, invoice paid, retry with the credential, 200. Then one metered LLM call: a
+ * balance bought, what the call held, what it was charged, what is left.
  */
 import { formatMsat, isTollwayError } from '@tollway/sdk';
 import { parseL402Challenges } from '@tollway/sdk/l402';
@@ -199,6 +200,147 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       preimage: paid.preimage,
       amountMsat: paid.amountMsat,
       feeMsat: paid.feeMsat,
+      authorization,
+    };
+  } catch (error) {
+    const message = describe(error);
+    print(`  ✗ step ${steps.step} failed: ${message}`);
+    return { ok: false, step: steps.step, message };
+  }
+}
+
+/** Options of {@link runMeteredDemo}. */
+export interface MeteredDemoOptions {
+  /** An OpenAI-compatible chat completions URL of the gateway, metered per token. */
+  url: string;
+  /** The model to ask, as the gateway's table names it. */
+  model: string;
+  /** The agent's wallet: buys the balance. */
+  wallet: LightningBackend;
+  /** The wallet's name, for the printout. */
+  walletName: string;
+  /** Receives the printout, one line at a time (no trailing newline). */
+  print: (line: string) => void;
+  /** The most the agent pays for the balance; default 100 sat. */
+  maxCostMsat?: bigint;
+}
+
+/** What the metered call bought and cost, or the step where it stopped and why. */
+export type MeteredDemoResult =
+  | {
+      ok: true;
+      /** The balance one payment bought, msat. */
+      boughtMsat: bigint;
+      /** What the call held from the balance while it ran (its reservation). */
+      reservedMsat: bigint;
+      /** What the call was charged: its usage at the model's prices. */
+      chargedMsat: bigint;
+      /** What the balance has left. */
+      remainingMsat: bigint;
+      usage: { promptTokens: number; completionTokens: number };
+      /** The `Authorization` value of the balance. */
+      authorization: string;
+    }
+  | { ok: false; step: number; message: string };
+
+/** The msat of a receipt header (`5000 msat`). */
+function msatOf(response: Response, header: string): bigint {
+  const match = /^(\d+) msat$/.exec(response.headers.get(header) ?? '');
+  if (match?.[1] === undefined) throw new StepFailure(`the answer has no ${header} in msat`);
+  return BigInt(match[1]);
+}
+
+/**
+ * Makes one metered LLM call the long way round, printing each step: the 402 offers a prepaid
+ * balance, the agent buys it (L402), the call holds its most possible cost from the balance and is
+ * charged what its answer's usage cost. Never throws.
+ *
+ * @example
+ * ```ts
+ * const result = await runMeteredDemo({ url: `${gateway.url}/v1/chat/completions`, model: 'tollway-mini', wallet, walletName: 'demo-agent', print: console.log });
+ * ```
+ */
+export async function runMeteredDemo(options: MeteredDemoOptions): Promise<MeteredDemoResult> {
+  const { url, wallet, print } = options;
+  const maxCostMsat = options.maxCostMsat ?? DEFAULT_MAX_COST_MSAT;
+  const steps = narrator(print);
+  const { next, more } = steps;
+  const body = JSON.stringify({
+    model: options.model,
+    max_tokens: 64,
+    messages: [{ role: 'user', content: 'Write a haiku about Lisbon.' }],
+  });
+  const post = (headers: Record<string, string>) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+  try {
+    next('Request', `POST ${url}  "model": "${options.model}"  (no credential)`);
+    const first = await post({});
+    const firstBody = await first.text();
+    if (first.status !== 402) {
+      throw new StepFailure(`expected 402 Payment Required, got ${first.status}`);
+    }
+    const challenge = parseL402Challenges(first.headers.get('www-authenticate') ?? '').find(
+      (c) => c.scheme === 'L402',
+    );
+    if (challenge === undefined) throw new StepFailure('the 402 offers no L402 challenge');
+    const invoice = decodeInvoice(challenge.invoice);
+    if (invoice.amountMsat === undefined || invoice.amountMsat > maxCostMsat) {
+      throw new StepFailure(
+        `the invoice asks ${invoice.amountMsat === undefined ? 'no amount' : formatMsat(invoice.amountMsat)}, not a balance within the demo's limit of ${formatMsat(maxCostMsat)}`,
+      );
+    }
+    next(
+      '402 Payment Required',
+      `a prepaid balance of ${formatMsat(invoice.amountMsat)}; this call may cost up to ${statedPrice(firstBody) ?? 'its price'}`,
+    );
+    const paid = await wallet.payInvoice({
+      paymentRequest: invoice.paymentRequest,
+      maxFeeMsat: MAX_FEE_MSAT,
+    });
+    if (!preimageMatches(paid.preimage, invoice.paymentHash))
+      throw new StepFailure('the preimage does not hash to the payment hash');
+    next(
+      'Balance bought',
+      `${formatMsat(paid.amountMsat)} from dev wallet "${options.walletName}" (play money)`,
+    );
+    const authorization = `L402 ${challenge.macaroon}:${paid.preimage}`;
+    next('Call', `POST ${url} with the balance's credential`);
+    const second = await post({ authorization });
+    const answer = (await second.json()) as {
+      usage?: { prompt_tokens?: number; completion_tokens?: number };
+      choices?: Array<{ message?: { content?: string } }>;
+    };
+    if (second.status !== 200) {
+      throw new StepFailure(`expected 200 after paying, got ${second.status}`);
+    }
+    const reservedMsat = msatOf(second, 'tollway-reserved');
+    const chargedMsat = msatOf(second, 'tollway-charged');
+    const remainingMsat = msatOf(second, 'tollway-remaining');
+    const usage = {
+      promptTokens: answer.usage?.prompt_tokens ?? 0,
+      completionTokens: answer.usage?.completion_tokens ?? 0,
+    };
+    next('200 OK', `"${answer.choices?.[0]?.message?.content ?? ''}"`);
+    more(
+      `reserved      ${formatMsat(reservedMsat)}  (the most this call could cost, held while it ran)`,
+    );
+    more(
+      `charged       ${formatMsat(chargedMsat)}  (${usage.promptTokens} tokens in, ${usage.completionTokens} out, at the model's prices)`,
+    );
+    more(
+      `balance left  ${formatMsat(remainingMsat)}  (for the next calls with the same credential)`,
+    );
+    return {
+      ok: true,
+      boughtMsat: paid.amountMsat,
+      reservedMsat,
+      chargedMsat,
+      remainingMsat,
+      usage,
       authorization,
     };
   } catch (error) {

@@ -17,7 +17,14 @@ import {
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../gateway/gateway.js';
-import { type DemoResult, runDemo, runX402Demo, type X402DemoResult } from './demo.js';
+import {
+  type DemoResult,
+  type MeteredDemoResult,
+  runDemo,
+  runMeteredDemo,
+  runX402Demo,
+  type X402DemoResult,
+} from './demo.js';
 import {
   devConnection,
   onFreePort,
@@ -72,12 +79,16 @@ export interface DevSandbox {
   x402?: DevSandboxX402;
   /** Runs the demo agent once against the gateway. */
   demo(): Promise<DemoResult>;
+  /** Makes one metered LLM call (`POST /v1/chat/completions`) with a balance it buys. */
+  meteredDemo(): Promise<MeteredDemoResult>;
   /** Stops the gateway, the sample API and the dev node, in that order. */
   close(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
 const DEMO_PATH = '/v1/forecast?city=Lisbon';
+const METERED_PATH = '/v1/chat/completions';
+const METERED_MODEL = 'tollway-mini';
 const FETCH_PATH = '/v1/forecast?city=Paris';
 /** `tollway fetch --max-cost` takes whole sats. */
 const FETCH_MAX_COST_SAT = '100';
@@ -154,6 +165,18 @@ function sandboxConfig({
           price: SAMPLE_PRICES.forecast,
           validFor: '1h',
           description: 'Sample weather forecast',
+        },
+        {
+          // Before `chat`, whose path covers this one.
+          name: 'llm',
+          path: '/v1/chat/completions',
+          upstream,
+          balance: SAMPLE_PRICES.completions.balance,
+          llm: {
+            models: SAMPLE_PRICES.completions.models,
+            defaultMaxTokens: SAMPLE_PRICES.completions.defaultMaxTokens,
+          },
+          description: 'Sample OpenAI-compatible chat, metered per token',
         },
         {
           name: 'chat',
@@ -312,6 +335,14 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
           walletName: DEV_WALLETS.agent,
           print,
         }),
+      meteredDemo: () =>
+        runMeteredDemo({
+          url: `${gatewayUrl}${METERED_PATH}`,
+          model: METERED_MODEL,
+          wallet: network.backend(DEV_WALLETS.agent),
+          walletName: DEV_WALLETS.agent,
+          print,
+        }),
       close,
     };
   } catch (error) {
@@ -365,6 +396,11 @@ export async function runDev(options: RunDevOptions): Promise<number> {
     print(
       `  POST /v1/chat              ${SAMPLE_PRICES.chat['tollway-mini']} for "model": "tollway-mini", ${SAMPLE_PRICES.chat['tollway-max']} for "tollway-max"; one request`,
     );
+    const { completions } = SAMPLE_PRICES;
+    const mini = completions.models['tollway-mini'];
+    print(
+      `  POST ${METERED_PATH.padEnd(22)}OpenAI-compatible, metered: a ${completions.balance} balance, each call draws its tokens (tollway-mini: ${mini.input} in, ${mini.output} out per million)`,
+    );
     if (sandbox.x402 === undefined) {
       print(
         `  GET  /v1/stream            ${SAMPLE_PRICES.stream}, server-sent events, valid for 1 hour`,
@@ -385,7 +421,19 @@ export async function runDev(options: RunDevOptions): Promise<number> {
     } else {
       print(`Demo failed at step ${result.step}: ${result.message}`);
     }
-    let ok = result.ok;
+    print('');
+    print(
+      `Metered demo: "${DEV_WALLETS.agent}" buys a balance and makes one LLM call, charged per token`,
+    );
+    const metered = await sandbox.meteredDemo();
+    if (metered.ok) {
+      print(
+        `Metered demo done: bought ${formatMsat(metered.boughtMsat)}, reserved ${formatMsat(metered.reservedMsat)}, charged ${formatMsat(metered.chargedMsat)}, ${formatMsat(metered.remainingMsat)} left.`,
+      );
+    } else {
+      print(`Metered demo failed at step ${metered.step}: ${metered.message}`);
+    }
+    let ok = result.ok && metered.ok;
     if (sandbox.x402 !== undefined) {
       print('');
       print(

@@ -7,7 +7,11 @@
  * | `GET /free/hello` | a greeting (free) |
  * | `GET /v1/forecast?city=Oslo` | a made-up three-day forecast |
  * | `POST /v1/chat` `{"model": "…", "prompt": "…"}` | a canned chat reply |
+ * | `POST /v1/chat/completions` | an OpenAI-compatible chat completion, JSON or `stream: true` |
  * | `GET /v1/stream` | five server-sent events, 100 ms apart |
+ *
+ * The chat completion counts its usage deterministically, as {@link completionUsage} says, so that
+ * the gateway's metered price of a call is known in advance.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -18,6 +22,16 @@ export const SAMPLE_PRICES = {
   forecast: '10 sat',
   stream: '20 sat',
   chat: { 'tollway-mini': '5 sat', 'tollway-max': '50 sat' },
+  /** `POST /v1/chat/completions`: a balance drawn per token, at these prices per million tokens. */
+  completions: {
+    balance: '100 sat',
+    /** Output tokens held for a call that sets no `max_tokens`. */
+    defaultMaxTokens: 256,
+    models: {
+      'tollway-mini': { input: '20000 sat', output: '60000 sat' },
+      'tollway-max': { input: '100000 sat', output: '300000 sat' },
+    },
+  },
 } as const;
 
 /** Options of {@link createSampleUpstream}. */
@@ -96,6 +110,122 @@ function chat(body: unknown): { status: number; body: Record<string, unknown> } 
   };
 }
 
+/** Token counts of a sample chat completion. */
+interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+const REPLY_WORDS = (
+  'This is the sample API of the tollway dev sandbox: a token for each word it writes, ' +
+  'and one for every four characters you send.'
+).split(' ');
+const DEFAULT_COMPLETION_TOKENS = 64;
+const COMPLETION_CHUNK_MS = 10;
+
+/**
+ * The usage of a sample completion: a token per four characters of each message's text (rounded
+ * up) plus four per message, and a token per reply word, at most `max_tokens`.
+ */
+function completionUsage(
+  messages: ReadonlyArray<{ content: string }>,
+  words: number,
+): CompletionUsage {
+  const prompt = messages.reduce((sum, m) => sum + Math.ceil(m.content.length / 4) + 4, 0);
+  return { prompt_tokens: prompt, completion_tokens: words, total_tokens: prompt + words };
+}
+
+/** A chat completion request as the sample reads it, or the OpenAI-style error it earns. */
+function readCompletion(body: unknown):
+  | {
+      ok: true;
+      model: string;
+      messages: Array<{ content: string }>;
+      maxTokens: number;
+      stream: boolean;
+      usageChunk: boolean;
+    }
+  | { ok: false; message: string } {
+  const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const { model, messages, stream } = fields;
+  if (typeof model !== 'string')
+    return { ok: false, message: 'you must provide a model parameter' };
+  if (!Array.isArray(messages) || messages.length === 0) {
+    return { ok: false, message: "'messages' must be a non-empty array" };
+  }
+  const texts = messages.map((message: unknown) => {
+    const content = (message as { content?: unknown } | null)?.content;
+    return { content: typeof content === 'string' ? content : '' };
+  });
+  const limit = fields.max_completion_tokens ?? fields.max_tokens;
+  const options = fields.stream_options as { include_usage?: unknown } | undefined;
+  return {
+    ok: true,
+    model,
+    messages: texts,
+    maxTokens:
+      typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0
+        ? limit
+        : DEFAULT_COMPLETION_TOKENS,
+    stream: stream === true,
+    usageChunk: options?.include_usage === true,
+  };
+}
+
+/** `POST /v1/chat/completions`, as OpenAI answers it (JSON, or SSE chunks then `[DONE]`). */
+function completion(req: http.IncomingMessage, res: http.ServerResponse, body: unknown) {
+  const call = readCompletion(body);
+  if (!call.ok) {
+    return sendJson(res, 400, {
+      error: { message: call.message, type: 'invalid_request_error', param: null, code: null },
+    });
+  }
+  const words = REPLY_WORDS.slice(0, call.maxTokens);
+  const usage = completionUsage(call.messages, words.length);
+  const finish = words.length < REPLY_WORDS.length ? 'length' : 'stop';
+  const base = { id: 'chatcmpl-sandbox', created: 1_767_225_600, model: call.model };
+  if (!call.stream) {
+    return sendJson(res, 200, {
+      ...base,
+      object: 'chat.completion',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: words.join(' ') },
+          finish_reason: finish,
+        },
+      ],
+      usage,
+    });
+  }
+  const chunk = (choices: unknown[]) => ({
+    ...base,
+    object: 'chat.completion.chunk',
+    choices,
+    ...(call.usageChunk ? { usage: null } : {}),
+  });
+  const events = [
+    chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]),
+    ...words.map((word, i) =>
+      chunk([{ index: 0, delta: { content: i === 0 ? word : ` ${word}` }, finish_reason: null }]),
+    ),
+    chunk([{ index: 0, delta: {}, finish_reason: finish }]),
+    ...(call.usageChunk ? [{ ...base, object: 'chat.completion.chunk', choices: [], usage }] : []),
+  ].map((event) => `data: ${JSON.stringify(event)}\n\n`);
+  events.push('data: [DONE]\n\n');
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const timer = setInterval(() => {
+    const next = events.shift();
+    if (next !== undefined) res.write(next);
+    if (events.length === 0) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, COMPLETION_CHUNK_MS);
+  req.on('close', () => clearInterval(timer));
+}
+
 function stream(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   let sent = 0;
@@ -127,10 +257,17 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse): Prom
     const answer = chat(await readJson(req));
     return sendJson(res, answer.status, answer.body);
   }
+  if (route === 'POST /v1/chat/completions') return completion(req, res, await readJson(req));
   if (route === 'GET /v1/stream') return stream(req, res);
   sendJson(res, 404, {
     error: 'no such route',
-    routes: ['GET /free/hello', 'GET /v1/forecast?city=', 'POST /v1/chat', 'GET /v1/stream'],
+    routes: [
+      'GET /free/hello',
+      'GET /v1/forecast?city=',
+      'POST /v1/chat',
+      'POST /v1/chat/completions',
+      'GET /v1/stream',
+    ],
   });
 }
 

@@ -78,8 +78,16 @@ describe('tollway dev (the built command, in a child process)', () => {
       '4 Paid',
       '5 Retry',
       '6 200 OK',
+      '1 Request',
+      '2 402 Payment Required',
+      '3 Balance bought',
+      '4 Call',
+      '5 200 OK',
     ]);
     expect(first.stdout).toMatch(/402 Payment Required +price 10 sat/);
+    expect(first.stdout).toMatch(
+      /Metered demo done: bought 100 sat, reserved [\d.]+ sat, charged 1\.72 sat, 98\.28 sat left\./,
+    );
     expect(first.stdout).toMatch(/payment hash {2}[0-9a-f]{64}/);
     expect(first.stdout).toMatch(/preimage {6}[0-9a-f]{64}/);
     expect(first.stdout).toMatch(/Authorization: L402 AgEE/);
@@ -102,7 +110,8 @@ describe('tollway dev (the built command, in a child process)', () => {
       expect(second.stdout).toContain(
         `port ${port} is taken, so the gateway uses a free port instead`,
       );
-      expect(balanceOfAgent(second.stdout)).toBe(balanceOfAgent(first.stdout) - 10n);
+      // The first run's metered demo bought a 100 sat balance after its line was printed.
+      expect(balanceOfAgent(second.stdout)).toBe(balanceOfAgent(first.stdout) - 110n);
     } finally {
       blocker.close();
     }

@@ -46,6 +46,70 @@ describe('the sample upstream API', () => {
     expect((await post('not json')).status).toBe(400);
   });
 
+  it('completes chats as OpenAI does, counting usage from the prompt and max_tokens', async () => {
+    const complete = (body: Record<string, unknown>) =>
+      fetch(`${upstream.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    // 2 messages: ceil(12 / 4) + 4 and ceil(5 / 4) + 4 tokens.
+    const messages = [
+      { role: 'system', content: 'Be terse, ok' },
+      { role: 'user', content: 'Hello' },
+    ];
+    const answer = await json(await complete({ model: 'tollway-mini', max_tokens: 5, messages }));
+    expect(answer).toMatchObject({
+      object: 'chat.completion',
+      model: 'tollway-mini',
+      choices: [
+        {
+          message: { role: 'assistant', content: 'This is the sample API' },
+          finish_reason: 'length',
+        },
+      ],
+      usage: { prompt_tokens: 13, completion_tokens: 5, total_tokens: 18 },
+    });
+
+    const stream = async (extra: Record<string, unknown>) => {
+      const res = await complete({
+        model: 'tollway-max',
+        max_tokens: 3,
+        messages,
+        stream: true,
+        ...extra,
+      });
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      return (await res.text()).split('\n\n').filter(Boolean);
+    };
+    const plain = await stream({});
+    expect(plain.at(-1)).toBe('data: [DONE]');
+    expect(plain.join('')).not.toContain('usage');
+    const text = plain
+      .slice(0, -1)
+      .map(
+        (event) =>
+          JSON.parse(event.slice('data: '.length)) as {
+            choices: Array<{ delta: { content?: string } }>;
+          },
+      )
+      .map((chunk) => chunk.choices[0]?.delta.content ?? '')
+      .join('');
+    expect(text).toBe('This is the');
+    const counted = await stream({ stream_options: { include_usage: true } });
+    expect(JSON.parse((counted.at(-2) ?? '').slice('data: '.length))).toMatchObject({
+      choices: [],
+      usage: { prompt_tokens: 13, completion_tokens: 3, total_tokens: 16 },
+    });
+    expect(counted[1]).toContain('"usage":null');
+
+    const refused = await complete({ messages });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { type: string } }).error.type).toBe(
+      'invalid_request_error',
+    );
+  });
+
   it('streams five server-sent events, then an end event', async () => {
     const res = await fetch(`${upstream.url}/v1/stream`);
     expect(res.headers.get('content-type')).toBe('text/event-stream');

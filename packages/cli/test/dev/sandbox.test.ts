@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDevSandbox } from '../../src/dev/dev.js';
+import { SAMPLE_PRICES } from '../../src/dev/sample-upstream.js';
 
 describe('the dev sandbox, in process', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tollway-sandbox-'));
@@ -48,6 +49,43 @@ describe('the dev sandbox, in process', () => {
       expect(await price('/v1/stream')).toBe('20 sat');
       expect(await price('/v1/chat', chat('tollway-mini'))).toBe('5 sat');
       expect(await price('/v1/chat', chat('tollway-max'))).toBe('50 sat');
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('meters the OpenAI-compatible chat: a balance bought, each call charged its tokens', async () => {
+    const sandbox = await start();
+    try {
+      const bought = await sandbox.meteredDemo();
+      if (!bought.ok) throw new Error(bought.message);
+      // "Write a haiku about Lisbon.": 27 characters → 7 tokens, + 4 for the message; the
+      // 25-word reply: 25 tokens. At 20 000 and 60 000 sat per million: 11 × 20 + 25 × 60 msat.
+      expect(SAMPLE_PRICES.completions.models['tollway-mini']).toEqual({
+        input: '20000 sat',
+        output: '60000 sat',
+      });
+      expect(bought).toMatchObject({
+        boughtMsat: 100_000n,
+        chargedMsat: 1720n,
+        remainingMsat: 100_000n - 1720n,
+        usage: { promptTokens: 11, completionTokens: 25 },
+      });
+      expect(bought.reservedMsat).toBeGreaterThan(bought.chargedMsat);
+      const stream = await fetch(`${sandbox.gatewayUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: bought.authorization },
+        body: JSON.stringify({
+          model: 'tollway-max',
+          stream: true,
+          messages: [{ role: 'user', content: 'Write a haiku about Lisbon.' }],
+        }),
+      });
+      const text = await stream.text();
+      expect(text).not.toContain('"choices":[]');
+      // 11 × 100 + 25 × 300 msat; 256 output tokens (the sandbox's default) were held.
+      expect(stream.headers.get('tollway-reserved')).toMatch(/^\d+ msat$/);
+      expect(text).toMatch(/data: \[DONE\]\n\n: tollway-charged 8600 msat\n/);
     } finally {
       await sandbox.close();
     }
