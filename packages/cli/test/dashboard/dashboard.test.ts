@@ -21,7 +21,8 @@ function paid(result: DemoResult): Extract<DemoResult, { ok: true }> {
 }
 
 // Real Chromium against a real gateway (the `tollway dev` sandbox on a free port) after a known
-// sequence of payments: two forecasts at 10 sat and one stream at 20 sat.
+// sequence of payments: two forecasts at 10 sat, one stream at 20 sat, and a 100 sat balance for
+// the metered chat, drawn by one call.
 describe.skipIf(!requireChromium())('the gateway dashboard in Chromium', () => {
   let dir: string;
   let sandbox: DevSandbox;
@@ -43,13 +44,15 @@ describe.skipIf(!requireChromium())('the gateway dashboard in Chromium', () => {
         }),
       ),
     );
-    // Settlements are recorded in the background: wait until the gateway has all three.
+    const metered = await sandbox.meteredDemo();
+    if (!metered.ok) throw new Error(`the metered call failed: ${metered.message}`);
+    // Settlements are recorded in the background: wait until the gateway has all four.
     await vi.waitFor(
       async () => {
         const res = await fetch(`${sandbox.adminUrl}/payments`, {
           headers: { authorization: `Bearer ${sandbox.adminToken}` },
         });
-        expect(((await res.json()) as { payments: unknown[] }).payments).toHaveLength(3);
+        expect(((await res.json()) as { payments: unknown[] }).payments).toHaveLength(4);
       },
       { timeout: 10_000, interval: 100 },
     );
@@ -79,20 +82,21 @@ describe.skipIf(!requireChromium())('the gateway dashboard in Chromium', () => {
     expect(banner).toContain('SANDBOX');
     expect(banner).toContain('play money');
     expect(await page.title()).toContain('SANDBOX');
-    expect(await text('#revenue-total')).toBe('40 sat');
-    expect(await text('#revenue-day')).toBe('40 sat');
-    expect(await text('#payments-count')).toBe('3');
-    expect(await text('#tokens-active')).toBe('3');
-    // This hour's bar of the chart holds all three payments.
+    expect(await text('#revenue-total')).toBe('140 sat');
+    expect(await text('#revenue-day')).toBe('140 sat');
+    expect(await text('#payments-count')).toBe('4');
+    expect(await text('#tokens-active')).toBe('4');
+    // This hour's bar of the chart holds all four payments.
     expect(await page.locator('#chart rect.bar').count()).toBe(1);
     expect(await page.locator('#chart rect.bar title').textContent()).toMatch(
-      /: 40 sat from 3 payments$/,
+      /: 140 sat from 4 payments$/,
     );
   });
 
   it('lists each recent payment with its service, protocol and amount', async () => {
     const rows = page.locator('#payments tbody tr');
-    expect(await rows.count()).toBe(3);
+    expect(await rows.count()).toBe(4);
+    expect(await rows.filter({ hasText: 'llm' }).textContent()).toContain('100 sat');
     const stream = await rows.filter({ hasText: 'stream' }).textContent();
     expect(stream).toContain('L402');
     expect(stream).toContain('20 sat');
@@ -111,6 +115,18 @@ describe.skipIf(!requireChromium())('the gateway dashboard in Chromium', () => {
     expect(await service('forecast')).toContain('valid for 1h');
     expect(await service('chat')).toContain('model = tollway-max: 50 sat');
     expect(await service('hello')).toContain('free');
+    expect(await service('llm')).toContain(
+      'per million tokens, tollway-mini: 20000 sat in, 60000 sat out; tollway-max: 100000 sat in, 300000 sat out',
+    );
+    expect(await service('llm')).toContain('a prepaid balance of 100 sat');
+  });
+
+  it('shows the tokens and charges of metered LLM calls by model', async () => {
+    const rows = page.locator('#models tbody tr');
+    expect(await rows.count()).toBe(1);
+    // The sandbox's call: 11 tokens in, 25 out, 11 × 20 + 25 × 60 msat.
+    const cells = await rows.first().locator('td').allTextContents();
+    expect(cells).toEqual(['llm', 'tollway-mini', '1', '11', '0', '25', '1.72 sat']);
   });
 
   it('revokes a token from its row, and the gateway refuses it from then on', async () => {
@@ -132,7 +148,7 @@ describe.skipIf(!requireChromium())('the gateway dashboard in Chromium', () => {
       .toBe(`Token ${tokenId.slice(0, 10)}… of forecast revoked.`);
     await expect.poll(() => row.textContent()).toContain('revoked');
     expect(await row.getByRole('button').count()).toBe(0);
-    expect(await text('#tokens-active')).toBe('2');
+    expect(await text('#tokens-active')).toBe('3');
     // For a person to look at (not committed): the page after the revocation.
     const screenshot = join(tmpdir(), 'tollway-dashboard.png');
     await page.screenshot({ path: screenshot, fullPage: true });

@@ -1,8 +1,9 @@
 /**
  * The dashboard page: one self-contained HTML document (inline CSS and script, no build step, no
  * CDN) that reads the gateway's admin JSON API from the same origin with the session cookie, and
- * shows revenue (total and per hour), recent payments, services and prices, and tokens with a
- * revoke button. Internal to the dashboard handler.
+ * shows revenue (total and per hour), recent payments, metered LLM usage by model (tokens and what
+ * the calls were charged), services and prices, and tokens with a revoke button. Internal to the
+ * dashboard handler.
  */
 
 /** What the page needs to know when it is served. */
@@ -251,6 +252,7 @@ function renderPayments(payments) {
 function describePrice(service) {
   const c = service.config;
   if (c.auth === false) return 'free';
+  if (c.llm) return describeLlm(c.llm);
   if (c.mcp) {
     const tools = Object.entries(c.mcp.tools).map(([tool, price]) => 'tool ' + tool + ': ' + price);
     return tools.join('; ') + '; other tools: ' + (c.price || 'free') + '; other MCP messages free';
@@ -270,6 +272,13 @@ function describePrice(service) {
   return parts.join('; ') + '; otherwise ' + c.price;
 }
 
+function describeLlm(llm) {
+  const models = Object.entries(llm.models).map(([name, m]) =>
+    name + ': ' + m.input + ' in, ' + (m.cachedInput ? m.cachedInput + ' cached, ' : '') + m.output + ' out');
+  if (llm.defaultPrices) models.push('other models: ' + llm.defaultPrices.input + ' in, ' + llm.defaultPrices.output + ' out');
+  return 'per million tokens, ' + models.join('; ');
+}
+
 function describeGrant(c) {
   if (c.auth === false) return 'no payment needed';
   const parts = [];
@@ -286,6 +295,18 @@ function renderServices(services) {
   ], services.map((s) => [
     s.name, el('code', { text: s.config.path }), describePrice(s), describeGrant(s.config),
   ]), 'No services configured.');
+}
+
+function renderModels(models) {
+  table('models', [
+    { label: 'Service' }, { label: 'Model' }, { label: 'Calls', num: true },
+    { label: 'Tokens in', num: true }, { label: 'Cached in', num: true },
+    { label: 'Tokens out', num: true }, { label: 'Charged', num: true },
+  ], models.map((m) => [
+    m.service, el('code', { text: m.model }), group.format(m.calls),
+    group.format(BigInt(m.inputTokens)), group.format(BigInt(m.cachedInputTokens)),
+    group.format(BigInt(m.outputTokens)), sat(m.chargedMsat),
+  ]), 'No metered LLM calls on this gateway instance since it started.');
 }
 
 function tokenState(token) {
@@ -333,17 +354,19 @@ async function load() {
   loading = true;
   const now = Date.now();
   try {
-    const [allTime, lastDay, payments, services, tokens] = await Promise.all([
+    const [allTime, lastDay, payments, services, tokens, models] = await Promise.all([
       api('GET', '/revenue?bucket=day'),
       api('GET', '/revenue?bucket=hour&since=' + (Math.floor(now / HOUR) * HOUR - 23 * HOUR)),
       api('GET', '/payments?limit=20'),
       api('GET', '/services'),
       api('GET', '/tokens?limit=100'),
+      api('GET', '/models'),
     ]);
     renderTotals(allTime, lastDay, tokens.tokens);
     renderChart(lastDay, now);
     renderPayments(payments.payments);
     renderServices(services.services);
+    renderModels(models.models);
     renderTokens(tokens.tokens);
     setStatus('Updated ' + new Date(now).toLocaleTimeString('en-GB') + ' · refreshes every 5 seconds', false);
     document.body.dataset.state = 'ready';
@@ -400,6 +423,9 @@ ${banner}
 
   <h2>Recent payments <small>newest first</small></h2>
   <div class="panel" id="payments"></div>
+
+  <h2>LLM usage by model <small>metered calls on this instance since it started; balances are bought above</small></h2>
+  <div class="panel" id="models"></div>
 
   <h2>Services and prices</h2>
   <div class="panel" id="services"></div>
