@@ -88,6 +88,22 @@ describe('createAnswerReader', () => {
     }
   });
 
+  it('passes over an event longer than it holds, and reads the events after it', () => {
+    const huge = (usage: string) =>
+      `data: {"choices":[{"delta":{"content":"${'x'.repeat(2_200_000)}"}}],"usage":${usage}}\n\n`;
+    const readAll = (...parts: string[]) => {
+      const reader = createAnswerReader();
+      const text = parts.join('');
+      for (let at = 0; at < text.length; at += 65_536) {
+        reader.write(encoder.encode(text.slice(at, at + 65_536)));
+      }
+      return reader.usage();
+    };
+    const chat = { inputTokens: 10, cachedInputTokens: 0, outputTokens: 4 };
+    expect(readAll(huge('null'), chatStream)).toEqual(chat);
+    expect(readAll(chatStream, huge('{"prompt_tokens":99,"completion_tokens":99}'))).toEqual(chat);
+  });
+
   it('survives arbitrary bytes without throwing', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (chunks) => {

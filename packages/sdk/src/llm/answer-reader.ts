@@ -18,6 +18,11 @@ const DEFAULT_MAX_JSON_BYTES = 4 * 1024 * 1024;
 const TAIL_CHARS = 16 * 1024;
 /** An SSE event larger than this is skipped (no supported API sends one with its usage). */
 const MAX_EVENT_CHARS = 1024 * 1024;
+/**
+ * Every event that reports usage holds a `"usage"` object; the others (most of a stream, and
+ * OpenAI's `"usage":null` chunks) are not split into lines or parsed at all.
+ */
+const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 
 /**
  * Creates a reader.
@@ -36,47 +41,52 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
   let mode: 'unknown' | 'sse' | 'json' = 'unknown';
   let json = '';
   let truncated = false;
-  let line = '';
-  let data: string[] = [];
-  let dataChars = 0;
+  /** SSE text after the last complete event. */
+  let pending = '';
+  /** The event under way is longer than MAX_EVENT_CHARS: skipped up to its end. */
+  let skipping = false;
 
-  function dispatch(): void {
-    const payload = data.join('\n');
-    data = [];
-    dataChars = 0;
-    if (payload === '' || payload === '[DONE]') return;
+  /** One event's `data:` lines, parsed, when it holds a usage object. */
+  function readEvent(text: string): void {
+    if (!USAGE_OBJECT.test(text)) return;
+    const data: string[] = [];
+    for (const raw of text.split('\n')) {
+      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+      if (line.startsWith('data:')) data.push(line.slice(line.charCodeAt(5) === 32 ? 6 : 5));
+    }
     try {
-      stream.event(JSON.parse(payload));
+      stream.event(JSON.parse(data.join('\n')));
     } catch {
       // Not JSON: no usage in it.
     }
   }
 
-  function sseLine(text: string): void {
-    if (text === '') {
-      dispatch();
-      return;
-    }
-    if (!text.startsWith('data:')) return;
-    const value = text.slice(text.charCodeAt(5) === 32 ? 6 : 5);
-    dataChars += value.length;
-    if (dataChars > MAX_EVENT_CHARS) {
-      data = [];
-      return;
-    }
-    data.push(value);
-  }
-
+  /**
+   * Reads the events `text` completes. A run of events without a usage object (most of a
+   * stream) is passed over by one test, without splitting it into lines.
+   */
   function sse(text: string): void {
-    line += text;
-    let newline = line.indexOf('\n');
-    while (newline >= 0) {
-      const full = line.slice(0, newline);
-      sseLine(full.endsWith('\r') ? full.slice(0, -1) : full);
-      line = line.slice(newline + 1);
-      newline = line.indexOf('\n');
+    pending += text;
+    if (skipping) {
+      const first = eventEnd(pending, 'first');
+      if (first < 0) {
+        pending = pending.slice(-3);
+        return;
+      }
+      skipping = false;
+      pending = pending.slice(first);
     }
-    if (line.length > MAX_EVENT_CHARS) line = '';
+    const end = eventEnd(pending, 'last');
+    if (end >= 0) {
+      const complete = pending.slice(0, end);
+      pending = pending.slice(end);
+      if (USAGE_OBJECT.test(complete))
+        for (const event of complete.split(BLANK_LINE)) readEvent(event);
+    }
+    if (pending.length > MAX_EVENT_CHARS) {
+      skipping = true;
+      pending = pending.slice(-3);
+    }
   }
 
   function jsonText(text: string): void {
@@ -102,9 +112,8 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
     },
     usage() {
       if (mode === 'sse') {
-        if (line !== '') sseLine(line);
-        line = '';
-        dispatch();
+        if (!skipping) readEvent(pending);
+        pending = '';
         return stream.usage();
       }
       if (mode !== 'json') return undefined;
@@ -118,6 +127,22 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
       return usageInTail(json);
     },
   };
+}
+
+/** A blank line: the end of an SSE event (LF or CRLF line ends). */
+const BLANK_LINE = /\r?\n\r?\n/;
+
+/** The index after the first or last blank line of `text`, or -1. */
+function eventEnd(text: string, which: 'first' | 'last'): number {
+  if (which === 'first') {
+    const lf = text.indexOf('\n\n');
+    const crlf = text.indexOf('\n\r\n');
+    if (lf < 0) return crlf < 0 ? -1 : crlf + 3;
+    return crlf < 0 || lf + 2 <= crlf + 3 ? lf + 2 : crlf + 3;
+  }
+  const lf = text.lastIndexOf('\n\n');
+  const crlf = text.lastIndexOf('\n\r\n');
+  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 3);
 }
 
 /**
