@@ -73,7 +73,7 @@ function receiptComment(receipt: ReadonlyArray<[string, string]>): string {
 
 /** Whether `tail` (the last bytes written) ends an event: a blank line. */
 function endsEvent(tail: Buffer): boolean {
-  const text = tail.toString('latin1');
+  const text = tail.toString('latin1', Math.max(0, tail.length - 4));
   return text.endsWith('\n\n') || text.endsWith('\r\n\r\n');
 }
 
@@ -109,7 +109,8 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
   const filter = stream && call.dropsUsageChunk ? createUsageChunkFilter() : undefined;
   const held: Buffer[] = [];
   let heldBytes = 0;
-  let tail = Buffer.alloc(0);
+  /** The last chunks written, enough to see whether the stream ended at an event's end. */
+  let last: Buffer[] = [];
   let ended = false;
 
   const charged = (receipt: Array<[string, string]>) => {
@@ -121,7 +122,7 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
       done();
       return;
     }
-    if (stream) tail = Buffer.concat([tail, chunk.subarray(-4)]).subarray(-4);
+    if (stream) last = chunk.length >= 4 ? [chunk] : [...last, chunk].slice(-4);
     if (res.write(chunk)) done();
     else res.once('drain', () => done());
   };
@@ -158,8 +159,8 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
             res.writeHead(status, head);
             res.end(body);
           } else {
-            if (stream && receipt.length > 0 && endsEvent(tail)) res.write(receiptComment(receipt));
-            res.end();
+            const ends = stream && receipt.length > 0 && endsEvent(Buffer.concat(last));
+            res.end(ends ? receiptComment(receipt) : undefined);
           }
           done();
         },

@@ -141,24 +141,36 @@ export function createGatewayMetrics(): GatewayMetrics {
     labelNames: ['service', 'model'],
     registers,
   });
-  /** Exact totals per service and model, for the admin API. */
-  const totals = new Map<string, LlmTotals>();
-  function totalOf(service: string, model: string): LlmTotals {
+  /** Exact totals per service and model, for the admin API, with their label-bound counters. */
+  const totals = new Map<string, { total: LlmTotals; counters: ReturnType<typeof bindLlm> }>();
+  function bindLlm(service: string, model: string) {
+    return {
+      input: llmTokens.labels(service, model, 'input'),
+      cachedInput: llmTokens.labels(service, model, 'cached_input'),
+      output: llmTokens.labels(service, model, 'output'),
+      calls: llmCalls.labels(service, model),
+      revenue: llmRevenue.labels(service, model),
+    };
+  }
+  function totalOf(service: string, model: string) {
     const key = JSON.stringify([service, model]);
-    let total = totals.get(key);
-    if (total === undefined) {
-      total = {
-        service,
-        model,
-        calls: 0,
-        inputTokens: 0n,
-        cachedInputTokens: 0n,
-        outputTokens: 0n,
-        chargedMsat: 0n,
+    let entry = totals.get(key);
+    if (entry === undefined) {
+      entry = {
+        total: {
+          service,
+          model,
+          calls: 0,
+          inputTokens: 0n,
+          cachedInputTokens: 0n,
+          outputTokens: 0n,
+          chargedMsat: 0n,
+        },
+        counters: bindLlm(service, model),
       };
-      totals.set(key, total);
+      totals.set(key, entry);
     }
-    return total;
+    return entry;
   }
   /** Label-bound children per service: binding once saves hashing the labels on every request. */
   const bound = new Map<string, ReturnType<typeof bind>>();
@@ -203,22 +215,22 @@ export function createGatewayMetrics(): GatewayMetrics {
     upstream: (service, seconds) => of(service).upstream.observe(seconds),
     upstreamError: (service, code) => upstreamErrors.inc({ service, code }),
     llmUsage(service, model, usage) {
-      const total = totalOf(service, model);
+      const { total, counters } = totalOf(service, model);
       total.inputTokens += BigInt(usage.inputTokens);
       total.cachedInputTokens += BigInt(usage.cachedInputTokens);
       total.outputTokens += BigInt(usage.outputTokens);
-      llmTokens.inc({ service, model, kind: 'input' }, usage.inputTokens);
-      llmTokens.inc({ service, model, kind: 'cached_input' }, usage.cachedInputTokens);
-      llmTokens.inc({ service, model, kind: 'output' }, usage.outputTokens);
+      counters.input.inc(usage.inputTokens);
+      counters.cachedInput.inc(usage.cachedInputTokens);
+      counters.output.inc(usage.outputTokens);
     },
     llmCharged(service, model, chargedMsat) {
-      const total = totalOf(service, model);
+      const { total, counters } = totalOf(service, model);
       total.calls += 1;
       total.chargedMsat += chargedMsat;
-      llmCalls.inc({ service, model });
-      llmRevenue.inc({ service, model }, Number(chargedMsat));
+      counters.calls.inc();
+      counters.revenue.inc(Number(chargedMsat));
     },
-    llmTotals: () => [...totals.values()].map((total) => ({ ...total })),
+    llmTotals: () => [...totals.values()].map(({ total }) => ({ ...total })),
   };
 }
 

@@ -35,13 +35,42 @@ function eventEnd(data: Buffer, from: number): number {
   return -1;
 }
 
+const USAGE_KEY = Buffer.from('"usage"');
+const LF_LF = Buffer.from('\n\n');
+const LF_CRLF = Buffer.from('\n\r\n');
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+
+/** The index after the last blank line of `data`, if it is after `from`; else -1. */
+function lastEventEnd(data: Buffer, from: number): number {
+  const lf = data.lastIndexOf(LF_LF);
+  const crlf = data.lastIndexOf(LF_CRLF);
+  const end = Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 3);
+  return end > from ? end : -1;
+}
+
+/** The start of the event holding `at`: after the blank line before it, or `from`. */
+function eventStart(data: Buffer, at: number, from: number): number {
+  const lf = data.lastIndexOf(LF_LF, at);
+  const crlf = data.lastIndexOf(LF_CRLF, at);
+  return Math.max(from, lf < 0 ? from : lf + 2, crlf < 0 ? from : crlf + 3);
+}
+
+/** True when a `{` follows `"usage"` at `at` (spaces and the colon skipped). */
+function objectFollows(data: Buffer, at: number): boolean {
+  let i = at + USAGE_KEY.length;
+  const skip = () => {
+    while (data[i] === 0x20 || data[i] === 0x09) i += 1;
+  };
+  skip();
+  if (data[i] !== COLON) return false;
+  i += 1;
+  skip();
+  return data[i] === OPEN_BRACE;
+}
+
 /** True when the event is a chunk with `choices: []` and a `usage` object. */
 function isUsageOnly(event: Buffer): boolean {
-  const at = event.indexOf('"usage"');
-  if (at < 0) return false;
-  // Cheap test first: every other chunk of such a stream says `"usage":null`.
-  const value = /^\s*:\s*\{/.exec(event.toString('latin1', at + 7, at + 32));
-  if (value === null) return false;
   const data = event
     .toString('utf8')
     .split(/\r?\n/)
@@ -91,13 +120,23 @@ export function createUsageChunkFilter(): UsageChunkFilter {
       }
       const parts: Buffer[] = [];
       let passedTo = 0;
-      for (let end = eventEnd(data, start); end >= 0; end = eventEnd(data, start)) {
-        if (isUsageOnly(data.subarray(start, end))) {
-          parts.push(data.subarray(passedTo, start));
-          passedTo = end;
+      const end = lastEventEnd(data, start);
+      // Only events holding a `"usage"` object are looked at; every other byte passes as it came.
+      let at = data.indexOf(USAGE_KEY, start);
+      while (at >= 0 && at < end) {
+        let next = at + 1;
+        if (objectFollows(data, at)) {
+          const from = eventStart(data, at, start);
+          const to = eventEnd(data, at);
+          if (isUsageOnly(data.subarray(from, to))) {
+            parts.push(data.subarray(passedTo, from));
+            passedTo = to;
+            next = to;
+          }
         }
-        start = end;
+        at = data.indexOf(USAGE_KEY, next);
       }
+      if (end >= 0) start = end;
       let upTo = start;
       if (data.length - start > MAX_HELD_BYTES) {
         passing = true;

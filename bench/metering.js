@@ -1,0 +1,309 @@
+// A metered, streamed LLM call through `tollway serve` against the same call through a plain
+// reverse proxy on the same stack (node:http + an undici pool): throughput and p50/p99 latency of
+//   (b) the proxy, passing the call and its stream through,
+//   (c) the gateway, the call drawing on a prepaid balance (an L402 token it has seen): the model
+//       read from the body, the reservation held in the store, `stream_options.include_usage`
+//       asked for, every event of the stream read by the meter, the usage-only chunk kept from
+//       the client, the charge settled at the usage and the receipt written as an SSE comment.
+//   (d) the gateway, the same call drawing a fixed price from a balance, unmetered: the share of
+//       c/b that the balance's hold and settlement in the store take, before any metering.
+// c/b says what metering costs on top of proxying. Targets: c/b >= 0.85 and p99 added <= 1 ms.
+//
+// The upstream (an OpenAI-style chat completions stream of 20 content chunks, written at once),
+// the proxy and the gateway each run in their own child process; autocannon drives them from this
+// one at 10 connections. Targets alternate in short rounds so drifts of a shared machine hit both
+// alike; throughput is all requests over all rounds' time, latencies the median of the rounds.
+// Requests per CPU-second of the serving process are printed too. Imports the built packages:
+// run `npm run build` first. Takes about 45 seconds. The last line printed is one JSON object
+// (see bench/run-all.js).
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
+import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
+import autocannon from 'autocannon';
+
+const ROUNDS = 5;
+const ROUND_SECONDS = 2;
+const CONNECTIONS = 10;
+const PIECES = 20;
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+]);
+const BODY = JSON.stringify({
+  model: 'bench-model',
+  max_tokens: 64,
+  stream: true,
+  messages: [{ role: 'user', content: 'Count from one to twenty, one number per line.' }],
+});
+
+/** An OpenAI chat completions stream: usage only when the request asks for it. */
+function streamAnswer(req, res) {
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => {
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const withUsage = body.stream_options?.include_usage === true;
+    const base = `"id":"chatcmpl-b","object":"chat.completion.chunk","created":1767225600,"model":"${body.model}"`;
+    const tail = withUsage ? ',"usage":null' : '';
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    res.write(
+      `data: {${base},"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]${tail}}\n\n`,
+    );
+    for (let i = 1; i <= PIECES; i += 1) {
+      res.write(
+        `data: {${base},"choices":[{"index":0,"delta":{"content":"${i}\\n"},"finish_reason":null}]${tail}}\n\n`,
+      );
+    }
+    res.write(
+      `data: {${base},"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]${tail}}\n\n`,
+    );
+    if (withUsage) {
+      res.write(
+        `data: {${base},"choices":[],"usage":{"prompt_tokens":21,"completion_tokens":40,"total_tokens":61}}\n\n`,
+      );
+    }
+    res.end('data: [DONE]\n\n');
+  });
+}
+
+/** Each child serves one role, tells its URL, and answers CPU-usage questions. */
+async function child(role, options) {
+  let url;
+  if (role === 'upstream') {
+    url = await listen(createServer(streamAnswer));
+  } else if (role === 'proxy') {
+    const { Pool } = await import('undici');
+    const pool = new Pool(options.upstream, { connections: 256 });
+    url = await listen(
+      createServer({ noDelay: true }, (req, res) => {
+        const headers = [];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) {
+          if (!HOP_BY_HOP.has(req.rawHeaders[i].toLowerCase()))
+            headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+        }
+        pool.stream(
+          { path: req.url, method: req.method, headers, body: req },
+          ({ statusCode, headers: upstream }) => {
+            const out = {};
+            for (const [name, value] of Object.entries(upstream))
+              if (!HOP_BY_HOP.has(name)) out[name] = value;
+            res.writeHead(statusCode, out);
+            return res;
+          },
+          (error) => {
+            if (error && !res.headersSent) {
+              res.statusCode = 502;
+              res.end();
+            }
+          },
+        );
+      }),
+    );
+  } else {
+    const { parseGatewayConfig } = await import('../packages/cli/dist/gateway/config.js');
+    const { createGateway } = await import('../packages/cli/dist/gateway/gateway.js');
+    const config = parseGatewayConfig({
+      listen: '127.0.0.1:0',
+      dataDir: options.dataDir,
+      lightning: options.lightning,
+      metrics: { enabled: true },
+      paywall: { rateLimits: { challenges: false } },
+      services: [
+        {
+          name: 'llm',
+          path: '/v1',
+          upstream: `${options.upstream}/v1`,
+          stripPrefix: true,
+          balance: '1000 sat',
+          llm: { models: { 'bench-model': { input: '1 sat', output: '1 sat' } } },
+        },
+        {
+          name: 'drawn',
+          path: '/drawn/v1',
+          upstream: `${options.upstream}/v1`,
+          stripPrefix: true,
+          price: '1 msat',
+          balance: '1000 sat',
+        },
+      ],
+    });
+    const quiet = {
+      info() {},
+      warn() {},
+      error: (context, message) => console.error(message, context),
+    };
+    url = (await createGateway({ config, logger: quiet })).url;
+  }
+  process.on('message', (message) => {
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send({ cpuMs: (user + system) / 1000 });
+    }
+  });
+  process.send({ url });
+}
+
+function listen(server) {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`));
+  });
+}
+
+function start(role, options) {
+  const proc = fork(new URL(import.meta.url).pathname, ['--role', role, JSON.stringify(options)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+    proc.once('message', ({ url }) => resolve({ role, url, proc }));
+  });
+}
+
+function cpuMs(target) {
+  return new Promise((resolve) => {
+    target.proc.once('message', (message) => resolve(message.cpuMs));
+    target.proc.send('cpu');
+  });
+}
+
+async function load(target, seconds, headers, prefix = '') {
+  const before = await cpuMs(target);
+  const result = await autocannon({
+    url: `${target.url}${prefix}/v1/chat/completions`,
+    method: 'POST',
+    body: BODY,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  const cpu = (await cpuMs(target)) - before;
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${target.role}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  return {
+    requests: result.requests.total,
+    seconds: result.duration,
+    cpuMs: cpu,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
+}
+
+function median(values) {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Checks that the gateway meters the call: the stream ends with its receipt, without usage. */
+async function checkMetered(url, authorization) {
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization },
+    body: BODY,
+  });
+  const text = await response.text();
+  if (!/^: tollway-charged 1 msat$/m.test(text) || text.includes('"choices":[]'))
+    throw new Error(`the gateway did not meter the stream:\n${text}`);
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollway-bench-metering-'));
+  const network = createDevNetwork({ path: join(dataDir, 'dev-lightning.sqlite') });
+  const shop = network.openWallet('shop');
+  network.openWallet('agent');
+  const devServer = await createDevServer({ network });
+  const upstream = await start('upstream', {});
+  const proxy = await start('proxy', { upstream: upstream.url });
+  const gateway = await start('gateway', {
+    upstream: upstream.url,
+    dataDir: join(dataDir, 'gateway'),
+    lightning: `dev+${devServer.url}?wallet=shop&token=${shop.token}`,
+  });
+  try {
+    const buy = async (prefix) => {
+      const challenge = await fetch(`${gateway.url}${prefix}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: BODY,
+      });
+      const [offer] = parseL402Challenges(challenge.headers.get('www-authenticate') ?? '').filter(
+        (c) => c.scheme === 'L402',
+      );
+      const paid = await network.backend('agent').payInvoice({ paymentRequest: offer.invoice });
+      return formatL402Credential({
+        macaroons: [parseMacaroon(offer.macaroon)],
+        preimage: Uint8Array.from(Buffer.from(paid.preimage, 'hex')),
+      });
+    };
+    const authorization = await buy('');
+    await checkMetered(gateway.url, authorization);
+    const targets = [
+      { target: proxy, label: 'b proxy', headers: {}, prefix: '' },
+      { target: gateway, label: 'c gateway, metered', headers: { authorization }, prefix: '' },
+      {
+        target: gateway,
+        label: 'd gateway, drawn',
+        headers: { authorization: await buy('/drawn') },
+        prefix: '/drawn',
+      },
+    ];
+    for (const { target, headers, prefix } of targets) await load(target, 1, headers, prefix);
+    const rounds = targets.map(() => []);
+    for (let round = 0; round < ROUNDS; round += 1) {
+      for (const [index, { target, headers, prefix }] of targets.entries())
+        rounds[index].push(await load(target, ROUND_SECONDS, headers, prefix));
+    }
+    const summary = rounds.map((runs, index) => {
+      const requests = runs.reduce((sum, run) => sum + run.requests, 0);
+      return {
+        label: targets[index].label,
+        rps: requests / runs.reduce((sum, run) => sum + run.seconds, 0),
+        perCpuSecond: requests / (runs.reduce((sum, run) => sum + run.cpuMs, 0) / 1000),
+        p50: median(runs.map((run) => run.p50)),
+        p99: median(runs.map((run) => run.p99)),
+      };
+    });
+    for (const s of summary) {
+      console.error(
+        `${s.label.padEnd(20)} ${Math.round(s.rps).toString().padStart(7)} calls/s  ${Math.round(s.perCpuSecond).toString().padStart(7)} calls/CPU-s  p50 ${s.p50} ms  p99 ${s.p99} ms`,
+      );
+    }
+    const [b, c, d] = summary;
+    const ratio = c.rps / b.rps;
+    console.error(
+      `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), p99 added by c over b ${c.p99 - b.p99} ms; unmetered draw d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${(d.perCpuSecond / b.perCpuSecond).toFixed(3)}), metering c/d ${(c.rps / d.rps).toFixed(3)}`,
+    );
+    console.log(
+      JSON.stringify({
+        name: 'gateway_metered_stream_vs_proxy',
+        value: Number(ratio.toFixed(3)),
+        unit: 'ratio',
+        baseline: Math.round(b.rps),
+        ratio: Number(ratio.toFixed(3)),
+        p99_added_ms: c.p99 - b.p99,
+        drawn_ratio: Number((d.rps / b.rps).toFixed(3)),
+      }),
+    );
+  } finally {
+    for (const target of [upstream, proxy, gateway]) {
+      target.proc.removeAllListeners('exit');
+      target.proc.kill('SIGTERM');
+    }
+    await devServer.close();
+    await network.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const roleAt = process.argv.indexOf('--role');
+if (roleAt >= 0)
+  await child(process.argv[roleAt + 1], JSON.parse(process.argv[roleAt + 2] ?? '{}'));
+else await main();
