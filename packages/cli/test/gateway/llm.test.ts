@@ -328,7 +328,11 @@ describe('the LLM gateway', () => {
     const sent = openai.received.length + local.received.length;
     const unknown = await post('/v1/chat/completions', chat('gpt-5-turbo'), token);
     expect(unknown.status).toBe(400);
-    expect(((await unknown.json()) as { code: string }).code).toBe('invalid_model');
+    expect(await unknown.json()).toMatchObject({
+      code: 'invalid_model',
+      detail:
+        'the model gpt-5-turbo is not offered here; models offered: gpt-4o-mini, claude-sonnet-4, llama-3',
+    });
     const nameless = await post('/v1/chat/completions', { messages: [] }, token);
     expect(((await nameless.json()) as { code: string }).code).toBe('invalid_model');
     expect(openai.received.length + local.received.length).toBe(sent);

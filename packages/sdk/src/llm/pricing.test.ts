@@ -80,6 +80,9 @@ describe('createLlmPricing', () => {
       (e: unknown) => e,
     );
     expect(isTollwayError(error, 'invalid_model')).toBe(true);
+    expect((error as Error).message).toBe(
+      'the model other is not offered here; models offered: sat-model, usd-model',
+    );
     const open = createLlmPricing({
       models: {},
       defaultPrices: { input: '1 sat', output: '2 sat' },

@@ -72,6 +72,8 @@ interface Table {
 }
 
 const DEFAULT_MAX_TOKENS = 4096;
+/** How many models a refusal of an unknown model lists. */
+const MODELS_NAMED = 20;
 const MILLION = 1_000_000n;
 
 function amountOf(amount: Amount): bigint {
@@ -137,15 +139,17 @@ export function createLlmPricing(options: LlmPricingOptions): LlmPricing {
   }
   const maxTokensDefault = BigInt(options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
 
+  /** The models a refusal names: the table's first ones. */
+  const offered = [...tables.keys()].slice(0, MODELS_NAMED).join(', ');
+
   function tableOf(model: string | undefined): Table {
     const table = (model === undefined ? undefined : tables.get(model)) ?? fallback;
     if (table === undefined) {
-      throw new TollwayError(
-        'invalid_model',
+      const refused =
         model === undefined
           ? 'the request names no model'
-          : `the model ${model.slice(0, 100)} is not offered here`,
-      );
+          : `the model ${model.slice(0, 100)} is not offered here`;
+      throw new TollwayError('invalid_model', `${refused}; models offered: ${offered}`);
     }
     return table;
   }
