@@ -22,7 +22,7 @@ import {
   startAnthropicDouble,
   startOpenAiDouble,
 } from './llm-doubles.js';
-import { accountOf, payL402 } from './support.js';
+import { accountOf, payL402, payMpp } from './support.js';
 
 const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const ADMIN_TOKEN = 'llm-admin-token-0123456789';
@@ -370,6 +370,19 @@ describe('the LLM gateway', () => {
     expect(served.status).toBe(200);
     expect(served.headers.get('tollway-charged')).toBe(`${COST.anthropic} msat`);
     await served.arrayBuffer();
+  });
+
+  it('sells the balance to an MPP charge too, presented again for each call', async () => {
+    reset();
+    const unpaid = await post('/v1/chat/completions', chat('gpt-4o-mini'));
+    const credential = await payMpp(unpaid, network.backend('agent'));
+    for (const left of [BALANCE_MSAT - COST.openai, BALANCE_MSAT - 2n * COST.openai]) {
+      const answer = await post('/v1/chat/completions', chat('gpt-4o-mini'), credential);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('tollway-charged')).toBe(`${COST.openai} msat`);
+      expect(answer.headers.get('tollway-remaining')).toBe(`${left} msat`);
+      await answer.arrayBuffer();
+    }
   });
 
   it('counts tokens, calls and revenue per model, and never shows a provider key', async () => {

@@ -1,0 +1,117 @@
+/**
+ * An x402 payment buys an LLM service's balance through the gateway, on a local chain: the call
+ * that pays is metered like any other, and its answer hands the buyer the L402 credential of the
+ * balance (`Tollway-Credential`), which later calls present.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
+import { ExactEvmScheme } from '@x402/evm/exact/client';
+import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
+import { privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestChain } from '../../../sdk/test/support/chain.js';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
+import { type LlmDouble, startOpenAiDouble } from './llm-doubles.js';
+import { x402ConfigBlock } from './support.js';
+
+const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
+const chain = await startTestChain();
+afterAll(() => chain?.close());
+
+describe.skipIf(chain === undefined)('an x402 payment buys an LLM balance', () => {
+  const c = chain as NonNullable<typeof chain>;
+  const dir = mkdtempSync(join(tmpdir(), 'tollway-llm-x402-'));
+  let network: DevNetwork;
+  let openai: LlmDouble;
+  let gateway: Gateway;
+
+  beforeAll(async () => {
+    network = createDevNetwork({ path: ':memory:' });
+    network.openWallet('shop');
+    openai = await startOpenAiDouble('sk-test');
+    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey, OPENAI_API_KEY: 'sk-test' };
+    const config = parseGatewayConfig(
+      {
+        listen: '127.0.0.1:0',
+        dataDir: dir,
+        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
+        paywall: { usdPerBtc: '100000', rateLimits: { challenges: false } },
+        x402: x402ConfigBlock(c),
+        services: [
+          {
+            name: 'llm',
+            path: '/v1',
+            upstream: `${openai.url}/v1`,
+            stripPrefix: true,
+            headers: { authorization: 'Bearer ${OPENAI_API_KEY}' },
+            balance: '$0.05',
+            llm: { models: { 'gpt-4o-mini': { input: '$0.15', output: '$0.60' } } },
+          },
+        ],
+      },
+      { env },
+    );
+    gateway = await createGateway({
+      config,
+      lightning: network.backend('shop'),
+      logger: quiet,
+      baseDir: dir,
+      env,
+    });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await openai?.close();
+    await network?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('settles the balance once, meters the paying call, and hands back the credential of the rest', async () => {
+    const client = new x402Client();
+    client.register(
+      'eip155:*',
+      new ExactEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey)),
+    );
+    client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        max_tokens: 512,
+        messages: [{ role: 'user', content: 'Say hello. '.repeat(300) }],
+      }),
+    };
+    const before = await c.balanceOf(c.accounts.payer.address);
+    const paid = await wrapFetchWithPayment(fetch, client)(
+      `${gateway.url}/v1/chat/completions`,
+      init,
+    );
+    expect(paid.status).toBe(200);
+    await paid.arrayBuffer();
+    // $0.05 of a 6-decimal token, settled once.
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(before - 50_000n);
+    // 1200 prompt tokens (all at the input price here) × $0.15 + 300 × $0.60 per million:
+    // 180 + 180 µ$ = 360 msat at $100,000 per BTC, out of a balance of 50 000 msat.
+    // Two charges: the purchase (token units) and this call's draw on what it bought.
+    expect(paid.headers.get('tollway-charged')).toMatch(
+      /^50000 eip155:31337\/erc20:0x[0-9a-fA-F]{40}, 360 msat$/,
+    );
+    expect(paid.headers.get('tollway-remaining')).toBe('49640 msat');
+    const credential = paid.headers.get('tollway-credential') ?? '';
+    expect(credential).toMatch(/^L402 /);
+
+    const again = await fetch(`${gateway.url}/v1/chat/completions`, {
+      ...init,
+      headers: { ...init.headers, authorization: credential },
+    });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('tollway-remaining')).toBe('49280 msat');
+    await again.arrayBuffer();
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(before - 50_000n);
+  });
+});
