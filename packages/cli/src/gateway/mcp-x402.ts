@@ -17,7 +17,6 @@ import {
   type X402PaymentRequired,
   type X402SettleResponse,
 } from '@tollway/sdk/x402';
-import { isRecord } from './is-record.js';
 
 /** The most bytes of an upstream answer read to settle an MCP tool call paid with x402. */
 export const MCP_MAX_ANSWER_BYTES = 8 * 1024 * 1024;
