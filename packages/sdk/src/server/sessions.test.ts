@@ -173,4 +173,43 @@ describe('MPP sessions', () => {
     );
     expect([unknown.status, problemOf(unknown).code]).toEqual([401, 'session_not_found']);
   });
+
+  it('credits a top-up with what its payment has left: its own L402 token cannot spend it again', async () => {
+    const { handle, store } = setup();
+    const challenge = sessionOf(responseOf(await handle()));
+    const preimage = await payDeposit(challenge);
+    const sessionId = decodeSessionRequest(challenge.request).paymentHash;
+    await handle(
+      credential(challenge, { action: 'open', preimage, returnInvoice: await returnInvoice() }),
+    );
+    const offer = responseOf(await handle());
+    const fresh = sessionOf(offer);
+    const topUpPreimage = await payDeposit(fresh);
+    const topUp = credential(fresh, { action: 'topUp', sessionId, topUpPreimage });
+    expect(responseOf(await handle(topUp)).status).toBe(200);
+    expect((await store.getSession(sessionId))?.depositMsat).toBe(100_000n);
+    // The top-up's invoice is also the 402's L402 balance: what it bought is in the session now.
+    const token = responseOf(
+      await handle(`L402 ${offersOf(offer).l402.macaroon}:${topUpPreimage}`),
+    );
+    expect([token.status, problemOf(token).code]).toEqual([402, 'balance_exhausted']);
+  });
+
+  it('credits a top-up whose L402 token already drew from it with what is left of it', async () => {
+    const { handle, store } = setup();
+    const challenge = sessionOf(responseOf(await handle()));
+    const preimage = await payDeposit(challenge);
+    const sessionId = decodeSessionRequest(challenge.request).paymentHash;
+    await handle(
+      credential(challenge, { action: 'open', preimage, returnInvoice: await returnInvoice() }),
+    );
+    const offer = responseOf(await handle());
+    const fresh = sessionOf(offer);
+    const topUpPreimage = await payDeposit(fresh);
+    const token = `L402 ${offersOf(offer).l402.macaroon}:${topUpPreimage}`;
+    expect(paymentOf(await handle(token)).remainingBalanceMsat).toBe(40_000n);
+    const topUp = credential(fresh, { action: 'topUp', sessionId, topUpPreimage });
+    expect(responseOf(await handle(topUp)).status).toBe(200);
+    expect((await store.getSession(sessionId))?.depositMsat).toBe(90_000n);
+  });
 });

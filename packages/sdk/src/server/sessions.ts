@@ -151,7 +151,11 @@ function returnInvoiceProblem(
   }
 }
 
-/** Credits a top-up, once per payment; answers 200 `{"status":"ok"}`. */
+/**
+ * Credits a top-up, once per payment, with what its payment has left: the top-up's invoice is also
+ * the 402's L402 balance, so what its token already drew is not credited, and what is credited is
+ * taken off the token. Answers 200 `{"status":"ok"}`.
+ */
 async function topUp(
   context: PaywallContext,
   exchange: Exchange,
@@ -162,20 +166,10 @@ async function topUp(
   const forever = Number.MAX_SAFE_INTEGER;
   const claimed = await store.claim(key, { expiresAt: forever, heldUntil: forever }, exchange.now);
   if (claimed) {
-    if (!(await store.creditSession(session.id, session.depositMsat))) {
+    const refused = await creditTopUp(context, session);
+    if (refused !== undefined) {
       await store.releaseClaim(key);
-      const record = await store.getSession(session.id);
-      return challenge(
-        context,
-        exchange,
-        record === undefined
-          ? {
-              status: 401,
-              code: 'session_not_found',
-              detail: 'No session of this id was opened here.',
-            }
-          : closedRefusal(),
-      );
+      return challenge(context, exchange, refused);
     }
     await store.confirmClaim(key);
   }
@@ -187,6 +181,31 @@ async function topUp(
     reference: session.id,
   });
   return reply(context, exchange, { status: 'ok' }, [['Payment-Receipt', receipt]]);
+}
+
+/** Moves what the top-up's payment has left into the session; why not, when it cannot. */
+async function creditTopUp(
+  context: PaywallContext,
+  session: Extract<SessionRequest, { action: 'topUp' }>,
+): Promise<Refusal | undefined> {
+  const { store } = context;
+  const held = await holdWhatIsLeft(context, session.paymentHash, session.depositMsat);
+  if (held === undefined) {
+    return {
+      status: 402,
+      code: 'balance_exhausted',
+      detail: "This top-up's payment was spent already; pay a new one.",
+    };
+  }
+  if (await store.creditSession(session.id, held.amountMsat)) {
+    await store.settleHold(held.id, { uses: 0, amountMsat: held.amountMsat });
+    return undefined;
+  }
+  await store.releaseHold(held.id);
+  const record = await store.getSession(session.id);
+  return record === undefined
+    ? { status: 401, code: 'session_not_found', detail: 'No session of this id was opened here.' }
+    : closedRefusal();
 }
 
 /**
@@ -229,23 +248,35 @@ async function closeSession(context: PaywallContext, id: string): Promise<Refund
  * payment (the L402 token, the MPP charge) can draw it once it is refunded: the unspent amount.
  */
 async function takeWhatIsLeft(context: PaywallContext, session: SessionRecord): Promise<bigint> {
+  const held = await holdWhatIsLeft(context, session.id, session.depositMsat);
+  if (held === undefined) return 0n;
+  await context.store.settleHold(held.id, { uses: 0, amountMsat: held.amountMsat });
+  return held.amountMsat;
+}
+
+/**
+ * Holds all that nobody spent or holds of an account whose payments total `totalMsat`: the hold
+ * and its amount, or undefined when nothing is left (or draws kept racing it).
+ */
+async function holdWhatIsLeft(
+  context: PaywallContext,
+  account: string,
+  totalMsat: bigint,
+): Promise<{ id: string; amountMsat: bigint } | undefined> {
   const { store, now, inflight } = context;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const usage = await store.getUsage(session.id);
-    const unspent = session.depositMsat - usage.spentMsat - usage.heldMsat;
-    if (unspent <= 0n) return 0n;
+    const usage = await store.getUsage(account);
+    const unspent = totalMsat - usage.spentMsat - usage.heldMsat;
+    if (unspent <= 0n) return undefined;
     const hold = {
-      id: `close-${bytesToHex(randomBytes(16))}`,
-      tokenId: session.id,
-      balance: { amountMsat: unspent, initialMsat: session.depositMsat },
+      id: `take-${bytesToHex(randomBytes(16))}`,
+      tokenId: account,
+      balance: { amountMsat: unspent, initialMsat: totalMsat },
       expiresAt: now() + inflight.ttlMs,
     };
-    if ((await store.hold(hold, now())).ok) {
-      await store.settleHold(hold.id, { uses: 0, amountMsat: unspent });
-      return unspent;
-    }
+    if ((await store.hold(hold, now())).ok) return { id: hold.id, amountMsat: unspent };
   }
-  return 0n;
+  return undefined;
 }
 
 /**
