@@ -9,6 +9,7 @@ import { parseL402Challenges } from '@tollway/sdk/l402';
 import { decodeInvoice, type LightningBackend, preimageMatches } from '@tollway/sdk/lightning';
 import { parsePaymentChallenges } from '@tollway/sdk/mpp';
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
+import { describe, MAX_FEE_MSAT, narrator, StepFailure } from './demo-steps.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -40,21 +41,7 @@ export type DemoResult =
   | { ok: false; step: number; message: string };
 
 const DEFAULT_MAX_COST_MSAT = 100_000n;
-/** Routing-fee ceiling of the payment (the dev node charges none). */
-const MAX_FEE_MSAT = 10_000n;
 const MAX_BODY_SHOWN = 400;
-const INDENT = '       ';
-
-/** Thrown inside {@link runDemo} to stop at a step; never escapes it. */
-class StepFailure extends Error {}
-
-function describe(error: unknown): string {
-  if (error instanceof StepFailure) return error.message;
-  if (isTollwayError(error)) return `${error.code}: ${error.message}`;
-  if (!(error instanceof Error)) return String(error);
-  // fetch() reports a refused connection as "fetch failed" with the reason in `cause`.
-  return error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message;
-}
 
 /** `AgEEbHNh…(312 chars)`: long tokens are shown by their start and length. */
 function abbreviate(text: string, keep = 16): string {
@@ -91,26 +78,6 @@ function describeOffers(header: string): string[] {
     if (!isTollwayError(error, 'invalid_challenge')) throw error;
   }
   return lines;
-}
-
-/**
- * Numbered steps (`next`) and their indented detail lines (`more`), printed through `print`;
- * `step` is the current step's number.
- */
-function narrator(print: (line: string) => void) {
-  let step = 0;
-  return {
-    get step(): number {
-      return step;
-    },
-    next(title: string, detail: string): void {
-      step += 1;
-      print(`  ${step}. ${title.padEnd(22)} ${detail}`);
-    },
-    more(line: string): void {
-      print(`${INDENT}${line}`);
-    },
-  };
 }
 
 /**

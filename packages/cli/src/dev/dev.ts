@@ -34,6 +34,7 @@ import {
   writeDevNodeAddress,
 } from './node.js';
 import { createSampleUpstream, SAMPLE_PRICES, type SampleUpstream } from './sample-upstream.js';
+import { runSessionDemo, type SessionDemoResult } from './session-demo.js';
 
 /** The dev wallets: the gateway's, the demo agent's, and the one printed for another terminal. */
 const DEV_WALLETS = { gateway: 'gateway', agent: 'demo-agent', you: 'you' } as const;
@@ -81,6 +82,8 @@ export interface DevSandbox {
   demo(): Promise<DemoResult>;
   /** Makes one metered LLM call (`POST /v1/chat/completions`) with a balance it buys. */
   meteredDemo(): Promise<MeteredDemoResult>;
+  /** Opens an MPP session on the metered route: calls, a top-up, a close with its refund. */
+  sessionDemo(): Promise<SessionDemoResult>;
   /** Stops the gateway, the sample API and the dev node, in that order. */
   close(): Promise<void>;
 }
@@ -97,6 +100,8 @@ const X402_STREAM_PRICE = '$0.02';
 const X402_USD_PER_BTC = '100000';
 const X402_PATH = '/v1/stream';
 const FACILITATOR_KEY_ENV = 'TOLLWAY_DEV_FACILITATOR_KEY';
+/** Sessions on the services that sell a balance: closed and refunded after this long idle. */
+const SESSION_IDLE_TIMEOUT = '5m';
 
 /** Reads the admin token kept in the state folder, creating it (mode 0600) on first start. */
 async function adminTokenIn(stateDir: string): Promise<string> {
@@ -131,11 +136,12 @@ function sandboxConfig({
   lightning,
   chain,
 }: SandboxConfigParts) {
+  const sessions = { idleTimeout: SESSION_IDLE_TIMEOUT };
   const x402 =
     chain === undefined
-      ? {}
+      ? { paywall: { sessions } }
       : {
-          paywall: { usdPerBtc: X402_USD_PER_BTC },
+          paywall: { sessions, usdPerBtc: X402_USD_PER_BTC },
           x402: {
             network: chain.network,
             asset: chain.asset,
@@ -343,6 +349,14 @@ export async function startDevSandbox(options: DevSandboxOptions): Promise<DevSa
           walletName: DEV_WALLETS.agent,
           print,
         }),
+      sessionDemo: () =>
+        runSessionDemo({
+          url: `${gatewayUrl}${METERED_PATH}`,
+          model: METERED_MODEL,
+          wallet: network.backend(DEV_WALLETS.agent),
+          walletName: DEV_WALLETS.agent,
+          print,
+        }),
       close,
     };
   } catch (error) {
@@ -433,7 +447,19 @@ export async function runDev(options: RunDevOptions): Promise<number> {
     } else {
       print(`Metered demo failed at step ${metered.step}: ${metered.message}`);
     }
-    let ok = result.ok && metered.ok;
+    print('');
+    print(
+      `Session demo: "${DEV_WALLETS.agent}" opens an MPP session on the same route: one deposit, several calls, a top-up, a refund`,
+    );
+    const session = await sandbox.sessionDemo();
+    if (session.ok) {
+      print(
+        `Session demo done: deposited ${formatMsat(session.depositedMsat)}, ${session.chargedMsat.length} calls charged, ${formatMsat(session.refundMsat)} refunded, net cost ${formatMsat(session.netMsat)}.`,
+      );
+    } else {
+      print(`Session demo failed at step ${session.step}: ${session.message}`);
+    }
+    let ok = result.ok && metered.ok && session.ok;
     if (sandbox.x402 !== undefined) {
       print('');
       print(

@@ -83,10 +83,21 @@ describe('tollway dev (the built command, in a child process)', () => {
       '3 Balance bought',
       '4 Call',
       '5 200 OK',
+      '1 Request',
+      '2 402 Payment Required',
+      '3 Deposit paid',
+      '4 Call (open)',
+      '5 Call 2 (bearer)',
+      '6 Call 3 (bearer)',
+      '7 Top-up',
+      '8 Close',
     ]);
     expect(first.stdout).toMatch(/402 Payment Required +price 10 sat/);
     expect(first.stdout).toMatch(
       /Metered demo done: bought 100 sat, reserved [\d.]+ sat, charged 1\.72 sat, 98\.28 sat left\./,
+    );
+    expect(first.stdout).toContain(
+      'Session demo done: deposited 200 sat, 3 calls charged, 194 sat refunded, net cost 6 sat.',
     );
     expect(first.stdout).toMatch(/payment hash {2}[0-9a-f]{64}/);
     expect(first.stdout).toMatch(/preimage {6}[0-9a-f]{64}/);
@@ -110,8 +121,9 @@ describe('tollway dev (the built command, in a child process)', () => {
       expect(second.stdout).toContain(
         `port ${port} is taken, so the gateway uses a free port instead`,
       );
-      // The first run's metered demo bought a 100 sat balance after its line was printed.
-      expect(balanceOfAgent(second.stdout)).toBe(balanceOfAgent(first.stdout) - 110n);
+      // The first run's metered demo bought a 100 sat balance after its line was printed, and its
+      // session cost 6 sat.
+      expect(balanceOfAgent(second.stdout)).toBe(balanceOfAgent(first.stdout) - 116n);
     } finally {
       blocker.close();
     }

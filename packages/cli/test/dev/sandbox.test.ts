@@ -90,4 +90,25 @@ describe('the dev sandbox, in process', () => {
       await sandbox.close();
     }
   });
+
+  it('runs an MPP session on the metered route: three calls, a top-up, the unspent deposits refunded', async () => {
+    const sandbox = await start();
+    try {
+      const agent = sandbox.network.backend('demo-agent');
+      const before = (await agent.getBalance()).msat;
+      const session = await sandbox.sessionDemo();
+      if (!session.ok) throw new Error(session.message);
+      // Each call is the metered demo's: 1720 msat. Two deposits of 100 sat, 200 000 − 5160 msat
+      // unspent, refunded in whole sats.
+      expect(session).toMatchObject({
+        depositedMsat: 200_000n,
+        chargedMsat: [1720n, 1720n, 1720n],
+        refundMsat: 194_000n,
+        netMsat: 6000n,
+      });
+      expect(before - (await agent.getBalance()).msat).toBe(6000n);
+    } finally {
+      await sandbox.close();
+    }
+  });
 });
