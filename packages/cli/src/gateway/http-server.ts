@@ -14,6 +14,7 @@ import {
   type Server,
   STATUS_CODES,
 } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorStatus } from '@tollway/sdk';
 import { formatProblem, type Problem } from '@tollway/sdk/server';
@@ -39,7 +40,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 };
 
 /** How often Node checks the header and request deadlines of open connections, ms. */
-const DEADLINE_CHECK_MS = 1000;
+export const DEADLINE_CHECK_MS = 1000;
 
 /** A client error Node reports, as the problem it is answered with. */
 function problemOf(error: NodeJS.ErrnoException): Problem {
@@ -122,6 +123,20 @@ export function createHttpServer(limits: ConnectionLimits, handler: RequestListe
     handler,
   );
   server.maxConnections = limits.max;
+  answerClientErrors(server);
+  return server;
+}
+
+/**
+ * Answers what Node's HTTP/1.1 parser refuses, and CONNECT, with a problem body on `server` (an
+ * `http.Server`, or the TLS listener's HTTP/2 server, which parses HTTP/1.1 alike).
+ *
+ * @example
+ * ```ts
+ * answerClientErrors(createSecureServer({ cert, key, allowHTTP1: true }));
+ * ```
+ */
+export function answerClientErrors(server: NetServer): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'ECONNRESET' || isAnswering(socket)) {
       socket.destroy();
@@ -135,5 +150,4 @@ export function createHttpServer(limits: ConnectionLimits, handler: RequestListe
       detail: 'CONNECT is not served: the gateway is a reverse proxy, not a forward proxy.',
     });
   });
-  return server;
 }
