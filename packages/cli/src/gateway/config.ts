@@ -111,7 +111,7 @@ function dollarAmounts(service: ServiceConfig): Array<{ path: PropertyKey[]; tex
   for (const [method, text] of Object.entries(service.grpc?.methods ?? {})) {
     check(text, ['grpc', 'methods', method]);
   }
-  check(service.websocket?.perMinute, ['websocket', 'perMinute']);
+  check(service.websocket?.perPeriod, ['websocket', 'perPeriod']);
   check(service.websocket?.perMessage, ['websocket', 'perMessage']);
   return found;
 }
@@ -292,10 +292,12 @@ const grpcPricing = z.strictObject({
 
 /**
  * WebSockets: what an open socket draws from the balance its credential carries, per started
- * minute and per message, and whether the client is sent the gateway's notices (text frames).
+ * period (a minute unless `period` says otherwise) and per message, and whether the client is
+ * sent the gateway's notices (text frames).
  */
 const websocketPricing = z.strictObject({
-  perMinute: positiveAmount.exactOptional(),
+  perPeriod: positiveAmount.exactOptional(),
+  period: timeout.default(60_000),
   perMessage: positiveAmount.exactOptional(),
   messages: z.enum(['client', 'upstream', 'both']).default('both'),
   notice: z.boolean().default(true),
@@ -431,13 +433,13 @@ const serviceSchema = z
     const metered = service.websocket;
     if (
       metered !== undefined &&
-      (metered.perMinute !== undefined || metered.perMessage !== undefined) &&
+      (metered.perPeriod !== undefined || metered.perMessage !== undefined) &&
       service.balance === undefined
     ) {
       ctx.addIssue({
         code: 'custom',
         path: ['websocket'],
-        message: "`perMinute` and `perMessage` draw from a balance: set the service's `balance`",
+        message: "`perPeriod` and `perMessage` draw from a balance: set the service's `balance`",
       });
     }
     if (!service.auth) return;

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { fixedRate, isTollwayError, TollwayError } from '@tollway/sdk';
 import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
 import type { UsageReading } from '@tollway/sdk/llm';
@@ -36,7 +37,7 @@ import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from
 import { dashboardHandler } from './dashboard/index.js';
 import { forwardGrpc, grpcStreamOf } from './grpc.js';
 import { answerGrpc, sendGrpcProblem } from './grpc-status.js';
-import { createHttpServer } from './http-server.js';
+import { writeSocketAnswer, writeSocketProblem } from './http-server.js';
 import { createHttp2Upstreams } from './http2-upstreams.js';
 import { createListener, type Listener, type ListenerTls } from './listener.js';
 import { planLlmForward } from './llm-forward.js';
@@ -50,6 +51,7 @@ import { readFraming } from './request-framing.js';
 import { readRequestTarget } from './request-target.js';
 import { loadSecrets } from './secrets.js';
 import { createServiceTable, type Service, type ServiceTable } from './services.js';
+import { createWebSocketProxy } from './websocket.js';
 
 /** Where the gateway logs; a pino logger fits. */
 export interface GatewayLogger {
@@ -353,6 +355,30 @@ function readTls(config: GatewayConfig): ListenerTls | undefined {
   return { cert: read(config.tls.certFile, 'certFile'), key: read(config.tls.keyFile, 'keyFile') };
 }
 
+/** A request's framing, canonical target and host, or the problem that refuses it. */
+type ReadTarget =
+  | {
+      ok: true;
+      framing: Extract<ReturnType<typeof readFraming>, { ok: true }>;
+      target: Extract<ReturnType<typeof readRequestTarget>, { ok: true }>;
+      host: string | undefined;
+    }
+  | { ok: false; problem: Problem };
+
+/**
+ * Checks a request's framing and target; from then on, the engine and the proxy read the
+ * canonical target (`req.url` is set to it).
+ */
+function readTarget(req: IncomingMessage): ReadTarget {
+  const framing = readFraming(req);
+  if (!framing.ok)
+    return { ok: false, problem: { code: 'malformed_request', detail: framing.detail } };
+  const target = readRequestTarget(req.url ?? '/');
+  if (!target.ok) return { ok: false, problem: { code: 'invalid_path', detail: target.detail } };
+  req.url = `${target.path}${target.query}`;
+  return { ok: true, framing, target, host: target.authority ?? framing.host };
+}
+
 /** A throwaway secret for checking routes (nothing is minted with it). */
 const CHECK_SECRET = '00'.repeat(32);
 
@@ -415,6 +441,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const listeners: Listener[] = [];
   const upstreams: Upstreams = createUpstreams();
   const http2Upstreams = createHttp2Upstreams();
+  const sockets = createWebSocketProxy();
   const metrics: GatewayMetrics = createGatewayMetrics();
 
   async function shutdown(): Promise<void> {
@@ -577,20 +604,54 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       else sendProblem(res, { code: 'not_found', detail: 'Metrics are at /metrics.' });
     }
 
+    /** An upgrade request (a WebSocket): decided by the engine, then proxied (websocket.ts). */
+    async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+      const read = readTarget(req);
+      if (!read.ok) return writeSocketProblem(socket, read.problem);
+      if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+        return writeSocketProblem(socket, {
+          code: 'malformed_request',
+          detail: 'Only WebSocket upgrades are served.',
+        });
+      }
+      const current = state;
+      const service = read.target.path.startsWith(`${ADMIN_PREFIX}/`)
+        ? undefined
+        : current.table.match(read.host, read.target.path);
+      if (service === undefined) {
+        return writeSocketProblem(socket, {
+          code: 'not_found',
+          detail: 'No service of this gateway matches this host and path.',
+        });
+      }
+      const { trustProxy, bodyLimit, usdPerBtc } = current.config.paywall;
+      const request = createPaywallRequest(req, { trustProxy, bodyLimit, reportsOutcome: true });
+      const decision = await service.paywall.handle(request, service.route);
+      metrics.decision(service.name, decision);
+      if (decision.kind === 'respond') return writeSocketAnswer(socket, decision.response);
+      await sockets.serve({
+        req,
+        socket,
+        head,
+        service,
+        decision,
+        host: read.host,
+        trustProxy,
+        metrics,
+        usdPerBtc,
+      });
+    }
+
     async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const startedAt = performance.now();
       const grpc = grpcStreamOf(req);
       const refuse = (problem: Problem): void =>
         grpc === undefined ? sendProblem(res, problem) : sendGrpcProblem(grpc, problem);
-      const framing = readFraming(req);
-      if (!framing.ok) return refuse({ code: 'malformed_request', detail: framing.detail });
-      const target = readRequestTarget(req.url ?? '/');
-      if (!target.ok) return refuse({ code: 'invalid_path', detail: target.detail });
-      // From here on, the engine and the proxy read the canonical target.
-      req.url = `${target.path}${target.query}`;
-      const host = target.authority ?? framing.host;
-      if (req.url.startsWith(`${ADMIN_PREFIX}/`)) {
-        const sub = req.url.slice(ADMIN_PREFIX.length);
+      const read = readTarget(req);
+      if (!read.ok) return refuse(read.problem);
+      const { framing, target, host } = read;
+      if (target.path.startsWith(`${ADMIN_PREFIX}/`)) {
+        const sub = `${target.path}${target.query}`.slice(ADMIN_PREFIX.length);
         const path = sub.split('?')[0];
         const here =
           path === '/health' ||
@@ -717,9 +778,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       };
     }
 
+    function guardedUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+      upgrade(req, socket, head).catch((error: unknown) => {
+        logger.error({ err: error, url: req.url }, 'the gateway failed on an upgrade');
+        writeSocketProblem(socket, {
+          code: 'internal_error',
+          detail: 'The gateway failed; it logged why.',
+        });
+      });
+    }
+
     function serve(
       handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
-      options: { tls?: ListenerTls | undefined; h2c?: boolean } = {},
+      options: {
+        tls?: ListenerTls | undefined;
+        h2c?: boolean;
+        upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+      } = {},
     ): Listener {
       const listener = createListener({
         limits: initial.connections,
@@ -731,7 +806,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     const url = await listen(
-      serve(handle, { tls: readTls(initial), h2c: initial.h2c }),
+      serve(handle, { tls: readTls(initial), h2c: initial.h2c, upgrade: guardedUpgrade }),
       initial.listen,
     );
     const adminBase =
@@ -784,6 +859,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       close() {
         closing ??= (async () => {
           const deadline = Date.now() + state.config.shutdownTimeout;
+          sockets.close();
           await Promise.all(listeners.map((listener) => drain(listener, deadline)));
           await shutdown();
           logger.info({}, 'gateway closed');

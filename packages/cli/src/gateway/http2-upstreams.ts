@@ -25,7 +25,11 @@ function sessionKey(service: Service): string {
   return JSON.stringify([service.origin, tls?.insecureSkipVerify === true, tls?.caFile]);
 }
 
-function readCa(service: Service): string | undefined {
+/**
+ * The CA file of a service's upstream TLS, read; undefined when it names none. Throws
+ * `invalid_config` when it cannot be read.
+ */
+export function readServiceCa(service: Service): string | undefined {
   const caFile = service.config.tls?.caFile;
   if (caFile === undefined) return undefined;
   try {
@@ -51,7 +55,7 @@ function readCa(service: Service): string | undefined {
 export function createHttp2Upstreams(): Http2Upstreams {
   const sessions = new Map<string, ClientHttp2Session>();
   const open = (service: Service, key: string): ClientHttp2Session => {
-    const ca = readCa(service);
+    const ca = readServiceCa(service);
     const session = connect(service.origin, {
       rejectUnauthorized: service.config.tls?.insecureSkipVerify !== true,
       ...(ca === undefined ? {} : { ca }),
