@@ -189,7 +189,10 @@ export function createWebSocketProxy(): WebSocketProxy {
     const cutOff = (reason: string): void => {
       if (ending !== undefined || closed) return;
       ending = reason;
-      if (upstream.readyState !== WebSocket.OPEN) return end(PAYMENT_CLOSE_CODE, reason);
+      if (upstream.readyState !== WebSocket.OPEN) {
+        end(PAYMENT_CLOSE_CODE, reason);
+        return;
+      }
       upstream.close(PAYMENT_CLOSE_CODE, reason);
       const force = setTimeout(() => end(PAYMENT_CLOSE_CODE, reason), CUT_OFF_GRACE_MS);
       force.unref();
