@@ -146,6 +146,7 @@ async function mintOffers(
   const shared: ChallengeParts = {
     route,
     path: exchange.path,
+    method: exchange.method,
     invoice,
     tokenId,
     priceMsat: quote.msat,
