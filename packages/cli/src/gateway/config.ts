@@ -552,6 +552,12 @@ const configSchema = z
       .strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) })
       .exactOptional(),
     h2c: z.boolean().default(false),
+    discovery: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        name: z.string().min(1).exactOptional(),
+      })
+      .default({ enabled: true }),
     dataDir: z.string().min(1).default('.tollway'),
     store: store.exactOptional(),
     lightning: z.string().min(1, {

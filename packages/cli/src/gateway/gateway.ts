@@ -35,6 +35,8 @@ import { version } from '../version.js';
 import { type AdminContext, createAdminHandler, type ServiceEntry } from './admin.js';
 import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from './config.js';
 import { dashboardHandler } from './dashboard/index.js';
+import { discoveryDocument, serveDiscovery } from './discovery.js';
+import { serveQuote } from './discovery-quote.js';
 import { forwardGrpc, grpcStreamOf } from './grpc.js';
 import { answerGrpc, sendGrpcProblem } from './grpc-status.js';
 import { writeSocketAnswer, writeSocketProblem } from './http-server.js';
@@ -146,7 +148,7 @@ function engineSettings(config: GatewayConfig, service: ServiceConfig | undefine
 }
 
 /** The x402 offer of the config's `x402` block; the self-hosted facilitator asks its chain id. */
-async function createX402OfferFrom(config: X402Config): Promise<OfferKind> {
+async function createX402OfferFrom(config: X402Config, bazaar: boolean): Promise<OfferKind> {
   try {
     const facilitator =
       'url' in config.facilitator
@@ -158,6 +160,7 @@ async function createX402OfferFrom(config: X402Config): Promise<OfferKind> {
       network: config.network as X402Network,
       asset: { ...config.asset, address: config.asset.address as `0x${string}` },
       ...(config.settle === undefined ? {} : { settle: config.settle }),
+      bazaar,
     });
   } catch (error) {
     if (!isTollwayError(error)) throw error;
@@ -467,7 +470,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (options.store === undefined) closers.push(() => rawStore.close());
     await rawStore.init();
     const store = observeSettlements(rawStore, metrics);
-    const x402 = initial.x402 === undefined ? undefined : await createX402OfferFrom(initial.x402);
+    const x402 =
+      initial.x402 === undefined
+        ? undefined
+        : await createX402OfferFrom(initial.x402, initial.discovery.enabled);
     const shared = {
       lightning,
       store,
@@ -665,6 +671,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         });
       }
       const current = state;
+      const document = current.config.discovery.enabled
+        ? discoveryDocument(target.path)
+        : undefined;
+      if (document !== undefined) {
+        const source = { table: current.table, config: current.config, version };
+        return serveDiscovery(req, res, document, host, source, () => {
+          const { trustProxy, bodyLimit } = current.config.paywall;
+          const base = createPaywallRequest(req, { trustProxy, bodyLimit });
+          return serveQuote(res, current.table, base);
+        });
+      }
       const service: Service | undefined = current.table.match(host, target.path);
       if (service === undefined) {
         return refuse({
