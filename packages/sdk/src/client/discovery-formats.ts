@@ -96,6 +96,13 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   return parsed.data;
 }
 
+/** `ref` resolved against `base`, when that gives an http(s) URL; undefined otherwise. */
+function httpUrl(ref: string, base: string): string | undefined {
+  if (!URL.canParse(ref, base)) return undefined;
+  const url = new URL(ref, base);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : undefined;
+}
+
 /** An Aperture path regexp as a plain path, when it is one (`^/svc/Method.*$` → `/svc/Method`). */
 function pathOf(pattern: string): string {
   return pattern.replace(/^\^/, '').replace(/\$$/, '').replace(/\.\*$/, '');
@@ -112,19 +119,23 @@ function pathOf(pattern: string): string {
 export function readL402Manifest(value: unknown, origin: string): DiscoveredEndpoint[] {
   const manifest = parse(l402Manifest, value, 'l402.json');
   return manifest.services.flatMap((service) =>
-    service.resources.map((resource) => {
+    service.resources.flatMap((resource): DiscoveredEndpoint[] => {
+      const url = httpUrl(pathOf(resource.path), origin);
+      if (url === undefined) return [];
       const price: DiscoveredPrice = { protocol: 'l402', unit: 'msat' };
       if (resource.pricing?.model === 'fixed' && resource.pricing.price_msat !== undefined) {
         price.amount = String(resource.pricing.price_msat);
       }
-      return {
-        url: new URL(pathOf(resource.path), origin).href,
-        method: (resource.method ?? 'GET').toUpperCase(),
-        service: service.name,
-        ...(service.description === undefined ? {} : { description: service.description }),
-        prices: [price],
-        sources: ['l402'],
-      };
+      return [
+        {
+          url,
+          method: (resource.method ?? 'GET').toUpperCase(),
+          service: service.name,
+          ...(service.description === undefined ? {} : { description: service.description }),
+          prices: [price],
+          sources: ['l402'],
+        },
+      ];
     }),
   );
 }
@@ -139,24 +150,28 @@ export function readL402Manifest(value: unknown, origin: string): DiscoveredEndp
  */
 export function readX402Manifest(value: unknown, origin: string): DiscoveredEndpoint[] {
   const manifest = parse(x402Manifest, value, 'x402.json');
-  return manifest.items.map((item) => ({
-    url: new URL(item.resource, origin).href,
-    method: (item.extensions?.bazaar?.info.input.method ?? 'GET').toUpperCase(),
-    ...(item.serviceName === undefined ? {} : { service: item.serviceName }),
-    ...(item.description === undefined ? {} : { description: item.description }),
-    prices: item.accepts.flatMap((accept): DiscoveredPrice[] => {
-      const amount = accept.amount ?? accept.maxAmountRequired;
-      return [
-        {
-          protocol: 'x402',
-          unit: accept.asset,
-          network: accept.network,
-          ...(amount === undefined ? {} : { amount }),
-        },
-      ];
-    }),
-    sources: ['x402'],
-  }));
+  return manifest.items.flatMap((item): DiscoveredEndpoint[] => {
+    const url = httpUrl(item.resource, origin);
+    if (url === undefined) return [];
+    return [
+      {
+        url,
+        method: (item.extensions?.bazaar?.info.input.method ?? 'GET').toUpperCase(),
+        ...(item.serviceName === undefined ? {} : { service: item.serviceName }),
+        ...(item.description === undefined ? {} : { description: item.description }),
+        prices: item.accepts.map((accept): DiscoveredPrice => {
+          const amount = accept.amount ?? accept.maxAmountRequired;
+          return {
+            protocol: 'x402',
+            unit: accept.asset,
+            network: accept.network,
+            ...(amount === undefined ? {} : { amount }),
+          };
+        }),
+        sources: ['x402'],
+      },
+    ];
+  });
 }
 
 /**
@@ -170,8 +185,11 @@ export function readX402Manifest(value: unknown, origin: string): DiscoveredEndp
  */
 export function readOpenApi(value: unknown, origin: string): DiscoveredEndpoint[] {
   const document = parse(openApiDocument, value, 'openapi.json');
-  const server = document.servers?.[0]?.url;
-  const base = `${new URL(server ?? '/', origin).href.replace(/\/$/, '')}/`;
+  const server = httpUrl(document.servers?.[0]?.url ?? '/', origin);
+  if (server === undefined) {
+    throw new UnreadableDocument('openapi.json: servers.0.url is not an http(s) URL');
+  }
+  const base = `${server.replace(/\/$/, '')}/`;
   const found: DiscoveredEndpoint[] = [];
   for (const [path, item] of Object.entries(document.paths)) {
     for (const [method, raw] of Object.entries(item)) {
@@ -181,8 +199,10 @@ export function readOpenApi(value: unknown, origin: string): DiscoveredEndpoint[
       if (!parsed.success || info === undefined) continue;
       const offers = 'offers' in info ? info.offers : [info];
       const description = parsed.data.summary ?? parsed.data.description;
+      const url = httpUrl(path.replace(/^\//, ''), base);
+      if (url === undefined) continue;
       found.push({
-        url: new URL(path.replace(/^\//, ''), base).href,
+        url,
         method: method.toUpperCase(),
         ...(description === undefined ? {} : { description }),
         prices: offers.map((offer) => ({
