@@ -7,6 +7,7 @@
  * costs, and the paying fetch pays that.
  */
 import { TollwayError } from '../errors.js';
+import { readLimited } from '../internal/streams.js';
 import {
   readL402Manifest,
   readOpenApi,
@@ -66,6 +67,9 @@ export interface DiscoverOptions {
   timeoutMs?: number;
 }
 
+/** The largest discovery document read, bytes (a larger one is reported, not read). */
+const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
 const DOCUMENTS: ReadonlyArray<{
   format: DiscoveryFormat;
   path: string;
@@ -93,11 +97,13 @@ async function readDocument(
       headers: { accept: 'application/json' },
       signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
     });
-    if (!response.ok) {
+    if (!response.ok || response.body === null) {
       await response.body?.cancel();
       return fail(`HTTP ${response.status}`);
     }
-    value = await response.json();
+    const bytes = await readLimited(response.body, MAX_DOCUMENT_BYTES);
+    if (bytes === undefined) return fail(`larger than ${MAX_DOCUMENT_BYTES} bytes`);
+    value = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
     return fail(error instanceof SyntaxError ? 'not JSON' : String((error as Error).message));
   }
