@@ -3,7 +3,10 @@
  * own path, each `pricing` rule with a path, each gRPC method of `grpc.methods` — with what its
  * 402 says, read from the engine's preview of that 402 (`paywall.preview`: no invoice minted, no
  * limit counted). So the documents say what the 402 says. Endpoints priced by the request's body
- * (MCP tools, rules on body fields) are listed as dynamic.
+ * (MCP tools, rules on body fields, an `llm` block) are listed as dynamic, unless their 402 sells a
+ * balance (the token then costs the balance, whatever the request). An `llm` service is listed as
+ * a POST to its path with an example body naming one of its models (it cannot be priced without
+ * one).
  */
 import type { PaywallRequest } from '@tollway/sdk/server';
 import type { X402PaymentRequired } from '@tollway/sdk/x402';
@@ -19,6 +22,8 @@ export interface ListedEndpoint {
   grpc: boolean;
   /** Priced by the request's body: the listed price is that of a request without one. */
   dynamic: boolean;
+  /** A JSON body the endpoint needs to be priced, as an example. */
+  body?: Record<string, unknown>;
   /** The price of one request, msat. */
   priceMsat: bigint;
   /** The price as listed, when in dollars (`$0.01`). */
@@ -40,12 +45,18 @@ interface Candidate {
   path: string;
   grpc: boolean;
   dynamic: boolean;
+  body?: Record<string, unknown>;
 }
 
 /** The endpoints a service names (see the module comment). */
 function candidatesOf(service: Service): Candidate[] {
   const { config } = service;
   if (!config.auth) return [];
+  if (config.llm !== undefined) {
+    const model = Object.keys(config.llm.models)[0] ?? 'any';
+    const body = { model };
+    return [{ service, method: 'POST', path: config.path, grpc: false, dynamic: true, body }];
+  }
   const found: Candidate[] = [];
   for (const method of Object.keys(config.grpc?.methods ?? {})) {
     found.push({ service, method: 'POST', path: method, grpc: true, dynamic: false });
@@ -82,11 +93,14 @@ interface PreviewBody {
 /** Reads the preview of one candidate's 402; undefined when it is free or cannot be priced. */
 async function describe(candidate: Candidate): Promise<ListedEndpoint | undefined> {
   const { service, method, path } = candidate;
+  const { body: example } = candidate;
+  const contentType = candidate.grpc ? 'application/grpc' : example && 'application/json';
   const request: PaywallRequest = {
     method,
     url: path,
-    headers: new Headers(candidate.grpc ? { 'content-type': 'application/grpc' } : {}),
+    headers: new Headers(contentType ? { 'content-type': contentType } : {}),
     clientIp: '',
+    ...(example === undefined ? {} : { jsonBody: async () => example }),
   };
   const response = await service.paywall.preview(request, service.route);
   if (response?.status !== 402) return undefined;
@@ -96,6 +110,7 @@ async function describe(candidate: Candidate): Promise<ListedEndpoint | undefine
   const x402 = response.offers?.x402 as X402PaymentRequired | undefined;
   return {
     ...candidate,
+    dynamic: candidate.dynamic && body.balance === undefined,
     priceMsat: BigInt(price),
     ...(body.price?.listed === undefined ? {} : { listedUsd: body.price.listed }),
     invoiceMsat: BigInt(body.balance?.amount ?? price),

@@ -156,6 +156,14 @@ function openApi(source: DiscoverySource, endpoints: readonly ListedEndpoint[], 
       operationId: operationId(endpoint),
       summary: description,
       'x-payment-info': { offers },
+      ...(endpoint.body === undefined
+        ? {}
+        : {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { example: endpoint.body } },
+            },
+          }),
       responses: {
         '200': { description: 'The paid answer.' },
         '402': { description: 'Payment Required: the offers to pay, in the headers and body.' },

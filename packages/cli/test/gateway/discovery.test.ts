@@ -124,6 +124,14 @@ describe('discovery', () => {
             price: '1 sat',
             balance: '20 sat',
           },
+          {
+            name: 'chat',
+            path: '/chat',
+            upstream: upstream.url,
+            balance: '50 sat',
+            llm: { models: { small: { input: '100 sat', output: '400 sat' } } },
+            x402: false,
+          },
           { name: 'open', path: '/open', upstream: upstream.url, auth: 'off' },
         ],
       },
@@ -152,15 +160,33 @@ describe('discovery', () => {
     return response.json();
   };
 
+  interface OpenApiOperation {
+    'x-payment-info': unknown;
+    requestBody?: { content: { 'application/json': { example: unknown } } };
+  }
+  type OpenApi = { paths: Record<string, Record<string, OpenApiOperation>> };
+
+  /** The example body the OpenAPI document gives an operation, as a request body. */
+  function exampleBody(document: OpenApi, method: string, path: string): string | null {
+    const operation = document.paths[path]?.[method.toLowerCase()];
+    const example = operation?.requestBody?.content['application/json'].example;
+    return example === undefined ? null : JSON.stringify(example);
+  }
+
   /** The 402 of one endpoint: its status, body offers and x402 header. */
-  async function requestListed(method: string, path: string) {
-    const response = await fetch(`${gateway.url}${path}`, { method });
+  async function requestListed(method: string, path: string, example: string | null = null) {
+    const response = await fetch(`${gateway.url}${path}`, {
+      method,
+      body: example,
+      ...(example === null ? {} : { headers: { 'content-type': 'application/json' } }),
+    });
     const body = (await response.json()) as { offers: Offer402[] };
     return { response, body };
   }
 
   it('serves an L402 manifest of the published shape, each fixed price the invoice of its 402', async () => {
     const manifest = l402ManifestSchema.parse(await json('/.well-known/l402.json'));
+    const openapi = (await json('/openapi.json')) as OpenApi;
     expect(manifest.provider.name).toBe('Weather and friends');
     const listed = manifest.services.flatMap((service) =>
       service.resources.map((resource) => ({ service: service.name, ...resource })),
@@ -172,9 +198,12 @@ describe('discovery', () => {
       'POST /v1/cheap',
       'GET /v1',
       'GET /prepaid',
+      'POST /chat',
     ]);
     for (const resource of listed) {
-      const { response, body } = await requestListed(resource.method ?? 'GET', resource.path);
+      const method = resource.method ?? 'GET';
+      const example = exampleBody(openapi, method, resource.path);
+      const { response, body } = await requestListed(method, resource.path, example);
       expect(response.status, resource.path).toBe(402);
       const l402 = body.offers.find((offer) => offer.protocol === 'l402');
       if (resource.pricing.model === 'fixed') {
@@ -185,6 +214,8 @@ describe('discovery', () => {
     expect(byPath['/looprpc.SwapServer/LoopOut']).toEqual({ model: 'fixed', price_msat: 100_000 });
     expect(byPath['/prepaid']).toEqual({ model: 'fixed', price_msat: 20_000 });
     expect(byPath['/v1']).toEqual({ model: 'dynamic' });
+    // Priced per call by its model, but its token costs the balance it sells.
+    expect(byPath['/chat']).toEqual({ model: 'fixed', price_msat: 50_000 });
   });
 
   it('serves an x402 manifest whose accepts and Bazaar metadata are those of each 402', async () => {
@@ -205,16 +236,18 @@ describe('discovery', () => {
   });
 
   it('serves OpenAPI 3.1 with x-payment-info, each amount that of the MPP offer of the 402', async () => {
-    const document = (await json('/openapi.json')) as {
-      paths: Record<string, Record<string, { 'x-payment-info': unknown }>>;
-    };
-    expect(validateOpenApi31(document)).toBe(true);
+    const document = (await json('/openapi.json')) as OpenApi;
+    expect(validateOpenApi31(document)).toEqual(true);
     let walked = 0;
     for (const [path, operations] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(operations)) {
         const info = paymentInfoSchema.parse(operation['x-payment-info']);
         const [offer] = 'offers' in info ? info.offers : [info];
-        const response = await fetch(`${gateway.url}${path}`, { method: method.toUpperCase() });
+        const { response } = await requestListed(
+          method.toUpperCase(),
+          path,
+          exampleBody(document, method, path),
+        );
         expect(response.status).toBe(402);
         const challenge = parsePaymentChallenges(response.headers.get('www-authenticate') ?? '')[0];
         const invoice = decodeChargeRequest(challenge?.request ?? '').invoice;
@@ -225,7 +258,7 @@ describe('discovery', () => {
         walked += 1;
       }
     }
-    expect(walked).toBe(6);
+    expect(walked).toBe(7);
   });
 
   it("quotes a fresh L402 challenge in Aperture's shape, within a budget", async () => {
