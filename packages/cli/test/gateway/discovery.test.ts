@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { bytesToHex } from '@tollway/sdk';
+import { decodeIdentifier, parseMacaroon } from '@tollway/sdk/l402';
 import { decodeInvoice } from '@tollway/sdk/lightning';
 import {
   createDevNetwork,
@@ -68,6 +70,7 @@ describe('discovery', () => {
   beforeAll(async () => {
     network = createDevNetwork({ path: ':memory:' });
     network.openWallet('shop', { balanceMsat: 0n });
+    network.openWallet('payer');
     upstream = await startUpstream((_req, res) => {
       res.end('ok');
     });
@@ -275,8 +278,21 @@ describe('discovery', () => {
     const body = (await quote.json()) as Record<string, unknown>;
     expect(body.price_msat).toBe(20_000);
     expect(decodeInvoice(String(body.invoice)).amountMsat).toBe(20_000n);
-    expect(body.macaroon).toMatch(/^[A-Za-z0-9+/]+=*$/);
     expect(body.quote_expiry).toBeGreaterThan(Date.now() / 1000);
+    // What lnget's quote check reads: the token commits to the invoice's payment hash.
+    const macaroon = parseMacaroon(String(body.macaroon));
+    expect(bytesToHex(decodeIdentifier(macaroon.identifier).paymentHash)).toBe(
+      decodeInvoice(String(body.invoice)).paymentHash,
+    );
+    // And it is a token like the 402's: paid, it buys the service.
+    const paid = await network
+      .backend('payer')
+      .payInvoice({ paymentRequest: String(body.invoice) });
+    const bought = await fetch(`${gateway.url}/prepaid`, {
+      headers: { authorization: `L402 ${body.macaroon}:${paid.preimage}` },
+    });
+    expect(bought.status).toBe(200);
+    expect(await bought.text()).toBe('ok');
     const over = await fetch(`${gateway.url}/l402/quote`, {
       method: 'POST',
       body: JSON.stringify({ service: 'prepaid', max_price_msat: 19_999 }),
