@@ -331,6 +331,20 @@ describe('discovery', () => {
     } finally {
       await gateway.reload(config);
     }
+    // A gateway without an x402 block has no x402 document.
+    const { x402: _, ...noX402 } = config;
+    const lightningOnly = await createGateway({
+      config: { ...noX402, dataDir: join(dir, 'lightning-only') },
+      lightning: network.backend('shop'),
+      logger: quiet,
+      baseDir: dir,
+    });
+    try {
+      expect((await fetch(`${lightningOnly.url}/.well-known/x402.json`)).status).toBe(404);
+      expect((await fetch(`${lightningOnly.url}/.well-known/l402.json`)).status).toBe(200);
+    } finally {
+      await lightningOnly.close();
+    }
   });
 
   it('`tollway discover` reads the three documents of the gateway into one list', async () => {
