@@ -140,6 +140,7 @@ const PINNED: Record<string, string[]> = {
     'createPayingFetch',
     'createSqliteClientStore',
     'defaultAgentDbPath',
+    'discover',
     'getPayment',
     'offersOfPaymentRequired',
     'parseOffers',

@@ -221,6 +221,7 @@ describe.skipIf(!built)('the npm packages, installed as a newcomer would', () =>
       const { tools } = await client.listTools();
       expect(tools.map((tool) => tool.name).sort()).toEqual([
         'budget',
+        'discover',
         'fetch',
         'payments',
         'quote',

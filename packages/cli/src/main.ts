@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerDevCommand } from './commands/dev.js';
+import { registerDiscoverCommand } from './commands/discover.js';
 import { registerFacilitatorCommand } from './commands/facilitator.js';
 import { registerFetchCommand } from './commands/fetch.js';
 import { registerLedgerCommand } from './commands/ledger.js';
@@ -28,6 +29,7 @@ export function createProgram(io: Io, setExitCode: (code: number) => void): Comm
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
   registerDevCommand(program, io, setExitCode);
+  registerDiscoverCommand(program, io, setExitCode);
   registerFacilitatorCommand(program, io, setExitCode);
   registerFetchCommand(program, io, setExitCode);
   registerLedgerCommand(program, io, setExitCode);

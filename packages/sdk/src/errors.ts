@@ -128,7 +128,7 @@ export const errorCodes = {
   upstream_too_large:
     'The answer to an MCP tool call paid through `_meta` is larger than the gateway reads to settle it (502); the payment was not settled.',
   malformed_request:
-    'The gateway cannot read the request as HTTP/1.1: a malformed request line or header, ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths, a coding other than chunked), no or two Host headers, or CONNECT.',
+    'The gateway cannot read the request: a malformed HTTP/1.1 request line or header, ambiguous framing (Content-Length with Transfer-Encoding, two Content-Lengths, a coding other than chunked), no or two Host headers, CONNECT, an upgrade to anything but a WebSocket, or a malformed `grpc-timeout`.',
   request_headers_too_large: 'The request headers are larger than the gateway reads (16 KiB).',
   request_timeout:
     "The request headers (or the whole request) did not arrive within the gateway's connection timeouts; the connection is closed.",
@@ -138,7 +138,13 @@ export const errorCodes = {
   cross_origin_refused:
     "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
   invalid_request:
-    'An admin API request has a malformed query parameter or body, or a request carries what its gateway service cannot accept (a body on GET or HEAD to a service priced by its body).',
+    'An admin API request has a malformed query parameter or body, a request carries what its gateway service cannot accept (a body on GET or HEAD to a service priced by its body), or an `/l402/quote` request is malformed.',
+  method_not_allowed:
+    'A gateway discovery endpoint was asked with another method than it answers (GET for the documents, POST for `/l402/quote`).',
+  quote_over_budget:
+    "The token an `/l402/quote` request asks for costs more than its `max_price_msat` (Aperture's `unsatisfiable_budget`).",
+  no_discovery:
+    'No discovery document (`/.well-known/l402.json`, `/.well-known/x402.json`, `/openapi.json`) could be read at a URL given to `tollway discover`.',
   port_in_use:
     'A command could not listen: another program holds the address and port (`tollway serve`, `tollway mcp --http`, `tollway facilitator`).',
   // x402
@@ -260,6 +266,9 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   request_timeout: 408,
   invalid_path: 400,
   invalid_request: 400,
+  method_not_allowed: 405,
+  quote_over_budget: 409,
+  no_discovery: 404,
   // command line
   port_in_use: 503,
   // x402

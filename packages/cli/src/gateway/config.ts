@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { describeIssues, formatPath } from './config-errors.js';
 import { DEFAULT_CONNECTION_LIMITS } from './http-server.js';
 import { toolKey } from './mcp-pricing.js';
+import { pathWithin } from './services.js';
 
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const ENGINE_DURATION = /^\d{1,9}\s*[smhd]$/i;
@@ -19,6 +20,9 @@ const TIMEOUT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A header field value (RFC 9110 §5.5): no CR, LF, NUL or other control characters but tab. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** A gRPC method path: `/package.Service/Method`. */
+const GRPC_METHOD = /^\/[A-Za-z_][\w.]*\/[A-Za-z_]\w*$/;
 
 const DURATION_FORMS = "must be whole seconds or text such as '90s', '15m', '1h', '7d'";
 
@@ -104,6 +108,11 @@ function dollarAmounts(service: ServiceConfig): Array<{ path: PropertyKey[]; tex
     check(entry.output, [...path, 'output']);
     check(entry.cachedInput, [...path, 'cachedInput']);
   }
+  for (const [method, text] of Object.entries(service.grpc?.methods ?? {})) {
+    check(text, ['grpc', 'methods', method]);
+  }
+  check(service.websocket?.perPeriod, ['websocket', 'perPeriod']);
+  check(service.websocket?.perMessage, ['websocket', 'perMessage']);
   return found;
 }
 
@@ -269,6 +278,30 @@ function checkLlm(service: LlmSale, ctx: z.RefinementCtx): void {
     );
   }
 }
+/** gRPC: prices per method (`/package.Service/Method`); other methods cost the service's `price`. */
+const grpcPricing = z.strictObject({
+  methods: z
+    .record(
+      z.string().regex(GRPC_METHOD, {
+        error: "must be a gRPC method such as '/package.Service/Method'",
+      }),
+      amount,
+    )
+    .exactOptional(),
+});
+
+/**
+ * WebSockets: what an open socket draws from the balance its credential carries, per started
+ * period (a minute unless `period` says otherwise) and per message, and whether the client is
+ * sent the gateway's notices (text frames).
+ */
+const websocketPricing = z.strictObject({
+  perPeriod: positiveAmount.exactOptional(),
+  period: timeout.default(60_000),
+  perMessage: positiveAmount.exactOptional(),
+  messages: z.enum(['client', 'upstream', 'both']).default('both'),
+  notice: z.boolean().default(true),
+});
 
 const serviceSchema = z
   .strictObject({
@@ -316,6 +349,8 @@ const serviceSchema = z
     pricing: z.array(pricingRule).min(1).exactOptional(),
     mcp: mcpPricing.exactOptional(),
     llm: llmSchema.exactOptional(),
+    grpc: grpcPricing.exactOptional(),
+    websocket: websocketPricing.exactOptional(),
     x402: z.literal(false).exactOptional(),
     description: z.string().exactOptional(),
     tier: z.number().int().min(0).max(65_535).exactOptional(),
@@ -386,6 +421,27 @@ const serviceSchema = z
         }
       }
     }
+    for (const method of Object.keys(service.grpc?.methods ?? {})) {
+      if (!pathWithin(method, service.path)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['grpc', 'methods', method],
+          message: `is outside the service's path ${service.path}`,
+        });
+      }
+    }
+    const metered = service.websocket;
+    if (
+      metered !== undefined &&
+      (metered.perPeriod !== undefined || metered.perMessage !== undefined) &&
+      service.balance === undefined
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['websocket'],
+        message: "`perPeriod` and `perMessage` draw from a balance: set the service's `balance`",
+      });
+    }
     if (!service.auth) return;
     if (service.price === undefined && service.mcp === undefined && service.llm === undefined) {
       ctx.addIssue({ code: 'custom', path: ['price'], message: 'is required unless `auth: off`' });
@@ -393,13 +449,15 @@ const serviceSchema = z
       service.price !== undefined &&
       service.pricing === undefined &&
       service.mcp === undefined &&
+      service.grpc?.methods === undefined &&
       isAmount(service.price) &&
       isZero(service.price)
     ) {
       ctx.addIssue({
         code: 'custom',
         path: ['price'],
-        message: 'must be more than zero (zero is allowed only as the default of `pricing` rules)',
+        message:
+          'must be more than zero (zero is allowed only as the default of `pricing` rules or `grpc.methods`)',
       });
     }
     if (service.uses !== undefined && service.balance !== undefined) {
@@ -490,6 +548,16 @@ const connections = z
 const configSchema = z
   .strictObject({
     listen: listen.default({ host: '127.0.0.1', port: 8402 }),
+    tls: z
+      .strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .exactOptional(),
+    h2c: z.boolean().default(false),
+    discovery: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        name: z.string().min(1).exactOptional(),
+      })
+      .default({ enabled: true }),
     dataDir: z.string().min(1).default('.tollway'),
     store: store.exactOptional(),
     lightning: z.string().min(1, {
@@ -555,6 +623,13 @@ const configSchema = z
     services: z.array(serviceSchema),
   })
   .superRefine((config, ctx) => {
+    if (config.h2c && config.tls !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['h2c'],
+        message: 'is cleartext HTTP/2; with `tls`, HTTP/2 is offered by ALPN already',
+      });
+    }
     if (config.paywall.usdPerBtc === undefined) {
       for (const [index, service] of config.services.entries()) {
         for (const { path, text } of dollarAmounts(service)) {
@@ -602,6 +677,9 @@ export type LlmConfig = z.output<typeof llmSchema>;
 
 /** The `mcp` block of a service: prices of MCP tools. */
 export type McpPricing = z.output<typeof mcpPricing>;
+
+/** The `websocket` block of a service: what an open socket draws from its balance. */
+export type WebsocketPricing = z.output<typeof websocketPricing>;
 
 /** The top-level `x402` block: the x402 offer of every priced service. */
 export type X402Config = z.output<typeof x402Schema>;
@@ -794,6 +872,9 @@ function resolveConfigPaths(config: GatewayConfig, base: string): GatewayConfig 
     ...(config.store?.kind === 'sqlite'
       ? { store: { kind: 'sqlite', path: at(config.store.path) } }
       : {}),
+    ...(config.tls === undefined
+      ? {}
+      : { tls: { certFile: at(config.tls.certFile), keyFile: at(config.tls.keyFile) } }),
     secrets: {
       ...config.secrets,
       ...(config.secrets.file === undefined ? {} : { file: at(config.secrets.file) }),

@@ -5,10 +5,12 @@
  * `/_tollway/*` is the admin surface (optionally on its own listener), `/_tollway/metrics` the
  * Prometheus endpoint (optionally on its own listener). Guide: docs/guides/gateway.md.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { fixedRate, isTollwayError, TollwayError } from '@tollway/sdk';
 import { connectLightning, type LightningBackend } from '@tollway/sdk/lightning';
 import type { UsageReading } from '@tollway/sdk/llm';
@@ -19,6 +21,7 @@ import {
   type OfferKind,
   type Paywall,
   type PaywallOptions,
+  type Problem,
   type Store,
 } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
@@ -32,7 +35,13 @@ import { version } from '../version.js';
 import { type AdminContext, createAdminHandler, type ServiceEntry } from './admin.js';
 import type { Env, GatewayConfig, ListenConfig, ServiceConfig, X402Config } from './config.js';
 import { dashboardHandler } from './dashboard/index.js';
-import { createHttpServer } from './http-server.js';
+import { discoveryDocument, serveDiscovery } from './discovery.js';
+import { serveQuote } from './discovery-quote.js';
+import { forwardGrpc, grpcStreamOf } from './grpc.js';
+import { answerGrpc, sendGrpcProblem } from './grpc-status.js';
+import { writeSocketAnswer, writeSocketProblem } from './http-server.js';
+import { createHttp2Upstreams } from './http2-upstreams.js';
+import { createListener, type Listener, type ListenerTls } from './listener.js';
 import { planLlmForward } from './llm-forward.js';
 import { serveToolCall } from './mcp-call.js';
 import { readToolCall } from './mcp-x402.js';
@@ -44,6 +53,7 @@ import { readFraming } from './request-framing.js';
 import { readRequestTarget } from './request-target.js';
 import { loadSecrets } from './secrets.js';
 import { createServiceTable, type Service, type ServiceTable } from './services.js';
+import { createWebSocketProxy } from './websocket.js';
 
 /** Where the gateway logs; a pino logger fits. */
 export interface GatewayLogger {
@@ -138,7 +148,7 @@ function engineSettings(config: GatewayConfig, service: ServiceConfig | undefine
 }
 
 /** The x402 offer of the config's `x402` block; the self-hosted facilitator asks its chain id. */
-async function createX402OfferFrom(config: X402Config): Promise<OfferKind> {
+async function createX402OfferFrom(config: X402Config, bazaar: boolean): Promise<OfferKind> {
   try {
     const facilitator =
       'url' in config.facilitator
@@ -150,6 +160,7 @@ async function createX402OfferFrom(config: X402Config): Promise<OfferKind> {
       network: config.network as X402Network,
       asset: { ...config.asset, address: config.asset.address as `0x${string}` },
       ...(config.settle === undefined ? {} : { settle: config.settle }),
+      bazaar,
     });
   } catch (error) {
     if (!isTollwayError(error)) throw error;
@@ -294,7 +305,8 @@ function redact(service: ServiceConfig): ServiceConfig {
   };
 }
 
-function listen(server: Server, at: ListenConfig): Promise<string> {
+function listen(listener: Listener, at: ListenConfig): Promise<string> {
+  const { server } = listener;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(at.port, at.host, () => {
@@ -308,28 +320,66 @@ function listen(server: Server, at: ListenConfig): Promise<string> {
             : address.includes(':')
               ? `[${address}]`
               : address;
-      resolve(`http://${host}:${port}`);
+      resolve(`${listener.scheme}://${host}:${port}`);
     });
   });
 }
 
-/** Stops `server` accepting, waits for its requests until `deadline` (ms since epoch), then cuts. */
-function drain(server: Server, deadline: number): Promise<void> {
+/** Stops `listener` accepting, waits for its requests until `deadline` (ms since epoch), then cuts. */
+function drain(listener: Listener, deadline: number): Promise<void> {
+  const { server } = listener;
   return new Promise((resolve) => {
     if (!server.listening) {
       resolve();
       return;
     }
     const poll = setInterval(() => {
-      server.closeIdleConnections();
-      if (Date.now() >= deadline) server.closeAllConnections();
+      listener.closeIdle();
+      if (Date.now() >= deadline) listener.closeAll();
     }, DRAIN_POLL_MS);
     server.close(() => {
       clearInterval(poll);
       resolve();
     });
-    server.closeIdleConnections();
+    listener.closeIdle();
   });
+}
+
+/** The certificate of the public listener, read from the config's `tls` files. */
+function readTls(config: GatewayConfig): ListenerTls | undefined {
+  if (config.tls === undefined) return undefined;
+  const read = (file: string, field: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (cause) {
+      throw new TollwayError('invalid_config', `tls.${field}: ${file} cannot be read`, { cause });
+    }
+  };
+  return { cert: read(config.tls.certFile, 'certFile'), key: read(config.tls.keyFile, 'keyFile') };
+}
+
+/** A request's framing, canonical target and host, or the problem that refuses it. */
+type ReadTarget =
+  | {
+      ok: true;
+      framing: Extract<ReturnType<typeof readFraming>, { ok: true }>;
+      target: Extract<ReturnType<typeof readRequestTarget>, { ok: true }>;
+      host: string | undefined;
+    }
+  | { ok: false; problem: Problem };
+
+/**
+ * Checks a request's framing and target; from then on, the engine and the proxy read the
+ * canonical target (`req.url` is set to it).
+ */
+function readTarget(req: IncomingMessage): ReadTarget {
+  const framing = readFraming(req);
+  if (!framing.ok)
+    return { ok: false, problem: { code: 'malformed_request', detail: framing.detail } };
+  const target = readRequestTarget(req.url ?? '/');
+  if (!target.ok) return { ok: false, problem: { code: 'invalid_path', detail: target.detail } };
+  req.url = `${target.path}${target.query}`;
+  return { ok: true, framing, target, host: target.authority ?? framing.host };
 }
 
 /** A throwaway secret for checking routes (nothing is minted with it). */
@@ -391,8 +441,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const baseDir = options.baseDir ?? process.cwd();
   const logger = options.logger ?? createDefaultLogger();
   const closers: Array<() => Promise<void>> = [];
-  const servers: Server[] = [];
+  const listeners: Listener[] = [];
   const upstreams: Upstreams = createUpstreams();
+  const http2Upstreams = createHttp2Upstreams();
+  const sockets = createWebSocketProxy();
   const metrics: GatewayMetrics = createGatewayMetrics();
 
   async function shutdown(): Promise<void> {
@@ -418,7 +470,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (options.store === undefined) closers.push(() => rawStore.close());
     await rawStore.init();
     const store = observeSettlements(rawStore, metrics);
-    const x402 = initial.x402 === undefined ? undefined : await createX402OfferFrom(initial.x402);
+    const x402 =
+      initial.x402 === undefined
+        ? undefined
+        : await createX402OfferFrom(initial.x402, initial.discovery.enabled);
     const shared = {
       lightning,
       store,
@@ -438,6 +493,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     for (const upstream of state.table.upstreams) upstreams.pool(upstream);
     await Promise.all([...state.engines.values()].map((engine) => engine.init()));
     closers.push(() => upstreams.close());
+    closers.push(async () => http2Upstreams.close());
     closers.push(async () => {
       await Promise.all([...state.engines.values()].map((engine) => engine.close()));
     });
@@ -455,6 +511,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           .map((engine) => engine.close()),
       );
       await upstreams.retain(next.table.upstreams);
+      http2Upstreams.retain(next.table.services);
     }
 
     function rebuild(config: GatewayConfig, nextOverlay: Overlay): State {
@@ -553,18 +610,54 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       else sendProblem(res, { code: 'not_found', detail: 'Metrics are at /metrics.' });
     }
 
+    /** An upgrade request (a WebSocket): decided by the engine, then proxied (websocket.ts). */
+    async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+      const read = readTarget(req);
+      if (!read.ok) return writeSocketProblem(socket, read.problem);
+      if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+        return writeSocketProblem(socket, {
+          code: 'malformed_request',
+          detail: 'Only WebSocket upgrades are served.',
+        });
+      }
+      const current = state;
+      const service = read.target.path.startsWith(`${ADMIN_PREFIX}/`)
+        ? undefined
+        : current.table.match(read.host, read.target.path);
+      if (service === undefined) {
+        return writeSocketProblem(socket, {
+          code: 'not_found',
+          detail: 'No service of this gateway matches this host and path.',
+        });
+      }
+      const { trustProxy, bodyLimit, usdPerBtc } = current.config.paywall;
+      const request = createPaywallRequest(req, { trustProxy, bodyLimit, reportsOutcome: true });
+      const decision = await service.paywall.handle(request, service.route);
+      metrics.decision(service.name, decision);
+      if (decision.kind === 'respond') return writeSocketAnswer(socket, decision.response);
+      await sockets.serve({
+        req,
+        socket,
+        head,
+        service,
+        decision,
+        host: read.host,
+        trustProxy,
+        metrics,
+        usdPerBtc,
+      });
+    }
+
     async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const startedAt = performance.now();
-      const framing = readFraming(req);
-      if (!framing.ok)
-        return sendProblem(res, { code: 'malformed_request', detail: framing.detail });
-      const target = readRequestTarget(req.url ?? '/');
-      if (!target.ok) return sendProblem(res, { code: 'invalid_path', detail: target.detail });
-      // From here on, the engine and the proxy read the canonical target.
-      req.url = `${target.path}${target.query}`;
-      const host = target.authority ?? framing.host;
-      if (req.url.startsWith(`${ADMIN_PREFIX}/`)) {
-        const sub = req.url.slice(ADMIN_PREFIX.length);
+      const grpc = grpcStreamOf(req);
+      const refuse = (problem: Problem): void =>
+        grpc === undefined ? sendProblem(res, problem) : sendGrpcProblem(grpc, problem);
+      const read = readTarget(req);
+      if (!read.ok) return refuse(read.problem);
+      const { framing, target, host } = read;
+      if (target.path.startsWith(`${ADMIN_PREFIX}/`)) {
+        const sub = `${target.path}${target.query}`.slice(ADMIN_PREFIX.length);
         const path = sub.split('?')[0];
         const here =
           path === '/health' ||
@@ -572,15 +665,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             ? initial.metrics.enabled && initial.metrics.listen === undefined
             : initial.admin.listen === undefined);
         if (here) return admin(req, res, sub);
-        return sendProblem(res, {
+        return refuse({
           code: 'not_found',
           detail: 'This admin endpoint is served on another listener.',
         });
       }
       const current = state;
+      const document = current.config.discovery.enabled
+        ? discoveryDocument(target.path)
+        : undefined;
+      if (document !== undefined) {
+        const source = { table: current.table, config: current.config, version };
+        return serveDiscovery(req, res, document, host, source, () => {
+          const { trustProxy, bodyLimit } = current.config.paywall;
+          const base = createPaywallRequest(req, { trustProxy, bodyLimit });
+          return serveQuote(res, current.table, base);
+        });
+      }
       const service: Service | undefined = current.table.match(host, target.path);
       if (service === undefined) {
-        return sendProblem(res, {
+        return refuse({
           code: 'not_found',
           detail: 'No service of this gateway matches this host and path.',
         });
@@ -591,7 +695,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         (req.method === 'GET' || req.method === 'HEAD')
       ) {
         // The engine prices only the bodies of other methods; this one would reach the upstream unpriced.
-        return sendProblem(res, {
+        return refuse({
           code: 'invalid_request',
           detail: `${req.method} requests to ${service.name} are priced without a body and cannot carry one.`,
         });
@@ -624,6 +728,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const decision = await service.paywall.handle(request, service.route);
       metrics.decision(service.name, decision);
+      if (grpc !== undefined) {
+        if (decision.kind === 'respond') return answerGrpc(grpc, decision.response);
+        return forwardGrpc({
+          req,
+          stream: grpc,
+          res,
+          service,
+          upstreams: http2Upstreams,
+          payment: decision.payment,
+          responseHeaders: decision.headers,
+          charge: decision.charge,
+          host,
+          trustProxy,
+          metrics,
+          startedAt,
+        });
+      }
       if (decision.kind === 'respond') return writePaywallResponse(res, decision.response);
       const forwarded = {
         req,
@@ -657,10 +778,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       });
     }
 
-    function serve(
+    /** `handler`, with a failure it throws logged and answered with a 500 problem. */
+    function guarded(
       handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
-    ): Server {
-      const server = createHttpServer(initial.connections, (req, res) => {
+    ): (req: IncomingMessage, res: ServerResponse) => void {
+      return (req, res) => {
         Promise.resolve(handler(req, res)).catch((error: unknown) => {
           logger.error({ err: error, url: req.url }, 'the gateway failed on a request');
           if (!res.headersSent)
@@ -670,12 +792,40 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             });
           else res.destroy();
         });
-      });
-      servers.push(server);
-      return server;
+      };
     }
 
-    const url = await listen(serve(handle), initial.listen);
+    function guardedUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+      upgrade(req, socket, head).catch((error: unknown) => {
+        logger.error({ err: error, url: req.url }, 'the gateway failed on an upgrade');
+        writeSocketProblem(socket, {
+          code: 'internal_error',
+          detail: 'The gateway failed; it logged why.',
+        });
+      });
+    }
+
+    function serve(
+      handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+      options: {
+        tls?: ListenerTls | undefined;
+        h2c?: boolean;
+        upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+      } = {},
+    ): Listener {
+      const listener = createListener({
+        limits: initial.connections,
+        ...options,
+        request: guarded(handler),
+      });
+      listeners.push(listener);
+      return listener;
+    }
+
+    const url = await listen(
+      serve(handle, { tls: readTls(initial), h2c: initial.h2c, upgrade: guardedUpgrade }),
+      initial.listen,
+    );
     const adminBase =
       initial.admin.listen === undefined
         ? url
@@ -713,6 +863,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           'metrics',
           'x402',
           'connections',
+          'tls',
+          'h2c',
         ] as const) {
           if (JSON.stringify(config[field]) !== JSON.stringify(state.config[field])) {
             logger.warn({ field }, 'this setting changes only on restart');
@@ -724,7 +876,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       close() {
         closing ??= (async () => {
           const deadline = Date.now() + state.config.shutdownTimeout;
-          await Promise.all(servers.map((server) => drain(server, deadline)));
+          sockets.close();
+          await Promise.all(listeners.map((listener) => drain(listener, deadline)));
           await shutdown();
           logger.info({}, 'gateway closed');
         })();
@@ -732,7 +885,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       },
     };
   } catch (error) {
-    await Promise.all(servers.map((server) => drain(server, Date.now())));
+    await Promise.all(listeners.map((listener) => drain(listener, Date.now())));
     await shutdown();
     throw error;
   }

@@ -14,9 +14,9 @@ import {
   type Server,
   STATUS_CODES,
 } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { errorStatus } from '@tollway/sdk';
-import { formatProblem, type Problem } from '@tollway/sdk/server';
+import { createProblemResponse, type Problem } from '@tollway/sdk/server';
 
 /** Limits on the connections of one listener; times in ms. */
 export interface ConnectionLimits {
@@ -39,7 +39,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
 };
 
 /** How often Node checks the header and request deadlines of open connections, ms. */
-const DEADLINE_CHECK_MS = 1000;
+export const DEADLINE_CHECK_MS = 1000;
 
 /** A client error Node reports, as the problem it is answered with. */
 function problemOf(error: NodeJS.ErrnoException): Problem {
@@ -62,30 +62,56 @@ function problemOf(error: NodeJS.ErrnoException): Problem {
   }
 }
 
+/** An answer written on a bare socket; see {@link writeSocketAnswer}. */
+export interface SocketAnswer {
+  status: number;
+  headers: ReadonlyArray<readonly [string, string]>;
+  body: string | Uint8Array;
+}
+
+/**
+ * Writes an answer straight to a socket that Node no longer parses (the request could not be
+ * read, or asked to upgrade the connection), with `Connection: close`, then closes it.
+ *
+ * @example
+ * ```ts
+ * writeSocketAnswer(socket, { status: 502, headers: [], body: '' });
+ * ```
+ */
+export function writeSocketAnswer(socket: Duplex, answer: SocketAnswer): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+  const head = [`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}`];
+  for (const [name, value] of answer.headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'connection' || lower === 'content-length' || lower === 'transfer-encoding')
+      continue;
+    head.push(`${name}: ${value}`);
+  }
+  head.push('connection: close', `content-length: ${body.byteLength}`);
+  socket.write(`${head.join('\r\n')}\r\n\r\n`);
+  socket.end(body, () => socket.destroy());
+}
+
 /**
  * Writes a problem (its status from the error catalogue) straight to a socket Node no longer
- * parses (the request could not be read), then closes it.
+ * parses, then closes it, `headers` added; see {@link writeSocketAnswer}.
  *
  * @example
  * ```ts
  * server.on('connect', (_req, socket) => writeSocketProblem(socket, { code: 'malformed_request', detail: 'CONNECT is not served.' }));
  * ```
  */
-function writeSocketProblem(socket: Duplex, problem: Problem): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = problem.status ?? errorStatus[problem.code];
-  const body = formatProblem(problem);
-  const head = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
-    'content-type: application/problem+json',
-    'cache-control: no-store',
-    'connection: close',
-    `content-length: ${Buffer.byteLength(body)}`,
-  ];
-  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+export function writeSocketProblem(
+  socket: Duplex,
+  problem: Problem,
+  headers: ReadonlyArray<[string, string]> = [],
+): void {
+  const all: Array<[string, string]> = [['Cache-Control', 'no-store'], ...headers];
+  writeSocketAnswer(socket, createProblemResponse(problem, all));
 }
 
 /**
@@ -122,6 +148,20 @@ export function createHttpServer(limits: ConnectionLimits, handler: RequestListe
     handler,
   );
   server.maxConnections = limits.max;
+  answerClientErrors(server);
+  return server;
+}
+
+/**
+ * Answers what Node's HTTP/1.1 parser refuses, and CONNECT, with a problem body on `server` (an
+ * `http.Server`, or the TLS listener's HTTP/2 server, which parses HTTP/1.1 alike).
+ *
+ * @example
+ * ```ts
+ * answerClientErrors(createSecureServer({ cert, key, allowHTTP1: true }));
+ * ```
+ */
+export function answerClientErrors(server: NetServer): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'ECONNRESET' || isAnswering(socket)) {
       socket.destroy();
@@ -135,5 +175,4 @@ export function createHttpServer(limits: ConnectionLimits, handler: RequestListe
       detail: 'CONNECT is not served: the gateway is a reverse proxy, not a forward proxy.',
     });
   });
-  return server;
 }

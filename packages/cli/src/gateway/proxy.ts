@@ -15,6 +15,7 @@ import { TollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import type { PaymentContext, PaywallCharge } from '@tollway/sdk/server';
 import { Pool } from 'undici';
 import { formatForwardedElement } from './forwarded.js';
+import { http2StreamOf } from './listener.js';
 import { type MeteredCall, openMeteredAnswer } from './metered-answer.js';
 import type { GatewayMetrics } from './metrics.js';
 import { openAnswer } from './outcome.js';
@@ -247,7 +248,9 @@ interface UpstreamRequest {
  * Builds the upstream request headers in one pass over the raw headers: the client's end-to-end
  * headers, `X-Forwarded-*`, the service's injected headers, then the payment headers.
  */
-function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
+export function createUpstreamRequest(
+  request: Pick<ForwardRequest, 'req' | 'service' | 'payment' | 'trustProxy' | 'host'>,
+): UpstreamRequest {
   const { req, service, payment, trustProxy } = request;
   const raw = req.rawHeaders;
   const host = request.host ?? '';
@@ -259,6 +262,8 @@ function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
   let hasBody = false;
   const trusted = trustProxy !== false && trustProxy !== 0;
   const kept: number[] = [];
+  const http2 = http2StreamOf(req);
+  if (http2 !== undefined) hasBody = !http2.endAfterHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = (raw[i] ?? '').toLowerCase();
     const value = raw[i + 1] ?? '';
@@ -274,6 +279,7 @@ function createUpstreamRequest(request: ForwardRequest): UpstreamRequest {
       hasBody = true;
     if (
       DROPPED_REQUEST_HEADERS.has(lower) ||
+      lower.startsWith(':') ||
       lower.startsWith('x-tollway-') ||
       lower.includes('_') ||
       (!trusted && CLIENT_ADDRESS_HEADERS.has(lower)) ||

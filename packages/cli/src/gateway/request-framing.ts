@@ -3,8 +3,11 @@
  * server could read the same bytes differently: an HTTP/1.1 request without exactly one Host
  * (RFC 9112 §3.2), and a Transfer-Encoding other than a lone `chunked` (RFC 9112 §6.3: a request
  * whose final coding is not chunked has no knowable length; the gateway forwards no other coding).
+ * An HTTP/2 request names its host in `:authority` (RFC 9113 §8.3.1) and frames its body itself;
+ * HTTP/2's CONNECT is refused as HTTP/1.1's is.
  */
 import type { IncomingMessage } from 'node:http';
+import { http2StreamOf } from './listener.js';
 
 /** The request's Host header and whether a body follows, or why the request is refused. */
 export type Framing =
@@ -22,6 +25,8 @@ export type Framing =
  * ```
  */
 export function readFraming(req: IncomingMessage): Framing {
+  const stream = http2StreamOf(req);
+  if (stream !== undefined) return readHttp2Framing(req, !stream.endAfterHeaders);
   const raw = req.rawHeaders;
   let host: string | undefined;
   let hosts = 0;
@@ -50,4 +55,16 @@ export function readFraming(req: IncomingMessage): Framing {
     };
   }
   return { ok: true, host, hasBody: coding !== undefined || length };
+}
+
+function readHttp2Framing(req: IncomingMessage, hasBody: boolean): Framing {
+  if (req.method === 'CONNECT') {
+    return {
+      ok: false,
+      detail: 'CONNECT is not served: the gateway is a reverse proxy, not a forward proxy.',
+    };
+  }
+  const authority = req.headers[':authority'];
+  const host = typeof authority === 'string' ? authority : req.headers.host;
+  return { ok: true, host, hasBody };
 }

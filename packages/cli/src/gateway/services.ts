@@ -7,6 +7,7 @@ import { isTollwayError, TollwayError } from '@tollway/sdk';
 import type { UsageReading } from '@tollway/sdk/llm';
 import type { Paywall, PriceFunction, PriceInput, PriceRequest, Route } from '@tollway/sdk/server';
 import type { PricingRule, ServiceConfig } from './config.js';
+import { createGrpcPriceFunction } from './grpc-pricing.js';
 import { createLlmRouting, type LlmRouting, type LlmRoutingOptions } from './llm.js';
 import { createMcpPriceFunction } from './mcp-pricing.js';
 
@@ -191,6 +192,8 @@ function compileService(
     : route(() => {
         const rules = config.pricing;
         const price = config.price ?? '';
+        const byRules = rules === undefined ? price : createPriceFunction(rules, price);
+        const methods = config.grpc?.methods;
         return paywall.route({
           service: { name: config.name, tier: config.tier ?? 0 },
           price:
@@ -198,9 +201,9 @@ function compileService(
               ? routing.price
               : config.mcp !== undefined
                 ? createMcpPriceFunction(config.mcp, config.price)
-                : rules === undefined
-                  ? price
-                  : createPriceFunction(rules, price),
+                : methods === undefined
+                  ? byRules
+                  : createGrpcPriceFunction(methods, byRules),
           ...(routing === undefined ? {} : { meter: routing.meter }),
           readsBody:
             routing !== undefined ||

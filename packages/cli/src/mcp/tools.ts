@@ -1,13 +1,20 @@
 /**
  * The tools of `tollway mcp`: `fetch` (pays a 402 within budget), `quote` (the price, without
- * paying), `budget` (what is left) and `payments` (the ledger). Descriptions are written for a
+ * paying), `discover` (the priced endpoints an API publishes), `budget` (what is left) and
+ * `payments` (the ledger). Descriptions are written for a
  * model; amounts go out as text with their unit (`'10 sat'`, `'2.5 sat'`), never as bare numbers.
  */
 
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { formatMsat, isTollwayError } from '@tollway/sdk';
-import { getPayment, type LedgerQuery, type Offer, type Quote } from '@tollway/sdk/client';
+import {
+  discover,
+  getPayment,
+  type LedgerQuery,
+  type Offer,
+  type Quote,
+} from '@tollway/sdk/client';
 import { z } from 'zod';
 import type { Agent } from './agent.js';
 import { readBoundedBody } from './body.js';
@@ -266,6 +273,31 @@ export function registerTools(server: McpServer, agent: Agent): void {
             budget: quote.budget ?? null,
             verdict: verdict(quote, agent, call.capMsat),
           });
+        });
+      } catch (error) {
+        return toolError(error, config);
+      }
+    },
+  );
+
+  server.registerTool(
+    'discover',
+    {
+      title: 'Find the paid endpoints of an API',
+      description:
+        "List the priced endpoints an API publishes, without paying or sending any credential: its L402 manifest (/.well-known/l402.json), x402 manifest (/.well-known/x402.json) and OpenAPI document with x-payment-info (/openapi.json), read into one list. Each endpoint: method, URL, description, and prices by protocol (l402 in msat, mpp in sat, x402 in the token's base units; no amount = priced per request). Also which documents were found. Discovery is advisory: the 402 of an endpoint says what it costs; use quote for that.",
+      inputSchema: {
+        url: z.url({ protocol: /^https?$/ }).describe('The API, e.g. https://api.example.com.'),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    },
+    async (args) => {
+      try {
+        const found = await discover(args.url, { timeoutMs: config.timeoutMs });
+        return result({
+          origin: found.origin,
+          endpoints: found.endpoints,
+          documents: found.documents,
         });
       } catch (error) {
         return toolError(error, config);

@@ -129,7 +129,13 @@ async function call(client: Client, name: string, args: Record<string, unknown> 
  */
 async function payWithinBudget(client: Client, spent: () => bigint): Promise<void> {
   const { tools } = await client.listTools();
-  expect(tools.map((t) => t.name).sort()).toEqual(['budget', 'fetch', 'payments', 'quote']);
+  expect(tools.map((t) => t.name).sort()).toEqual([
+    'budget',
+    'discover',
+    'fetch',
+    'payments',
+    'quote',
+  ]);
   const fetchTool = tools.find((t) => t.name === 'fetch');
   expect(fetchTool?.description).toContain('per-request cap (100 sat)');
   expect(fetchTool?.inputSchema.properties).toHaveProperty('max_cost');

@@ -22,6 +22,11 @@ const INVOICE_TIMEOUT_MS = 10_000;
 export interface ChallengeExtras {
   headers?: ReadonlyArray<[string, string]>;
   settlement?: { kind: string; data: unknown };
+  /**
+   * The 402 as a preview (discovery): no rate limit counts it, and only the kinds that take no
+   * invoice are offered, so nothing is minted or recorded.
+   */
+  preview?: boolean;
 }
 
 /**
@@ -39,7 +44,8 @@ export async function challenge(
   const quote = await exchange.quote();
   if (!isQuote(quote)) return respond(context, exchange, quote);
   if (quote.msat === 0n) return passFree(context, exchange, 'free_route');
-  const allowed = context.limiters.challenges?.take(exchange.network());
+  const allowed =
+    extras.preview === true ? undefined : context.limiters.challenges?.take(exchange.network());
   if (allowed !== undefined && !allowed.ok) {
     // A refused credential's answer carries a fresh invoice too, so it counts; the 429 still
     // says why the credential was refused.
@@ -77,10 +83,11 @@ export async function challenge(
   }
   let minted: MintedOffer[];
   try {
+    const kinds = offeredKinds(context, exchange);
     minted = await mintOffers(
       context,
       exchange,
-      offeredKinds(context, exchange),
+      extras.preview === true ? kinds.filter((kind) => kind.invoice === false) : kinds,
       quote,
       amountMsat,
     );
@@ -146,6 +153,7 @@ async function mintOffers(
   const shared: ChallengeParts = {
     route,
     path: exchange.path,
+    method: exchange.method,
     invoice,
     tokenId,
     priceMsat: quote.msat,

@@ -8,6 +8,7 @@
 import { isTollwayError } from '../errors.js';
 import type { InvoiceStatus } from '../lightning/types.js';
 import { pass, passFree, type Refusal, respond, storeCall, unavailable } from './answers.js';
+import { createBalanceDraw } from './balance-draw.js';
 import { buyBalance } from './buy-balance.js';
 import { challenge } from './challenge.js';
 import type { PaywallContext } from './context.js';
@@ -122,13 +123,16 @@ export async function charge(
   const drawn = createDraw(context, reservation, payment);
   payment.setCost = drawn.setCost;
   const meter = route.meter === undefined ? undefined : await exchange.priceRequest();
-  return pass(
+  const decision = pass(
     context,
     exchange,
     payment,
     [],
     drawCharge(context, exchange, reservation, drawn, meter),
   );
+  if (decision.kind === 'pass')
+    decision.draw = createBalanceDraw(context, proof, proof.balanceMsat);
+  return decision;
 }
 
 /** Whether the charge needs the request's price: to reserve it, or to compare it. */

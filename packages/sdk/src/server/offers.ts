@@ -32,6 +32,8 @@ export interface ChallengeParts {
   route: Route;
   /** The request path, without the query. */
   path: string;
+  /** The request method, upper case. */
+  method: string;
   /**
    * The one invoice behind every Lightning offer of this 402; undefined when the 402 offers only
    * kinds that take no invoice (`invoice: false`), which are then the only kinds asked.

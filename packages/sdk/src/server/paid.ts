@@ -111,6 +111,7 @@ function verified(
     service: route.service,
   };
   if (proof.tier !== undefined) payment.tier = proof.tier;
+  if (proof.expiresAt !== undefined) payment.expiresAt = proof.expiresAt;
   const amount = proof.amountMsat ?? context.invoices.amountOf(proof.paymentHash);
   if (amount !== undefined) {
     payment.amount = amount;

@@ -24,13 +24,14 @@ import type { Duration } from './duration.js';
 import { createExchange } from './exchange.js';
 import type { FreebieOptions } from './freebies.js';
 import type { OfferKind } from './offers.js';
+import { preview } from './preview.js';
 import type { RateLimit } from './rate-limit.js';
 import type { PaywallLogger } from './recorder.js';
 import type { MasterSecret } from './root-keys.js';
 import { createRoute, type Route, type RouteOptions } from './route.js';
 import { closeIdleSessions } from './sessions.js';
 import type { Store } from './store.js';
-import type { PaywallDecision, PaywallRequest } from './types.js';
+import type { PaywallDecision, PaywallRequest, PaywallResponse } from './types.js';
 
 export type { PaywallLogger } from './recorder.js';
 
@@ -115,6 +116,12 @@ export interface Paywall {
    * without a promise spares the paid path its allocations and microtask hops.
    */
   handle(request: PaywallRequest, route: Route): PaywallDecision | Promise<PaywallDecision>;
+  /**
+   * The 402 `request` would get on `route`, for discovery documents: its price, what a payment
+   * buys and the offers that need no invoice (x402), minting nothing and counting against no
+   * limit; undefined when the request is free. Credentials in the request are not read.
+   */
+  preview(request: PaywallRequest, route: Route): Promise<PaywallResponse | undefined>;
   /** Prepares the store and loads revocations; `handle` calls it on first use if you did not. */
   init(): Promise<void>;
   /** Stops listening for revocations and writes what is pending. Does not close the store. */
@@ -175,6 +182,11 @@ export function createPaywall(options: PaywallOptions): Paywall {
       } catch (error) {
         return failedDecision(context, error);
       }
+    },
+
+    async preview(request, route) {
+      await lifecycle.init();
+      return preview(context, request, route);
     },
 
     init: lifecycle.init,

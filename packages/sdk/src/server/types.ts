@@ -106,6 +106,8 @@ export interface PaymentContext {
   remainingUses?: number;
   /** Balance left after this request, when the token is a prepaid balance. */
   remainingBalanceMsat?: bigint;
+  /** When the credential stops being valid (unix ms), when it carries an expiry. */
+  expiresAt?: number;
   /** Why access was free, when it was: 'free_route', 'allowlist' or 'freebie'. */
   freeReason?: 'free_route' | 'allowlist' | 'freebie';
   /**
@@ -132,8 +134,43 @@ export type PaywallDecision =
       charge?: PaywallCharge;
       /** Set when a payment was settled before the handler (x402 `upfront`): what it reported. */
       settlement?: SettlementReport;
+      /**
+       * Set when the credential is a prepaid balance and the request reports its outcome: further
+       * draws on that balance, for a connection that goes on after its answer (a WebSocket).
+       */
+      draw?: BalanceDraw;
     }
   | { kind: 'respond'; response: PaywallResponse };
+
+/**
+ * Further draws on the balance of the credential a request passed with; see
+ * {@link PaywallDecision}. Each draw is held in the store (atomically, across instances) until it
+ * is settled or released, and renewed meanwhile.
+ */
+export interface BalanceDraw {
+  /** The balance the credential started with, msat. */
+  readonly initialMsat: bigint;
+  /**
+   * Holds `amountMsat` of the balance: undefined when what is left (less what other requests
+   * hold) cannot cover it.
+   */
+  hold(amountMsat: bigint): Promise<BalanceHold | undefined>;
+}
+
+/** Part of a balance held by {@link BalanceDraw.hold}. */
+export interface BalanceHold {
+  /** What is held, msat. */
+  readonly amountMsat: bigint;
+  /** What the balance has left once this hold is charged whole, msat. */
+  readonly remainingMsat: bigint;
+  /**
+   * Charges `chargedMsat` (default: what is held; at most that), the rest goes back. Once; the
+   * promise settles when the store has it.
+   */
+  settle(chargedMsat?: bigint): Promise<void>;
+  /** Charges nothing. Once; the promise settles when the store has it. */
+  release(): Promise<void>;
+}
 
 /** A paid request's charge, waiting for the outcome; see {@link PaywallDecision}. */
 export interface PaywallCharge {

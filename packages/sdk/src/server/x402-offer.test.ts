@@ -1,3 +1,4 @@
+import { validateDiscoveryExtension } from '@x402/extensions/bazaar';
 import { describe, expect, it } from 'vitest';
 import {
   createMemoryLogger,
@@ -48,6 +49,7 @@ function offered(
   const part = createX402Offer(options).offer({
     route: created,
     path: '/r',
+    method: 'GET',
     invoice: {
       paymentRequest: 'lnbcrt1',
       paymentHash: '00'.repeat(32),
@@ -148,5 +150,35 @@ describe('a request that asks for x402 offers only', () => {
     const every = responseOf(await paywall.handle(paywallRequest('/t'), route));
     expect(every.status).toBe(503);
     expect(problemOf(every).code).toBe('invoice_unavailable');
+  });
+});
+
+describe('the Bazaar discovery extension', () => {
+  function requiredFor(options: X402OfferOptions, method: string) {
+    const part = createX402Offer(options).offer({
+      route: createRoute({ service: 's', price: '$0.01' }, { rates: fixedRate('100000') }),
+      path: '/r',
+      method,
+      invoice: undefined,
+      tokenId: new Uint8Array(32),
+      priceMsat: 1n,
+      price: parsePrice('$0.01'),
+      amountMsat: 1n,
+      now: 0,
+    });
+    const header = part?.headers?.find(([name]) => name === 'PAYMENT-REQUIRED')?.[1] ?? '';
+    return parsePaymentRequiredHeader(header);
+  }
+
+  it("is valid by @x402/extensions' own validator, for query and body methods", () => {
+    for (const method of ['GET', 'POST', 'DELETE', 'PUT']) {
+      const extension = requiredFor({ ...base, bazaar: true }, method).extensions?.bazaar;
+      expect(validateDiscoveryExtension(extension as never)).toEqual({ valid: true });
+      expect(extension).toMatchObject({ info: { input: { type: 'http', method } } });
+    }
+  });
+
+  it('is left out unless asked for', () => {
+    expect(requiredFor(base, 'GET').extensions).toBeUndefined();
   });
 });

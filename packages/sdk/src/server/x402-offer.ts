@@ -44,6 +44,7 @@ import type {
   SettleOutcome,
 } from './offers.js';
 import type { Route } from './route.js';
+import { createBazaarExtension } from './x402-bazaar.js';
 
 /** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
 export interface X402Asset {
@@ -80,6 +81,11 @@ export interface X402OfferOptions {
    * it; `'upfront'`: settle before the handler runs (streaming routes).
    */
   settle?: 'after' | 'upfront';
+  /**
+   * Add the x402 Bazaar discovery extension to the 402 (`extensions.bazaar`: how the resource is
+   * called), which a paying client echoes so that a facilitator can list it. Default false.
+   */
+  bazaar?: boolean;
 }
 
 /** How long a claimed nonce is remembered after its authorization expired (clock skew). */
@@ -337,6 +343,9 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         error,
         resource,
         accepts: [requirements],
+        ...(options.bazaar === true
+          ? { extensions: { bazaar: createBazaarExtension(parts.method) } }
+          : {}),
       };
       const header = formatPaymentRequiredHeader(required);
       return {

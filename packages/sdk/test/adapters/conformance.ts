@@ -340,6 +340,10 @@ export function describeConformance(harness: AdapterHarness): void {
       expect(response.status).toBe(200);
       const macaroon = parseMacaroon(credential.slice('L402 '.length).split(':')[0] ?? '');
       const tokenId = bytesToHex(decodeIdentifier(macaroon.identifier).tokenId);
+      // The token's `forecast_valid_until` caveat, in ms: when the credential stops being valid.
+      const validUntil = macaroon.caveats
+        .map((caveat) => new TextDecoder().decode(caveat.identifier))
+        .find((condition) => condition.startsWith('forecast_valid_until='));
       expect(response.json().payment).toEqual({
         protocol: 'l402',
         tokenId,
@@ -347,6 +351,7 @@ export function describeConformance(harness: AdapterHarness): void {
         tier: 0,
         amount: '10000',
         unit: 'msat',
+        expiresAt: Number(validUntil?.split('=')[1]) * 1000,
       });
       expect(headerValues(response, 'access-control-allow-origin')).toEqual(['*']);
       const again = await send(`${app.url}/forecast`, {
