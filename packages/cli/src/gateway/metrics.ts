@@ -263,6 +263,8 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     settleHold: (id, charge) => store.settleHold(id, charge),
     releaseHold: (id) => store.releaseHold(id),
     pruneExpired: (now) => store.pruneExpired(now),
+    takeFreebie: (key, allowance, now) => store.takeFreebie(key, allowance, now),
+    advanceBuckets: (advances, now) => store.advanceBuckets(advances, now),
     assertHealthy: () => store.assertHealthy(),
     claim: (key, claim, now) => store.claim(key, claim, now),
     confirmClaim: (key) => store.confirmClaim(key),

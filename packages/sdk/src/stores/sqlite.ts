@@ -14,6 +14,8 @@ import { TollwayError } from '../errors.js';
 import { openSqliteFile } from '../internal/sqlite-driver.js';
 import type { HoldCharge, Store } from '../server/store.js';
 import {
+  assertAdvances,
+  assertAllowance,
   assertCharge,
   assertHold,
   assertStorableAmount,
@@ -33,6 +35,8 @@ import {
   firstRow,
   type SqlQuery,
   type SqlRow,
+  toBucketClock,
+  toFreebieTake,
   toHeldRow,
   toRevenueRow,
   toRevocation,
@@ -95,6 +99,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let lastRevision = 0n;
   let lastPrune = 0;
   let lastSweep = 0;
+  let lastLimitPrune = 0;
   let poller: NodeJS.Timeout | undefined;
 
   function open(): Database.Database {
@@ -180,6 +185,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function pruneClaims(now: number): number {
     lastPrune = now;
     return runCount(q.pruneClaims(now));
+  }
+
+  /** Forgets full buckets and ended freebie windows, at most once a minute. */
+  function pruneLimits(now: number): void {
+    if (now - lastLimitPrune < CLAIM_PRUNE_INTERVAL_MS) return;
+    lastLimitPrune = now;
+    for (const query of q.pruneLimits(now)) run(query);
   }
 
   /** Releases the holds (of one token, or all) that expired by `now`; how many. In a transaction. */
@@ -297,6 +309,26 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async releaseHold(id) {
       transaction(() => unhold(id, { uses: 0, amountMsat: 0n }));
+    },
+
+    async takeFreebie(key, allowance, now) {
+      assertAllowance(allowance);
+      return transaction(() => {
+        pruneLimits(now);
+        return toFreebieTake(
+          run(q.takeFreebie(key, allowance, now))[0],
+          () => run(q.freebieResetsAt(key))[0],
+          now,
+        );
+      });
+    },
+
+    async advanceBuckets(advances, now) {
+      assertAdvances(advances);
+      return transaction(() => {
+        pruneLimits(now);
+        return q.advanceBuckets(advances).flatMap((query) => run(query).map(toBucketClock));
+      });
     },
 
     async pruneExpired(now) {

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
 import type { Revocation, Settlement, Store, TokenRecord } from '../../src/server/store.js';
+import { describeLimitStoreSuite } from './limit-store-suite.js';
 
 /** What a store's test file provides for each test. */
 export interface StoreFixture {
@@ -102,6 +103,13 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       opened.push(peer);
       return [store, peer];
     }
+
+    describeLimitStoreSuite(name, () => ({ store, ...(peer === undefined ? {} : { peer }) }));
+    let peer: Store | undefined;
+    beforeEach(async () => {
+      peer = fixture.openPeer === undefined ? undefined : await fixture.openPeer();
+      if (peer !== undefined) opened.push(peer);
+    });
 
     async function peerOrSkip(skip: (note: string) => never): Promise<Store> {
       const [, peer] = await instances();
