@@ -5,6 +5,7 @@
  * `/_tollway/*` is the admin surface (optionally on its own listener), `/_tollway/metrics` the
  * Prometheus endpoint (optionally on its own listener). Guide: docs/guides/gateway.md.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -172,6 +173,8 @@ function createEngine(
     store: shared.store,
     secrets: shared.secrets,
     logger: shared.logger,
+    // Engines of equal settings count freebies and rate limits together, on every instance.
+    sharedLimits: { scope: limitScope(settings) },
     ...(settings.realm === undefined ? {} : { realm: settings.realm }),
     ...(settings.protocols === undefined ? {} : { protocols: settings.protocols }),
     ...(settings.l402Form === undefined ? {} : { l402Form: settings.l402Form }),
@@ -201,6 +204,11 @@ function createEngine(
     if (!isTollwayError(error)) throw error;
     throw new TollwayError('invalid_config', `paywall: ${error.message}`, { cause: error });
   }
+}
+
+/** The name an engine's shared limit counters go by: its settings, hashed to be short. */
+function limitScope(settings: EngineSettings): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('base64url').slice(0, 16);
 }
 
 /**

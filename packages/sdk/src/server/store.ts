@@ -166,8 +166,8 @@ export interface FreebieTake {
 }
 
 /**
- * The counters behind freebies and rate limits, shared by every instance that uses the same one:
- * every {@link Store} is one, and Redis or Valkey is another (`@tollway/sdk/stores/redis`).
+ * The counters behind freebies and rate limits, shared by every instance that uses the same one.
+ * Every {@link Store} is one; another can be plugged in through `PaywallOptions.sharedLimits`.
  */
 export interface LimitStore {
   /**

@@ -1,6 +1,6 @@
 /**
  * One behavioural suite for the counters behind freebies and rate limits (`LimitStore`): every
- * Store runs it (from store-suite.ts), and so does the Redis limit store.
+ * Store runs it (from store-suite.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { isTollwayError } from '../../src/errors.js';
