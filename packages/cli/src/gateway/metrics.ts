@@ -266,6 +266,8 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     takeFreebie: (key, allowance, now) => store.takeFreebie(key, allowance, now),
     advanceBuckets: (advances, now) => store.advanceBuckets(advances, now),
     assertHealthy: () => store.assertHealthy(),
+    readDocument: (name) => store.readDocument(name),
+    writeDocument: (name, body, revision) => store.writeDocument(name, body, revision),
     claim: (key, claim, now) => store.claim(key, claim, now),
     confirmClaim: (key) => store.confirmClaim(key),
     releaseClaim: (key) => store.releaseClaim(key),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightningBackend } from '@tollway/sdk/lightning';
@@ -31,8 +31,6 @@ const seen: Array<{
   headers: Record<string, string | string[] | undefined>;
 }> = [];
 const cleanups: Array<() => Promise<void> | void> = [];
-/** The data folder of each gateway `startGateway` started (where the services overlay lives). */
-const dataDirs = new WeakMap<Gateway, string>();
 
 beforeAll(async () => {
   network = createDevNetwork({ path: ':memory:' });
@@ -80,7 +78,6 @@ async function startGateway(
     baseDir: dir,
     env,
   });
-  dataDirs.set(gateway, dir);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => gateway.close());
   return gateway;
@@ -519,8 +516,9 @@ describe('tollway gateway: admin API and metrics', () => {
     expect((await admin(gateway, '/services/api', { method: 'DELETE' })).status).toBe(204);
     expect((await fetch(`${gateway.url}/extra`)).status).toBe(200);
     expect((await fetch(`${gateway.url}/x`)).status).toBe(404);
+    // Kept in the store, where every instance on it reads them (and a restart finds them).
     const overlay: unknown = JSON.parse(
-      readFileSync(join(dataDirs.get(gateway) ?? '', 'services.json'), 'utf8'),
+      (await gateway.store.readDocument('gateway.services'))?.body ?? 'null',
     );
     expect(overlay).toEqual({
       services: [

@@ -188,6 +188,12 @@ export interface LimitStore {
   advanceBuckets(advances: readonly BucketAdvance[], now: number): Promise<BucketClock[]>;
 }
 
+/** A named text every instance on one store reads, and its revision (1 after the first write). */
+export interface StoredDocument {
+  revision: number;
+  body: string;
+}
+
 /** The engine's persistence. Every method is safe to call concurrently, from several instances. */
 export interface Store extends LimitStore {
   /** Runs migrations (idempotent) and starts any listeners. */
@@ -295,4 +301,12 @@ export interface Store extends LimitStore {
    * Returns an unsubscribe function.
    */
   subscribeRevocations(listener: (revocation: Revocation) => void): () => void;
+
+  /** A named document (the gateway's services overlay, for one), or undefined when never written. */
+  readDocument(name: string): Promise<StoredDocument | undefined>;
+  /**
+   * Writes a document if it is still at `revision` (0: never written): the new revision, or
+   * undefined when another write came first (read it again and retry on top of it).
+   */
+  writeDocument(name: string, body: string, revision: number): Promise<number | undefined>;
 }

@@ -10,6 +10,7 @@ import type {
   SessionRecord,
   Settlement,
   Store,
+  StoredDocument,
   TokenRecord,
   TokenUsage,
 } from '../server/store.js';
@@ -64,6 +65,7 @@ export function createMemoryStore(): Store {
   /** Rate-limit bucket clocks, unix µs, and freebie windows. */
   const buckets = new Map<string, number>();
   const freebieWindows = new Map<string, { used: number; resetsAt: number }>();
+  const documents = new Map<string, StoredDocument>();
   let lastPrune = 0;
   let lastLimitPrune = 0;
 
@@ -376,6 +378,17 @@ export function createMemoryStore(): Store {
 
     subscribeRevocations(listener) {
       return listeners.add(listener);
+    },
+
+    async readDocument(name) {
+      const document = documents.get(name);
+      return document === undefined ? undefined : { ...document };
+    },
+
+    async writeDocument(name, body, revision) {
+      if ((documents.get(name)?.revision ?? 0) !== revision) return undefined;
+      documents.set(name, { revision: revision + 1, body });
+      return revision + 1;
     },
   };
 }

@@ -152,6 +152,17 @@ const migrations: readonly Migration[] = [
       'CREATE INDEX freebie_windows_resets_at ON freebie_windows (resets_at)',
     ],
   },
+  {
+    version: 6,
+    name: 'documents',
+    statements: [
+      `CREATE TABLE documents (
+        name TEXT PRIMARY KEY,
+        revision BIGINT NOT NULL,
+        body TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /**

@@ -36,11 +36,13 @@ import {
   type SqlQuery,
   type SqlRow,
   toBucketClock,
+  toDocumentRevision,
   toFreebieTake,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
   toSettlement,
+  toStoredDocument,
   toTokenRecord,
   toTokenUsage,
 } from './sql.js';
@@ -488,6 +490,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     subscribeRevocations(listener) {
       return listeners.add(listener);
+    },
+
+    async readDocument(name) {
+      return (await run(pool, q.readDocument(name))).map(toStoredDocument)[0];
+    },
+
+    async writeDocument(name, body, revision) {
+      const written = (await run(pool, q.writeDocument(name, body, revision)))[0];
+      return written === undefined ? undefined : toDocumentRevision(written);
     },
   };
 }

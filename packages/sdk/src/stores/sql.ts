@@ -21,6 +21,7 @@ import type {
   Revocation,
   SessionRecord,
   Settlement,
+  StoredDocument,
   TokenRecord,
   TokenUsage,
 } from '../server/store.js';
@@ -444,6 +445,29 @@ export function createSqlQueries(prefix: string) {
       ];
     },
 
+    readDocument(name: string): SqlQuery {
+      return {
+        text: `SELECT revision, body FROM ${t('documents')} WHERE name = $1`,
+        values: [name],
+      };
+    },
+
+    /** Writes a document at `revision` (0: a first write); returns a row only when it was written. */
+    writeDocument(name: string, body: string, revision: number): SqlQuery {
+      if (revision === 0) {
+        return {
+          text: `INSERT INTO ${t('documents')} (name, revision, body) VALUES ($1, 1, $2)
+            ON CONFLICT (name) DO NOTHING RETURNING revision`,
+          values: [name, body],
+        };
+      }
+      return {
+        text: `UPDATE ${t('documents')} SET body = $2, revision = revision + 1
+          WHERE name = $1 AND revision = $3 RETURNING revision`,
+        values: [name, body, int(revision)],
+      };
+    },
+
     pruneChallenges(now: number): SqlQuery {
       return {
         text: `DELETE FROM ${t('challenges')} WHERE expires_at <= $1`,
@@ -559,6 +583,32 @@ function protocolColumn(row: SqlRow): PaymentProtocol {
   const value = textColumn(row, 'protocol');
   if (value === '') throw badRow('protocol');
   return value;
+}
+
+/**
+ * Decodes a `documents` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const document = rows.map(toStoredDocument)[0];
+ * ```
+ */
+export function toStoredDocument(row: SqlRow): StoredDocument {
+  return { revision: numberColumn(row, 'revision'), body: textColumn(row, 'body') };
+}
+
+/**
+ * The revision a document write returned.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const revision = toDocumentRevision(rows[0]);
+ * ```
+ */
+export function toDocumentRevision(row: SqlRow): number {
+  return numberColumn(row, 'revision');
 }
 
 /**

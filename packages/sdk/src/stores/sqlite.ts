@@ -36,12 +36,14 @@ import {
   type SqlQuery,
   type SqlRow,
   toBucketClock,
+  toDocumentRevision,
   toFreebieTake,
   toHeldRow,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
   toSettlement,
+  toStoredDocument,
   toTokenRecord,
   toTokenUsage,
 } from './sql.js';
@@ -404,6 +406,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async listRevocations() {
       return guarded(() => run(q.listRevocations()).map(toRevocation));
+    },
+
+    async readDocument(name) {
+      return guarded(() => run(q.readDocument(name)).map(toStoredDocument)[0]);
+    },
+
+    async writeDocument(name, body, revision) {
+      const written = guarded(() => run(q.writeDocument(name, body, revision))[0]);
+      return written === undefined ? undefined : toDocumentRevision(written);
     },
 
     subscribeRevocations(listener) {

@@ -74,6 +74,7 @@ if (postgres === undefined) {
         { version: 3, name: 'challenges_expires_at' },
         { version: 4, name: 'sessions' },
         { version: 5, name: 'shared_limits' },
+        { version: 6, name: 'documents' },
       ]);
     });
 
