@@ -617,6 +617,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }),
       revoke: (tokenId, reason) => state.defaultEngine.revoke(tokenId, reason),
       llmTotals: () => metrics.llmTotals(),
+      shadowTotals: () => metrics.shadowTotals(),
       logError: (error) => logger.error({ err: error }, 'the admin API failed'),
       dashboard: (req, res) =>
         dashboardHandler(req, res, { sandbox: lightning.kind === 'dev', version }),
@@ -707,6 +708,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const decision = await service.paywall.handle(request, service.route);
       metrics.decision(service.name, decision);
+      if (decision.kind === 'pass' && decision.payment.shadowMsat !== undefined) {
+        logger.info(
+          {
+            service: service.name,
+            path: target.path,
+            wouldChargeMsat: String(decision.payment.shadowMsat),
+          },
+          'shadow mode: passed unpaid',
+        );
+      }
       if (decision.kind === 'respond') return writePaywallResponse(res, decision.response);
       const forwarded = {
         req,
