@@ -11,7 +11,7 @@ import { errorStatus, isTollwayError, TollwayError } from '@tollway/sdk';
 import type { PaymentProtocol, Store } from '@tollway/sdk/server';
 import type { Registry } from 'prom-client';
 import type { ServiceConfig } from './config.js';
-import type { LlmTotals } from './metrics.js';
+import type { LlmTotals, ShadowTotal } from './metrics.js';
 import { sendProblem } from './problem.js';
 
 /** A service as the admin API lists it. */
@@ -42,6 +42,8 @@ export interface AdminContext {
   logError(error: unknown): void;
   /** The per-model totals of metered LLM calls on this instance since it started. */
   llmTotals(): LlmTotals[];
+  /** What services in shadow mode let through unpaid since this instance started. */
+  shadowTotals(): ShadowTotal[];
   /** Serves the dashboard page (already authenticated). */
   dashboard(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
 }
@@ -313,6 +315,9 @@ async function route(
       return;
     case 'GET models':
       writeJson(res, 200, { models: ctx.llmTotals() });
+      return;
+    case 'GET shadow':
+      writeJson(res, 200, { services: ctx.shadowTotals() });
       return;
     default:
       throw new TollwayError('not_found', `no admin endpoint ${method} /_tollway${path}`);

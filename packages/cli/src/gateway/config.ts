@@ -331,6 +331,7 @@ const serviceSchema = z
       .union([z.enum(['on', 'off']), z.boolean()], { error: 'must be on or off' })
       .transform((value) => value === true || value === 'on')
       .default(true),
+    shadow: z.boolean().exactOptional(),
     freebies: freebies.exactOptional(),
     rateLimits: rateLimits.exactOptional(),
     allowlist: z

@@ -5,6 +5,7 @@
  * `/_tollway/*` is the admin surface (optionally on its own listener), `/_tollway/metrics` the
  * Prometheus endpoint (optionally on its own listener). Guide: docs/guides/gateway.md.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,7 +47,14 @@ import { planLlmForward } from './llm-forward.js';
 import { serveToolCall } from './mcp-call.js';
 import { readToolCall } from './mcp-x402.js';
 import { createGatewayMetrics, type GatewayMetrics, observeSettlements } from './metrics.js';
-import { applyOverlay, type Overlay, readOverlay, writeOverlay } from './overlay.js';
+import {
+  applyOverlay,
+  type Overlay,
+  readOverlayFile,
+  readSharedOverlay,
+  type SharedOverlay,
+  writeSharedOverlay,
+} from './overlay.js';
 import { sendProblem } from './problem.js';
 import { createUpstreams, forward, type Upstreams } from './proxy.js';
 import { readFraming } from './request-framing.js';
@@ -116,6 +124,10 @@ interface State {
 }
 
 const ADMIN_PREFIX = '/_tollway';
+/** How often the services overlay in the store is checked for another instance's changes, ms. */
+const FOLLOW_MS = 250;
+/** A store that cannot be read is reported at most this often, ms. */
+const FOLLOW_WARN_MS = 60_000;
 const DRAIN_POLL_MS = 100;
 
 /** The default pino logger on stderr. */
@@ -183,6 +195,8 @@ function createEngine(
     store: shared.store,
     secrets: shared.secrets,
     logger: shared.logger,
+    // Engines of equal settings count freebies and rate limits together, on every instance.
+    sharedLimits: { scope: limitScope(settings) },
     ...(settings.realm === undefined ? {} : { realm: settings.realm }),
     ...(settings.protocols === undefined ? {} : { protocols: settings.protocols }),
     ...(settings.l402Form === undefined ? {} : { l402Form: settings.l402Form }),
@@ -212,6 +226,11 @@ function createEngine(
     if (!isTollwayError(error)) throw error;
     throw new TollwayError('invalid_config', `paywall: ${error.message}`, { cause: error });
   }
+}
+
+/** The name an engine's shared limit counters go by: its settings, hashed to be short. */
+function limitScope(settings: EngineSettings): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('base64url').slice(0, 16);
 }
 
 /**
@@ -405,7 +424,7 @@ export async function checkGatewayConfig(
   const lightning = await lightningFrom(config);
   const store = createMemoryStore();
   const upstreams = createUpstreams();
-  const overlay = await readOverlay(overlayFile(config));
+  const overlay = await readOverlayFile(overlayFile(config));
   const secrets = [CHECK_SECRET];
   try {
     const services = applyOverlay(config.services, overlay, {
@@ -482,7 +501,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(x402 === undefined ? {} : { x402 }),
     };
 
-    let overlay: Overlay = await readOverlay(overlayFile(initial));
+    const stored = await readSharedOverlay(store);
+    let overlay: Overlay = stored?.overlay ?? (await readOverlayFile(overlayFile(initial)));
+    let revision = stored?.revision ?? 0;
     let state = buildState(
       initial,
       applyOverlay(initial.services, overlay, { env, allowedEnv: initial.admin.env, baseDir }),
@@ -490,6 +511,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       (settings) => createEngine(settings, shared),
       metrics,
     );
+    if (stored === undefined && overlay.size > 0) {
+      // An overlay file of an earlier version: the store holds it from now on. When another
+      // instance imported first, following the store picks its overlay up.
+      revision = (await writeSharedOverlay(store, overlay, 0)) ?? 0;
+      logger.info({ file: overlayFile(initial) }, 'services overlay file imported into the store');
+    }
     for (const upstream of state.table.upstreams) upstreams.pool(upstream);
     await Promise.all([...state.engines.values()].map((engine) => engine.init()));
     closers.push(() => upstreams.close());
@@ -544,12 +571,64 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return run;
     }
 
-    async function changeOverlay(next: Overlay): Promise<void> {
-      const built = rebuild(state.config, next);
-      await writeOverlay(overlayFile(state.config), next);
-      overlay = next;
-      await commit(built);
+    /** Serves the services of an overlay read from the store. */
+    async function adopt(latest: SharedOverlay): Promise<void> {
+      if (latest.revision === revision) return;
+      await commit(rebuild(state.config, latest.overlay));
+      overlay = latest.overlay;
+      revision = latest.revision;
     }
+
+    /**
+     * Applies an admin change on top of the newest overlay in the store, again when another
+     * instance wrote in between, and serves it. False when `change` finds nothing to change.
+     */
+    async function changeOverlay(
+      change: (current: Overlay) => Overlay | undefined,
+    ): Promise<boolean> {
+      for (;;) {
+        const latest = (await readSharedOverlay(store)) ?? { overlay, revision };
+        const next = change(latest.overlay);
+        if (next === undefined) {
+          await adopt(latest);
+          return false;
+        }
+        const built = rebuild(state.config, next);
+        const written = await writeSharedOverlay(store, next, latest.revision);
+        if (written === undefined) continue;
+        overlay = next;
+        revision = written;
+        await commit(built);
+        return true;
+      }
+    }
+
+    /** Serves what other instances changed through their admin API, within `FOLLOW_MS`. */
+    let refusedRevision = 0;
+    let warnedAt = Number.NEGATIVE_INFINITY;
+    async function follow(): Promise<void> {
+      let latest: SharedOverlay | undefined;
+      try {
+        latest = await readSharedOverlay(store);
+      } catch (error) {
+        if (Date.now() - warnedAt < FOLLOW_WARN_MS) return;
+        warnedAt = Date.now();
+        logger.warn({ err: error }, 'services changed on other instances cannot be read now');
+        return;
+      }
+      if (latest === undefined || latest.revision === revision) return;
+      try {
+        await adopt(latest);
+        logger.info({ revision }, 'services changed through another instance');
+      } catch (error) {
+        if (refusedRevision === latest.revision) return;
+        refusedRevision = latest.revision;
+        logger.error({ err: error }, 'services changed through another instance do not apply here');
+      }
+    }
+    const follower = setInterval(() => void serialized(follow), FOLLOW_MS);
+    follower.unref();
+    closers.push(async () => clearInterval(follower));
 
     const adminContext: AdminContext = {
       token: initial.admin.token ?? (env.TOLLWAY_ADMIN_TOKEN || undefined),
@@ -572,7 +651,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             throw new TollwayError('invalid_config', 'name: must be given, and match the URL');
           }
           delete written.name;
-          await changeOverlay(new Map([...overlay, [serviceName, written]]));
+          await changeOverlay((current) => new Map([...current, [serviceName, written]]));
           const entry = listServices().find((service) => service.name === serviceName);
           if (entry === undefined)
             throw new TollwayError('not_found', `no service named "${serviceName}"`);
@@ -581,16 +660,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }),
       deleteService: (name) =>
         serialized(async () => {
-          if (!state.table.services.some((service) => service.name === name)) return false;
-          const next = new Map(overlay);
-          if (state.config.services.some((service) => service.name === name)) next.set(name, null);
-          else next.delete(name);
-          await changeOverlay(next);
-          logger.info({ service: name }, 'service deleted through the admin API');
-          return true;
+          const inConfig = state.config.services.some((service) => service.name === name);
+          const deleted = await changeOverlay((current) => {
+            const absent = current.has(name) ? current.get(name) === null : !inConfig;
+            if (absent) return undefined;
+            const next = new Map(current);
+            if (inConfig) next.set(name, null);
+            else next.delete(name);
+            return next;
+          });
+          if (deleted) logger.info({ service: name }, 'service deleted through the admin API');
+          return deleted;
         }),
       revoke: (tokenId, reason) => state.defaultEngine.revoke(tokenId, reason),
       llmTotals: () => metrics.llmTotals(),
+      shadowTotals: () => metrics.shadowTotals(),
       logError: (error) => logger.error({ err: error }, 'the admin API failed'),
       dashboard: (req, res) =>
         dashboardHandler(req, res, { sandbox: lightning.kind === 'dev', version }),
@@ -728,6 +812,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const decision = await service.paywall.handle(request, service.route);
       metrics.decision(service.name, decision);
+      if (decision.kind === 'pass' && decision.payment.shadowMsat !== undefined) {
+        logger.info(
+          {
+            service: service.name,
+            path: target.path,
+            wouldChargeMsat: String(decision.payment.shadowMsat),
+          },
+          'shadow mode: passed unpaid',
+        );
+      }
       if (grpc !== undefined) {
         if (decision.kind === 'respond') return answerGrpc(grpc, decision.response);
         return forwardGrpc({

@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics of the gateway (prom-client, one registry per gateway): challenges issued,
  * requests by outcome, refusals by problem code, payments settled and revenue (msat) by service and
- * protocol, gateway overhead and upstream latency, upstream errors, and per LLM model the tokens
- * metered, the calls and what they were charged. Settlements are counted where
+ * protocol, gateway overhead and upstream latency, upstream errors, per LLM model the tokens
+ * metered, the calls and what they were charged, and what services in shadow mode would have
+ * charged. Settlements are counted where
  * the engine records them, by observing the store: each is counted once, by the instance that
  * recorded it first. Reference: docs/guides/gateway.md#metrics.
  */
@@ -29,6 +30,8 @@ export interface GatewayMetrics {
   llmCharged(service: string, model: string, chargedMsat: bigint): void;
   /** The LLM calls counted by this instance since it started, per service and model. */
   llmTotals(): LlmTotals[];
+  /** What services in shadow mode let through unpaid since this instance started. */
+  shadowTotals(): ShadowTotal[];
 }
 
 /** What one model of one service was used for and earned, since the instance started. */
@@ -41,6 +44,13 @@ export interface LlmTotals {
   outputTokens: bigint;
   /** What its calls were charged, msat. */
   chargedMsat: bigint;
+}
+
+/** One service's requests let through unpaid in shadow mode, and what they would have cost. */
+export interface ShadowTotal {
+  service: string;
+  requests: number;
+  wouldChargeMsat: bigint;
 }
 
 const OVERHEAD_BUCKETS = [
@@ -123,6 +133,28 @@ export function createGatewayMetrics(): GatewayMetrics {
     labelNames: ['service', 'code'],
     registers,
   });
+  const shadowRequests = new Counter({
+    name: 'tollway_shadow_requests_total',
+    help: 'Requests a service in shadow mode let through unpaid, by service.',
+    labelNames: ['service'],
+    registers,
+  });
+  const shadowMsat = new Counter({
+    name: 'tollway_shadow_msat_total',
+    help: 'What the requests let through in shadow mode would have been charged, msat, by service.',
+    labelNames: ['service'],
+    registers,
+  });
+  /** The shadow totals in exact units, for the admin API (counters are floats). */
+  const shadow = new Map<string, ShadowTotal>();
+  function countShadow(service: string, msat: bigint): void {
+    const total = shadow.get(service) ?? { service, requests: 0, wouldChargeMsat: 0n };
+    total.requests += 1;
+    total.wouldChargeMsat += msat;
+    shadow.set(service, total);
+    shadowRequests.inc({ service });
+    shadowMsat.inc({ service }, Number(msat));
+  }
   const llmTokens = new Counter({
     name: 'tollway_llm_tokens_total',
     help: 'Tokens metered LLM answers reported, by service, model and kind (input, cached_input, output).',
@@ -195,7 +227,9 @@ export function createGatewayMetrics(): GatewayMetrics {
     registry,
     decision(service, decision) {
       if (decision.kind === 'pass') {
-        of(service)[decision.payment.protocol === 'free' ? 'free' : 'paid'].inc();
+        const { payment } = decision;
+        of(service)[payment.protocol === 'free' ? 'free' : 'paid'].inc();
+        if (payment.shadowMsat !== undefined) countShadow(service, payment.shadowMsat);
         return;
       }
       const { response } = decision;
@@ -231,6 +265,7 @@ export function createGatewayMetrics(): GatewayMetrics {
       counters.revenue.inc(Number(chargedMsat));
     },
     llmTotals: () => [...totals.values()].map(({ total }) => ({ ...total })),
+    shadowTotals: () => [...shadow.values()].map((total) => ({ ...total })),
   };
 }
 
@@ -263,7 +298,11 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     settleHold: (id, charge) => store.settleHold(id, charge),
     releaseHold: (id) => store.releaseHold(id),
     pruneExpired: (now) => store.pruneExpired(now),
+    takeFreebie: (key, allowance, now) => store.takeFreebie(key, allowance, now),
+    advanceBuckets: (advances, now) => store.advanceBuckets(advances, now),
     assertHealthy: () => store.assertHealthy(),
+    readDocument: (name) => store.readDocument(name),
+    writeDocument: (name, body, revision) => store.writeDocument(name, body, revision),
     claim: (key, claim, now) => store.claim(key, claim, now),
     confirmClaim: (key) => store.confirmClaim(key),
     releaseClaim: (key) => store.releaseClaim(key),

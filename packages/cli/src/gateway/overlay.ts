@@ -1,17 +1,27 @@
 /**
- * The services overlay: changes made through the admin API, kept in a JSON file beside the data
- * (default `<dataDir>/services.json`, mode 0600) and applied on top of the config file's services at
- * every start. An entry replaces the config's service of that name in place (or is appended after
- * them when new); `null` removes it. Entries are kept as written, `${ENV}` references unexpanded, so
- * secrets from the environment never reach the file.
+ * The services overlay: changes made through the admin API, kept in the store (one document every
+ * instance on the store reads) and applied on top of the config file's services. An entry replaces
+ * the config's service of that name in place (or is appended after them when new); `null` removes
+ * it. Entries are kept as written, `${ENV}` references unexpanded, so secrets from the environment
+ * never reach the store. A gateway that kept its overlay in a file (`<dataDir>/services.json`, as
+ * earlier versions did) has it imported into the store at its first start.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { TollwayError } from '@tollway/sdk';
+import type { Store } from '@tollway/sdk/server';
 import { type Env, parseServiceConfig, resolveServicePaths, type ServiceConfig } from './config.js';
 
 /** Service name → the service as written through the admin API, or `null` for a deletion. */
 export type Overlay = ReadonlyMap<string, Readonly<Record<string, unknown>> | null>;
+
+/** The store document that holds the overlay, shared by every instance on the store. */
+const DOCUMENT = 'gateway.services';
+
+/** The overlay and the revision of its store document it was read at (0: none yet). */
+export interface SharedOverlay {
+  overlay: Overlay;
+  revision: number;
+}
 
 /**
  * Reads the overlay file; an absent file is an empty overlay. Throws `invalid_config` for a file
@@ -19,10 +29,10 @@ export type Overlay = ReadonlyMap<string, Readonly<Record<string, unknown>> | nu
  *
  * @example
  * ```ts
- * const overlay = await readOverlay('.tollway/services.json');
+ * const overlay = await readOverlayFile('.tollway/services.json');
  * ```
  */
-export async function readOverlay(file: string): Promise<Overlay> {
+export async function readOverlayFile(file: string): Promise<Overlay> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -30,11 +40,51 @@ export async function readOverlay(file: string): Promise<Overlay> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
     throw new TollwayError('invalid_config', `${file}: cannot be read`, { cause: error });
   }
+  return parseOverlay(text, file);
+}
+
+/**
+ * Reads the overlay from the store, or undefined when no instance has written one yet.
+ *
+ * @example
+ * ```ts
+ * const shared = await readSharedOverlay(store);
+ * ```
+ */
+export async function readSharedOverlay(store: Store): Promise<SharedOverlay | undefined> {
+  const document = await store.readDocument(DOCUMENT);
+  if (document === undefined) return undefined;
+  return {
+    overlay: parseOverlay(document.body, 'the services overlay in the store'),
+    revision: document.revision,
+  };
+}
+
+/**
+ * Writes the overlay to the store if it is still at `revision`: the new revision, or undefined
+ * when another instance wrote first.
+ *
+ * @example
+ * ```ts
+ * const revision = await writeSharedOverlay(store, new Map([['old', null]]), shared.revision);
+ * ```
+ */
+export function writeSharedOverlay(
+  store: Store,
+  overlay: Overlay,
+  revision: number,
+): Promise<number | undefined> {
+  const services = [...overlay].map(([name, service]) => ({ name, service }));
+  return store.writeDocument(DOCUMENT, JSON.stringify({ services }), revision);
+}
+
+/** Reads `{"services": [{"name", "service"}]}`; `origin` names where it came from in errors. */
+function parseOverlay(text: string, origin: string): Overlay {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (cause) {
-    throw new TollwayError('invalid_config', `${file}: is not JSON`, { cause });
+    throw new TollwayError('invalid_config', `${origin}: is not JSON`, { cause });
   }
   const services =
     parsed !== null && typeof parsed === 'object' && 'services' in parsed
@@ -43,7 +93,7 @@ export async function readOverlay(file: string): Promise<Overlay> {
   if (!Array.isArray(services)) {
     throw new TollwayError(
       'invalid_config',
-      `${file}: must be {"services": [{"name": …, "service": {…} | null}]}`,
+      `${origin}: must be {"services": [{"name": …, "service": {…} | null}]}`,
     );
   }
   const overlay = new Map<string, Record<string, unknown> | null>();
@@ -56,34 +106,12 @@ export async function readOverlay(file: string): Promise<Overlay> {
     ) {
       throw new TollwayError(
         'invalid_config',
-        `${file}: services[${index}] must be {"name": "…", "service": {…} | null}`,
+        `${origin}: services[${index}] must be {"name": "…", "service": {…} | null}`,
       );
     }
     overlay.set(name, service as Record<string, unknown> | null);
   }
   return overlay;
-}
-
-/**
- * Writes the overlay atomically (a temporary file renamed over the old one), mode 0600.
- *
- * @example
- * ```ts
- * await writeOverlay('.tollway/services.json', new Map([['old', null]]));
- * ```
- */
-export async function writeOverlay(file: string, overlay: Overlay): Promise<void> {
-  const services = [...overlay].map(([name, service]) => ({ name, service }));
-  const temporary = `${file}.${process.pid}.tmp`;
-  try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(temporary, `${JSON.stringify({ services }, null, 2)}\n`, { mode: 0o600 });
-    await rename(temporary, file);
-  } catch (cause) {
-    throw new TollwayError('store_error', `${file}: the services overlay cannot be written`, {
-      cause,
-    });
-  }
 }
 
 /** What overlay entries are read with. */

@@ -210,6 +210,7 @@ function compileService(
             config.mcp !== undefined ||
             (rules ?? []).some((rule) => rule.field !== undefined || rule.when !== undefined),
           description: config.description ?? config.name,
+          ...(config.shadow === true ? { shadow: true } : {}),
           ...(config.capabilities === undefined ? {} : { capabilities: config.capabilities }),
           ...(config.requiresCapability === undefined
             ? {}

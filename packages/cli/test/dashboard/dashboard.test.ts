@@ -129,6 +129,51 @@ describe.skipIf(!requireChromium())('the gateway dashboard in Chromium', () => {
     expect(cells).toEqual(['llm', 'tollway-mini', '1', '11', '0', '25', '1.72 sat']);
   });
 
+  it('shows what a service in shadow mode would have charged, while it charged nothing', async () => {
+    const admin = (path: string, init: RequestInit = {}) =>
+      fetch(`${sandbox.adminUrl}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${sandbox.adminToken}`,
+          'content-type': 'application/json',
+        },
+      });
+    const forecast = (await (await admin('/services/forecast')).json()) as {
+      config: { upstream: string };
+    };
+    const put = await admin('/services/preview', {
+      method: 'PUT',
+      body: JSON.stringify({
+        path: '/preview',
+        upstream: forecast.config.upstream,
+        price: '7 sat',
+        shadow: true,
+      }),
+    });
+    expect(put.status).toBe(201);
+    for (let i = 0; i < 3; i++) {
+      // Passed to the sample upstream unpaid (which knows no /preview: its 404, not a 402).
+      const response = await fetch(`${sandbox.gatewayUrl}/preview/x`);
+      expect(response.status).toBe(404);
+      expect(response.headers.get('www-authenticate')).toBeNull();
+      await response.arrayBuffer();
+    }
+    await page.reload();
+    await page.waitForSelector('body[data-state="ready"]');
+    const row = page
+      .locator('#shadow tbody tr')
+      .filter({ has: page.getByRole('cell', { name: 'preview', exact: true }) });
+    expect(await row.locator('td').allTextContents()).toEqual(['preview', '3', '21 sat']);
+    expect(
+      await page
+        .locator('#services tbody tr')
+        .filter({ has: page.getByRole('cell', { name: 'preview', exact: true }) })
+        .textContent(),
+    ).toContain('7 sat per token (shadow mode: not charged)');
+    // Nothing was paid: the count is that of the payments before.
+    expect(await text('#payments-count')).toBe('4');
+  });
+
   it('revokes a token from its row, and the gateway refuses it from then on', async () => {
     const first = payments[0];
     if (first === undefined) throw new Error('no payment');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightningBackend } from '@tollway/sdk/lightning';
@@ -31,8 +31,6 @@ const seen: Array<{
   headers: Record<string, string | string[] | undefined>;
 }> = [];
 const cleanups: Array<() => Promise<void> | void> = [];
-/** The data folder of each gateway `startGateway` started (where the services overlay lives). */
-const dataDirs = new WeakMap<Gateway, string>();
 
 beforeAll(async () => {
   network = createDevNetwork({ path: ':memory:' });
@@ -61,6 +59,7 @@ afterEach(async () => {
 async function startGateway(
   input: Record<string, unknown>,
   env: Record<string, string> = {},
+  logger: GatewayLogger = quiet,
 ): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'tollway-gw-'));
   const config = parseGatewayConfig(
@@ -76,11 +75,10 @@ async function startGateway(
   const gateway = await createGateway({
     config,
     lightning: shop,
-    logger: quiet,
+    logger,
     baseDir: dir,
     env,
   });
-  dataDirs.set(gateway, dir);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   cleanups.push(() => gateway.close());
   return gateway;
@@ -519,8 +517,9 @@ describe('tollway gateway: admin API and metrics', () => {
     expect((await admin(gateway, '/services/api', { method: 'DELETE' })).status).toBe(204);
     expect((await fetch(`${gateway.url}/extra`)).status).toBe(200);
     expect((await fetch(`${gateway.url}/x`)).status).toBe(404);
+    // Kept in the store, where every instance on it reads them (and a restart finds them).
     const overlay: unknown = JSON.parse(
-      readFileSync(join(dataDirs.get(gateway) ?? '', 'services.json'), 'utf8'),
+      (await gateway.store.readDocument('gateway.services'))?.body ?? 'null',
     );
     expect(overlay).toEqual({
       services: [
@@ -603,6 +602,43 @@ describe('tollway gateway: admin API and metrics', () => {
       ).status,
     ).toBe(200);
     expect((await admin(gateway, '/nothing')).status).toBe(404);
+  });
+
+  it('lets a service in shadow mode through unpaid, and logs, counts and reports what it would have charged', async () => {
+    const logged: Array<Record<string, unknown>> = [];
+    const gateway = await startGateway(
+      {
+        services: [
+          { name: 'soon', path: '/soon', upstream: upstream.url, price: '7 sat', shadow: true },
+          { name: 'now', upstream: upstream.url, price: '7 sat' },
+        ],
+      },
+      {},
+      {
+        ...quiet,
+        info: (context, message) => {
+          if (message === 'shadow mode: passed unpaid') logged.push(context);
+        },
+      },
+    );
+    for (const path of ['/soon/a', '/soon/b?q=1']) {
+      const response = await fetch(`${gateway.url}${path}`);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { upstream: boolean }).upstream).toBe(true);
+    }
+    expect(logged).toEqual([
+      { service: 'soon', path: '/soon/a', wouldChargeMsat: '7000' },
+      { service: 'soon', path: '/soon/b', wouldChargeMsat: '7000' },
+    ]);
+    const text = await (await admin(gateway, '/metrics')).text();
+    expect(sample(text, 'tollway_shadow_requests_total', { service: 'soon' })).toBe(2);
+    expect(sample(text, 'tollway_shadow_msat_total', { service: 'soon' })).toBe(14_000);
+    expect(sample(text, 'tollway_requests_total', { service: 'soon', outcome: 'free' })).toBe(2);
+    expect(await (await admin(gateway, '/shadow')).json()).toEqual({
+      services: [{ service: 'soon', requests: 2, wouldChargeMsat: '14000' }],
+    });
+    // The other service, not in shadow mode, still asks for payment.
+    expect((await fetch(`${gateway.url}/x`)).status).toBe(402);
   });
 
   it('counts challenges, paid requests, refusals, settlements, revenue and latency', async () => {

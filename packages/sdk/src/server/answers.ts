@@ -102,6 +102,20 @@ export function passFree(
   });
 }
 
+/** Lets a request of a route in shadow mode through unpaid, saying what it would have cost. */
+export function passShadow(
+  context: PaywallContext,
+  exchange: Exchange,
+  shadowMsat: bigint,
+): PaywallDecision {
+  return pass(context, exchange, {
+    protocol: 'free',
+    service: exchange.route.service,
+    freeReason: 'shadow',
+    shadowMsat,
+  });
+}
+
 /** An answer the engine gives itself (a session's top-up or close): JSON, never cached, CORS. */
 export function reply(
   context: PaywallContext,

@@ -8,7 +8,7 @@ import { bytesToHex } from '../internal/bytes.js';
 import { createTokenId } from '../l402/identifier.js';
 import type { CreatedInvoice } from '../lightning/types.js';
 import { formatMsat, formatUsd } from '../money.js';
-import { passFree, type Refusal, respond, unavailable } from './answers.js';
+import { passFree, passShadow, type Refusal, respond, unavailable } from './answers.js';
 import type { PaywallContext } from './context.js';
 import { type Exchange, isQuote } from './exchange.js';
 import type { ChallengeParts, OfferKind, OfferPart } from './offers.js';
@@ -44,6 +44,11 @@ export async function challenge(
   const quote = await exchange.quote();
   if (!isQuote(quote)) return respond(context, exchange, quote);
   if (quote.msat === 0n) return passFree(context, exchange, 'free_route');
+  // Shadow mode: what would be charged is known; no invoice is made, no challenge counted. A
+  // preview (discovery) still shows the 402 the route will answer once it charges.
+  if (route.shadow && refusal.code === 'payment_required' && extras.preview !== true) {
+    return passShadow(context, exchange, quote.msat);
+  }
   const allowed =
     extras.preview === true ? undefined : context.limiters.challenges?.take(exchange.network());
   if (allowed !== undefined && !allowed.ok) {

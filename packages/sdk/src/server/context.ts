@@ -12,6 +12,7 @@ import { createFreebies, type Freebies } from './freebies.js';
 import { createInflight, type Inflight } from './inflight.js';
 import { createInvoiceBook, type InvoiceBook } from './invoices.js';
 import { createL402Offer } from './l402-offer.js';
+import { createLimitSync, type LimitSync } from './limit-sync.js';
 import { createMppOffer } from './mpp-offer.js';
 import { createMppSessionOffer } from './mpp-session-offer.js';
 import type { OfferKind } from './offers.js';
@@ -20,6 +21,7 @@ import {
   type ChallengeLimiter,
   createChallengeLimiter,
   createRateLimiter,
+  named,
   type RateLimiter,
 } from './rate-limit.js';
 import { createRecorder, type PaywallLogger, type Recorder } from './recorder.js';
@@ -48,6 +50,8 @@ export interface PaywallContext {
   readonly cors: Cors;
   readonly limiters: Limiters;
   readonly freebies: Freebies | undefined;
+  /** Counts the limiters' takes with the other instances, in the background. */
+  readonly limitSync: LimitSync;
   readonly allowlist: readonly (string | RegExp)[];
   /** Confirm a token's invoice settled with the backend the first time it is seen. */
   readonly strict: boolean;
@@ -92,8 +96,14 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
   const logger = options.logger ?? consoleLogger;
   const rootKeys = createRootKeys(options.secrets);
   const kinds = offerKinds(options, rootKeys);
-  const limits = options.rateLimits ?? {};
   const invoices = createInvoiceBook(lightning);
+  const limiters = createLimiters(options, now);
+  const shared = {
+    store: options.sharedLimits?.store ?? store,
+    scope: options.sharedLimits?.scope ?? 'default',
+    now,
+    logger,
+  };
   return {
     lightning,
     store,
@@ -103,15 +113,19 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
     kinds,
     credentialHeaders: [...new Set(kinds.flatMap((kind) => kind.headers ?? []))],
     cors: createCors(options.cors),
-    limiters: {
-      challenges: createChallengeLimiter(
-        { network: limits.challenges, total: limits.challengesTotal },
-        now,
-      ),
-      token: limits.token === undefined ? undefined : createRateLimiter(limits.token, now),
-      network: limits.network === undefined ? undefined : createRateLimiter(limits.network, now),
-    },
-    freebies: options.freebies === undefined ? undefined : createFreebies(options.freebies, now),
+    limiters,
+    freebies: options.freebies === undefined ? undefined : createFreebies(options.freebies, shared),
+    limitSync: createLimitSync({
+      ...shared,
+      buckets: [
+        ...(limiters.challenges?.shared ?? []),
+        ...(limiters.token === undefined ? [] : [named('token', limiters.token.shared)]),
+        ...(limiters.network === undefined ? [] : [named('network', limiters.network.shared)]),
+      ],
+      ...(options.sharedLimits?.syncIntervalMs === undefined
+        ? {}
+        : { syncIntervalMs: options.sharedLimits.syncIntervalMs }),
+    }),
     allowlist: options.allowlist ?? [],
     strict: options.strict === true,
     aperture: options.compat === 'aperture',
@@ -135,6 +149,19 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
       ttlMs:
         parseDuration(options.reservationTtl ?? DEFAULT_RESERVATION_TTL, 'reservationTtl') * 1000,
     }),
+  };
+}
+
+/** The rate limiters the options name. */
+function createLimiters(options: PaywallOptions, now: () => number): Limiters {
+  const limits = options.rateLimits ?? {};
+  return {
+    challenges: createChallengeLimiter(
+      { network: limits.challenges, total: limits.challengesTotal },
+      now,
+    ),
+    token: limits.token === undefined ? undefined : createRateLimiter(limits.token, now),
+    network: limits.network === undefined ? undefined : createRateLimiter(limits.network, now),
   };
 }
 

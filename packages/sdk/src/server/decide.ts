@@ -46,13 +46,23 @@ export function decide(
   }
   const limited = networkLimited(context, exchange);
   if (limited !== undefined) return limited;
-  if (context.freebies?.take(exchange.network()) === true) {
-    return passFree(context, exchange, 'freebie');
+  const freebie = context.freebies?.take(exchange.network());
+  if (freebie === undefined || typeof freebie === 'boolean') {
+    return freebieOr402(context, exchange, freebie === true);
   }
+  return freebie.then((granted) => freebieOr402(context, exchange, granted));
+}
+
+function freebieOr402(
+  context: PaywallContext,
+  exchange: Exchange,
+  freebie: boolean,
+): PaywallDecision | Promise<PaywallDecision> {
+  if (freebie) return passFree(context, exchange, 'freebie');
   return challenge(context, exchange, {
     status: 402,
     code: 'payment_required',
-    detail: `Payment required: ${route.description}. Pay one of the offers and retry with its credential.`,
+    detail: `Payment required: ${exchange.route.description}. Pay one of the offers and retry with its credential.`,
   });
 }
 

@@ -8,6 +8,7 @@ export { clientNetwork } from './client-network.js';
 export type { CorsOptions } from './cors.js';
 export type { Duration } from './duration.js';
 export type { FreebieOptions } from './freebies.js';
+export type { SharedLimitOptions } from './limit-sync.js';
 export type { Meter, MeteredAnswer, MeterReading } from './meter.js';
 export type {
   ChallengeParts,

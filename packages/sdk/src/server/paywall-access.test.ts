@@ -83,6 +83,47 @@ describe('free access', () => {
   });
 });
 
+describe('shadow mode', () => {
+  it('lets an unpaid request through, saying what it would have cost, and makes no invoice', async () => {
+    let invoices = 0;
+    const lightning = {
+      ...dev.shop,
+      createInvoice: (params: Parameters<typeof dev.shop.createInvoice>[0]) => {
+        invoices += 1;
+        return dev.shop.createInvoice(params);
+      },
+    };
+    const { paywall } = setup({
+      lightning,
+      rateLimits: { challenges: { requests: 1, per: '1m' } },
+    });
+    const shadow = paywall.route({ service: 'forecast', price: '10 sat', shadow: true });
+    for (let i = 0; i < 3; i++) {
+      expect(paymentOf(await paywall.handle(paywallRequest('/x'), shadow))).toEqual({
+        protocol: 'free',
+        service: 'forecast',
+        freeReason: 'shadow',
+        shadowMsat: 10_000n,
+      });
+    }
+    expect(invoices).toBe(0);
+    // A credential presented anyway is checked and charged as on any route.
+    const priced = paywall.route({ service: 'forecast', price: '10 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/x'), priced));
+    const authorization = await payL402(challenge, dev.agent);
+    const paid = paymentOf(
+      await paywall.handle(paywallRequest('/x', { headers: { authorization } }), shadow),
+    );
+    expect(paid).toMatchObject({ protocol: 'l402', service: 'forecast' });
+    expect(paid.freeReason).toBeUndefined();
+    const refused = await paywall.handle(
+      paywallRequest('/x', { headers: { authorization: 'L402 x:y' } }),
+      shadow,
+    );
+    expect(responseOf(refused).status).toBe(429);
+  });
+});
+
 describe('rate limits', () => {
   it('answers 429 with Retry-After once the challenge bucket of a network is empty, minting nothing', async () => {
     let invoices = 0;

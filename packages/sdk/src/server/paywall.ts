@@ -23,6 +23,7 @@ import { decide } from './decide.js';
 import type { Duration } from './duration.js';
 import { createExchange } from './exchange.js';
 import type { FreebieOptions } from './freebies.js';
+import type { SharedLimitOptions } from './limit-sync.js';
 import type { OfferKind } from './offers.js';
 import { preview } from './preview.js';
 import type { RateLimit } from './rate-limit.js';
@@ -35,7 +36,10 @@ import type { PaywallDecision, PaywallRequest, PaywallResponse } from './types.j
 
 export type { PaywallLogger } from './recorder.js';
 
-/** Rate limits of a paywall, each a token bucket kept in this process's memory. */
+/**
+ * Rate limits of a paywall, each a token bucket decided in this process's memory and counted with
+ * the other instances of the API in the background (see `PaywallOptions.sharedLimits`).
+ */
 export interface PaywallRateLimits {
   /**
    * Payment challenges (each costs an invoice) per client network. Default: 30 a minute, bursts
@@ -75,8 +79,16 @@ export interface PaywallOptions {
   /** CORS headers on every paywall response and preflight answers. Default origin `*`. */
   cors?: CorsOptions | false;
   rateLimits?: PaywallRateLimits;
-  /** Free requests per client network (IPv4 /24, IPv6 /48) per period, on every paid route. */
+  /**
+   * Free requests per client network (IPv4 /24, IPv6 /48) per period, on every paid route,
+   * counted exactly across the instances that share the limit store.
+   */
   freebies?: FreebieOptions;
+  /**
+   * Where freebies and rate limits are counted with the other instances of this API. Default:
+   * in `store`, rate limits reconciled every 250 ms (docs/guides/scaling.md).
+   */
+  sharedLimits?: SharedLimitOptions;
   /** Paths that pass free: prefixes on segment boundaries (`'/health'`), or regular expressions. */
   allowlist?: readonly (string | RegExp)[];
   /** The protocols offered, in this order. Default `['l402', 'mpp']`. */
@@ -224,6 +236,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
     unsubscribe = store.subscribeRevocations((revocation) => revoked.add(revocation.tokenId));
     for (const revocation of await store.listRevocations()) revoked.add(revocation.tokenId);
     context.inflight.start();
+    context.limitSync.start();
     if (context.sessionIdleMs !== undefined) {
       sweeper = setInterval(
         () => {
@@ -255,6 +268,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
       unsubscribe?.();
       unsubscribe = undefined;
       context.inflight.stop();
+      await context.limitSync.stop();
       if (sweeper !== undefined) clearInterval(sweeper);
       sweeper = undefined;
       await context.recorder.drain();

@@ -42,6 +42,16 @@ describe('createRateLimiter', () => {
     );
   });
 
+  it('keeps what a bucket holds when the clock is set back', () => {
+    let clock = 10_000_000;
+    const limiter = createRateLimiter({ requests: 6, per: '1m', burst: 2 }, () => clock);
+    clock += 7_200_000;
+    expect(limiter.take('a')).toEqual({ ok: true });
+    clock -= 7_200_000;
+    expect(limiter.take('a')).toEqual({ ok: true });
+    expect(limiter.take('a')).toEqual({ ok: false, retryAfterSeconds: 10 });
+  });
+
   it('refuses malformed limits', () => {
     expect(() => createRateLimiter({ requests: 0, per: '1m' }, Date.now)).toThrowError(
       expect.objectContaining({ code: 'invalid_config' }),

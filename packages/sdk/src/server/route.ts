@@ -23,6 +23,13 @@ export interface RouteOptions {
   price?: Price;
   /** Let every request through without payment. */
   free?: boolean;
+  /**
+   * Shadow mode, to roll a price out safely: a request that would get a 402 passes unpaid
+   * instead (no invoice is made), its payment context saying what it would have been charged
+   * (`freeReason: 'shadow'`, `shadowMsat`). A credential presented anyway is still checked and
+   * charged.
+   */
+  shadow?: boolean;
   /** The price function reads the parsed JSON body (`request.body`). */
   readsBody?: boolean;
   /** Shown in the invoice and the 402 body. */
@@ -69,6 +76,7 @@ export interface Route {
   readonly service: string;
   readonly tier: number;
   readonly free: boolean;
+  readonly shadow: boolean;
   /** Undefined for free routes. */
   readonly price: Amount | PriceFunction | undefined;
   readonly readsBody: boolean;
@@ -170,6 +178,7 @@ export function createRoute(options: RouteOptions, settings: RouteSettings): Rou
     service: name,
     tier,
     free,
+    shadow: options.shadow === true,
     price,
     readsBody: options.readsBody === true,
     description: options.description ?? name,

@@ -140,8 +140,62 @@ export interface RevenueRow {
   count: number;
 }
 
+/**
+ * One advance of a rate-limit bucket's shared clock (see {@link LimitStore.advanceBuckets}). A
+ * bucket is a GCRA clock: the time at which it is full again, in unix microseconds.
+ */
+export interface BucketAdvance {
+  key: string;
+  /** Microseconds of capacity taken: requests taken times the bucket's interval per request. */
+  costMicros: number;
+  /** When the first of these requests was taken, unix µs: the clock moves on from here at least. */
+  fromMicros: number;
+}
+
+/** A bucket's shared clock after an advance: full again at `tatMicros` (unix µs). */
+export interface BucketClock {
+  key: string;
+  tatMicros: number;
+}
+
+/** The outcome of {@link LimitStore.takeFreebie}. */
+export interface FreebieTake {
+  granted: boolean;
+  /** When the key's current window ends and its allowance is whole again, unix ms. */
+  resetsAt: number;
+}
+
+/**
+ * The counters behind freebies and rate limits, shared by every instance that uses the same one.
+ * Every {@link Store} is one; another can be plugged in through `PaywallOptions.sharedLimits`.
+ */
+export interface LimitStore {
+  /**
+   * Takes one of `allowance.requests` free requests of `key`'s window, atomically across
+   * instances. A window starts at the first request after the previous one ended and lasts
+   * `allowance.periodMs`. `now` is unix ms.
+   */
+  takeFreebie(
+    key: string,
+    allowance: { requests: number; periodMs: number },
+    now: number,
+  ): Promise<FreebieTake>;
+  /**
+   * Advances the shared clocks of rate-limit buckets, each atomically:
+   * `tat = max(tat, fromMicros) + costMicros` (an absent bucket's clock is 0). Returns every clock
+   * after its advance. Buckets full again before `now` (unix ms) may be forgotten.
+   */
+  advanceBuckets(advances: readonly BucketAdvance[], now: number): Promise<BucketClock[]>;
+}
+
+/** A named text every instance on one store reads, and its revision (1 after the first write). */
+export interface StoredDocument {
+  revision: number;
+  body: string;
+}
+
 /** The engine's persistence. Every method is safe to call concurrently, from several instances. */
-export interface Store {
+export interface Store extends LimitStore {
   /** Runs migrations (idempotent) and starts any listeners. */
   init(): Promise<void>;
   close(): Promise<void>;
@@ -247,4 +301,12 @@ export interface Store {
    * Returns an unsubscribe function.
    */
   subscribeRevocations(listener: (revocation: Revocation) => void): () => void;
+
+  /** A named document (the gateway's services overlay, for one), or undefined when never written. */
+  readDocument(name: string): Promise<StoredDocument | undefined>;
+  /**
+   * Writes a document if it is still at `revision` (0: never written): the new revision, or
+   * undefined when another write came first (read it again and retry on top of it).
+   */
+  writeDocument(name: string, body: string, revision: number): Promise<number | undefined>;
 }

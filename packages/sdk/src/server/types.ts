@@ -108,8 +108,13 @@ export interface PaymentContext {
   remainingBalanceMsat?: bigint;
   /** When the credential stops being valid (unix ms), when it carries an expiry. */
   expiresAt?: number;
-  /** Why access was free, when it was: 'free_route', 'allowlist' or 'freebie'. */
-  freeReason?: 'free_route' | 'allowlist' | 'freebie';
+  /**
+   * Why access was free, when it was: 'free_route', 'allowlist', 'freebie', or 'shadow' (a route
+   * in shadow mode let an unpaid request through).
+   */
+  freeReason?: 'free_route' | 'allowlist' | 'freebie' | 'shadow';
+  /** What the request would have been charged, msat, when it passed unpaid in shadow mode. */
+  shadowMsat?: bigint;
   /**
    * Set when a request draws on a prepaid balance and reports its outcome: reports what this
    * request actually cost (`'1234 msat'`, `'$0.0042'`, a bigint of msat), at most what was held

@@ -5,7 +5,14 @@
  * @internal
  */
 import { isTollwayError, TollwayError } from '../errors.js';
-import type { Hold, HoldCharge, HoldResult, Revocation, TokenUsage } from '../server/store.js';
+import type {
+  BucketAdvance,
+  Hold,
+  HoldCharge,
+  HoldResult,
+  Revocation,
+  TokenUsage,
+} from '../server/store.js';
 
 /** The largest amount a store keeps: a signed 64-bit integer, the widest SQL integer type. */
 export const MAX_STORED_AMOUNT = 2n ** 63n - 1n;
@@ -45,6 +52,52 @@ function assertCount(count: number, what: string): void {
     throw new TollwayError('invalid_amount', `${what} must be a non-negative integer`, {
       details: { count },
     });
+  }
+}
+
+/** The largest unix time in microseconds a bucket clock may hold (beyond it, doubles lose units). */
+const MAX_MICROS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Throws `invalid_config` unless a freebie allowance is whole and positive.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertAllowance({ requests: 10, periodMs: 86_400_000 });
+ * ```
+ */
+export function assertAllowance(allowance: { requests: number; periodMs: number }): void {
+  for (const [what, value] of [
+    ['requests', allowance.requests],
+    ['periodMs', allowance.periodMs],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new TollwayError('invalid_config', `freebie ${what} must be a positive whole number`);
+    }
+  }
+}
+
+/**
+ * Throws `invalid_config` for bucket advances a store cannot keep: negative or fractional
+ * microseconds, or one key twice.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertAdvances([{ key: 'k', costMicros: 1_000_000, fromMicros: Date.now() * 1000 }]);
+ * ```
+ */
+export function assertAdvances(advances: readonly BucketAdvance[]): void {
+  const keys = new Set<string>();
+  for (const { key, costMicros, fromMicros } of advances) {
+    if (keys.has(key)) throw new TollwayError('invalid_config', `bucket ${key} is advanced twice`);
+    keys.add(key);
+    for (const value of [costMicros, fromMicros]) {
+      if (!Number.isSafeInteger(value) || value < 0 || value > MAX_MICROS) {
+        throw new TollwayError('invalid_config', 'bucket microseconds must be whole and positive');
+      }
+    }
   }
 }
 

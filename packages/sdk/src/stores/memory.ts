@@ -10,10 +10,13 @@ import type {
   SessionRecord,
   Settlement,
   Store,
+  StoredDocument,
   TokenRecord,
   TokenUsage,
 } from '../server/store.js';
 import {
+  assertAdvances,
+  assertAllowance,
   assertCharge,
   assertHold,
   assertStorableAmount,
@@ -59,7 +62,12 @@ export function createMemoryStore(): Store {
   const sessions = new Map<string, SessionRecord>();
   const claims = new Map<string, { expiresAt: number; heldUntil?: number }>();
   const listeners = createRevocationListeners();
+  /** Rate-limit bucket clocks, unix µs, and freebie windows. */
+  const buckets = new Map<string, number>();
+  const freebieWindows = new Map<string, { used: number; resetsAt: number }>();
+  const documents = new Map<string, StoredDocument>();
   let lastPrune = 0;
+  let lastLimitPrune = 0;
 
   function usageOf(tokenId: string): TokenUsage {
     return usage.get(tokenId) ?? { tokenId, uses: 0, spentMsat: 0n, heldUses: 0, heldMsat: 0n };
@@ -84,6 +92,16 @@ export function createMemoryStore(): Store {
       pruned += 1;
     }
     return pruned;
+  }
+
+  /** Forgets full buckets and ended freebie windows, at most once a minute. */
+  function pruneLimits(now: number): void {
+    if (now - lastLimitPrune < CLAIM_PRUNE_INTERVAL_MS) return;
+    lastLimitPrune = now;
+    for (const [key, tat] of buckets) if (tat <= now * 1000) buckets.delete(key);
+    for (const [key, window] of freebieWindows) {
+      if (window.resetsAt <= now) freebieWindows.delete(key);
+    }
   }
 
   /** Removes a hold and takes what it held off the token's counters. */
@@ -236,6 +254,29 @@ export function createMemoryStore(): Store {
       takeHold(id);
     },
 
+    async takeFreebie(key, allowance, now) {
+      assertAllowance(allowance);
+      pruneLimits(now);
+      let window = freebieWindows.get(key);
+      if (window === undefined || window.resetsAt <= now) {
+        window = { used: 0, resetsAt: now + allowance.periodMs };
+        freebieWindows.set(key, window);
+      }
+      if (window.used >= allowance.requests) return { granted: false, resetsAt: window.resetsAt };
+      window.used += 1;
+      return { granted: true, resetsAt: window.resetsAt };
+    },
+
+    async advanceBuckets(advances, now) {
+      assertAdvances(advances);
+      pruneLimits(now);
+      return advances.map(({ key, costMicros, fromMicros }) => {
+        const tat = Math.max(buckets.get(key) ?? 0, fromMicros) + costMicros;
+        buckets.set(key, tat);
+        return { key, tatMicros: tat };
+      });
+    },
+
     async pruneExpired(now) {
       return { challenges: pruneChallenges(now), claims: pruneClaims(now) };
     },
@@ -337,6 +378,17 @@ export function createMemoryStore(): Store {
 
     subscribeRevocations(listener) {
       return listeners.add(listener);
+    },
+
+    async readDocument(name) {
+      const document = documents.get(name);
+      return document === undefined ? undefined : { ...document };
+    },
+
+    async writeDocument(name, body, revision) {
+      if ((documents.get(name)?.revision ?? 0) !== revision) return undefined;
+      documents.set(name, { revision: revision + 1, body });
+      return revision + 1;
     },
   };
 }

@@ -134,6 +134,35 @@ const migrations: readonly Migration[] = [
       'CREATE INDEX sessions_open_last_used ON sessions (closed_at, last_used_at)',
     ],
   },
+  {
+    version: 5,
+    name: 'shared_limits',
+    statements: [
+      `CREATE TABLE rate_buckets (
+        bucket_key TEXT PRIMARY KEY,
+        tat BIGINT NOT NULL,
+        cost BIGINT NOT NULL
+      )`,
+      'CREATE INDEX rate_buckets_tat ON rate_buckets (tat)',
+      `CREATE TABLE freebie_windows (
+        window_key TEXT PRIMARY KEY,
+        used BIGINT NOT NULL,
+        resets_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX freebie_windows_resets_at ON freebie_windows (resets_at)',
+    ],
+  },
+  {
+    version: 6,
+    name: 'documents',
+    statements: [
+      `CREATE TABLE documents (
+        name TEXT PRIMARY KEY,
+        revision BIGINT NOT NULL,
+        body TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /**

@@ -14,6 +14,8 @@ import { bytesToHex } from '../internal/bytes.js';
 import { sha256 } from '../internal/crypto.js';
 import type { Hold, HoldCharge, Store } from '../server/store.js';
 import {
+  assertAdvances,
+  assertAllowance,
   assertCharge,
   assertHold,
   assertStorableAmount,
@@ -33,10 +35,14 @@ import {
   type SqlQueries,
   type SqlQuery,
   type SqlRow,
+  toBucketClock,
+  toDocumentRevision,
+  toFreebieTake,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
   toSettlement,
+  toStoredDocument,
   toTokenRecord,
   toTokenUsage,
 } from './sql.js';
@@ -175,6 +181,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   let lastRevision = 0n;
   let lastPrune = 0;
   let lastSweep = 0;
+  let lastLimitPrune = 0;
   let delivery: Promise<void> = Promise.resolve();
 
   async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -285,6 +292,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     return (await execute(pool, q.pruneClaims(now))).rowCount ?? 0;
   }
 
+  /** Forgets full buckets and ended freebie windows, at most once a minute. */
+  async function pruneLimits(now: number): Promise<void> {
+    if (now - lastLimitPrune < CLAIM_PRUNE_INTERVAL_MS) return;
+    lastLimitPrune = now;
+    for (const query of q.pruneLimits(now)) await run(pool, query);
+  }
+
   async function start(): Promise<void> {
     await migrate();
     lastRevision = bigintColumn(firstRow(await run(pool, q.currentRevision())), 'value');
@@ -380,6 +394,25 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       await run(pool, reservations.unhold(id, NOTHING));
     },
 
+    async takeFreebie(key, allowance, now) {
+      assertAllowance(allowance);
+      await pruneLimits(now);
+      const granted = (await run(pool, q.takeFreebie(key, allowance, now)))[0];
+      const window =
+        granted === undefined ? (await run(pool, q.freebieResetsAt(key)))[0] : undefined;
+      return toFreebieTake(granted, () => window, now);
+    },
+
+    async advanceBuckets(advances, now) {
+      assertAdvances(advances);
+      await pruneLimits(now);
+      const clocks = [];
+      for (const query of q.advanceBuckets(advances)) {
+        clocks.push(...(await run(pool, query)).map(toBucketClock));
+      }
+      return clocks;
+    },
+
     async pruneExpired(now) {
       const challenges = (await execute(pool, q.pruneChallenges(now))).rowCount ?? 0;
       return { challenges, claims: await pruneClaims(now) };
@@ -457,6 +490,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     subscribeRevocations(listener) {
       return listeners.add(listener);
+    },
+
+    async readDocument(name) {
+      return (await run(pool, q.readDocument(name))).map(toStoredDocument)[0];
+    },
+
+    async writeDocument(name, body, revision) {
+      const written = (await run(pool, q.writeDocument(name, body, revision)))[0];
+      return written === undefined ? undefined : toDocumentRevision(written);
     },
   };
 }

@@ -11,6 +11,9 @@
  */
 import { TollwayError } from '../errors.js';
 import type {
+  BucketAdvance,
+  BucketClock,
+  FreebieTake,
   Hold,
   IssuedChallenge,
   PaymentProtocol,
@@ -18,6 +21,7 @@ import type {
   Revocation,
   SessionRecord,
   Settlement,
+  StoredDocument,
   TokenRecord,
   TokenUsage,
 } from '../server/store.js';
@@ -43,6 +47,7 @@ const SESSION_COLUMNS =
 
 /** Rows per multi-row INSERT: far below SQLite's and PostgreSQL's limits on placeholders. */
 const CHALLENGE_BATCH = 500;
+const BUCKET_BATCH = 500;
 
 function optional<T>(value: T | undefined): T | null {
   return value === undefined ? null : value;
@@ -380,6 +385,89 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
+    /**
+     * Takes one free request of a window: starts a new window when the last one ended by `now`,
+     * else counts one more if some are left. Returns a row only when the request was granted.
+     */
+    takeFreebie(
+      key: string,
+      allowance: { requests: number; periodMs: number },
+      now: number,
+    ): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('freebie_windows')} AS w (window_key, used, resets_at) VALUES ($1, 1, $2)
+          ON CONFLICT (window_key) DO UPDATE SET
+            used = CASE WHEN w.resets_at <= CAST($3 AS BIGINT) THEN 1 ELSE w.used + 1 END,
+            resets_at = CASE WHEN w.resets_at <= CAST($3 AS BIGINT) THEN excluded.resets_at ELSE w.resets_at END
+          WHERE w.resets_at <= CAST($3 AS BIGINT) OR w.used < CAST($4 AS BIGINT)
+          RETURNING resets_at`,
+        values: [key, int(now + allowance.periodMs), int(now), int(allowance.requests)],
+      };
+    },
+
+    freebieResetsAt(key: string): SqlQuery {
+      return {
+        text: `SELECT resets_at FROM ${t('freebie_windows')} WHERE window_key = $1`,
+        values: [key],
+      };
+    },
+
+    /**
+     * Advances bucket clocks: `tat = max(tat, from) + cost`. The row keeps the last cost so that the
+     * update can tell it from the inserted clock (`excluded.tat` is `from + cost`).
+     */
+    advanceBuckets(advances: readonly BucketAdvance[]): SqlQuery[] {
+      const queries: SqlQuery[] = [];
+      for (let start = 0; start < advances.length; start += BUCKET_BATCH) {
+        const values: SqlValue[] = [];
+        const rows = advances.slice(start, start + BUCKET_BATCH).map((a) => {
+          values.push(a.key, int(a.fromMicros + a.costMicros), int(a.costMicros));
+          const n = values.length;
+          return `($${n - 2}, $${n - 1}, $${n})`;
+        });
+        queries.push({
+          text: `INSERT INTO ${t('rate_buckets')} AS b (bucket_key, tat, cost) VALUES ${rows.join(', ')}
+            ON CONFLICT (bucket_key) DO UPDATE SET
+              tat = CASE WHEN b.tat > excluded.tat - excluded.cost THEN b.tat + excluded.cost ELSE excluded.tat END,
+              cost = excluded.cost
+            RETURNING bucket_key, tat`,
+          values,
+        });
+      }
+      return queries;
+    },
+
+    /** Forgets buckets full again by `nowMicros` and freebie windows ended by `now` (ms). */
+    pruneLimits(now: number): SqlQuery[] {
+      return [
+        { text: `DELETE FROM ${t('rate_buckets')} WHERE tat <= $1`, values: [int(now * 1000)] },
+        { text: `DELETE FROM ${t('freebie_windows')} WHERE resets_at <= $1`, values: [int(now)] },
+      ];
+    },
+
+    readDocument(name: string): SqlQuery {
+      return {
+        text: `SELECT revision, body FROM ${t('documents')} WHERE name = $1`,
+        values: [name],
+      };
+    },
+
+    /** Writes a document at `revision` (0: a first write); returns a row only when it was written. */
+    writeDocument(name: string, body: string, revision: number): SqlQuery {
+      if (revision === 0) {
+        return {
+          text: `INSERT INTO ${t('documents')} (name, revision, body) VALUES ($1, 1, $2)
+            ON CONFLICT (name) DO NOTHING RETURNING revision`,
+          values: [name, body],
+        };
+      }
+      return {
+        text: `UPDATE ${t('documents')} SET body = $2, revision = revision + 1
+          WHERE name = $1 AND revision = $3 RETURNING revision`,
+        values: [name, body, int(revision)],
+      };
+    },
+
     pruneChallenges(now: number): SqlQuery {
       return {
         text: `DELETE FROM ${t('challenges')} WHERE expires_at <= $1`,
@@ -495,6 +583,65 @@ function protocolColumn(row: SqlRow): PaymentProtocol {
   const value = textColumn(row, 'protocol');
   if (value === '') throw badRow('protocol');
   return value;
+}
+
+/**
+ * Decodes a `documents` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const document = rows.map(toStoredDocument)[0];
+ * ```
+ */
+export function toStoredDocument(row: SqlRow): StoredDocument {
+  return { revision: numberColumn(row, 'revision'), body: textColumn(row, 'body') };
+}
+
+/**
+ * The revision a document write returned.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const revision = toDocumentRevision(rows[0]);
+ * ```
+ */
+export function toDocumentRevision(row: SqlRow): number {
+  return numberColumn(row, 'revision');
+}
+
+/**
+ * Decodes a `rate_buckets` row returned by an advance.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const clocks = rows.map(toBucketClock);
+ * ```
+ */
+export function toBucketClock(row: SqlRow): BucketClock {
+  return { key: textColumn(row, 'bucket_key'), tatMicros: numberColumn(row, 'tat') };
+}
+
+/**
+ * The outcome of a freebie take: granted when its statement returned a row, else refused until
+ * the window's end (read by a second statement; `now` when the window is gone meanwhile).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * const take = toFreebieTake(run(q.takeFreebie(key, allowance, now))[0], () => run(q.freebieResetsAt(key))[0], now);
+ * ```
+ */
+export function toFreebieTake(
+  granted: SqlRow | undefined,
+  window: () => SqlRow | undefined,
+  now: number,
+): FreebieTake {
+  if (granted !== undefined) return { granted: true, resetsAt: numberColumn(granted, 'resets_at') };
+  const row = window();
+  return { granted: false, resetsAt: row === undefined ? now : numberColumn(row, 'resets_at') };
 }
 
 /**

@@ -14,6 +14,8 @@ import { TollwayError } from '../errors.js';
 import { openSqliteFile } from '../internal/sqlite-driver.js';
 import type { HoldCharge, Store } from '../server/store.js';
 import {
+  assertAdvances,
+  assertAllowance,
   assertCharge,
   assertHold,
   assertStorableAmount,
@@ -33,11 +35,15 @@ import {
   firstRow,
   type SqlQuery,
   type SqlRow,
+  toBucketClock,
+  toDocumentRevision,
+  toFreebieTake,
   toHeldRow,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
   toSettlement,
+  toStoredDocument,
   toTokenRecord,
   toTokenUsage,
 } from './sql.js';
@@ -95,6 +101,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let lastRevision = 0n;
   let lastPrune = 0;
   let lastSweep = 0;
+  let lastLimitPrune = 0;
   let poller: NodeJS.Timeout | undefined;
 
   function open(): Database.Database {
@@ -180,6 +187,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   function pruneClaims(now: number): number {
     lastPrune = now;
     return runCount(q.pruneClaims(now));
+  }
+
+  /** Forgets full buckets and ended freebie windows, at most once a minute. */
+  function pruneLimits(now: number): void {
+    if (now - lastLimitPrune < CLAIM_PRUNE_INTERVAL_MS) return;
+    lastLimitPrune = now;
+    for (const query of q.pruneLimits(now)) run(query);
   }
 
   /** Releases the holds (of one token, or all) that expired by `now`; how many. In a transaction. */
@@ -299,6 +313,26 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       transaction(() => unhold(id, { uses: 0, amountMsat: 0n }));
     },
 
+    async takeFreebie(key, allowance, now) {
+      assertAllowance(allowance);
+      return transaction(() => {
+        pruneLimits(now);
+        return toFreebieTake(
+          run(q.takeFreebie(key, allowance, now))[0],
+          () => run(q.freebieResetsAt(key))[0],
+          now,
+        );
+      });
+    },
+
+    async advanceBuckets(advances, now) {
+      assertAdvances(advances);
+      return transaction(() => {
+        pruneLimits(now);
+        return q.advanceBuckets(advances).flatMap((query) => run(query).map(toBucketClock));
+      });
+    },
+
     async pruneExpired(now) {
       return guarded(() => ({
         challenges: runCount(q.pruneChallenges(now)),
@@ -372,6 +406,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async listRevocations() {
       return guarded(() => run(q.listRevocations()).map(toRevocation));
+    },
+
+    async readDocument(name) {
+      return guarded(() => run(q.readDocument(name)).map(toStoredDocument)[0]);
+    },
+
+    async writeDocument(name, body, revision) {
+      const written = guarded(() => run(q.writeDocument(name, body, revision))[0]);
+      return written === undefined ? undefined : toDocumentRevision(written);
     },
 
     subscribeRevocations(listener) {

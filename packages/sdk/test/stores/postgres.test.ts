@@ -73,6 +73,8 @@ if (postgres === undefined) {
         { version: 2, name: 'reservations' },
         { version: 3, name: 'challenges_expires_at' },
         { version: 4, name: 'sessions' },
+        { version: 5, name: 'shared_limits' },
+        { version: 6, name: 'documents' },
       ]);
     });
 

@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
 import type { Revocation, Settlement, Store, TokenRecord } from '../../src/server/store.js';
+import { describeLimitStoreSuite } from './limit-store-suite.js';
 
 /** What a store's test file provides for each test. */
 export interface StoreFixture {
@@ -103,10 +104,37 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       return [store, peer];
     }
 
+    describeLimitStoreSuite(name, () => ({ store, ...(peer === undefined ? {} : { peer }) }));
+    let peer: Store | undefined;
+    beforeEach(async () => {
+      peer = fixture.openPeer === undefined ? undefined : await fixture.openPeer();
+      if (peer !== undefined) opened.push(peer);
+    });
+
     async function peerOrSkip(skip: (note: string) => never): Promise<Store> {
       const [, peer] = await instances();
       return peer ?? skip(`${name} keeps its state in one instance`);
     }
+
+    it('writes a document only at the revision it was read at, once under concurrency', async () => {
+      const stores = await instances();
+      expect(await store.readDocument('overlay')).toBeUndefined();
+      const first = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          stores[i % stores.length]?.writeDocument('overlay', `v${i}`, 0),
+        ),
+      );
+      expect(first.filter((revision) => revision === 1)).toHaveLength(1);
+      const winner = first.indexOf(1);
+      for (const s of stores) {
+        expect(await s.readDocument('overlay')).toEqual({ revision: 1, body: `v${winner}` });
+      }
+      expect(await store.writeDocument('overlay', 'stale', 0)).toBeUndefined();
+      expect(await stores.at(-1)?.writeDocument('overlay', '{"é":"☃"}', 1)).toBe(2);
+      expect(await store.writeDocument('overlay', 'late', 1)).toBeUndefined();
+      expect(await store.readDocument('overlay')).toEqual({ revision: 2, body: '{"é":"☃"}' });
+      expect(await store.readDocument('other')).toBeUndefined();
+    });
 
     it('init is idempotent, and another instance sees the same state', async () => {
       await store.init();

@@ -2,8 +2,8 @@
  * The dashboard page: one self-contained HTML document (inline CSS and script, no build step, no
  * CDN) that reads the gateway's admin JSON API from the same origin with the session cookie, and
  * shows revenue (total and per hour), recent payments, metered LLM usage by model (tokens and what
- * the calls were charged), services and prices, and tokens with a revoke button. Internal to the
- * dashboard handler.
+ * the calls were charged), services and prices, what services in shadow mode would have charged,
+ * and tokens with a revoke button. Internal to the dashboard handler.
  */
 
 /** What the page needs to know when it is served. */
@@ -293,7 +293,9 @@ function renderServices(services) {
   table('services', [
     { label: 'Service' }, { label: 'Path' }, { label: 'Price' }, { label: 'A payment buys' },
   ], services.map((s) => [
-    s.name, el('code', { text: s.config.path }), describePrice(s), describeGrant(s.config),
+    s.name, el('code', { text: s.config.path }),
+    describePrice(s) + (s.config.shadow ? ' (shadow mode: not charged)' : ''),
+    describeGrant(s.config),
   ]), 'No services configured.');
 }
 
@@ -307,6 +309,19 @@ function renderModels(models) {
     group.format(BigInt(m.inputTokens)), group.format(BigInt(m.cachedInputTokens)),
     group.format(BigInt(m.outputTokens)), sat(m.chargedMsat),
   ]), 'No metered LLM calls on this gateway instance since it started.');
+}
+
+function renderShadow(totals, services) {
+  const byName = new Map(totals.map((t) => [t.service, t]));
+  const names = services.filter((s) => s.config.shadow).map((s) => s.name);
+  for (const t of totals) if (!names.includes(t.service)) names.push(t.service);
+  table('shadow', [
+    { label: 'Service' }, { label: 'Passed unpaid', num: true },
+    { label: 'Would have charged', num: true },
+  ], names.map((name) => {
+    const t = byName.get(name) || { requests: 0, wouldChargeMsat: '0' };
+    return [name, String(t.requests), amount(t.wouldChargeMsat, 'msat')];
+  }), 'No service is in shadow mode.');
 }
 
 function tokenState(token) {
@@ -354,19 +369,21 @@ async function load() {
   loading = true;
   const now = Date.now();
   try {
-    const [allTime, lastDay, payments, services, tokens, models] = await Promise.all([
+    const [allTime, lastDay, payments, services, tokens, models, shadow] = await Promise.all([
       api('GET', '/revenue?bucket=day'),
       api('GET', '/revenue?bucket=hour&since=' + (Math.floor(now / HOUR) * HOUR - 23 * HOUR)),
       api('GET', '/payments?limit=20'),
       api('GET', '/services'),
       api('GET', '/tokens?limit=100'),
       api('GET', '/models'),
+      api('GET', '/shadow'),
     ]);
     renderTotals(allTime, lastDay, tokens.tokens);
     renderChart(lastDay, now);
     renderPayments(payments.payments);
     renderServices(services.services);
     renderModels(models.models);
+    renderShadow(shadow.services, services.services);
     renderTokens(tokens.tokens);
     setStatus('Updated ' + new Date(now).toLocaleTimeString('en-GB') + ' · refreshes every 5 seconds', false);
     document.body.dataset.state = 'ready';
@@ -429,6 +446,9 @@ ${banner}
 
   <h2>Services and prices</h2>
   <div class="panel" id="services"></div>
+
+  <h2>Shadow mode <small>requests let through unpaid by this instance since it started, and what they would have cost</small></h2>
+  <div class="panel" id="shadow"></div>
 
   <h2>Tokens <small>what buyers hold; revoking refuses a token at once</small></h2>
   <p id="notice" role="status" aria-live="polite"></p>
