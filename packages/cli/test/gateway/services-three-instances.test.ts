@@ -42,6 +42,8 @@ function writeConfig(name: string, extra: string[] = []): string {
       `lightning: dev+${devServer.url}?wallet=shop&token=${network.openWallet('shop').token}`,
       'secrets: { env: TOLLWAY_TEST_SECRETS }',
       `admin: { token: ${ADMIN} }`,
+      // The tests poll for 402s many times a second: no challenge limit may answer 429 instead.
+      'paywall: { rateLimits: { challenges: false, challengesTotal: false } }',
       'services:',
       '  - { name: base, path: /base, upstream: "${UPSTREAM}", price: 5 sat }',
       ...extra,
