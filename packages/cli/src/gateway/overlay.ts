@@ -7,9 +7,16 @@
  * earlier versions did) has it imported into the store at its first start.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TollwayError } from '@tollway/sdk';
 import type { Store } from '@tollway/sdk/server';
-import { type Env, parseServiceConfig, resolveServicePaths, type ServiceConfig } from './config.js';
+import {
+  type Env,
+  type GatewayConfig,
+  parseServiceConfig,
+  resolveServicePaths,
+  type ServiceConfig,
+} from './config.js';
 
 /** Service name → the service as written through the admin API, or `null` for a deletion. */
 export type Overlay = ReadonlyMap<string, Readonly<Record<string, unknown>> | null>;
@@ -21,6 +28,11 @@ const DOCUMENT = 'gateway.services';
 export interface SharedOverlay {
   overlay: Overlay;
   revision: number;
+}
+
+/** The overlay file of earlier versions (`admin.overlayFile`, else `<dataDir>/services.json`). */
+export function overlayFile(config: GatewayConfig): string {
+  return config.admin.overlayFile ?? join(config.dataDir, 'services.json');
 }
 
 /**
