@@ -16,6 +16,7 @@ const t = (hoursAgo: number) => now - 60_000 - hoursAgo * 3_600_000;
 function entry(id: string, fields: Partial<LedgerEntry>): LedgerEntry {
   return {
     id,
+    kind: 'purchase',
     time: t(0),
     tags: { agent: 'a1' },
     url: `${API}/forecast`,

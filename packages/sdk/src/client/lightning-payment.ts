@@ -50,6 +50,7 @@ function pendingEntry(payment: LightningPayment, data: ResumeData, time: number)
   const { offer, reservation, url } = payment;
   return {
     id: reservation.id,
+    kind: 'purchase',
     time,
     tags: reservation.request.tags ?? {},
     url: url.href,
@@ -60,6 +61,7 @@ function pendingEntry(payment: LightningPayment, data: ResumeData, time: number)
     amountMsat: offer.amountMsat,
     feeMsat: 0n,
     reference: offer.invoice.paymentHash,
+    account: offer.invoice.paymentHash,
     status: 'pending',
     payee: offer.invoice.payeePubkey,
     resume: JSON.stringify(data),

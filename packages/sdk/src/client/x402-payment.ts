@@ -96,6 +96,7 @@ export async function payX402(
     signed = await x402.wallet.sign(offer, context.now());
     await context.store.recordPayment({
       id: reservation.id,
+      kind: 'purchase',
       time: context.now(),
       tags: reservation.request.tags ?? {},
       url: url.href,
@@ -107,6 +108,7 @@ export async function payX402(
       feeMsat: 0n,
       rate: request.original.rate,
       reference: signed.nonce,
+      account: signed.nonce,
       status: 'pending',
       payee: offer.payTo,
     });
