@@ -9,7 +9,9 @@
  */
 import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
+import type { Tags } from './call-tags.js';
 import {
+  acquiredOf,
   type CredentialTarget,
   credentialApplies,
   findSavedCredential,
@@ -36,6 +38,8 @@ export interface CredentialNeed {
   refused: string | undefined;
   /** False once the call has been refused a credential another call saved: it must pay. */
   mayUseSaved: boolean;
+  /** The call's tags, for what it pays. */
+  tags: () => Tags;
 }
 
 /** The request a saved credential would serve: path, method, and the services offered for it. */
@@ -92,11 +96,11 @@ async function payOffer(context: PayingContext, need: CredentialNeed): Promise<A
   const lightningRank =
     best === undefined ? preferences.length : preferences.indexOf(best.protocol);
   if (evm !== undefined && preferences.indexOf('x402') < lightningRank) {
-    return payX402(context, { offer: evm, url });
+    return payX402(context, { offer: evm, url, tags: need.tags() });
   }
   if (ranked.candidates.length === 0) throw failure ?? noPayableOffer(url, parsed, ranked);
   const { offer, reservation } = await chooseOffer(ranked.candidates, (o) =>
-    reserveSpend(context, lightningSpend(context, o, url)),
+    reserveSpend(context, lightningSpend(context, o, { url, tags: need.tags() })),
   );
   context.emit({ type: 'chosen', url: url.href, offer });
   const wallet = byNetwork.get(offer.invoice.network) as LightningBackend;
@@ -117,7 +121,7 @@ async function acquireCredential(context: PayingContext, need: CredentialNeed): 
     : undefined;
   if (known !== undefined && known.header.value !== need.refused) {
     context.emit({ type: 'shared', url: url.href });
-    return { header: known.header, reusable: known.protocol === 'l402', stored: known };
+    return acquiredOf(known);
   }
   return payOffer(context, need);
 }
@@ -142,7 +146,8 @@ export async function acquireShared(
     if (flight.leader) return acquired;
     if (acquired.reusable && mayShare(context, need, acquired.header)) {
       context.emit({ type: 'shared', url: url.href });
-      return { header: acquired.header, reusable: true };
+      const { header, protocol, account } = acquired;
+      return { header, protocol, reusable: true, ...(account === undefined ? {} : { account }) };
     }
     // A single-use credential cannot be shared: queue for a payment of this call's own. A token
     // bought for another path or service, or one this call may not try: a flight of its path.

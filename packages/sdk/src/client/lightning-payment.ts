@@ -13,7 +13,7 @@ import { saveCredential } from './credentials.js';
 import type { LightningOffer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PaymentInfo } from './paying-fetch.js';
-import { createResumeData, credentialHeader, type ResumeData } from './resume-data.js';
+import { createResumeData, credentialHeader, isReusable, type ResumeData } from './resume-data.js';
 import type { LedgerEntry, Reservation } from './types.js';
 
 /** What {@link payLightning} pays, and where its credential goes. */
@@ -135,7 +135,8 @@ export async function payLightning(
         { details: { paymentHash, ledgerId: entry.id } },
       );
     }
-    if (offer.protocol === 'l402') await saveCredential(context, url.origin, data, preimage);
+    const reusable = isReusable(data.credential);
+    if (reusable) await saveCredential(context, url.origin, data, { preimage, paymentHash });
     await context.budget?.commit(reservation, {
       amountMsat: offer.amountMsat,
       feeMsat: result.feeMsat,
@@ -159,7 +160,9 @@ export async function payLightning(
     context.onPayment(paid);
     return {
       header: credentialHeader(data.credential, preimage),
-      reusable: offer.protocol === 'l402',
+      protocol: offer.protocol,
+      reusable,
+      account: paymentHash,
       payment: paid,
     };
   } finally {

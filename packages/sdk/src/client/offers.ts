@@ -27,6 +27,11 @@ export interface L402Offer {
   invoice: DecodedInvoice;
   /** The price: the invoice amount. */
   amountMsat: bigint;
+  /**
+   * True when the invoice buys a prepaid balance that later requests draw from (a metered route's:
+   * the 402's body names the `balance`, equal to the invoice amount), not one request.
+   */
+  buysBalance?: true;
 }
 
 /** An MPP `Payment` offer with method `lightning` and intent `charge`. */
@@ -37,6 +42,8 @@ export interface MppOffer {
   invoice: DecodedInvoice;
   /** The price: the invoice amount (the request's `amount` was checked against it). */
   amountMsat: bigint;
+  /** As {@link L402Offer.buysBalance}: the charge pays for a balance each later call draws from. */
+  buysBalance?: true;
 }
 
 /** An x402 payment requirement (v2 header, v1 body, or the tool result of x402 over MCP). */
@@ -370,6 +377,28 @@ function bodyClaims(json: JsonObject, offers: readonly Offer[], out: ParsedOffer
   }
 }
 
+/** The msat of a body's `{ amount, unit }` (`msat` or `sat`), if it is one. */
+function msatOfClaim(claim: JsonValue | undefined): bigint | undefined {
+  if (!isJsonObject(claim)) return undefined;
+  const amount = stringMember(claim, 'amount');
+  const unit = stringMember(claim, 'unit');
+  if (amount === undefined || !DECIMAL.test(amount) || amount.length > 24) return undefined;
+  if (unit === 'msat') return BigInt(amount);
+  return unit === 'sat' ? BigInt(amount) * 1000n : undefined;
+}
+
+/**
+ * Marks the Lightning offers that buy the balance a JSON body names (Tollway's problem body of a
+ * metered route: `balance: { amount, unit }`): those whose invoice is for that amount.
+ */
+function balanceClaim(json: JsonObject, offers: readonly Offer[]): void {
+  const balanceMsat = msatOfClaim(json.balance);
+  if (balanceMsat === undefined) return;
+  for (const offer of offers) {
+    if (offer.protocol !== 'x402' && offer.amountMsat === balanceMsat) offer.buysBalance = true;
+  }
+}
+
 /**
  * Reads every offer of a payment-required response. Challenges of other schemes (Basic, Bearer, …)
  * are ignored; what looks like an offer but cannot be used is listed in `rejected` with a code:
@@ -417,6 +446,7 @@ export function parseOffers(source: OfferSource, now: number = Date.now()): Pars
       );
     }
     bodyClaims(json, out.offers, out);
+    balanceClaim(json, out.offers);
   }
   return out;
 }

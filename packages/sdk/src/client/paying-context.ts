@@ -22,8 +22,14 @@ import type { Budget, ClientProtocol, ClientStore, StoredCredential } from './ty
 /** A credential to send, and the payment this call made for it. */
 export interface Acquired {
   header: { name: string; value: string };
-  /** L402 tokens are reused; MPP charges and x402 payments are single-use. */
+  protocol: ClientProtocol;
+  /**
+   * Tokens, balances and sessions are reused; an MPP charge of one request and an x402 payment
+   * are single-use.
+   */
   reusable: boolean;
+  /** The ledger account it draws on, when known. */
+  account?: string;
   /** Set for a credential read from the store (a single-use one is deleted once sent). */
   stored?: StoredCredential;
   payment?: PaymentInfo;

@@ -59,7 +59,10 @@ export interface PayingFetchOptions {
   preferences?: readonly ClientProtocol[];
   /** Routing-fee ceiling per payment, msat. Default 10 000 (10 sat). */
   maxFeeMsat?: bigint;
-  /** Attribution copied into spend requests and ledger entries. */
+  /**
+   * Attribution written on every ledger entry (payments and draws), over the budget's tags and
+   * under each request's own (`init.tags`).
+   */
   tags?: Readonly<Record<string, string>>;
   /** Clock in unix ms. Default `Date.now`. */
   now?: () => number;
@@ -115,11 +118,21 @@ export interface ResumeSummary {
   unresolved: number;
 }
 
+/** The `RequestInit` of a paying fetch: a standard one, and the attribution of the request. */
+export interface PayingRequestInit extends RequestInit {
+  /**
+   * Tags written in the ledger on what this request pays and what it is charged, over the paying
+   * fetch's `tags` (`{ agent: 'researcher', task: 'weekly-report' }`). A request whose JSON body
+   * names a `model` is tagged with it, unless these tags name one.
+   */
+  tags?: Readonly<Record<string, string>>;
+}
+
 /** A fetch that pays; see {@link createPayingFetch}. */
 export interface PayingFetch {
-  (input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  (input: string | URL | Request, init?: PayingRequestInit): Promise<Response>;
   /** Sends the request without paying and reports the offers of a 402 with their decoded prices. */
-  quote(input: string | URL | Request, init?: RequestInit): Promise<Quote>;
+  quote(input: string | URL | Request, init?: PayingRequestInit): Promise<Quote>;
   /** Resolves pending payments by payment hash; runs by itself before the first request. */
   resume(): Promise<ResumeSummary>;
 }
@@ -174,9 +187,10 @@ export interface PayingFetch {
 export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
   const context = createPayingContext(options);
   return Object.assign(
-    (input: string | URL | Request, init?: RequestInit) => payingCall(context, input, init),
+    (input: string | URL | Request, init?: PayingRequestInit) => payingCall(context, input, init),
     {
-      quote: (input: string | URL | Request, init?: RequestInit) => quote(context, input, init),
+      quote: (input: string | URL | Request, init?: PayingRequestInit) =>
+        quote(context, input, init),
       resume: () => resumePayments(context),
     },
   );

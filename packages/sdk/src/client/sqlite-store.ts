@@ -128,6 +128,8 @@ ALTER TABLE payments ADD COLUMN kind TEXT NOT NULL DEFAULT 'purchase'
 ALTER TABLE payments ADD COLUMN account TEXT;
 CREATE INDEX payments_account ON payments (account) WHERE account IS NOT NULL;
 ALTER TABLE credentials ADD COLUMN account TEXT;
+ALTER TABLE credentials ADD COLUMN single_use INTEGER NOT NULL DEFAULT 0 CHECK (single_use IN (0, 1));
+UPDATE credentials SET single_use = 1 WHERE protocol <> 'l402';
 CREATE TABLE sessions (
   id TEXT PRIMARY KEY,
   origin TEXT NOT NULL,
@@ -231,6 +233,7 @@ interface RawCredential {
   expires_at: bigint | null;
   created_at: bigint;
   account: string | null;
+  single_use: bigint;
 }
 
 interface RawSession {
@@ -323,6 +326,7 @@ function toCredential(row: RawCredential): StoredCredential {
     protocol: row.protocol as ClientProtocol,
     header: { name: row.header_name, value: row.header_value },
     ...(row.account !== null ? { account: row.account } : {}),
+    ...(row.single_use === 1n ? { singleUse: true } : {}),
     ...(row.expires_at !== null ? { expiresAt: Number(row.expires_at) } : {}),
     createdAt: Number(row.created_at),
   };
@@ -533,14 +537,14 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
       ),
     },
     saveCredential: open.prepare<
-      [string, string, string, string, string, number | null, number, string | null]
+      [string, string, string, string, string, number | null, number, string | null, number]
     >(
       `INSERT INTO credentials (origin, scope, protocol, header_name, header_value, expires_at,
-         created_at, account)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, scope) DO UPDATE SET protocol = excluded.protocol,
+         created_at, account, single_use)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, scope) DO UPDATE SET protocol = excluded.protocol,
          header_name = excluded.header_name, header_value = excluded.header_value,
          expires_at = excluded.expires_at, created_at = excluded.created_at,
-         account = excluded.account`,
+         account = excluded.account, single_use = excluded.single_use`,
     ),
     credentials: open.prepare<[string], RawCredential>(
       'SELECT * FROM credentials WHERE origin = ?',
@@ -758,6 +762,7 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
           credential.expiresAt ?? null,
           credential.createdAt,
           credential.account ?? null,
+          credential.singleUse === true ? 1 : 0,
         );
       }),
 

@@ -71,6 +71,8 @@ export interface BudgetWindowStatus {
  */
 export interface Budget {
   readonly path: string;
+  /** Attribution this budget adds to what it pays (and the paying fetch to what calls draw). */
+  readonly tags?: Readonly<Record<string, string>>;
   /**
    * Checks the policy and atomically holds `amountMsat + maxFeeMsat`. Throws a TollwayError:
    * `over_price` (per-request cap), `fee_too_high`, `budget_exceeded` (a window would overflow),
@@ -229,6 +231,11 @@ export interface StoredCredential {
   header: { name: string; value: string };
   /** The ledger account it draws on (see {@link LedgerEntry.account}), when known. */
   account?: string;
+  /**
+   * Spent once sent (an MPP charge or x402 payment kept after the server released it, or after it
+   * could not be sent): deleted from the store when it is sent again.
+   */
+  singleUse?: boolean;
   /** Unix ms; absent when unknown. */
   expiresAt?: number;
   createdAt: number;
