@@ -473,6 +473,7 @@ export function createBudget(options: BudgetOptions): AgentBudget {
     reserve,
     commit,
     release: (reservation) => store.releaseHold(reservation.id),
+    refund,
     check,
     status,
   };
@@ -617,6 +618,11 @@ export function createBudget(options: BudgetOptions): AgentBudget {
       throw new TollwayError('invalid_amount', 'a committed amount must not be negative');
     }
     await store.commitHold(reservation.id, actual.amountMsat + actual.feeMsat, now());
+  }
+
+  async function refund(reservationId: string, amountMsat: bigint): Promise<bigint> {
+    if (amountMsat < 0n) throw new TollwayError('invalid_amount', 'a refund must not be negative');
+    return store.refundHold(reservationId, amountMsat);
   }
 
   async function check(

@@ -157,6 +157,14 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
       hold.committedAt = now;
     },
 
+    async refundHold(reservationId, amountMsat) {
+      const hold = holds.get(reservationId);
+      if (hold?.state !== 'committed' || amountMsat <= 0n) return 0n;
+      const back = amountMsat < hold.spentMsat ? amountMsat : hold.spentMsat;
+      hold.spentMsat -= back;
+      return back;
+    },
+
     async releaseHold(reservationId) {
       const hold = holds.get(reservationId);
       if (hold?.state === 'open') hold.state = 'released';

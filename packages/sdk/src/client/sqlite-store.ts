@@ -475,6 +475,15 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
       `INSERT INTO spend_totals_by_origin (budget, origin, spent_msat) VALUES (?, ?, ?)
        ON CONFLICT (budget, origin) DO UPDATE SET spent_msat = spent_msat + excluded.spent_msat`,
     ),
+    refundHold: open.prepare<[bigint, string], { budget: string; origin: string }>(
+      `UPDATE holds SET spent_msat = spent_msat - ?
+       WHERE reservation_id = ? AND state = 'committed' RETURNING budget, origin`,
+    ),
+    spentOf: open
+      .prepare<[string], bigint>(
+        `SELECT spent_msat FROM holds WHERE reservation_id = ? AND state = 'committed' LIMIT 1`,
+      )
+      .pluck(),
     releaseHold: open.prepare<[string]>(
       `UPDATE holds SET state = 'released' WHERE reservation_id = ? AND state = 'open'`,
     ),
@@ -662,6 +671,23 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
           })
           .immediate();
       }),
+
+    refundHold: (reservationId, amountMsat) =>
+      run(() =>
+        open
+          .transaction(() => {
+            if (amountMsat <= 0n) return 0n;
+            const spent = q.spentOf.get(reservationId);
+            if (spent === undefined) return 0n;
+            const back = amountMsat < spent ? amountMsat : spent;
+            for (const { budget, origin } of q.refundHold.all(back, reservationId)) {
+              q.addTotal.run(budget, -back);
+              q.addTotalAt.run(budget, origin, -back);
+            }
+            return back;
+          })
+          .immediate(),
+      ),
 
     releaseHold: (reservationId) =>
       run(() => {

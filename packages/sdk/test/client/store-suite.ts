@@ -150,6 +150,26 @@ export function describeClientStoreSuite(
           await rejects(store.commitHold('never-held', 1n, BASE), 'store_error');
         }));
 
+      it('gives back part of a committed spend (a refund), never more than it spent', () =>
+        withStore(async (store) => {
+          const windows = ['day', 'total'] as const;
+          const holds = windows.map((window) => ({ budget: 'a', window, limitMsat: 100_000n }));
+          await store.tryHold(reservation('r1', 50_000n), holds, BASE);
+          await store.tryHold(reservation('r2', 1_000n), holds, BASE);
+          expect(await store.refundHold('r1', 10_000n)).toBe(0n); // not committed yet
+          await store.commitHold('r1', 50_000n, BASE);
+          expect(await store.refundHold('r1', 30_000n)).toBe(30_000n);
+          expect(await store.refundHold('r1', 30_000n)).toBe(20_000n);
+          expect(await store.refundHold('r1', 1n)).toBe(0n);
+          expect(await store.refundHold('never-held', 1n)).toBe(0n);
+          for (const window of windows) {
+            expect(await store.windowStatus('a', window, undefined, BASE)).toEqual({
+              spentMsat: 0n,
+              heldMsat: 1_000n,
+            });
+          }
+        }));
+
       it('counts spend inside a rolling window: it leaves the window exactly one window length later', () =>
         withStore(async (store) => {
           const windows = ['hour', 'day', 'month', 'total'] as const;
