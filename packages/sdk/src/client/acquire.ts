@@ -21,7 +21,8 @@ import { payLightning } from './lightning-payment.js';
 import type { ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import { settlePendingPayments } from './recovery.js';
-import { chooseOffer, type RankedOffers, rankOffers } from './select.js';
+import { chooseOffer, preferSessions, type RankedOffers, rankOffers } from './select.js';
+import { openSession, refusedSession, topUpSession } from './session-payment.js';
 import { lightningSpend, reserveSpend } from './spend.js';
 import { walletsByNetwork } from './wallets.js';
 import { payX402, x402Candidate } from './x402-payment.js';
@@ -40,6 +41,9 @@ export interface CredentialNeed {
   mayUseSaved: boolean;
   /** The call's tags, for what it pays. */
   tags: () => Tags;
+  /** The call's request and body, for a session's top-up (sent as the call is). */
+  request: Request;
+  body: Uint8Array | undefined;
 }
 
 /** The request a saved credential would serve: path, method, and the services offered for it. */
@@ -99,12 +103,26 @@ async function payOffer(context: PayingContext, need: CredentialNeed): Promise<A
     return payX402(context, { offer: evm, url, tags: need.tags() });
   }
   if (ranked.candidates.length === 0) throw failure ?? noPayableOffer(url, parsed, ranked);
-  const { offer, reservation } = await chooseOffer(ranked.candidates, (o) =>
+  const candidates = preferSessions(ranked.candidates, context.sessions.expectedCalls);
+  const { offer, reservation } = await chooseOffer(candidates, (o) =>
     reserveSpend(context, lightningSpend(context, o, { url, tags: need.tags() })),
   );
   context.emit({ type: 'chosen', url: url.href, offer });
   const wallet = byNetwork.get(offer.invoice.network) as LightningBackend;
-  return payLightning(context, { offer, reservation, wallet, url, scope: need.scope });
+  const { scope, method } = need;
+  if (offer.protocol !== 'mpp-session') {
+    return payLightning(context, { offer, reservation, wallet, url, scope });
+  }
+  const payment = { offer, reservation, wallet, url, scope, method };
+  // A session whose bearer credential was refused for want of funds is topped up, not replaced.
+  const session = await refusedSession(context, url.origin, need.refused);
+  if (session === undefined) return openSession(context, payment);
+  return topUpSession(context, {
+    ...payment,
+    session,
+    request: need.request,
+    ...(need.body === undefined ? {} : { body: need.body }),
+  });
 }
 
 /**

@@ -18,6 +18,7 @@ import { assertConsistentPrices, type ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingRequestInit, PaymentInfo } from './paying-fetch.js';
 import { ensureResumed } from './recovery.js';
+import { noteSessionUse } from './sessions-close.js';
 import { noteSettlement } from './x402-payment.js';
 
 /** One call as it goes. */
@@ -119,6 +120,8 @@ function needOf(call: Call, scope: string, parsed: ParsedOffers): CredentialNeed
     refused: call.current?.header.value,
     mayUseSaved: call.acquired === 0,
     tags: call.tags,
+    request: call.request,
+    body: call.body,
   };
 }
 
@@ -206,6 +209,9 @@ export async function payingCall(
         call.current === undefined
           ? response
           : await noteCharge(context, { url, credential: call.current, tags }, response);
+      if (call.current?.protocol === 'mpp-session' && call.current.account !== undefined) {
+        noteSessionUse(context, call.current.account);
+      }
       if (call.payment !== undefined) payments.set(answer, call.payment);
       return answer;
     }

@@ -82,6 +82,11 @@ export interface Budget {
   reserve(request: SpendRequest): Promise<Reservation>;
   /** Turns the hold into spend of `amountMsat + feeMsat` (≤ held) and frees the rest. Idempotent. */
   commit(reservation: Reservation, actual: { amountMsat: bigint; feeMsat: bigint }): Promise<void>;
+  /**
+   * Gives back money a committed payment returned (what a closed session refunded), up to what
+   * it spent: the budget's windows count that much less. Returns what was given back.
+   */
+  refund(reservationId: string, amountMsat: bigint): Promise<bigint>;
   /** Frees the hold (the payment definitely did not happen). Idempotent. */
   release(reservation: Reservation): Promise<void>;
   /** Would `request` be allowed right now? Same checks as `reserve`, nothing held. */
@@ -263,6 +268,11 @@ export interface ClientStore extends Ledger {
     | { ok: false; budget: string; window: string; origin?: string; remainingMsat: bigint }
   >;
   commitHold(reservationId: string, spentMsat: bigint, now: number): Promise<void>;
+  /**
+   * Gives back up to `amountMsat` of what a committed hold spent (a session's refund): its
+   * windows count that much less. Returns what was given back (never more than it spent).
+   */
+  refundHold(reservationId: string, amountMsat: bigint): Promise<bigint>;
   releaseHold(reservationId: string): Promise<void>;
   windowStatus(
     budget: string,
