@@ -12,6 +12,7 @@ import {
   emptySummary,
   groupKey,
   matchesQuery,
+  minMsat,
   pickCredential,
   windowStart,
 } from './store-common.js';
@@ -160,7 +161,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
     async refundHold(reservationId, amountMsat) {
       const hold = holds.get(reservationId);
       if (hold?.state !== 'committed' || amountMsat <= 0n) return 0n;
-      const back = amountMsat < hold.spentMsat ? amountMsat : hold.spentMsat;
+      const back = minMsat(amountMsat, hold.spentMsat);
       hold.spentMsat -= back;
       return back;
     },

@@ -21,6 +21,7 @@ import {
   assertLedgerEntry,
   assertQueryLimit,
   DEFAULT_STALE_HOLD_MS,
+  minMsat,
   pickCredential,
   windowStart,
 } from './store-common.js';
@@ -679,7 +680,7 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
             if (amountMsat <= 0n) return 0n;
             const spent = q.spentOf.get(reservationId);
             if (spent === undefined) return 0n;
-            const back = amountMsat < spent ? amountMsat : spent;
+            const back = minMsat(amountMsat, spent);
             for (const { budget, origin } of q.refundHold.all(back, reservationId)) {
               q.addTotal.run(budget, -back);
               q.addTotalAt.run(budget, origin, -back);

@@ -204,3 +204,17 @@ export function addToSummary(row: LedgerSummary, entry: LedgerEntry): void {
   sum.amountMsat += entry.amountMsat;
   sum.feeMsat += entry.feeMsat;
 }
+
+/**
+ * The smaller of two msat amounts (`Math.min` does not take bigints).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * minMsat(30_000n, 20_000n); // 20000n
+ * ```
+ */
+export function minMsat(a: bigint, b: bigint): bigint {
+  if (a < b) return a;
+  return b;
+}
