@@ -9,7 +9,7 @@
  * @internal
  */
 import type { Tags } from './call-tags.js';
-import { credentialReach, keepSingleUse } from './credentials.js';
+import { credentialReach, keepSingleUse, saveBoughtCredential } from './credentials.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import {
   createStreamReceiptReader,
@@ -148,6 +148,27 @@ function readingReceipt(
 }
 
 /**
+ * The call, drawing on the balance its x402 payment bought when the answer hands over that
+ * balance's credential (`Tollway-Credential`): the credential is saved for later calls, and the
+ * payment's ledger entry moves to the balance's account.
+ */
+async function withBoughtBalance(
+  context: PayingContext,
+  call: ChargedCall,
+  response: Response,
+): Promise<ChargedCall> {
+  const handed = response.headers.get('tollway-credential');
+  const { credential } = call;
+  if (handed === null || credential.protocol !== 'x402') return call;
+  const account = await saveBoughtCredential(context, call.url.origin, handed);
+  if (account === undefined) return call;
+  if (credential.payment !== undefined) {
+    await context.store.updatePayment(credential.payment.ledgerId, { account });
+  }
+  return { ...call, credential: { ...credential, account } };
+}
+
+/**
  * Records what the answer to a call sent with a credential was charged, from its receipt (none
  * recorded when it has none: a time-bound token, a server that does not tell), and keeps a
  * single-use credential the server released. Returns the response to hand the caller: itself, or
@@ -157,9 +178,10 @@ function readingReceipt(
  */
 export async function noteCharge(
   context: PayingContext,
-  call: ChargedCall,
+  paid: ChargedCall,
   response: Response,
 ): Promise<Response> {
+  const call = await withBoughtBalance(context, paid, response);
   const receipt = readReceipt(response.headers);
   if (receipt === undefined) return response;
   const { charged, reservedMsat } = receipt;

@@ -9,7 +9,9 @@
  * @internal
  */
 import { isTollwayError } from '../errors.js';
+import { bytesToHex } from '../internal/bytes.js';
 import { tollwayConditions } from '../l402/caveats.js';
+import { decodeIdentifier } from '../l402/identifier.js';
 import { firstPartyCaveats, parseMacaroon } from '../l402/macaroon.js';
 import type { Offer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
@@ -106,7 +108,7 @@ export interface CredentialTarget {
 }
 
 /** The macaroon of an L402 (or LSAT) `Authorization` value, or undefined for any other credential. */
-function l402Macaroon(header: { name: string; value: string }): string | undefined {
+export function l402Macaroon(header: { name: string; value: string }): string | undefined {
   if (header.name.toLowerCase() !== 'authorization') return undefined;
   return /^(?:L402|LSAT) ([^\s:]+):[0-9a-fA-F]{64}$/i.exec(header.value)?.[1];
 }
@@ -225,6 +227,44 @@ export async function keepSingleUse(
     createdAt: context.now(),
     ...(credential.account === undefined ? {} : { account: credential.account }),
   });
+}
+
+/**
+ * Saves the credential of the balance an x402 payment bought, as the server handed it over
+ * (`Tollway-Credential: L402 <macaroon>:<secret>`), under every scope its token covers, for the
+ * later calls to present. Returns its account (the token's payment hash), or undefined when the
+ * value is not an L402 credential.
+ *
+ * @internal
+ */
+export async function saveBoughtCredential(
+  context: PayingContext,
+  origin: string,
+  value: string,
+): Promise<string | undefined> {
+  const header = { name: 'Authorization', value: value.trim() };
+  const macaroon = l402Macaroon(header);
+  if (macaroon === undefined) return undefined;
+  let account: string;
+  try {
+    account = bytesToHex(decodeIdentifier(parseMacaroon(macaroon).identifier).paymentHash);
+  } catch (error) {
+    if (isTollwayError(error)) return undefined;
+    throw error;
+  }
+  const { scopes, expiresAt } = tokenScope(macaroon, '/');
+  for (const scope of scopes) {
+    await context.store.saveCredential({
+      origin,
+      scope,
+      protocol: 'l402',
+      header,
+      account,
+      createdAt: context.now(),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+    });
+  }
+  return account;
 }
 
 /**

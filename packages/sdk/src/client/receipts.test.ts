@@ -21,6 +21,11 @@ describe('readReceipt', () => {
     expect(
       readReceipt(headers({ 'Tollway-Charged': '10000 eip155:8453/erc20:0xabc' }))?.charged,
     ).toEqual({ amount: 10_000n, unit: 'eip155:8453/erc20:0xabc' });
+    // A payment that bought a balance: its purchase, then this call's draw on it.
+    expect(
+      readReceipt(headers({ 'Tollway-Charged': '50000 eip155:31337/erc20:0xabc, 360 msat' })),
+    ).toEqual({ charged: { amount: 360n, unit: 'msat' } });
+    expect(readReceipt(headers({ 'Tollway-Charged': '1 msat, 2 msat, 3 msat' }))).toBeUndefined();
     expect(readReceipt(headers({ 'Tollway-Reserved': '8192000 msat' }))).toEqual({
       reservedMsat: 8_192_000n,
     });

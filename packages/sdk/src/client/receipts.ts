@@ -26,6 +26,18 @@ export interface Receipt {
 
 const AMOUNT = /^\s*(0|[1-9][0-9]{0,30})(?:\s+(\S+))?\s*$/;
 
+/**
+ * The amount of a receipt header. A payment that bought a balance lists two, its purchase then
+ * this call's draw on what it bought (`50000 eip155:…/erc20:0x…, 360 msat`): the call was
+ * charged the last.
+ */
+function parseCharged(value: string | null): ReceiptAmount | undefined {
+  if (value === null) return undefined;
+  const amounts = value.split(',').map(parseAmount);
+  if (amounts.length > 2 || amounts.some((amount) => amount === undefined)) return undefined;
+  return amounts[amounts.length - 1];
+}
+
 function parseAmount(value: string | null): ReceiptAmount | undefined {
   if (value === null) return undefined;
   const match = AMOUNT.exec(value);
@@ -46,7 +58,7 @@ function parseAmount(value: string | null): ReceiptAmount | undefined {
  * ```
  */
 export function readReceipt(headers: Headers): Receipt | undefined {
-  const charged = parseAmount(headers.get('tollway-charged'));
+  const charged = parseCharged(headers.get('tollway-charged'));
   const remaining = parseAmount(headers.get('tollway-remaining'));
   const reserved = parseAmount(headers.get('tollway-reserved'));
   if (charged === undefined && reserved === undefined) return undefined;
