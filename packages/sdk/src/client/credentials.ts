@@ -108,7 +108,7 @@ export interface CredentialTarget {
 }
 
 /** The macaroon of an L402 (or LSAT) `Authorization` value, or undefined for any other credential. */
-export function l402Macaroon(header: { name: string; value: string }): string | undefined {
+function l402Macaroon(header: { name: string; value: string }): string | undefined {
   if (header.name.toLowerCase() !== 'authorization') return undefined;
   return /^(?:L402|LSAT) ([^\s:]+):[0-9a-fA-F]{64}$/i.exec(header.value)?.[1];
 }
