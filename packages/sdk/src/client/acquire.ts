@@ -18,10 +18,10 @@ import {
   offeredServices,
 } from './credentials.js';
 import { payLightning } from './lightning-payment.js';
-import type { ParsedOffers } from './offers.js';
+import type { LightningOffer, ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import { settlePendingPayments } from './recovery.js';
-import { chooseOffer, preferSessions, type RankedOffers, rankOffers } from './select.js';
+import { chooseOffer, type RankedOffers, rankOffers } from './select.js';
 import { openSession, refusedSession, topUpSession } from './session-payment.js';
 import { lightningSpend, reserveSpend } from './spend.js';
 import { walletsByNetwork } from './wallets.js';
@@ -60,6 +60,22 @@ function mayShare(
 ): boolean {
   if (!need.mayUseSaved || header.value === need.refused) return false;
   return credentialApplies(context, header, targetOf(need));
+}
+
+/**
+ * `candidates` with the session offers moved first when `expectedCalls` requests, at a session's
+ * price per request, would cost less than its deposit: the session gives back what they do not
+ * use, a balance token keeps it. Otherwise (or without `expectedCalls`) as they are.
+ */
+function preferSessions(
+  candidates: readonly LightningOffer[],
+  expectedCalls: number | undefined,
+): LightningOffer[] {
+  if (expectedCalls === undefined) return [...candidates];
+  const worth = (offer: LightningOffer): boolean =>
+    offer.protocol === 'mpp-session' &&
+    BigInt(Math.max(0, Math.ceil(expectedCalls))) * offer.unitMsat < offer.amountMsat;
+  return [...candidates.filter(worth), ...candidates.filter((offer) => !worth(offer))];
 }
 
 /** Throws `payment_timeout` while an earlier payment to the origin is unresolved. */

@@ -106,24 +106,3 @@ export async function chooseOffer<T>(
   }
   throw firstRefusal;
 }
-
-/**
- * `candidates` with the session offers moved first when `expectedCalls` requests, at a session's
- * price per request, would cost less than its deposit: the session gives back what they do not
- * use, a balance token keeps it. Otherwise (or without `expectedCalls`) as they are.
- *
- * @example
- * ```ts
- * preferSessions(ranked.candidates, 20); // a 100 sat deposit at 1 sat per request comes first
- * ```
- */
-export function preferSessions(
-  candidates: readonly LightningOffer[],
-  expectedCalls: number | undefined,
-): LightningOffer[] {
-  if (expectedCalls === undefined) return [...candidates];
-  const worth = (offer: LightningOffer): boolean =>
-    offer.protocol === 'mpp-session' &&
-    BigInt(Math.max(0, Math.ceil(expectedCalls))) * offer.unitMsat < offer.amountMsat;
-  return [...candidates.filter(worth), ...candidates.filter((offer) => !worth(offer))];
-}
