@@ -437,8 +437,12 @@ describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', 
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - PRICE);
     expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + PRICE);
     const store = createSqliteClientStore({ path: db });
-    expect((await store.list()).map((e) => [e.protocol, e.status, e.amountMsat])).toEqual([
-      ['x402', 'succeeded', 10_000n],
+    // The payment, and the charge its answer's receipt states (settled after the answer).
+    expect(
+      (await store.list()).map((e) => [e.kind, e.protocol, e.status, e.amountMsat]).sort(),
+    ).toEqual([
+      ['draw', 'x402', 'succeeded', 10_000n],
+      ['purchase', 'x402', 'succeeded', 10_000n],
     ]);
     await store.close();
   });

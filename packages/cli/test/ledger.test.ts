@@ -16,6 +16,7 @@ const t = (hoursAgo: number) => now - 60_000 - hoursAgo * 3_600_000;
 function entry(id: string, fields: Partial<LedgerEntry>): LedgerEntry {
   return {
     id,
+    kind: 'purchase',
     time: t(0),
     tags: { agent: 'a1' },
     url: `${API}/forecast`,
@@ -67,12 +68,12 @@ describe('tollway ledger', () => {
     const { code, stdout, stderr } = await runCli('ledger', '--db', db);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const lines = stdout.split('\n');
-    expect(lines[0]).toMatch(/^TIME +ORIGIN +PROTOCOL +AMOUNT +FEE +STATUS +URL$/);
-    expect(lines.slice(1, 5).map((l) => l.split(/ {2,}/).slice(1, 6))).toEqual([
-      [API, 'l402', '2.5 sat', '0 sat', 'pending'],
-      [API, 'l402', '10 sat', '0 sat', 'failed'],
-      [OTHER, 'x402', '15.385 sat', '0 sat', 'succeeded'],
-      [API, 'l402', '10 sat', '1 sat', 'succeeded'],
+    expect(lines[0]).toMatch(/^TIME +KIND +ORIGIN +PROTOCOL +AMOUNT +FEE +STATUS +URL$/);
+    expect(lines.slice(1, 5).map((l) => l.split(/ {2,}/).slice(1, 7))).toEqual([
+      ['purchase', API, 'l402', '2.5 sat', '0 sat', 'pending'],
+      ['purchase', API, 'l402', '10 sat', '0 sat', 'failed'],
+      ['purchase', OTHER, 'x402', '15.385 sat', '0 sat', 'succeeded'],
+      ['purchase', API, 'l402', '10 sat', '1 sat', 'succeeded'],
     ]);
     expect(lines[1]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z /);
     // URLs are cut to 48 characters.
@@ -105,8 +106,8 @@ describe('tollway ledger', () => {
     const { code, stdout } = await runCli('ledger', '--db', db, '--csv', '--status', 'failed');
     expect(code).toBe(0);
     expect(stdout.split('\r\n')).toEqual([
-      'id,time,origin,url,protocol,amount,unit,amount_msat,fee_msat,rate,status,reference,proof,payee,tags',
-      `p3,${new Date(t(1)).toISOString()},${API},"${API}/a,""quoted""",l402,10000,msat,10000,0,,failed,hash-p3,,,"{""agent"":""a1""}"`,
+      'id,time,origin,url,protocol,amount,unit,amount_msat,fee_msat,rate,status,reference,proof,payee,tags,kind,account',
+      `p3,${new Date(t(1)).toISOString()},${API},"${API}/a,""quoted""",l402,10000,msat,10000,0,,failed,hash-p3,,,"{""agent"":""a1""}",purchase,`,
       '',
     ]);
   });
@@ -149,8 +150,77 @@ describe('tollway ledger', () => {
     expect((await runCli('ledger', '--db', missing)).stdout).toBe('no payments yet\n');
   });
 
+  it('prints spend grouped by origin, agent, task, model or any tag (--by)', async () => {
+    const dbBy = join(dir, 'by.sqlite');
+    const store = createSqliteClientStore({ path: dbBy });
+    const at = { origin: API, url: `${API}/v1/chat/completions`, account: 'h1', reference: 'h1' };
+    const draw = (id: string, msat: bigint, tags: Record<string, string>) =>
+      entry(id, { ...at, kind: 'draw', amount: msat, amountMsat: msat, tags });
+    for (const e of [
+      entry('buy', { ...at, amountMsat: 50_000n, amount: 50_000n, feeMsat: 1_000n, tags: {} }),
+      draw('d1', 2_100n, { agent: 'a1', task: 'report', model: 'gpt-4o-mini' }),
+      draw('d2', 3_400n, { agent: 'a1', task: 'search', model: 'claude-sonnet-4' }),
+      draw('d3', 1_000n, { agent: 'a2', task: 'report', model: 'gpt-4o-mini' }),
+      entry('r1', { ...at, kind: 'release', amount: 0n, amountMsat: 0n, tags: { agent: 'a2' } }),
+      entry('s1', {
+        ...at,
+        kind: 'draw',
+        status: 'pending',
+        amountMsat: 8_000n,
+        tags: { agent: 'a2', task: 'report', model: 'gpt-4o-mini' },
+      }),
+      entry('back', { ...at, kind: 'refund', amountMsat: 20_000n, amount: 20_000n, tags: {} }),
+    ]) {
+      await store.recordPayment(e);
+    }
+    await store.close();
+    const spend = async (...args: string[]) => {
+      const { code, stdout, stderr } = await runCli('ledger', '--db', dbBy, ...args);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      return stdout;
+    };
+    const json = async (...args: string[]) =>
+      JSON.parse(await spend(...args, '--json')) as Array<Record<string, unknown>>;
+    const byModel = (await spend('--by', 'model')).trimEnd().split('\n');
+    expect(byModel.map((l) => l.split(/ {2,}/))).toEqual([
+      ['MODEL', 'PAID', 'FEES', 'REFUNDED', 'NET', 'CALLS', 'CHARGED', 'UNSETTLED', 'RELEASED'],
+      ['(none)', '50 sat (1)', '1 sat', '20 sat', '31 sat', '0', '0 sat', '0 sat', '1'],
+      ['claude-sonnet-4', '0 sat (0)', '0 sat', '0 sat', '0 sat', '1', '3.4 sat', '0 sat', '0'],
+      ['gpt-4o-mini', '0 sat (0)', '0 sat', '0 sat', '0 sat', '3', '3.1 sat', '8 sat', '0'],
+    ]);
+    const byTask = await json('--by', 'task');
+    expect(byTask.map((r) => [r.key, r.calls, r.chargedMsat, r.unsettledMsat])).toEqual([
+      ['', 0, '0', '0'],
+      ['report', 3, '3100', '8000'],
+      ['search', 1, '3400', '0'],
+    ]);
+    const byAgent = await json('--by', 'agent', '--kind', 'draw', '--status', 'succeeded');
+    expect(byAgent.map((r) => [r.key, r.chargedMsat])).toEqual([
+      ['a1', '5500'],
+      ['a2', '1000'],
+    ]);
+    expect(await json('--by', 'origin')).toEqual([
+      {
+        key: API,
+        purchases: 1,
+        paidMsat: '50000',
+        feeMsat: '1000',
+        refundedMsat: '20000',
+        netMsat: '31000',
+        calls: 4,
+        chargedMsat: '6500',
+        unsettledMsat: '8000',
+        released: 1,
+      },
+    ]);
+    expect(await spend('--by', 'tag:team')).toMatch(/^TEAM +PAID/);
+  });
+
   it('refuses bad options with exit 64', async () => {
     for (const args of [
+      ['--by', 'colour'],
+      ['--by', 'task', '--csv'],
+      ['--kind', 'gift'],
       ['--since', 'yesterday'],
       ['--status', 'paid'],
       ['--tag', 'task'],

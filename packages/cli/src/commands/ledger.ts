@@ -1,13 +1,21 @@
 /**
- * `tollway ledger`: prints the agent's spend ledger from its SQLite file (`--db`, else
+ * `tollway ledger`: prints the agent's ledger from its SQLite file (`--db`, else
  * `$TOLLWAY_AGENT_DB`, else `~/.tollway/agent.sqlite`) as a table with totals per origin, as JSON,
- * or as CSV, newest payment first.
+ * or as CSV, newest entry first; with `--by`, its spend grouped by origin, account, agent, task,
+ * model or any tag.
  */
 import { existsSync } from 'node:fs';
 import { formatMsat, isTollwayError } from '@tollway/sdk';
-import type { LedgerEntry, LedgerQuery } from '@tollway/sdk/client';
+import type {
+  ClientStore,
+  LedgerEntry,
+  LedgerGrouping,
+  LedgerKind,
+  LedgerQuery,
+} from '@tollway/sdk/client';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
+import { GROUPINGS, parseGrouping, type SpendRow, spendRow } from '../ledger-spend.js';
 import { UsageError } from '../usage.js';
 
 /** Exit codes of `tollway ledger`: documented in docs/reference/cli.md. */
@@ -16,6 +24,7 @@ const EXIT_USAGE = 64;
 
 const URL_WIDTH = 48;
 const STATUSES: ReadonlyArray<LedgerEntry['status']> = ['pending', 'succeeded', 'failed'];
+const KINDS: readonly LedgerKind[] = ['purchase', 'draw', 'release', 'refund'];
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const CSV_COLUMNS = [
   'id',
@@ -33,6 +42,8 @@ const CSV_COLUMNS = [
   'proof',
   'payee',
   'tags',
+  'kind',
+  'account',
 ] as const;
 
 interface LedgerFlags {
@@ -43,6 +54,8 @@ interface LedgerFlags {
   origin?: string;
   status?: string;
   tag?: string;
+  kind?: string;
+  by?: string;
   limit?: string;
 }
 
@@ -68,6 +81,11 @@ function toQuery(flags: LedgerFlags, now: number): LedgerQuery {
     const status = STATUSES.find((s) => s === flags.status);
     if (status === undefined) throw new UsageError(`--status is one of ${STATUSES.join(', ')}`);
     query.status = status;
+  }
+  if (flags.kind !== undefined) {
+    const kind = KINDS.find((k) => k === flags.kind);
+    if (kind === undefined) throw new UsageError(`--kind is one of ${KINDS.join(', ')}`);
+    query.kind = kind;
   }
   if (flags.tag !== undefined) {
     const equals = flags.tag.indexOf('=');
@@ -139,6 +157,8 @@ function toCsv(entries: readonly LedgerEntry[]): string {
     e.proof ?? '',
     e.payee ?? '',
     JSON.stringify(e.tags),
+    e.kind,
+    e.account ?? '',
   ]);
   return [CSV_COLUMNS, ...rows].map((row) => `${row.map(csvField).join(',')}\r\n`).join('');
 }
@@ -151,9 +171,10 @@ function formatReport(
 ): string {
   if (entries.length === 0) return filtered ? 'no payments match\n' : 'no payments yet\n';
   const table = formatTable([
-    ['TIME', 'ORIGIN', 'PROTOCOL', 'AMOUNT', 'FEE', 'STATUS', 'URL'],
+    ['TIME', 'KIND', 'ORIGIN', 'PROTOCOL', 'AMOUNT', 'FEE', 'STATUS', 'URL'],
     ...entries.map((e) => [
       formatTime(e.time),
+      e.kind,
       e.origin,
       e.protocol,
       formatMsat(e.amountMsat),
@@ -175,6 +196,57 @@ function formatReport(
   return `${table}\nTotals of succeeded payments per origin:\n${sums}`;
 }
 
+/** The spend table of `--by`: one row per group. */
+function formatSpend(rows: readonly SpendRow[], by: string): string {
+  if (rows.length === 0) return 'no payments match\n';
+  const header = by.replace(/^tag:/, '').toUpperCase();
+  return formatTable([
+    [header, 'PAID', 'FEES', 'REFUNDED', 'NET', 'CALLS', 'CHARGED', 'UNSETTLED', 'RELEASED'],
+    ...rows.map((r) => [
+      r.key === '' ? '(none)' : r.key,
+      `${formatMsat(r.paidMsat)} (${r.purchases})`,
+      formatMsat(r.feeMsat),
+      formatMsat(r.refundedMsat),
+      formatMsat(r.netMsat),
+      String(r.calls),
+      formatMsat(r.chargedMsat),
+      formatMsat(r.unsettledMsat),
+      String(r.released),
+    ]),
+  ]);
+}
+
+/** `--by`'s grouping, when given; throws a usage error for one it does not name. */
+function groupingOf(flags: LedgerFlags): LedgerGrouping | undefined {
+  if (flags.by === undefined) return undefined;
+  if (flags.csv) throw new UsageError('--by prints a table or --json');
+  const grouping = parseGrouping(flags.by);
+  if (grouping === undefined) {
+    throw new UsageError(`--by is one of ${GROUPINGS.join(', ')}, or tag:<key>`);
+  }
+  return grouping;
+}
+
+/** Prints what `flags` ask for, from `store`. */
+async function print(
+  io: Io,
+  store: ClientStore,
+  flags: LedgerFlags,
+  query: LedgerQuery,
+): Promise<void> {
+  const grouping = groupingOf(flags);
+  if (grouping !== undefined) {
+    const { limit: _limit, ...all } = query;
+    const rows = (await store.summary(all, grouping)).map(spendRow);
+    io.stdout(flags.json ? toJson(rows) : formatSpend(rows, flags.by ?? ''));
+    return;
+  }
+  const entries = await store.list(query);
+  if (flags.json) io.stdout(toJson(entries));
+  else if (flags.csv) io.stdout(toCsv(entries));
+  else io.stdout(formatReport(entries, await store.totals(query), Object.keys(query).length > 0));
+}
+
 /** Registers `tollway ledger`. */
 export function registerLedgerCommand(
   program: Command,
@@ -183,18 +255,26 @@ export function registerLedgerCommand(
 ): void {
   program
     .command('ledger')
-    .description("Print the agent's payments: a table with totals per origin, JSON or CSV.")
+    .description(
+      "Print the agent's ledger (payments, what calls were charged, refunds): a table with totals per origin, JSON or CSV; or its spend grouped with --by.",
+    )
     .option('--db <path>', `agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)`)
     .option('--json', 'print a JSON array (amounts as decimal strings)')
     .option('--csv', 'print CSV (RFC 4180) with a header row')
     .option('--since <when>', 'only payments since a duration ago (30m, 1h, 7d) or an ISO date')
     .option('--origin <origin>', 'only payments to this origin, e.g. https://api.example.com')
     .option('--status <status>', 'only pending, succeeded or failed payments')
-    .option('--tag <key=value>', 'only payments with this tag, e.g. task=42')
-    .option('--limit <n>', 'at most n payments (the newest)')
+    .option('--tag <key=value>', 'only entries with this tag, e.g. task=42')
+    .option('--kind <kind>', 'only purchase, draw, release or refund entries')
+    .option(
+      '--by <grouping>',
+      'spend grouped by origin, account, agent, task, model, or tag:<key> (with --json: JSON)',
+    )
+    .option('--limit <n>', 'at most n entries (the newest)')
     .action(async (flags: LedgerFlags) => {
       try {
         if (flags.json && flags.csv) throw new UsageError('choose one of --json and --csv');
+        groupingOf(flags);
         const query = toQuery(flags, Date.now());
         // Loaded when the command runs, so that other commands start without the client.
         const { createSqliteClientStore, defaultAgentDbPath } = await import('@tollway/sdk/client');
@@ -205,13 +285,7 @@ export function registerLedgerCommand(
         }
         const store = createSqliteClientStore({ path });
         try {
-          const entries = await store.list(query);
-          if (flags.json) io.stdout(toJson(entries));
-          else if (flags.csv) io.stdout(toCsv(entries));
-          else
-            io.stdout(
-              formatReport(entries, await store.totals(query), Object.keys(query).length > 0),
-            );
+          await print(io, store, flags, query);
         } finally {
           await store.close();
         }

@@ -62,7 +62,9 @@ function offerLine(offer: Offer, context: FetchContext): string {
     return `x402 v${offer.x402Version} ${offer.scheme}: ${x402Amount(offer, context)} on ${offer.network} to ${offer.payTo}`;
   }
   const expires = new Date(offer.invoice.expiresAt).toISOString();
-  return `${offer.protocol} ${formatMsat(offer.amountMsat)} (${offer.invoice.network} invoice, expires ${expires})`;
+  const unit =
+    offer.protocol === 'mpp-session' ? ` deposit, ${formatMsat(offer.unitMsat)} per request` : '';
+  return `${offer.protocol} ${formatMsat(offer.amountMsat)}${unit} (${offer.invoice.network} invoice, expires ${expires})`;
 }
 
 function rejectedLine(rejected: RejectedOffer): string {
@@ -153,5 +155,9 @@ export function verboseLine(event: PayingFetchEvent, context: FetchContext): str
       return `* sending the cached ${event.protocol} credential`;
     case 'retry':
       return `< ${event.status} on retry`;
+    case 'session-closed':
+      return `* closed session ${event.session.id}: refund ${formatMsat(event.session.refundMsat)} (${event.session.refundStatus})`;
+    case 'session-close-failed':
+      return `* closing an idle session failed: ${String(event.error)}`;
   }
 }

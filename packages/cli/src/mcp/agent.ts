@@ -87,6 +87,7 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
     },
     commit: (reservation, actual) => budget.commit(reservation, actual),
     release: (reservation) => budget.release(reservation),
+    refund: (reservationId, amountMsat) => budget.refund(reservationId, amountMsat),
     check: async (request) => {
       const refused = refusal(request);
       return refused === undefined

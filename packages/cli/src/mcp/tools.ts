@@ -13,9 +13,11 @@ import {
   getPayment,
   type LedgerQuery,
   type Offer,
+  type PayingRequestInit,
   type Quote,
 } from '@tollway/sdk/client';
 import { z } from 'zod';
+import { parseGrouping, type SpendRow, spendRow } from '../ledger-spend.js';
 import type { Agent } from './agent.js';
 import { readBoundedBody } from './body.js';
 import { toolError } from './tool-errors.js';
@@ -128,6 +130,22 @@ function result(structured: Record<string, unknown>, more: string[] = []): CallT
   };
 }
 
+/** A spend row as the payments tool shows it: amounts in sat. */
+function spendInSat(row: SpendRow) {
+  return {
+    key: row.key === '' ? '(none)' : row.key,
+    purchases: row.purchases,
+    paid: formatMsat(row.paidMsat),
+    fees: formatMsat(row.feeMsat),
+    refunded: formatMsat(row.refundedMsat),
+    net: formatMsat(row.netMsat),
+    requests_charged: row.calls,
+    charged: formatMsat(row.chargedMsat),
+    unsettled_at_most: formatMsat(row.unsettledMsat),
+    released: row.released,
+  };
+}
+
 function satsToMsat(sats: number | undefined): bigint | undefined {
   return sats === undefined ? undefined : BigInt(sats) * 1000n;
 }
@@ -155,6 +173,16 @@ export function registerTools(server: McpServer, agent: Agent): void {
       .optional()
       .describe('Request headers, e.g. {"content-type": "application/json"}.'),
     body: z.string().optional().describe('Request body as text (not with GET or HEAD).'),
+    agent: z
+      .string()
+      .max(100)
+      .optional()
+      .describe('Who makes this request (your name or role), recorded in the ledger for reports.'),
+    task: z
+      .string()
+      .max(100)
+      .optional()
+      .describe('The task this request serves, recorded in the ledger for reports.'),
     max_cost: z
       .number()
       .int()
@@ -168,10 +196,16 @@ export function registerTools(server: McpServer, agent: Agent): void {
     method?: string | undefined;
     headers?: Record<string, string> | undefined;
     body?: string | undefined;
-  }): RequestInit => ({
+    agent?: string | undefined;
+    task?: string | undefined;
+  }): PayingRequestInit => ({
     ...(args.method !== undefined ? { method: args.method } : {}),
     ...(args.headers !== undefined ? { headers: args.headers } : {}),
     ...(args.body !== undefined ? { body: args.body } : {}),
+    tags: {
+      ...(args.agent !== undefined ? { agent: args.agent } : {}),
+      ...(args.task !== undefined ? { task: args.task } : {}),
+    },
   });
   const signal = (cancel: AbortSignal) =>
     AbortSignal.any([cancel, AbortSignal.timeout(config.timeoutMs)]);
@@ -357,7 +391,7 @@ export function registerTools(server: McpServer, agent: Agent): void {
     {
       title: 'Payments made',
       description:
-        "List payments from the agent's ledger, newest first, with totals per origin of the succeeded ones that match. Each entry: time, URL, origin, protocol, amount and fee in sat, status (succeeded; failed = not paid; pending = outcome not known yet, settled automatically before that origin is paid again), payment hash and proof. Use it to report spending or to check what happened after an error.",
+        "List the agent's ledger, newest first, with totals per origin of the succeeded payments that match. Each entry: time, kind (purchase = a payment; draw = what one request was charged out of something bought before, as the server's receipt said; release = a request charged nothing; refund = money paid back), URL, origin, protocol, amount and fee in sat, status (succeeded; failed = not paid; pending = outcome not known yet, settled automatically before that origin is paid again; a pending draw = a metered request whose receipt told only the most it could cost), tags (agent, task, model), payment hash and proof. With by, also the spend grouped by origin, agent, task or model: paid, fees, refunded, net, requests charged and what they were charged. Use it to report spending (what did this task or model cost) or to check what happened after an error.",
       inputSchema: {
         since: z
           .string()
@@ -377,7 +411,11 @@ export function registerTools(server: McpServer, agent: Agent): void {
         status: z
           .enum(['pending', 'succeeded', 'failed'])
           .optional()
-          .describe('Only payments with this status.'),
+          .describe('Only entries with this status.'),
+        by: z
+          .enum(['origin', 'agent', 'task', 'model'])
+          .optional()
+          .describe('Also report the spend grouped by this (over every entry that matches).'),
         limit: z
           .number()
           .int()
@@ -400,15 +438,22 @@ export function registerTools(server: McpServer, agent: Agent): void {
           limit: args.limit ?? DEFAULT_PAYMENTS_LIMIT,
         });
         const totals = await agent.store.totals(query);
+        const grouping = args.by === undefined ? undefined : parseGrouping(args.by);
+        const spend =
+          grouping === undefined
+            ? undefined
+            : (await agent.store.summary(query, grouping)).map(spendRow);
         return result({
           payments: entries.map((e) => ({
             time: new Date(e.time).toISOString(),
+            kind: e.kind,
             url: e.url,
             origin: e.origin,
             protocol: e.protocol,
             amount: formatMsat(e.amountMsat),
             fee: formatMsat(e.feeMsat),
             status: e.status,
+            tags: e.tags,
             payment_hash: e.reference,
             ...(e.proof !== undefined ? { proof: e.proof } : {}),
           })),
@@ -418,6 +463,7 @@ export function registerTools(server: McpServer, agent: Agent): void {
             amount: formatMsat(t.amountMsat),
             fee: formatMsat(t.feeMsat),
           })),
+          ...(spend === undefined ? {} : { spend: spend.map(spendInSat) }),
         });
       } catch (error) {
         return toolError(error, config);

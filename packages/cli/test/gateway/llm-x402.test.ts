@@ -6,7 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixedRate } from '@tollway/sdk';
+import { createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
 import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
+import { createEvmWallet } from '@tollway/sdk/x402';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -113,5 +116,47 @@ describe.skipIf(chain === undefined)('an x402 payment buys an LLM balance', () =
     expect(again.headers.get('tollway-remaining')).toBe('49280 msat');
     await again.arrayBuffer();
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(before - 50_000n);
+  });
+
+  it("the paying fetch buys the balance by x402, keeps its credential, and records each call's draw", async () => {
+    const store = createMemoryClientStore();
+    const fetch402 = createPayingFetch({
+      wallets: [],
+      store,
+      preferences: ['x402'],
+      x402: {
+        wallet: createEvmWallet({
+          privateKey: c.accounts.payer.privateKey,
+          allowedAssets: [{ network: c.network, address: c.token }],
+        }),
+        rates: fixedRate('100000'),
+      },
+    });
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        max_tokens: 512,
+        messages: [{ role: 'user', content: 'Say hello. '.repeat(300) }],
+      }),
+    };
+    const before = await c.balanceOf(c.accounts.payer.address);
+    for (let call = 0; call < 3; call++) {
+      const answer = await fetch402(`${gateway.url}/v1/chat/completions`, init);
+      expect(answer.status).toBe(200);
+      await answer.arrayBuffer();
+    }
+    // Paid once on chain; the later calls presented the balance's L402 credential.
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(before - 50_000n);
+    const [purchase] = await store.list({ kind: 'purchase' });
+    expect(purchase).toMatchObject({ protocol: 'x402', amountMsat: 50_000n });
+    const draws = await store.list({ kind: 'draw' });
+    expect(draws.map((draw) => [draw.amountMsat, draw.account])).toEqual([
+      [360n, purchase?.account],
+      [360n, purchase?.account],
+      [360n, purchase?.account],
+    ]);
+    expect(draws.map((draw) => draw.protocol).sort()).toEqual(['l402', 'l402', 'x402']);
   });
 });

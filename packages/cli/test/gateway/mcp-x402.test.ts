@@ -305,7 +305,7 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
         expect(await balances()).toEqual([before[0] - PRICE, before[1] + PRICE]);
         // The upstream never sees the payment.
         expect(runs.at(-1)).toEqual({ tool: 'get_forecast', meta: undefined });
-        const ledger = await store.list();
+        const ledger = await store.list({ kind: 'purchase' });
         expect(ledger).toHaveLength(1);
         expect(ledger[0]).toMatchObject({
           protocol: 'x402',
@@ -313,6 +313,10 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
           amount: PRICE,
           proof: receipt.transaction,
         });
+        // And the charge the answer's receipt stated: the payment, spent.
+        expect(await store.list({ kind: 'draw' })).toEqual([
+          expect.objectContaining({ protocol: 'x402', amount: PRICE, account: ledger[0]?.account }),
+        ]);
       } finally {
         await client.close();
       }
@@ -551,16 +555,17 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
       expect(text(result)).toBe('Oslo: sunny');
       expect(runs.length).toBe(calls + 1);
       expect(await balances()).toEqual([before[0] - 2n * PRICE, before[1] + 2n * PRICE]);
-      const ledger = await store.list();
+      const ledger = await store.list({ kind: 'purchase' });
       expect(ledger).toHaveLength(1);
       expect(ledger[0]).toMatchObject({
         protocol: 'x402',
         status: 'succeeded',
         amount: 2n * PRICE,
       });
+      const entries = (await store.list()).length;
       // Free messages stay free on the same service.
       expect(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi');
-      expect(await store.list()).toHaveLength(1);
+      expect(await store.list()).toHaveLength(entries);
     } finally {
       await client.close();
     }

@@ -154,7 +154,11 @@ async function payWithinBudget(client: Client, spent: () => bigint): Promise<voi
   expect(spent()).toBe(0n);
   expect((await call(client, 'payments')).data.payments).toEqual([]);
 
-  const first = await call(client, 'fetch', { url: `${base}/forecast` });
+  const first = await call(client, 'fetch', {
+    url: `${base}/forecast`,
+    agent: 'scout',
+    task: 'weather',
+  });
   expect(first.isError).toBe(false);
   expect(first.data).toMatchObject({
     status: 200,
@@ -215,9 +219,25 @@ async function payWithinBudget(client: Client, spent: () => bigint): Promise<voi
       protocol: 'l402',
       amount: '10 sat',
       status: 'succeeded',
+      kind: 'purchase',
+      tags: { via: 'mcp', agent: 'scout', task: 'weather' },
       payment_hash,
       proof,
     }),
+  ]);
+  expect((await call(client, 'payments', { by: 'task' })).data.spend).toEqual([
+    {
+      key: 'weather',
+      purchases: 1,
+      paid: '10 sat',
+      fees: '0 sat',
+      refunded: '0 sat',
+      net: '10 sat',
+      requests_charged: 0,
+      charged: '0 sat',
+      unsettled_at_most: '0 sat',
+      released: 0,
+    },
   ]);
   expect(payments.data.totals).toEqual([
     { origin: base, payments: 1, amount: '10 sat', fee: '0 sat' },
@@ -292,7 +312,9 @@ describe('tollway mcp over Streamable HTTP (in process)', () => {
 
   it('pays within the budget, reuses the credential and refuses over budget', async () => {
     await payWithinBudget(client, wallet.spent);
-    expect((await agent.store.list()).map((e) => e.tags)).toEqual([{ via: 'mcp' }]);
+    expect((await agent.store.list()).map((e) => e.tags)).toEqual([
+      { via: 'mcp', agent: 'scout', task: 'weather' },
+    ]);
   });
 
   it('bounds bodies: cuts long text with a note, returns small binary as base64', async () => {

@@ -9,17 +9,20 @@
  */
 import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
+import type { Tags } from './call-tags.js';
 import {
+  acquiredOf,
   type CredentialTarget,
   credentialApplies,
   findSavedCredential,
   offeredServices,
 } from './credentials.js';
 import { payLightning } from './lightning-payment.js';
-import type { ParsedOffers } from './offers.js';
+import type { LightningOffer, ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import { settlePendingPayments } from './recovery.js';
 import { chooseOffer, type RankedOffers, rankOffers } from './select.js';
+import { openSession, refusedSession, topUpSession } from './session-payment.js';
 import { lightningSpend, reserveSpend } from './spend.js';
 import { walletsByNetwork } from './wallets.js';
 import { payX402, x402Candidate } from './x402-payment.js';
@@ -36,6 +39,11 @@ export interface CredentialNeed {
   refused: string | undefined;
   /** False once the call has been refused a credential another call saved: it must pay. */
   mayUseSaved: boolean;
+  /** The call's tags, for what it pays. */
+  tags: () => Tags;
+  /** The call's request and body, for a session's top-up (sent as the call is). */
+  request: Request;
+  body: Uint8Array | undefined;
 }
 
 /** The request a saved credential would serve: path, method, and the services offered for it. */
@@ -52,6 +60,22 @@ function mayShare(
 ): boolean {
   if (!need.mayUseSaved || header.value === need.refused) return false;
   return credentialApplies(context, header, targetOf(need));
+}
+
+/**
+ * `candidates` with the session offers moved first when `expectedCalls` requests, at a session's
+ * price per request, would cost less than its deposit: the session gives back what they do not
+ * use, a balance token keeps it. Otherwise (or without `expectedCalls`) as they are.
+ */
+function preferSessions(
+  candidates: readonly LightningOffer[],
+  expectedCalls: number | undefined,
+): LightningOffer[] {
+  if (expectedCalls === undefined) return [...candidates];
+  const worth = (offer: LightningOffer): boolean =>
+    offer.protocol === 'mpp-session' &&
+    BigInt(Math.max(0, Math.ceil(expectedCalls))) * offer.unitMsat < offer.amountMsat;
+  return [...candidates.filter(worth), ...candidates.filter((offer) => !worth(offer))];
 }
 
 /** Throws `payment_timeout` while an earlier payment to the origin is unresolved. */
@@ -92,15 +116,29 @@ async function payOffer(context: PayingContext, need: CredentialNeed): Promise<A
   const lightningRank =
     best === undefined ? preferences.length : preferences.indexOf(best.protocol);
   if (evm !== undefined && preferences.indexOf('x402') < lightningRank) {
-    return payX402(context, { offer: evm, url });
+    return payX402(context, { offer: evm, url, tags: need.tags() });
   }
   if (ranked.candidates.length === 0) throw failure ?? noPayableOffer(url, parsed, ranked);
-  const { offer, reservation } = await chooseOffer(ranked.candidates, (o) =>
-    reserveSpend(context, lightningSpend(context, o, url)),
+  const candidates = preferSessions(ranked.candidates, context.sessions.expectedCalls);
+  const { offer, reservation } = await chooseOffer(candidates, (o) =>
+    reserveSpend(context, lightningSpend(context, o, { url, tags: need.tags() })),
   );
   context.emit({ type: 'chosen', url: url.href, offer });
   const wallet = byNetwork.get(offer.invoice.network) as LightningBackend;
-  return payLightning(context, { offer, reservation, wallet, url, scope: need.scope });
+  const { scope, method } = need;
+  if (offer.protocol !== 'mpp-session') {
+    return payLightning(context, { offer, reservation, wallet, url, scope });
+  }
+  const payment = { offer, reservation, wallet, url, scope, method };
+  // A session whose bearer credential was refused for want of funds is topped up, not replaced.
+  const session = await refusedSession(context, url.origin, need.refused);
+  if (session === undefined) return openSession(context, payment);
+  return topUpSession(context, {
+    ...payment,
+    session,
+    request: need.request,
+    ...(need.body === undefined ? {} : { body: need.body }),
+  });
 }
 
 /**
@@ -117,7 +155,7 @@ async function acquireCredential(context: PayingContext, need: CredentialNeed): 
     : undefined;
   if (known !== undefined && known.header.value !== need.refused) {
     context.emit({ type: 'shared', url: url.href });
-    return { header: known.header, reusable: known.protocol === 'l402', stored: known };
+    return acquiredOf(known);
   }
   return payOffer(context, need);
 }
@@ -142,7 +180,8 @@ export async function acquireShared(
     if (flight.leader) return acquired;
     if (acquired.reusable && mayShare(context, need, acquired.header)) {
       context.emit({ type: 'shared', url: url.href });
-      return { header: acquired.header, reusable: true };
+      const { header, protocol, account } = acquired;
+      return { header, protocol, reusable: true, ...(account === undefined ? {} : { account }) };
     }
     // A single-use credential cannot be shared: queue for a payment of this call's own. A token
     // bought for another path or service, or one this call may not try: a flight of its path.

@@ -40,8 +40,15 @@ export interface WindowLimits {
 
 /** The caps of one budget. Every cap is optional; a budget without any only applies its policy. */
 export interface BudgetLimits extends WindowLimits {
-  /** Largest price of one payment (`over_price`). */
+  /** Largest price of one payment for one request (`over_price`). */
   perRequest?: BudgetAmount;
+  /**
+   * Largest payment for a prepaid balance that later requests draw from: the balance a metered
+   * route sells (an LLM route's, say), an MPP session's deposit or top-up (`over_price`). The
+   * server says what a balance costs; this says what the agent will put into one. Unset, such a
+   * payment is held to `perRequest`.
+   */
+  perBalance?: BudgetAmount;
   /** Largest routing fee one payment may reserve (`fee_too_high`). */
   maxFee?: BudgetAmount;
   /** Window caps counted for each origin on its own. */
@@ -123,6 +130,7 @@ type ParsedLimit = { msat: bigint } | { microUsd: bigint };
 
 interface ParsedLimits {
   perRequest?: ParsedLimit;
+  perBalance?: ParsedLimit;
   maxFee?: ParsedLimit;
   approveAbove?: ParsedLimit;
   global: Partial<Record<RollingWindow, ParsedLimit>>;
@@ -132,6 +140,7 @@ interface ParsedLimits {
 /** Limits in msat at one decision. */
 interface Bounds {
   perRequest: bigint | undefined;
+  perBalance: bigint | undefined;
   maxFee: bigint | undefined;
   global: Partial<Record<RollingWindow, bigint>>;
   perOrigin: Partial<Record<RollingWindow, bigint>>;
@@ -177,9 +186,11 @@ function parseLimits(limits: BudgetLimits, policy: BudgetPolicy): ParsedLimits {
     perOrigin: parseWindows(limits.perOrigin, 'limits.perOrigin.'),
   };
   const perRequest = parseLimit(limits.perRequest, 'limits.perRequest');
+  const perBalance = parseLimit(limits.perBalance, 'limits.perBalance');
   const maxFee = parseLimit(limits.maxFee, 'limits.maxFee');
   const approveAbove = parseLimit(policy.approveAbove, 'policy.approveAbove');
   if (perRequest !== undefined) parsed.perRequest = perRequest;
+  if (perBalance !== undefined) parsed.perBalance = perBalance;
   if (maxFee !== undefined) parsed.maxFee = maxFee;
   if (approveAbove !== undefined) parsed.approveAbove = approveAbove;
   return parsed;
@@ -188,6 +199,7 @@ function parseLimits(limits: BudgetLimits, policy: BudgetPolicy): ParsedLimits {
 function hasUsd(parsed: ParsedLimits): boolean {
   const all = [
     parsed.perRequest,
+    parsed.perBalance,
     parsed.maxFee,
     parsed.approveAbove,
     ...Object.values(parsed.global),
@@ -327,13 +339,26 @@ function formatLimit(msat: bigint): string {
   return msat <= MAX_MSAT ? formatMsat(msat) : `${msat} msat`;
 }
 
+/** The cap on the price of `request` in one budget: `perBalance` for a balance, else `perRequest`. */
+function priceCap(limits: ResolvedLimits, request: SpendRequest) {
+  const { budget, perRequest, perBalance } = limits;
+  if (request.buys === 'balance' && perBalance !== undefined) {
+    return { msat: perBalance, given: budget.limits.perBalance, name: 'per-balance' };
+  }
+  return perRequest === undefined
+    ? undefined
+    : { msat: perRequest, given: budget.limits.perRequest, name: 'per-request' };
+}
+
 function capDenial(resolved: readonly ResolvedLimits[], request: SpendRequest): Denial | undefined {
-  for (const { budget, perRequest, maxFee } of resolved) {
-    if (perRequest !== undefined && request.amountMsat > perRequest) {
+  for (const limits of resolved) {
+    const { budget, maxFee } = limits;
+    const cap = priceCap(limits, request);
+    if (cap !== undefined && request.amountMsat > cap.msat) {
       return {
         code: 'over_price',
-        message: `price ${formatMsat(request.amountMsat)} is above the per-request cap of ${budget.path} (${describeCap(budget.limits.perRequest, perRequest)})`,
-        details: { budget: budget.path, amountMsat: request.amountMsat, limitMsat: perRequest },
+        message: `price ${formatMsat(request.amountMsat)} is above the ${cap.name} cap of ${budget.path} (${describeCap(cap.given, cap.msat)})`,
+        details: { budget: budget.path, amountMsat: request.amountMsat, limitMsat: cap.msat },
       };
     }
     if (maxFee !== undefined && request.maxFeeMsat > maxFee) {
@@ -448,6 +473,7 @@ export function createBudget(options: BudgetOptions): AgentBudget {
     reserve,
     commit,
     release: (reservation) => store.releaseHold(reservation.id),
+    refund,
     check,
     status,
   };
@@ -471,13 +497,21 @@ export function createBudget(options: BudgetOptions): AgentBudget {
         ? await currentRate(rates)
         : undefined;
     const resolved: ResolvedLimits[] = [];
-    let above: Bounds = { perRequest: undefined, maxFee: undefined, global: {}, perOrigin: {} };
+    let above: Bounds = {
+      perRequest: undefined,
+      perBalance: undefined,
+      maxFee: undefined,
+      global: {},
+      perOrigin: {},
+    };
     for (const { budget: b, parsed: p } of all) {
       const perRequest = toMsat(p.perRequest, rate);
+      const perBalance = toMsat(p.perBalance, rate);
       const maxFee = toMsat(p.maxFee, rate);
       const own: ResolvedLimits = {
         budget: b,
         perRequest: perRequest === undefined ? undefined : smaller(perRequest, above.perRequest),
+        perBalance: perBalance === undefined ? undefined : smaller(perBalance, above.perBalance),
         maxFee: maxFee === undefined ? undefined : smaller(maxFee, above.maxFee),
         approveAbove: toMsat(p.approveAbove, rate),
         global: clampWindows(p.global, above.global, rate),
@@ -487,6 +521,7 @@ export function createBudget(options: BudgetOptions): AgentBudget {
       // A clamped limit is never above the one it replaces, so the tightest bounds so far merge.
       above = {
         perRequest: own.perRequest ?? above.perRequest,
+        perBalance: own.perBalance ?? above.perBalance,
         maxFee: own.maxFee ?? above.maxFee,
         global: { ...above.global, ...own.global },
         perOrigin: { ...above.perOrigin, ...own.perOrigin },
@@ -583,6 +618,11 @@ export function createBudget(options: BudgetOptions): AgentBudget {
       throw new TollwayError('invalid_amount', 'a committed amount must not be negative');
     }
     await store.commitHold(reservation.id, actual.amountMsat + actual.feeMsat, now());
+  }
+
+  async function refund(reservationId: string, amountMsat: bigint): Promise<bigint> {
+    if (amountMsat < 0n) throw new TollwayError('invalid_amount', 'a refund must not be negative');
+    return store.refundHold(reservationId, amountMsat);
   }
 
   async function check(

@@ -9,11 +9,13 @@
  * @internal
  */
 import { isTollwayError } from '../errors.js';
+import { bytesToHex } from '../internal/bytes.js';
 import { tollwayConditions } from '../l402/caveats.js';
+import { decodeIdentifier } from '../l402/identifier.js';
 import { firstPartyCaveats, parseMacaroon } from '../l402/macaroon.js';
 import type { Offer } from './offers.js';
-import type { PayingContext } from './paying-context.js';
-import { credentialHeader, type ResumeData } from './resume-data.js';
+import type { Acquired, PayingContext } from './paying-context.js';
+import { credentialHeader, isReusable, type ResumeData } from './resume-data.js';
 import { scopeCovers } from './store-common.js';
 import type { StoredCredential } from './types.js';
 
@@ -27,6 +29,8 @@ export interface TokenReach {
   services?: string[];
   /** The earliest `<service>_valid_until`, unix ms. */
   expiresAt?: number;
+  /** `tollway_price_msat`: the price of one request the token paid for (what one use is worth). */
+  priceMsat?: bigint;
 }
 
 /** Splits a comma list, items trimmed, empty ones dropped. */
@@ -70,6 +74,8 @@ export function tokenReach(macaroon: string): TokenReach | undefined {
       reach.methods = listOf(value).map((method) => method.toUpperCase());
     } else if (condition === 'services') {
       reach.services = listOf(value).map(serviceName);
+    } else if (condition === tollwayConditions.priceMsat && /^[0-9]{1,19}$/.test(value)) {
+      reach.priceMsat = BigInt(value);
     } else if (condition.endsWith('_valid_until') && /^[0-9]{1,12}$/.test(value)) {
       reach.expiresAt = Math.min(reach.expiresAt ?? Number.POSITIVE_INFINITY, Number(value) * 1000);
     }
@@ -113,8 +119,10 @@ const REMEMBERED_REACHES = 256;
 /**
  * The reach of the L402 token a credential carries (null: another credential, or an opaque
  * token), read once per credential value: a cached token is checked on every send.
+ *
+ * @internal
  */
-function credentialReach(
+export function credentialReach(
   context: PayingContext,
   header: { name: string; value: string },
 ): TokenReach | null {
@@ -185,8 +193,85 @@ export async function findSavedCredential(
 }
 
 /**
+ * The credential to send of one read from the store.
+ *
+ * @internal
+ */
+export function acquiredOf(stored: StoredCredential): Acquired {
+  return {
+    header: stored.header,
+    protocol: stored.protocol,
+    reusable: stored.singleUse !== true,
+    ...(stored.account === undefined ? {} : { account: stored.account }),
+    stored,
+  };
+}
+
+/**
+ * Saves a single-use credential (an MPP charge, an x402 payment) that was not spent — the server
+ * released it, or it could not be sent — under the path of its request, for the next call there.
+ *
+ * @internal
+ */
+export async function keepSingleUse(
+  context: PayingContext,
+  url: URL,
+  credential: Acquired,
+): Promise<void> {
+  await context.store.saveCredential({
+    origin: url.origin,
+    scope: url.pathname,
+    protocol: credential.protocol,
+    header: credential.header,
+    singleUse: true,
+    createdAt: context.now(),
+    ...(credential.account === undefined ? {} : { account: credential.account }),
+  });
+}
+
+/**
+ * Saves the credential of the balance an x402 payment bought, as the server handed it over
+ * (`Tollway-Credential: L402 <macaroon>:<secret>`), under every scope its token covers, for the
+ * later calls to present. Returns its account (the token's payment hash), or undefined when the
+ * value is not an L402 credential.
+ *
+ * @internal
+ */
+export async function saveBoughtCredential(
+  context: PayingContext,
+  origin: string,
+  value: string,
+): Promise<string | undefined> {
+  const header = { name: 'Authorization', value: value.trim() };
+  const macaroon = l402Macaroon(header);
+  if (macaroon === undefined) return undefined;
+  let account: string;
+  try {
+    account = bytesToHex(decodeIdentifier(parseMacaroon(macaroon).identifier).paymentHash);
+  } catch (error) {
+    if (isTollwayError(error)) return undefined;
+    throw error;
+  }
+  const { scopes, expiresAt } = tokenScope(macaroon, '/');
+  for (const scope of scopes) {
+    await context.store.saveCredential({
+      origin,
+      scope,
+      protocol: 'l402',
+      header,
+      account,
+      createdAt: context.now(),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+    });
+  }
+  return account;
+}
+
+/**
  * Saves the credential of a payment to `origin` (described by its resume data) with `preimage`:
- * an L402 token under every scope it covers, a single-use charge under its request path.
+ * an L402 token under every scope it covers, an MPP charge of a balance under the scope a token
+ * without path caveats gets, a single-use charge under its request path. Its account is the
+ * payment hash.
  *
  * @internal
  */
@@ -194,19 +279,23 @@ export async function saveCredential(
   context: PayingContext,
   origin: string,
   data: ResumeData,
-  preimage: string,
+  paid: { preimage: string; paymentHash: string },
 ): Promise<void> {
+  const { preimage, paymentHash } = paid;
   const header = credentialHeader(data.credential, preimage);
+  const reusable = isReusable(data.credential);
   const { scopes, expiresAt } =
     data.credential.protocol === 'l402'
       ? tokenScope(data.credential.macaroon, data.scope)
-      : { scopes: [data.path], expiresAt: undefined };
+      : { scopes: [reusable ? data.scope : data.path], expiresAt: undefined };
   const saved: StoredCredential[] = scopes.map((scope) => ({
     origin,
     scope,
     protocol: data.credential.protocol,
     header,
+    account: paymentHash,
     createdAt: context.now(),
+    ...(reusable ? {} : { singleUse: true }),
     ...(expiresAt !== undefined ? { expiresAt } : {}),
   }));
   for (const credential of saved) await context.store.saveCredential(credential);

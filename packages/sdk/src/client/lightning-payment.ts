@@ -1,7 +1,7 @@
 /**
- * Paying a Lightning offer (L402 or MPP charge) that the budget already holds: the pending ledger
- * entry first (with what rebuilds the credential), then the wallet, then the proof checked, the
- * credential saved, the spend committed and the entry settled. A payment whose outcome is unknown
+ * Paying a Lightning offer that the budget already holds (an L402 token, an MPP charge, a session's
+ * deposit): the pending ledger entry first (with what rebuilds the credential), then the wallet,
+ * then the proof checked, the credential saved, the spend committed and the entry settled. A payment whose outcome is unknown
  * stays pending, to be resolved by its payment hash (see `recovery.ts`).
  *
  * @internal
@@ -10,10 +10,10 @@ import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.j
 import { preimageMatches } from '../lightning/bolt11.js';
 import type { LightningBackend, PaymentResult } from '../lightning/types.js';
 import { saveCredential } from './credentials.js';
-import type { LightningOffer } from './offers.js';
+import type { L402Offer, LightningOffer, MppOffer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PaymentInfo } from './paying-fetch.js';
-import { createResumeData, credentialHeader, type ResumeData } from './resume-data.js';
+import { createResumeData, credentialHeader, isReusable } from './resume-data.js';
 import type { LedgerEntry, Reservation } from './types.js';
 
 /** What {@link payLightning} pays, and where its credential goes. */
@@ -45,11 +45,22 @@ const UNPAID: ReadonlySet<TollwayErrorCode> = new Set([
   'invalid_amount',
 ]);
 
-/** The pending ledger entry of a payment, written before the wallet is asked. */
-function pendingEntry(payment: LightningPayment, data: ResumeData, time: number): LedgerEntry {
+/**
+ * The pending ledger entry of a payment, written before the wallet is asked: a purchase on the
+ * account of its payment hash (unless another is given), with what rebuilds its credential.
+ *
+ * @internal
+ */
+export function pendingEntry(
+  payment: LightningPayment,
+  resume: string | undefined,
+  time: number,
+  account: string = payment.offer.invoice.paymentHash,
+): LedgerEntry {
   const { offer, reservation, url } = payment;
   return {
     id: reservation.id,
+    kind: 'purchase',
     time,
     tags: reservation.request.tags ?? {},
     url: url.href,
@@ -60,9 +71,10 @@ function pendingEntry(payment: LightningPayment, data: ResumeData, time: number)
     amountMsat: offer.amountMsat,
     feeMsat: 0n,
     reference: offer.invoice.paymentHash,
+    account,
     status: 'pending',
     payee: offer.invoice.payeePubkey,
-    resume: JSON.stringify(data),
+    ...(resume === undefined ? {} : { resume }),
     ...(reservation.rate !== undefined ? { rate: reservation.rate } : {}),
   };
 }
@@ -101,20 +113,28 @@ async function askWallet(
   }
 }
 
+/** What {@link payHeld} paid: the proof, and the payment as the caller is told of it. */
+export interface HeldPayment {
+  preimage: string;
+  paid: PaymentInfo;
+}
+
 /**
- * Pays a Lightning offer (already held in the budget) and returns its credential. Throws
+ * Pays the invoice of a Lightning offer already held in the budget, its ledger entry `entry`
+ * (pending until paid): records the entry, asks the wallet, checks the preimage, runs `paidBy`
+ * (saving what the payment bought) and only then commits the budget and the entry. Throws
  * `payment_failed`, `payment_timeout` or `preimage_mismatch` (see `createPayingFetch`).
  *
  * @internal
  */
-export async function payLightning(
+export async function payHeld(
   context: PayingContext,
   payment: LightningPayment,
-): Promise<Acquired> {
+  entry: LedgerEntry,
+  paidBy: (preimage: string) => Promise<void>,
+): Promise<HeldPayment> {
   const { offer, reservation, url } = payment;
   const { paymentHash } = offer.invoice;
-  const data = createResumeData(offer, url, payment.scope, context.maxFeeMsat);
-  const entry = pendingEntry(payment, data, context.now());
   context.paying.add(entry.id);
   try {
     try {
@@ -133,7 +153,7 @@ export async function payLightning(
         { details: { paymentHash, ledgerId: entry.id } },
       );
     }
-    if (offer.protocol === 'l402') await saveCredential(context, url.origin, data, preimage);
+    await paidBy(preimage);
     await context.budget?.commit(reservation, {
       amountMsat: offer.amountMsat,
       feeMsat: result.feeMsat,
@@ -155,12 +175,39 @@ export async function payLightning(
     };
     context.emit({ type: 'paid', payment: paid });
     context.onPayment(paid);
-    return {
-      header: credentialHeader(data.credential, preimage),
-      reusable: offer.protocol === 'l402',
-      payment: paid,
-    };
+    return { preimage, paid };
   } finally {
     context.paying.delete(entry.id);
   }
+}
+
+/**
+ * Pays a Lightning offer (an L402 token, an MPP charge; already held in the budget) and returns
+ * its credential. Throws as {@link payHeld}.
+ *
+ * @internal
+ */
+export async function payLightning(
+  context: PayingContext,
+  payment: LightningPayment & { offer: L402Offer | MppOffer },
+): Promise<Acquired> {
+  const { offer, url } = payment;
+  const { paymentHash } = offer.invoice;
+  const data = createResumeData(offer, url, payment.scope, context.maxFeeMsat);
+  const reusable = isReusable(data.credential);
+  const { preimage, paid } = await payHeld(
+    context,
+    payment,
+    pendingEntry(payment, JSON.stringify(data), context.now()),
+    async (preimage) => {
+      if (reusable) await saveCredential(context, url.origin, data, { preimage, paymentHash });
+    },
+  );
+  return {
+    header: credentialHeader(data.credential, preimage),
+    protocol: offer.protocol,
+    reusable,
+    account: paymentHash,
+    payment: paid,
+  };
 }

@@ -101,5 +101,10 @@ export async function noteMcpSettlement(
   } catch (error) {
     if (!isTollwayError(error)) throw error;
   }
-  await recordSettlement(context, payment, settled, readMcpPaymentRequired(result) !== undefined);
+  await recordSettlement(
+    context,
+    payment.ledgerId,
+    settled,
+    readMcpPaymentRequired(result) !== undefined,
+  );
 }

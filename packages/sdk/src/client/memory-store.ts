@@ -5,10 +5,14 @@
 import { TollwayError } from '../errors.js';
 import { assertStorableAmount } from '../stores/common.js';
 import {
+  addToSummary,
   assertLedgerEntry,
   assertQueryLimit,
   DEFAULT_STALE_HOLD_MS,
+  emptySummary,
+  groupKey,
   matchesQuery,
+  minMsat,
   pickCredential,
   windowStart,
 } from './store-common.js';
@@ -17,7 +21,9 @@ import type {
   ClientStore,
   LedgerEntry,
   LedgerQuery,
+  LedgerSummary,
   StoredCredential,
+  StoredSession,
 } from './types.js';
 
 /** Options of {@link createMemoryClientStore}. */
@@ -45,6 +51,10 @@ function copyEntry(entry: LedgerEntry): LedgerEntry {
   return { ...entry, tags: { ...entry.tags } };
 }
 
+function copySession(session: StoredSession): StoredSession {
+  return { ...session, challenge: { ...session.challenge } };
+}
+
 /**
  * Creates a {@link ClientStore} that keeps everything in memory and forgets it on exit.
  *
@@ -61,6 +71,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
   const payments = new Map<string, { seq: number; entry: LedgerEntry }>();
   const credentials = new Map<string, Map<string, StoredCredential>>();
   const disabled = new Set<string>();
+  const sessions = new Map<string, { seq: number; session: StoredSession }>();
   let seq = 0;
 
   function counts(hold: Hold, now: number): boolean {
@@ -147,6 +158,14 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
       hold.committedAt = now;
     },
 
+    async refundHold(reservationId, amountMsat) {
+      const hold = holds.get(reservationId);
+      if (hold?.state !== 'committed' || amountMsat <= 0n) return 0n;
+      const back = minMsat(amountMsat, hold.spentMsat);
+      hold.spentMsat -= back;
+      return back;
+    },
+
     async releaseHold(reservationId) {
       const hold = holds.get(reservationId);
       if (hold?.state === 'open') hold.state = 'released';
@@ -184,7 +203,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
     },
 
     async pendingPayments() {
-      return sortedEntries({ status: 'pending' }).reverse();
+      return sortedEntries({ status: 'pending', kind: 'purchase' }).reverse();
     },
 
     async list(query = {}) {
@@ -198,7 +217,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
         { origin: string; count: number; amountMsat: bigint; feeMsat: bigint }
       >();
       for (const entry of sortedEntries(query)) {
-        if (entry.status !== 'succeeded') continue;
+        if (entry.status !== 'succeeded' || entry.kind !== 'purchase') continue;
         const total = byOrigin.get(entry.origin) ?? {
           origin: entry.origin,
           count: 0,
@@ -215,6 +234,17 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
       );
     },
 
+    async summary(query, by) {
+      const rows = new Map<string, LedgerSummary>();
+      for (const entry of sortedEntries(query)) {
+        const key = groupKey(entry, by);
+        const row = rows.get(key) ?? emptySummary(key);
+        addToSummary(row, entry);
+        rows.set(key, row);
+      }
+      return [...rows.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    },
+
     async saveCredential(credential) {
       const scopes = credentials.get(credential.origin) ?? new Map<string, StoredCredential>();
       scopes.set(credential.scope, { ...credential, header: { ...credential.header } });
@@ -228,6 +258,38 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
 
     async deleteCredential(origin, scope) {
       credentials.get(origin)?.delete(scope);
+    },
+
+    async saveSession(session) {
+      seq += 1;
+      sessions.set(session.id, {
+        seq: sessions.get(session.id)?.seq ?? seq,
+        session: copySession(session),
+      });
+    },
+
+    async getSession(id) {
+      const found = sessions.get(id)?.session;
+      return found && copySession(found);
+    },
+
+    async listSessions(query = {}) {
+      return [...sessions.values()]
+        .filter(
+          ({ session }) =>
+            (query.origin === undefined || session.origin === query.origin) &&
+            (query.states === undefined || query.states.includes(session.state)),
+        )
+        .sort((a, b) => a.session.openedAt - b.session.openedAt || a.seq - b.seq)
+        .map(({ session }) => copySession(session));
+    },
+
+    async updateSession(id, patch, from) {
+      const row = sessions.get(id);
+      if (row === undefined || (from !== undefined && row.session.state !== from)) return false;
+      if (patch.refundMsat !== undefined) assertStorableAmount(patch.refundMsat, 'refundMsat');
+      row.session = { ...row.session, ...patch };
+      return true;
     },
 
     async close() {},

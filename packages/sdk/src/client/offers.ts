@@ -13,6 +13,7 @@ import { type DecodedInvoice, decodeInvoice, isInvoiceExpired } from '../lightni
 import { type PaymentChallenge, parsePaymentChallenges } from '../mpp/challenge.js';
 import { decodeChargeRequest } from '../mpp/charge-request.js';
 import { isJsonObject, type JsonObject, type JsonValue, parseJson } from '../mpp/json.js';
+import { decodeSessionRequest } from '../mpp/session-request.js';
 import type { X402PaymentRequired } from '../x402/types.js';
 import { requirementsToWire } from '../x402/wire.js';
 
@@ -27,6 +28,11 @@ export interface L402Offer {
   invoice: DecodedInvoice;
   /** The price: the invoice amount. */
   amountMsat: bigint;
+  /**
+   * True when the invoice buys a prepaid balance that later requests draw from (a metered route's:
+   * the 402's body names the `balance`, equal to the invoice amount), not one request.
+   */
+  buysBalance?: true;
 }
 
 /** An MPP `Payment` offer with method `lightning` and intent `charge`. */
@@ -37,6 +43,28 @@ export interface MppOffer {
   invoice: DecodedInvoice;
   /** The price: the invoice amount (the request's `amount` was checked against it). */
   amountMsat: bigint;
+  /** As {@link L402Offer.buysBalance}: the charge pays for a balance each later call draws from. */
+  buysBalance?: true;
+}
+
+/**
+ * An MPP `Payment` offer with method `lightning` and intent `session`: a deposit that many requests
+ * draw from, what is left refunded to the payer's return invoice when the session closes.
+ */
+export interface MppSessionOffer {
+  protocol: 'mpp-session';
+  /** The challenge, echoed unchanged in the session's credentials. */
+  challenge: PaymentChallenge;
+  /** The deposit invoice, decoded. */
+  invoice: DecodedInvoice;
+  /** The deposit: the invoice amount (the request's `depositAmount` was checked against it). */
+  amountMsat: bigint;
+  /** The price of one request (the request's `amount`). */
+  unitMsat: bigint;
+  /** Seconds without a request after which the server closes the session and refunds it. */
+  idleTimeoutSeconds?: number;
+  /** A session is a balance. */
+  buysBalance: true;
 }
 
 /** An x402 payment requirement (v2 header, v1 body, or the tool result of x402 over MCP). */
@@ -57,11 +85,11 @@ export interface X402Offer {
   requirement: JsonObject;
 }
 
-/** Any offer. Lightning offers (`l402`, `mpp`) carry a decoded invoice. */
-export type Offer = L402Offer | MppOffer | X402Offer;
+/** Any offer. Lightning offers (`l402`, `mpp`, `mpp-session`) carry a decoded invoice. */
+export type Offer = L402Offer | MppOffer | MppSessionOffer | X402Offer;
 
 /** An offer the client can pay with a Lightning wallet. */
-export type LightningOffer = L402Offer | MppOffer;
+export type LightningOffer = L402Offer | MppOffer | MppSessionOffer;
 
 /** An offer, or something that looked like one, that the client will not pay, and why. */
 export interface RejectedOffer {
@@ -169,7 +197,80 @@ function l402Offers(value: string, now: number, out: ParsedOffers): void {
   }
 }
 
-function mppOffer(challenge: PaymentChallenge, now: number): MppOffer | RejectedOffer {
+/** The offer of a lightning session challenge, or why it cannot be paid. */
+function mppSessionOffer(
+  challenge: PaymentChallenge,
+  now: number,
+): MppSessionOffer | RejectedOffer {
+  const expired = challengeExpiry('mpp-session', challenge, now);
+  if (expired !== undefined) return expired;
+  let request: ReturnType<typeof decodeSessionRequest>;
+  try {
+    request = decodeSessionRequest(challenge.request);
+  } catch (error) {
+    const { code, reason } = reasonOf(error);
+    return reject('mpp-session', code, reason);
+  }
+  if (request.depositInvoice === undefined) {
+    return reject(
+      'mpp-session',
+      'invalid_challenge',
+      'the session challenge has no deposit invoice',
+    );
+  }
+  const invoice = readInvoice('mpp-session', request.depositInvoice, now);
+  if (isRejected(invoice)) return invoice;
+  if (request.paymentHash !== invoice.paymentHash) {
+    return reject(
+      'mpp-session',
+      'invalid_challenge',
+      'the request names another payment hash than its deposit invoice',
+    );
+  }
+  const amountMsat = invoice.amountMsat ?? 0n;
+  if (request.depositAmountSat !== undefined && request.depositAmountSat * 1000n !== amountMsat) {
+    return reject(
+      'mpp-session',
+      'amount_mismatch',
+      `the challenge asks a deposit of ${request.depositAmountSat} sat, its invoice ${amountMsat} msat`,
+    );
+  }
+  return {
+    protocol: 'mpp-session',
+    challenge,
+    invoice,
+    amountMsat,
+    unitMsat: request.amountSat * 1000n,
+    ...(request.idleTimeoutSeconds === undefined
+      ? {}
+      : { idleTimeoutSeconds: request.idleTimeoutSeconds }),
+    buysBalance: true,
+  };
+}
+
+/** Why a challenge cannot be answered any more (or its expiry is unreadable), if so. */
+function challengeExpiry(
+  kind: string,
+  challenge: PaymentChallenge,
+  now: number,
+): RejectedOffer | undefined {
+  if (challenge.expires === undefined) return undefined;
+  const expires = Date.parse(challenge.expires);
+  if (Number.isNaN(expires))
+    return reject(kind, 'invalid_challenge', 'expires is not an RFC 3339 time');
+  if (now >= expires) {
+    return reject(kind, 'challenge_expired', `the challenge expired at ${challenge.expires}`);
+  }
+  return undefined;
+}
+
+function mppOffer(
+  challenge: PaymentChallenge,
+  now: number,
+): MppOffer | MppSessionOffer | RejectedOffer {
+  if (challenge.method === 'lightning' && challenge.intent === 'session') {
+    return mppSessionOffer(challenge, now);
+  }
   if (challenge.method !== 'lightning' || challenge.intent !== 'charge') {
     return reject(
       'mpp',
@@ -177,13 +278,8 @@ function mppOffer(challenge: PaymentChallenge, now: number): MppOffer | Rejected
       `Payment method "${challenge.method}", intent "${challenge.intent}" is not supported`,
     );
   }
-  if (challenge.expires !== undefined) {
-    const expires = Date.parse(challenge.expires);
-    if (Number.isNaN(expires))
-      return reject('mpp', 'invalid_challenge', 'expires is not an RFC 3339 time');
-    if (now >= expires)
-      return reject('mpp', 'challenge_expired', `the challenge expired at ${challenge.expires}`);
-  }
+  const expired = challengeExpiry('mpp', challenge, now);
+  if (expired !== undefined) return expired;
   let request: ReturnType<typeof decodeChargeRequest>;
   try {
     request = decodeChargeRequest(challenge.request);
@@ -342,7 +438,8 @@ export function offersOfPaymentRequired(required: X402PaymentRequired): X402Offe
 
 /**
  * Claims of price in a JSON body (Tollway's problem body lists `offers` with `invoice`, `amount`
- * and `unit`): each must equal the amount of the invoice it names.
+ * and `unit`; a session's with `depositAmount`): each must equal the amount of the invoice it
+ * names.
  */
 function bodyClaims(json: JsonObject, offers: readonly Offer[], out: ParsedOffers): void {
   const entries = json.offers;
@@ -350,7 +447,9 @@ function bodyClaims(json: JsonObject, offers: readonly Offer[], out: ParsedOffer
   for (const entry of entries) {
     if (!isJsonObject(entry)) continue;
     const invoiceText = stringMember(entry, 'invoice')?.toLowerCase();
-    const amount = stringMember(entry, 'amount');
+    // A session's entry states the price of one request and, apart, its deposit: the invoice's.
+    const session = stringMember(entry, 'intent') === 'session';
+    const amount = stringMember(entry, session ? 'depositAmount' : 'amount');
     const unit = stringMember(entry, 'unit');
     if (invoiceText === undefined || amount === undefined || !DECIMAL.test(amount)) continue;
     if (unit !== 'msat' && unit !== 'sat') continue;
@@ -367,6 +466,28 @@ function bodyClaims(json: JsonObject, offers: readonly Offer[], out: ParsedOffer
         );
       }
     }
+  }
+}
+
+/** The msat of a body's `{ amount, unit }` (`msat` or `sat`), if it is one. */
+function msatOfClaim(claim: JsonValue | undefined): bigint | undefined {
+  if (!isJsonObject(claim)) return undefined;
+  const amount = stringMember(claim, 'amount');
+  const unit = stringMember(claim, 'unit');
+  if (amount === undefined || !DECIMAL.test(amount) || amount.length > 24) return undefined;
+  if (unit === 'msat') return BigInt(amount);
+  return unit === 'sat' ? BigInt(amount) * 1000n : undefined;
+}
+
+/**
+ * Marks the Lightning offers that buy the balance a JSON body names (Tollway's problem body of a
+ * metered route: `balance: { amount, unit }`): those whose invoice is for that amount.
+ */
+function balanceClaim(json: JsonObject, offers: readonly Offer[]): void {
+  const balanceMsat = msatOfClaim(json.balance);
+  if (balanceMsat === undefined) return;
+  for (const offer of offers) {
+    if (offer.protocol !== 'x402' && offer.amountMsat === balanceMsat) offer.buysBalance = true;
   }
 }
 
@@ -417,6 +538,7 @@ export function parseOffers(source: OfferSource, now: number = Date.now()): Pars
       );
     }
     bodyClaims(json, out.offers, out);
+    balanceClaim(json, out.offers);
   }
   return out;
 }

@@ -9,13 +9,16 @@
  */
 import type { McpToolCallMessage } from '../x402/mcp-messages.js';
 import { acquireShared, type CredentialNeed } from './acquire.js';
-import { findSavedCredential } from './credentials.js';
+import { callTags, type Tags, tagsOf } from './call-tags.js';
+import { noteCharge } from './charges.js';
+import { acquiredOf, findSavedCredential, keepSingleUse } from './credentials.js';
 import { bufferedBody, readOffers, send } from './http-exchange.js';
 import { mcpOffers, noteMcpSettlement, paidToolCall, toolCallOf } from './mcp-tool-call.js';
 import { assertConsistentPrices, type ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
-import type { PaymentInfo } from './paying-fetch.js';
+import type { PayingRequestInit, PaymentInfo } from './paying-fetch.js';
 import { ensureResumed } from './recovery.js';
+import { noteSessionUse } from './sessions-close.js';
 import { noteSettlement } from './x402-payment.js';
 
 /** One call as it goes. */
@@ -32,6 +35,7 @@ interface Call {
   payment: PaymentInfo | undefined;
   /** Credentials this call got for refusals (saved by another call, or paid). */
   acquired: number;
+  tags: () => Tags;
 }
 
 const payments = new WeakMap<Response, PaymentInfo>();
@@ -61,51 +65,49 @@ async function cachedCredential(
   const cached = await findSavedCredential(context, url.origin, target);
   if (cached === undefined) return undefined;
   context.emit({ type: 'cached', url: url.href, protocol: cached.protocol });
-  return { header: cached.header, reusable: cached.protocol === 'l402', stored: cached };
+  return acquiredOf(cached);
 }
 
 /**
  * Sends the request with the call's current credential (x402 over MCP: the paid body). A
- * single-use credential read from the store is deleted once sent; a charge this call paid but
- * could not deliver is saved for the next request to the path.
+ * single-use credential read from the store is deleted once sent; one that could not be sent is
+ * kept for the next request to the path.
  */
 async function sendCurrent(context: PayingContext, call: Call): Promise<Response> {
   const { current, url } = call;
+  const { stored } = current ?? {};
+  if (stored?.singleUse === true) await context.store.deleteCredential(stored.origin, stored.scope);
   try {
     return current?.body === undefined
       ? await send(call.request, call.body, current?.header)
       : await send(call.request, current.body, undefined);
   } catch (error) {
-    if (current?.payment !== undefined && !current.reusable) {
-      await context.store.saveCredential({
-        origin: url.origin,
-        scope: url.pathname,
-        protocol: current.payment.protocol,
-        header: current.header,
-        createdAt: context.now(),
-      });
+    if (current !== undefined && !current.reusable && current.body === undefined) {
+      await keepSingleUse(context, url, current);
     }
     throw error;
-  } finally {
-    if (current?.stored !== undefined && current.stored.protocol !== 'l402') {
-      await context.store.deleteCredential(current.stored.origin, current.stored.scope);
-    }
   }
 }
 
-/** Records how the server settled the x402 payment the call just sent. */
+/** Records how the server settled the x402 payment the call just sent (paid now, or kept). */
 async function noteX402Outcome(
   context: PayingContext,
   call: Call,
   response: Response,
 ): Promise<void> {
   const { current, tool } = call;
-  if (current?.payment?.protocol !== 'x402') return;
-  if (current.body !== undefined && tool !== undefined) {
+  if (current?.protocol !== 'x402') return;
+  if (current.payment !== undefined && current.body !== undefined && tool !== undefined) {
     await noteMcpSettlement(context, current.payment, response, tool);
-  } else {
-    await noteSettlement(context, current.payment, response);
+    return;
   }
+  const ledgerId =
+    current.payment?.ledgerId ??
+    (current.account === undefined
+      ? undefined
+      : (await context.store.list({ account: current.account, kind: 'purchase', limit: 1 }))[0]
+          ?.id);
+  if (ledgerId !== undefined) await noteSettlement(context, ledgerId, response);
 }
 
 /** What the call needs a credential for, after a refusal with `parsed` offers. */
@@ -117,6 +119,9 @@ function needOf(call: Call, scope: string, parsed: ParsedOffers): CredentialNeed
     parsed,
     refused: call.current?.header.value,
     mayUseSaved: call.acquired === 0,
+    tags: call.tags,
+    request: call.request,
+    body: call.body,
   };
 }
 
@@ -183,7 +188,7 @@ function nextCredential(
 export async function payingCall(
   context: PayingContext,
   input: string | URL | Request,
-  init?: RequestInit,
+  init?: PayingRequestInit,
 ): Promise<Response> {
   const request = new Request(input, init);
   const body = await bufferedBody(context, request);
@@ -192,15 +197,23 @@ export async function payingCall(
   await ensureResumed(context);
   await context.flights.settled(url.origin, url.pathname);
   const current = await cachedCredential(context, request, url);
-  const call: Call = { request, body, url, tool, current, payment: undefined, acquired: 0 };
+  const tags = callTags(context, tagsOf(init), body);
+  const call: Call = { request, body, url, tool, current, payment: undefined, acquired: 0, tags };
   for (;;) {
     const response = await sendCurrent(context, call);
     if (call.acquired > 0) context.emit({ type: 'retry', url: url.href, status: response.status });
     await noteX402Outcome(context, call, response);
     const next = await nextCredential(context, call, response);
     if (next === undefined) {
-      if (call.payment !== undefined) payments.set(response, call.payment);
-      return response;
+      const answer =
+        call.current === undefined
+          ? response
+          : await noteCharge(context, { url, credential: call.current, tags }, response);
+      if (call.current?.protocol === 'mpp-session' && call.current.account !== undefined) {
+        noteSessionUse(context, call.current.account);
+      }
+      if (call.payment !== undefined) payments.set(answer, call.payment);
+      return answer;
     }
     call.acquired += 1;
     call.current = next;

@@ -12,6 +12,7 @@ import { createMemoryClientStore } from './memory-store.js';
 import type {
   PayingFetchEvent,
   PayingFetchOptions,
+  PayingFetchSessionOptions,
   PayingFetchX402Options,
   PaymentInfo,
   ResumeSummary,
@@ -22,8 +23,14 @@ import type { Budget, ClientProtocol, ClientStore, StoredCredential } from './ty
 /** A credential to send, and the payment this call made for it. */
 export interface Acquired {
   header: { name: string; value: string };
-  /** L402 tokens are reused; MPP charges and x402 payments are single-use. */
+  protocol: ClientProtocol;
+  /**
+   * Tokens, balances and sessions are reused; an MPP charge of one request and an x402 payment
+   * are single-use.
+   */
   reusable: boolean;
+  /** The ledger account it draws on, when known. */
+  account?: string;
   /** Set for a credential read from the store (a single-use one is deleted once sent). */
   stored?: StoredCredential;
   payment?: PaymentInfo;
@@ -54,9 +61,26 @@ export interface PayingContext {
   readonly reaches: Map<string, TokenReach | null>;
   /** The resume run before the first request, once it started. */
   resumed: Promise<ResumeSummary> | undefined;
+  /** How sessions are chosen and closed (see {@link PayingFetchOptions.sessions}). */
+  readonly sessions: PayingFetchSessionOptions;
+  /** When this process last used each session, unix ms (for the idle close). */
+  readonly sessionsUsed: Map<string, number>;
 }
 
 const DEFAULT_MAX_FEE_MSAT = 10_000n;
+
+/**
+ * The protocols to pay by: the preferences (default L402, then MPP charges), and sessions last
+ * when the agent said how many calls it expects (a session may then come first; see
+ * `preferSessions`).
+ */
+function preferencesOf(options: PayingFetchOptions): readonly ClientProtocol[] {
+  const preferences = options.preferences ?? ['l402', 'mpp'];
+  const sessions = options.sessions?.expectedCalls !== undefined;
+  return sessions && !preferences.includes('mpp-session')
+    ? [...preferences, 'mpp-session']
+    : preferences;
+}
 const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 /**
@@ -78,7 +102,7 @@ export function createPayingContext(options: PayingFetchOptions): PayingContext 
       : [options.wallets as LightningBackend],
     budget: options.budget,
     store: options.store ?? createMemoryClientStore(),
-    preferences: options.preferences ?? ['l402', 'mpp'],
+    preferences: preferencesOf(options),
     maxFeeMsat,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     tags: options.tags,
@@ -91,5 +115,7 @@ export function createPayingContext(options: PayingFetchOptions): PayingContext 
     networks: new Map(),
     reaches: new Map(),
     resumed: undefined,
+    sessions: options.sessions ?? {},
+    sessionsUsed: new Map(),
   };
 }

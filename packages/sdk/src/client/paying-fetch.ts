@@ -14,6 +14,10 @@ import { payingCall } from './paying-call.js';
 import { createPayingContext } from './paying-context.js';
 import { quote } from './quote.js';
 import { resumePayments } from './recovery.js';
+
+export type { ClosedSession } from './sessions-close.js';
+
+import { type ClosedSession, closeSessions } from './sessions-close.js';
 import type { Budget, ClientProtocol, ClientStore } from './types.js';
 
 export { getPayment } from './paying-call.js';
@@ -45,7 +49,28 @@ export type PayingFetchEvent =
   | { type: 'recovered'; payment: PaymentInfo }
   | { type: 'released'; ledgerId: string; paymentHash: string }
   | { type: 'cached'; url: string; protocol: ClientProtocol }
-  | { type: 'retry'; url: string; status: number };
+  | { type: 'retry'; url: string; status: number }
+  | { type: 'session-closed'; session: ClosedSession }
+  | { type: 'session-close-failed'; error: unknown };
+
+/**
+ * How the paying fetch uses MPP lightning sessions (a deposit many requests draw from, the rest
+ * refunded on close), offered on routes that sell a balance.
+ */
+export interface PayingFetchSessionOptions {
+  /**
+   * How many requests the agent expects to make to one origin. When a 402 offers a session and
+   * these requests would cost less than its deposit (at the session's price per request), the
+   * session is paid before any other balance, whatever the preferences: what is not used comes
+   * back on close. Otherwise the preferences decide (`'mpp-session'` among them).
+   */
+  expectedCalls?: number;
+  /**
+   * Closes, and collects the refund of, a session this process has not used for this long, ms.
+   * Checked after each call; `close()` closes the rest.
+   */
+  idleCloseMs?: number;
+}
 
 /** Options of {@link createPayingFetch}. */
 export interface PayingFetchOptions {
@@ -55,11 +80,19 @@ export interface PayingFetchOptions {
   budget?: Budget;
   /** Ledger, cached credentials and budget state. Default: in memory (use the budget's store). */
   store?: ClientStore;
-  /** Protocols to pay by, most wanted first. Default `['l402', 'mpp']`. */
+  /**
+   * Protocols to pay by, most wanted first: `l402`, `mpp` (charges), `mpp-session` (sessions),
+   * `x402`. Default `['l402', 'mpp']`.
+   */
   preferences?: readonly ClientProtocol[];
+  /** How sessions are chosen and closed; see {@link PayingFetchSessionOptions}. */
+  sessions?: PayingFetchSessionOptions;
   /** Routing-fee ceiling per payment, msat. Default 10 000 (10 sat). */
   maxFeeMsat?: bigint;
-  /** Attribution copied into spend requests and ledger entries. */
+  /**
+   * Attribution written on every ledger entry (payments and draws), over the budget's tags and
+   * under each request's own (`init.tags`).
+   */
   tags?: Readonly<Record<string, string>>;
   /** Clock in unix ms. Default `Date.now`. */
   now?: () => number;
@@ -115,13 +148,28 @@ export interface ResumeSummary {
   unresolved: number;
 }
 
+/** The `RequestInit` of a paying fetch: a standard one, and the attribution of the request. */
+export interface PayingRequestInit extends RequestInit {
+  /**
+   * Tags written in the ledger on what this request pays and what it is charged, over the paying
+   * fetch's `tags` (`{ agent: 'researcher', task: 'weekly-report' }`). A request whose JSON body
+   * names a `model` is tagged with it, unless these tags name one.
+   */
+  tags?: Readonly<Record<string, string>>;
+}
+
 /** A fetch that pays; see {@link createPayingFetch}. */
 export interface PayingFetch {
-  (input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  (input: string | URL | Request, init?: PayingRequestInit): Promise<Response>;
   /** Sends the request without paying and reports the offers of a 402 with their decoded prices. */
-  quote(input: string | URL | Request, init?: RequestInit): Promise<Quote>;
+  quote(input: string | URL | Request, init?: PayingRequestInit): Promise<Quote>;
   /** Resolves pending payments by payment hash; runs by itself before the first request. */
   resume(): Promise<ResumeSummary>;
+  /**
+   * Closes the open MPP sessions in the store (of `origin` when given) and collects their
+   * refunds: call it on shutdown.
+   */
+  close(options?: { origin?: string }): Promise<ClosedSession[]>;
 }
 
 /**
@@ -174,10 +222,12 @@ export interface PayingFetch {
 export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
   const context = createPayingContext(options);
   return Object.assign(
-    (input: string | URL | Request, init?: RequestInit) => payingCall(context, input, init),
+    (input: string | URL | Request, init?: PayingRequestInit) => payingCall(context, input, init),
     {
-      quote: (input: string | URL | Request, init?: RequestInit) => quote(context, input, init),
+      quote: (input: string | URL | Request, init?: PayingRequestInit) =>
+        quote(context, input, init),
       resume: () => resumePayments(context),
+      close: (options?: { origin?: string }) => closeSessions(context, options),
     },
   );
 }

@@ -3,10 +3,11 @@
  *
  * @internal
  */
+import { callTags, tagsOf } from './call-tags.js';
 import { findSavedCredential } from './credentials.js';
 import { bufferedBody, readOffers, send } from './http-exchange.js';
 import type { PayingContext } from './paying-context.js';
-import type { Quote } from './paying-fetch.js';
+import type { PayingRequestInit, Quote } from './paying-fetch.js';
 import { rankOffers } from './select.js';
 import { lightningSpend } from './spend.js';
 import { walletsByNetwork } from './wallets.js';
@@ -20,7 +21,7 @@ import { walletsByNetwork } from './wallets.js';
 export async function quote(
   context: PayingContext,
   input: string | URL | Request,
-  init?: RequestInit,
+  init?: PayingRequestInit,
 ): Promise<Quote> {
   const request = new Request(input, init);
   const body = await bufferedBody(context, request);
@@ -55,7 +56,8 @@ export async function quote(
   if (choice === undefined) return result;
   result.choice = choice;
   if (context.budget !== undefined) {
-    result.budget = await context.budget.check(lightningSpend(context, choice, url));
+    const tags = callTags(context, tagsOf(init), body)();
+    result.budget = await context.budget.check(lightningSpend(context, choice, { url, tags }));
   }
   return result;
 }

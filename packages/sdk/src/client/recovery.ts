@@ -52,7 +52,7 @@ async function recover(
   paid: { preimage: string; feeMsat: bigint },
 ) {
   const { preimage, feeMsat } = paid;
-  await saveCredential(context, entry.origin, data, preimage);
+  await saveCredential(context, entry.origin, data, { preimage, paymentHash: entry.reference });
   await context.budget?.commit(reservationOf(entry, data), {
     amountMsat: entry.amountMsat,
     feeMsat,

@@ -21,7 +21,12 @@ export interface ResumeData {
   maxFeeMsat: string;
   credential:
     | { protocol: 'l402'; scheme: L402Scheme; macaroon: string }
-    | { protocol: 'mpp'; challenge: PaymentChallenge };
+    | {
+        protocol: 'mpp';
+        challenge: PaymentChallenge;
+        /** The charge bought a balance: its credential is presented again by every later call. */
+        balance?: true;
+      };
 }
 
 /**
@@ -44,8 +49,22 @@ export function createResumeData(
     credential:
       offer.protocol === 'l402'
         ? { protocol: 'l402', scheme: offer.scheme, macaroon: offer.macaroon }
-        : { protocol: 'mpp', challenge: offer.challenge },
+        : {
+            protocol: 'mpp',
+            challenge: offer.challenge,
+            ...(offer.buysBalance === true ? { balance: true as const } : {}),
+          },
   };
+}
+
+/**
+ * True when the credential of a payment is presented again by later calls: an L402 token, an MPP
+ * charge that bought a balance.
+ *
+ * @internal
+ */
+export function isReusable(credential: ResumeData['credential']): boolean {
+  return credential.protocol === 'l402' || credential.balance === true;
 }
 
 /**

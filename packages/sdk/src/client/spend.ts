@@ -4,21 +4,23 @@
  *
  * @internal
  */
+import type { Tags } from './call-tags.js';
 import type { LightningOffer } from './offers.js';
 import type { PayingContext } from './paying-context.js';
 import type { Reservation, SpendRequest } from './types.js';
 
 /**
- * The spend request of a Lightning offer for `url`: its invoice amount and payee, and the fee
- * ceiling.
+ * The spend request of a Lightning offer for a call to `url`: its invoice amount and payee, the
+ * fee ceiling, what it buys (one request, or a balance), and the call's tags.
  *
  * @internal
  */
 export function lightningSpend(
   context: PayingContext,
   offer: LightningOffer,
-  url: URL,
+  target: { url: URL; tags: Tags },
 ): SpendRequest {
+  const { url, tags } = target;
   return {
     origin: url.origin,
     url: url.href,
@@ -26,7 +28,8 @@ export function lightningSpend(
     payee: offer.invoice.payeePubkey,
     amountMsat: offer.amountMsat,
     maxFeeMsat: context.maxFeeMsat,
-    ...(context.tags !== undefined ? { tags: context.tags } : {}),
+    ...(offer.buysBalance === true ? { buys: 'balance' as const } : {}),
+    tags,
   };
 }
 

@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,14 +30,14 @@ describeClientStoreSuite('sqlite', async ({ staleHoldMs }) => {
 });
 
 describe('SQLite agent store specifics', () => {
-  it('creates the parent directory and an owner-only file in WAL mode, schema version 1', async () => {
+  it('creates the parent directory and an owner-only file in WAL mode, schema version 2', async () => {
     const path = freshPath();
     await createSqliteClientStore({ path }).close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const db = new Database(path);
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
     } finally {
       db.close();
     }
@@ -59,6 +59,44 @@ describe('SQLite agent store specifics', () => {
           )
           .get(),
       ).toEqual({ a: 'text', m: 'integer', f: 'integer', amount: (10n ** 30n).toString() });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('migrates a file of schema version 1: its payments are purchases, and sessions are kept', async () => {
+    const path = freshPath();
+    await createSqliteClientStore({ path }).close();
+    rmSync(path);
+    const v1 = new Database(path);
+    v1.exec(
+      readFileSync(new URL('../../test/client/agent-schema-v1.sql', import.meta.url), 'utf8'),
+    );
+    v1.pragma('user_version = 1');
+    v1.prepare(
+      `INSERT INTO payments (id, time, tags, url, origin, protocol, amount, unit, amount_msat,
+         fee_msat, reference, status) VALUES ('old', ?, '{}', 'https://api.example.com/x',
+         'https://api.example.com', 'l402', '10000', 'msat', 10000, 3, 'hash-old', 'succeeded')`,
+    ).run(BASE);
+    v1.close();
+    const store = createSqliteClientStore({ path });
+    try {
+      expect(await store.list()).toEqual([
+        entry('old', {
+          tags: {},
+          url: 'https://api.example.com/x',
+          feeMsat: 3n,
+          status: 'succeeded',
+        }),
+      ]);
+      expect((await store.summary({}, 'origin'))[0]?.purchases.amountMsat).toBe(10_000n);
+      expect(await store.listSessions()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(path);
+    try {
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
     } finally {
       db.close();
     }

@@ -1,7 +1,8 @@
 /**
  * The agent's default {@link ClientStore}: one SQLite file (`~/.tollway/agent.sqlite` unless told
- * otherwise) holding budget holds and spend, the kill switches, the payment ledger and cached
- * credentials.
+ * otherwise) holding budget holds and spend, the kill switches, the ledger (payments, draws,
+ * releases, refunds), cached credentials and payment sessions. A file of an older schema is
+ * migrated when opened.
  *
  * Several processes of one agent may share the file: it is in WAL mode, writers wait for each other
  * (`busy_timeout`), and every check-and-hold runs in one `BEGIN IMMEDIATE` transaction, so no two
@@ -14,11 +15,13 @@ import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
 import { loadSqliteDriver, openSqliteFile } from '../internal/sqlite-driver.js';
+import type { PaymentChallenge } from '../mpp/challenge.js';
 import { assertStorableAmount, toStoreError } from '../stores/common.js';
 import {
   assertLedgerEntry,
   assertQueryLimit,
   DEFAULT_STALE_HOLD_MS,
+  minMsat,
   pickCredential,
   windowStart,
 } from './store-common.js';
@@ -28,7 +31,10 @@ import type {
   ClientStore,
   LedgerEntry,
   LedgerQuery,
+  LedgerSum,
+  LedgerSummary,
   StoredCredential,
+  StoredSession,
 } from './types.js';
 
 /** Options of {@link createSqliteClientStore}. */
@@ -45,9 +51,8 @@ export interface SqliteClientStoreOptions {
   staleHoldMs?: number;
 }
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
+/** The first schema. */
+const SCHEMA_1 = `
 CREATE TABLE reservations (
   id TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL
@@ -117,6 +122,38 @@ CREATE TABLE credentials (
 ) STRICT;
 `;
 
+/** Version 2: ledger kinds and accounts (draws, releases, refunds), sessions. */
+const SCHEMA_2 = `
+ALTER TABLE payments ADD COLUMN kind TEXT NOT NULL DEFAULT 'purchase'
+  CHECK (kind IN ('purchase', 'draw', 'release', 'refund'));
+ALTER TABLE payments ADD COLUMN account TEXT;
+CREATE INDEX payments_account ON payments (account) WHERE account IS NOT NULL;
+ALTER TABLE credentials ADD COLUMN account TEXT;
+ALTER TABLE credentials ADD COLUMN single_use INTEGER NOT NULL DEFAULT 0 CHECK (single_use IN (0, 1));
+UPDATE credentials SET single_use = 1 WHERE protocol <> 'l402';
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  origin TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  url TEXT NOT NULL,
+  method TEXT NOT NULL,
+  challenge TEXT NOT NULL,
+  preimage TEXT NOT NULL,
+  return_invoice TEXT NOT NULL,
+  return_invoice_expires_at INTEGER NOT NULL,
+  idle_timeout_ms INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('opening', 'open', 'closing', 'closed')),
+  closed_at INTEGER,
+  refund_msat INTEGER CHECK (refund_msat >= 0),
+  refund_status TEXT
+) STRICT;
+CREATE INDEX sessions_origin ON sessions (origin, state);
+`;
+
+/** The schema of each version, in order: a file at version n runs those after n. */
+const MIGRATIONS: readonly string[] = [SCHEMA_1, SCHEMA_2];
+
 /** Committed spend of a budget after `@start` (exclusive), all origins or one. */
 const SPENT = `SELECT COALESCE(SUM(spent_msat), 0) FROM holds
   WHERE budget = @budget AND state = 'committed' AND committed_at > @start`;
@@ -127,15 +164,50 @@ const HELD = `SELECT COALESCE(SUM(held_msat), 0) FROM holds h
     SELECT 1 FROM payments p WHERE p.id = h.reservation_id AND p.status IN ('pending', 'succeeded')
   ))`;
 
-/** Ledger filters, shared by `list` and `totals`; unset filters are NULL. */
+/** Ledger filters, shared by `list`, `totals` and `summary`; unset filters are NULL. */
 const FILTERS = `(@since IS NULL OR time >= @since) AND (@until IS NULL OR time < @until)
   AND (@origin IS NULL OR origin = @origin) AND (@status IS NULL OR status = @status)
+  AND (@kind IS NULL OR kind = @kind) AND (@protocol IS NULL OR protocol = @protocol)
+  AND (@account IS NULL OR account = @account)
   AND (@tagKey IS NULL OR EXISTS (
     SELECT 1 FROM json_each(payments.tags) t WHERE t.key = @tagKey AND t.value = @tagValue
   ))`;
 
+/** The group keys of `summary`, by grouping. */
+const GROUP_KEYS = {
+  origin: 'origin',
+  account: "COALESCE(account, '')",
+  tag: "COALESCE((SELECT t.value FROM json_each(payments.tags) t WHERE t.key = @groupTag), '')",
+} as const;
+
+/** One sum of `summary`: its count, amount and fee columns over the entries `condition` picks. */
+function sumColumns(name: string, condition: string): string {
+  return `SUM(${condition}) AS ${name}_count,
+    SUM(CASE WHEN ${condition} THEN amount_msat ELSE 0 END) AS ${name}_amount,
+    SUM(CASE WHEN ${condition} THEN fee_msat ELSE 0 END) AS ${name}_fee`;
+}
+
+/** Spend grouped by `key`: see {@link Ledger.summary}. */
+function summarySql(key: string): string {
+  return `SELECT ${key} AS key,
+    ${sumColumns('purchases', "kind = 'purchase' AND status = 'succeeded'")},
+    ${sumColumns('draws', "kind = 'draw' AND status = 'succeeded'")},
+    ${sumColumns('unsettled', "kind = 'draw' AND status = 'pending'")},
+    ${sumColumns('refunds', "kind = 'refund' AND status = 'succeeded'")},
+    SUM(kind = 'release') AS releases
+    FROM payments WHERE ${FILTERS} GROUP BY key ORDER BY key`;
+}
+
+type SumName = 'purchases' | 'draws' | 'unsettled' | 'refunds';
+type RawSummary = { key: string; releases: bigint } & Record<
+  `${SumName}_${'count' | 'amount' | 'fee'}`,
+  bigint
+>;
+
 interface RawPayment {
   id: string;
+  kind: string;
+  account: string | null;
   time: bigint;
   tags: string;
   url: string;
@@ -161,6 +233,26 @@ interface RawCredential {
   header_value: string;
   expires_at: bigint | null;
   created_at: bigint;
+  account: string | null;
+  single_use: bigint;
+}
+
+interface RawSession {
+  id: string;
+  origin: string;
+  scope: string;
+  url: string;
+  method: string;
+  challenge: string;
+  preimage: string;
+  return_invoice: string;
+  return_invoice_expires_at: bigint;
+  idle_timeout_ms: bigint;
+  opened_at: bigint;
+  state: string;
+  closed_at: bigint | null;
+  refund_msat: bigint | null;
+  refund_status: string | null;
 }
 
 interface FilterParams {
@@ -168,6 +260,9 @@ interface FilterParams {
   until: number | null;
   origin: string | null;
   status: string | null;
+  kind: string | null;
+  protocol: string | null;
+  account: string | null;
   tagKey: string | null;
   tagValue: string | null;
 }
@@ -190,21 +285,22 @@ export function defaultAgentDbPath(): string {
 function migrate(db: BetterSqlite3.Database): void {
   db.transaction(() => {
     const version = Number(db.pragma('user_version', { simple: true }));
-    if (version === SCHEMA_VERSION) return;
-    if (version !== 0) {
+    if (version === MIGRATIONS.length) return;
+    if (version > MIGRATIONS.length) {
       throw new TollwayError(
         'store_error',
-        `the agent database has schema version ${version}; this Tollway knows ${SCHEMA_VERSION}`,
+        `the agent database has schema version ${version}; this Tollway knows ${MIGRATIONS.length}`,
       );
     }
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    for (const schema of MIGRATIONS.slice(version)) db.exec(schema);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
   }).immediate();
 }
 
 function toEntry(row: RawPayment): LedgerEntry {
   return {
     id: row.id,
+    kind: row.kind as LedgerEntry['kind'],
     time: Number(row.time),
     tags: JSON.parse(row.tags) as Record<string, string>,
     url: row.url,
@@ -216,6 +312,7 @@ function toEntry(row: RawPayment): LedgerEntry {
     feeMsat: row.fee_msat,
     ...(row.rate !== null ? { rate: row.rate } : {}),
     reference: row.reference,
+    ...(row.account !== null ? { account: row.account } : {}),
     ...(row.proof !== null ? { proof: row.proof } : {}),
     status: row.status as LedgerEntry['status'],
     ...(row.payee !== null ? { payee: row.payee } : {}),
@@ -229,8 +326,69 @@ function toCredential(row: RawCredential): StoredCredential {
     scope: row.scope,
     protocol: row.protocol as ClientProtocol,
     header: { name: row.header_name, value: row.header_value },
+    ...(row.account !== null ? { account: row.account } : {}),
+    ...(row.single_use === 1n ? { singleUse: true } : {}),
     ...(row.expires_at !== null ? { expiresAt: Number(row.expires_at) } : {}),
     createdAt: Number(row.created_at),
+  };
+}
+
+function toSession(row: RawSession): StoredSession {
+  return {
+    id: row.id,
+    origin: row.origin,
+    scope: row.scope,
+    url: row.url,
+    method: row.method,
+    challenge: JSON.parse(row.challenge) as PaymentChallenge,
+    preimage: row.preimage,
+    returnInvoice: row.return_invoice,
+    returnInvoiceExpiresAt: Number(row.return_invoice_expires_at),
+    idleTimeoutMs: Number(row.idle_timeout_ms),
+    openedAt: Number(row.opened_at),
+    state: row.state as StoredSession['state'],
+    ...(row.closed_at !== null ? { closedAt: Number(row.closed_at) } : {}),
+    ...(row.refund_msat !== null ? { refundMsat: row.refund_msat } : {}),
+    ...(row.refund_status !== null ? { refundStatus: row.refund_status } : {}),
+  };
+}
+
+function fromSession(session: StoredSession): RawSession {
+  return {
+    id: session.id,
+    origin: session.origin,
+    scope: session.scope,
+    url: session.url,
+    method: session.method,
+    challenge: JSON.stringify(session.challenge),
+    preimage: session.preimage,
+    return_invoice: session.returnInvoice,
+    return_invoice_expires_at: BigInt(session.returnInvoiceExpiresAt),
+    idle_timeout_ms: BigInt(session.idleTimeoutMs),
+    opened_at: BigInt(session.openedAt),
+    state: session.state,
+    closed_at: session.closedAt === undefined ? null : BigInt(session.closedAt),
+    refund_msat: session.refundMsat ?? null,
+    refund_status: session.refundStatus ?? null,
+  };
+}
+
+function toSum(row: RawSummary, name: SumName): LedgerSum {
+  return {
+    count: Number(row[`${name}_count`]),
+    amountMsat: row[`${name}_amount`],
+    feeMsat: row[`${name}_fee`],
+  };
+}
+
+function toSummary(row: RawSummary): LedgerSummary {
+  return {
+    key: row.key,
+    purchases: toSum(row, 'purchases'),
+    draws: toSum(row, 'draws'),
+    unsettledDraws: toSum(row, 'unsettled'),
+    releases: Number(row.releases),
+    refunds: toSum(row, 'refunds'),
   };
 }
 
@@ -240,6 +398,9 @@ function filterParams(query: LedgerQuery): FilterParams {
     until: query.until ?? null,
     origin: query.origin ?? null,
     status: query.status ?? null,
+    kind: query.kind ?? null,
+    protocol: query.protocol ?? null,
+    account: query.account ?? null,
     tagKey: query.tag?.key ?? null,
     tagValue: query.tag?.value ?? null,
   };
@@ -315,6 +476,15 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
       `INSERT INTO spend_totals_by_origin (budget, origin, spent_msat) VALUES (?, ?, ?)
        ON CONFLICT (budget, origin) DO UPDATE SET spent_msat = spent_msat + excluded.spent_msat`,
     ),
+    refundHold: open.prepare<[bigint, string], { budget: string; origin: string }>(
+      `UPDATE holds SET spent_msat = spent_msat - ?
+       WHERE reservation_id = ? AND state = 'committed' RETURNING budget, origin`,
+    ),
+    spentOf: open
+      .prepare<[string], bigint>(
+        `SELECT spent_msat FROM holds WHERE reservation_id = ? AND state = 'committed' LIMIT 1`,
+      )
+      .pluck(),
     releaseHold: open.prepare<[string]>(
       `UPDATE holds SET state = 'released' WHERE reservation_id = ? AND state = 'open'`,
     ),
@@ -343,17 +513,20 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
         string,
         string | null,
         string | null,
+        string,
+        string | null,
       ]
     >(
       `INSERT INTO payments (id, time, tags, url, origin, protocol, amount, unit, amount_msat, fee_msat,
-         rate, reference, proof, status, payee, resume) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         rate, reference, proof, status, payee, resume, kind, account)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     getPayment: open.prepare<[string], RawPayment>('SELECT * FROM payments WHERE id = ?'),
-    updatePayment: open.prepare<[string, string | null, bigint, string]>(
-      'UPDATE payments SET status = ?, proof = ?, fee_msat = ? WHERE id = ?',
+    updatePayment: open.prepare<[string, string | null, bigint, string | null, string]>(
+      'UPDATE payments SET status = ?, proof = ?, fee_msat = ?, account = ? WHERE id = ?',
     ),
     pending: open.prepare<[], RawPayment>(
-      `SELECT * FROM payments WHERE status = 'pending' ORDER BY time, rowid`,
+      `SELECT * FROM payments WHERE status = 'pending' AND kind = 'purchase' ORDER BY time, rowid`,
     ),
     list: open.prepare<FilterParams & { limit: number }, RawPayment>(
       `SELECT * FROM payments WHERE ${FILTERS} ORDER BY time DESC, rowid DESC LIMIT @limit`,
@@ -363,19 +536,43 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
       { origin: string; count: bigint; amount_msat: bigint; fee_msat: bigint }
     >(
       `SELECT origin, COUNT(*) AS count, SUM(amount_msat) AS amount_msat, SUM(fee_msat) AS fee_msat
-       FROM payments WHERE status = 'succeeded' AND ${FILTERS} GROUP BY origin ORDER BY origin`,
+       FROM payments WHERE status = 'succeeded' AND kind = 'purchase' AND ${FILTERS}
+       GROUP BY origin ORDER BY origin`,
     ),
-    saveCredential: open.prepare<[string, string, string, string, string, number | null, number]>(
-      `INSERT INTO credentials (origin, scope, protocol, header_name, header_value, expires_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, scope) DO UPDATE SET protocol = excluded.protocol,
+    summaryBy: {
+      origin: open.prepare<FilterParams, RawSummary>(summarySql(GROUP_KEYS.origin)),
+      account: open.prepare<FilterParams, RawSummary>(summarySql(GROUP_KEYS.account)),
+      tag: open.prepare<FilterParams & { groupTag: string }, RawSummary>(
+        summarySql(GROUP_KEYS.tag),
+      ),
+    },
+    saveCredential: open.prepare<
+      [string, string, string, string, string, number | null, number, string | null, number]
+    >(
+      `INSERT INTO credentials (origin, scope, protocol, header_name, header_value, expires_at,
+         created_at, account, single_use)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (origin, scope) DO UPDATE SET protocol = excluded.protocol,
          header_name = excluded.header_name, header_value = excluded.header_value,
-         expires_at = excluded.expires_at, created_at = excluded.created_at`,
+         expires_at = excluded.expires_at, created_at = excluded.created_at,
+         account = excluded.account, single_use = excluded.single_use`,
     ),
     credentials: open.prepare<[string], RawCredential>(
       'SELECT * FROM credentials WHERE origin = ?',
     ),
     deleteCredential: open.prepare<[string, string]>(
       'DELETE FROM credentials WHERE origin = ? AND scope = ?',
+    ),
+    saveSession: open.prepare<RawSession>(
+      `INSERT OR REPLACE INTO sessions (id, origin, scope, url, method, challenge, preimage,
+         return_invoice, return_invoice_expires_at, idle_timeout_ms, opened_at, state, closed_at,
+         refund_msat, refund_status)
+       VALUES (@id, @origin, @scope, @url, @method, @challenge, @preimage, @return_invoice,
+         @return_invoice_expires_at, @idle_timeout_ms, @opened_at, @state, @closed_at,
+         @refund_msat, @refund_status)`,
+    ),
+    getSession: open.prepare<[string], RawSession>('SELECT * FROM sessions WHERE id = ?'),
+    sessions: open.prepare<{ origin: string | null }, RawSession>(
+      'SELECT * FROM sessions WHERE (@origin IS NULL OR origin = @origin) ORDER BY opened_at, rowid',
     ),
   };
 
@@ -476,6 +673,23 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
           .immediate();
       }),
 
+    refundHold: (reservationId, amountMsat) =>
+      run(() =>
+        open
+          .transaction(() => {
+            if (amountMsat <= 0n) return 0n;
+            const spent = q.spentOf.get(reservationId);
+            if (spent === undefined) return 0n;
+            const back = minMsat(amountMsat, spent);
+            for (const { budget, origin } of q.refundHold.all(back, reservationId)) {
+              q.addTotal.run(budget, -back);
+              q.addTotalAt.run(budget, origin, -back);
+            }
+            return back;
+          })
+          .immediate(),
+      ),
+
     releaseHold: (reservationId) =>
       run(() => {
         q.releaseHold.run(reservationId);
@@ -511,6 +725,8 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
           entry.status,
           entry.payee ?? null,
           entry.resume ?? null,
+          entry.kind,
+          entry.account ?? null,
         );
       }),
 
@@ -523,7 +739,13 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
               throw new TollwayError('store_error', `no payment ${id} in the ledger`);
             const entry = { ...toEntry(row), ...patch };
             assertLedgerEntry(entry);
-            q.updatePayment.run(entry.status, entry.proof ?? null, entry.feeMsat, id);
+            q.updatePayment.run(
+              entry.status,
+              entry.proof ?? null,
+              entry.feeMsat,
+              entry.account ?? null,
+              id,
+            );
           })
           .immediate();
       }),
@@ -546,6 +768,16 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
         })),
       ),
 
+    summary: (query, by) =>
+      run(() => {
+        const params = filterParams(query);
+        const rows =
+          by === 'origin' || by === 'account'
+            ? q.summaryBy[by].all(params)
+            : q.summaryBy.tag.all({ ...params, groupTag: by.tag });
+        return rows.map(toSummary);
+      }),
+
     saveCredential: (credential) =>
       run(() => {
         q.saveCredential.run(
@@ -556,6 +788,8 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
           credential.header.value,
           credential.expiresAt ?? null,
           credential.createdAt,
+          credential.account ?? null,
+          credential.singleUse === true ? 1 : 0,
         );
       }),
 
@@ -565,6 +799,41 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
     deleteCredential: (origin, scope) =>
       run(() => {
         q.deleteCredential.run(origin, scope);
+      }),
+
+    saveSession: (session) =>
+      run(() => {
+        if (session.refundMsat !== undefined) {
+          assertStorableAmount(session.refundMsat, 'refundMsat');
+        }
+        q.saveSession.run(fromSession(session));
+      }),
+
+    getSession: (id) =>
+      run(() => {
+        const row = q.getSession.get(id);
+        return row === undefined ? undefined : toSession(row);
+      }),
+
+    listSessions: (query = {}) =>
+      run(() =>
+        q.sessions
+          .all({ origin: query.origin ?? null })
+          .map(toSession)
+          .filter((s) => query.states === undefined || query.states.includes(s.state)),
+      ),
+
+    updateSession: (id, patch, from) =>
+      run(() => {
+        if (patch.refundMsat !== undefined) assertStorableAmount(patch.refundMsat, 'refundMsat');
+        return open
+          .transaction(() => {
+            const row = q.getSession.get(id);
+            if (row === undefined || (from !== undefined && row.state !== from)) return false;
+            q.saveSession.run(fromSession({ ...toSession(row), ...patch }));
+            return true;
+          })
+          .immediate();
       }),
 
     close: () =>

@@ -6,7 +6,15 @@
  */
 import { TollwayError } from '../errors.js';
 import { assertStorableAmount } from '../stores/common.js';
-import type { BudgetWindowStatus, LedgerEntry, LedgerQuery, StoredCredential } from './types.js';
+import type {
+  BudgetWindowStatus,
+  LedgerEntry,
+  LedgerGrouping,
+  LedgerQuery,
+  LedgerSum,
+  LedgerSummary,
+  StoredCredential,
+} from './types.js';
 
 /** How long a hold without a live ledger entry counts, by default: 10 minutes. */
 export const DEFAULT_STALE_HOLD_MS = 10 * 60_000;
@@ -122,6 +130,91 @@ export function matchesQuery(entry: LedgerEntry, query: LedgerQuery): boolean {
     (query.until === undefined || entry.time < query.until) &&
     (query.origin === undefined || entry.origin === query.origin) &&
     (query.status === undefined || entry.status === query.status) &&
+    (query.kind === undefined || entry.kind === query.kind) &&
+    (query.protocol === undefined || entry.protocol === query.protocol) &&
+    (query.account === undefined || entry.account === query.account) &&
     (query.tag === undefined || entry.tags[query.tag.key] === query.tag.value)
   );
+}
+
+/**
+ * The group key of `entry` under `by`: its origin, its account, or the value of a tag (`''`
+ * when absent).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * groupKey(entry, { tag: 'agent' }); // 'researcher'
+ * ```
+ */
+export function groupKey(entry: LedgerEntry, by: LedgerGrouping): string {
+  if (by === 'origin') return entry.origin;
+  if (by === 'account') return entry.account ?? '';
+  return entry.tags[by.tag] ?? '';
+}
+
+function emptySum(): LedgerSum {
+  return { count: 0, amountMsat: 0n, feeMsat: 0n };
+}
+
+/**
+ * An empty summary row for `key`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * emptySummary('https://api.example.com').purchases.count; // 0
+ * ```
+ */
+export function emptySummary(key: string): LedgerSummary {
+  return {
+    key,
+    purchases: emptySum(),
+    draws: emptySum(),
+    unsettledDraws: emptySum(),
+    releases: 0,
+    refunds: emptySum(),
+  };
+}
+
+/**
+ * Adds `entry` to the summary row it counts in (failed entries and pending purchases count
+ * nowhere).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * for (const entry of entries) addToSummary(rows.get(groupKey(entry, by)), entry);
+ * ```
+ */
+export function addToSummary(row: LedgerSummary, entry: LedgerEntry): void {
+  if (entry.kind === 'release') {
+    row.releases += 1;
+    return;
+  }
+  let sum: LedgerSum | undefined;
+  if (entry.status === 'succeeded') {
+    sum =
+      entry.kind === 'purchase' ? row.purchases : entry.kind === 'draw' ? row.draws : row.refunds;
+  } else if (entry.status === 'pending' && entry.kind === 'draw') {
+    sum = row.unsettledDraws;
+  }
+  if (sum === undefined) return;
+  sum.count += 1;
+  sum.amountMsat += entry.amountMsat;
+  sum.feeMsat += entry.feeMsat;
+}
+
+/**
+ * The smaller of two msat amounts (`Math.min` does not take bigints).
+ *
+ * @internal
+ * @example
+ * ```ts
+ * minMsat(30_000n, 20_000n); // 20000n
+ * ```
+ */
+export function minMsat(a: bigint, b: bigint): bigint {
+  if (a < b) return a;
+  return b;
 }

@@ -6,9 +6,13 @@
  * Amounts are bigint: Lightning in msat; x402 in token base units, normalised to msat through a
  * configured rate source so one budget covers both (the rate used is recorded).
  */
+import type { PaymentChallenge } from '../mpp/challenge.js';
 
-/** The protocols an agent can pay by. */
-export type ClientProtocol = 'l402' | 'mpp' | 'x402';
+/**
+ * The protocols an agent can pay by: an L402 token, an MPP lightning charge, an MPP lightning
+ * session (a deposit drawn by many requests, the rest refunded on close), an x402 payment.
+ */
+export type ClientProtocol = 'l402' | 'mpp' | 'mpp-session' | 'x402';
 
 /** What the paying fetch asks a budget for before it pays. */
 export interface SpendRequest {
@@ -24,6 +28,12 @@ export interface SpendRequest {
   maxFeeMsat: bigint;
   /** The price in its own unit, when that is not msat (x402 token amounts). */
   original?: { amount: bigint; unit: string; rate?: string };
+  /**
+   * What the payment buys: one request (default), or a prepaid balance that later requests draw
+   * from (an L402 balance token, an MPP charge or x402 payment of a balance, a session deposit or
+   * top-up), capped by `limits.perBalance` instead of `perRequest`.
+   */
+  buys?: 'request' | 'balance';
   /** Agent / task attribution, copied into the ledger. */
   tags?: Readonly<Record<string, string>>;
 }
@@ -61,6 +71,8 @@ export interface BudgetWindowStatus {
  */
 export interface Budget {
   readonly path: string;
+  /** Attribution this budget adds to what it pays (and the paying fetch to what calls draw). */
+  readonly tags?: Readonly<Record<string, string>>;
   /**
    * Checks the policy and atomically holds `amountMsat + maxFeeMsat`. Throws a TollwayError:
    * `over_price` (per-request cap), `fee_too_high`, `budget_exceeded` (a window would overflow),
@@ -70,6 +82,11 @@ export interface Budget {
   reserve(request: SpendRequest): Promise<Reservation>;
   /** Turns the hold into spend of `amountMsat + feeMsat` (≤ held) and frees the rest. Idempotent. */
   commit(reservation: Reservation, actual: { amountMsat: bigint; feeMsat: bigint }): Promise<void>;
+  /**
+   * Gives back money a committed payment returned (what a closed session refunded), up to what
+   * it spent: the budget's windows count that much less. Returns what was given back.
+   */
+  refund(reservationId: string, amountMsat: bigint): Promise<bigint>;
   /** Frees the hold (the payment definitely did not happen). Idempotent. */
   release(reservation: Reservation): Promise<void>;
   /** Would `request` be allowed right now? Same checks as `reserve`, nothing held. */
@@ -80,10 +97,26 @@ export interface Budget {
   status(): Promise<BudgetWindowStatus[]>;
 }
 
-/** One payment in the ledger. */
+/**
+ * What a ledger entry records:
+ * - `purchase`: a payment, money that left the wallet (for one request, a token, a balance, a
+ *   session deposit or top-up);
+ * - `draw`: what one call was charged out of something bought before, as the server's receipt
+ *   says (a balance or session draw, a use of a token, a single-use credential spent);
+ * - `release`: a call the server charged nothing for (no answer, a failed one): what it held went
+ *   back, and a single-use credential is kept for the next call;
+ * - `refund`: money paid back to the wallet (what a closed session had left).
+ */
+export type LedgerKind = 'purchase' | 'draw' | 'release' | 'refund';
+
+/** One entry of the ledger: a payment, a draw, a release or a refund (see {@link LedgerKind}). */
 export interface LedgerEntry {
-  /** The {@link Reservation.id}: an old hold stays held while this entry is pending or succeeded. */
+  /**
+   * Unique. For a purchase, the {@link Reservation.id}: an old hold stays held while this entry is
+   * pending or succeeded.
+   */
   id: string;
+  kind: LedgerKind;
   /** Unix ms when the payment was started. */
   time: number;
   tags: Readonly<Record<string, string>>;
@@ -98,10 +131,21 @@ export interface LedgerEntry {
   feeMsat: bigint;
   /** The rate used to normalise, e.g. `usd_per_btc=65000`, when one was used. */
   rate?: string;
-  /** Lightning payment hash, or x402 nonce. */
+  /** Lightning payment hash, or x402 nonce (draws, releases and refunds: their account). */
   reference: string;
+  /**
+   * What the entry belongs to, so that purchases, draws and refunds of one balance add up: the
+   * payment hash of an L402 token or MPP charge (of the balance an x402 payment bought, once known),
+   * a session's id, an x402 nonce.
+   */
+  account?: string;
   /** Preimage (Lightning) or transaction hash (x402), once known. */
   proof?: string;
+  /**
+   * `succeeded`: paid, or charged as the receipt says; `failed`: not paid; `pending`: a payment
+   * whose outcome is not known yet, or a draw of a metered answer that told only what it reserved
+   * (`amount`: the most it cost).
+   */
   status: 'pending' | 'succeeded' | 'failed';
   /** Payee node pubkey or payTo address. */
   payee?: string;
@@ -112,23 +156,74 @@ export interface LedgerEntry {
   resume?: string;
 }
 
-/** Query of {@link Ledger.list}. */
+/** Filters of {@link Ledger.list}, {@link Ledger.totals} and {@link Ledger.summary}; all optional. */
 export interface LedgerQuery {
+  /** Entries at or after this time (unix ms). */
   since?: number;
+  /** Entries before this time (unix ms). */
   until?: number;
   origin?: string;
   status?: LedgerEntry['status'];
+  kind?: LedgerKind;
+  protocol?: ClientProtocol;
+  account?: string;
+  /** Entries with this tag (`{ key: 'task', value: '42' }`). */
   tag?: { key: string; value: string };
+  /** At most this many entries, the newest (`list` only). */
   limit?: number;
 }
 
-/** Every payment an agent made, queryable. */
+/** A count and sums of entries. */
+export interface LedgerSum {
+  count: number;
+  amountMsat: bigint;
+  feeMsat: bigint;
+}
+
+/**
+ * Spend of one group of entries (see {@link Ledger.summary}). What left the wallet for good is
+ * `purchases.amountMsat + purchases.feeMsat - refunds.amountMsat`; `draws` is what the calls
+ * consumed of it, which tells which agent, task or model used what was bought.
+ */
+export interface LedgerSummary {
+  /** The group: an origin, an account, or a tag's value (`''` for entries without the tag). */
+  key: string;
+  /** Succeeded purchases: money out. */
+  purchases: LedgerSum;
+  /** Succeeded draws: charged as receipts said. */
+  draws: LedgerSum;
+  /** Draws of metered answers that told only what they reserved: at most this much. */
+  unsettledDraws: LedgerSum;
+  /** Calls charged nothing (their reservation released). */
+  releases: number;
+  /** Succeeded refunds: money back. */
+  refunds: LedgerSum;
+}
+
+/** How {@link Ledger.summary} groups: by origin, by account, or by the value of a tag. */
+export type LedgerGrouping = 'origin' | 'account' | { tag: string };
+
+/**
+ * An agent's ledger, queryable: every payment, and what each call was charged. Read by
+ * `tollway ledger`, the MCP `payments` tool and agent dashboards.
+ */
 export interface Ledger {
+  /** The entries that match, newest first. */
   list(query?: LedgerQuery): Promise<LedgerEntry[]>;
-  /** Sums of succeeded payments per origin (amountMsat and feeMsat), for `tollway ledger`. */
+  /** Sums of succeeded purchases per origin (amountMsat and feeMsat), by origin. */
   totals(
     query?: LedgerQuery,
   ): Promise<Array<{ origin: string; count: number; amountMsat: bigint; feeMsat: bigint }>>;
+  /**
+   * Spend of the entries that match, grouped (`'origin'`, `'account'`, or `{ tag: 'agent' }`),
+   * purchases, draws and refunds apart; ordered by key.
+   *
+   * @example
+   * ```ts
+   * await store.summary({ since: Date.now() - 86_400_000 }, { tag: 'task' });
+   * ```
+   */
+  summary(query: LedgerQuery, by: LedgerGrouping): Promise<LedgerSummary[]>;
 }
 
 /** A credential the paying fetch keeps to reuse (per origin and scope). */
@@ -139,6 +234,13 @@ export interface StoredCredential {
   protocol: ClientProtocol;
   /** The full Authorization (or x402 header) value to send. */
   header: { name: string; value: string };
+  /** The ledger account it draws on (see {@link LedgerEntry.account}), when known. */
+  account?: string;
+  /**
+   * Spent once sent (an MPP charge or x402 payment kept after the server released it, or after it
+   * could not be sent): deleted from the store when it is sent again.
+   */
+  singleUse?: boolean;
   /** Unix ms; absent when unknown. */
   expiresAt?: number;
   createdAt: number;
@@ -166,6 +268,11 @@ export interface ClientStore extends Ledger {
     | { ok: false; budget: string; window: string; origin?: string; remainingMsat: bigint }
   >;
   commitHold(reservationId: string, spentMsat: bigint, now: number): Promise<void>;
+  /**
+   * Gives back up to `amountMsat` of what a committed hold spent (a session's refund): its
+   * windows count that much less. Returns what was given back (never more than it spent).
+   */
+  refundHold(reservationId: string, amountMsat: bigint): Promise<bigint>;
   releaseHold(reservationId: string): Promise<void>;
   windowStatus(
     budget: string,
@@ -185,13 +292,70 @@ export interface ClientStore extends Ledger {
   recordPayment(entry: LedgerEntry): Promise<void>;
   updatePayment(
     id: string,
-    patch: Partial<Pick<LedgerEntry, 'status' | 'proof' | 'feeMsat'>>,
+    patch: Partial<Pick<LedgerEntry, 'status' | 'proof' | 'feeMsat' | 'account'>>,
   ): Promise<void>;
-  /** Pending entries (to resolve by payment hash after a crash). */
+  /** Pending purchases (to resolve by payment hash after a crash), oldest first. */
   pendingPayments(): Promise<LedgerEntry[]>;
   // credentials
   saveCredential(credential: StoredCredential): Promise<void>;
   findCredential(origin: string, path: string, now: number): Promise<StoredCredential | undefined>;
   deleteCredential(origin: string, scope: string): Promise<void>;
+  // sessions
+  /** Saves a session (replacing one of the same id). */
+  saveSession(session: StoredSession): Promise<void>;
+  getSession(id: string): Promise<StoredSession | undefined>;
+  /** Sessions of `origin` (or all) in one of `states` (or any), oldest first. */
+  listSessions(query?: {
+    origin?: string;
+    states?: ReadonlyArray<StoredSession['state']>;
+  }): Promise<StoredSession[]>;
+  /**
+   * Changes a saved session, atomically: only while its state is `from` when given. True when it
+   * changed, so that of several processes closing one session, one records its refund.
+   */
+  updateSession(id: string, patch: SessionPatch, from?: StoredSession['state']): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/**
+ * An MPP lightning session the paying fetch opened, as the store keeps it so that every process of
+ * the agent draws on it and one closes it. Its deposits, draws and refund are ledger entries whose
+ * `account` is its id.
+ */
+export interface StoredSession {
+  /** The session id: the payment hash of its opening deposit. */
+  id: string;
+  origin: string;
+  /** The path scope its credential is saved under. */
+  scope: string;
+  /** The request that opened it: its close is sent to the same URL, with the same method. */
+  url: string;
+  method: string;
+  /** The session challenge it was opened with, echoed by its credentials. */
+  challenge: PaymentChallenge;
+  /** The deposit's preimage, lower-case hex: what proves the session is the agent's. */
+  preimage: string;
+  /** The amountless invoice of the agent's wallet the refund is paid to. */
+  returnInvoice: string;
+  /** Unix ms after which the return invoice can no longer receive the refund. */
+  returnInvoiceExpiresAt: number;
+  /** How long the server keeps the session without a request, ms. */
+  idleTimeoutMs: number;
+  openedAt: number;
+  /**
+   * `opening`: the deposit is paid, the server has not yet answered the open credential;
+   * `open`: drawn with bearer credentials; `closing`: a close was sent; `closed`: closed, its
+   * refund recorded.
+   */
+  state: 'opening' | 'open' | 'closing' | 'closed';
+  closedAt?: number;
+  /** What the server refunded, msat (whole sats). */
+  refundMsat?: bigint;
+  /** How the refund went, as the server said: `succeeded`, `failed`, `skipped` (nothing left). */
+  refundStatus?: string;
+}
+
+/** What {@link ClientStore.updateSession} may change. */
+export type SessionPatch = Partial<
+  Pick<StoredSession, 'state' | 'closedAt' | 'refundMsat' | 'refundStatus'>
+>;

@@ -10,6 +10,7 @@ import { type UsdPerBtc, usdToMsat } from '../money.js';
 import type { SignedX402Payment } from '../x402/evm-wallet.js';
 import { parsePaymentResponseHeader } from '../x402/payment-response.js';
 import { parseXPaymentResponseHeader } from '../x402/v1.js';
+import type { Tags } from './call-tags.js';
 import type { Offer, X402Offer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingFetchX402Options, PaymentInfo } from './paying-fetch.js';
@@ -46,11 +47,11 @@ type X402Spend = SpendRequest & { original: { amount: bigint; unit: string; rate
 
 /** The spend request of an x402 offer: its token amount as USD, converted to msat (rounded up). */
 async function x402Spend(
-  context: PayingContext,
   x402: PayingFetchX402Options,
   offer: X402Offer,
-  url: URL,
+  target: { url: URL; tags: Tags },
 ): Promise<X402Spend> {
+  const { url, tags } = target;
   let rate: UsdPerBtc;
   try {
     rate = await x402.rates.usdPerBtc();
@@ -72,7 +73,7 @@ async function x402Spend(
       unit: `${offer.network}/erc20:${offer.asset.toLowerCase()}`,
       rate: rateText,
     },
-    ...(context.tags !== undefined ? { tags: context.tags } : {}),
+    tags,
   };
 }
 
@@ -85,17 +86,18 @@ async function x402Spend(
  */
 export async function payX402(
   context: PayingContext,
-  params: { offer: X402Offer; url: URL },
+  params: { offer: X402Offer; url: URL; tags: Tags },
 ): Promise<Acquired> {
   const { offer, url } = params;
   const x402 = context.x402 as PayingFetchX402Options;
-  const request = await x402Spend(context, x402, offer, url);
+  const request = await x402Spend(x402, offer, params);
   const reservation = await reserveSpend(context, request);
   let signed: SignedX402Payment;
   try {
     signed = await x402.wallet.sign(offer, context.now());
     await context.store.recordPayment({
       id: reservation.id,
+      kind: 'purchase',
       time: context.now(),
       tags: reservation.request.tags ?? {},
       url: url.href,
@@ -107,6 +109,7 @@ export async function payX402(
       feeMsat: 0n,
       rate: request.original.rate,
       reference: signed.nonce,
+      account: signed.nonce,
       status: 'pending',
       payee: offer.payTo,
     });
@@ -127,7 +130,13 @@ export async function payX402(
   };
   context.emit({ type: 'paid', payment });
   context.onPayment(payment);
-  return { header: signed.header, reusable: false, payment };
+  return {
+    header: signed.header,
+    protocol: 'x402',
+    reusable: false,
+    account: signed.nonce,
+    payment,
+  };
 }
 
 /**
@@ -139,17 +148,17 @@ export async function payX402(
  */
 export async function recordSettlement(
   context: PayingContext,
-  payment: PaymentInfo,
+  ledgerId: string,
   settled: X402Settlement | undefined,
   refused: boolean,
 ): Promise<void> {
   if (settled?.success === true) {
-    await context.store.updatePayment(payment.ledgerId, {
+    await context.store.updatePayment(ledgerId, {
       status: 'succeeded',
       proof: settled.transaction,
     });
   } else if (settled !== undefined || refused) {
-    await context.store.updatePayment(payment.ledgerId, { status: 'failed' });
+    await context.store.updatePayment(ledgerId, { status: 'failed' });
   }
 }
 
@@ -161,7 +170,7 @@ export async function recordSettlement(
  */
 export async function noteSettlement(
   context: PayingContext,
-  payment: PaymentInfo,
+  ledgerId: string,
   response: Response,
 ): Promise<void> {
   const v2 = response.headers.get('payment-response');
@@ -173,5 +182,5 @@ export async function noteSettlement(
   } catch (error) {
     if (!isTollwayError(error)) throw error;
   }
-  await recordSettlement(context, payment, settled, response.status === 402);
+  await recordSettlement(context, ledgerId, settled, response.status === 402);
 }

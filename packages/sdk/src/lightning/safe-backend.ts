@@ -125,11 +125,13 @@ export function wrapBackend(
     capabilities: raw.capabilities,
     getInfo: () => raw.getInfo(),
     async createInvoice(params) {
-      if (params.amountMsat <= 0n)
-        throw new TollwayError('invalid_amount', 'invoice amount must be positive');
+      // 0 asks for an amountless invoice (a session's return invoice, which receives its refund).
+      if (params.amountMsat < 0n)
+        throw new TollwayError('invalid_amount', 'invoice amount must not be negative');
       const created = await raw.createInvoice(params);
       const decoded = decodeInvoice(created.paymentRequest);
-      if (decoded.paymentHash !== created.paymentHash || decoded.amountMsat !== params.amountMsat) {
+      const asked = params.amountMsat === 0n ? undefined : params.amountMsat;
+      if (decoded.paymentHash !== created.paymentHash || decoded.amountMsat !== asked) {
         throw new TollwayError(
           'backend_error',
           'backend returned an invoice that does not match the request',

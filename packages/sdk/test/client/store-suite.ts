@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createBudget } from '../../src/client/budget.js';
-import type { ClientStore, LedgerEntry, Reservation } from '../../src/client/types.js';
+import type {
+  ClientStore,
+  LedgerEntry,
+  Reservation,
+  StoredSession,
+} from '../../src/client/types.js';
 import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
 
 /** What a store's test file provides for each test. */
@@ -40,6 +45,7 @@ function reservation(id: string, heldMsat: bigint, fields: Partial<Reservation> 
 export function entry(id: string, fields: Partial<LedgerEntry> = {}): LedgerEntry {
   return {
     id,
+    kind: 'purchase',
     time: BASE,
     tags: { agent: 'a1' },
     url: `${ORIGIN}/forecast?city=Paris,FR`,
@@ -142,6 +148,26 @@ export function describeClientStoreSuite(
             heldMsat: 0n,
           });
           await rejects(store.commitHold('never-held', 1n, BASE), 'store_error');
+        }));
+
+      it('gives back part of a committed spend (a refund), never more than it spent', () =>
+        withStore(async (store) => {
+          const windows = ['day', 'total'] as const;
+          const holds = windows.map((window) => ({ budget: 'a', window, limitMsat: 100_000n }));
+          await store.tryHold(reservation('r1', 50_000n), holds, BASE);
+          await store.tryHold(reservation('r2', 1_000n), holds, BASE);
+          expect(await store.refundHold('r1', 10_000n)).toBe(0n); // not committed yet
+          await store.commitHold('r1', 50_000n, BASE);
+          expect(await store.refundHold('r1', 30_000n)).toBe(30_000n);
+          expect(await store.refundHold('r1', 30_000n)).toBe(20_000n);
+          expect(await store.refundHold('r1', 1n)).toBe(0n);
+          expect(await store.refundHold('never-held', 1n)).toBe(0n);
+          for (const window of windows) {
+            expect(await store.windowStatus('a', window, undefined, BASE)).toEqual({
+              spentMsat: 0n,
+              heldMsat: 1_000n,
+            });
+          }
         }));
 
       it('counts spend inside a rolling window: it leaves the window exactly one window length later', () =>
@@ -392,6 +418,185 @@ export function describeClientStoreSuite(
           ]);
           expect(await store.totals({ tag: { key: 'agent', value: 'a1' } })).toHaveLength(1);
           expect(await store.totals({ status: 'failed' })).toEqual([]);
+          // Draws, releases and refunds are not purchases.
+          await store.recordPayment(entry('e', { kind: 'draw', status: 'succeeded' }));
+          await store.recordPayment(entry('f', { kind: 'refund', status: 'succeeded' }));
+          expect(await store.totals({ origin: ORIGIN })).toEqual([
+            { origin: ORIGIN, count: 2, amountMsat: 3_000n, feeMsat: 3n },
+          ]);
+        }));
+
+      it('keeps kinds and accounts, filters by them, and resolves only pending purchases', () =>
+        withStore(async (store) => {
+          await store.recordPayment(entry('buy', { account: 'acct-1' }));
+          await store.recordPayment(
+            entry('use', { kind: 'draw', account: 'acct-1', reference: 'acct-1', time: BASE + 1 }),
+          );
+          await store.recordPayment(
+            entry('none', { kind: 'release', status: 'succeeded', amountMsat: 0n, time: BASE + 2 }),
+          );
+          await store.updatePayment('buy', { status: 'succeeded', account: 'acct-2' });
+          const ids = async (query: Parameters<ClientStore['list']>[0]) =>
+            (await store.list(query)).map((e) => e.id);
+          expect(await ids({ kind: 'draw' })).toEqual(['use']);
+          expect(await ids({ account: 'acct-2' })).toEqual(['buy']);
+          expect(await ids({ protocol: 'l402', kind: 'release' })).toEqual(['none']);
+          expect(await ids({ protocol: 'mpp-session' })).toEqual([]);
+          expect((await store.list({ account: 'acct-2' }))[0]).toEqual(
+            entry('buy', { account: 'acct-2', status: 'succeeded' }),
+          );
+          // A draw whose cost is not told yet is pending, but is no payment to resolve.
+          expect((await store.pendingPayments()).map((e) => e.id)).toEqual([]);
+        }));
+
+      it('summarises purchases, draws, releases and refunds by origin, account or tag', () =>
+        withStore(async (store) => {
+          const other = 'https://other.example.org';
+          const add = (id: string, fields: Partial<LedgerEntry>) =>
+            store.recordPayment(entry(id, { status: 'succeeded', ...fields }));
+          await add('buy', {
+            amountMsat: 50_000n,
+            feeMsat: 7n,
+            account: 's1',
+            tags: { agent: 'a' },
+          });
+          await add('lost', { amountMsat: 9_000n, status: 'failed', account: 's1' });
+          await add('open', { amountMsat: 1n, status: 'pending', account: 's1' });
+          await add('d1', {
+            kind: 'draw',
+            amountMsat: 2_100n,
+            account: 's1',
+            tags: { agent: 'a', model: 'm' },
+          });
+          await add('d2', { kind: 'draw', amountMsat: 900n, account: 's1', tags: { agent: 'b' } });
+          await add('d3', {
+            kind: 'draw',
+            amountMsat: 4_000n,
+            status: 'pending',
+            account: 's1',
+            tags: { agent: 'b' },
+          });
+          await add('r0', { kind: 'release', amountMsat: 0n, account: 's1', tags: { agent: 'b' } });
+          await add('back', { kind: 'refund', amountMsat: 43_000n, account: 's1', tags: {} });
+          await add('x', { origin: other, amountMsat: 5_000n, tags: { agent: 'a' } });
+          const sum = (count: number, amountMsat: bigint, feeMsat = 0n) => ({
+            count,
+            amountMsat,
+            feeMsat,
+          });
+          const none = sum(0, 0n);
+          expect(await store.summary({}, 'origin')).toEqual([
+            {
+              key: ORIGIN,
+              purchases: sum(1, 50_000n, 7n),
+              draws: sum(2, 3_000n),
+              unsettledDraws: sum(1, 4_000n),
+              releases: 1,
+              refunds: sum(1, 43_000n),
+            },
+            {
+              key: other,
+              purchases: sum(1, 5_000n),
+              draws: none,
+              unsettledDraws: none,
+              releases: 0,
+              refunds: none,
+            },
+          ]);
+          expect(
+            (await store.summary({}, 'account')).map((r) => [r.key, r.purchases.count]),
+          ).toEqual([
+            ['', 1],
+            ['s1', 1],
+          ]);
+          const byAgent = await store.summary({ kind: 'draw' }, { tag: 'agent' });
+          expect(
+            byAgent.map((r) => [r.key, r.draws.amountMsat, r.unsettledDraws.amountMsat]),
+          ).toEqual([
+            ['a', 2_100n, 0n],
+            ['b', 900n, 4_000n],
+          ]);
+          const byModel = await store.summary({ origin: ORIGIN }, { tag: 'model' });
+          expect(byModel.map((r) => [r.key, r.draws.amountMsat])).toEqual([
+            ['', 900n],
+            ['m', 2_100n],
+          ]);
+          expect(await store.summary({ since: BASE + 1 }, 'origin')).toEqual([]);
+        }));
+    });
+
+    describe('sessions', () => {
+      const session = (id: string, fields: Partial<StoredSession> = {}): StoredSession => ({
+        id,
+        origin: ORIGIN,
+        scope: '/v1',
+        url: `${ORIGIN}/v1/chat`,
+        method: 'POST',
+        challenge: {
+          id: 'c1',
+          realm: 'api',
+          method: 'lightning',
+          intent: 'session',
+          request: 'e30',
+        },
+        preimage: 'ab'.repeat(32),
+        returnInvoice: 'lnbcrt1...',
+        returnInvoiceExpiresAt: BASE + DAY,
+        idleTimeoutMs: 300_000,
+        openedAt: BASE,
+        state: 'opening',
+        ...fields,
+      });
+
+      it('saves, lists by origin and state, and changes a session only from the state given', () =>
+        withStore(async (store) => {
+          await store.saveSession(session('s2', { openedAt: BASE + 1 }));
+          await store.saveSession(session('s1'));
+          await store.saveSession(
+            session('s3', {
+              origin: 'https://other.example.org',
+              state: 'open',
+              openedAt: BASE + 2,
+            }),
+          );
+          expect(await store.getSession('s1')).toEqual(session('s1'));
+          expect(await store.getSession('nope')).toBeUndefined();
+          expect((await store.listSessions()).map((s) => s.id)).toEqual(['s1', 's2', 's3']);
+          expect((await store.listSessions({ origin: ORIGIN })).map((s) => s.id)).toEqual([
+            's1',
+            's2',
+          ]);
+          expect((await store.listSessions({ states: ['open'] })).map((s) => s.id)).toEqual(['s3']);
+          expect(await store.updateSession('s1', { state: 'open' }, 'opening')).toBe(true);
+          expect(await store.updateSession('s1', { state: 'closing' }, 'opening')).toBe(false);
+          expect(await store.updateSession('s1', { state: 'closing' }, 'open')).toBe(true);
+          const closed = {
+            state: 'closed' as const,
+            closedAt: BASE + 5,
+            refundMsat: 43_000n,
+            refundStatus: 'succeeded',
+          };
+          expect(await store.updateSession('s1', closed, 'closing')).toBe(true);
+          expect(await store.updateSession('s1', closed, 'closing')).toBe(false);
+          expect(await store.updateSession('nope', closed)).toBe(false);
+          expect(await store.getSession('s1')).toEqual(session('s1', closed));
+        }));
+
+      it('lets one of two instances over the same state close a session', () =>
+        withStore(async (store, { openPeer }) => {
+          if (openPeer === undefined) return;
+          const peer = await openPeer();
+          try {
+            await store.saveSession(session('s1', { state: 'open' }));
+            const wins = await Promise.all([
+              store.updateSession('s1', { state: 'closing' }, 'open'),
+              peer.updateSession('s1', { state: 'closing' }, 'open'),
+            ]);
+            expect(wins.filter(Boolean)).toHaveLength(1);
+            expect((await peer.getSession('s1'))?.state).toBe('closing');
+          } finally {
+            await peer.close();
+          }
         }));
     });
 

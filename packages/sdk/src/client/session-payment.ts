@@ -1,0 +1,180 @@
+/**
+ * MPP lightning sessions, the paying side (draft-lightning-session): open one on a session offer
+ * — pay its deposit and hand the server an amountless invoice of the wallet for the refund — then
+ * draw on it with `bearer` credentials from every call and process sharing the store; top it up
+ * when a call no longer fits. Closing is sessions-close.ts. A session's deposits, draws and refund
+ * are ledger entries on the account of its id (the opening deposit's payment hash).
+ *
+ * @internal
+ */
+import { TollwayError } from '../errors.js';
+import type { LightningBackend } from '../lightning/types.js';
+import type { PaymentChallenge } from '../mpp/challenge.js';
+import { formatPaymentCredential, type PaymentPayload } from '../mpp/credential.js';
+import { send } from './http-exchange.js';
+import { type LightningPayment, payHeld, pendingEntry } from './lightning-payment.js';
+import type { MppSessionOffer } from './offers.js';
+import type { Acquired, PayingContext } from './paying-context.js';
+import type { Reservation, StoredSession } from './types.js';
+
+/** How long the return invoice can receive the refund: 30 days (a session is closed before). */
+const RETURN_INVOICE_SECONDS = 30 * 86_400;
+
+/** A session offer the budget holds, and the call it is paid for. */
+export interface SessionPayment extends LightningPayment {
+  offer: MppSessionOffer;
+  reservation: Reservation;
+  wallet: LightningBackend;
+  /** The call's method: the session's close is sent to its URL with it. */
+  method: string;
+}
+
+/** The `Authorization` header of a session credential. */
+function sessionHeader(challenge: PaymentChallenge, payload: PaymentPayload) {
+  return { name: 'Authorization', value: formatPaymentCredential({ challenge, payload }) };
+}
+
+/**
+ * The `bearer` credential of a session: what every call after the opening one sends.
+ *
+ * @internal
+ */
+export function bearerHeader(session: StoredSession): { name: string; value: string } {
+  return sessionHeader(session.challenge, {
+    action: 'bearer',
+    sessionId: session.id,
+    preimage: session.preimage,
+  });
+}
+
+/**
+ * The `close` credential of a session.
+ *
+ * @internal
+ */
+export function closeHeader(session: StoredSession): { name: string; value: string } {
+  return sessionHeader(session.challenge, {
+    action: 'close',
+    sessionId: session.id,
+    preimage: session.preimage,
+  });
+}
+
+/**
+ * Opens a session: asks the wallet for the amountless return invoice, pays the deposit, saves the
+ * session and its bearer credential (for every later call to the origin's scope), and returns the
+ * `open` credential this call sends.
+ *
+ * @internal
+ */
+export async function openSession(
+  context: PayingContext,
+  payment: SessionPayment,
+): Promise<Acquired> {
+  const { offer, url, wallet } = payment;
+  const id = offer.invoice.paymentHash;
+  const returnInvoice = await wallet.createInvoice({
+    amountMsat: 0n,
+    memo: `refund of session ${id.slice(0, 16)} at ${url.host}`,
+    expirySeconds: RETURN_INVOICE_SECONDS,
+  });
+  let session: StoredSession | undefined;
+  const { preimage, paid } = await payHeld(
+    context,
+    payment,
+    pendingEntry(payment, undefined, context.now()),
+    async (proof) => {
+      session = {
+        id,
+        origin: url.origin,
+        scope: payment.scope,
+        url: url.href,
+        method: payment.method,
+        challenge: offer.challenge,
+        preimage: proof,
+        returnInvoice: returnInvoice.paymentRequest,
+        returnInvoiceExpiresAt: context.now() + RETURN_INVOICE_SECONDS * 1000,
+        idleTimeoutMs: (offer.idleTimeoutSeconds ?? 0) * 1000,
+        openedAt: context.now(),
+        state: 'open',
+      };
+      await context.store.saveSession(session);
+      await context.store.saveCredential({
+        origin: url.origin,
+        scope: payment.scope,
+        protocol: 'mpp-session',
+        header: bearerHeader(session),
+        account: id,
+        createdAt: context.now(),
+      });
+    },
+  );
+  return {
+    header: sessionHeader(offer.challenge, {
+      action: 'open',
+      preimage,
+      returnInvoice: returnInvoice.paymentRequest,
+    }),
+    protocol: 'mpp-session',
+    reusable: true,
+    account: id,
+    payment: paid,
+  };
+}
+
+/**
+ * The open session of this origin whose bearer credential the server just refused for want of
+ * funds, if the refused credential is one.
+ *
+ * @internal
+ */
+export async function refusedSession(
+  context: PayingContext,
+  origin: string,
+  refused: string | undefined,
+): Promise<StoredSession | undefined> {
+  if (refused === undefined) return undefined;
+  const open = await context.store.listSessions({ origin, states: ['open'] });
+  return open.find((session) => bearerHeader(session).value === refused);
+}
+
+/**
+ * Tops up `session` with the deposit of a fresh session offer: pays it (a purchase on the
+ * session's account), sends the `topUp` credential with the call's request, and returns the
+ * session's bearer credential for the call to be sent again.
+ *
+ * @internal
+ */
+export async function topUpSession(
+  context: PayingContext,
+  payment: SessionPayment & { session: StoredSession; request: Request; body?: Uint8Array },
+): Promise<Acquired> {
+  const { offer, session } = payment;
+  const { preimage, paid } = await payHeld(
+    context,
+    payment,
+    pendingEntry(payment, undefined, context.now(), session.id),
+    async () => undefined,
+  );
+  const header = sessionHeader(offer.challenge, {
+    action: 'topUp',
+    sessionId: session.id,
+    topUpPreimage: preimage,
+  });
+  const answer = await send(payment.request, payment.body, header);
+  await answer.body?.cancel();
+  if (answer.status !== 200) {
+    throw new TollwayError(
+      'payment_failed',
+      `the server refused the top-up of session ${session.id} (status ${answer.status}); the deposit was paid`,
+      { details: { sessionId: session.id, ledgerId: paid.ledgerId, status: answer.status } },
+    );
+  }
+  return {
+    header: bearerHeader(session),
+    protocol: 'mpp-session',
+    reusable: true,
+    account: session.id,
+    payment: paid,
+  };
+}

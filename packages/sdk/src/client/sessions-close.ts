@@ -1,0 +1,189 @@
+/**
+ * Closing the MPP lightning sessions the paying fetch opened: one `close` credential per session
+ * (sent to the URL that opened it, with its method), the server's answer read for the refund it
+ * paid to the return invoice, and a `refund` entry in the ledger. Of several processes closing
+ * one session, the one that moves it from `open` to `closing` in the store sends the close.
+ *
+ * @internal
+ */
+import { isRecord } from '../internal/is-record.js';
+import type { PayingContext } from './paying-context.js';
+import { bearerHeader, closeHeader } from './session-payment.js';
+import type { LedgerEntry, StoredSession } from './types.js';
+
+/** What closing one session gave back. */
+export interface ClosedSession {
+  id: string;
+  origin: string;
+  /** The refund the server paid, msat (whole sats; 0 when nothing was left or it failed). */
+  refundMsat: bigint;
+  /** As the server said: `succeeded`, `failed`, `skipped` (nothing was left); `unknown` otherwise. */
+  refundStatus: string;
+}
+
+/** Which sessions {@link closeSessions} closes. */
+export interface CloseSessionsOptions {
+  /** Only the sessions of this origin. */
+  origin?: string;
+  /** Only the sessions this process has not used for this long, ms (others it never used). */
+  idleForMs?: number;
+}
+
+/** The refund the answer to a close says was paid (`{status: "closed", refundSats, refundStatus}`). */
+async function refundOf(response: Response): Promise<{ refundMsat: bigint; status: string }> {
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    return { refundMsat: 0n, status: 'unknown' };
+  }
+  if (!isRecord(body) || response.status !== 200 || body.status !== 'closed') {
+    return { refundMsat: 0n, status: 'unknown' };
+  }
+  const sats = body.refundSats;
+  const status = typeof body.refundStatus === 'string' ? body.refundStatus : 'unknown';
+  const refundMsat =
+    typeof sats === 'number' && Number.isSafeInteger(sats) && sats >= 0 ? BigInt(sats) * 1000n : 0n;
+  return { refundMsat: status === 'succeeded' ? refundMsat : 0n, status };
+}
+
+/** The ledger's refund entry of a closed session. */
+function refundEntry(
+  context: PayingContext,
+  session: StoredSession,
+  refund: { refundMsat: bigint; status: string },
+): LedgerEntry {
+  return {
+    id: globalThis.crypto.randomUUID(),
+    kind: 'refund',
+    time: context.now(),
+    tags: { ...context.budget?.tags, ...context.tags },
+    url: session.url,
+    origin: session.origin,
+    protocol: 'mpp-session',
+    amount: refund.refundMsat,
+    unit: 'msat',
+    amountMsat: refund.refundMsat,
+    feeMsat: 0n,
+    reference: session.id,
+    account: session.id,
+    status: refund.status === 'succeeded' ? 'succeeded' : 'failed',
+  };
+}
+
+/**
+ * Gives the refund of a session back to the budget, from its latest deposit back: its windows
+ * count what the session cost, not what it held.
+ */
+async function giveBackToBudget(
+  context: PayingContext,
+  account: string,
+  refundMsat: bigint,
+): Promise<void> {
+  let left = refundMsat;
+  const deposits = await context.store.list({ account, kind: 'purchase', status: 'succeeded' });
+  for (const deposit of deposits) {
+    if (left <= 0n || context.budget === undefined) return;
+    left -= await context.budget.refund(deposit.id, left);
+  }
+}
+
+/** Closes one session this process moved to `closing`; undefined when the close went unanswered. */
+async function closeOne(
+  context: PayingContext,
+  session: StoredSession,
+): Promise<ClosedSession | undefined> {
+  const saved = await context.store.findCredential(
+    session.origin,
+    new URL(session.url).pathname,
+    context.now(),
+  );
+  if (saved?.header.value === bearerHeader(session).value) {
+    await context.store.deleteCredential(saved.origin, saved.scope);
+  }
+  const header = closeHeader(session);
+  let response: Response;
+  try {
+    response = await fetch(session.url, {
+      method: session.method,
+      headers: { [header.name]: header.value },
+    });
+  } catch {
+    // Unanswered: open again, for the next close (or the server's idle timeout) to refund it.
+    await context.store.updateSession(session.id, { state: 'open' }, 'closing');
+    return undefined;
+  }
+  const refund = await refundOf(response);
+  if (refund.status !== 'skipped') {
+    await context.store.recordPayment(refundEntry(context, session, refund));
+  }
+  await giveBackToBudget(context, session.id, refund.refundMsat);
+  await context.store.updateSession(
+    session.id,
+    {
+      state: 'closed',
+      closedAt: context.now(),
+      refundMsat: refund.refundMsat,
+      refundStatus: refund.status,
+    },
+    'closing',
+  );
+  context.sessionsUsed.delete(session.id);
+  const closed = {
+    id: session.id,
+    origin: session.origin,
+    refundMsat: refund.refundMsat,
+    refundStatus: refund.status,
+  };
+  context.emit({ type: 'session-closed', session: closed });
+  return closed;
+}
+
+/**
+ * Closes the open sessions (of `origin`, or idle here for `idleForMs`) and collects their
+ * refunds. Returns what each closed session gave back.
+ *
+ * @internal
+ */
+export async function closeSessions(
+  context: PayingContext,
+  options: CloseSessionsOptions = {},
+): Promise<ClosedSession[]> {
+  const open = await context.store.listSessions({
+    ...(options.origin === undefined ? {} : { origin: options.origin }),
+    states: ['open'],
+  });
+  const { idleForMs } = options;
+  const due =
+    idleForMs === undefined
+      ? open
+      : open.filter((session) => {
+          const used = context.sessionsUsed.get(session.id);
+          return used !== undefined && context.now() - used >= idleForMs;
+        });
+  const closed: ClosedSession[] = [];
+  for (const session of due) {
+    if (!(await context.store.updateSession(session.id, { state: 'closing' }, 'open'))) continue;
+    const done = await closeOne(context, session);
+    if (done !== undefined) closed.push(done);
+  }
+  return closed;
+}
+
+/**
+ * Notes that this process used session `id` now; with `sessions.idleCloseMs`, closes it once it
+ * has gone that long without another use (a timer that does not keep the process alive).
+ *
+ * @internal
+ */
+export function noteSessionUse(context: PayingContext, id: string): void {
+  context.sessionsUsed.set(id, context.now());
+  const idleForMs = context.sessions.idleCloseMs;
+  if (idleForMs === undefined) return;
+  const timer = setTimeout(() => {
+    closeSessions(context, { idleForMs }).catch((error: unknown) => {
+      context.emit({ type: 'session-close-failed', error });
+    });
+  }, idleForMs);
+  timer.unref?.();
+}
