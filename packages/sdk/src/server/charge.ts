@@ -20,6 +20,7 @@ import type { Quote } from './pricing.js';
 import { type Reservation, reserve } from './reservation.js';
 import type { Route } from './route.js';
 import { sessionCharge } from './sessions.js';
+import { costCharge } from './settle-cost.js';
 import { settle } from './settlement.js';
 import type { PaymentContext, PaywallCharge, PaywallDecision, PaywallFinal } from './types.js';
 
@@ -108,6 +109,16 @@ export async function charge(
   if (!reportsOutcome) {
     reservation.settle();
     return pass(context, exchange, payment, [...proof.headers, ...reservation.receipt]);
+  }
+  if (proof.settlesCost === true) {
+    const meter = route.meter === undefined ? undefined : await exchange.priceRequest();
+    return pass(
+      context,
+      exchange,
+      payment,
+      [],
+      costCharge(context, exchange, proof, reservation, payment, meter),
+    );
   }
   if (proof.balanceMsat === undefined) {
     return pass(

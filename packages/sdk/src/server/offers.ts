@@ -139,7 +139,12 @@ export interface PaymentProof {
    * Moves the money (x402): the engine calls it once the single-use key is claimed, before the
    * handler (or after it, with `settleAfter`), and passes only when it succeeds.
    */
-  settle?: () => Promise<SettleOutcome>;
+  settle?: (cost?: Amount) => Promise<SettleOutcome>;
+  /**
+   * Set when the payment settles at what the answer cost, at most what it authorised (x402
+   * `upto`): the engine passes `settle` that cost in dollars (none: the whole authorisation).
+   */
+  settlesCost?: true;
   /**
    * Settle once the handler commits to a successful status instead, when the caller reports the
    * outcome (see `PaywallRequest.reportsOutcome`).
