@@ -10,8 +10,9 @@ import {
   createReceiverAuthorizer,
   verifyBatchVoucher,
 } from './batch-channel.js';
+import { X402_CONTRACTS } from './evm-contracts.js';
 import { createSelfHostedFacilitator, type SelfHostedFacilitator } from './facilitator.js';
-import { readLocalChainArtifacts, X402_CONTRACTS } from './local-chain.js';
+import { readLocalChainArtifacts } from './local-chain.js';
 import type { X402PaymentPayload, X402PaymentRequirements } from './types.js';
 import { requirementsToWire } from './wire.js';
 

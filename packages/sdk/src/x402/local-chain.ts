@@ -37,6 +37,7 @@ import {
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
+import { X402_CONTRACTS } from './evm-contracts.js';
 
 /** A key pair on the local chain. */
 export interface LocalChainAccount {
@@ -118,14 +119,6 @@ export interface LocalChainArtifacts {
 
 /** Multicall3's address on every chain where it is deployed. */
 export const MULTICALL3_ADDRESS: Address = '0xcA11bde05977b3631167028862bE2a173976CA11';
-
-/** Where `@x402/evm` expects the contracts of its `upto` and `batch-settlement` schemes. */
-export const X402_CONTRACTS = {
-  permit2: '0x000000000022D473030F116dDEE9F6B43aC78BA3',
-  uptoProxy: '0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002',
-  batchSettlement: '0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003',
-  erc3009DepositCollector: '0x4020806089470a89826cB9fB1f4059150b550004',
-} as const satisfies Record<string, Address>;
 
 const MAX_UINT256 = 2n ** 256n - 1n;
 
