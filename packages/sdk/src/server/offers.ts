@@ -146,6 +146,14 @@ export interface PaymentProof {
    */
   settlesCost?: true;
   /**
+   * Set when the credential draws on a deposit kept elsewhere (an x402 `batch-settlement`
+   * channel), in the deposit's own unit: `amount` from `account`, whose deposit is `deposit`,
+   * held and charged like a prepaid balance. Refused unless everything drawn, this included,
+   * stays within `ceiling` (what the credential lets the server claim): a credential used again,
+   * or one older than the last used, no longer covers what was drawn.
+   */
+  draws?: { account: string; amount: bigint; deposit: bigint; ceiling: bigint; unit: string };
+  /**
    * Settle once the handler commits to a successful status instead, when the caller reports the
    * outcome (see `PaywallRequest.reportsOutcome`).
    */

@@ -22,6 +22,10 @@
  * Permit2 authorisation for the request's price, the most it may cost, and it is settled once,
  * after the answer, at what the answer cost (what the handler reported with `setCost`, else what
  * the route's meter read; possibly 0).
+ *
+ * With `batch`, routes priced per request are also offered `batch-settlement` (listed before
+ * `exact`): a deposit into a payment channel once, then a voucher per request, checked without a
+ * chain round trip and redeemed in batches with `redeemBatch()` (see ./x402-batch.ts).
  */
 import { TollwayError } from '../errors.js';
 import { type Amount, parseAmount } from '../money.js';
@@ -51,6 +55,7 @@ import type {
 } from './offers.js';
 import type { Route } from './route.js';
 import { createBazaarExtension } from './x402-bazaar.js';
+import { type BatchRedemption, createBatchSide, type X402BatchOptions } from './x402-batch.js';
 
 /** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
 export interface X402Asset {
@@ -99,6 +104,19 @@ export interface X402OfferOptions {
    * (`SelfHostedFacilitator.address` for a self-hosted one).
    */
   upto?: { facilitatorAddress: `0x${string}` };
+  /** Also offer `batch-settlement` (see the module comment); its channels live in `store`. */
+  batch?: X402BatchOptions;
+}
+
+/** The x402 offer kind, and the redemption of its batch-settlement channels. */
+export interface X402OfferKind extends OfferKind {
+  /**
+   * Claims what each batch-settlement channel drew, with its highest voucher, in one
+   * transaction, and sweeps it to `payTo`; at most `maxClaims` channels (default 100). Throws
+   * `invalid_config` when the offer has no `batch`, `x402_settlement_failed` when the claim fails,
+   * `facilitator_unavailable` when the facilitator does not answer.
+   */
+  redeemBatch(options?: { maxClaims?: number }): Promise<BatchRedemption>;
 }
 
 /** How long a claimed nonce is remembered after its authorization expired (clock skew). */
@@ -158,7 +176,7 @@ function sameAddress(a: string, b: string): boolean {
  * });
  * ```
  */
-export function createX402Offer(options: X402OfferOptions): OfferKind {
+export function createX402Offer(options: X402OfferOptions): X402OfferKind {
   const { facilitator, payTo, asset, network } = options;
   assertAddress(payTo, 'payTo');
   assertAddress(asset.address, 'the asset address');
@@ -177,6 +195,10 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   const v1Network = options.v1 === true ? networkToV1(network) : undefined;
   const price = fixedPrice(options.price, asset.decimals);
   const unit = `${network}/erc20:${asset.address.toLowerCase()}`;
+  const batch =
+    options.batch === undefined
+      ? undefined
+      : createBatchSide(options.batch, { facilitator, network, asset: asset.address, payTo, unit });
 
   /**
    * The token amount of `usd` (the offer's price when it has one); undefined unless a positive
@@ -210,6 +232,15 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
           assetTransferMethod: 'permit2',
           facilitatorAddress: options.upto?.facilitatorAddress,
         },
+      });
+    }
+    const perRequest = route.balance === undefined ? tokenAmount(requestPrice) : undefined;
+    if (batch !== undefined && perRequest !== undefined) {
+      accepts.push({
+        ...base,
+        scheme: 'batch-settlement',
+        amount: perRequest,
+        extra: { name: asset.name, version: asset.version, ...batch.extra },
       });
     }
     // A route that sells a balance is paid its balance; any other, the request's price.
@@ -355,6 +386,9 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         status: 402,
       };
     }
+    if (requirements.scheme === 'batch-settlement' && batch !== undefined) {
+      return batch.check(payment, requirements);
+    }
     const signed = readSigned(payment);
     if ('ok' in signed) return signed;
     const checked = { ...payment, accepted: requirements };
@@ -422,6 +456,12 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   }
 
   return {
+    async redeemBatch(redeemOptions) {
+      if (batch === undefined) {
+        throw new TollwayError('invalid_config', 'this x402 offer has no batch-settlement');
+      }
+      return batch.redeemer.redeem(redeemOptions);
+    },
     name: 'x402',
     invoice: false,
     headers: [X402_HEADERS.paymentSignature.toLowerCase(), X402_HEADERS.paymentV1.toLowerCase()],

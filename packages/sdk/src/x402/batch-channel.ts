@@ -116,6 +116,36 @@ function toAccount(privateKey: string): PrivateKeyAccount {
   }
 }
 
+/** A server's side of batch-settlement channels; see {@link createBatchChannels}. */
+export interface BatchChannels {
+  /** Signs the claims and refunds of the channels bound to its address. */
+  readonly authorizer: ReceiverAuthorizer;
+  channelId(config: BatchChannelConfig, network: X402Network): `0x${string}`;
+  verifyVoucher(
+    voucher: Parameters<typeof verifyBatchVoucher>[0],
+    network: X402Network,
+  ): Promise<boolean>;
+}
+
+/**
+ * What the x402 offer's `batch` needs to check vouchers and redeem them, for channels whose
+ * receiver authorizer is the key `receiverAuthorizerKey` (32 bytes of hex): channel ids, voucher
+ * signatures (no RPC) and the authorizer's signatures. Throws `invalid_config` for a malformed key.
+ *
+ * @example
+ * ```ts
+ * const channels = createBatchChannels(process.env.RECEIVER_AUTHORIZER_KEY ?? '');
+ * createX402Offer({ ...offer, batch: { store, channels } });
+ * ```
+ */
+export function createBatchChannels(receiverAuthorizerKey: string): BatchChannels {
+  return {
+    authorizer: createReceiverAuthorizer(receiverAuthorizerKey),
+    channelId: batchChannelId,
+    verifyVoucher: verifyBatchVoucher,
+  };
+}
+
 /**
  * The receiver authorizer of a private key: it signs the `ClaimBatch` and `Refund` messages the
  * channel contract checks. Throws `invalid_config` for a malformed key.
