@@ -42,6 +42,7 @@ export interface BatchRedemption {
 
 /** Redeems what channels drew; see the module comment. */
 export interface BatchRedeemer {
+  /** Nothing when another instance on the store is redeeming. */
   redeem(options?: { maxClaims?: number }): Promise<BatchRedemption>;
 }
 
@@ -57,6 +58,9 @@ export interface BatchSide {
 }
 
 const MIN_WITHDRAW_DELAY = 900;
+/** The store claim an instance holds while it redeems, and for how long at most. */
+const REDEEM_LEASE = 'x402-batch:redeeming';
+const REDEEM_LEASE_MS = 5 * 60_000;
 const MAX_WITHDRAW_DELAY = 30 * 24 * 3600;
 
 const address = z
@@ -281,58 +285,71 @@ export function createBatchSide(
     return { payment: { x402Version: 2, accepted: requirements, payload }, requirements };
   }
 
+  /** Claims and sweeps what channels drew; see {@link BatchRedeemer}. */
+  async function redeemNow(maxClaims: number): Promise<BatchRedemption> {
+    const claimable = await store.listClaimableChannels(maxClaims);
+    const claims: Array<BatchClaim & { id: string; delta: bigint }> = [];
+    for (const channel of claimable) {
+      const drawn = (await store.getUsage(channelAccount(channel.id))).spentMsat;
+      const total = drawn < channel.voucherMax ? drawn : channel.voucherMax;
+      if (total <= channel.claimed) continue;
+      claims.push({
+        id: channel.id,
+        delta: total - channel.claimed,
+        config: JSON.parse(channel.config) as BatchChannelConfig,
+        maxClaimableAmount: channel.voucherMax,
+        signature: channel.voucherSignature as `0x${string}`,
+        totalClaimed: total,
+      });
+    }
+    if (claims.length === 0) return { claimed: 0, amount: 0n };
+    const claim = operation({
+      type: 'claim',
+      claims: claims.map((row) => ({
+        voucher: { channel: row.config, maxClaimableAmount: row.maxClaimableAmount.toString() },
+        signature: row.signature,
+        totalClaimed: row.totalClaimed.toString(),
+      })),
+      claimAuthorizerSignature: await authorizer.signClaims(claims, network),
+    });
+    const claimed = await facilitator.settle(claim.payment, claim.requirements);
+    if (!claimed.success) {
+      throw new TollwayError(
+        'x402_settlement_failed',
+        `the claim failed: ${claimed.errorReason ?? 'unknown reason'}`,
+      );
+    }
+    for (const row of claims) await store.noteClaimed(row.id, row.totalClaimed);
+    const amount = claims.reduce((sum, row) => sum + row.delta, 0n);
+    const sweep = operation({ type: 'settle', receiver: payTo, token: asset });
+    const swept = await facilitator.settle(sweep.payment, sweep.requirements);
+    await store.recordSettlement({
+      reference: claimed.transaction,
+      service: 'x402-batch',
+      protocol: 'x402',
+      amount,
+      unit,
+      settledAt: Date.now(),
+    });
+    return {
+      claimed: claims.length,
+      amount,
+      claimTransaction: claimed.transaction,
+      ...(swept.success ? { settleTransaction: swept.transaction } : {}),
+    };
+  }
+
   const redeemer: BatchRedeemer = {
     async redeem(redeemOptions = {}) {
-      const claimable = await store.listClaimableChannels(redeemOptions.maxClaims ?? 100);
-      const claims: Array<BatchClaim & { id: string; delta: bigint }> = [];
-      for (const channel of claimable) {
-        const drawn = (await store.getUsage(channelAccount(channel.id))).spentMsat;
-        const total = drawn < channel.voucherMax ? drawn : channel.voucherMax;
-        if (total <= channel.claimed) continue;
-        claims.push({
-          id: channel.id,
-          delta: total - channel.claimed,
-          config: JSON.parse(channel.config) as BatchChannelConfig,
-          maxClaimableAmount: channel.voucherMax,
-          signature: channel.voucherSignature as `0x${string}`,
-          totalClaimed: total,
-        });
+      // One instance redeems at a time: others sharing the store would claim the same draws.
+      const now = Date.now();
+      const lease = { expiresAt: now + REDEEM_LEASE_MS, heldUntil: now + REDEEM_LEASE_MS };
+      if (!(await store.claim(REDEEM_LEASE, lease, now))) return { claimed: 0, amount: 0n };
+      try {
+        return await redeemNow(redeemOptions.maxClaims ?? 100);
+      } finally {
+        await store.releaseClaim(REDEEM_LEASE);
       }
-      if (claims.length === 0) return { claimed: 0, amount: 0n };
-      const claim = operation({
-        type: 'claim',
-        claims: claims.map((row) => ({
-          voucher: { channel: row.config, maxClaimableAmount: row.maxClaimableAmount.toString() },
-          signature: row.signature,
-          totalClaimed: row.totalClaimed.toString(),
-        })),
-        claimAuthorizerSignature: await authorizer.signClaims(claims, network),
-      });
-      const claimed = await facilitator.settle(claim.payment, claim.requirements);
-      if (!claimed.success) {
-        throw new TollwayError(
-          'x402_settlement_failed',
-          `the claim failed: ${claimed.errorReason ?? 'unknown reason'}`,
-        );
-      }
-      for (const row of claims) await store.noteClaimed(row.id, row.totalClaimed);
-      const amount = claims.reduce((sum, row) => sum + row.delta, 0n);
-      const sweep = operation({ type: 'settle', receiver: payTo, token: asset });
-      const swept = await facilitator.settle(sweep.payment, sweep.requirements);
-      await store.recordSettlement({
-        reference: claimed.transaction,
-        service: 'x402-batch',
-        protocol: 'x402',
-        amount,
-        unit,
-        settledAt: Date.now(),
-      });
-      return {
-        claimed: claims.length,
-        amount,
-        claimTransaction: claimed.transaction,
-        ...(swept.success ? { settleTransaction: swept.transaction } : {}),
-      };
     },
   };
 

@@ -16,7 +16,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPaywall } from '../../src/adapters/node.js';
 import { fixedRate } from '../../src/money.js';
-import { createPaywall, type Paywall } from '../../src/server/paywall.js';
+import { createPaywall } from '../../src/server/paywall.js';
 import { createMasterSecret } from '../../src/server/root-keys.js';
 import type { Store } from '../../src/server/store.js';
 import { createX402Offer, type X402OfferKind } from '../../src/server/x402-offer.js';
@@ -49,7 +49,7 @@ describe.skipIf(chain === undefined || postgres === undefined)(
   () => {
     const c = chain!;
     const authorizerKey = generatePrivateKey();
-    const instances: Array<{ url: string; offer: X402OfferKind; paywall: Paywall }> = [];
+    const instances: Array<{ url: string; offer: X402OfferKind; store: Store }> = [];
     const closers: Array<() => Promise<void>> = [];
     let handlerRuns = 0;
 
@@ -85,7 +85,7 @@ describe.skipIf(chain === undefined || postgres === undefined)(
           }),
         ),
       );
-      instances.push({ url: `${served.url}/search`, offer, paywall });
+      instances.push({ url: `${served.url}/search`, offer, store });
       closers.push(served.close, () => paywall.close());
     }
 
@@ -197,6 +197,8 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       expect(receipt.to?.toLowerCase()).toBe(X402_CONTRACTS.batchSettlement.toLowerCase());
       expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + 4n * PRICE);
       expect(await instances[0]!.offer.redeemBatch()).toMatchObject({ claimed: 0, amount: 0n });
+      const revenue = await instances[0]!.store.listSettlements({ service: 'x402-batch' });
+      expect(revenue.map((row) => row.amount)).toEqual([4n * PRICE]);
     });
 
     it('two instances racing on one channel never draw past its deposit', async () => {
@@ -207,8 +209,9 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       expect(answers.filter((answer) => answer.status === 200)).toHaveLength(1);
       expect(answers.filter((answer) => answer.status === 402)).toHaveLength(7);
       expect(handlerRuns).toBe(runs + 1);
-      const redeemed = await instances[0]!.offer.redeemBatch();
-      expect(redeemed.amount).toBe(PRICE);
+      // Both instances redeem at once: one claims, the other finds the store's lease taken.
+      const both = await Promise.all(instances.map((each) => each.offer.redeemBatch()));
+      expect(both.map((redeemed) => redeemed.amount).sort()).toEqual([0n, PRICE]);
       const [, claimed] = (await c.client.readContract({
         address: X402_CONTRACTS.batchSettlement,
         abi: batchAbi,
