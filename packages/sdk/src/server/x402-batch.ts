@@ -291,7 +291,9 @@ export function createBatchSide(
     const claims: Array<BatchClaim & { id: string; delta: bigint }> = [];
     for (const channel of claimable) {
       const drawn = (await store.getUsage(channelAccount(channel.id))).spentMsat;
-      const total = drawn < channel.voucherMax ? drawn : channel.voucherMax;
+      // What the channel drew, as far as its highest voucher covers it.
+      let total = drawn;
+      if (channel.voucherMax < total) total = channel.voucherMax;
       if (total <= channel.claimed) continue;
       claims.push({
         id: channel.id,
