@@ -54,8 +54,8 @@ import type {
   SettleOutcome,
 } from './offers.js';
 import type { Route } from './route.js';
-import { createBazaarExtension } from './x402-bazaar.js';
 import { type BatchRedemption, createBatchSide, type X402BatchOptions } from './x402-batch.js';
+import { createBazaarExtension } from './x402-bazaar.js';
 
 /** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
 export interface X402Asset {

@@ -13,8 +13,8 @@ import { TollwayError } from '../errors.js';
 import type {
   BucketAdvance,
   BucketClock,
-  FreebieTake,
   ChannelRecord,
+  FreebieTake,
   Hold,
   IssuedChallenge,
   PaymentProtocol,
