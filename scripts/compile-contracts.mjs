@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Compiles the test contracts in packages/sdk/contracts/*.sol with solc-js (the `solc` package,
+ * Compiles the local-chain contracts in packages/sdk/contracts/*.sol with solc-js (the `solc` package,
  * pinned by the lockfile) and writes packages/sdk/contracts/artifacts.json: for each contract its
  * ABI, creation bytecode and runtime bytecode, plus the compiler version. The local chain of
  * `@tollway/sdk/x402/local-chain` deploys from that file, shipped in the package, instead of
@@ -39,6 +39,8 @@ function compile() {
   const contracts = {};
   for (const file of Object.keys(sources)) {
     for (const [name, contract] of Object.entries(output.contracts[file])) {
+      // Interfaces have no code to deploy.
+      if (contract.evm.bytecode.object === '') continue;
       contracts[name] = {
         abi: contract.abi,
         bytecode: `0x${contract.evm.bytecode.object}`,

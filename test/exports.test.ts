@@ -94,6 +94,7 @@ const PINNED: Record<string, string[]> = {
     'X402_MAX_BODY_LENGTH',
     'X402_MAX_HEADER_LENGTH',
     'X402_MCP_KEYS',
+    'createBatchChannels',
     'createEvmWallet',
     'createFacilitatorClient',
     'createFacilitatorHandler',

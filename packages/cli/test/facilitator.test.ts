@@ -112,7 +112,16 @@ describe.skipIf(chain === undefined)('tollway facilitator', () => {
   it('answers the official @x402/core HTTPFacilitatorClient: supported, verify, settle for real', async () => {
     const client = new HTTPFacilitatorClient({ url });
     expect(await client.getSupported()).toEqual({
-      kinds: [{ x402Version: 2, scheme: 'exact', network: 'eip155:31337' }],
+      kinds: [
+        { x402Version: 2, scheme: 'exact', network: 'eip155:31337' },
+        {
+          x402Version: 2,
+          scheme: 'upto',
+          network: 'eip155:31337',
+          extra: { facilitatorAddress: c.accounts.facilitator.address },
+        },
+        { x402Version: 2, scheme: 'batch-settlement', network: 'eip155:31337' },
+      ],
       extensions: [],
       signers: { 'eip155:*': [c.accounts.facilitator.address] },
     });

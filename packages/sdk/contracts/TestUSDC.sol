@@ -113,6 +113,28 @@ contract TestUSDC {
         _transfer(from, to, value);
     }
 
+    /// EIP-3009 as USDC v2.2 also offers it: the signature as 65 bytes (r, s, v), for callers such as
+    /// x402's batch-settlement deposit collector.
+    function receiveWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        bytes calldata signature
+    ) external {
+        require(signature.length == 65, "TestUSDC: invalid signature length");
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        require(to == msg.sender, "TestUSDC: caller must be the payee");
+        bytes32 structHash =
+            keccak256(abi.encode(RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce));
+        _useAuthorization(from, nonce, validAfter, validBefore, structHash, v, r, s);
+        _transfer(from, to, value);
+    }
+
     /// EIP-3009: the authorizer's signed request to make an unused nonce unusable.
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
         require(!authorizationState[authorizer][nonce], "TestUSDC: authorization is used or canceled");

@@ -499,6 +499,15 @@ const x402Schema = z.strictObject({
     { error: 'must be {url} (a facilitator service) or {rpcUrl, privateKey} (self-hosted)' },
   ),
   settle: z.enum(['after', 'upfront']).exactOptional(),
+  batch: z
+    .strictObject({
+      receiverAuthorizerKey: z
+        .string()
+        .regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'must be 32 bytes of hex' }),
+      redeemEvery: timeout.exactOptional(),
+      withdrawDelay: z.number().int().min(900).max(2_592_000).exactOptional(),
+    })
+    .exactOptional(),
 });
 
 const store = z

@@ -15,8 +15,10 @@ import {
   type Paywall,
   type PaywallOptions,
   type Store,
+  type X402OfferKind,
 } from '@tollway/sdk/server';
 import {
+  createBatchChannels,
   createFacilitatorClient,
   createSelfHostedFacilitator,
   type X402Network,
@@ -56,7 +58,11 @@ function engineSettings(config: GatewayConfig, service: ServiceConfig | undefine
 }
 
 /** The x402 offer of the config's `x402` block; the self-hosted facilitator asks its chain id. */
-export async function createX402OfferFrom(config: X402Config, bazaar: boolean): Promise<OfferKind> {
+export async function createX402OfferFrom(
+  config: X402Config,
+  bazaar: boolean,
+  store: Store,
+): Promise<X402OfferKind> {
   try {
     const facilitator =
       'url' in config.facilitator
@@ -69,6 +75,17 @@ export async function createX402OfferFrom(config: X402Config, bazaar: boolean): 
       asset: { ...config.asset, address: config.asset.address as `0x${string}` },
       ...(config.settle === undefined ? {} : { settle: config.settle }),
       bazaar,
+      ...(config.batch === undefined
+        ? {}
+        : {
+            batch: {
+              store,
+              channels: createBatchChannels(config.batch.receiverAuthorizerKey),
+              ...(config.batch.withdrawDelay === undefined
+                ? {}
+                : { withdrawDelay: config.batch.withdrawDelay }),
+            },
+          }),
     });
   } catch (error) {
     if (!isTollwayError(error)) throw error;

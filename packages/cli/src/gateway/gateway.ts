@@ -250,7 +250,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const x402 =
       initial.x402 === undefined
         ? undefined
-        : await createX402OfferFrom(initial.x402, initial.discovery.enabled);
+        : await createX402OfferFrom(initial.x402, initial.discovery.enabled, store);
+    if (x402 !== undefined && initial.x402?.batch !== undefined) {
+      const redeeming = setInterval(() => {
+        x402.redeemBatch().then(
+          (redeemed) => {
+            if (redeemed.claimed > 0) logger.info({ ...redeemed }, 'redeemed x402 vouchers');
+          },
+          (error: unknown) => logger.warn({ err: error }, 'redeeming x402 vouchers failed'),
+        );
+      }, initial.x402.batch.redeemEvery ?? 60_000);
+      redeeming.unref();
+      closers.push(async () => clearInterval(redeeming));
+    }
     const shared = {
       lightning,
       store,

@@ -314,6 +314,11 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     closeSession: (id, at) => store.closeSession(id, at),
     recordRefund: (id, refund) => store.recordRefund(id, refund),
     listIdleSessions: (now, limit) => store.listIdleSessions(now, limit),
+    saveChannel: (channel) => store.saveChannel(channel),
+    getChannel: (id) => store.getChannel(id),
+    acceptVoucher: (id, voucher) => store.acceptVoucher(id, voucher),
+    noteClaimed: (id, claimed) => store.noteClaimed(id, claimed),
+    listClaimableChannels: (limit) => store.listClaimableChannels(limit),
     revoke: (tokenId, reason) =>
       reason === undefined ? store.revoke(tokenId) : store.revoke(tokenId, reason),
     listRevocations: () => store.listRevocations(),

@@ -20,6 +20,7 @@ import type { Quote } from './pricing.js';
 import { type Reservation, reserve } from './reservation.js';
 import type { Route } from './route.js';
 import { sessionCharge } from './sessions.js';
+import { costCharge } from './settle-cost.js';
 import { settle } from './settlement.js';
 import type { PaymentContext, PaywallCharge, PaywallDecision, PaywallFinal } from './types.js';
 
@@ -33,6 +34,7 @@ export function needsCharge(context: PaywallContext, exchange: Exchange, proof: 
     proof.session !== undefined ||
     proof.maxUses !== undefined ||
     proof.balanceMsat !== undefined ||
+    proof.draws !== undefined ||
     fitsListedPrice(proof, exchange.route) !== 'fits'
   );
 }
@@ -83,7 +85,7 @@ export async function charge(
   const refusal = await priceRefusal(context, exchange, proof, quote);
   if (refusal !== undefined) return challenge(context, exchange, refusal);
   const holds = proof.singleUse !== undefined || proof.maxUses !== undefined;
-  if (!holds && proof.balanceMsat === undefined) {
+  if (!holds && proof.balanceMsat === undefined && proof.draws === undefined) {
     context.recorder.firstSight(proof, route);
     return pass(context, exchange, payment, proof.headers);
   }
@@ -93,7 +95,10 @@ export async function charge(
   if (!('value' in reserved)) return respond(context, exchange, reserved);
   if (!reserved.value.ok) return challenge(context, exchange, reserved.value.refusal);
   const { reservation } = reserved.value;
-  if (proof.settle === undefined) context.recorder.firstSight(proof, route);
+  // Settled at the facilitator, or claimed later in batches (x402): recorded when that happens.
+  if (proof.settle === undefined && proof.draws === undefined) {
+    context.recorder.firstSight(proof, route);
+  }
   const reportsOutcome = exchange.request.reportsOutcome === true;
   if (proof.settle !== undefined && (!reportsOutcome || proof.settleAfter !== true)) {
     // Settled before the handler runs (`upfront`, or a caller that reports no outcome).
@@ -108,6 +113,16 @@ export async function charge(
   if (!reportsOutcome) {
     reservation.settle();
     return pass(context, exchange, payment, [...proof.headers, ...reservation.receipt]);
+  }
+  if (proof.settlesCost === true) {
+    const meter = route.meter === undefined ? undefined : await exchange.priceRequest();
+    return pass(
+      context,
+      exchange,
+      payment,
+      [],
+      costCharge(context, exchange, proof, reservation, payment, meter),
+    );
   }
   if (proof.balanceMsat === undefined) {
     return pass(

@@ -40,4 +40,10 @@ export {
 export type { Route, RouteOptions } from './route.js';
 export type * from './store.js';
 export type * from './types.js';
-export { createX402Offer, type X402Asset, type X402OfferOptions } from './x402-offer.js';
+export type { BatchRedemption, X402BatchOptions } from './x402-batch.js';
+export {
+  createX402Offer,
+  type X402Asset,
+  type X402OfferKind,
+  type X402OfferOptions,
+} from './x402-offer.js';

@@ -139,7 +139,20 @@ export interface PaymentProof {
    * Moves the money (x402): the engine calls it once the single-use key is claimed, before the
    * handler (or after it, with `settleAfter`), and passes only when it succeeds.
    */
-  settle?: () => Promise<SettleOutcome>;
+  settle?: (cost?: Amount) => Promise<SettleOutcome>;
+  /**
+   * Set when the payment settles at what the answer cost, at most what it authorised (x402
+   * `upto`): the engine passes `settle` that cost in dollars (none: the whole authorisation).
+   */
+  settlesCost?: true;
+  /**
+   * Set when the credential draws on a deposit kept elsewhere (an x402 `batch-settlement`
+   * channel), in the deposit's own unit: `amount` from `account`, whose deposit is `deposit`,
+   * held and charged like a prepaid balance. Refused unless everything drawn, this included,
+   * stays within `ceiling` (what the credential lets the server claim): a credential used again,
+   * or one older than the last used, no longer covers what was drawn.
+   */
+  draws?: { account: string; amount: bigint; deposit: bigint; ceiling: bigint; unit: string };
   /**
    * Settle once the handler commits to a successful status instead, when the caller reports the
    * outcome (see `PaywallRequest.reportsOutcome`).

@@ -59,6 +59,8 @@ export async function reserve(
   const { store, inflight } = context;
   const heldUntil = exchange.now + inflight.ttlMs;
   const refs: InflightRef[] = [];
+  // What the account has spent and holds, this hold included.
+  let spent = 0n;
   if (proof.singleUse !== undefined) {
     const { key, expiresAt } = proof.singleUse;
     const claimed = await store.claim(key, { expiresAt, heldUntil }, exchange.now);
@@ -83,13 +85,18 @@ export async function reserve(
       return { ok: false, refusal: exhausted(proof, quote, held.spentMsat) };
     }
     refs.push({ kind: 'hold', id: hold.id });
+    spent = held.spentMsat;
+    if (proof.draws !== undefined && held.spentMsat > proof.draws.ceiling) {
+      releaseRefs(context, refs);
+      return { ok: false, refusal: uncovered(proof.draws) };
+    }
     if (proof.maxUses !== undefined) payment.remainingUses = proof.maxUses - held.uses;
     if (proof.balanceMsat !== undefined) {
       payment.remainingBalanceMsat = proof.balanceMsat - held.spentMsat;
     }
   }
   for (const ref of refs) inflight.track(ref);
-  const receipt = receiptOf(proof, hold, payment);
+  const receipt = receiptOf(proof, hold, payment, spent);
   return { ok: true, reservation: createReservation(context, refs, hold, receipt) };
 }
 
@@ -99,6 +106,15 @@ function holdOf(
   quote: Quote | undefined,
   expiresAt: number,
 ): Hold | undefined {
+  const { draws } = proof;
+  if (draws !== undefined) {
+    return {
+      id: bytesToHex(randomBytes(16)),
+      tokenId: draws.account,
+      balance: { amountMsat: draws.amount, initialMsat: draws.deposit },
+      expiresAt,
+    };
+  }
   if (proof.maxUses === undefined && proof.balanceMsat === undefined) return undefined;
   return {
     id: bytesToHex(randomBytes(16)),
@@ -111,7 +127,25 @@ function holdOf(
   };
 }
 
+/** The 402 for a draw its credential does not cover: used again, or older than the last used. */
+function uncovered(draws: NonNullable<PaymentProof['draws']>): Refusal {
+  return {
+    status: 402,
+    code: 'x402_payment_invalid',
+    detail: `This voucher (up to ${draws.ceiling} ${draws.unit} in total) does not cover what the channel has drawn with this request: it was used already, or a later one was.`,
+  };
+}
+
 function exhausted(proof: PaymentProof, quote: Quote | undefined, spentMsat: bigint): Refusal {
+  const { draws } = proof;
+  if (draws !== undefined) {
+    const left = draws.deposit > spentMsat ? draws.deposit - spentMsat : 0n;
+    return {
+      status: 402,
+      code: 'balance_exhausted',
+      detail: `This request costs ${draws.amount} ${draws.unit}; the channel has ${left} left: deposit more.`,
+    };
+  }
   if (proof.balanceMsat === undefined) {
     return {
       status: 402,
@@ -132,8 +166,16 @@ function receiptOf(
   proof: PaymentProof,
   hold: Hold | undefined,
   payment: PaymentContext,
+  spent: bigint,
 ): Array<[string, string]> {
   const { charged, remaining } = RECEIPT_HEADERS;
+  if (proof.draws !== undefined && hold?.balance !== undefined) {
+    const { unit, deposit } = proof.draws;
+    return [
+      [charged, `${hold.balance.amountMsat} ${unit}`],
+      [remaining, `${deposit - spent} ${unit}`],
+    ];
+  }
   if (hold?.balance !== undefined) {
     return [
       [charged, `${hold.balance.amountMsat} msat`],

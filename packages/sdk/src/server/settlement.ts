@@ -3,6 +3,7 @@
  * for the answer, or the 402 that replaces it, with the reservation released so the payment can
  * be presented again.
  */
+import type { Amount } from '../money.js';
 import { challenge } from './challenge.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
@@ -11,16 +12,18 @@ import { RECEIPT_HEADERS, type Reservation } from './reservation.js';
 import type { PaywallFinal } from './types.js';
 
 /**
- * Settles `proof` (x402) and records it: the headers for the answer, or the 402 that replaces it
- * (the reservation released, so the payment can be presented again).
+ * Settles `proof` (x402; at `cost` when it settles what the answer cost) and records it: the
+ * headers for the answer, or the 402 that replaces it (the reservation released, so the payment
+ * can be presented again).
  */
 export async function settle(
   context: PaywallContext,
   exchange: Exchange,
   proof: PaymentProof,
   reservation: Reservation,
+  cost?: Amount,
 ): Promise<PaywallFinal> {
-  const outcome = await (proof.settle as NonNullable<PaymentProof['settle']>)();
+  const outcome = await (proof.settle as NonNullable<PaymentProof['settle']>)(cost);
   const report =
     outcome.data === undefined ? undefined : { kind: proof.protocol, data: outcome.data };
   if (!outcome.ok) {

@@ -122,6 +122,28 @@ export interface SessionRecord {
   refundStatus?: 'succeeded' | 'failed' | 'skipped';
 }
 
+/**
+ * An x402 `batch-settlement` channel paid into this server: what its payer deposited, the
+ * highest voucher accepted from it (what can be claimed with), and what was claimed on chain.
+ * What its requests drew is counted like a balance, under the account `x402-batch:<id>`.
+ */
+export interface ChannelRecord {
+  /** The channel id, lower-case hex. */
+  id: string;
+  /** CAIP-2 network. */
+  network: string;
+  /** The channel's config, as JSON (payer, receiver, authorizers, token, withdraw delay, salt). */
+  config: string;
+  /** What the payer deposited, token base units. */
+  deposit: bigint;
+  /** The cumulative ceiling of the highest voucher accepted; 0 before the first. */
+  voucherMax: bigint;
+  /** That voucher's signature; empty before the first. */
+  voucherSignature: string;
+  /** What was claimed on chain, token base units. */
+  claimed: bigint;
+}
+
 /** A revoked token. */
 export interface Revocation {
   tokenId: string;
@@ -293,6 +315,19 @@ export interface Store extends LimitStore {
   ): Promise<void>;
   /** Open sessions idle since before `now` less their idle timeout, oldest first, at most `limit`. */
   listIdleSessions(now: number, limit: number): Promise<SessionRecord[]>;
+
+  /** Records a channel, or raises its deposit to `deposit` when that is more (a top-up). */
+  saveChannel(channel: Pick<ChannelRecord, 'id' | 'network' | 'config' | 'deposit'>): Promise<void>;
+  getChannel(id: string): Promise<ChannelRecord | undefined>;
+  /**
+   * Keeps a voucher as the channel's highest: true when its ceiling is above the one kept (it is
+   * kept), false otherwise, atomically across instances.
+   */
+  acceptVoucher(id: string, voucher: { max: bigint; signature: string }): Promise<boolean>;
+  /** Raises what was claimed of a channel on chain to `claimed`. */
+  noteClaimed(id: string, claimed: bigint): Promise<void>;
+  /** Channels with a voucher above what was claimed, at most `limit`. */
+  listClaimableChannels(limit: number): Promise<ChannelRecord[]>;
 
   revoke(tokenId: string, reason?: string): Promise<void>;
   listRevocations(): Promise<Revocation[]>;

@@ -15,8 +15,17 @@
  * Prices: the token amount is the offer's `price` when given, else the route's dollar price at one
  * dollar per token (the asset is a USD stablecoin); for a route priced by a function, the dollar
  * price of the request at hand (so a payment is checked against the price of the request it comes
- * with). Requests priced in satoshis or at zero, and routes that sell uses or a balance, get no
- * x402 offer unless `price` is set.
+ * with). Requests priced in satoshis or at zero, and routes that sell uses, get no x402 offer
+ * unless `price` is set; a route that sells a balance is offered `exact` for its balance.
+ *
+ * With `upto`, a metered route is also offered the `upto` scheme (listed first): the payer signs a
+ * Permit2 authorisation for the request's price, the most it may cost, and it is settled once,
+ * after the answer, at what the answer cost (what the handler reported with `setCost`, else what
+ * the route's meter read; possibly 0).
+ *
+ * With `batch`, routes priced per request are also offered `batch-settlement` (listed before
+ * `exact`): a deposit into a payment channel once, then a voucher per request, checked without a
+ * chain round trip and redeemed in batches with `redeemBatch()` (see ./x402-batch.ts).
  */
 import { TollwayError } from '../errors.js';
 import { type Amount, parseAmount } from '../money.js';
@@ -33,6 +42,7 @@ import type {
   X402PaymentRequirements,
   X402SettleResponse,
 } from '../x402/types.js';
+import { parseUptoEvmPayload } from '../x402/upto-evm.js';
 import { formatXPaymentResponseHeader, parseXPaymentHeader } from '../x402/v1.js';
 import { networkToV1 } from '../x402/v1-networks.js';
 import { formatAmount, isX402Network, parseWith } from '../x402/wire.js';
@@ -44,6 +54,7 @@ import type {
   SettleOutcome,
 } from './offers.js';
 import type { Route } from './route.js';
+import { type BatchRedemption, createBatchSide, type X402BatchOptions } from './x402-batch.js';
 import { createBazaarExtension } from './x402-bazaar.js';
 
 /** The token an x402 offer is paid in: an EIP-3009 contract and its EIP-712 domain. */
@@ -86,6 +97,26 @@ export interface X402OfferOptions {
    * called), which a paying client echoes so that a facilitator can list it. Default false.
    */
   bazaar?: boolean;
+  /**
+   * Also offer the `upto` scheme on metered routes (see the module comment). `facilitatorAddress`
+   * is the account that settles them, which payers bind their authorisation to: the
+   * `facilitatorAddress` in the facilitator's `/supported` answer for `upto`
+   * (`SelfHostedFacilitator.address` for a self-hosted one).
+   */
+  upto?: { facilitatorAddress: `0x${string}` };
+  /** Also offer `batch-settlement` (see the module comment); its channels live in `store`. */
+  batch?: X402BatchOptions;
+}
+
+/** The x402 offer kind, and the redemption of its batch-settlement channels. */
+export interface X402OfferKind extends OfferKind {
+  /**
+   * Claims what each batch-settlement channel drew, with its highest voucher, in one
+   * transaction, and sweeps it to `payTo`; at most `maxClaims` channels (default 100). Throws
+   * `invalid_config` when the offer has no `batch`, `x402_settlement_failed` when the claim fails,
+   * `facilitator_unavailable` when the facilitator does not answer.
+   */
+  redeemBatch(options?: { maxClaims?: number }): Promise<BatchRedemption>;
 }
 
 /** How long a claimed nonce is remembered after its authorization expired (clock skew). */
@@ -145,7 +176,7 @@ function sameAddress(a: string, b: string): boolean {
  * });
  * ```
  */
-export function createX402Offer(options: X402OfferOptions): OfferKind {
+export function createX402Offer(options: X402OfferOptions): X402OfferKind {
   const { facilitator, payTo, asset, network } = options;
   assertAddress(payTo, 'payTo');
   assertAddress(asset.address, 'the asset address');
@@ -159,33 +190,75 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   if (!Number.isInteger(maxTimeoutSeconds) || maxTimeoutSeconds <= 0) {
     throw new TollwayError('invalid_config', 'maxTimeoutSeconds must be a positive integer');
   }
+  if (options.upto !== undefined)
+    assertAddress(options.upto.facilitatorAddress, 'the upto facilitator');
   const v1Network = options.v1 === true ? networkToV1(network) : undefined;
   const price = fixedPrice(options.price, asset.decimals);
   const unit = `${network}/erc20:${asset.address.toLowerCase()}`;
+  const batch =
+    options.batch === undefined
+      ? undefined
+      : createBatchSide(options.batch, { facilitator, network, asset: asset.address, payTo, unit });
 
   /**
-   * What a request of a route costs in this offer, or undefined when the offer cannot price it:
-   * the offer's price, else the route's fixed price, else (a price function) `listed`, the price
-   * of this request; only positive dollar amounts count.
+   * The token amount of `usd` (the offer's price when it has one); undefined unless a positive
+   * dollar amount.
    */
-  function requirementsFor(route: Route, listed?: Amount): X402PaymentRequirements | undefined {
-    if (route.uses !== undefined) return undefined;
-    let amount = price;
-    if (amount === undefined) {
-      // A route that sells a balance is paid its balance; any other, the request's price.
-      const usd = route.balance ?? (typeof route.price === 'function' ? listed : route.price);
-      if (usd === undefined || usd.unit !== 'usd' || usd.microUsd <= 0n) return undefined;
-      amount = usdToToken(usd.microUsd, asset.decimals);
+  function tokenAmount(usd: Amount | undefined): bigint | undefined {
+    if (price !== undefined) return price;
+    if (usd === undefined || usd.unit !== 'usd' || usd.microUsd <= 0n) return undefined;
+    return usdToToken(usd.microUsd, asset.decimals);
+  }
+
+  /**
+   * What this offer accepts for a request of `route` (`listed`: the price of this request, for a
+   * route priced by a function): `upto` for the request's price on a metered route, when
+   * configured, then `exact` for the route's balance or the request's price.
+   */
+  function acceptsFor(route: Route, listed?: Amount): X402PaymentRequirements[] {
+    if (route.uses !== undefined) return [];
+    const requestPrice = typeof route.price === 'function' ? listed : route.price;
+    const accepts: X402PaymentRequirements[] = [];
+    const base = { network, asset: asset.address, payTo, maxTimeoutSeconds };
+    const upto = options.upto === undefined ? undefined : tokenAmount(requestPrice);
+    if (upto !== undefined && route.meter !== undefined) {
+      accepts.push({
+        ...base,
+        scheme: 'upto',
+        amount: upto,
+        extra: {
+          name: asset.name,
+          version: asset.version,
+          assetTransferMethod: 'permit2',
+          facilitatorAddress: options.upto?.facilitatorAddress,
+        },
+      });
     }
-    return {
-      scheme: 'exact',
-      network,
-      asset: asset.address,
-      amount,
-      payTo,
-      maxTimeoutSeconds,
-      extra: { name: asset.name, version: asset.version },
-    };
+    const perRequest = route.balance === undefined ? tokenAmount(requestPrice) : undefined;
+    if (batch !== undefined && perRequest !== undefined) {
+      accepts.push({
+        ...base,
+        scheme: 'batch-settlement',
+        amount: perRequest,
+        extra: { name: asset.name, version: asset.version, ...batch.extra },
+      });
+    }
+    // A route that sells a balance is paid its balance; any other, the request's price.
+    const exact = tokenAmount(route.balance ?? requestPrice);
+    if (exact !== undefined) {
+      accepts.push({
+        ...base,
+        scheme: 'exact',
+        amount: exact,
+        extra: { name: asset.name, version: asset.version },
+      });
+    }
+    return accepts;
+  }
+
+  /** The `exact` requirements among `accepts`. */
+  function exactOf(accepts: X402PaymentRequirements[]): X402PaymentRequirements | undefined {
+    return accepts.find((requirements) => requirements.scheme === 'exact');
   }
 
   /** The settlement outcome as the client's protocol version reads it. */
@@ -205,6 +278,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
     version: 1 | 2,
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
+    reference: string,
   ): Promise<SettleOutcome> {
     let response: X402SettleResponse;
     try {
@@ -231,28 +305,64 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
     return {
       ok: true,
       headers,
-      settlement: { reference: response.transaction, amount: requirements.amount, unit },
+      // An `upto` payment settled at 0 moves nothing: no transaction to name it.
+      settlement: {
+        reference: response.transaction || reference,
+        amount: requirements.amount,
+        unit,
+      },
       data: response,
     };
   }
 
-  /** The requirements of the request being paid: its own price when a function sets it. */
-  async function requirementsOf(
-    request: CredentialCheck,
-  ): Promise<X402PaymentRequirements | undefined> {
+  /** What the request being paid accepts: its own price when a function sets it. */
+  async function acceptsOf(request: CredentialCheck): Promise<X402PaymentRequirements[]> {
     const { route } = request;
-    if (price !== undefined || typeof route.price !== 'function') return requirementsFor(route);
+    if (price !== undefined || typeof route.price !== 'function') return acceptsFor(route);
     const quote = await request.quote?.();
-    return quote === undefined ? undefined : requirementsFor(route, quote.amount);
+    return quote === undefined ? [] : acceptsFor(route, quote.amount);
+  }
+
+  /** The token amount an `upto` payment of at most `max` settles for an answer that cost `cost`. */
+  function uptoAmount(max: bigint, cost: Amount | undefined): bigint {
+    if (cost === undefined || cost.unit !== 'usd') return max;
+    const amount = usdToToken(cost.microUsd, asset.decimals);
+    return amount < max ? amount : max;
+  }
+
+  /** What a payment's payload says about it: who pays, its one-time nonce, until when. */
+  type Signed = { from: string; nonce: string; expiresAt: number };
+
+  /** The payer, nonce and deadline of `payment` in its scheme; a refusal when it is not one. */
+  function readSigned(payment: X402PaymentPayload): Signed | CredentialVerdict {
+    try {
+      if (payment.accepted.scheme === 'upto') {
+        const authorization = parseUptoEvmPayload(payment.payload).permit2Authorization;
+        return {
+          from: authorization.from.toLowerCase(),
+          nonce: `permit2:${authorization.nonce}`,
+          expiresAt: Number(authorization.deadline) * 1000,
+        };
+      }
+      const { authorization } = parseExactEvmPayload(payment.payload);
+      return {
+        from: authorization.from.toLowerCase(),
+        nonce: authorization.nonce.toLowerCase(),
+        expiresAt: Number(authorization.validBefore) * 1000,
+      };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : 'not an x402 EVM payload';
+      return { ok: false, code: 'invalid_x402_payload', message, status: 402 };
+    }
   }
 
   async function check(
     version: 1 | 2,
     payment: X402PaymentPayload,
-    requirements: X402PaymentRequirements | undefined,
+    accepts: X402PaymentRequirements[],
     route: Route,
   ): Promise<CredentialVerdict> {
-    if (requirements === undefined) {
+    if (accepts.length === 0) {
       return {
         ok: false,
         code: 'x402_payment_invalid',
@@ -261,8 +371,9 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
       };
     }
     const accepted = payment.accepted;
+    const requirements = accepts.find((offered) => offered.scheme === accepted.scheme);
     if (
-      accepted.scheme !== requirements.scheme ||
+      requirements === undefined ||
       accepted.network !== requirements.network ||
       accepted.amount !== requirements.amount ||
       !sameAddress(accepted.asset, requirements.asset) ||
@@ -275,13 +386,11 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         status: 402,
       };
     }
-    let authorization: ReturnType<typeof parseExactEvmPayload>['authorization'];
-    try {
-      authorization = parseExactEvmPayload(payment.payload).authorization;
-    } catch (error) {
-      const message = error instanceof Error ? error.message : 'not an EIP-3009 payload';
-      return { ok: false, code: 'invalid_x402_payload', message, status: 402 };
+    if (requirements.scheme === 'batch-settlement' && batch !== undefined) {
+      return batch.check(payment, requirements);
     }
+    const signed = readSigned(payment);
+    if ('ok' in signed) return signed;
     const checked = { ...payment, accepted: requirements };
     let verdict: Awaited<ReturnType<Facilitator['verify']>>;
     try {
@@ -299,20 +408,37 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         status: 402,
       };
     }
-    const from = authorization.from.toLowerCase();
-    const nonce = authorization.nonce.toLowerCase();
+    const { from, nonce } = signed;
+    const key = `x402:${network}:${asset.address.toLowerCase()}:${from}:${nonce}`;
+    const proof = {
+      protocol: 'x402' as const,
+      tokenId: `${from}/${nonce}`,
+      paymentHash: nonce,
+      singleUse: { key, expiresAt: signed.expiresAt + CLAIM_GRACE_MS },
+      headers: [],
+    };
+    if (requirements.scheme === 'upto') {
+      return {
+        ok: true,
+        proof: {
+          ...proof,
+          settle: (cost?: Amount) =>
+            settle(
+              version,
+              checked,
+              { ...requirements, amount: uptoAmount(requirements.amount, cost) },
+              key,
+            ),
+          settleAfter: true,
+          settlesCost: true,
+        },
+      };
+    }
     return {
       ok: true,
       proof: {
-        protocol: 'x402',
-        tokenId: `${from}/${nonce}`,
-        paymentHash: nonce,
-        singleUse: {
-          key: `x402:${network}:${asset.address.toLowerCase()}:${from}:${nonce}`,
-          expiresAt: Number(authorization.validBefore) * 1000 + CLAIM_GRACE_MS,
-        },
-        headers: [],
-        settle: () => settle(version, checked, requirements),
+        ...proof,
+        settle: () => settle(version, checked, requirements, key),
         settleAfter: options.settle !== 'upfront',
         ...(route.balance === undefined
           ? {}
@@ -325,24 +451,32 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
   function presentV2(payment: X402PaymentPayload): PresentedCredential {
     return {
       kind: 'x402',
-      verify: async (request) => check(2, payment, await requirementsOf(request), request.route),
+      verify: async (request) => check(2, payment, await acceptsOf(request), request.route),
     };
   }
 
   return {
+    async redeemBatch(redeemOptions) {
+      if (batch === undefined) {
+        throw new TollwayError('invalid_config', 'this x402 offer has no batch-settlement');
+      }
+      return batch.redeemer.redeem(redeemOptions);
+    },
     name: 'x402',
     invoice: false,
     headers: [X402_HEADERS.paymentSignature.toLowerCase(), X402_HEADERS.paymentV1.toLowerCase()],
     offer(parts) {
-      const requirements = requirementsFor(parts.route, parts.price);
+      const accepts = acceptsFor(parts.route, parts.price);
+      const [requirements] = accepts;
       if (requirements === undefined) return undefined;
+      const exact = exactOf(accepts);
       const error = 'Payment required';
       const resource = { url: parts.path, description: parts.route.description, mimeType: '' };
       const required: X402PaymentRequired = {
         x402Version: 2,
         error,
         resource,
-        accepts: [requirements],
+        accepts,
         ...(options.bazaar === true
           ? { extensions: { bazaar: createBazaarExtension(parts.method) } }
           : {}),
@@ -354,7 +488,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
         headers: [[X402_HEADERS.paymentRequired, header]],
         entry: {
           protocol: 'x402',
-          scheme: 'exact',
+          scheme: requirements.scheme,
           network,
           asset: asset.address,
           amount: formatAmount(requirements.amount),
@@ -363,7 +497,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
           maxTimeoutSeconds,
           credential: `${X402_HEADERS.paymentSignature}: <base64 JSON x402 v2 payment>`,
         },
-        ...(v1Network === undefined
+        ...(v1Network === undefined || exact === undefined
           ? {}
           : {
               body: {
@@ -373,14 +507,14 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
                   {
                     scheme: 'exact',
                     network: v1Network,
-                    maxAmountRequired: formatAmount(requirements.amount),
+                    maxAmountRequired: formatAmount(exact.amount),
                     resource: parts.path,
                     description: parts.route.description,
                     mimeType: '',
                     payTo,
                     maxTimeoutSeconds,
                     asset: asset.address,
-                    extra: requirements.extra,
+                    extra: exact.extra,
                   },
                 ],
               },
@@ -406,7 +540,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
       return {
         kind: 'x402',
         async verify(request) {
-          const requirements = await requirementsOf(request);
+          const requirements = exactOf(await acceptsOf(request));
           if (
             requirements === undefined ||
             legacy.scheme !== 'exact' ||
@@ -421,7 +555,7 @@ export function createX402Offer(options: X402OfferOptions): OfferKind {
           }
           // The facilitator checks v1 payloads in the v2 form: the same authorization, accepted as offered.
           const payment = { x402Version: 2, accepted: requirements, payload: legacy.payload };
-          return check(1, payment, requirements, request.route);
+          return check(1, payment, [requirements], request.route);
         },
       };
     },

@@ -4,6 +4,7 @@
  * atomic. Revocations reach only this instance's subscribers.
  */
 import type {
+  ChannelRecord,
   IssuedChallenge,
   RevenueRow,
   Revocation,
@@ -60,6 +61,7 @@ export function createMemoryStore(): Store {
   const holds = new Map<string, HeldAmounts & { tokenId: string; expiresAt: number }>();
   const revocations = new Map<string, Revocation>();
   const sessions = new Map<string, SessionRecord>();
+  const channels = new Map<string, ChannelRecord>();
   const claims = new Map<string, { expiresAt: number; heldUntil?: number }>();
   const listeners = createRevocationListeners();
   /** Rate-limit bucket clocks, unix µs, and freebie windows. */
@@ -351,6 +353,44 @@ export function createMemoryStore(): Store {
     async recordRefund(id, refund) {
       const session = sessions.get(id);
       if (session !== undefined) Object.assign(session, refund);
+    },
+
+    async saveChannel(channel) {
+      assertStorableAmount(channel.deposit, 'channel deposit');
+      const existing = channels.get(channel.id);
+      if (existing === undefined) {
+        channels.set(channel.id, { ...channel, voucherMax: 0n, voucherSignature: '', claimed: 0n });
+      } else if (existing.deposit < channel.deposit) {
+        existing.deposit = channel.deposit;
+      }
+    },
+
+    async getChannel(id) {
+      const channel = channels.get(id);
+      return channel === undefined ? undefined : { ...channel };
+    },
+
+    async acceptVoucher(id, voucher) {
+      assertStorableAmount(voucher.max, 'voucher max');
+      const channel = channels.get(id);
+      if (channel === undefined || channel.voucherMax >= voucher.max) return false;
+      channel.voucherMax = voucher.max;
+      channel.voucherSignature = voucher.signature;
+      return true;
+    },
+
+    async noteClaimed(id, claimed) {
+      assertStorableAmount(claimed, 'claimed');
+      const channel = channels.get(id);
+      if (channel !== undefined && channel.claimed < claimed) channel.claimed = claimed;
+    },
+
+    async listClaimableChannels(limit) {
+      return [...channels.values()]
+        .filter((channel) => channel.voucherMax > channel.claimed)
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .slice(0, limit)
+        .map((channel) => ({ ...channel }));
     },
 
     async listIdleSessions(now, limit) {

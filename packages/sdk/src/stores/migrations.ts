@@ -163,6 +163,21 @@ const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 7,
+    name: 'x402_channels',
+    statements: [
+      `CREATE TABLE x402_channels (
+        channel_id TEXT PRIMARY KEY,
+        network TEXT NOT NULL,
+        config TEXT NOT NULL,
+        deposit BIGINT NOT NULL,
+        voucher_max BIGINT NOT NULL,
+        voucher_signature TEXT NOT NULL,
+        claimed BIGINT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 /**

@@ -36,6 +36,7 @@ import {
   type SqlQuery,
   type SqlRow,
   toBucketClock,
+  toChannelRecord,
   toDocumentRevision,
   toFreebieTake,
   toRevenueRow,
@@ -468,6 +469,29 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     async listIdleSessions(now, limit) {
       return (await run(pool, q.listIdleSessions(now, limit))).map(toSessionRecord);
+    },
+
+    async saveChannel(channel) {
+      assertStorableAmount(channel.deposit, 'channel deposit');
+      await run(pool, q.saveChannel(channel));
+    },
+
+    async getChannel(id) {
+      return (await run(pool, q.getChannel(id))).map(toChannelRecord)[0];
+    },
+
+    async acceptVoucher(id, voucher) {
+      assertStorableAmount(voucher.max, 'voucher max');
+      return (await run(pool, q.acceptVoucher(id, voucher.max, voucher.signature))).length > 0;
+    },
+
+    async noteClaimed(id, claimed) {
+      assertStorableAmount(claimed, 'claimed');
+      await run(pool, q.noteClaimed(id, claimed));
+    },
+
+    async listClaimableChannels(limit) {
+      return (await run(pool, q.listClaimableChannels(limit))).map(toChannelRecord);
     },
 
     async revoke(tokenId, reason) {

@@ -13,6 +13,7 @@ import { TollwayError } from '../errors.js';
 import type {
   BucketAdvance,
   BucketClock,
+  ChannelRecord,
   FreebieTake,
   Hold,
   IssuedChallenge,
@@ -41,6 +42,9 @@ export type SqlRow = Record<string, unknown>;
 
 /** The bucket widths of {@link Store.revenue}, in ms. Unix time is UTC, so these align to UTC. */
 const BUCKET_MS = { hour: 3_600_000n, day: 86_400_000n } as const;
+
+const CHANNEL_COLUMNS =
+  'channel_id, network, config, deposit, voucher_max, voucher_signature, claimed';
 
 const SESSION_COLUMNS =
   'session_id, service, deposit_msat, return_invoice, idle_timeout_ms, opened_at, last_used_at, closed_at, refund_msat, refund_status';
@@ -468,6 +472,46 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
+    saveChannel(channel: Pick<ChannelRecord, 'id' | 'network' | 'config' | 'deposit'>): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('x402_channels')} (${CHANNEL_COLUMNS})
+          VALUES ($1, $2, $3, $4, 0, '', 0)
+          ON CONFLICT (channel_id) DO UPDATE SET deposit = excluded.deposit
+          WHERE ${t('x402_channels')}.deposit < excluded.deposit`,
+        values: [channel.id, channel.network, channel.config, channel.deposit],
+      };
+    },
+
+    getChannel(id: string): SqlQuery {
+      return {
+        text: `SELECT ${CHANNEL_COLUMNS} FROM ${t('x402_channels')} WHERE channel_id = $1`,
+        values: [id],
+      };
+    },
+
+    acceptVoucher(id: string, max: bigint, signature: string): SqlQuery {
+      return {
+        text: `UPDATE ${t('x402_channels')} SET voucher_max = $2, voucher_signature = $3
+          WHERE channel_id = $1 AND voucher_max < $2 RETURNING channel_id`,
+        values: [id, max, signature],
+      };
+    },
+
+    noteClaimed(id: string, claimed: bigint): SqlQuery {
+      return {
+        text: `UPDATE ${t('x402_channels')} SET claimed = $2 WHERE channel_id = $1 AND claimed < $2`,
+        values: [id, claimed],
+      };
+    },
+
+    listClaimableChannels(limit: number): SqlQuery {
+      return {
+        text: `SELECT ${CHANNEL_COLUMNS} FROM ${t('x402_channels')} WHERE voucher_max > claimed
+          ORDER BY channel_id LIMIT $1`,
+        values: [int(limit)],
+      };
+    },
+
     pruneChallenges(now: number): SqlQuery {
       return {
         text: `DELETE FROM ${t('challenges')} WHERE expires_at <= $1`,
@@ -760,6 +804,27 @@ export function toHeldRow(row: SqlRow): HeldAmounts & { tokenId: string } {
     tokenId: textColumn(row, 'token_id'),
     uses: numberColumn(row, 'uses'),
     amountMsat: bigintColumn(row, 'amount_msat'),
+  };
+}
+
+/**
+ * Decodes an `x402_channels` row.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * toChannelRecord(rows[0]).voucherMax; // 3000n
+ * ```
+ */
+export function toChannelRecord(row: SqlRow): ChannelRecord {
+  return {
+    id: textColumn(row, 'channel_id'),
+    network: textColumn(row, 'network'),
+    config: textColumn(row, 'config'),
+    deposit: bigintColumn(row, 'deposit'),
+    voucherMax: bigintColumn(row, 'voucher_max'),
+    voucherSignature: textColumn(row, 'voucher_signature'),
+    claimed: bigintColumn(row, 'claimed'),
   };
 }
 

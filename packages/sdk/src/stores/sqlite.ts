@@ -36,6 +36,7 @@ import {
   type SqlQuery,
   type SqlRow,
   toBucketClock,
+  toChannelRecord,
   toDocumentRevision,
   toFreebieTake,
   toHeldRow,
@@ -394,6 +395,29 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async listIdleSessions(now, limit) {
       return guarded(() => run(q.listIdleSessions(now, limit)).map(toSessionRecord));
+    },
+
+    async saveChannel(channel) {
+      assertStorableAmount(channel.deposit, 'channel deposit');
+      guarded(() => run(q.saveChannel(channel)));
+    },
+
+    async getChannel(id) {
+      return guarded(() => run(q.getChannel(id)).map(toChannelRecord)[0]);
+    },
+
+    async acceptVoucher(id, voucher) {
+      assertStorableAmount(voucher.max, 'voucher max');
+      return guarded(() => run(q.acceptVoucher(id, voucher.max, voucher.signature)).length > 0);
+    },
+
+    async noteClaimed(id, claimed) {
+      assertStorableAmount(claimed, 'claimed');
+      guarded(() => run(q.noteClaimed(id, claimed)));
+    },
+
+    async listClaimableChannels(limit) {
+      return guarded(() => run(q.listClaimableChannels(limit)).map(toChannelRecord));
     },
 
     async revoke(tokenId, reason) {

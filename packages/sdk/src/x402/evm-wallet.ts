@@ -1,6 +1,7 @@
 /**
  * An EVM wallet for x402: it signs EIP-3009 `TransferWithAuthorization` messages for `exact` offers
- * (v2 `PAYMENT-SIGNATURE`, v1 `X-PAYMENT`) with a local key, and pays only assets and networks it
+ * (v2 `PAYMENT-SIGNATURE`, v1 `X-PAYMENT`) and Permit2 authorisations for v2 `upto` offers (see
+ * ./upto-sign.ts; the most the server may settle counts as spent) with a local key, and pays only assets and networks it
  * was told to: there is no default list, so every token (a local test token too) is allowed
  * explicitly. Signing moves no money; the server's facilitator settles, paying the gas.
  */
@@ -10,6 +11,7 @@ import type { X402Offer } from '../client/offers.js';
 import { TollwayError } from '../errors.js';
 import { X402_HEADERS } from './headers.js';
 import type { X402Network } from './types.js';
+import { signUpto } from './upto-sign.js';
 import { formatXPaymentHeader } from './v1.js';
 import { networkFromV1 } from './v1-networks.js';
 import { encodeBase64Json } from './wire.js';
@@ -27,7 +29,7 @@ export interface EvmWalletOptions {
 /** A signed x402 payment: the header to retry the request with, and what it pays. */
 export interface SignedX402Payment {
   header: { name: string; value: string };
-  /** The EIP-3009 nonce (32 bytes of hex): the payment's reference. */
+  /** The EIP-3009 nonce, or the Permit2 one of `upto` (32 bytes of hex): the payment's reference. */
   nonce: Hex;
   /** Token base units. */
   amount: bigint;
@@ -118,7 +120,9 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
   );
 
   function refusal(offer: X402Offer): string | undefined {
-    if (offer.scheme !== 'exact') return `the ${offer.scheme} scheme is not supported`;
+    if (offer.scheme !== 'exact' && (offer.scheme !== 'upto' || offer.x402Version !== 2)) {
+      return `the ${offer.scheme} scheme is not supported`;
+    }
     const network = networkOf(offer);
     if (network === undefined || !network.startsWith('eip155:')) {
       return `${offer.network} is not an EVM network this wallet knows`;
@@ -151,6 +155,29 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
       }
       const validBefore =
         BigInt(Math.floor(now / 1000)) + BigInt(offer.maxTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
+      const unit = `${network}/erc20:${offer.asset.toLowerCase()}`;
+      const chainId = Number(network.slice('eip155:'.length));
+      if (offer.scheme === 'upto') {
+        const upto = await signUpto(account, {
+          chainId,
+          token: offer.asset as `0x${string}`,
+          amount: offer.amount,
+          payTo: offer.payTo as `0x${string}`,
+          facilitator: Reflect.get(extra as object, 'facilitatorAddress'),
+          deadline: validBefore,
+        });
+        const value = encodeBase64Json(
+          { x402Version: 2, accepted: offer.requirement, payload: upto.payload },
+          X402_HEADERS.paymentSignature,
+        );
+        return {
+          header: { name: X402_HEADERS.paymentSignature, value },
+          nonce: toHex(upto.nonce, { size: 32 }),
+          amount: offer.amount,
+          unit,
+          validBefore,
+        };
+      }
       const nonce = toHex(crypto.getRandomValues(new Uint8Array(32)));
       const authorization = {
         from: account.address,
@@ -164,7 +191,7 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
         domain: {
           name,
           version,
-          chainId: Number(network.slice('eip155:'.length)),
+          chainId,
           verifyingContract: offer.asset as `0x${string}`,
         },
         types: transferTypes,
@@ -194,7 +221,6 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
               name: X402_HEADERS.paymentV1,
               value: formatXPaymentHeader({ x402Version: 1, scheme: 'exact', network, payload }),
             };
-      const unit = `${network}/erc20:${offer.asset.toLowerCase()}`;
       return { header, nonce, amount: offer.amount, unit, validBefore };
     },
   };

@@ -260,7 +260,16 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
 
   it('lists what it supports and who pays the gas', async () => {
     expect(await facilitator.supported()).toEqual({
-      kinds: [{ x402Version: 2, scheme: 'exact', network: 'eip155:31337' }],
+      kinds: [
+        { x402Version: 2, scheme: 'exact', network: 'eip155:31337' },
+        {
+          x402Version: 2,
+          scheme: 'upto',
+          network: 'eip155:31337',
+          extra: { facilitatorAddress: c.accounts.facilitator.address },
+        },
+        { x402Version: 2, scheme: 'batch-settlement', network: 'eip155:31337' },
+      ],
       extensions: [],
       signers: { 'eip155:*': [c.accounts.facilitator.address] },
     });

@@ -1,8 +1,9 @@
 /**
  * An x402 facilitator checks payments and settles them on chain. {@link Facilitator} is the
  * interface the paywall engine uses; {@link createSelfHostedFacilitator} builds one in-process on
- * `@x402/core` and `@x402/evm` (the `exact` scheme with EIP-3009 on one EVM chain, gas paid by a
- * key of your own), and `createFacilitatorClient` talks to a remote one over HTTP.
+ * `@x402/core` and `@x402/evm` (on one EVM chain, gas paid by a key of your own: the `exact`
+ * scheme with EIP-3009, `upto` with Permit2, and `batch-settlement` deposits, claims, sweeps and
+ * refunds), and `createFacilitatorClient` talks to a remote one over HTTP.
  *
  * Verdicts are values, in x402's vocabulary (`invalidReason` / `errorReason` such as
  * `invalid_exact_evm_signature`, open-ended); only a facilitator that cannot do its job (RPC or
@@ -10,7 +11,9 @@
  */
 import { x402Facilitator } from '@x402/core/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
+import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/facilitator';
 import { ExactEvmScheme } from '@x402/evm/exact/facilitator';
+import { UptoEvmScheme } from '@x402/evm/upto/facilitator';
 import {
   createPublicClient,
   createWalletClient,
@@ -84,6 +87,9 @@ export interface SelfHostedFacilitator extends Facilitator {
   address: `0x${string}`;
 }
 
+/** The schemes this facilitator settles. */
+const SCHEMES = new Set(['exact', 'upto', 'batch-settlement']);
+
 /** x402 reasons this facilitator gives itself (the others come from `@x402/evm`). */
 const REASON = {
   version: 'invalid_x402_version',
@@ -124,11 +130,16 @@ function unavailable(what: string, error: unknown): TollwayError {
 }
 
 /**
- * Creates a facilitator for the `exact` scheme (EIP-3009) on the EVM chain behind `rpcUrl`, built on
- * `@x402/core`'s `x402Facilitator` and `@x402/evm`'s `ExactEvmScheme`, settling with `privateKey`.
- * It simulates every settlement before broadcasting it, and it never submits one authorization
- * twice: a nonce that is being settled, or was settled, by this facilitator is refused with
- * `invalid_exact_evm_nonce_already_used` without touching the chain, even for concurrent calls.
+ * Creates a facilitator on the EVM chain behind `rpcUrl`, built on `@x402/core`'s
+ * `x402Facilitator` and `@x402/evm`'s schemes, settling with `privateKey`: `exact` (EIP-3009),
+ * `upto` (Permit2 through the x402 upto proxy: its `/supported` names this key as the
+ * `facilitatorAddress` payers bind their authorizations to) and `batch-settlement` (deposits,
+ * claims, sweeps and refunds of payment channels; it advertises no receiver authorizer, so servers
+ * sign claims and refunds with their own key). It simulates every settlement before broadcasting
+ * it, and it never submits one `exact` authorization twice: a nonce that is being settled, or was
+ * settled, by this facilitator is refused with `invalid_exact_evm_nonce_already_used` without
+ * touching the chain, even for concurrent calls (the other schemes spend nonces on chain: a
+ * second submission reverts in simulation).
  * Throws `invalid_config` for a bad key, URL or network, and `facilitator_unavailable` when the
  * RPC does not answer.
  *
@@ -182,10 +193,10 @@ export async function createSelfHostedFacilitator(
     },
     { confirmationTimeoutMs: options.confirmationTimeoutMs ?? 60_000 },
   );
-  const inner = new x402Facilitator().register(
-    network,
-    new ExactEvmScheme(signer, { simulateInSettle: true }),
-  );
+  const inner = new x402Facilitator()
+    .register(network, new ExactEvmScheme(signer, { simulateInSettle: true }))
+    .register(network, new UptoEvmScheme(signer))
+    .register(network, new BatchSettlementEvmScheme(signer));
 
   const claims = new Map<string, { state: ClaimState; forgetAt: number }>();
   let nextPrune = Date.now() + PRUNE_INTERVAL_MS;
@@ -207,16 +218,22 @@ export async function createSelfHostedFacilitator(
     requirements: X402PaymentRequirements,
   ):
     | { ok: false; reason: string; message: string }
-    | { ok: true; key: string; payer: string; forgetAt: number } {
+    | { ok: true; key: string; payer: string; forgetAt: number }
+    | { ok: true; key: undefined } {
     if (payload.x402Version !== 2) {
       return { ok: false, reason: REASON.version, message: 'only x402 v2 payments are accepted' };
     }
-    if (requirements.scheme !== 'exact' || payload.accepted.scheme !== 'exact') {
-      return { ok: false, reason: REASON.scheme, message: 'only the exact scheme is supported' };
+    if (!SCHEMES.has(requirements.scheme) || payload.accepted.scheme !== requirements.scheme) {
+      return {
+        ok: false,
+        reason: REASON.scheme,
+        message: 'the schemes supported are exact, upto and batch-settlement',
+      };
     }
     if (requirements.network !== network) {
       return { ok: false, reason: REASON.network, message: `this facilitator serves ${network}` };
     }
+    if (requirements.scheme !== 'exact') return { ok: true, key: undefined };
     let authorization: ReturnType<typeof parseExactEvmPayload>['authorization'];
     try {
       authorization = parseExactEvmPayload(payload.payload).authorization;
@@ -251,6 +268,23 @@ export async function createSelfHostedFacilitator(
     requirements: requirementsToWire(requirements),
   });
 
+  /** `inner.settle`, its answer checked; `facilitator_unavailable` when it throws. */
+  async function settleInner(
+    payload: X402PaymentPayload,
+    requirements: X402PaymentRequirements,
+  ): Promise<X402SettleResponse> {
+    const w = wire(payload, requirements);
+    try {
+      return parseWith(
+        settleResponseSchema,
+        await inner.settle(w.payload, w.requirements),
+        'facilitator settlement',
+      );
+    } catch (error) {
+      throw unavailable('settlement failed', error);
+    }
+  }
+
   return {
     network,
     address: account.address,
@@ -260,13 +294,13 @@ export async function createSelfHostedFacilitator(
       if (!check.ok) {
         return { isValid: false, invalidReason: check.reason, invalidMessage: check.message };
       }
-      const claim = claims.get(check.key);
+      const claim = check.key === undefined ? undefined : claims.get(check.key);
       if (claim !== undefined && claim.state !== 'retryable') {
         return {
           isValid: false,
           invalidReason: REASON.nonceUsed,
           invalidMessage: 'this facilitator is settling or has settled this authorization',
-          payer: check.payer,
+          ...(check.key === undefined ? {} : { payer: check.payer }),
         };
       }
       const w = wire(payload, requirements);
@@ -295,6 +329,11 @@ export async function createSelfHostedFacilitator(
           network: requirements.network,
         };
       }
+      if (check.key === undefined) {
+        const outcome = await settleInner(payload, requirements);
+        if (!outcome.success && outcome.transaction === '') await assertRpcAnswers();
+        return outcome;
+      }
       prune();
       const claim = claims.get(check.key);
       if (claim !== undefined && claim.state !== 'retryable') {
@@ -309,17 +348,12 @@ export async function createSelfHostedFacilitator(
       }
       // Claimed before the first await: a concurrent settle of the same nonce sees it.
       claims.set(check.key, { state: 'settling', forgetAt: check.forgetAt });
-      const w = wire(payload, requirements);
       let outcome: X402SettleResponse;
       try {
-        outcome = parseWith(
-          settleResponseSchema,
-          await inner.settle(w.payload, w.requirements),
-          'facilitator settlement',
-        );
+        outcome = await settleInner(payload, requirements);
       } catch (error) {
         claims.set(check.key, { state: 'retryable', forgetAt: check.forgetAt });
-        throw unavailable('settlement failed', error);
+        throw error;
       }
       if (outcome.errorReason === REASON.pending) {
         claims.set(check.key, { state: 'retryable', forgetAt: check.forgetAt });

@@ -9,6 +9,13 @@
  */
 
 export {
+  type BatchChannelConfig,
+  type BatchChannels,
+  type BatchClaim,
+  createBatchChannels,
+  type ReceiverAuthorizer,
+} from './batch-channel.js';
+export {
   createEvmWallet,
   type EvmWallet,
   type EvmWalletOptions,

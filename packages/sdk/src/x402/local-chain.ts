@@ -6,6 +6,13 @@
  * canonical address, and funded accounts: anvil's well-known dev keys or fresh random ones.
  * Nothing here is ever worth money.
  *
+ * The contracts x402's `upto` and `batch-settlement` schemes call sit at the addresses `@x402/evm`
+ * has built in: Permit2 (Uniswap's runtime code, vendored from Uniswap's own test helper in
+ * contracts/vendor/permit2.json, see {@link readPermit2Code}), and our own stand-ins for the x402 upto proxy, the
+ * batch-settlement contract and its EIP-3009 deposit collector. Each is deployed with the
+ * canonical constructor arguments, then its code (immutables included) is copied to the canonical
+ * address with `anvil_setCode`.
+ *
  * No orphans: anvil runs under a small `sh` watchdog that kills it as soon as the watchdog's stdin
  * closes. That stdin is a pipe from this process, so however this process ends (close(), Ctrl-C,
  * an uncaught exception, SIGKILL) the pipe closes and anvil goes with it.
@@ -30,6 +37,7 @@ import {
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
+import { X402_CONTRACTS } from './evm-contracts.js';
 
 /** A key pair on the local chain. */
 export interface LocalChainAccount {
@@ -46,7 +54,7 @@ export interface LocalChainOptions {
   accounts: 'fresh' | 'anvil-dev';
 }
 
-/** A running anvil with TestUSDC deployed; see {@link startLocalChain}. */
+/** A running anvil with TestUSDC and the x402 contracts; see {@link startLocalChain}. */
 export interface LocalChain {
   /** JSON-RPC endpoint on 127.0.0.1. */
   rpcUrl: string;
@@ -72,6 +80,11 @@ export interface LocalChain {
   client: PublicClient;
   /** TestUSDC balance of `address`, in base units. */
   balanceOf(address: Address): Promise<bigint>;
+  /**
+   * Lets Permit2 spend the TestUSDC of the account of `privateKey` (what an x402 `upto` payer
+   * does once, on chain), giving it the ETH for the transaction first.
+   */
+  approvePermit2(privateKey: Hex): Promise<void>;
   /** Mints `amount` base units of TestUSDC to `to`. */
   mint(to: Address, amount: bigint): Promise<void>;
   /** Kills anvil and waits until it is gone. */
@@ -94,11 +107,33 @@ interface Artifact {
 
 /** The compiled contracts the local chain deploys. */
 export interface LocalChainArtifacts {
-  contracts: Record<'TestUSDC' | 'Multicall3Lite', Artifact>;
+  contracts: Record<
+    | 'TestUSDC'
+    | 'Multicall3Lite'
+    | 'UptoPermit2Proxy'
+    | 'BatchSettlement'
+    | 'Erc3009DepositCollector',
+    Artifact
+  >;
 }
 
 /** Multicall3's address on every chain where it is deployed. */
 export const MULTICALL3_ADDRESS: Address = '0xcA11bde05977b3631167028862bE2a173976CA11';
+
+const MAX_UINT256 = 2n ** 256n - 1n;
+
+const approveAbi = [
+  {
+    type: 'function',
+    name: 'approve',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'spender', type: 'address' },
+      { name: 'value', type: 'uint256' },
+    ],
+    outputs: [{ type: 'bool' }],
+  },
+] as const;
 
 /** anvil's default dev keys (mnemonic "test test … junk"): public, SANDBOX only. */
 const ANVIL_KEYS = {
@@ -126,12 +161,31 @@ export const WATCHDOG = [
   'wait "$anvil"',
 ].join('\n');
 
-/** Reads contracts/artifacts.json (TestUSDC and Multicall3Lite), shipped in this package. */
+/** Reads contracts/artifacts.json (our compiled contracts), shipped in this package. */
 export function readLocalChainArtifacts(): LocalChainArtifacts {
   // src/x402/ and dist/x402/ are both two levels below the package root.
   return JSON.parse(
     readFileSync(new URL('../../contracts/artifacts.json', import.meta.url), 'utf8'),
   );
+}
+
+/** `PUSH32 chainId`: how Permit2's runtime code holds the chain id it cached its domain for. */
+const pushChainId = (chainId: number): string => `7f${chainId.toString(16).padStart(64, '0')}`;
+
+/**
+ * Permit2's runtime code, vendored in contracts/vendor/permit2.json. Uniswap captured it from a
+ * deployment on chain 31337 (foundry's default, ours too), so it holds that chain's EIP-712 domain
+ * for another address and would check signatures against it. Its cached chain id (an immutable)
+ * is set to 1, as in the code at the canonical address on Ethereum: on this chain Permit2 then
+ * computes its domain from the address it runs at, as everywhere but chain 1.
+ */
+function readPermit2Code(): Hex {
+  const vendored = JSON.parse(
+    readFileSync(new URL('../../contracts/vendor/permit2.json', import.meta.url), 'utf8'),
+  ) as { deployedBytecode: Hex };
+  const parts = vendored.deployedBytecode.split(pushChainId(31337));
+  if (parts.length !== 2) throw new Error("Permit2's vendored code no longer holds chain 31337");
+  return parts.join(pushChainId(1)) as Hex;
 }
 
 /** The anvil binary shipped in the npm package for this platform. */
@@ -192,8 +246,63 @@ function account(privateKey: Hex): LocalChainAccount {
   return { address: privateKeyToAccount(privateKey).address, privateKey };
 }
 
+/** What placing contracts needs: the chain's clients and a funded deployer. */
+interface Placement {
+  client: PublicClient;
+  testClient: ReturnType<typeof createTestClient>;
+  deployer: ReturnType<typeof createWalletClient>;
+  chain: Chain;
+}
+
+/** Deploys `artifact` with `args`, then copies its runtime code to `address`. */
+async function place(
+  placement: Placement,
+  artifact: Artifact,
+  args: readonly unknown[],
+  address: Address,
+): Promise<void> {
+  const { client, testClient, deployer, chain } = placement;
+  const hash = await deployer.deployContract({
+    abi: artifact.abi,
+    bytecode: artifact.bytecode,
+    args,
+    account: deployer.account ?? null,
+    chain,
+  });
+  const deployed = (await client.waitForTransactionReceipt({ hash })).contractAddress;
+  const code = deployed ? await client.getCode({ address: deployed }) : undefined;
+  if (code === undefined) throw new Error(`deploying for ${address} left no code`);
+  await testClient.setCode({ address, bytecode: code });
+}
+
+/** Places Permit2 and the x402 upto and batch-settlement contracts at their canonical addresses. */
+async function placeX402Contracts(
+  placement: Placement,
+  artifacts: LocalChainArtifacts,
+): Promise<void> {
+  const { contracts } = artifacts;
+  await placement.testClient.setCode({
+    address: X402_CONTRACTS.permit2,
+    bytecode: readPermit2Code(),
+  });
+  await place(
+    placement,
+    contracts.UptoPermit2Proxy,
+    [X402_CONTRACTS.permit2],
+    X402_CONTRACTS.uptoProxy,
+  );
+  await place(placement, contracts.BatchSettlement, [], X402_CONTRACTS.batchSettlement);
+  await place(
+    placement,
+    contracts.Erc3009DepositCollector,
+    [X402_CONTRACTS.batchSettlement],
+    X402_CONTRACTS.erc3009DepositCollector,
+  );
+}
+
 /**
- * Starts anvil, deploys TestUSDC and Multicall3Lite, funds the accounts, and mints
+ * Starts anvil, deploys TestUSDC, places Multicall3Lite and the x402 contracts (see the module
+ * comment), funds the accounts, and mints
  * {@link PAYER_FUNDS} to the payer. Rejects with {@link AnvilUnavailableError} when anvil cannot
  * start.
  *
@@ -240,6 +349,7 @@ export async function startLocalChain(options: LocalChainOptions): Promise<Local
       chain,
       transport,
     });
+    await placeX402Contracts({ client, testClient, deployer, chain }, artifacts);
     const { abi, bytecode } = artifacts.contracts.TestUSDC;
     const deployed = await client.waitForTransactionReceipt({
       hash: await deployer.deployContract({ abi, bytecode }),
@@ -275,6 +385,19 @@ export async function startLocalChain(options: LocalChainOptions): Promise<Local
           args: [address],
         })) as bigint,
       mint,
+      async approvePermit2(privateKey) {
+        const owner = privateKeyToAccount(privateKey);
+        await testClient.setBalance({ address: owner.address, value: 10n ** 18n });
+        const wallet = createWalletClient({ account: owner, chain, transport });
+        const hash = await wallet.writeContract({
+          address: token,
+          abi: approveAbi,
+          functionName: 'approve',
+          args: [X402_CONTRACTS.permit2, MAX_UINT256],
+        });
+        const receipt = await client.waitForTransactionReceipt({ hash });
+        if (receipt.status !== 'success') throw new Error(`approve reverted: ${hash}`);
+      },
       close: anvil.stop,
     };
   } catch (error) {

@@ -75,6 +75,7 @@ if (postgres === undefined) {
         { version: 4, name: 'sessions' },
         { version: 5, name: 'shared_limits' },
         { version: 6, name: 'documents' },
+        { version: 7, name: 'x402_channels' },
       ]);
     });
 

@@ -57,6 +57,7 @@ describe('sqlite store specifics', () => {
         { version: 4, name: 'sessions' },
         { version: 5, name: 'shared_limits' },
         { version: 6, name: 'documents' },
+        { version: 7, name: 'x402_channels' },
       ]);
     });
   });

@@ -480,6 +480,40 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.getSession('missing')).toBeUndefined();
     });
 
+    it('keeps x402 channels: deposits only rise, one voucher wins a race, claims listed', async () => {
+      const base = { network: 'eip155:31337', config: '{"payer":"0x1"}' };
+      await store.saveChannel({ ...base, id: 'c1', deposit: 10_000n });
+      await store.saveChannel({ ...base, id: 'c1', deposit: 5_000n });
+      await store.saveChannel({ ...base, id: 'c2', deposit: 1_000n });
+      expect(await store.getChannel('c1')).toStrictEqual({
+        ...base,
+        id: 'c1',
+        deposit: 10_000n,
+        voucherMax: 0n,
+        voucherSignature: '',
+        claimed: 0n,
+      });
+      const all = await instances();
+      const accepted = await Promise.all(
+        all.map((s) => s.acceptVoucher('c1', { max: 3_000n, signature: '0xaa' })),
+      );
+      expect(accepted.filter(Boolean)).toHaveLength(1);
+      expect(await store.acceptVoucher('c1', { max: 2_000n, signature: '0xbb' })).toBe(false);
+      expect(await store.acceptVoucher('missing', { max: 1n, signature: '0xcc' })).toBe(false);
+      await store.saveChannel({ ...base, id: 'c1', deposit: 20_000n });
+      expect(await store.getChannel('c1')).toMatchObject({
+        deposit: 20_000n,
+        voucherMax: 3_000n,
+        voucherSignature: '0xaa',
+      });
+      expect((await store.listClaimableChannels(10)).map((c) => c.id)).toStrictEqual(['c1']);
+      await store.noteClaimed('c1', 3_000n);
+      await store.noteClaimed('c1', 1_000n);
+      expect(await store.getChannel('c1')).toMatchObject({ claimed: 3_000n });
+      expect(await store.listClaimableChannels(10)).toStrictEqual([]);
+      expect(await store.getChannel('missing')).toBeUndefined();
+    });
+
     it('revoke keeps the first revocation; listRevocations returns them all', async () => {
       const before = Date.now();
       await store.revoke('a', 'leaked');

@@ -1,0 +1,367 @@
+/**
+ * x402 `batch-settlement` for the x402 offer: the payer deposits into a payment channel once (the
+ * facilitator settles the deposit on chain), then pays each request with a voucher, a signature
+ * over the cumulative amount the server may claim. A voucher is checked here without a chain
+ * round trip (its EIP-712 signature, and the channel's deposit as the store knows it); the engine
+ * draws the request's price from the channel like a prepaid balance, across every instance on
+ * the store, and refuses a voucher that does not cover everything drawn (one used again, or older
+ * than the last used). The receiver side redeems in batches: {@link BatchRedeemer.redeem} claims
+ * what each channel drew, with its highest voucher, in one transaction, then sweeps it to `payTo`.
+ */
+import { z } from 'zod';
+import { TollwayError } from '../errors.js';
+import type { BatchChannelConfig, BatchChannels, BatchClaim } from '../x402/batch-channel.js';
+import type { Facilitator } from '../x402/facilitator.js';
+import { X402_HEADERS } from '../x402/headers.js';
+import { formatPaymentResponseHeader } from '../x402/payment-response.js';
+import type { X402Network, X402PaymentPayload, X402PaymentRequirements } from '../x402/types.js';
+import { amountSchema, parseWith, wireObject } from '../x402/wire.js';
+import type { CredentialVerdict } from './offers.js';
+import type { Store } from './store.js';
+
+/** Options of the x402 offer's `batch` (see {@link createX402Offer}). */
+export interface X402BatchOptions {
+  /** The paywall's store: channels, vouchers and what each channel drew live there. */
+  store: Store;
+  /**
+   * Channel ids, voucher checks and the receiver authorizer that signs claim batches (payers bind
+   * their channels to its address): `createBatchChannels(key)` from `@tollway/sdk/x402`.
+   */
+  channels: BatchChannels;
+  /** Seconds a payer waits to withdraw unclaimed funds without the server. Default 900 (15 min). */
+  withdrawDelay?: number;
+}
+
+/** What redeeming did: vouchers claimed, the claim and sweep transactions, the amount swept. */
+export interface BatchRedemption {
+  claimed: number;
+  amount: bigint;
+  claimTransaction?: string;
+  settleTransaction?: string;
+}
+
+/** Redeems what channels drew; see the module comment. */
+export interface BatchRedeemer {
+  /** Nothing when another instance on the store is redeeming. */
+  redeem(options?: { maxClaims?: number }): Promise<BatchRedemption>;
+}
+
+/** The batch-settlement side of one x402 offer. */
+export interface BatchSide {
+  /** The `extra` of the offer's `batch-settlement` requirements. */
+  extra: Record<string, unknown>;
+  check(
+    payment: X402PaymentPayload,
+    requirements: X402PaymentRequirements,
+  ): Promise<CredentialVerdict>;
+  redeemer: BatchRedeemer;
+}
+
+const MIN_WITHDRAW_DELAY = 900;
+/** The store claim an instance holds while it redeems, and for how long at most. */
+const REDEEM_LEASE = 'x402-batch:redeeming';
+const REDEEM_LEASE_MS = 5 * 60_000;
+const MAX_WITHDRAW_DELAY = 30 * 24 * 3600;
+
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 20-byte hex address')
+  .transform((text) => text as `0x${string}`);
+const bytes32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32 bytes of hex')
+  .transform((text) => text.toLowerCase() as `0x${string}`);
+
+const channelConfigSchema: z.ZodType<BatchChannelConfig> = wireObject({
+  payer: address,
+  payerAuthorizer: address,
+  receiver: address,
+  receiverAuthorizer: address,
+  token: address,
+  withdrawDelay: z.number().int().min(MIN_WITHDRAW_DELAY).max(MAX_WITHDRAW_DELAY),
+  salt: bytes32,
+});
+
+interface BatchPayload {
+  type: 'voucher' | 'deposit';
+  channelConfig: BatchChannelConfig;
+  voucher: { channelId: `0x${string}`; maxClaimableAmount: bigint; signature: `0x${string}` };
+  deposit?: { amount: bigint };
+}
+
+const batchPayloadSchema: z.ZodType<BatchPayload> = z.preprocess(
+  (value) => value,
+  z.looseObject({
+    type: z.enum(['voucher', 'deposit']),
+    channelConfig: channelConfigSchema,
+    voucher: wireObject({
+      channelId: bytes32,
+      maxClaimableAmount: amountSchema,
+      signature: z
+        .string()
+        .regex(/^0x(?:[0-9a-fA-F]{2}){65}$/, 'expected a 65-byte hex signature')
+        .transform((text) => text as `0x${string}`),
+    }),
+    deposit: z.looseObject({ amount: amountSchema }).optional(),
+  }),
+) as z.ZodType<BatchPayload>;
+
+function refused(message: string): CredentialVerdict {
+  return { ok: false, code: 'x402_payment_invalid', message, status: 402 };
+}
+
+function same(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** The store account a channel's draws are counted under. */
+function channelAccount(channelId: string): string {
+  return `x402-batch:${channelId}`;
+}
+
+/**
+ * The batch-settlement side of an x402 offer paying `payTo` in `asset` on `network`. Throws
+ * `invalid_config` for a withdraw delay out of range.
+ */
+export function createBatchSide(
+  options: X402BatchOptions,
+  offer: {
+    facilitator: Facilitator;
+    network: X402Network;
+    asset: `0x${string}`;
+    payTo: `0x${string}`;
+    unit: string;
+  },
+): BatchSide {
+  const { store } = options;
+  const { facilitator, network, asset, payTo, unit } = offer;
+  const { channels } = options;
+  const { authorizer } = channels;
+  const withdrawDelay = options.withdrawDelay ?? MIN_WITHDRAW_DELAY;
+  if (
+    !Number.isInteger(withdrawDelay) ||
+    withdrawDelay < MIN_WITHDRAW_DELAY ||
+    withdrawDelay > MAX_WITHDRAW_DELAY
+  ) {
+    throw new TollwayError('invalid_config', 'withdrawDelay must be 900 s to 30 days, in seconds');
+  }
+
+  /** Settles a deposit at the facilitator (on chain) and records the channel's new deposit. */
+  async function deposit(
+    payment: X402PaymentPayload,
+    requirements: X402PaymentRequirements,
+    channelId: string,
+    config: BatchChannelConfig,
+    amount: bigint,
+  ): Promise<CredentialVerdict | undefined> {
+    const checked = { ...payment, accepted: requirements };
+    try {
+      const verdict = await facilitator.verify(checked, requirements);
+      if (!verdict.isValid) {
+        return refused(
+          `The facilitator refused the deposit: ${verdict.invalidReason ?? 'invalid'}.`,
+        );
+      }
+      const settled = await facilitator.settle(checked, requirements);
+      if (!settled.success) {
+        return refused(`The deposit could not be settled: ${settled.errorReason ?? 'unknown'}.`);
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, code: 'facilitator_unavailable', message, status: 503 };
+    }
+    const before = (await store.getChannel(channelId))?.deposit ?? 0n;
+    await store.saveChannel({
+      id: channelId,
+      network,
+      config: JSON.stringify(config),
+      deposit: before + amount,
+    });
+    return undefined;
+  }
+
+  async function check(
+    payment: X402PaymentPayload,
+    requirements: X402PaymentRequirements,
+  ): Promise<CredentialVerdict> {
+    let payload: BatchPayload;
+    try {
+      payload = parseWith(batchPayloadSchema, payment.payload, 'batch-settlement payload');
+    } catch (error) {
+      const message = error instanceof Error ? error.message : 'not a batch-settlement payload';
+      return { ok: false, code: 'invalid_x402_payload', message, status: 402 };
+    }
+    const config = payload.channelConfig;
+    const { voucher } = payload;
+    if (
+      !same(config.receiver, payTo) ||
+      !same(config.receiverAuthorizer, authorizer.address) ||
+      !same(config.token, asset)
+    ) {
+      return refused('The channel pays another receiver, authorizer or token than this offer.');
+    }
+    const channelId = channels.channelId(config, network).toLowerCase();
+    if (channelId !== voucher.channelId) return refused('The voucher names another channel.');
+    const signed = await channels.verifyVoucher(
+      {
+        config,
+        channelId,
+        maxClaimableAmount: voucher.maxClaimableAmount,
+        signature: voucher.signature,
+      },
+      network,
+    );
+    if (!signed) return refused("The voucher is not signed by the channel's payer authorizer.");
+    if (payload.type === 'deposit') {
+      const refusal = await deposit(
+        payment,
+        requirements,
+        channelId,
+        config,
+        payload.deposit?.amount ?? 0n,
+      );
+      if (refusal !== undefined) return refusal;
+    }
+    const channel = await store.getChannel(channelId);
+    if (channel === undefined) return refused('This channel has no deposit here: deposit first.');
+    if (voucher.maxClaimableAmount > channel.deposit) {
+      return refused('The voucher is for more than the channel holds: deposit more.');
+    }
+    // Kept as the channel's highest when it is: claims use it.
+    await store.acceptVoucher(channelId, {
+      max: voucher.maxClaimableAmount,
+      signature: voucher.signature,
+    });
+    const response = formatPaymentResponseHeader({
+      success: true,
+      transaction: '',
+      network,
+      payer: config.payer,
+      amount: requirements.amount,
+      extra: {
+        chargedAmount: requirements.amount.toString(),
+        channelState: {
+          channelId,
+          balance: channel.deposit.toString(),
+          totalClaimed: channel.claimed.toString(),
+          withdrawRequestedAt: 0,
+          refundNonce: '0',
+          chargedCumulativeAmount: voucher.maxClaimableAmount.toString(),
+        },
+      },
+    });
+    return {
+      ok: true,
+      proof: {
+        protocol: 'x402',
+        tokenId: channelId,
+        paymentHash: `${channelId}:${voucher.maxClaimableAmount}`,
+        headers: [[X402_HEADERS.paymentResponse, response]],
+        draws: {
+          account: channelAccount(channelId),
+          amount: requirements.amount,
+          deposit: channel.deposit,
+          ceiling: voucher.maxClaimableAmount,
+          unit,
+        },
+      },
+    };
+  }
+
+  /** A batch-settlement operation for the facilitator to settle (claim, sweep). */
+  function operation(payload: Record<string, unknown>): {
+    payment: X402PaymentPayload;
+    requirements: X402PaymentRequirements;
+  } {
+    const requirements: X402PaymentRequirements = {
+      scheme: 'batch-settlement',
+      network,
+      asset,
+      amount: 0n,
+      payTo,
+      maxTimeoutSeconds: 60,
+      extra: {},
+    };
+    return { payment: { x402Version: 2, accepted: requirements, payload }, requirements };
+  }
+
+  /** Claims and sweeps what channels drew; see {@link BatchRedeemer}. */
+  async function redeemNow(maxClaims: number): Promise<BatchRedemption> {
+    const claimable = await store.listClaimableChannels(maxClaims);
+    const claims: Array<BatchClaim & { id: string; delta: bigint }> = [];
+    for (const channel of claimable) {
+      const drawn = (await store.getUsage(channelAccount(channel.id))).spentMsat;
+      // What the channel drew, as far as its highest voucher covers it.
+      let total = drawn;
+      if (channel.voucherMax < total) total = channel.voucherMax;
+      if (total <= channel.claimed) continue;
+      claims.push({
+        id: channel.id,
+        delta: total - channel.claimed,
+        config: JSON.parse(channel.config) as BatchChannelConfig,
+        maxClaimableAmount: channel.voucherMax,
+        signature: channel.voucherSignature as `0x${string}`,
+        totalClaimed: total,
+      });
+    }
+    if (claims.length === 0) return { claimed: 0, amount: 0n };
+    const claim = operation({
+      type: 'claim',
+      claims: claims.map((row) => ({
+        voucher: { channel: row.config, maxClaimableAmount: row.maxClaimableAmount.toString() },
+        signature: row.signature,
+        totalClaimed: row.totalClaimed.toString(),
+      })),
+      claimAuthorizerSignature: await authorizer.signClaims(claims, network),
+    });
+    const claimed = await facilitator.settle(claim.payment, claim.requirements);
+    if (!claimed.success) {
+      throw new TollwayError(
+        'x402_settlement_failed',
+        `the claim failed: ${claimed.errorReason ?? 'unknown reason'}`,
+      );
+    }
+    for (const row of claims) await store.noteClaimed(row.id, row.totalClaimed);
+    const amount = claims.reduce((sum, row) => sum + row.delta, 0n);
+    const sweep = operation({ type: 'settle', receiver: payTo, token: asset });
+    const swept = await facilitator.settle(sweep.payment, sweep.requirements);
+    await store.recordSettlement({
+      reference: claimed.transaction,
+      service: 'x402-batch',
+      protocol: 'x402',
+      amount,
+      unit,
+      settledAt: Date.now(),
+    });
+    return {
+      claimed: claims.length,
+      amount,
+      claimTransaction: claimed.transaction,
+      ...(swept.success ? { settleTransaction: swept.transaction } : {}),
+    };
+  }
+
+  const redeemer: BatchRedeemer = {
+    async redeem(redeemOptions = {}) {
+      // One instance redeems at a time: others sharing the store would claim the same draws.
+      const now = Date.now();
+      const lease = { expiresAt: now + REDEEM_LEASE_MS, heldUntil: now + REDEEM_LEASE_MS };
+      if (!(await store.claim(REDEEM_LEASE, lease, now))) return { claimed: 0, amount: 0n };
+      try {
+        return await redeemNow(redeemOptions.maxClaims ?? 100);
+      } finally {
+        await store.releaseClaim(REDEEM_LEASE);
+      }
+    },
+  };
+
+  return {
+    extra: {
+      receiverAuthorizer: authorizer.address,
+      withdrawDelay,
+      assetTransferMethod: 'eip3009',
+    },
+    check,
+    redeemer,
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * x402 `batch-settlement` through the whole server stack on a real chain (anvil with TestUSDC and
+ * the batch-settlement contracts) and a real PostgreSQL: two paywall instances on one database,
+ * each behind the node adapter on loopback HTTP, paid by the official `@x402/fetch` with the
+ * official batch-settlement client scheme (a deposit, then vouchers), redeemed in one batch.
+ */
+import { createServer } from 'node:http';
+import {
+  BatchSettlementEvmScheme,
+  computeChannelId,
+  signVoucher,
+} from '@x402/evm/batch-settlement/client';
+import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
+import { parseEventLogs } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPaywall } from '../../src/adapters/node.js';
+import { fixedRate } from '../../src/money.js';
+import { createPaywall } from '../../src/server/paywall.js';
+import { createMasterSecret } from '../../src/server/root-keys.js';
+import type { Store } from '../../src/server/store.js';
+import { createX402Offer, type X402OfferKind } from '../../src/server/x402-offer.js';
+import { createPostgresStore } from '../../src/stores/postgres.js';
+import { createBatchChannels } from '../../src/x402/batch-channel.js';
+import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
+import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
+import { readLocalChainArtifacts } from '../../src/x402/local-chain.js';
+import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
+import { formatPaymentSignatureHeader } from '../../src/x402/payment-signature.js';
+import type { X402PaymentRequirements } from '../../src/x402/types.js';
+import { listen } from '../adapters/conformance.js';
+import { startTestChain } from '../support/chain.js';
+import { createDevSetup } from '../support/paywall.js';
+import { startTestPostgres } from '../support/postgres.js';
+
+const chain = await startTestChain();
+const postgres = await startTestPostgres();
+afterAll(async () => {
+  await chain?.close();
+  await postgres?.stop();
+});
+
+const PRICE = 1_000n; // $0.001 in USDC base units
+const DEPOSIT = 5_000n;
+const batchAbi = readLocalChainArtifacts().contracts.BatchSettlement.abi;
+
+describe.skipIf(chain === undefined || postgres === undefined)(
+  'x402 batch-settlement on a real chain, two instances on one PostgreSQL',
+  () => {
+    const c = chain!;
+    const authorizerKey = generatePrivateKey();
+    const instances: Array<{ url: string; offer: X402OfferKind; store: Store }> = [];
+    const closers: Array<() => Promise<void>> = [];
+    let handlerRuns = 0;
+
+    async function instance(url: string): Promise<void> {
+      const store: Store = createPostgresStore({ connectionString: url });
+      await store.init();
+      const facilitator = await createSelfHostedFacilitator({
+        rpcUrl: c.rpcUrl,
+        privateKey: c.accounts.facilitator.privateKey,
+      });
+      const offer = createX402Offer({
+        facilitator,
+        payTo: c.accounts.payTo.address,
+        network: c.network,
+        asset: { address: c.token, decimals: 6, ...c.tokenDomain },
+        batch: { store, channels: createBatchChannels(authorizerKey) },
+      });
+      const paywall = createPaywall({
+        lightning: createDevSetup().shop,
+        store,
+        secrets: [createMasterSecret()],
+        rates: fixedRate('100000'),
+        rateLimits: { challenges: false },
+        offers: [offer],
+      });
+      const route = paywall.route({ service: 'search', price: '$0.001' });
+      const served = await listen(
+        createServer(
+          withPaywall(paywall, route, (_req, res) => {
+            handlerRuns += 1;
+            res.setHeader('Content-Type', 'application/json');
+            res.end('{"hits":3}');
+          }),
+        ),
+      );
+      instances.push({ url: `${served.url}/search`, offer, store });
+      closers.push(served.close, () => paywall.close());
+    }
+
+    /** The official client with the official batch-settlement scheme, a deposit of 5 calls. */
+    function batchFetch(): typeof fetch {
+      const client = new x402Client();
+      client.register(
+        'eip155:*',
+        new BatchSettlementEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey), {
+          depositPolicy: { depositMultiplier: 5 },
+        }),
+      );
+      client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
+      return wrapFetchWithPayment(fetch, client);
+    }
+
+    let requirements: X402PaymentRequirements;
+
+    /** A voucher payment for `max` on the payer's channel, signed by hand. */
+    async function voucher(max: bigint): Promise<string> {
+      const config = {
+        payer: c.accounts.payer.address,
+        payerAuthorizer: c.accounts.payer.address,
+        receiver: c.accounts.payTo.address,
+        receiverAuthorizer: privateKeyToAccount(authorizerKey).address,
+        token: c.token,
+        withdrawDelay: 900,
+        salt: `0x${'0'.repeat(64)}` as const,
+      };
+      const channelId = computeChannelId(config, c.network);
+      const fields = await signVoucher(
+        privateKeyToAccount(c.accounts.payer.privateKey),
+        channelId,
+        max.toString(),
+        c.network,
+      );
+      return formatPaymentSignatureHeader({
+        x402Version: 2,
+        accepted: requirements,
+        payload: { type: 'voucher', channelConfig: config, voucher: fields },
+      });
+    }
+
+    const pay = (at: number, header: string) =>
+      fetch(instances[at % 2]!.url, { headers: { 'payment-signature': header } });
+
+    beforeAll(async () => {
+      const url = await postgres!.createDatabase();
+      await instance(url);
+      await instance(url);
+      const answer = await fetch(instances[0]!.url);
+      const required = parsePaymentRequiredHeader(answer.headers.get('payment-required') ?? '');
+      requirements = required.accepts.find((offered) => offered.scheme === 'batch-settlement')!;
+    });
+    afterAll(async () => {
+      for (const close of closers) await close();
+    });
+
+    it('offers batch-settlement for the request price, bound to our receiver authorizer', () => {
+      expect(requirements).toMatchObject({
+        amount: PRICE,
+        extra: {
+          receiverAuthorizer: privateKeyToAccount(authorizerKey).address,
+          withdrawDelay: 900,
+        },
+      });
+    });
+
+    it('a deposit, then vouchers on either instance; replays and reorders refused', async () => {
+      const payerBefore = await c.balanceOf(c.accounts.payer.address);
+      const paying = batchFetch();
+      const first = await paying(instances[0]!.url);
+      expect(first.status).toBe(200);
+      // The deposit moved to the channel contract; nothing reached the receiver yet.
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - DEPOSIT);
+      const second = await paying(instances[1]!.url);
+      expect(second.status).toBe(200);
+      expect(second.headers.get('tollway-charged')).toContain(`${PRICE} `);
+      // The chain saw the deposit only: vouchers are checked without it.
+      const blocks = await c.client.getBlockNumber();
+      const third = await pay(0, await voucher(3n * PRICE));
+      expect(third.status).toBe(200);
+      expect(await c.client.getBlockNumber()).toBe(blocks);
+
+      const replayed = await pay(1, await voucher(3n * PRICE));
+      expect(replayed.status).toBe(402);
+      expect(((await replayed.json()) as { code: string }).code).toBe('x402_payment_invalid');
+      const later = await voucher(5n * PRICE);
+      const earlier = await voucher(4n * PRICE);
+      expect((await pay(0, later)).status).toBe(200);
+      const reordered = await pay(1, earlier);
+      expect(reordered.status).toBe(402);
+      const beyond = await pay(0, await voucher(6n * PRICE));
+      expect(beyond.status).toBe(402);
+      expect(handlerRuns).toBe(4);
+    });
+
+    it('redeems what the channel drew in one claim, swept to payTo, with the events on chain', async () => {
+      const payToBefore = await c.balanceOf(c.accounts.payTo.address);
+      const redeemed = await instances[1]!.offer.redeemBatch();
+      expect(redeemed).toMatchObject({ claimed: 1, amount: 4n * PRICE });
+      const receipt = await c.client.getTransactionReceipt({
+        hash: redeemed.claimTransaction as `0x${string}`,
+      });
+      const claims = parseEventLogs({ abi: batchAbi, eventName: 'Claimed', logs: receipt.logs });
+      expect(claims.map((log) => (log.args as { claimAmount: bigint }).claimAmount)).toEqual([
+        4n * PRICE,
+      ]);
+      expect(receipt.to?.toLowerCase()).toBe(X402_CONTRACTS.batchSettlement.toLowerCase());
+      expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + 4n * PRICE);
+      expect(await instances[0]!.offer.redeemBatch()).toMatchObject({ claimed: 0, amount: 0n });
+      const revenue = await instances[0]!.store.listSettlements({ service: 'x402-batch' });
+      expect(revenue.map((row) => row.amount)).toEqual([4n * PRICE]);
+    });
+
+    it('two instances racing on one channel never draw past its deposit', async () => {
+      // One call left in the deposit (4 of 5 drawn): eight vouchers for all of it, at once.
+      const header = await voucher(DEPOSIT);
+      const runs = handlerRuns;
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => pay(i, header)));
+      expect(answers.filter((answer) => answer.status === 200)).toHaveLength(1);
+      expect(answers.filter((answer) => answer.status === 402)).toHaveLength(7);
+      expect(handlerRuns).toBe(runs + 1);
+      // Both instances redeem at once: one claims, the other finds the store's lease taken.
+      const both = await Promise.all(instances.map((each) => each.offer.redeemBatch()));
+      expect(both.map((redeemed) => redeemed.amount).sort()).toEqual([0n, PRICE]);
+      const [, claimed] = (await c.client.readContract({
+        address: X402_CONTRACTS.batchSettlement,
+        abi: batchAbi,
+        functionName: 'channels',
+        args: [(await voucherChannel()).toLowerCase()],
+      })) as readonly [bigint, bigint];
+      expect(claimed).toBe(DEPOSIT);
+    });
+
+    async function voucherChannel(): Promise<string> {
+      return computeChannelId(
+        {
+          payer: c.accounts.payer.address,
+          payerAuthorizer: c.accounts.payer.address,
+          receiver: c.accounts.payTo.address,
+          receiverAuthorizer: privateKeyToAccount(authorizerKey).address,
+          token: c.token,
+          withdrawDelay: 900,
+          salt: `0x${'0'.repeat(64)}`,
+        },
+        c.network,
+      );
+    }
+  },
+);
