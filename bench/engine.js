@@ -97,7 +97,7 @@ async function child(adapter, dir) {
     lightning: network.backend('shop'),
     store: createMemoryStore(),
     secrets: [createMasterSecret()],
-    rateLimits: { challenges: false },
+    rateLimits: { challenges: false, challengesTotal: false },
   });
   const route = paywall.route({ service: 'forecast', price: '10 sat' });
   const url = await serveApp(adapter, paywall, route);
