@@ -34,7 +34,7 @@ const paywall = createPaywall({
   lightning: network.backend('shop'),
   store: createMemoryStore(),
   secrets: [createMasterSecret()],
-  rateLimits: { challenges: false },
+  rateLimits: { challenges: false, challengesTotal: false },
 });
 const route = paywall.route({ service: 'forecast', price: '10 sat', validFor: '1h' });
 const handler = withPaywall(paywall, route, (_req, res) => {

@@ -13,10 +13,11 @@
 // dedicated core, throughput is the inverse of that cost. The rates shown are each side's best
 // round; the ratio is the median of paired rounds (each paid round over the plain round run just
 // before it), which a burst of load on this shared machine moves least. Challenges are counted over
-// one longer round, both ways.
+// one longer round after a warm-up round, both ways.
 //
 // Imports the built package: run `npm run build -w @tollway/sdk` first. The last line printed is one
-// JSON object (see bench/run-all.js): the worst paid/plain ratio among node and fastify.
+// JSON object (see bench/run-all.js): the worst paid/plain ratio among node, express and fastify,
+// each adapter's ratio, and each adapter's 402 challenges minted per CPU-second.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -97,7 +98,7 @@ async function child(adapter, dir) {
     lightning: network.backend('shop'),
     store: createMemoryStore(),
     secrets: [createMasterSecret()],
-    rateLimits: { challenges: false },
+    rateLimits: { challenges: false, challengesTotal: false },
   });
   const route = paywall.route({ service: 'forecast', price: '10 sat' });
   const url = await serveApp(adapter, paywall, route);
@@ -168,6 +169,8 @@ async function measure(adapter, dir) {
       if (index > 0) plain.push(plainRound);
       if (index > 0) paid.push(paidRound);
     }
+    // Minting has code of its own to warm up (the paid rounds never mint).
+    await round(worker, `${url}/paid`, 402, {}, 1);
     const challenges = await round(worker, `${url}/paid`, 402, {}, CHALLENGE_SECONDS);
     const best = (rounds, key) => Math.max(...rounds.map((r) => r[key]));
     const plainCpu = best(plain, 'cpu');
@@ -206,11 +209,8 @@ if (process.argv[2] === 'child') {
     rmSync(dir, { recursive: true, force: true });
   }
   console.table(rows.map(({ ratio, ...row }) => row));
-  const worst = Math.min(
-    ...rows
-      .filter((row) => row.adapter === 'node' || row.adapter === 'fastify')
-      .map((r) => r.ratio),
-  );
+  // The goal: node, express and fastify at 0.95 or more; hono (promise-based middleware) 0.85.
+  const worst = Math.min(...rows.filter((row) => row.adapter !== 'hono').map((r) => r.ratio));
   const value = Math.round(worst * 100) / 100;
   console.log(
     JSON.stringify({
@@ -219,6 +219,10 @@ if (process.argv[2] === 'child') {
       unit: 'ratio',
       baseline: 1,
       ratio: value,
+      adapters: Object.fromEntries(rows.map((row) => [row.adapter, row['paid/plain']])),
+      challenges_per_cpu_s: Object.fromEntries(
+        rows.map((row) => [row.adapter, row['challenges/CPU-s']]),
+      ),
     }),
   );
 }

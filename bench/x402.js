@@ -124,7 +124,7 @@ async function tollwayServer(rpcUrl, token, keys) {
     lightning: await devLightning(),
     store: createMemoryStore(),
     secrets: [createMasterSecret()],
-    rateLimits: { challenges: false },
+    rateLimits: { challenges: false, challengesTotal: false },
     protocols: [],
     offers: [
       createX402Offer({

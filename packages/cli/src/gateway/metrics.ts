@@ -9,7 +9,8 @@
  */
 import type { LlmUsage } from '@tollway/sdk/llm';
 import type { PaywallDecision, Settlement, Store } from '@tollway/sdk/server';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
+import { createServiceCounter, createServiceHistogram } from './service-metrics.js';
 
 /** The gateway's metrics; see {@link createGatewayMetrics}. */
 export interface GatewayMetrics {
@@ -89,11 +90,10 @@ export function createGatewayMetrics(): GatewayMetrics {
     labelNames: ['service', 'status'],
     registers,
   });
-  const requests = new Counter({
+  const requests = createServiceCounter(registry, {
     name: 'tollway_requests_total',
     help: 'Requests decided by the paywall, by service and outcome (paid, free, refused).',
-    labelNames: ['service', 'outcome'],
-    registers,
+    label: 'outcome',
   });
   const rejections = new Counter({
     name: 'tollway_rejections_total',
@@ -113,19 +113,15 @@ export function createGatewayMetrics(): GatewayMetrics {
     labelNames: ['service', 'protocol'],
     registers,
   });
-  const overhead = new Histogram({
+  const overhead = createServiceHistogram(registry, {
     name: 'tollway_gateway_overhead_seconds',
     help: 'Time from a request arriving to its forwarding upstream (paywall decision included).',
-    labelNames: ['service'],
     buckets: OVERHEAD_BUCKETS,
-    registers,
   });
-  const upstream = new Histogram({
+  const upstream = createServiceHistogram(registry, {
     name: 'tollway_upstream_duration_seconds',
     help: "Time from forwarding a request to the upstream's response headers.",
-    labelNames: ['service'],
     buckets: UPSTREAM_BUCKETS,
-    registers,
   });
   const upstreamErrors = new Counter({
     name: 'tollway_upstream_errors_total',
@@ -204,15 +200,15 @@ export function createGatewayMetrics(): GatewayMetrics {
     }
     return entry;
   }
-  /** Label-bound children per service: binding once saves hashing the labels on every request. */
+  /** The series of each service, looked up once per service rather than once per request. */
   const bound = new Map<string, ReturnType<typeof bind>>();
   function bind(service: string) {
     return {
-      paid: requests.labels(service, 'paid'),
-      free: requests.labels(service, 'free'),
-      refused: requests.labels(service, 'refused'),
-      overhead: overhead.labels(service),
-      upstream: upstream.labels(service),
+      paid: requests.series(service, 'paid'),
+      free: requests.series(service, 'free'),
+      refused: requests.series(service, 'refused'),
+      overhead: overhead.series(service),
+      upstream: upstream.series(service),
     };
   }
   function of(service: string): ReturnType<typeof bind> {

@@ -228,7 +228,8 @@ export function paymentHeaders(payment: PaymentContext): string[] {
 
 /** Names listed in a `Connection` header: hop-by-hop for this message. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  // The usual value, answered without a regular expression.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   const text = typeof value === 'string' ? value : value.join(',');
   if (/^\s*(?:keep-alive|close)\s*$/i.test(text)) return undefined;
   const tokens = text
@@ -315,10 +316,11 @@ export function createUpstreamRequest(
   return { headers, hasBody };
 }
 
-/** The response headers passed back, with the engine's headers added to the upstream's. */
+/** The response headers passed back, with the engine's headers (`extra`, then `more`) added. */
 function downstreamHeaders(
   upstream: IncomingHttpHeaders,
   extra: ReadonlyArray<[string, string]>,
+  more: ReadonlyArray<[string, string]> = [],
 ): Record<string, string | string[]> {
   const named = connectionTokens(upstream.connection);
   const headers: Record<string, string | string[]> = {};
@@ -327,10 +329,12 @@ function downstreamHeaders(
     if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name) || named?.has(name)) continue;
     headers[name] = value;
   }
-  for (const [name, value] of extra) {
-    const lower = name.toLowerCase();
-    const present = headers[lower];
-    headers[lower] = present === undefined ? value : [present, value].flat();
+  for (const added of [extra, more]) {
+    for (const [name, value] of added) {
+      const lower = name.toLowerCase();
+      const present = headers[lower];
+      headers[lower] = present === undefined ? value : [present, value].flat();
+    }
   }
   return headers;
 }
@@ -415,7 +419,7 @@ export function forward(request: ForwardRequest): Promise<void> {
         metrics.upstream(service.name, (performance.now() - sentAt) / 1000);
         answered = true;
         const headersWith = (extra: ReadonlyArray<[string, string]>) =>
-          downstreamHeaders(headers, [...request.responseHeaders, ...extra]);
+          downstreamHeaders(headers, request.responseHeaders, extra);
         const onReplaced = () => {
           replaced = true;
         };

@@ -3,10 +3,18 @@
  * translates the request, asks the engine, and either answers or runs the next handler with
  * `c.get('payment')` set.
  */
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
+import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
-import type { ChargeMeter, PaymentContext, PaywallRequest } from '../server/types.js';
+import type {
+  ChargeMeter,
+  PaymentContext,
+  PaywallCharge,
+  PaywallDecision,
+  PaywallRequest,
+  PaywallResponse,
+} from '../server/types.js';
 import {
   type AdapterOptions,
   assertAdapterOptions,
@@ -72,13 +80,14 @@ function addHeaders(c: Context, headers: ReadonlyArray<[string, string]>): void 
 }
 
 function toPaywallRequest(c: Context, options: HonoPaywallOptions): PaywallRequest {
-  const { pathname, search } = new URL(c.req.url);
   let body: Promise<unknown> | undefined;
+  // Every field is set, absent ones to undefined: one object shape for every request keeps the
+  // engine's property accesses monomorphic.
   return {
-    reportsOutcome: true,
     method: c.req.method,
-    url: pathname + search,
+    url: requestTarget(c.req.url),
     headers: c.req.raw.headers,
+    authorization: undefined,
     clientIp: resolveClientIp(
       options.getConnInfo(c).remote.address,
       options.trustProxy ? c.req.header('x-forwarded-for') : undefined,
@@ -88,7 +97,22 @@ function toPaywallRequest(c: Context, options: HonoPaywallOptions): PaywallReque
       body ??= readJson(c, options.bodyLimit ?? DEFAULT_BODY_LIMIT);
       return body;
     },
+    offers: undefined,
+    payment: undefined,
+    reportsOutcome: true,
   };
+}
+
+/**
+ * The path and query of a request's URL, which runtimes give already parsed and normalised
+ * (`Request.url`): cut from the text rather than parsed again with `new URL`, which cost a paid
+ * request about a tenth of Hono's own time.
+ */
+function requestTarget(url: string): string {
+  const start = url.indexOf('/', url.indexOf('://') + 3);
+  if (start < 0) return '/';
+  const hash = url.indexOf('#', start);
+  return hash < 0 ? url.slice(start) : url.slice(start, hash);
 }
 
 /**
@@ -120,42 +144,69 @@ export function requirePayment(
 ): MiddlewareHandler<PaywallEnv> {
   assertAdapterOptions(options);
   const translate = (c: Context<PaywallEnv>) => toPaywallRequest(c, options);
-  return async (c, next) => {
-    const decision = await decide(paywall, route, translate, c, options.onError);
-    if (decision.kind === 'respond') {
-      const { status, headers, body } = decision.response;
-      return new Response(body === '' ? null : body, { status, headers });
+  // Not an async function: a decision the engine had at once goes on without a promise hop.
+  return (c, next) => {
+    const decision = decide(paywall, route, translate, c, options.onError);
+    if (isPromiseLike(decision)) {
+      return Promise.resolve(decision).then((decided) => proceed(c, next, decided, options));
     }
-    c.set('payment', decision.payment);
-    const { charge } = decision;
-    if (charge === undefined) {
-      await next();
-      addHeaders(c, decision.headers);
-      return;
-    }
-    try {
-      await next();
-    } catch (error) {
-      charge.release();
-      throw error;
-    }
-    // The handler's Response is made; a streamed body has not been read yet.
-    const final = await charge.commit(c.res.status, c.res.headers);
-    if (final.kind === 'respond') {
-      const { status, headers, body } = final.response;
-      // Cleared first: Hono's setter would otherwise copy the handler's headers onto the 402.
-      c.res = undefined;
-      c.res = new Response(body === '' ? null : body, { status, headers });
-      return;
-    }
-    addHeaders(c, [...decision.headers, ...final.headers]);
-    if (charge.meter !== undefined) {
-      const metered = meteredResponse(c.res, charge.meter, options.onError);
-      // Cleared first, as above: the metered Response already carries every header.
-      c.res = undefined;
-      c.res = metered;
-    }
+    return proceed(c, next, decision, options);
   };
+}
+
+/** Answers for the engine, or runs the handler and reports its outcome. */
+function proceed(
+  c: Context<PaywallEnv>,
+  next: Next,
+  decision: PaywallDecision,
+  options: HonoPaywallOptions,
+): Promise<Response | undefined> {
+  if (decision.kind === 'respond') return Promise.resolve(toResponse(decision.response));
+  c.set('payment', decision.payment);
+  const { charge } = decision;
+  if (charge === undefined) {
+    return next().then(() => {
+      addHeaders(c, decision.headers);
+      return undefined;
+    });
+  }
+  return settleAfter(c, next, decision.headers, charge, options);
+}
+
+function toResponse({ status, headers, body }: PaywallResponse): Response {
+  return new Response(body === '' ? null : body, { status, headers });
+}
+
+/** Runs the handler, then commits the charge with its status (or releases it when it threw). */
+async function settleAfter(
+  c: Context<PaywallEnv>,
+  next: Next,
+  headers: ReadonlyArray<[string, string]>,
+  charge: PaywallCharge,
+  options: HonoPaywallOptions,
+): Promise<undefined> {
+  try {
+    await next();
+  } catch (error) {
+    charge.release();
+    throw error;
+  }
+  // The handler's Response is made; a streamed body has not been read yet.
+  const final = await charge.commit(c.res.status, c.res.headers);
+  if (final.kind === 'respond') {
+    // Cleared first: Hono's setter would otherwise copy the handler's headers onto the 402.
+    c.res = undefined;
+    c.res = toResponse(final.response);
+    return undefined;
+  }
+  addHeaders(c, [...headers, ...final.headers]);
+  if (charge.meter !== undefined) {
+    const metered = meteredResponse(c.res, charge.meter, options.onError);
+    // Cleared first, as above: the metered Response already carries every header.
+    c.res = undefined;
+    c.res = metered;
+  }
+  return undefined;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   findSavedCredential,
   offeredServices,
 } from './credentials.js';
+import type { OutgoingRequest } from './http-exchange.js';
 import { payLightning } from './lightning-payment.js';
 import type { LightningOffer, ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
@@ -42,7 +43,7 @@ export interface CredentialNeed {
   /** The call's tags, for what it pays. */
   tags: () => Tags;
   /** The call's request and body, for a session's top-up (sent as the call is). */
-  request: Request;
+  request: OutgoingRequest;
   body: Uint8Array | undefined;
 }
 

@@ -12,7 +12,13 @@ import { acquireShared, type CredentialNeed } from './acquire.js';
 import { callTags, type Tags, tagsOf } from './call-tags.js';
 import { noteCharge } from './charges.js';
 import { acquiredOf, findSavedCredential, keepSingleUse } from './credentials.js';
-import { bufferedBody, readOffers, send } from './http-exchange.js';
+import {
+  bufferedBody,
+  type OutgoingRequest,
+  outgoingRequest,
+  readOffers,
+  send,
+} from './http-exchange.js';
 import { mcpOffers, noteMcpSettlement, paidToolCall, toolCallOf } from './mcp-tool-call.js';
 import { assertConsistentPrices, type ParsedOffers } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
@@ -23,7 +29,7 @@ import { noteSettlement } from './x402-payment.js';
 
 /** One call as it goes. */
 interface Call {
-  request: Request;
+  request: OutgoingRequest;
   /** The request body, buffered to be sent again. */
   body: Uint8Array | undefined;
   url: URL;
@@ -58,9 +64,9 @@ export function getPayment(response: Response): PaymentInfo | undefined {
 /** The credential saved for the request's path that can serve it, for the first send. */
 async function cachedCredential(
   context: PayingContext,
-  request: Request,
-  url: URL,
+  request: OutgoingRequest,
 ): Promise<Acquired | undefined> {
+  const { url } = request;
   const target = { path: url.pathname, method: request.method };
   const cached = await findSavedCredential(context, url.origin, target);
   if (cached === undefined) return undefined;
@@ -190,13 +196,13 @@ export async function payingCall(
   input: string | URL | Request,
   init?: PayingRequestInit,
 ): Promise<Response> {
-  const request = new Request(input, init);
+  const request = outgoingRequest(input, init);
   const body = await bufferedBody(context, request);
-  const url = new URL(request.url);
+  const { url } = request;
   const tool = toolCallOf(request.method, body);
   await ensureResumed(context);
   await context.flights.settled(url.origin, url.pathname);
-  const current = await cachedCredential(context, request, url);
+  const current = await cachedCredential(context, request);
   const tags = callTags(context, tagsOf(init), body);
   const call: Call = { request, body, url, tool, current, payment: undefined, acquired: 0, tags };
   for (;;) {

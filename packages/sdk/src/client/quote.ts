@@ -5,7 +5,7 @@
  */
 import { callTags, tagsOf } from './call-tags.js';
 import { findSavedCredential } from './credentials.js';
-import { bufferedBody, readOffers, send } from './http-exchange.js';
+import { bufferedBody, outgoingRequest, readOffers, send } from './http-exchange.js';
 import type { PayingContext } from './paying-context.js';
 import type { PayingRequestInit, Quote } from './paying-fetch.js';
 import { rankOffers } from './select.js';
@@ -23,9 +23,9 @@ export async function quote(
   input: string | URL | Request,
   init?: PayingRequestInit,
 ): Promise<Quote> {
-  const request = new Request(input, init);
+  const request = outgoingRequest(input, init);
   const body = await bufferedBody(context, request);
-  const url = new URL(request.url);
+  const { url } = request;
   const target = { path: url.pathname, method: request.method };
   const saved = await findSavedCredential(context, url.origin, target);
   const response = await send(request, body, undefined);

@@ -11,7 +11,7 @@ import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { formatPaymentCredential, type PaymentPayload } from '../mpp/credential.js';
-import { send } from './http-exchange.js';
+import { type OutgoingRequest, send } from './http-exchange.js';
 import { type LightningPayment, payHeld, pendingEntry } from './lightning-payment.js';
 import type { MppSessionOffer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
@@ -147,7 +147,7 @@ export async function refusedSession(
  */
 export async function topUpSession(
   context: PayingContext,
-  payment: SessionPayment & { session: StoredSession; request: Request; body?: Uint8Array },
+  payment: SessionPayment & { session: StoredSession; request: OutgoingRequest; body?: Uint8Array },
 ): Promise<Acquired> {
   const { offer, session } = payment;
   const { preimage, paid } = await payHeld(

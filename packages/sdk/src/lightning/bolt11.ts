@@ -1,9 +1,9 @@
 /**
  * BOLT11 invoices: decode (with the signature checked), encode and sign, and payment preimages.
  *
- * Built on `@scure/base` (bech32) and `@noble/curves` (secp256k1), not on the `bolt11` or
- * `light-bolt11-decoder` packages: `bolt11` needs Node's Buffer, a native secp256k1 addon and
- * bitcoinjs-lib (protocol code here uses Web standards only) and knows no signet prefix;
+ * Built on `@scure/base` (bech32) and `secp256k1.ts` (libsecp256k1's native addon when it loads,
+ * else `@noble/curves`), not on the `bolt11` or `light-bolt11-decoder` packages: `bolt11` needs
+ * Node's Buffer, requires the native addon and bitcoinjs-lib, and knows no signet prefix;
  * `light-bolt11-decoder` pins an old `@scure/base`, checks no signature and cannot encode. What is
  * left to write by hand is the field layout of the spec, kept strict: exact msat amounts, the
  * spec's rules for skipping fields of the wrong length, and every failure a `TollwayError`.
@@ -14,6 +14,7 @@ import { TollwayError } from '../errors.js';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '../internal/bytes.js';
 import { randomBytes, sha256, timingSafeEqual } from '../internal/crypto.js';
 import { MAX_MSAT } from '../money.js';
+import { ecdsa } from './secp256k1.js';
 import type { LightningNetwork } from './types.js';
 
 /** A decoded BOLT11 invoice whose signature has been checked. */
@@ -266,14 +267,7 @@ export function encodeInvoice(params: EncodeInvoiceParams): string {
     push(FIELD.features, featureWords([FEATURE_VAR_ONION_OPTIN, FEATURE_PAYMENT_SECRET]));
   }
 
-  const recovered = secp256k1.sign(signedHash(prefix, words), privateKey, {
-    prehash: false,
-    format: 'recovered',
-  });
-  // noble puts the recovery id first; BOLT11 wants r || s || recovery id.
-  const signature = new Uint8Array(65);
-  signature.set(recovered.subarray(1), 0);
-  signature[64] = recovered[0] ?? 0;
+  const signature = ecdsa().signRecoverable(signedHash(prefix, words), privateKey);
   words.push(...bech32.toWords(signature));
   // The field limits above keep every invoice far below MAX_INVOICE_LENGTH.
   return bech32.encode(prefix, words, false);
@@ -489,15 +483,12 @@ function checkSignature(signature: Uint8Array, hash: Uint8Array, payee?: Uint8Ar
   const compact = signature.subarray(0, 64);
   try {
     if (payee !== undefined) {
-      if (!secp256k1.verify(compact, hash, payee, { prehash: false, lowS: false })) {
+      if (!ecdsa().verify(compact, hash, payee)) {
         throw invalid('signature does not match the payee key (n field)');
       }
       return bytesToHex(payee);
     }
-    const recovered = new Uint8Array(65);
-    recovered[0] = recovery;
-    recovered.set(compact, 1);
-    return bytesToHex(secp256k1.recoverPublicKey(recovered, hash, { prehash: false }));
+    return bytesToHex(ecdsa().recoverPublicKey(compact, recovery, hash));
   } catch (error) {
     if (error instanceof TollwayError) throw error;
     throw invalid('invoice signature is not valid', error);

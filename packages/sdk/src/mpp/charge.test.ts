@@ -67,6 +67,23 @@ describe('createPaymentChallenge', () => {
     });
   });
 
+  it('binds an opaque parameter into the id', () => {
+    const opaque = encodeBase64Url(new TextEncoder().encode('{"service":"forecast"}'));
+    const challenge = createPaymentChallenge({
+      secret,
+      realm: 'api.example.com',
+      invoice: triple.invoice,
+      paymentHash: triple.paymentHashHex,
+      amountSat: 1000n,
+      network: 'testnet',
+      expires,
+      opaque,
+    });
+    expect(challenge.opaque).toBe(opaque);
+    const input = `api.example.com|lightning|charge|${challenge.request}|2026-03-15T12:15:00Z||${opaque}`;
+    expect(challenge.id).toBe(createHmac('sha256', secret).update(input).digest('base64url'));
+  });
+
   it('refuses an invalid date or one RFC 3339 cannot write in four digits', () => {
     for (const expires of [
       new Date(Number.NaN),

@@ -29,6 +29,8 @@ export interface CreatePaymentChallengeParams {
   description?: string;
   /** When the challenge stops being accepted (written in whole seconds, UTC). */
   expires: Date;
+  /** Server state echoed back by the client, covered by the challenge id. */
+  opaque?: string;
 }
 
 /** What {@link verifyPaymentCredential} returns for a good lightning charge credential. */
@@ -119,6 +121,7 @@ export function createPaymentChallenge(params: CreatePaymentChallengeParams): Pa
     intent: 'charge',
     request,
     expires: formatTime(params.expires),
+    ...(params.opaque === undefined ? {} : { opaque: params.opaque }),
   };
   return { id: createChallengeId(params.secret, unsigned), ...unsigned };
 }

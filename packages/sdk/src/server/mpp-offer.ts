@@ -10,7 +10,6 @@
  */
 import type { LightningNetwork } from '../lightning/types.js';
 import { formatPaymentChallenge } from '../mpp/challenge.js';
-import { createChallengeId } from '../mpp/challenge-id.js';
 import { createPaymentChallenge, verifyPaymentCredential } from '../mpp/charge.js';
 import { parsePaymentCredential } from '../mpp/credential.js';
 import { decodeJsonBase64Url, encodeJsonBase64Url, isJsonObject } from '../mpp/json.js';
@@ -81,9 +80,8 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
       if (route.uses !== undefined || network === undefined || amountMsat % 1000n !== 0n) {
         return undefined;
       }
-      const secret = rootKeys.challengeKey();
-      const unbound = createPaymentChallenge({
-        secret,
+      const challenge = createPaymentChallenge({
+        secret: rootKeys.challengeKey(),
         realm,
         invoice: invoice.paymentRequest,
         paymentHash: invoice.paymentHash,
@@ -91,13 +89,8 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
         network,
         description: route.description,
         expires: new Date(invoice.expiresAt),
+        opaque: opaqueOf(route.service),
       });
-      const opaque = opaqueOf(route.service);
-      const challenge = {
-        ...unbound,
-        opaque,
-        id: createChallengeId(secret, { ...unbound, opaque }),
-      };
       return {
         challenges: [formatPaymentChallenge(challenge)],
         entry: {

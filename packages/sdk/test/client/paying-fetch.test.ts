@@ -295,6 +295,21 @@ describe('request bodies', () => {
     expect(await streamed.json()).toMatchObject({ method: 'PUT', body: 'streamed body' });
   });
 
+  it('sends a call without a body as it was given, each time: its method and headers', async () => {
+    const agent = newAgent();
+    const { fetch402 } = payingFetch(agent);
+    const url = new URL(`${server.url}/aperture/as-given`);
+    const init = { method: 'delete', headers: { 'x-trace': 'call-1' } };
+    expect((await fetch402(url, init)).status).toBe(200);
+    expect((await fetch402(url, init)).status).toBe(200);
+    const sent = server.log.filter((entry) => entry.path === '/aperture/as-given');
+    expect(sent.map((p) => [p.method, p.trace, p.authorization === undefined])).toEqual([
+      ['DELETE', 'call-1', true],
+      ['DELETE', 'call-1', false],
+      ['DELETE', 'call-1', false],
+    ]);
+  });
+
   it('refuses a body larger than maxBodyBytes before sending anything', async () => {
     const agent = newAgent();
     const { fetch402 } = payingFetch(agent, { maxBodyBytes: 8 });

@@ -76,7 +76,13 @@ export interface ChallengeServer {
   /** Requests served with a valid credential. */
   readonly served: number;
   /** Every request received, in order: method, path and the Authorization header sent. */
-  readonly log: ReadonlyArray<{ method: string; path: string; authorization: string | undefined }>;
+  /** Each request: its method, path, Authorization and `X-Trace` header. */
+  readonly log: ReadonlyArray<{
+    method: string;
+    path: string;
+    authorization: string | undefined;
+    trace: string | undefined;
+  }>;
   close(): Promise<void>;
 }
 
@@ -157,7 +163,12 @@ function foreignInvoice(params: {
 export async function startChallengeServer(shop: LightningBackend): Promise<ChallengeServer> {
   const tokens = new Map<string, Token>();
   const charges = new Map<string, { paymentHash: string; used: boolean }>();
-  const log: Array<{ method: string; path: string; authorization: string | undefined }> = [];
+  const log: Array<{
+    method: string;
+    path: string;
+    authorization: string | undefined;
+    trace: string | undefined;
+  }> = [];
   let challenges = 0;
   let served = 0;
 
@@ -494,7 +505,13 @@ export async function startChallengeServer(shop: LightningBackend): Promise<Chal
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
     const authorization = req.headers.authorization;
-    log.push({ method: req.method ?? 'GET', path: url.pathname, authorization });
+    const trace = req.headers['x-trace'];
+    log.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      authorization,
+      trace: typeof trace === 'string' ? trace : undefined,
+    });
     const form = url.pathname.split('/')[1] as ChallengeForm;
     if (!challengeForms.includes(form)) {
       res.writeHead(404).end('no such form');
