@@ -12,8 +12,8 @@ import type { LightningNetwork } from '../lightning/types.js';
 import { formatPaymentChallenge } from '../mpp/challenge.js';
 import { createPaymentChallenge, verifyPaymentCredential } from '../mpp/charge.js';
 import { parsePaymentCredential } from '../mpp/credential.js';
-import { decodeJsonBase64Url, encodeJsonBase64Url, isJsonObject } from '../mpp/json.js';
 import { formatPaymentReceipt } from '../mpp/receipt.js';
+import { echoedFor, opaqueOf, serviceOf, verifyUnderChallengeKeys } from './mpp-binding.js';
 import type { CredentialVerdict, OfferKind, PaymentProof } from './offers.js';
 import type { RootKeys } from './root-keys.js';
 
@@ -35,21 +35,6 @@ function invoiceNetwork(invoice: string): LightningNetwork | undefined {
   if (text.startsWith('lntbs')) return 'signet';
   if (text.startsWith('lntb')) return 'testnet';
   return undefined;
-}
-
-function serviceOf(opaque: string | undefined): string | undefined {
-  if (opaque === undefined) return undefined;
-  try {
-    const json = decodeJsonBase64Url(opaque);
-    return isJsonObject(json) && typeof json.service === 'string' ? json.service : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The `opaque` parameter of a challenge sold for `service`. */
-function opaqueOf(service: string): string {
-  return encodeJsonBase64Url({ service });
 }
 
 /** `2026-03-15T12:05:00Z`: RFC 3339 in whole seconds, UTC. */
@@ -116,24 +101,11 @@ export function createMppOffer(options: MppOfferOptions): OfferKind {
         kind: 'mpp',
         verify(check): CredentialVerdict {
           const now = new Date(check.now);
-          // The challenge id binds `opaque`, which names the service. A client may drop it when
-          // echoing the challenge (Alby's does): the id is then checked against the `opaque` this
-          // route would have minted, so the charge still binds money to this service.
-          const echoed =
-            credential.challenge.opaque === undefined
-              ? {
-                  ...credential,
-                  challenge: { ...credential.challenge, opaque: opaqueOf(check.route.service) },
-                }
-              : credential;
-          let result = verifyPaymentCredential(echoed, { secret: rootKeys.challengeKey(), now });
-          for (let index = 1; index < rootKeys.size; index++) {
-            if (result.ok || result.code !== 'challenge_id_mismatch') break;
-            result = verifyPaymentCredential(echoed, {
-              secret: rootKeys.challengeKey(index),
-              now,
-            });
-          }
+          // The challenge id binds `opaque`, which names the service (mpp-binding.ts).
+          const echoed = echoedFor(credential, check.route.service);
+          const result = verifyUnderChallengeKeys(rootKeys, (secret) =>
+            verifyPaymentCredential(echoed, { secret, now }),
+          );
           if (!result.ok) return result;
           const { challenge, paymentHash, amountSat } = result.value;
           if (serviceOf(challenge.opaque) !== check.route.service) {

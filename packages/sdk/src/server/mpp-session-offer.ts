@@ -8,8 +8,8 @@
  */
 import { formatPaymentChallenge } from '../mpp/challenge.js';
 import { parsePaymentCredential } from '../mpp/credential.js';
-import { encodeJsonBase64Url } from '../mpp/json.js';
 import { createSessionChallenge, verifySessionCredential } from '../mpp/session.js';
+import { echoedFor, opaqueOf, verifyUnderChallengeKeys } from './mpp-binding.js';
 import type { CredentialVerdict, OfferKind, PaymentProof } from './offers.js';
 import type { RootKeys } from './root-keys.js';
 
@@ -19,11 +19,6 @@ export interface MppSessionOfferOptions {
   realm: string;
   /** Seconds without a request after which a session is closed and refunded. */
   idleTimeoutSeconds: number;
-}
-
-/** The `opaque` parameter of a session challenge sold for `service`. */
-function opaqueOf(service: string): string {
-  return encodeJsonBase64Url({ service });
 }
 
 /**
@@ -86,21 +81,10 @@ export function createMppSessionOffer(options: MppSessionOfferOptions): OfferKin
         verify(check): CredentialVerdict {
           const now = new Date(check.now);
           // As for charges: a challenge echoed without `opaque` is checked against this service's.
-          const echoed =
-            credential.challenge.opaque === undefined
-              ? {
-                  ...credential,
-                  challenge: { ...credential.challenge, opaque: opaqueOf(check.route.service) },
-                }
-              : credential;
-          let result = verifySessionCredential(echoed, { secret: rootKeys.challengeKey(), now });
-          for (let index = 1; index < rootKeys.size; index++) {
-            if (result.ok || result.code !== 'challenge_id_mismatch') break;
-            result = verifySessionCredential(echoed, {
-              secret: rootKeys.challengeKey(index),
-              now,
-            });
-          }
+          const echoed = echoedFor(credential, check.route.service);
+          const result = verifyUnderChallengeKeys(rootKeys, (secret) =>
+            verifySessionCredential(echoed, { secret, now }),
+          );
           if (!result.ok) return result;
           const action = result.value;
           if (echoed.challenge.opaque !== opaqueOf(check.route.service)) {
