@@ -39,3 +39,10 @@ export function narrator(print: (line: string) => void) {
     },
   };
 }
+
+/** The msat of a receipt header (`5000 msat`). */
+export function msatOf(response: Response, header: string): bigint {
+  const match = /^(\d+) msat$/.exec(response.headers.get(header) ?? '');
+  if (match?.[1] === undefined) throw new StepFailure(`the answer has no ${header} in msat`);
+  return BigInt(match[1]);
+}

@@ -9,7 +9,7 @@ import { parseL402Challenges } from '@tollway/sdk/l402';
 import { decodeInvoice, type LightningBackend, preimageMatches } from '@tollway/sdk/lightning';
 import { parsePaymentChallenges } from '@tollway/sdk/mpp';
 import type { LocalChain as DevChain } from '@tollway/sdk/x402/local-chain';
-import { describe, MAX_FEE_MSAT, narrator, StepFailure } from './demo-steps.js';
+import { describe, MAX_FEE_MSAT, msatOf, narrator, StepFailure } from './demo-steps.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -209,13 +209,6 @@ export type MeteredDemoResult =
       authorization: string;
     }
   | { ok: false; step: number; message: string };
-
-/** The msat of a receipt header (`5000 msat`). */
-function msatOf(response: Response, header: string): bigint {
-  const match = /^(\d+) msat$/.exec(response.headers.get(header) ?? '');
-  if (match?.[1] === undefined) throw new StepFailure(`the answer has no ${header} in msat`);
-  return BigInt(match[1]);
-}
 
 /**
  * Makes one metered LLM call the long way round, printing each step: the 402 offers a prepaid

@@ -14,7 +14,7 @@ import {
   type PaymentPayload,
   parsePaymentChallenges,
 } from '@tollway/sdk/mpp';
-import { describe, MAX_FEE_MSAT, narrator, StepFailure } from './demo-steps.js';
+import { describe, MAX_FEE_MSAT, msatOf, narrator, StepFailure } from './demo-steps.js';
 
 /** Options of {@link runSessionDemo}. */
 export interface SessionDemoOptions {
@@ -58,13 +58,6 @@ function sessionChallengeOf(response: Response): PaymentChallenge {
   );
   if (challenge === undefined) throw new StepFailure('the 402 offers no MPP session');
   return challenge;
-}
-
-/** The msat of a receipt header (`1720 msat`). */
-function msatOf(response: Response, header: string): bigint {
-  const match = /^(\d+) msat$/.exec(response.headers.get(header) ?? '');
-  if (match?.[1] === undefined) throw new StepFailure(`the answer has no ${header} in msat`);
-  return BigInt(match[1]);
 }
 
 /** A chat completion request of the demo's, with a credential when given. */
