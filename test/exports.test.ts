@@ -134,7 +134,6 @@ const PINNED: Record<string, string[]> = {
     'startLocalChain',
   ],
   '@tollway/sdk/client': [
-    'assertConsistentPrices',
     'chooseOffer',
     'createBudget',
     'createMemoryClientStore',
@@ -143,9 +142,12 @@ const PINNED: Record<string, string[]> = {
     'defaultAgentDbPath',
     'discover',
     'getPayment',
+    'rankOffers',
+  ],
+  '@tollway/sdk/client/offers': [
+    'assertConsistentPrices',
     'offersOfPaymentRequired',
     'parseOffers',
-    'rankOffers',
   ],
   '@tollway/sdk/lightning': [
     'connectLightning',

@@ -107,3 +107,28 @@ describe('@tollway/sdk/lightning (built)', () => {
     expect(loaded).toContain('nostr-tools');
   });
 });
+
+describe('@tollway/sdk/client (built)', () => {
+  it('a paying fetch whose calls need no payment loads no offer parser, BOLT11, wire codec or backend', async () => {
+    const urls = await loadedBy(`
+      import { createServer } from 'node:http';
+      import { createPayingFetch } from '@tollway/sdk/client';
+      const server = createServer((req, res) => res.end('free'));
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const fetch402 = createPayingFetch({ wallets: 'dev+http://127.0.0.1:9?wallet=alice&token=t' });
+      const response = await fetch402('http://127.0.0.1:' + server.address().port + '/');
+      if ((await response.text()) !== 'free') throw new Error('not answered');
+      await fetch402.close();
+      server.close();
+    `);
+    const modules = sdkModules(urls);
+    expect(modules).toContain('client/paying-call.js');
+    const paying =
+      /^(client\/(offers|refusal|acquire|quote|discovery-formats)|lightning\/(bolt11|secp256k1|connect|dev\/.*)|x402\/(wire|v1|mcp|payment-.*))\.js$/;
+    expect(modules.filter((path) => paying.test(path))).toEqual([]);
+    const loaded = dependencies(urls);
+    for (const heavy of ['zod', '@noble/curves', '@noble/hashes', '@scure/base']) {
+      expect(loaded, heavy).not.toContain(heavy);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 // The command starts with what it runs, nothing more: `tollway --version` loads commander and the
 // command definitions only, and `tollway fetch` loads neither the gateway, the MCP server, the dev
-// sandbox nor anything EVM. Checked against the built bin (what users run; `npm test` builds before
+// sandbox nor anything EVM — nor, until a 402 asks for a payment, anything that pays. Checked against the built bin (what users run; `npm test` builds before
 // Vitest) in a child process whose module resolution a loader hook records. Start-up time itself is
 // measured by bench/cli.js.
 import { execFile } from 'node:child_process';
@@ -83,8 +83,17 @@ describe('tollway start-up', () => {
   });
 
   it('fetch loads the client, not the gateway, the MCP server, the sandbox or EVM code', async () => {
-    const loaded = await loadedBy('fetch', url, '--json');
+    const wallet = 'dev+http://127.0.0.1:9?wallet=agent&token=t';
+    const loaded = await loadedBy('fetch', url, '--json', '--wallet', wallet);
     expect(loaded).toContain('packages/sdk/dist/client/index.js');
+    // Nor, for a call that needs no payment, what pays: offer parsers, BOLT11 and its curve, the
+    // x402 wire codecs (zod), the wallet's backend.
+    const paying = loaded.filter((path) =>
+      /^node_modules\/(zod|@noble|@scure)\/|^packages\/sdk\/dist\/(client\/(offers|refusal|acquire|quote)|lightning\/(bolt11|secp256k1|connect\.js|dev\/)|x402\/(?!mcp-messages))/.test(
+        path,
+      ),
+    );
+    expect(paying).toEqual([]);
     const unwanted = loaded.filter((path) =>
       /^packages\/cli\/dist\/(gateway|mcp|dev)\/|^node_modules\/(viem|@x402|@modelcontextprotocol|@foundry-rs|pino|prom-client|yaml|pg)\/|^packages\/sdk\/dist\/(x402\/(index|facilitator|local-chain)|server\/|stores\/(memory|sqlite|postgres))/.test(
         path,

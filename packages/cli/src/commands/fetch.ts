@@ -8,7 +8,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fixedRate, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import type { LightningBackend } from '@tollway/sdk/lightning';
 import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
 import {
@@ -273,25 +272,17 @@ export function registerFetchCommand(
       };
       const rates = rate === undefined ? undefined : fixedRate(rate);
       const x402 = evm !== undefined && rates !== undefined ? { wallet: evm, rates } : undefined;
-      // Loaded here, so that other commands start without them.
-      const [
-        {
-          createBudget,
-          createPayingFetch,
-          createSqliteClientStore,
-          defaultAgentDbPath,
-          getPayment,
-        },
-        { connectLightning },
-      ] = await Promise.all([import('@tollway/sdk/client'), import('@tollway/sdk/lightning')]);
-      const wallet: LightningBackend | undefined = context.lightning
-        ? await connectLightning(source ?? '')
-        : undefined;
+      // Loaded here, so that other commands start without it. The paying fetch connects the
+      // wallet when a payment needs it: a fetch answered with a saved credential loads no backend.
+      const {
+        createBudget,
+        createPayingFetch,
+        createSqliteClientStore,
+        defaultAgentDbPath,
+        getPayment,
+      } = await import('@tollway/sdk/client');
       const store = createSqliteClientStore({ path: flags.db ?? defaultAgentDbPath() });
-      close = async () => {
-        await store.close();
-        await wallet?.close();
-      };
+      close = () => store.close();
       const budget = createBudget({
         store,
         // The text as written, so that a refusal quotes the cap in the user's unit.
@@ -299,7 +290,7 @@ export function registerFetchCommand(
         ...(rates !== undefined ? { rates } : {}),
       });
       const fetch402 = createPayingFetch({
-        wallets: wallet === undefined ? [] : [wallet],
+        wallets: context.lightning ? [source ?? ''] : [],
         store,
         budget,
         maxFeeMsat,
@@ -307,6 +298,11 @@ export function registerFetchCommand(
         ...(x402 !== undefined ? { x402 } : {}),
         onEvent: (event) => verbose(verboseLine(event, context)),
       });
+      // Sessions stay open for the next run; the wallet closes.
+      close = async () => {
+        await fetch402.close({ keepSessions: true });
+        await store.close();
+      };
       verbose(`> ${init.method} ${url}`);
 
       if (!flags.pay) {

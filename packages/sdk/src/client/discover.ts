@@ -3,17 +3,12 @@
  * may publish — an L402 manifest (`/.well-known/l402.json`), an x402 one
  * (`/.well-known/x402.json`) and an OpenAPI document with `x-payment-info` (`/openapi.json`) —
  * into one list of priced endpoints, each with its prices by protocol and the documents that list
- * it (discovery-formats.ts reads each). Discovery is advisory: the 402 of an endpoint says what it
+ * it (discovery-formats.ts reads each; it is loaded by the first `discover`, so that the paying
+ * fetch does not load its schemas). Discovery is advisory: the 402 of an endpoint says what it
  * costs, and the paying fetch pays that.
  */
 import { TollwayError } from '../errors.js';
 import { readLimited } from '../internal/streams.js';
-import {
-  readL402Manifest,
-  readOpenApi,
-  readX402Manifest,
-  UnreadableDocument,
-} from './discovery-formats.js';
 
 /** A discovery document format. */
 export type DiscoveryFormat = 'l402' | 'x402' | 'openapi';
@@ -70,14 +65,13 @@ export interface DiscoverOptions {
 /** The largest discovery document read, bytes (a larger one is reported, not read). */
 const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
-const DOCUMENTS: ReadonlyArray<{
-  format: DiscoveryFormat;
-  path: string;
-  read: (value: unknown, origin: string) => DiscoveredEndpoint[];
-}> = [
-  { format: 'l402', path: '/.well-known/l402.json', read: readL402Manifest },
-  { format: 'x402', path: '/.well-known/x402.json', read: readX402Manifest },
-  { format: 'openapi', path: '/openapi.json', read: readOpenApi },
+/** The reader of each format in discovery-formats.ts. */
+type Reader = 'readL402Manifest' | 'readX402Manifest' | 'readOpenApi';
+
+const DOCUMENTS: ReadonlyArray<{ format: DiscoveryFormat; path: string; reader: Reader }> = [
+  { format: 'l402', path: '/.well-known/l402.json', reader: 'readL402Manifest' },
+  { format: 'x402', path: '/.well-known/x402.json', reader: 'readX402Manifest' },
+  { format: 'openapi', path: '/openapi.json', reader: 'readOpenApi' },
 ];
 
 /** Reads one document: its endpoints, or why not. */
@@ -107,11 +101,12 @@ async function readDocument(
   } catch (error) {
     return fail(error instanceof SyntaxError ? 'not JSON' : String((error as Error).message));
   }
+  const formats = await import('./discovery-formats.js');
   try {
-    const endpoints = document.read(value, origin);
+    const endpoints = formats[document.reader](value, origin);
     return { result: { format: document.format, url, endpoints: endpoints.length }, endpoints };
   } catch (error) {
-    if (error instanceof UnreadableDocument) return fail(error.message);
+    if (error instanceof formats.UnreadableDocument) return fail(error.message);
     throw error;
   }
 }

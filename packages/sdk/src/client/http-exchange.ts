@@ -7,7 +7,7 @@
  */
 import { TollwayError } from '../errors.js';
 import { readLimited } from '../internal/streams.js';
-import { type ParsedOffers, parseOffers } from './offers.js';
+import type { ParsedOffers } from './offers.js';
 import type { PayingContext } from './paying-context.js';
 
 const MAX_CHALLENGE_BODY_BYTES = 64 * 1024;
@@ -96,11 +96,13 @@ async function challengeBody(response: Response): Promise<string | undefined> {
 
 /**
  * Every offer of a refusal (401 or 402): its headers, and its body for x402 v1 and price claims.
- * The response itself is left unread.
+ * The response itself is left unread. The parsers (BOLT11, x402's wire codecs) are loaded with the
+ * first refusal, so that calls answered with a saved credential never load them.
  *
  * @internal
  */
 export async function readOffers(response: Response, now: number): Promise<ParsedOffers> {
   const body = await challengeBody(response);
+  const { parseOffers } = await import('./offers.js');
   return parseOffers({ headers: response.headers, ...(body === undefined ? {} : { body }) }, now);
 }

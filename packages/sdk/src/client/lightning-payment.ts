@@ -7,7 +7,7 @@
  * @internal
  */
 import { isTollwayError, TollwayError, type TollwayErrorCode } from '../errors.js';
-import { preimageMatches } from '../lightning/bolt11.js';
+import { preimageMatches } from '../lightning/preimage.js';
 import type { LightningBackend, PaymentResult } from '../lightning/types.js';
 import { saveCredential } from './credentials.js';
 import type { L402Offer, LightningOffer, MppOffer } from './offers.js';

@@ -9,33 +9,12 @@
 import { isTollwayError } from '../errors.js';
 import { isRecord } from '../internal/is-record.js';
 import { readMcpPaymentRequired, readMcpPaymentResponse, X402_MCP_KEYS } from '../x402/mcp.js';
-import { type McpToolCallMessage, readMcpResponse, readMcpToolCall } from '../x402/mcp-messages.js';
+import { type McpToolCallMessage, readMcpResponse } from '../x402/mcp-messages.js';
 import { decodeBase64Json } from '../x402/wire.js';
 import { offersOfPaymentRequired, type ParsedOffers } from './offers.js';
 import type { PayingContext } from './paying-context.js';
 import type { PaymentInfo } from './paying-fetch.js';
 import { recordSettlement, type X402Settlement, x402Candidate } from './x402-payment.js';
-
-/**
- * The `tools/call` a request holds: a POST whose body is one JSON-RPC `tools/call`; else undefined.
- *
- * @internal
- */
-export function toolCallOf(
-  method: string,
-  body: Uint8Array | undefined,
-): McpToolCallMessage | undefined {
-  if (method !== 'POST' || body === undefined) return undefined;
-  const text = new TextDecoder().decode(body);
-  if (!text.includes('tools/call')) return undefined;
-  let message: unknown;
-  try {
-    message = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  return readMcpToolCall(message);
-}
 
 /** The tool result answering `call` in a 200 answer, at most `maxBodyBytes` of it read. */
 async function toolResultOf(

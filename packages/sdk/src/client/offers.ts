@@ -1,6 +1,6 @@
 /**
- * Every offer of a 402 (or of a 401 that carries challenges), read the way a paying client must read
- * it: L402 in all its deployed forms, MPP `Payment` lightning charges, x402 v2 (`PAYMENT-REQUIRED`)
+ * `@tollway/sdk/client/offers`: every offer of a 402 (or of a 401 that carries challenges), read the
+ * way a paying client must read it: L402 in all its deployed forms, MPP `Payment` lightning charges, x402 v2 (`PAYMENT-REQUIRED`)
  * and v1 (JSON body). Lightning offers carry their invoice decoded with its signature checked, and
  * their price is the invoice amount, never a header's or a body's claim: a claim that disagrees with
  * the invoice is reported as `amount_mismatch`.

@@ -7,28 +7,22 @@
  *
  * @internal
  */
-import type { McpToolCallMessage } from '../x402/mcp-messages.js';
-import { acquireShared, type CredentialNeed } from './acquire.js';
+import { type McpToolCallMessage, toolCallOf } from '../x402/mcp-messages.js';
 import { callTags, type Tags, tagsOf } from './call-tags.js';
 import { noteCharge } from './charges.js';
 import { acquiredOf, findSavedCredential, keepSingleUse } from './credentials.js';
-import {
-  bufferedBody,
-  type OutgoingRequest,
-  outgoingRequest,
-  readOffers,
-  send,
-} from './http-exchange.js';
-import { mcpOffers, noteMcpSettlement, paidToolCall, toolCallOf } from './mcp-tool-call.js';
-import { assertConsistentPrices, type ParsedOffers } from './offers.js';
+import { bufferedBody, type OutgoingRequest, outgoingRequest, send } from './http-exchange.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingRequestInit, PaymentInfo } from './paying-fetch.js';
 import { ensureResumed } from './recovery.js';
 import { noteSessionUse } from './sessions-close.js';
-import { noteSettlement } from './x402-payment.js';
 
-/** One call as it goes. */
-interface Call {
+/**
+ * One call as it goes.
+ *
+ * @internal
+ */
+export interface Call {
   request: OutgoingRequest;
   /** The request body, buffered to be sent again. */
   body: Uint8Array | undefined;
@@ -95,95 +89,25 @@ async function sendCurrent(context: PayingContext, call: Call): Promise<Response
   }
 }
 
-/** Records how the server settled the x402 payment the call just sent (paid now, or kept). */
-async function noteX402Outcome(
-  context: PayingContext,
-  call: Call,
-  response: Response,
-): Promise<void> {
-  const { current, tool } = call;
-  if (current?.protocol !== 'x402') return;
-  if (current.payment !== undefined && current.body !== undefined && tool !== undefined) {
-    await noteMcpSettlement(context, current.payment, response, tool);
-    return;
-  }
-  const ledgerId =
-    current.payment?.ledgerId ??
-    (current.account === undefined
-      ? undefined
-      : (await context.store.list({ account: current.account, kind: 'purchase', limit: 1 }))[0]
-          ?.id);
-  if (ledgerId !== undefined) await noteSettlement(context, ledgerId, response);
-}
-
-/** What the call needs a credential for, after a refusal with `parsed` offers. */
-function needOf(call: Call, scope: string, parsed: ParsedOffers): CredentialNeed {
-  return {
-    url: call.url,
-    method: call.request.method,
-    scope,
-    parsed,
-    refused: call.current?.header.value,
-    mayUseSaved: call.acquired === 0,
-    tags: call.tags,
-    request: call.request,
-    body: call.body,
-  };
-}
-
-/** A credential for a 402, or a 401 refusing the call's credential; undefined to give up. */
-async function answerRefusal(
+/**
+ * The credential to send the call again with, or undefined when `response` is the answer. What
+ * answers a refusal (offers, choice, payment) is loaded with the first one: a call answered with a
+ * saved credential loads none of it.
+ */
+async function nextCredential(
   context: PayingContext,
   call: Call,
   response: Response,
 ): Promise<Acquired | undefined> {
-  const { url, current } = call;
-  const withCredential = current !== undefined;
-  context.emit({ type: 'challenge', url: url.href, status: response.status, withCredential });
-  const parsed = await readOffers(response, context.now());
-  context.emit({ type: 'offers', url: url.href, offers: parsed.offers, rejected: parsed.rejected });
-  // A 401 without any offer is not a payment challenge: it is the answer.
-  if (response.status === 401 && parsed.offers.length === 0 && parsed.rejected.length === 0) {
-    return undefined;
-  }
-  await response.body?.cancel();
-  assertConsistentPrices(parsed);
-  const scope = current === undefined ? '/' : url.pathname;
-  return acquireShared(context, needOf(call, scope, parsed));
-}
-
-/** A credential for a tool call answered 200 with a payment-required tool result, if it is one. */
-async function answerToolResult(
-  context: PayingContext,
-  call: Call,
-  tool: McpToolCallMessage,
-  response: Response,
-): Promise<Acquired | undefined> {
-  const offered = await mcpOffers(context, response, tool);
-  if (offered === undefined) return undefined;
-  const { url, current } = call;
-  const withCredential = current !== undefined;
-  context.emit({ type: 'challenge', url: url.href, status: response.status, withCredential });
-  context.emit({ type: 'offers', url: url.href, offers: offered.offers, rejected: [] });
-  await response.body?.cancel();
-  const acquired = await acquireShared(context, needOf(call, url.pathname, offered));
-  const signature = acquired.header.name.toLowerCase() === 'payment-signature';
-  return signature ? { ...acquired, body: paidToolCall(tool, acquired.header.value) } : acquired;
-}
-
-/** The credential to send the call again with, or undefined when `response` is the answer. */
-function nextCredential(
-  context: PayingContext,
-  call: Call,
-  response: Response,
-): Promise<Acquired | undefined> | undefined {
   // One payment per call: whatever answers it is the answer.
   if (call.payment !== undefined) return undefined;
   const refused =
     response.status === 402 || (call.current !== undefined && response.status === 401);
-  if (refused) return answerRefusal(context, call, response);
+  if (refused) return (await import('./refusal.js')).answerRefusal(context, call, response);
   // x402 over MCP: a tools/call answered 200 with a payment-required tool result.
-  return call.tool === undefined ? undefined : answerToolResult(context, call, call.tool, response);
+  if (call.tool === undefined) return undefined;
+  const { answerToolResult } = await import('./refusal.js');
+  return answerToolResult(context, call, call.tool, response);
 }
 
 /**
@@ -208,7 +132,9 @@ export async function payingCall(
   for (;;) {
     const response = await sendCurrent(context, call);
     if (call.acquired > 0) context.emit({ type: 'retry', url: url.href, status: response.status });
-    await noteX402Outcome(context, call, response);
+    if (call.current?.protocol === 'x402') {
+      await (await import('./refusal.js')).noteX402Outcome(context, call, response);
+    }
     const next = await nextCredential(context, call, response);
     if (next === undefined) {
       const answer =

@@ -19,6 +19,7 @@ import type {
 } from './paying-fetch.js';
 import { createSingleFlight, type SingleFlight } from './single-flight.js';
 import type { Budget, ClientProtocol, ClientStore, StoredCredential } from './types.js';
+import { type Wallet, walletsOf } from './wallets.js';
 
 /** A credential to send, and the payment this call made for it. */
 export interface Acquired {
@@ -40,7 +41,7 @@ export interface Acquired {
 
 /** The options of one paying fetch with their defaults, and the state it keeps between calls. */
 export interface PayingContext {
-  readonly wallets: readonly LightningBackend[];
+  readonly wallets: readonly Wallet[];
   readonly budget: Budget | undefined;
   readonly store: ClientStore;
   readonly preferences: readonly ClientProtocol[];
@@ -97,9 +98,7 @@ export function createPayingContext(options: PayingFetchOptions): PayingContext 
   if (maxFeeMsat < 0n) throw new TollwayError('invalid_amount', 'maxFeeMsat must not be negative');
   const { onEvent, onPayment } = options;
   return {
-    wallets: Array.isArray(options.wallets)
-      ? options.wallets
-      : [options.wallets as LightningBackend],
+    wallets: walletsOf(options.wallets),
     budget: options.budget,
     store: options.store ?? createMemoryClientStore(),
     preferences: preferencesOf(options),

@@ -6,21 +6,21 @@
  * refusal), `lightning-payment.ts`, `x402-payment.ts`, `mcp-tool-call.ts` (x402 over MCP),
  * `credentials.ts` (the credential cache), `recovery.ts` (crash recovery), `quote.ts`.
  */
-import type { LightningBackend } from '../lightning/types.js';
 import type { RateSource } from '../money.js';
 import type { EvmWallet } from '../x402/evm-wallet.js';
 import type { LightningOffer, Offer, RejectedOffer } from './offers.js';
 import { payingCall } from './paying-call.js';
-import { createPayingContext } from './paying-context.js';
-import { quote } from './quote.js';
+import { createPayingContext, type PayingContext } from './paying-context.js';
 import { resumePayments } from './recovery.js';
 
 export type { ClosedSession } from './sessions-close.js';
 
 import { type ClosedSession, closeSessions } from './sessions-close.js';
 import type { Budget, ClientProtocol, ClientStore } from './types.js';
+import { closeWallets, type WalletSource } from './wallets.js';
 
 export { getPayment } from './paying-call.js';
+export type { WalletSource } from './wallets.js';
 
 /** A payment made by the paying fetch; see {@link getPayment}. */
 export interface PaymentInfo {
@@ -74,8 +74,13 @@ export interface PayingFetchSessionOptions {
 
 /** Options of {@link createPayingFetch}. */
 export interface PayingFetchOptions {
-  /** The wallet(s) that pay; an offer is paid by the first wallet on the invoice's network. */
-  wallets: LightningBackend | readonly LightningBackend[];
+  /**
+   * The wallet(s) that pay; an offer is paid by the first wallet on the invoice's network. A
+   * connection string (docs/reference/lightning.md) is checked now and connected the first time a
+   * payment needs a wallet, so that calls answered with saved credentials open no connection;
+   * `close()` closes it. A backend passed in stays the caller's to close.
+   */
+  wallets: WalletSource | readonly WalletSource[];
   /** Asked before every payment (amount + `maxFeeMsat` held), committed or released after. */
   budget?: Budget;
   /** Ledger, cached credentials and budget state. Default: in memory (use the budget's store). */
@@ -159,6 +164,13 @@ export interface PayingRequestInit extends RequestInit {
 }
 
 /** A fetch that pays; see {@link createPayingFetch}. */
+export interface PayingFetchCloseOptions {
+  /** Closes only the sessions with this origin. */
+  origin?: string;
+  /** Leaves every session open (another process, or a later run, may use it). Default false. */
+  keepSessions?: boolean;
+}
+
 export interface PayingFetch {
   (input: string | URL | Request, init?: PayingRequestInit): Promise<Response>;
   /** Sends the request without paying and reports the offers of a 402 with their decoded prices. */
@@ -166,10 +178,11 @@ export interface PayingFetch {
   /** Resolves pending payments by payment hash; runs by itself before the first request. */
   resume(): Promise<ResumeSummary>;
   /**
-   * Closes the open MPP sessions in the store (of `origin` when given) and collects their
-   * refunds: call it on shutdown.
+   * Call it on shutdown: closes the open MPP sessions in the store (of `origin` when given) and
+   * collects their refunds, unless `keepSessions` leaves them open for later processes; then
+   * closes the wallets the paying fetch connected from connection strings.
    */
-  close(options?: { origin?: string }): Promise<ClosedSession[]>;
+  close(options?: PayingFetchCloseOptions): Promise<ClosedSession[]>;
 }
 
 /**
@@ -211,7 +224,7 @@ export interface PayingFetch {
  * ```ts
  * const store = createSqliteClientStore();
  * const fetch402 = createPayingFetch({
- *   wallets: connectLightning(process.env.TOLLWAY_WALLET ?? ''),
+ *   wallets: process.env.TOLLWAY_WALLET ?? 'dev+http://127.0.0.1:4242?wallet=alice&token=…',
  *   store,
  *   budget: createBudget({ store, limits: { perRequest: '100 sat', day: '5000 sat' } }),
  * });
@@ -224,10 +237,24 @@ export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
   return Object.assign(
     (input: string | URL | Request, init?: PayingRequestInit) => payingCall(context, input, init),
     {
-      quote: (input: string | URL | Request, init?: PayingRequestInit) =>
-        quote(context, input, init),
+      // Loaded when first asked for: it brings the offer parsers (see `readOffers`).
+      quote: async (input: string | URL | Request, init?: PayingRequestInit) =>
+        (await import('./quote.js')).quote(context, input, init),
       resume: () => resumePayments(context),
-      close: (options?: { origin?: string }) => closeSessions(context, options),
+      close: (options?: PayingFetchCloseOptions) => close(context, options),
     },
   );
+}
+
+async function close(
+  context: PayingContext,
+  options: PayingFetchCloseOptions = {},
+): Promise<ClosedSession[]> {
+  try {
+    if (options.keepSessions === true) return [];
+    const { origin } = options;
+    return await closeSessions(context, origin === undefined ? {} : { origin });
+  } finally {
+    await closeWallets(context);
+  }
 }

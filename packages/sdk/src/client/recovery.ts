@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { preimageMatches } from '../lightning/bolt11.js';
+import { preimageMatches } from '../lightning/preimage.js';
 import { saveCredential } from './credentials.js';
 import type { PayingContext } from './paying-context.js';
 import type { ResumeSummary } from './paying-fetch.js';

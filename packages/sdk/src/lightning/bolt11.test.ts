@@ -13,7 +13,6 @@ import {
   decodeInvoice,
   encodeInvoice,
   isInvoiceExpired,
-  preimageMatches,
 } from './bolt11.js';
 import type { LightningNetwork } from './types.js';
 
@@ -560,18 +559,5 @@ describe('createPreimage', () => {
     expect(a.preimage).toMatch(/^[0-9a-f]{64}$/);
     expect(sha256Hex(hexBytes(a.preimage))).toBe(a.paymentHash);
     expect(a.preimage).not.toBe(b.preimage);
-  });
-});
-
-describe('preimageMatches', () => {
-  it('is true only for the preimage of the payment hash, given as 32 bytes of hex', () => {
-    const { preimage, paymentHash } = createPreimage();
-    expect(preimageMatches(preimage, paymentHash)).toBe(true);
-    expect(preimageMatches(preimage.toUpperCase(), paymentHash)).toBe(true);
-    expect(preimageMatches(createPreimage().preimage, paymentHash)).toBe(false);
-    expect(preimageMatches(paymentHash, paymentHash)).toBe(false);
-    expect(preimageMatches(preimage.slice(2), paymentHash)).toBe(false);
-    expect(preimageMatches(`${preimage.slice(2)}zz`, paymentHash)).toBe(false);
-    expect(preimageMatches(preimage, 'not hex')).toBe(false);
   });
 });

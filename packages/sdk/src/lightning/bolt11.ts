@@ -12,7 +12,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bech32 } from '@scure/base';
 import { TollwayError } from '../errors.js';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '../internal/bytes.js';
-import { randomBytes, sha256, timingSafeEqual } from '../internal/crypto.js';
+import { randomBytes, sha256 } from '../internal/crypto.js';
 import { MAX_MSAT } from '../money.js';
 import { ecdsa } from './secp256k1.js';
 import type { LightningNetwork } from './types.js';
@@ -284,26 +284,6 @@ export function encodeInvoice(params: EncodeInvoiceParams): string {
 export function createPreimage(): { preimage: string; paymentHash: string } {
   const preimage = randomBytes(32);
   return { preimage: bytesToHex(preimage), paymentHash: bytesToHex(sha256(preimage)) };
-}
-
-/**
- * True when `preimage` is the proof of payment for `paymentHash` (32 bytes of hex each, either
- * case): `sha256(preimage) == paymentHash`, compared in constant time. False for anything that is
- * not 32 bytes of hex.
- *
- * @example
- * ```ts
- * const { preimage, paymentHash } = createPreimage();
- * preimageMatches(preimage, paymentHash); // true
- * ```
- */
-export function preimageMatches(preimage: string, paymentHash: string): boolean {
-  try {
-    return timingSafeEqual(sha256(hexToBytes(preimage, 32)), hexToBytes(paymentHash, 32));
-  } catch (error) {
-    if (error instanceof TollwayError) return false;
-    throw error;
-  }
 }
 
 function parseHumanReadablePart(prefix: string): {

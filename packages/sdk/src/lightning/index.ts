@@ -8,5 +8,6 @@ export * from './bolt11.js';
 export * from './connect.js';
 export * from './connection-string.js';
 export * from './nwc-uri.js';
+export * from './preimage.js';
 export * from './safe-backend.js';
 export type * from './types.js';

@@ -13,8 +13,9 @@
  * - a preimage is trusted only once `sha256(preimage) == payment_hash`.
  */
 import { isTollwayError, TollwayError } from '../errors.js';
-import { decodeInvoice, isInvoiceExpired, preimageMatches } from './bolt11.js';
+import { decodeInvoice, isInvoiceExpired } from './bolt11.js';
 import { pollUntil } from './poll.js';
+import { preimageMatches } from './preimage.js';
 import type {
   InvoiceStatus,
   LightningBackend,

@@ -50,6 +50,27 @@ export function readMcpToolCall(message: unknown): McpToolCallMessage | undefine
   return { id, params: message.params, message };
 }
 
+/**
+ * The `tools/call` a request holds: a POST whose body is one JSON-RPC `tools/call`; else undefined.
+ *
+ * @internal
+ */
+export function toolCallOf(
+  method: string,
+  body: Uint8Array | undefined,
+): McpToolCallMessage | undefined {
+  if (method !== 'POST' || body === undefined) return undefined;
+  const text = new TextDecoder().decode(body);
+  if (!text.includes('tools/call')) return undefined;
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return readMcpToolCall(message);
+}
+
 /** The value of JSON text, or `undefined` when the text is not JSON. */
 function readJson(text: string): unknown {
   try {

@@ -528,3 +528,37 @@ describe('wallet failures', () => {
     });
   }
 });
+
+describe('wallets given as connection strings', () => {
+  it('connects the wallet at the first payment, pays with it, and closes it on close()', async () => {
+    const name = `agent${++wallet}`;
+    const { token } = network.openWallet(name, { balanceMsat: 1_000_000_000n });
+    const fetch402 = createPayingFetch({
+      wallets: `dev+${devServer.url}?wallet=${name}&token=${token}`,
+    });
+    const response = await fetch402(`${server.url}/aperture/connection-string`);
+    expect(response.status).toBe(200);
+    expect(getPayment(response)?.protocol).toBe('l402');
+    expect(network.getWallet(name)?.balanceMsat).toBeLessThan(1_000_000_000n);
+    await fetch402.close();
+  });
+
+  it('refuses a malformed connection string when the paying fetch is made', () => {
+    let error: unknown;
+    try {
+      createPayingFetch({ wallets: 'dev+http://127.0.0.1:9?wallet=alice' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(isTollwayError(error, 'invalid_connection_string')).toBe(true);
+  });
+
+  it('reports a wallet that cannot be reached as the reason, on every call', async () => {
+    const fetch402 = createPayingFetch({ wallets: 'dev+http://127.0.0.1:1?wallet=x&token=t' });
+    for (let call = 0; call < 2; call++) {
+      const refused = await rejection(fetch402(`${server.url}/aperture/unreachable-string`));
+      expect(refused.code).toBe('backend_unavailable');
+    }
+    await fetch402.close();
+  });
+});
