@@ -111,6 +111,8 @@ export const errorCodes = {
     "The budget's approval callback said no, threw, or is missing above the approval threshold.",
   payments_disabled:
     'The kill switch of the budget or an ancestor is on: no payment is made until it is enabled again.',
+  payments_paused:
+    "The agent's owner paused every payment made through this agent store (the ledger view's kill switch, or `ClientStore.setPaused`): nothing is paid until they resume.",
   // paying fetch
   no_payable_offer:
     'A 402 carries no offer the client can pay: none in a preferred protocol, on a wallet network, unexpired, or readable.',
@@ -250,6 +252,7 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   payee_denied: 403,
   approval_denied: 403,
   payments_disabled: 403,
+  payments_paused: 403,
   // paying fetch
   no_payable_offer: 402,
   body_too_large: 413,
