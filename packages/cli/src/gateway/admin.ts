@@ -16,6 +16,7 @@ import {
   sameSecret,
   sessionCookie,
 } from '../page/auth.js';
+import { sendJson } from '../page/kit.js';
 import type { ServiceConfig } from './config.js';
 import type { LlmTotals, ShadowTotal } from './metrics.js';
 import { sendProblem } from './problem.js';
@@ -64,20 +65,6 @@ const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
 const PROTOCOLS = new Set<string>(['l402', 'mpp', 'x402']);
 const TOKEN_ID = /^[0-9a-f]{64}$/;
-
-function json(value: unknown): string {
-  return JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item));
-}
-
-function writeJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = json(value);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-}
 
 function badRequest(message: string): TollwayError {
   return new TollwayError('invalid_request', message);
@@ -172,7 +159,7 @@ async function revenue(ctx: AdminContext, query: URLSearchParams): Promise<unkno
     { service: string; protocol: string; unit: string; amount: bigint; count: number }
   >();
   for (const row of rows) {
-    const key = json([row.service, row.protocol, row.unit]);
+    const key = JSON.stringify([row.service, row.protocol, row.unit]);
     const total = totals.get(key) ?? {
       service: row.service,
       protocol: row.protocol,
@@ -208,12 +195,12 @@ async function route(
       await ctx.dashboard(req, res);
       return;
     case 'GET services':
-      writeJson(res, 200, { services: ctx.listServices() });
+      sendJson(res, 200, { services: ctx.listServices() });
       return;
     case 'GET services/:id': {
       const entry = ctx.listServices().find((service) => service.name === id);
       if (entry === undefined) throw new TollwayError('not_found', `no service named "${id}"`);
-      writeJson(res, 200, entry);
+      sendJson(res, 200, entry);
       return;
     }
     case 'POST services': {
@@ -229,13 +216,13 @@ async function route(
           },
         );
       }
-      writeJson(res, 201, await ctx.putService(input));
+      sendJson(res, 201, await ctx.putService(input));
       return;
     }
     case 'PUT services/:id': {
       const existed = ctx.listServices().some((service) => service.name === id);
       const entry = await ctx.putService(await readJson(req), id);
-      writeJson(res, existed ? 200 : 201, entry);
+      sendJson(res, existed ? 200 : 201, entry);
       return;
     }
     case 'DELETE services/:id':
@@ -244,7 +231,7 @@ async function route(
       res.writeHead(204).end();
       return;
     case 'GET tokens':
-      writeJson(res, 200, await listTokens(ctx, query));
+      sendJson(res, 200, await listTokens(ctx, query));
       return;
     case 'DELETE tokens/:id': {
       const tokenId = (id ?? '').toLowerCase();
@@ -263,17 +250,17 @@ async function route(
         ...optional('service', service),
         ...optional('protocol', protocolParam(query)),
       });
-      writeJson(res, 200, { payments });
+      sendJson(res, 200, { payments });
       return;
     }
     case 'GET revenue':
-      writeJson(res, 200, await revenue(ctx, query));
+      sendJson(res, 200, await revenue(ctx, query));
       return;
     case 'GET models':
-      writeJson(res, 200, { models: ctx.llmTotals() });
+      sendJson(res, 200, { models: ctx.llmTotals() });
       return;
     case 'GET shadow':
-      writeJson(res, 200, { services: ctx.shadowTotals() });
+      sendJson(res, 200, { services: ctx.shadowTotals() });
       return;
     default:
       throw new TollwayError('not_found', `no admin endpoint ${method} /_tollway${path}`);
@@ -301,7 +288,7 @@ export function createAdminHandler(
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
         // A store that cannot serve (unreachable, its SQLite file gone) fails health: 503 store_error.
         await ctx.store.assertHealthy();
-        writeJson(res, 200, {
+        sendJson(res, 200, {
           status: 'ok',
           version: ctx.version,
           services: ctx.listServices().length,

@@ -26,13 +26,8 @@ export function sameSecret(a: string, b: string): boolean {
 /**
  * The session cookie value for `token` on the page `purpose` names: derived from it, so the
  * cookie never holds the token itself.
- *
- * @example
- * ```ts
- * sessionValue(token, 'tollway dashboard session');
- * ```
  */
-export function sessionValue(token: string, purpose: string): string {
+function sessionValue(token: string, purpose: string): string {
   return createHmac('sha256', token).update(purpose).digest('hex');
 }
 

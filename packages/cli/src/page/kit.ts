@@ -1,6 +1,6 @@
 /**
  * What Tollway's local pages (the gateway dashboard, the agent's ledger view) share: the response
- * that serves one under a strict Content-Security-Policy, the HTML shell, the style, and the
+ * that serves one under a strict Content-Security-Policy, the JSON answers of its API, the HTML shell, the style, and the
  * helpers of the page script (elements, amounts in sat, tables, a bar chart, the JSON API). A page
  * is one self-contained document: inline CSS and script, no build step, no CDN, no framework.
  */
@@ -272,4 +272,24 @@ export function sendPage(
     'referrer-policy': 'no-referrer',
   });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Answers `value` as JSON (bigints as decimal strings), never cached: what a page's API returns.
+ *
+ * @example
+ * ```ts
+ * sendJson(res, 200, { paused: true });
+ * ```
+ */
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value, (_key, item) =>
+    typeof item === 'bigint' ? item.toString() : item,
+  );
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
