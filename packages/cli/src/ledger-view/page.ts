@@ -110,9 +110,9 @@ function renderChart(spend) {
   $('chart-empty').hidden = max !== 0n;
 }
 
-function renderGroups(spend) {
+function renderGroups(spend, by) {
   table('spend-groups', [
-    { label: $('by').value }, { label: 'Paid', num: true }, { label: 'Fees', num: true },
+    { label: by }, { label: 'Paid', num: true }, { label: 'Fees', num: true },
     { label: 'Refunded', num: true }, { label: 'Net', num: true }, { label: 'Calls', num: true },
     { label: 'Charged', num: true }, { label: 'Unsettled', num: true }, { label: 'Released', num: true },
   ], spend.groups.map((g) => [
@@ -148,10 +148,17 @@ function renderEntries(entries) {
 }
 
 let loading = false;
+let again = false;
+/** Reads the API and shows it; a load asked for while one runs runs after it (a new choice). */
 async function load() {
-  if (loading) return;
+  if (loading) {
+    again = true;
+    return;
+  }
   loading = true;
-  const query = '?by=' + encodeURIComponent($('by').value) + '&bucket=' + encodeURIComponent($('bucket').value);
+  const by = $('by').value;
+  const bucket = $('bucket').value;
+  const query = '?by=' + encodeURIComponent(by) + '&bucket=' + encodeURIComponent(bucket);
   try {
     const [state, spend, entries] = await Promise.all([
       api('GET', '/budget'),
@@ -162,16 +169,20 @@ async function load() {
     renderWindows(state);
     renderTotals(spend);
     renderChart(spend);
-    renderGroups(spend);
+    renderGroups(spend, by);
     renderBuckets(spend);
     renderEntries(entries.entries);
     setStatus('Updated ' + new Date().toLocaleTimeString('en-GB') + ' · refreshes every 5 seconds', false);
     document.body.dataset.state = 'ready';
-    document.body.dataset.view = $('by').value + '/' + $('bucket').value;
+    document.body.dataset.view = by + '/' + bucket;
   } catch (error) {
     setStatus(error.message, true);
   } finally {
     loading = false;
+    if (again) {
+      again = false;
+      load();
+    }
   }
 }
 

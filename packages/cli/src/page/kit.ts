@@ -108,12 +108,13 @@ function svg(tag, attrs, text) {
 
 const group = new Intl.NumberFormat('en-US');
 
-/** Millisatoshis (a decimal string) as satoshis: "1,234 sat", "2.5 sat". */
+/** Millisatoshis (a decimal string or a bigint) as satoshis: "1,234 sat", "2.5 sat", "-15 sat". */
 function sat(msat) {
   const value = BigInt(msat);
-  const whole = value / 1000n;
-  const fraction = (value % 1000n).toString().padStart(3, '0').replace(/0+$/, '');
-  return group.format(whole) + (fraction ? '.' + fraction : '') + ' sat';
+  const size = value < 0n ? -value : value;
+  const whole = size / 1000n;
+  const fraction = (size % 1000n).toString().padStart(3, '0').replace(/0+$/, '');
+  return (value < 0n ? '-' : '') + group.format(whole) + (fraction ? '.' + fraction : '') + ' sat';
 }
 
 function when(ms) {
