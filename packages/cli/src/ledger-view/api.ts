@@ -16,13 +16,13 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
 /** The buckets of spend over time: the last 24 hours by hour, or the last 30 days by day (UTC). */
-export const BUCKETS = {
+const BUCKETS = {
   hour: { ms: HOUR_MS, count: 24 },
   day: { ms: DAY_MS, count: 30 },
 } as const;
 
 /** `hour` or `day`. */
-export type BucketSize = keyof typeof BUCKETS;
+type BucketSize = keyof typeof BUCKETS;
 
 /** Spend over a range, grouped, and the same per bucket of it. */
 export interface SpendOverTime {
