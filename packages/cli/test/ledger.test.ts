@@ -232,6 +232,7 @@ describe('tollway ledger', () => {
       ['--serve', '--port', 'http'],
       ['--serve', '--budget-day', '$5'],
       ['--port', '3403'],
+      ['--host', '0.0.0.0'],
       ['--budget-day', '1000'],
     ]) {
       const { code, stderr } = await runCli('ledger', '--db', db, ...args);

@@ -55,13 +55,15 @@ const CSV_COLUMNS = [
   'account',
 ] as const;
 
-/** The port of `--serve` without `--port`. */
+/** The address and port of `--serve` without `--host` and `--port`. */
+const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 3403;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 interface LedgerFlags extends BudgetWindowFlags {
   db?: string;
   serve?: boolean;
-  host: string;
+  host?: string;
   port?: string;
   token?: string;
   json?: boolean;
@@ -277,6 +279,7 @@ const PRINT_FLAGS = [
 ] as const;
 /** The flags of `--serve` alone. */
 const SERVE_FLAGS = [
+  'host',
   'port',
   'token',
   'budgetHour',
@@ -310,6 +313,7 @@ function readPort(text: string | undefined): number {
 /** Serves the ledger view of the store at `path` until SIGINT or SIGTERM. */
 async function serve(io: Io, path: string, flags: LedgerFlags): Promise<void> {
   const windows = readBudgetWindows(flags, 'the agent budgets count sats');
+  const host = flags.host ?? DEFAULT_HOST;
   const port = readPort(flags.port);
   const token =
     flags.token ?? (process.env.TOLLWAY_LEDGER_TOKEN || randomBytes(24).toString('base64url'));
@@ -325,12 +329,17 @@ async function serve(io: Io, path: string, flags: LedgerFlags): Promise<void> {
     const view = await startLedgerView({
       store,
       budget,
-      host: flags.host,
+      host,
       port,
       token,
       logError: (error) => io.stderr(`tollway ledger: ${String(error)}\n`),
     });
     io.stderr(`tollway ledger: the ledger view of ${path} is at ${view.url}\n`);
+    if (!LOOPBACK.has(host)) {
+      io.stderr(
+        `tollway ledger: listening on ${host}, beyond this machine: whoever has the link can see the ledger and pause payments\n`,
+      );
+    }
     io.stderr(`tollway ledger: open ${view.signInUrl} (it signs the browser in); Ctrl-C stops\n`);
     await nextSignal(['SIGINT', 'SIGTERM']);
     await view.close();
@@ -367,7 +376,7 @@ export function registerLedgerCommand(
       '--serve',
       "serve a web page of the ledger for the agent's owner: spend over time, budget left, a pause switch",
     )
-    .option('--host <address>', 'with --serve: the address to listen on', '127.0.0.1')
+    .option('--host <address>', `with --serve: the address to listen on (default ${DEFAULT_HOST})`)
     .option('--port <port>', `with --serve: the port (default ${DEFAULT_PORT}; 0: any free one)`)
     .option(
       '--token <token>',
