@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,10 +227,71 @@ describe('tollway ledger', () => {
       ['--tag', 'task'],
       ['--limit', '-1'],
       ['--json', '--csv'],
+      ['--serve', '--json'],
+      ['--serve', '--by', 'task'],
+      ['--serve', '--port', 'http'],
+      ['--serve', '--budget-day', '$5'],
+      ['--port', '3403'],
+      ['--host', '0.0.0.0'],
+      ['--budget-day', '1000'],
     ]) {
       const { code, stderr } = await runCli('ledger', '--db', db, ...args);
       expect({ args, code }).toEqual({ args, code: 64 });
       expect(stderr).toMatch(/^tollway ledger: /);
     }
+  });
+});
+
+describe('tollway ledger --serve (the built bin)', () => {
+  const BIN = new URL('../bin/tollway.js', import.meta.url).pathname;
+
+  it('serves the ledger view of --db with the budget windows of its flags, until SIGTERM', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'ledger',
+        '--serve',
+        '--port',
+        '0',
+        '--db',
+        db,
+        '--budget-day',
+        '1000',
+        '--token',
+        't0k',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    let output = '';
+    const signIn = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+        const link = /open (http:\/\/127\.0\.0\.1:\d+\/\?token=t0k) /.exec(output)?.[1];
+        if (link !== undefined) resolve(link);
+      });
+      void exited.then((code) => reject(new Error(`exited with ${code}:\n${output}`)));
+    });
+    const url = new URL(signIn).origin;
+    expect(output).toContain(`the ledger view of ${db} is at ${url}`);
+    const bearer = { authorization: 'Bearer t0k' };
+    const state = (await (await fetch(`${url}/api/budget`, { headers: bearer })).json()) as {
+      windows: Array<{ window: string; limitMsat: string | null }>;
+    };
+    expect(state.windows.map((w) => [w.window, w.limitMsat])).toEqual([
+      ['hour', null],
+      ['day', '1000000'],
+      ['month', null],
+      ['total', null],
+    ]);
+    const entries = (await (await fetch(`${url}/api/entries`, { headers: bearer })).json()) as {
+      entries: Array<{ id: string; proof?: string; resume?: string }>;
+    };
+    expect(entries.entries.map((e) => e.id)).toEqual(['p4', 'p3', 'p2', 'p1']);
+    // What rebuilds a credential stays in the file.
+    expect(entries.entries.some((e) => 'proof' in e || 'resume' in e)).toBe(false);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });

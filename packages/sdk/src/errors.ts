@@ -111,6 +111,8 @@ export const errorCodes = {
     "The budget's approval callback said no, threw, or is missing above the approval threshold.",
   payments_disabled:
     'The kill switch of the budget or an ancestor is on: no payment is made until it is enabled again.',
+  payments_paused:
+    "The agent's owner paused every payment made through this agent store (the ledger view's kill switch, or `ClientStore.setPaused`): nothing is paid until they resume.",
   // paying fetch
   no_payable_offer:
     'A 402 carries no offer the client can pay: none in a preferred protocol, on a wallet network, unexpired, or readable.',
@@ -134,9 +136,10 @@ export const errorCodes = {
     "The request headers (or the whole request) did not arrive within the gateway's connection timeouts; the connection is closed.",
   invalid_path:
     'The request path is ambiguous: a dot segment (also encoded), an encoded slash or backslash, a backslash, a `;` parameter, an encoded control character, double encoding, a malformed escape, or a target form the gateway does not serve.',
-  admin_unauthorized: 'The admin API request carries no valid admin token or dashboard session.',
+  admin_unauthorized:
+    'The admin API request carries no valid admin token or dashboard session, or a ledger view request (`tollway ledger --serve`) no valid token or session.',
   cross_origin_refused:
-    "An admin API change authorised by the dashboard cookie did not come from the gateway's own origin (CSRF defence); scripts send the bearer token.",
+    "A change authorised by a page's session cookie (the gateway dashboard, the ledger view) did not come from the page's own origin (CSRF defence); scripts send the bearer token.",
   invalid_request:
     'An admin API request has a malformed query parameter or body, a request carries what its gateway service cannot accept (a body on GET or HEAD to a service priced by its body), or an `/l402/quote` request is malformed.',
   method_not_allowed:
@@ -250,6 +253,7 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   payee_denied: 403,
   approval_denied: 403,
   payments_disabled: 403,
+  payments_paused: 403,
   // paying fetch
   no_payable_offer: 402,
   body_too_large: 413,

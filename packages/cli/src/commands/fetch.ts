@@ -44,6 +44,7 @@ const OVER_BUDGET: ReadonlySet<TollwayErrorCode> = new Set([
   'payee_denied',
   'approval_denied',
   'payments_disabled',
+  'payments_paused',
 ]);
 
 /** Errors of the wallet itself, before any payment: reported with a pointer to `--wallet`. */

@@ -2,8 +2,10 @@
  * `tollway ledger`: prints the agent's ledger from its SQLite file (`--db`, else
  * `$TOLLWAY_AGENT_DB`, else `~/.tollway/agent.sqlite`) as a table with totals per origin, as JSON,
  * or as CSV, newest entry first; with `--by`, its spend grouped by origin, account, agent, task,
- * model or any tag.
+ * model or any tag; with `--serve`, a local web page of it for the agent's owner (spend over
+ * time, budget left, recent entries, and a switch that pauses every payment).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type {
@@ -14,8 +16,15 @@ import type {
   LedgerQuery,
 } from '@tollway/sdk/client';
 import type { Command } from 'commander';
+import {
+  addBudgetWindowOptions,
+  type BudgetWindowFlags,
+  readBudgetWindows,
+} from '../budget-flags.js';
 import type { Io } from '../io.js';
 import { GROUPINGS, parseGrouping, type SpendRow, spendRow } from '../ledger-spend.js';
+import { asPortInUse } from '../port-in-use.js';
+import { nextSignal } from '../signals.js';
 import { UsageError } from '../usage.js';
 
 /** Exit codes of `tollway ledger`: documented in docs/reference/cli.md. */
@@ -46,8 +55,17 @@ const CSV_COLUMNS = [
   'account',
 ] as const;
 
-interface LedgerFlags {
+/** The address and port of `--serve` without `--host` and `--port`. */
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 3403;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+interface LedgerFlags extends BudgetWindowFlags {
   db?: string;
+  serve?: boolean;
+  host?: string;
+  port?: string;
+  token?: string;
   json?: boolean;
   csv?: boolean;
   since?: string;
@@ -247,13 +265,96 @@ async function print(
   else io.stdout(formatReport(entries, await store.totals(query), Object.keys(query).length > 0));
 }
 
+/** The flags that only print, which `--serve` does not take. */
+const PRINT_FLAGS = [
+  'json',
+  'csv',
+  'since',
+  'origin',
+  'status',
+  'tag',
+  'kind',
+  'by',
+  'limit',
+] as const;
+/** The flags of `--serve` alone. */
+const SERVE_FLAGS = [
+  'host',
+  'port',
+  'token',
+  'budgetHour',
+  'budgetDay',
+  'budgetMonth',
+  'budgetTotal',
+] as const;
+
+/** `--` and the kebab-case of a flag's key. */
+function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** Throws a usage error when `--serve` is mixed with printing flags, or its flags come without it. */
+function assertServeFlags(flags: LedgerFlags): void {
+  const [mixed, stray] = flags.serve
+    ? [PRINT_FLAGS.find((key) => flags[key] !== undefined), undefined]
+    : [undefined, SERVE_FLAGS.find((key) => flags[key] !== undefined)];
+  if (mixed !== undefined)
+    throw new UsageError(`--serve shows the page; ${flagName(mixed)} prints`);
+  if (stray !== undefined) throw new UsageError(`${flagName(stray)} goes with --serve`);
+}
+
+function readPort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PORT;
+  const port = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(port <= 65535)) throw new UsageError('--port takes a whole number up to 65535');
+  return port;
+}
+
+/** Serves the ledger view of the store at `path` until SIGINT or SIGTERM. */
+async function serve(io: Io, path: string, flags: LedgerFlags): Promise<void> {
+  const windows = readBudgetWindows(flags, 'the agent budgets count sats');
+  const host = flags.host ?? DEFAULT_HOST;
+  const port = readPort(flags.port);
+  const token =
+    flags.token ?? (process.env.TOLLWAY_LEDGER_TOKEN || randomBytes(24).toString('base64url'));
+  // Loaded when the command runs, so that other commands start without them.
+  const [{ createBudget, createSqliteClientStore }, { startLedgerView }] = await Promise.all([
+    import('@tollway/sdk/client'),
+    import('../ledger-view/server.js'),
+  ]);
+  const store = createSqliteClientStore({ path });
+  try {
+    // The budget of tollway fetch and tollway mcp: the default path, the windows they are given.
+    const budget = createBudget({ store, limits: windows });
+    const view = await startLedgerView({
+      store,
+      budget,
+      host,
+      port,
+      token,
+      logError: (error) => io.stderr(`tollway ledger: ${String(error)}\n`),
+    });
+    io.stderr(`tollway ledger: the ledger view of ${path} is at ${view.url}\n`);
+    if (!LOOPBACK.has(host)) {
+      io.stderr(
+        `tollway ledger: listening on ${host}, beyond this machine: whoever has the link can see the ledger and pause payments\n`,
+      );
+    }
+    io.stderr(`tollway ledger: open ${view.signInUrl} (it signs the browser in); Ctrl-C stops\n`);
+    await nextSignal(['SIGINT', 'SIGTERM']);
+    await view.close();
+  } finally {
+    await store.close();
+  }
+}
+
 /** Registers `tollway ledger`. */
 export function registerLedgerCommand(
   program: Command,
   io: Io,
   setExitCode: (code: number) => void,
 ): void {
-  program
+  const command = program
     .command('ledger')
     .description(
       "Print the agent's ledger (payments, what calls were charged, refunds): a table with totals per origin, JSON or CSV; or its spend grouped with --by.",
@@ -271,34 +372,50 @@ export function registerLedgerCommand(
       'spend grouped by origin, account, agent, task, model, or tag:<key> (with --json: JSON)',
     )
     .option('--limit <n>', 'at most n entries (the newest)')
-    .action(async (flags: LedgerFlags) => {
-      try {
-        if (flags.json && flags.csv) throw new UsageError('choose one of --json and --csv');
-        groupingOf(flags);
-        const query = toQuery(flags, Date.now());
-        // Loaded when the command runs, so that other commands start without the client.
-        const { createSqliteClientStore, defaultAgentDbPath } = await import('@tollway/sdk/client');
-        const path = flags.db ?? defaultAgentDbPath();
-        if (!existsSync(path)) {
-          io.stdout(flags.json ? '[]\n' : flags.csv ? toCsv([]) : 'no payments yet\n');
-          return;
-        }
-        const store = createSqliteClientStore({ path });
-        try {
-          await print(io, store, flags, query);
-        } finally {
-          await store.close();
-        }
-      } catch (error) {
-        if (error instanceof UsageError) {
-          io.stderr(`tollway ledger: ${error.message}\n`);
-          setExitCode(EXIT_USAGE);
-          return;
-        }
-        io.stderr(
-          `tollway ledger: ${isTollwayError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
-        );
-        setExitCode(EXIT_FAILED);
+    .option(
+      '--serve',
+      "serve a web page of the ledger for the agent's owner: spend over time, budget left, a pause switch",
+    )
+    .option('--host <address>', `with --serve: the address to listen on (default ${DEFAULT_HOST})`)
+    .option('--port <port>', `with --serve: the port (default ${DEFAULT_PORT}; 0: any free one)`)
+    .option(
+      '--token <token>',
+      'with --serve: the secret of the sign-in link (default: $TOLLWAY_LEDGER_TOKEN, else a new one each run)',
+    );
+  addBudgetWindowOptions(command).action(async (flags: LedgerFlags) => {
+    try {
+      assertServeFlags(flags);
+      if (flags.json && flags.csv) throw new UsageError('choose one of --json and --csv');
+      groupingOf(flags);
+      const query = toQuery(flags, Date.now());
+      // Loaded when the command runs, so that other commands start without the client.
+      const { createSqliteClientStore, defaultAgentDbPath } = await import('@tollway/sdk/client');
+      const path = flags.db ?? defaultAgentDbPath();
+      if (flags.serve) {
+        await serve(io, path, flags);
+        return;
       }
-    });
+      if (!existsSync(path)) {
+        io.stdout(flags.json ? '[]\n' : flags.csv ? toCsv([]) : 'no payments yet\n');
+        return;
+      }
+      const store = createSqliteClientStore({ path });
+      try {
+        await print(io, store, flags, query);
+      } finally {
+        await store.close();
+      }
+    } catch (error) {
+      if (error instanceof UsageError) {
+        io.stderr(`tollway ledger: ${error.message}\n`);
+        setExitCode(EXIT_USAGE);
+        return;
+      }
+      const failure = asPortInUse(error, 'stop it, or give --port another port');
+      io.stderr(
+        `tollway ledger: ${isTollwayError(failure) ? `${failure.code}: ${failure.message}` : String(failure)}\n`,
+      );
+      setExitCode(EXIT_FAILED);
+    }
+  });
 }

@@ -6,9 +6,15 @@
  */
 import { formatMsat, isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
+import {
+  addBudgetWindowOptions,
+  type BudgetWindowFlags,
+  readBudgetWindows,
+} from '../budget-flags.js';
 import type { Io } from '../io.js';
 import type { AgentConfig } from '../mcp/agent.js';
 import { asPortInUse } from '../port-in-use.js';
+import { nextSignal } from '../signals.js';
 import { readMsatFlag, readPreferFlag, UsageError } from '../usage.js';
 
 /** Exit codes of `tollway mcp`: documented in docs/reference/cli.md. */
@@ -18,15 +24,11 @@ const EXIT_USAGE = 64;
 /** The port of `--http` without a value. */
 const DEFAULT_HTTP_PORT = 3402;
 
-interface McpFlags {
+interface McpFlags extends BudgetWindowFlags {
   wallet?: string;
   db?: string;
   maxCost: string;
   maxFee: string;
-  budgetHour?: string;
-  budgetDay?: string;
-  budgetMonth?: string;
-  budgetTotal?: string;
   allowOrigin: string[];
   timeout: string;
   http?: string | true;
@@ -59,39 +61,16 @@ function toConfig(flags: McpFlags, defaultDb: () => string): AgentConfig {
   if (wallet === '') {
     throw new UsageError('name a wallet with --wallet <connection string> or TOLLWAY_WALLET');
   }
-  const windows: AgentConfig['windows'] = {};
-  if (flags.budgetHour !== undefined)
-    windows.hour = parseMsatFlag(flags.budgetHour, '--budget-hour');
-  if (flags.budgetDay !== undefined) windows.day = parseMsatFlag(flags.budgetDay, '--budget-day');
-  if (flags.budgetMonth !== undefined) {
-    windows.month = parseMsatFlag(flags.budgetMonth, '--budget-month');
-  }
-  if (flags.budgetTotal !== undefined) {
-    windows.total = parseMsatFlag(flags.budgetTotal, '--budget-total');
-  }
   return {
     wallet,
     db: flags.db ?? defaultDb(),
     maxCostMsat: parseMsatFlag(flags.maxCost, '--max-cost'),
     maxFeeMsat: parseMsatFlag(flags.maxFee, '--max-fee'),
-    windows,
+    windows: readBudgetWindows(flags, SATS_ONLY),
     ...(flags.allowOrigin.length > 0 ? { allowOrigins: flags.allowOrigin } : {}),
     timeoutMs: parseWholeNumber(flags.timeout, '--timeout', 3600) * 1000,
     ...(flags.prefer !== undefined ? { preferences: readPreferences(flags.prefer) } : {}),
   };
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function interrupted(): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 /** Registers `tollway mcp`. */
@@ -100,17 +79,14 @@ export function registerMcpCommand(
   io: Io,
   setExitCode: (code: number) => void,
 ): void {
-  program
+  const command = program
     .command('mcp')
     .description('Serve MCP tools that let an AI agent pay for HTTP 402 APIs within a budget.')
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
     .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
     .option('--max-cost <sats>', 'largest price of one request', '1000')
-    .option('--max-fee <sats>', 'largest routing fee of one payment', '10')
-    .option('--budget-hour <sats>', 'spend limit over the last hour')
-    .option('--budget-day <sats>', 'spend limit over the last 24 hours')
-    .option('--budget-month <sats>', 'spend limit over the last 30 days')
-    .option('--budget-total <sats>', 'spend limit over all time')
+    .option('--max-fee <sats>', 'largest routing fee of one payment', '10');
+  addBudgetWindowOptions(command)
     .option(
       '--allow-origin <origin>',
       'only pay this origin, host or *.domain (repeatable)',
@@ -158,7 +134,7 @@ export function registerMcpCommand(
                 ? 'no token: any local program can call it'
                 : 'bearer token required';
             io.stderr(`tollway mcp: serving Streamable HTTP at ${http.url} (${where}; ${guard})\n`);
-            await interrupted();
+            await nextSignal(['SIGINT', 'SIGTERM']);
             await http.close();
           }
         } finally {

@@ -8,6 +8,7 @@ import { isTollwayError } from '@tollway/sdk';
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 import { asPortInUse } from '../port-in-use.js';
+import { nextSignal } from '../signals.js';
 
 /** Exit codes of `tollway serve`: documented in docs/reference/cli.md. */
 const EXIT_FAILED = 1;
@@ -15,17 +16,6 @@ const EXIT_FAILED = 1;
 interface ServeFlags {
   config: string;
   check?: boolean;
-}
-
-/** Resolves on the first of `signals`, with its name. */
-function nextSignal(signals: readonly NodeJS.Signals[]): Promise<NodeJS.Signals> {
-  return new Promise((done) => {
-    const handler = (signal: NodeJS.Signals): void => {
-      for (const name of signals) process.off(name, handler);
-      done(signal);
-    };
-    for (const name of signals) process.on(name, handler);
-  });
 }
 
 /** Registers `tollway serve`. */

@@ -5,11 +5,18 @@
  * restart), tokens (list, revoke), payments and revenue, the per-model totals of metered LLM
  * calls, the Prometheus metrics and the dashboard. Reference: docs/guides/gateway.md#admin-api.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorStatus, isTollwayError, TollwayError } from '@tollway/sdk';
 import type { PaymentProtocol, Store } from '@tollway/sdk/server';
 import type { Registry } from 'prom-client';
+import {
+  fromOwnOrigin,
+  type PageSession,
+  requestCredential,
+  sameSecret,
+  sessionCookie,
+} from '../page/auth.js';
+import { sendJson } from '../page/kit.js';
 import type { ServiceConfig } from './config.js';
 import type { LlmTotals, ShadowTotal } from './metrics.js';
 import { sendProblem } from './problem.js';
@@ -48,80 +55,16 @@ export interface AdminContext {
   dashboard(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
 }
 
-/** Name of the dashboard's session cookie. */
-const SESSION_COOKIE = 'tollway_admin';
+/** The dashboard's session cookie for `token`. */
+function dashboardSession(token: string | undefined): PageSession {
+  return { token, cookie: 'tollway_admin', purpose: 'tollway dashboard session' };
+}
 
 const MAX_BODY_BYTES = 1_048_576;
 const MAX_LIMIT = 1000;
 const DEFAULT_LIMIT = 100;
 const PROTOCOLS = new Set<string>(['l402', 'mpp', 'x402']);
 const TOKEN_ID = /^[0-9a-f]{64}$/;
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-/** Constant-time equality of two secrets (their SHA-256 digests are compared). */
-function sameSecret(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-/** The cookie value for `token`: derived from it, so the cookie never holds the token itself. */
-function sessionValue(token: string): string {
-  return createHmac('sha256', token).update('tollway dashboard session').digest('hex');
-}
-
-function readCookie(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [key, ...rest] = part.trim().split('=');
-    if (key === name) return rest.join('=');
-  }
-  return undefined;
-}
-
-/** How an admin request proved itself: the bearer token, or the dashboard's session cookie. */
-type AdminCredential = 'bearer' | 'cookie';
-
-function adminCredential(
-  req: IncomingMessage,
-  token: string | undefined,
-): AdminCredential | undefined {
-  if (token === undefined) return undefined;
-  const header = req.headers.authorization;
-  if (header !== undefined && /^bearer /i.test(header)) {
-    return sameSecret(header.slice(7).trim(), token) ? 'bearer' : undefined;
-  }
-  const cookie = readCookie(req, SESSION_COOKIE);
-  return cookie !== undefined && sameSecret(cookie, sessionValue(token)) ? 'cookie' : undefined;
-}
-
-/**
- * True when a request comes from a page of the gateway's own origin: its `Origin` names the host
- * the request was sent to, or, without `Origin`, the browser marked it `Sec-Fetch-Site:
- * same-origin`. A browser sends its cookies with requests that other pages start, so a change made
- * with the dashboard cookie must pass this (CSRF); the bearer token is never sent by itself.
- */
-function fromOwnOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return req.headers['sec-fetch-site'] === 'same-origin';
-  if (!URL.canParse(origin)) return false;
-  const host = req.headers.host;
-  return host !== undefined && new URL(origin).host === host.toLowerCase();
-}
-
-function json(value: unknown): string {
-  return JSON.stringify(value, (_key, item) => (typeof item === 'bigint' ? item.toString() : item));
-}
-
-function writeJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = json(value);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-}
 
 function badRequest(message: string): TollwayError {
   return new TollwayError('invalid_request', message);
@@ -216,7 +159,7 @@ async function revenue(ctx: AdminContext, query: URLSearchParams): Promise<unkno
     { service: string; protocol: string; unit: string; amount: bigint; count: number }
   >();
   for (const row of rows) {
-    const key = json([row.service, row.protocol, row.unit]);
+    const key = JSON.stringify([row.service, row.protocol, row.unit]);
     const total = totals.get(key) ?? {
       service: row.service,
       protocol: row.protocol,
@@ -252,12 +195,12 @@ async function route(
       await ctx.dashboard(req, res);
       return;
     case 'GET services':
-      writeJson(res, 200, { services: ctx.listServices() });
+      sendJson(res, 200, { services: ctx.listServices() });
       return;
     case 'GET services/:id': {
       const entry = ctx.listServices().find((service) => service.name === id);
       if (entry === undefined) throw new TollwayError('not_found', `no service named "${id}"`);
-      writeJson(res, 200, entry);
+      sendJson(res, 200, entry);
       return;
     }
     case 'POST services': {
@@ -273,13 +216,13 @@ async function route(
           },
         );
       }
-      writeJson(res, 201, await ctx.putService(input));
+      sendJson(res, 201, await ctx.putService(input));
       return;
     }
     case 'PUT services/:id': {
       const existed = ctx.listServices().some((service) => service.name === id);
       const entry = await ctx.putService(await readJson(req), id);
-      writeJson(res, existed ? 200 : 201, entry);
+      sendJson(res, existed ? 200 : 201, entry);
       return;
     }
     case 'DELETE services/:id':
@@ -288,7 +231,7 @@ async function route(
       res.writeHead(204).end();
       return;
     case 'GET tokens':
-      writeJson(res, 200, await listTokens(ctx, query));
+      sendJson(res, 200, await listTokens(ctx, query));
       return;
     case 'DELETE tokens/:id': {
       const tokenId = (id ?? '').toLowerCase();
@@ -307,17 +250,17 @@ async function route(
         ...optional('service', service),
         ...optional('protocol', protocolParam(query)),
       });
-      writeJson(res, 200, { payments });
+      sendJson(res, 200, { payments });
       return;
     }
     case 'GET revenue':
-      writeJson(res, 200, await revenue(ctx, query));
+      sendJson(res, 200, await revenue(ctx, query));
       return;
     case 'GET models':
-      writeJson(res, 200, { models: ctx.llmTotals() });
+      sendJson(res, 200, { models: ctx.llmTotals() });
       return;
     case 'GET shadow':
-      writeJson(res, 200, { services: ctx.shadowTotals() });
+      sendJson(res, 200, { services: ctx.shadowTotals() });
       return;
     default:
       throw new TollwayError('not_found', `no admin endpoint ${method} /_tollway${path}`);
@@ -345,7 +288,7 @@ export function createAdminHandler(
       if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
         // A store that cannot serve (unreachable, its SQLite file gone) fails health: 503 store_error.
         await ctx.store.assertHealthy();
-        writeJson(res, 200, {
+        sendJson(res, 200, {
           status: 'ok',
           version: ctx.version,
           services: ctx.listServices().length,
@@ -357,17 +300,16 @@ export function createAdminHandler(
         if (ctx.token === undefined || !sameSecret(token, ctx.token)) {
           throw new TollwayError('admin_unauthorized', 'the token is not the admin token');
         }
-        const secure = 'encrypted' in req.socket && req.socket.encrypted === true ? '; Secure' : '';
         res.writeHead(303, {
           location: '/_tollway/dashboard',
-          'set-cookie': `${SESSION_COOKIE}=${sessionValue(ctx.token)}; HttpOnly; SameSite=Strict; Path=/_tollway${secure}`,
+          'set-cookie': sessionCookie(req, dashboardSession(ctx.token), '/_tollway'),
           'cache-control': 'no-store',
         });
         res.end();
         return;
       }
       const open = path === '/metrics' && ctx.publicMetrics;
-      const credential = adminCredential(req, ctx.token);
+      const credential = requestCredential(req, dashboardSession(ctx.token));
       if (!open && credential === undefined) {
         throw new TollwayError(
           'admin_unauthorized',

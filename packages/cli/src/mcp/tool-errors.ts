@@ -38,6 +38,8 @@ function describe(error: TollwayError, context: FailureContext): string {
     }
     case 'origin_denied':
       return `origin_denied: ${String(details.origin ?? 'this origin')} is not among the origins the user allows paying (--allow-origin); ${NOTHING_PAID}. Ask the user before using this service.`;
+    case 'payments_paused':
+      return `payments_paused: the user paused every payment of this agent; ${NOTHING_PAID}. Do not retry; tell the user, who can resume payments from the ledger view (tollway ledger --serve).`;
     case 'no_payable_offer':
       return `no_payable_offer: the server asks for payment, but in no way this wallet can pay; ${NOTHING_PAID}. ${error.message}`;
     case 'amount_mismatch':

@@ -366,7 +366,9 @@ export function registerTools(server: McpServer, agent: Agent): void {
             throw error;
           },
         );
-        const disabled = (await agent.store.disabledBudgets()).includes(agent.budget.path);
+        const disabled =
+          (await agent.store.isPaused()) ||
+          (await agent.store.disabledBudgets()).includes(agent.budget.path);
         return result({
           per_request_cap: cap,
           max_fee: formatMsat(config.maxFeeMsat),

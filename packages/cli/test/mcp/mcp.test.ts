@@ -317,6 +317,29 @@ describe('tollway mcp over Streamable HTTP (in process)', () => {
     ]);
   });
 
+  it('refuses to pay while the agent store is paused (the kill switch of the ledger view), and says so', async () => {
+    const before = wallet.spent();
+    const entries = (await agent.store.list()).length;
+    await agent.store.setPaused(true);
+    try {
+      const paused = await call(client, 'fetch', { url: `${base}/other` });
+      expect(paused.isError).toBe(true);
+      expect(paused.text).toMatch(
+        /^payments_paused: the user paused every payment of this agent; nothing was paid\. .*tollway ledger --serve/,
+      );
+      expect((await call(client, 'quote', { url: `${base}/other` })).data.budget).toMatchObject({
+        ok: false,
+        code: 'payments_paused',
+      });
+      expect((await call(client, 'budget')).data.payments_disabled).toBe(true);
+      expect(wallet.spent()).toBe(before);
+      expect(await agent.store.list()).toHaveLength(entries);
+    } finally {
+      await agent.store.setPaused(false);
+    }
+    expect((await call(client, 'budget')).data.payments_disabled).toBe(false);
+  });
+
   it('bounds bodies: cuts long text with a note, returns small binary as base64', async () => {
     const big = await call(client, 'fetch', { url: `${base}/big` });
     expect(big.data).toMatchObject({

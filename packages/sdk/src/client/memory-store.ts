@@ -71,6 +71,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
   const payments = new Map<string, { seq: number; entry: LedgerEntry }>();
   const credentials = new Map<string, Map<string, StoredCredential>>();
   const disabled = new Set<string>();
+  let paused = false;
   const sessions = new Map<string, { seq: number; session: StoredSession }>();
   let seq = 0;
 
@@ -182,6 +183,14 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
 
     async disabledBudgets() {
       return [...disabled];
+    },
+
+    async setPaused(on) {
+      paused = on;
+    },
+
+    async isPaused() {
+      return paused;
     },
 
     async recordPayment(entry) {

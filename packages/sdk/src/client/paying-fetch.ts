@@ -83,7 +83,10 @@ export interface PayingFetchOptions {
   wallets: WalletSource | readonly WalletSource[];
   /** Asked before every payment (amount + `maxFeeMsat` held), committed or released after. */
   budget?: Budget;
-  /** Ledger, cached credentials and budget state. Default: in memory (use the budget's store). */
+  /**
+   * Ledger, cached credentials and budget state, and the pause switch checked before every
+   * payment. Default: in memory (use the budget's store).
+   */
   store?: ClientStore;
   /**
    * Protocols to pay by, most wanted first: `l402`, `mpp` (charges), `mpp-session` (sessions),
@@ -139,7 +142,7 @@ export interface Quote {
   rejected: RejectedOffer[];
   /** The offer a payment would use. */
   choice?: LightningOffer;
-  /** The budget's verdict on `choice`, when there is a budget. */
+  /** The verdict on `choice`: `payments_paused` while the store is paused, else the budget's, when there is one. */
   budget?: { ok: true } | { ok: false; code: string; message: string };
 }
 
@@ -215,7 +218,8 @@ export interface PayingFetch {
  *
  * Errors (all `TollwayError`): `no_payable_offer`, `amount_mismatch`, budget refusals
  * (`over_price`, `budget_exceeded`, `fee_too_high`, `origin_denied`, `payee_denied`,
- * `approval_denied`, `payments_disabled`), `payment_failed` (the wallet definitely did not pay; the
+ * `approval_denied`, `payments_disabled`), `payments_paused` (the store is paused, with or without a
+ * budget), `payment_failed` (the wallet definitely did not pay; the
  * hold is released), `payment_timeout` (the outcome is unknown, or an earlier payment on the origin
  * still is: the entry stays pending and is resolved by payment hash first), `preimage_mismatch`,
  * `body_too_large`. Network failures reject as `fetch` does.

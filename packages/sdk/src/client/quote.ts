@@ -9,7 +9,7 @@ import { bufferedBody, outgoingRequest, readOffers, send } from './http-exchange
 import type { PayingContext } from './paying-context.js';
 import type { PayingRequestInit, Quote } from './paying-fetch.js';
 import { rankOffers } from './select.js';
-import { lightningSpend } from './spend.js';
+import { lightningSpend, pausedVerdict } from './spend.js';
 import { walletsByNetwork } from './wallets.js';
 
 /**
@@ -55,7 +55,10 @@ export async function quote(
     : ranked.candidates[0];
   if (choice === undefined) return result;
   result.choice = choice;
-  if (context.budget !== undefined) {
+  const paused = await pausedVerdict(context);
+  if (paused !== undefined) {
+    result.budget = paused;
+  } else if (context.budget !== undefined) {
     const tags = callTags(context, tagsOf(init), body)();
     result.budget = await context.budget.check(lightningSpend(context, choice, { url, tags }));
   }

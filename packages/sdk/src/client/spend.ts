@@ -1,9 +1,11 @@
 /**
- * What the paying fetch asks its budget for before it pays, and the hold it gets (made up, with
- * an id, when there is no budget).
+ * What the paying fetch asks before it pays: whether its store is paused (the owner's kill
+ * switch, whatever the budget), then its budget, and the hold it gets (made up, with an id, when
+ * there is no budget).
  *
  * @internal
  */
+import { TollwayError } from '../errors.js';
 import type { Tags } from './call-tags.js';
 import type { LightningOffer } from './offers.js';
 import type { PayingContext } from './paying-context.js';
@@ -34,8 +36,25 @@ export function lightningSpend(
 }
 
 /**
+ * The refusal of a payment while the store is paused, as a budget's verdict says it; undefined
+ * when it is not paused.
+ *
+ * @internal
+ */
+export async function pausedVerdict(
+  context: PayingContext,
+): Promise<{ ok: false; code: 'payments_paused'; message: string } | undefined> {
+  if (!(await context.store.isPaused())) return undefined;
+  return {
+    ok: false,
+    code: 'payments_paused',
+    message: 'payments are paused for every agent of this store (its owner can resume them)',
+  };
+}
+
+/**
  * Holds `request` in the budget (throwing its refusal), or, without a budget, a reservation that
- * holds nothing but names the payment.
+ * holds nothing but names the payment. Throws `payments_paused` first while the store is paused.
  *
  * @internal
  */
@@ -43,6 +62,8 @@ export async function reserveSpend(
   context: PayingContext,
   request: SpendRequest,
 ): Promise<Reservation> {
+  const paused = await pausedVerdict(context);
+  if (paused !== undefined) throw new TollwayError(paused.code, paused.message);
   if (context.budget !== undefined) return context.budget.reserve(request);
   return {
     id: globalThis.crypto.randomUUID(),

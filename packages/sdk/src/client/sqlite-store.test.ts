@@ -30,14 +30,14 @@ describeClientStoreSuite('sqlite', async ({ staleHoldMs }) => {
 });
 
 describe('SQLite agent store specifics', () => {
-  it('creates the parent directory and an owner-only file in WAL mode, schema version 2', async () => {
+  it('creates the parent directory and an owner-only file in WAL mode, schema version 3', async () => {
     const path = freshPath();
     await createSqliteClientStore({ path }).close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const db = new Database(path);
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
     } finally {
       db.close();
     }
@@ -96,7 +96,7 @@ describe('SQLite agent store specifics', () => {
     }
     const db = new Database(path);
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
     } finally {
       db.close();
     }

@@ -1,6 +1,6 @@
 /**
  * The agent's default {@link ClientStore}: one SQLite file (`~/.tollway/agent.sqlite` unless told
- * otherwise) holding budget holds and spend, the kill switches, the ledger (payments, draws,
+ * otherwise) holding budget holds and spend, the kill switches and the pause, the ledger (payments, draws,
  * releases, refunds), cached credentials and payment sessions. A file of an older schema is
  * migrated when opened.
  *
@@ -151,8 +151,16 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_origin ON sessions (origin, state);
 `;
 
+/** Version 3: the owner's pause of every payment (one row while paused). */
+const SCHEMA_3 = `
+CREATE TABLE paused (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  paused_at INTEGER NOT NULL
+) STRICT;
+`;
+
 /** The schema of each version, in order: a file at version n runs those after n. */
-const MIGRATIONS: readonly string[] = [SCHEMA_1, SCHEMA_2];
+const MIGRATIONS: readonly string[] = [SCHEMA_1, SCHEMA_2, SCHEMA_3];
 
 /** Committed spend of a budget after `@start` (exclusive), all origins or one. */
 const SPENT = `SELECT COALESCE(SUM(spent_msat), 0) FROM holds
@@ -495,6 +503,9 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
     disabled: open.prepare<[], { budget: string }>(
       'SELECT budget FROM disabled_budgets ORDER BY budget',
     ),
+    pause: open.prepare<[number]>('INSERT OR IGNORE INTO paused (id, paused_at) VALUES (1, ?)'),
+    resume: open.prepare('DELETE FROM paused'),
+    paused: open.prepare<[], bigint>('SELECT COUNT(*) FROM paused').pluck(),
     insertPayment: open.prepare<
       [
         string,
@@ -704,6 +715,14 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
       }),
 
     disabledBudgets: () => run(() => q.disabled.all().map((row) => row.budget)),
+
+    setPaused: (paused) =>
+      run(() => {
+        if (paused) q.pause.run(Date.now());
+        else q.resume.run();
+      }),
+
+    isPaused: () => run(() => q.paused.get() !== 0n),
 
     recordPayment: (entry) =>
       run(() => {

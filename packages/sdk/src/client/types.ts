@@ -287,6 +287,14 @@ export interface ClientStore extends Ledger {
   setBudgetDisabled(budget: string, disabled: boolean): Promise<void>;
   /** Paths of the budgets whose kill switch is on. */
   disabledBudgets(): Promise<string[]>;
+  /**
+   * Pauses (or resumes) every payment made through this store, whatever the budget, for every
+   * process sharing it: the owner's kill switch (`tollway ledger --serve`). Paused, the paying
+   * fetch refuses to pay with `payments_paused`.
+   */
+  setPaused(paused: boolean): Promise<void>;
+  /** True while payments through this store are paused. */
+  isPaused(): Promise<boolean>;
   // ledger
   /** Written BEFORE the payment is sent (status pending), so a crash leaves a trace to resume from. */
   recordPayment(entry: LedgerEntry): Promise<void>;

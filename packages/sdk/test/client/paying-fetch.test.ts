@@ -438,6 +438,30 @@ describe('budget', () => {
   });
 });
 
+describe('pause', () => {
+  it('refuses to pay while the store is paused, with or without a budget, and pays once resumed', async () => {
+    const agent = newAgent();
+    const store = createMemoryClientStore();
+    const budget = createBudget({ store, limits: { day: '100 sat' } });
+    const withBudget = payingFetch(agent, { store, budget }).fetch402;
+    const without = payingFetch(agent, { store }).fetch402;
+    await store.setPaused(true);
+    for (const fetch402 of [withBudget, without]) {
+      const error = await rejection(fetch402(`${server.url}/aperture/paused?price=4`));
+      expect(error.code).toBe('payments_paused');
+    }
+    expect(await withBudget.quote(`${server.url}/aperture/paused?price=4`)).toMatchObject({
+      status: 402,
+      budget: { ok: false, code: 'payments_paused' },
+    });
+    expect(agent.spent()).toBe(0n);
+    expect(await store.list()).toEqual([]);
+    await store.setPaused(false);
+    expect((await without(`${server.url}/aperture/paused?price=4`)).status).toBe(200);
+    expect(agent.spent()).toBe(4_000n);
+  });
+});
+
 describe('proofs and unknown outcomes', () => {
   function rawAgent() {
     const agent = newAgent();

@@ -317,6 +317,26 @@ export function describeClientStoreSuite(
             await peer.close();
           }
         }));
+
+      it('pauses every payment of the store, seen by every instance over the same state', () =>
+        withStore(async (store, fixture) => {
+          expect(await store.isPaused()).toBe(false);
+          await store.setPaused(true);
+          await store.setPaused(true);
+          expect(await store.isPaused()).toBe(true);
+          if (fixture.openPeer !== undefined) {
+            const peer = await fixture.openPeer();
+            try {
+              expect(await peer.isPaused()).toBe(true);
+              await peer.setPaused(false);
+            } finally {
+              await peer.close();
+            }
+          } else {
+            await store.setPaused(false);
+          }
+          expect(await store.isPaused()).toBe(false);
+        }));
     });
 
     describe('ledger', () => {

@@ -3,8 +3,8 @@
  * credential has been checked (a browser signs in once with `?token=`, which sets a session cookie).
  * The page reads the admin JSON API of the same origin; nothing is computed here.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendPage } from '../../page/kit.js';
 import { version as packageVersion } from '../../version.js';
 import { renderDashboardPage } from './page.js';
 
@@ -33,29 +33,12 @@ export function dashboardHandler(
   res: ServerResponse,
   ctx: DashboardContext,
 ): void {
-  const nonce = randomBytes(18).toString('base64');
-  const body = renderDashboardPage({
-    apiBase: ctx.apiBase ?? '/_tollway',
-    sandbox: ctx.sandbox,
-    nonce,
-    version: ctx.version ?? packageVersion,
-  });
-  res.writeHead(200, {
-    'content-type': 'text/html; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'content-security-policy': [
-      "default-src 'none'",
-      `script-src 'nonce-${nonce}'`,
-      `style-src 'nonce-${nonce}'`,
-      "connect-src 'self'",
-      "img-src 'self' data:",
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; '),
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-  });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  sendPage(req, res, (nonce) =>
+    renderDashboardPage({
+      apiBase: ctx.apiBase ?? '/_tollway',
+      sandbox: ctx.sandbox,
+      nonce,
+      version: ctx.version ?? packageVersion,
+    }),
+  );
 }

@@ -1,10 +1,12 @@
 /**
- * The dashboard page: one self-contained HTML document (inline CSS and script, no build step, no
- * CDN) that reads the gateway's admin JSON API from the same origin with the session cookie, and
+ * The dashboard page: one self-contained HTML document (the shared page kit: inline CSS and
+ * script, no build step, no CDN) that reads the gateway's admin JSON API from the same origin with the session cookie, and
  * shows revenue (total and per hour), recent payments, metered LLM usage by model (tokens and what
  * the calls were charged), services and prices, what services in shadow mode would have charged,
  * and tokens with a revoke button. Internal to the dashboard handler.
  */
+
+import { escapeHtml, renderPage } from '../../page/kit.js';
 
 /** What the page needs to know when it is served. */
 export interface DashboardPageOptions {
@@ -18,139 +20,26 @@ export interface DashboardPageOptions {
   version: string;
 }
 
-/** JSON safe to put inside a `<script>` element. */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value)
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026');
-}
-
 const STYLE = `
-:root { color-scheme: light; --ink: #1c2430; --muted: #5a6675; --line: #dde3ea; --card: #fff;
-  --bg: #f4f6f9; --accent: #2f6fde; --bar: #3b82f6; --danger: #b42318; --ok: #137a3f; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: var(--bg); }
 .sandbox { background: repeating-linear-gradient(135deg, #ffd43b 0 18px, #fcc419 18px 36px);
   color: #1c1c1c; padding: 10px 24px; font-size: 15px; border-bottom: 2px solid #e0a800; }
 .sandbox strong { letter-spacing: .08em; margin-right: .5em; }
-main { max-width: 1120px; margin: 0 auto; padding: 20px 24px 48px; }
-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 16px; }
-h1 { font-size: 24px; margin: 8px 0 0; }
-h2 { font-size: 18px; margin: 32px 0 10px; }
-h2 small { font-weight: normal; color: var(--muted); font-size: 14px; }
-#status { color: var(--muted); font-size: 14px; }
-#status.error, #notice.error { color: var(--danger); font-weight: 600; }
-#notice { margin: -4px 0 10px; color: var(--ok); font-weight: 600; }
-#notice:empty { display: none; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px;
-  margin-top: 16px; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; }
-.card .label { color: var(--muted); font-size: 13px; text-transform: uppercase; letter-spacing: .04em; }
-.card .value { font-size: 26px; font-weight: 650; margin-top: 2px; font-variant-numeric: tabular-nums; }
-.card .note { color: var(--muted); font-size: 13px; }
-.panel { background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow-x: auto; }
-#chart { padding: 12px 12px 4px; }
-#chart svg { width: 100%; height: auto; display: block; }
-#chart .axis { fill: var(--muted); font-size: 11px; }
-#chart .grid { stroke: var(--line); }
-#chart .bar { fill: var(--bar); }
-table { width: 100%; border-collapse: collapse; font-size: 14px; }
-th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-th { color: var(--muted); font-weight: 600; background: #f9fafb; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr:last-child td { border-bottom: none; }
-code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-.empty { color: var(--muted); padding: 14px 12px; }
-.tag { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 12px; font-weight: 600;
-  background: #e8eef9; color: #1d4ed8; }
 .tag.revoked { background: #fde8e7; color: var(--danger); }
 .tag.expired, .tag.used-up { background: #eceff3; color: var(--muted); }
 .tag.active { background: #e3f4ea; color: var(--ok); }
 button.revoke { font: inherit; font-size: 13px; color: var(--danger); background: #fff;
   border: 1px solid #f1b5b0; border-radius: 6px; padding: 2px 10px; cursor: pointer; }
 button.revoke:hover { background: #fde8e7; }
-footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 `;
 
-// The page script: plain ES2020, no template literals (this file wraps it in one).
+// The page script, after the kit's helpers: plain ES2020, no template literals (this file wraps
+// it in one).
 const SCRIPT = `
-'use strict';
-const config = JSON.parse(document.getElementById('tollway-config').textContent);
 const HOUR = 3600 * 1000;
 const REFRESH_MS = 5000;
-const $ = (id) => document.getElementById(id);
-const SVG = 'http://www.w3.org/2000/svg';
-
-function el(tag, props, children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (key === 'text') node.textContent = value;
-    else if (key === 'className') node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children || []) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const group = new Intl.NumberFormat('en-US');
-
-/** Millisatoshis (a decimal string) as satoshis: "1,234 sat", "2.5 sat". */
-function sat(msat) {
-  const value = BigInt(msat);
-  const whole = value / 1000n;
-  const fraction = (value % 1000n).toString().padStart(3, '0').replace(/0+$/, '');
-  return group.format(whole) + (fraction ? '.' + fraction : '') + ' sat';
-}
 
 function amount(value, unit) {
   return unit === 'msat' ? sat(value) : value + ' ' + unit;
-}
-
-function when(ms) {
-  return new Date(ms).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
-}
-
-function shortHex(hex) {
-  return el('code', { text: hex.length > 16 ? hex.slice(0, 10) + '…' + hex.slice(-4) : hex, title: hex });
-}
-
-async function api(method, path) {
-  const response = await fetch(config.apiBase + path, {
-    method,
-    credentials: 'same-origin',
-    headers: { accept: 'application/json' },
-  });
-  if (response.status === 401) {
-    throw new Error('Not signed in (or the admin token changed): open the dashboard link with ?token= again.');
-  }
-  if (!response.ok) {
-    let detail = '';
-    try { detail = (await response.json()).detail || ''; } catch (error) { detail = ''; }
-    throw new Error(method + ' ' + path + ' answered ' + response.status + (detail ? ': ' + detail : ''));
-  }
-  return response.status === 204 ? undefined : response.json();
-}
-
-function setStatus(text, isError) {
-  const status = $('status');
-  status.textContent = text;
-  status.className = isError ? 'error' : '';
-}
-
-/** The outcome of the last action (a revocation), kept until the next one. */
-function setNotice(text, isError) {
-  const notice = $('notice');
-  notice.textContent = text;
-  notice.className = isError ? 'error' : '';
 }
 
 function sumMsat(rows) {
@@ -188,55 +77,18 @@ function renderChart(lastDay, now) {
     bucket.msat += BigInt(row.amount);
     bucket.count += row.count;
   }
-  const width = 720;
-  const height = 200;
-  const left = 64;
-  const bottom = 24;
-  const top = 12;
-  const plotHeight = height - bottom - top;
-  const maxMsat = buckets.reduce((max, b) => (b.msat > max ? b.msat : max), 0n);
-  const chart = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, role: 'img',
-    'aria-label': 'Revenue per hour over the last 24 hours, in sat' });
-  chart.append(svg('line', { class: 'grid', x1: left, x2: width, y1: top, y2: top }));
-  chart.append(svg('line', { class: 'grid', x1: left, x2: width, y1: top + plotHeight, y2: top + plotHeight }));
-  chart.append(svg('text', { class: 'axis', x: left - 6, y: top + 4, 'text-anchor': 'end' },
-    maxMsat === 0n ? '—' : sat(maxMsat.toString())));
-  chart.append(svg('text', { class: 'axis', x: left - 6, y: top + plotHeight + 4, 'text-anchor': 'end' }, '0 sat'));
-  const slot = (width - left) / buckets.length;
-  buckets.forEach((bucket, i) => {
-    const x = left + i * slot;
-    if (bucket.msat > 0n) {
-      const barHeight = Math.max(2, Math.round((Number(bucket.msat) / Number(maxMsat)) * plotHeight));
-      const bar = svg('rect', { class: 'bar', x: x + 3, width: slot - 6, y: top + plotHeight - barHeight,
-        height: barHeight, rx: 2 });
-      const hour = new Date(bucket.at).toTimeString().slice(0, 5);
-      bar.append(svg('title', {}, hour + ': ' + sat(bucket.msat.toString()) + ' from ' + bucket.count +
-        (bucket.count === 1 ? ' payment' : ' payments')));
-      chart.append(bar);
-    }
-    if (i % 6 === 0 || i === buckets.length - 1) {
-      const last = i === buckets.length - 1;
-      chart.append(svg('text', { class: 'axis', x: last ? width : x + slot / 2, y: height - 6,
-        'text-anchor': last ? 'end' : 'middle' }, last ? 'this hour' : new Date(bucket.at).toTimeString().slice(0, 5)));
-    }
+  const bars = buckets.map((bucket, i) => {
+    const hour = new Date(bucket.at).toTimeString().slice(0, 5);
+    const last = i === buckets.length - 1;
+    return {
+      msat: bucket.msat,
+      title: hour + ': ' + sat(bucket.msat.toString()) + ' from ' + bucket.count +
+        (bucket.count === 1 ? ' payment' : ' payments'),
+      label: last ? 'this hour' : i % 6 === 0 ? hour : '',
+    };
   });
-  $('chart').replaceChildren(chart);
+  const maxMsat = barChart('chart', bars, 'Revenue per hour over the last 24 hours, in sat');
   $('chart-empty').hidden = maxMsat !== 0n;
-}
-
-function table(id, headings, rows, emptyText) {
-  const target = $(id);
-  if (rows.length === 0) {
-    target.replaceChildren(el('p', { className: 'empty', text: emptyText }));
-    return;
-  }
-  const head = el('tr', {}, headings.map((h) => el('th', { text: h.label, className: h.num ? 'num' : '' })));
-  const body = rows.map((cells) => el('tr', {}, cells.map((cell, i) => {
-    const td = el('td', { className: headings[i].num ? 'num' : '' });
-    td.append(cell);
-    return td;
-  })));
-  target.replaceChildren(el('table', {}, [el('thead', {}, [head]), el('tbody', {}, body)]));
 }
 
 function renderPayments(payments) {
@@ -407,21 +259,14 @@ setInterval(load, REFRESH_MS);
  * ```
  */
 export function renderDashboardPage(options: DashboardPageOptions): string {
-  const { nonce } = options;
   const banner = options.sandbox
     ? `<div class="sandbox" role="note"><strong>SANDBOX</strong>This gateway is paid through the dev Lightning node: every amount below is play money, not real bitcoin.</div>`
     : '';
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${options.sandbox ? 'SANDBOX · ' : ''}Tollway gateway dashboard</title>
-<style nonce="${nonce}">${STYLE}</style>
-</head>
-<body>
-${banner}
+  return renderPage({
+    title: `${options.sandbox ? 'SANDBOX · ' : ''}Tollway gateway dashboard`,
+    nonce: options.nonce,
+    style: STYLE,
+    body: `${banner}
 <main>
   <header>
     <h1>Tollway gateway</h1>
@@ -436,7 +281,7 @@ ${banner}
   </section>
 
   <h2>Revenue per hour <small>last 24 hours, in sat</small></h2>
-  <div class="panel"><div id="chart"></div><p class="empty" id="chart-empty" hidden>No revenue in the last 24 hours.</p></div>
+  <div class="panel"><div class="chart" id="chart"></div><p class="empty" id="chart-empty" hidden>No revenue in the last 24 hours.</p></div>
 
   <h2>Recent payments <small>newest first</small></h2>
   <div class="panel" id="payments"></div>
@@ -455,15 +300,12 @@ ${banner}
   <div class="panel" id="tokens"></div>
 
   <footer>Tollway ${escapeHtml(options.version)} · data from the admin API at <code>${escapeHtml(options.apiBase)}</code> · amounts in sat (1 sat = 1000 msat)</footer>
-</main>
-<script type="application/json" id="tollway-config">${scriptJson({ apiBase: options.apiBase })}</script>
-<script nonce="${nonce}">${SCRIPT}</script>
-</body>
-</html>
-`;
-}
-
-/** Text for HTML element content and attribute values. */
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+</main>`,
+    config: {
+      apiBase: options.apiBase,
+      signIn:
+        'Not signed in (or the admin token changed): open the dashboard link with ?token= again.',
+    },
+    script: SCRIPT,
+  });
 }
