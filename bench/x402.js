@@ -3,11 +3,13 @@
 // in-process facilitator), on the same anvil chain with the same EIP-3009 token, paid by the same
 // official @x402/fetch client. One paid request = 402, sign, paid retry, verify, settle on chain
 // (anvil mines at once), response. Requests alternate between the two servers so that both see the
-// same machine load; each figure is the median of its requests.
+// same machine load; each figure is the median of its requests. The ratio is official/Tollway of
+// those medians; `paired_ratio` is the median of each iteration's own official/Tollway (its two
+// requests run back to back), which a burst of load on a shared machine moves less.
 //
 // Imports the built package: run `npm run build -w @tollway/sdk` first. The last line printed is one
 // JSON object: {"name":"x402_paid_latency","value":<tollway p50 ms>,"unit":"ms",
-// "baseline":<official p50 ms>,"ratio":<official/tollway>}.
+// "baseline":<official p50 ms>,"ratio":<official/tollway>,"paired_ratio":<median official/tollway>}.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -213,7 +215,9 @@ try {
   client.setSpendControls({ allowedAssets: [{ network: NETWORK, asset: token }] });
   const pay = wrapFetchWithPayment(fetch, client);
   const times = { tollway: [], official: [] };
+  const pairs = [];
   for (let i = 0; i < WARMUP + REQUESTS; i++) {
+    const pair = {};
     for (const [name, target] of i % 2 === 0
       ? [
           ['tollway', tollway],
@@ -229,13 +233,15 @@ try {
       const elapsed = performance.now() - start;
       if (response.status !== 200) throw new Error(`${name} answered ${response.status}`);
       if (i >= WARMUP) times[name].push(elapsed);
+      pair[name] = elapsed;
     }
+    if (i >= WARMUP) pairs.push(pair.official / pair.tollway);
   }
   const tollwayP50 = median(times.tollway);
   const officialP50 = median(times.official);
   console.log(
     `x402 paid request, p50 of ${REQUESTS}: Tollway ${tollwayP50.toFixed(1)} ms, ` +
-      `@x402/express ${officialP50.toFixed(1)} ms`,
+      `@x402/express ${officialP50.toFixed(1)} ms, median of paired ratios ${median(pairs).toFixed(3)}`,
   );
   tollway.server.close();
   official.server.close();
@@ -246,6 +252,7 @@ try {
       unit: 'ms',
       baseline: Number(officialP50.toFixed(2)),
       ratio: Number((officialP50 / tollwayP50).toFixed(3)),
+      paired_ratio: Number(median(pairs).toFixed(3)),
     }),
   );
 } finally {

@@ -24,7 +24,7 @@ import { serveToolCall } from './mcp-call.js';
 import { readToolCall } from './mcp-x402.js';
 import type { GatewayMetrics } from './metrics.js';
 import { sendProblem } from './problem.js';
-import { forward, type Upstreams } from './proxy.js';
+import { type ForwardRequest, forward, type Upstreams } from './proxy.js';
 import { readFraming } from './request-framing.js';
 import { readRequestTarget } from './request-target.js';
 import type { ServiceRegistry } from './service-registry.js';
@@ -158,12 +158,15 @@ interface Exchange {
   refuse: (problem: Problem) => void;
 }
 
-/** A request of the main listener: see the module comment. */
-export async function handleRequest(
+/**
+ * A request of the main listener: see the module comment. Not an async function: a request the
+ * engine decides at once (a cached credential) reaches the upstream without a promise hop.
+ */
+export function handleRequest(
   parts: GatewayParts,
   req: IncomingMessage,
   res: ServerResponse,
-): Promise<void> {
+): void | Promise<void> {
   const startedAt = performance.now();
   const grpc = grpcStreamOf(req);
   const refuse = (problem: Problem): void =>
@@ -228,56 +231,85 @@ function serveAdminPath(
 }
 
 /** A request to a service: a paid MCP tool call, or the engine's decision answered or forwarded. */
-async function servePaid(
+function servePaid(
   parts: GatewayParts,
   current: State,
   exchange: Exchange,
   service: Service,
-): Promise<void> {
-  const { req, res, host, startedAt } = exchange;
+): void | Promise<void> {
+  const { req } = exchange;
   const { trustProxy, bodyLimit } = current.config.paywall;
   const request = createPaywallRequest(req, { trustProxy, bodyLimit, reportsOutcome: true });
   if (service.config.mcp !== undefined && service.config.auth && req.method === 'POST') {
-    // The engine reads this body to price the call anyway; the read is shared. A body that
-    // does not parse is refused by the engine below.
-    const body = await request.jsonBody?.().catch(() => undefined);
-    const call = readToolCall(body);
-    if (
-      call !== undefined &&
-      (call.payment !== undefined || service.config.mcp.paymentRequired === 'tool-result')
-    ) {
-      return serveToolCall({
-        req,
-        res,
-        service,
-        pool: parts.upstreams.pool(service),
-        request,
-        body: body as Record<string, unknown>,
-        call,
-        host,
-        trustProxy,
-        metrics: parts.metrics,
-        startedAt,
-      });
-    }
+    return serveMcp(parts, current, exchange, service, request);
   }
-  const decision = await service.paywall.handle(request, service.route);
-  parts.metrics.decision(service.name, decision);
+  return decideAndAnswer(parts, current, exchange, service, request);
+}
+
+/** A POST to an MCP service: a paid tool call, or else as any other request. */
+async function serveMcp(
+  parts: GatewayParts,
+  current: State,
+  exchange: Exchange,
+  service: Service,
+  request: PaywallRequest,
+): Promise<void> {
+  const { req, res, host, startedAt } = exchange;
+  // The engine reads this body to price the call anyway; the read is shared. A body that
+  // does not parse is refused by the engine below.
+  const body = await request.jsonBody?.().catch(() => undefined);
+  const call = readToolCall(body);
+  if (
+    call !== undefined &&
+    (call.payment !== undefined || service.config.mcp?.paymentRequired === 'tool-result')
+  ) {
+    return serveToolCall({
+      req,
+      res,
+      service,
+      pool: parts.upstreams.pool(service),
+      request,
+      body: body as Record<string, unknown>,
+      call,
+      host,
+      trustProxy: current.config.paywall.trustProxy,
+      metrics: parts.metrics,
+      startedAt,
+    });
+  }
+  return decideAndAnswer(parts, current, exchange, service, request);
+}
+
+/** Asks the engine, then answers; a decision the engine had at once is answered synchronously. */
+function decideAndAnswer(
+  parts: GatewayParts,
+  current: State,
+  exchange: Exchange,
+  service: Service,
+  request: PaywallRequest,
+): void | Promise<void> {
+  const decision = service.paywall.handle(request, service.route);
+  if (decision instanceof Promise) {
+    return decision.then((decided) =>
+      answerDecision(parts, current, exchange, service, request, decided),
+    );
+  }
   return answerDecision(parts, current, exchange, service, request, decision);
 }
 
 /** Answers the engine's decision: its own response, or the upstream's over the request's protocol. */
-async function answerDecision(
+function answerDecision(
   parts: GatewayParts,
   current: State,
   exchange: Exchange,
   service: Service,
   request: PaywallRequest,
   decision: PaywallDecision,
-): Promise<void> {
+): void | Promise<void> {
   const { req, res, host, startedAt, grpc, path } = exchange;
   const { metrics, logger } = parts;
   const { trustProxy } = current.config.paywall;
+  metrics.decision(service.name, decision);
   if (decision.kind === 'pass' && decision.payment.shadowMsat !== undefined) {
     logger.info(
       { service: service.name, path, wouldChargeMsat: String(decision.payment.shadowMsat) },
@@ -316,15 +348,27 @@ async function answerDecision(
     startedAt,
   };
   if (service.llm === undefined) return forward(forwarded);
+  return forwardLlm(parts, forwarded, request, path, service.llm);
+}
+
+/** Forwards an LLM call as its plan says (llm-forward.ts): a priced model's upstream and body. */
+async function forwardLlm(
+  parts: GatewayParts,
+  forwarded: ForwardRequest,
+  request: PaywallRequest,
+  path: string,
+  llm: NonNullable<Service['llm']>,
+): Promise<void> {
+  const { service, res, metrics, charge } = forwarded;
   const call = await planLlmForward({
     service,
-    llm: service.llm,
+    llm,
     request,
     path,
     metrics,
-    onError: (error) => logger.error({ err: error }, 'a metered answer could not be charged'),
+    onError: (error) => parts.logger.error({ err: error }, 'a metered answer could not be charged'),
   });
-  if (!call.ok) return sendProblem(res, call.problem, decision.charge?.release());
+  if (!call.ok) return sendProblem(res, call.problem, charge?.release());
   await forward({
     ...forwarded,
     service: call.upstream,
@@ -340,7 +384,7 @@ export function guarded(
   handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    Promise.resolve(handler(req, res)).catch((error: unknown) => {
+    const failed = (error: unknown): void => {
       logger.error({ err: error, url: req.url }, 'the gateway failed on a request');
       if (!res.headersSent)
         sendProblem(res, {
@@ -348,7 +392,16 @@ export function guarded(
           detail: 'The gateway failed; it logged why.',
         });
       else res.destroy();
-    });
+    };
+    // A handler answers synchronously when it can: a throw counts as much as a rejection.
+    let result: void | Promise<void>;
+    try {
+      result = handler(req, res);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    result?.catch(failed);
   };
 }
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ExactEvmScheme } from '@x402/evm/exact/client';
 import { createTestClient, type Hex, http } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -106,6 +108,42 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
     expect(after.payTo).toBe(before.payTo + PRICE);
     expect(after.sent).toBe(before.sent + 1);
     expect(await c.client.getBalance({ address: c.accounts.payer.address })).toBe(0n);
+  });
+
+  it('simulates the transfer once per payment: in verify, not again in settle', async () => {
+    // Settling relies on the transaction's gas estimate, which fails for a transfer that would
+    // revert, so nothing is broadcast; a second simulation would cost a round trip per payment.
+    const calls: string[] = [];
+    const proxy = createServer(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks).toString();
+      for (const call of [JSON.parse(body)].flat()) calls.push(call.method);
+      const answer = await fetch(c.rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      response.writeHead(answer.status, { 'content-type': 'application/json' });
+      response.end(await answer.text());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const counted = await createSelfHostedFacilitator({
+        rpcUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        privateKey: c.accounts.facilitator.privateKey,
+      });
+      const payment = await pay();
+      expect((await counted.verify(payment, requirements())).isValid).toBe(true);
+      const verifyCalls = calls.filter((method) => method === 'eth_call').length;
+      calls.length = 0;
+      expect((await counted.settle(payment, requirements())).success).toBe(true);
+      expect(verifyCalls).toBe(1);
+      expect(calls.filter((method) => method === 'eth_call')).toEqual([]);
+      expect(calls).toContain('eth_sendRawTransaction');
+    } finally {
+      proxy.close();
+    }
   });
 
   it('settles a payment made by the official @x402/evm client', async () => {

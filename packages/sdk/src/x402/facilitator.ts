@@ -193,8 +193,11 @@ export async function createSelfHostedFacilitator(
     },
     { confirmationTimeoutMs: options.confirmationTimeoutMs ?? 60_000 },
   );
+  // Settle does not simulate the transfer again after verify did (x402's default): the
+  // transaction's gas estimate fails for a transfer that would revert, so nothing is broadcast,
+  // and a second simulation cost each payment a round trip to the chain.
   const inner = new x402Facilitator()
-    .register(network, new ExactEvmScheme(signer, { simulateInSettle: true }))
+    .register(network, new ExactEvmScheme(signer))
     .register(network, new UptoEvmScheme(signer))
     .register(network, new BatchSettlementEvmScheme(signer));
 
