@@ -327,8 +327,9 @@ function cpuSnapshot(groups) {
 
 /**
  * The load on 1..INSTANCES instances in SCALING_ROUNDS rounds: per count, paid answers per
- * second, the ratio to one instance, the cores that the gateways, PostgreSQL and this process
- * (the client and the dev Lightning node) used, and the machine's idle share.
+ * second, the ratio to one instance, paid answers per CPU-second of the run's processes, the
+ * cores that the gateways, PostgreSQL and this process (the client and the dev Lightning node)
+ * used, and the machine's idle share.
  */
 async function measureScaling(client, gateways, postgres) {
   const groups = {
@@ -362,9 +363,11 @@ async function measureScaling(client, gateways, postgres) {
     const seconds = sum.ms / 1000;
     const rps = Math.round(sum.answers / seconds);
     const cores = (name) => Number((sum[name] / seconds).toFixed(2));
+    const cpu = Object.keys(groups).reduce((total, name) => total + sum[name], 0);
     scaling[count] = {
       rps,
       ratio: Number((rps / (scaling[1]?.rps ?? rps)).toFixed(2)),
+      per_cpu_second: Math.round(sum.answers / cpu),
       cores: Object.fromEntries(Object.keys(groups).map((name) => [name, cores(name)])),
       machine_idle: Number((sum.idle / sum.total).toFixed(2)),
     };
