@@ -328,14 +328,15 @@ function cpuSnapshot(groups) {
 /**
  * The load on 1..INSTANCES instances in SCALING_ROUNDS rounds: per count, paid answers per
  * second, the ratio to one instance, paid answers per CPU-second of the run's processes, the
- * cores that the gateways, PostgreSQL and this process (the client and the dev Lightning node)
- * used, and the machine's idle share.
+ * cores that the gateways, PostgreSQL, this process (the client and the dev Lightning node) and
+ * the upstream used, and the machine's idle share.
  */
-async function measureScaling(client, gateways, postgres) {
+async function measureScaling(client, gateways, postgres, upstream) {
   const groups = {
     gateways: gateways.map((gateway) => gateway.instance.proc.pid),
     postgres: postgres.processIds(),
     client: [process.pid],
+    upstream: [upstream.proc.pid],
   };
   const fields = ['answers', 'ms', 'total', 'idle', ...Object.keys(groups)];
   const sums = Array.from({ length: INSTANCES + 1 }, () =>
@@ -507,7 +508,7 @@ async function main() {
     client.inPlay = INSTANCES;
     const load = runLoad(client, payer, tokens, attempts, stop);
     await pause(WARMUP_SECONDS * 1000);
-    const scaling = await measureScaling(client, gateways, postgres);
+    const scaling = await measureScaling(client, gateways, postgres, upstream);
     client.inPlay = INSTANCES;
     const scaledTally = { ...client.tally.counts };
 
