@@ -66,7 +66,10 @@ const WARMUP_SECONDS = 3;
 const SCALING_ROUNDS = 3;
 const SCALING_SECONDS = 3;
 const FAILOVER_SECONDS = 36;
-/** When, in the failover phase, instance 2 is killed and started again, and PostgreSQL stopped. */
+/**
+ * In the failover phase: when the last instance is killed and how long it stays down, when
+ * PostgreSQL is stopped and how long it stays down.
+ */
 const KILL_AT_S = 6;
 const INSTANCE_DOWN_S = 4;
 const PG_STOP_AT_S = 18;
