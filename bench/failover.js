@@ -576,6 +576,10 @@ async function main() {
       tokens: tokens.length,
       answers: answered,
       exact,
+      // Requests that hung, or failed without a typed problem (a 500, an unknown error).
+      untyped_failures: Object.entries(client.tally.counts)
+        .filter(([kind]) => /^(hung|error_|(buy_)?5\d\d_(internal_error|undefined))/.test(kind))
+        .reduce((sum, [, count]) => sum + count, 0),
       paid_requests_lost: lost,
       over_served: over,
       exact_tokens: tokens.filter((token) => token.answered === token.paidFor).length,
