@@ -22,7 +22,6 @@
 // on a busy machine). Imports the built packages: run `npm run build` first. Takes about a minute.
 // It prints a JSON line for gRPC and one for WebSockets, then, last, the HTTP one (see
 // bench/run-all.js).
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server } from 'node:http2';
@@ -30,10 +29,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
 import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import autocannon from 'autocannon';
 import { WebSocket, WebSocketServer } from 'ws';
+import {
+  answerCpuQuestions,
+  cpuMs,
+  listen,
+  payL402,
+  roleArguments,
+  startRole,
+} from './support/children.js';
 
 const ROUNDS = 5;
 const ROUND_SECONDS = 2;
@@ -128,12 +134,7 @@ async function child(role, options) {
     };
     url = (await createGateway({ config, logger: quiet })).url;
   }
-  process.on('message', (message) => {
-    if (message === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send({ cpuMs: (user + system) / 1000 });
-    }
-  });
+  answerCpuQuestions();
   process.send({ url });
 }
 
@@ -190,29 +191,6 @@ function createWebSocketRelay(upstream) {
     );
   });
   return server;
-}
-
-function listen(server) {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`));
-  });
-}
-
-function start(role, options) {
-  const proc = fork(new URL(import.meta.url).pathname, ['--role', role, JSON.stringify(options)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-    proc.once('message', ({ url }) => resolve({ role, url, proc }));
-  });
-}
-
-function cpuMs(target) {
-  return new Promise((resolve) => {
-    target.proc.once('message', (message) => resolve(message.cpuMs));
-    target.proc.send('cpu');
-  });
 }
 
 /** Runs `drive` for `seconds` against `target`, with the CPU time its process spent meanwhile. */
@@ -386,14 +364,8 @@ function ratioLine(name, plain, paid, extra = {}) {
 /** An L402 credential for the 402 at `url` (a GET), paid by the dev network's agent wallet. */
 async function buyCredential(network, url) {
   const challenge = await fetch(url);
-  const [offer] = parseL402Challenges(challenge.headers.get('www-authenticate') ?? '').filter(
-    (c) => c.scheme === 'L402',
-  );
-  const paid = await network.backend('agent').payInvoice({ paymentRequest: offer.invoice });
-  return formatL402Credential({
-    macaroons: [parseMacaroon(offer.macaroon)],
-    preimage: Uint8Array.from(Buffer.from(paid.preimage, 'hex')),
-  });
+  const header = challenge.headers.get('www-authenticate');
+  return (await payL402(header, network.backend('agent'))).authorization;
 }
 
 async function main() {
@@ -405,7 +377,7 @@ async function main() {
   const lightning = `dev+${devServer.url}?wallet=shop&token=${shop.token}`;
   const children = [];
   const spawn = async (role, options) => {
-    const started = await start(role, options);
+    const started = await startRole(import.meta.url, role, options);
     children.push(started);
     return started;
   };
@@ -516,7 +488,6 @@ async function main() {
   }
 }
 
-const roleAt = process.argv.indexOf('--role');
-if (roleAt >= 0)
-  await child(process.argv[roleAt + 1], JSON.parse(process.argv[roleAt + 2] ?? '{}'));
+const role = roleArguments();
+if (role !== undefined) await child(role.role, role.options);
 else await main();

@@ -16,14 +16,20 @@
 // Requests per CPU-second of the serving process are printed too. Imports the built packages:
 // run `npm run build` first. Takes about 45 seconds. The last line printed is one JSON object
 // (see bench/run-all.js).
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
 import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import autocannon from 'autocannon';
+import {
+  answerCpuQuestions,
+  cpuMs,
+  listen,
+  payL402,
+  roleArguments,
+  startRole,
+} from './support/children.js';
 
 const ROUNDS = 5;
 const ROUND_SECONDS = 2;
@@ -143,36 +149,8 @@ async function child(role, options) {
     };
     url = (await createGateway({ config, logger: quiet })).url;
   }
-  process.on('message', (message) => {
-    if (message === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send({ cpuMs: (user + system) / 1000 });
-    }
-  });
+  answerCpuQuestions();
   process.send({ url });
-}
-
-function listen(server) {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`));
-  });
-}
-
-function start(role, options) {
-  const proc = fork(new URL(import.meta.url).pathname, ['--role', role, JSON.stringify(options)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-    proc.once('message', ({ url }) => resolve({ role, url, proc }));
-  });
-}
-
-function cpuMs(target) {
-  return new Promise((resolve) => {
-    target.proc.once('message', (message) => resolve(message.cpuMs));
-    target.proc.send('cpu');
-  });
 }
 
 async function load(target, seconds, headers, prefix = '') {
@@ -220,9 +198,9 @@ async function main() {
   const shop = network.openWallet('shop');
   network.openWallet('agent');
   const devServer = await createDevServer({ network });
-  const upstream = await start('upstream', {});
-  const proxy = await start('proxy', { upstream: upstream.url });
-  const gateway = await start('gateway', {
+  const upstream = await startRole(import.meta.url, 'upstream', {});
+  const proxy = await startRole(import.meta.url, 'proxy', { upstream: upstream.url });
+  const gateway = await startRole(import.meta.url, 'gateway', {
     upstream: upstream.url,
     dataDir: join(dataDir, 'gateway'),
     lightning: `dev+${devServer.url}?wallet=shop&token=${shop.token}`,
@@ -234,14 +212,8 @@ async function main() {
         headers: { 'content-type': 'application/json' },
         body: BODY,
       });
-      const [offer] = parseL402Challenges(challenge.headers.get('www-authenticate') ?? '').filter(
-        (c) => c.scheme === 'L402',
-      );
-      const paid = await network.backend('agent').payInvoice({ paymentRequest: offer.invoice });
-      return formatL402Credential({
-        macaroons: [parseMacaroon(offer.macaroon)],
-        preimage: Uint8Array.from(Buffer.from(paid.preimage, 'hex')),
-      });
+      const header = challenge.headers.get('www-authenticate');
+      return (await payL402(header, network.backend('agent'))).authorization;
     };
     const authorization = await buy('');
     await checkMetered(gateway.url, authorization);
@@ -303,7 +275,6 @@ async function main() {
   }
 }
 
-const roleAt = process.argv.indexOf('--role');
-if (roleAt >= 0)
-  await child(process.argv[roleAt + 1], JSON.parse(process.argv[roleAt + 2] ?? '{}'));
+const role = roleArguments();
+if (role !== undefined) await child(role.role, role.options);
 else await main();

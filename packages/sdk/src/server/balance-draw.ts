@@ -9,6 +9,7 @@ import { randomBytes } from '../internal/crypto.js';
 import type { PaywallContext } from './context.js';
 import type { InflightRef } from './inflight.js';
 import type { PaymentProof } from './offers.js';
+import { retryCharge } from './retry-charge.js';
 import type { BalanceDraw, BalanceHold } from './types.js';
 
 /**
@@ -78,7 +79,8 @@ function createBalanceHold(
       if (done) return Promise.resolve();
       const charged = chargedMsat < amountMsat ? chargedMsat : amountMsat;
       return finish(async () => {
-        if (!(await store.settleHold(ref.id, { uses: 0, amountMsat: charged }))) {
+        const charge = { uses: 0, amountMsat: charged };
+        if (!(await retryCharge(() => store.settleHold(ref.id, charge), inflight.ttlMs))) {
           context.logger.warn({ hold: ref.id }, 'a draw expired before it was charged');
         }
       }, 'charging a draw');

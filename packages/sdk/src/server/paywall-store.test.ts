@@ -134,5 +134,27 @@ for (const [name, open] of Object.entries(stores)) {
       const revenue = await first.revenue({ bucket: 'day' });
       expect(revenue.map((row) => row.amount)).toEqual([21_000n]);
     });
+
+    it('records the settlement on a later request when the store failed on the first', async () => {
+      const { first } = open();
+      let failures = 1;
+      const paywall = engine({
+        ...first,
+        recordSettlement: (settlement) =>
+          failures-- > 0
+            ? Promise.reject(new Error('the database system is shutting down'))
+            : first.recordSettlement(settlement),
+      });
+      const route = paywall.route({ service: 'forecast', price: '21 sat', validFor: '1h' });
+      const challenge = responseOf(await paywall.handle(paywallRequest('/x'), route));
+      const request = paywallRequest('/x', {
+        headers: { authorization: await payL402(challenge, dev.agent) },
+      });
+      paymentOf(await paywall.handle(request, route));
+      await waitFor(async () => failures === 0);
+      paymentOf(await paywall.handle(request, route));
+      await paywall.close();
+      expect(await first.listSettlements({ service: 'forecast' })).toHaveLength(1);
+    });
   });
 }

@@ -13,7 +13,7 @@ import {
   problemOf,
   responseOf,
 } from '../../test/support/paywall.js';
-import { isTollwayError } from '../errors.js';
+import { isTollwayError, TollwayError } from '../errors.js';
 import { hexToBytes } from '../internal/bytes.js';
 import { formatL402Credential } from '../l402/credential.js';
 import { addFirstPartyCaveat, formatMacaroon, parseMacaroon } from '../l402/macaroon.js';
@@ -654,6 +654,39 @@ describe('failures', () => {
     const response = responseOf(await paywall.handle(paywallRequest('/x', { headers }), route));
     expect(response.status).toBe(503);
     expect(problemOf(response).code).toBe('store_error');
+  });
+
+  it('charges an answered request once the store is back, so its use is not given again', async () => {
+    // The store fails the charge twice (PostgreSQL restarting) after the request was answered.
+    const store = createMemoryStore();
+    let failures = 2;
+    const restarting = {
+      ...store,
+      settleHold: (...args: Parameters<typeof store.settleHold>) =>
+        failures-- > 0
+          ? Promise.reject(new TollwayError('store_error', 'the database system is starting up'))
+          : store.settleHold(...args),
+    };
+    let now = Date.parse('2026-12-06T10:00:00Z');
+    const paywall = createPaywall({
+      lightning: dev.shop,
+      store: restarting,
+      secrets: [secret],
+      logger,
+      now: () => now,
+    });
+    const route = paywall.route({ price: '10 sat', uses: 1 });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/x'), route));
+    const headers = { authorization: await payL402(challenge, dev.agent) };
+    expect((await paywall.handle(paywallRequest('/x', { headers }), route)).kind).toBe('pass');
+    await paywall.close();
+    expect(failures).toBe(-1);
+    // Long after the hold's reservation TTL, the one use stays spent, on this instance or another.
+    now += 10 * 60_000;
+    const again = createPaywall({ lightning: dev.shop, store, secrets: [secret], now: () => now });
+    const refused = responseOf(await again.handle(paywallRequest('/x', { headers }), route));
+    expect(problemOf(refused).code).toBe('uses_exhausted');
+    await again.close();
   });
 
   it('answers 500 internal_error (as the adapters do) instead of throwing when something unexpected fails', async () => {

@@ -1,7 +1,8 @@
 /**
  * The engine's background records: challenges issued (batched), and the settlement and token the
  * first time this instance sees a token paid. The paid path never waits on them; failures are
- * logged, and `drain` waits for what is under way.
+ * logged (a token's records are tried again on its next request), and `drain` waits for what is
+ * under way.
  */
 import { isTollwayError } from '../errors.js';
 import type { InvoiceBook } from './invoices.js';
@@ -150,7 +151,15 @@ export function createRecorder(parts: RecorderParts): Recorder {
       if (seenTokens.get(proof.tokenId) !== undefined) return;
       seenTokens.set(proof.tokenId, true);
       const seenAt = now();
-      run(() => recordFirstSight(proof, route, seenAt), 'recording a settlement');
+      run(async () => {
+        try {
+          await recordFirstSight(proof, route, seenAt);
+        } catch (error) {
+          // Not recorded (the store is down): the token's next request tries again.
+          seenTokens.delete(proof.tokenId);
+          throw error;
+        }
+      }, 'recording a settlement');
     },
     async drain() {
       flush();

@@ -3,7 +3,8 @@
  * proof's claim, one use, or its price out of a prepaid balance — atomically across every instance
  * on the store. The request's outcome settles it (charged) or releases it (nothing charged, and
  * the credential works again). Settling and releasing write in the background: the counters stay
- * exact meanwhile, as a hold counts until it is settled or released.
+ * exact meanwhile, as a hold counts until it is settled or released. A charge the store refuses is
+ * retried while the hold lasts (retry-charge.ts); a release need not be, as the hold expires.
  */
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
@@ -14,6 +15,7 @@ import type { Exchange } from './exchange.js';
 import type { InflightRef } from './inflight.js';
 import type { PaymentProof } from './offers.js';
 import type { Quote } from './pricing.js';
+import { retryCharge } from './retry-charge.js';
 import type { Hold } from './store.js';
 import type { PaymentContext } from './types.js';
 
@@ -222,8 +224,11 @@ function createReservation(
       for (const ref of refs) {
         recorder.run(async () => {
           try {
-            if (ref.kind === 'claim') await store.confirmClaim(ref.key);
-            else if (!(await store.settleHold(ref.id, charge))) {
+            if (ref.kind === 'claim') {
+              await retryCharge(() => store.confirmClaim(ref.key), inflight.ttlMs);
+            } else if (
+              !(await retryCharge(() => store.settleHold(ref.id, charge), inflight.ttlMs))
+            ) {
               logger.warn({ hold: ref.id }, 'a hold expired before its request was charged');
             }
           } finally {
