@@ -20,6 +20,7 @@ import {
   assertAllowance,
   assertCharge,
   assertHold,
+  assertResize,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   chargedOf,
@@ -28,6 +29,7 @@ import {
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
+  resizeStep,
 } from './common.js';
 
 const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const;
@@ -254,6 +256,31 @@ export function createMemoryStore(): Store {
 
     async releaseHold(id) {
       takeHold(id);
+    },
+
+    async resizeHold(id, resize, now) {
+      assertResize(resize);
+      const held = holds.get(id);
+      if (held === undefined) return undefined;
+      const step = resizeStep(held.amountMsat, resize);
+      const fits = (usage: TokenUsage) =>
+        usage.spentMsat + usage.heldMsat <= resize.initialMsat - step.growthMsat;
+      if (!fits(usageOf(held.tokenId))) {
+        releaseExpired(held.tokenId, now);
+        if (!holds.has(id)) return undefined;
+        const current = usageOf(held.tokenId);
+        if (!fits(current)) return holdOutcome(current, false);
+      }
+      const current = usageOf(held.tokenId);
+      const next = {
+        ...current,
+        spentMsat: current.spentMsat + step.chargeMsat,
+        heldMsat: current.heldMsat + step.heldDeltaMsat,
+      };
+      usage.set(held.tokenId, next);
+      held.amountMsat = resize.amountMsat;
+      held.expiresAt = resize.expiresAt;
+      return holdOutcome(next, true);
     },
 
     async takeFreebie(key, allowance, now) {

@@ -18,6 +18,7 @@ import {
   assertAllowance,
   assertCharge,
   assertHold,
+  assertResize,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   chargedOf,
@@ -26,6 +27,7 @@ import {
   holdOutcome,
   MAX_STORED_AMOUNT,
   NOTHING,
+  resizeStep,
   toStoreError,
 } from './common.js';
 import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
@@ -312,6 +314,24 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async releaseHold(id) {
       transaction(() => unhold(id, { uses: 0, amountMsat: 0n }));
+    },
+
+    async resizeHold(id, resize, now) {
+      assertResize(resize);
+      return transaction(() => {
+        const row = run(q.getHold(id, ''))[0];
+        if (row === undefined) return undefined;
+        const held = toHeldRow(row);
+        const step = resizeStep(held.amountMsat, resize);
+        let usage = run(q.resizeUsage(held.tokenId, step, resize.initialMsat))[0];
+        if (usage === undefined && releaseExpired(now, held.tokenId) > 0) {
+          if (run(q.getHold(id, ''))[0] === undefined) return undefined;
+          usage = run(q.resizeUsage(held.tokenId, step, resize.initialMsat))[0];
+        }
+        if (usage !== undefined) run(q.setHold(id, resize.amountMsat, resize.expiresAt));
+        const counters = toTokenUsage(held.tokenId, usage ?? run(q.getUsage(held.tokenId))[0]);
+        return holdOutcome(counters, usage !== undefined);
+      });
     },
 
     async takeFreebie(key, allowance, now) {
