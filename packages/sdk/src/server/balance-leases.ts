@@ -30,6 +30,11 @@ import type { HoldResult, Store } from './store.js';
 export const FLUSH_MS = 100;
 /** A lease that grows takes room for this many more draws of the size that made it grow. */
 export const SPARE_DRAWS = 16n;
+/**
+ * How many times a draw the balance could cover, were it not for other instances' leases, waits
+ * two flushes for them to give back their spare room before it is refused.
+ */
+const WAIT_RETRIES = 3;
 
 /** One request's draw out of a lease, held until it is settled or released. */
 export interface LeaseDraw {
@@ -214,13 +219,13 @@ export function createBalanceLeases(parts: {
       if (result.ok) {
         lease.held = true;
         lease.heldMsat = amountMsat;
-        lease.validUntil = startedAt + Math.floor(ttlMs / 2);
-        lease.renewAt = startedAt + Math.floor(ttlMs / 3);
-      } else {
-        // Nothing was written: the charge waits for the next write.
-        lease.heldMsat = before;
-        lease.chargedMsat += charging;
+      } else if (!lease.held) {
+        // No hold was made.
+        return result;
       }
+      // A growth that did not fit was not made; the charge and the renewal were.
+      lease.validUntil = startedAt + Math.floor(ttlMs / 2);
+      lease.renewAt = startedAt + Math.floor(ttlMs / 3);
       return result;
     } catch (error) {
       // It may have been written: never charged twice, so the payer cannot lose by it.
@@ -254,7 +259,7 @@ export function createBalanceLeases(parts: {
     account: string,
     amountMsat: bigint,
     initialMsat: bigint,
-    retried = false,
+    retries = WAIT_RETRIES,
   ): Promise<LeaseDraw | LeaseRefusal> {
     for (;;) {
       let lease = leases.get(account);
@@ -267,13 +272,13 @@ export function createBalanceLeases(parts: {
       }
       const result = await grow(lease, amountMsat);
       if (result === undefined || result.ok) continue;
-      if (!retried && (await heldElsewhere(lease, amountMsat))) {
-        // The rest of the balance is held by other leases, which shrink to their demand at
-        // their next flush: try once more after it.
+      if (retries > 0 && (await heldElsewhere(lease, amountMsat))) {
+        // The rest of the balance is held by other leases, which give back their spare room
+        // within two flushes once they stop drawing: try again after those.
         await new Promise((resolve) => setTimeout(resolve, 2 * FLUSH_MS));
-        return draw(account, amountMsat, initialMsat, true);
+        return draw(account, amountMsat, initialMsat, retries - 1);
       }
-      if (!lease.held && lease.inFlightMsat === 0n) end(lease);
+      if (!lease.held && lease.inFlightMsat === 0n && lease.writing === undefined) end(lease);
       return { ok: false, spentMsat: result.spentMsat - spareOf(lease) };
     }
   }
@@ -289,7 +294,10 @@ export function createBalanceLeases(parts: {
   /** Writes one lease back: charged, resized to its demand, renewed, or given back when idle. */
   async function flushLease(lease: Lease): Promise<void> {
     if (lease.writing !== undefined || lease.ended) return;
-    const keep = minBigint(spareOf(lease), lease.drawnMsat);
+    // Room for the last interval's demand, unless the store had none free at the last write:
+    // then other instances may be waiting for what this lease holds spare.
+    const free = lease.initialMsat - lease.seenMsat;
+    const keep = free > 0n ? minBigint(spareOf(lease), lease.drawnMsat) : 0n;
     lease.drawnMsat = 0n;
     if (!lease.held) {
       if (lease.inFlightMsat === 0n) end(lease);

@@ -276,9 +276,10 @@ export interface Store extends LimitStore {
    * Charges part of a balance hold and keeps it at a new size and expiry, atomically: the charge
    * is spent, and the hold then holds `amountMsat` — always granted when that is no more than it
    * held less the charge; when it is more, granted only if the growth fits under `initialMsat`
-   * (with every other hold counted, expired ones released first). A hold that does not fit is left
-   * as it was, charge included (`ok` false). Undefined when the hold no longer exists (it expired
-   * and was released, or was settled).
+   * (with every other hold counted, expired ones released first). A growth that does not fit is
+   * not made (`ok` false): the hold is still charged and moved to the new expiry, and keeps what
+   * it held less the charge. Undefined when the hold no longer exists (it expired and was
+   * released, or was settled).
    */
   resizeHold(id: string, resize: HoldResize, now: number): Promise<HoldResult | undefined>;
 

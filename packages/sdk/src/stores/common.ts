@@ -214,12 +214,36 @@ export interface ResizeStep {
  * ```
  */
 export function resizeStep(heldMsat: bigint, resize: HoldResize): ResizeStep {
+  return stepTo(heldMsat, resize.chargeMsat, resize.amountMsat);
+}
+
+/**
+ * The step of a resize whose growth did not fit: charged, and keeping the uncharged rest.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * chargeOnlyStep(1_000n, { chargeMsat: 100n, amountMsat: 5_000n, initialMsat, expiresAt }); // keeps 900n
+ * ```
+ */
+export function chargeOnlyStep(
+  heldMsat: bigint,
+  resize: HoldResize,
+): ResizeStep & { amountMsat: bigint } {
   const chargeMsat = minBigint(resize.chargeMsat, heldMsat);
-  const growth = resize.amountMsat - (heldMsat - chargeMsat);
+  return {
+    ...stepTo(heldMsat, chargeMsat, heldMsat - chargeMsat),
+    amountMsat: heldMsat - chargeMsat,
+  };
+}
+
+function stepTo(heldMsat: bigint, charge: bigint, amountMsat: bigint): ResizeStep {
+  const chargeMsat = minBigint(charge, heldMsat);
+  const growth = amountMsat - (heldMsat - chargeMsat);
   return {
     chargeMsat,
     growthMsat: growth > 0n ? growth : 0n,
-    heldDeltaMsat: resize.amountMsat - heldMsat,
+    heldDeltaMsat: amountMsat - heldMsat,
   };
 }
 

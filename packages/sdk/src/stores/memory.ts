@@ -24,6 +24,7 @@ import {
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   chargedOf,
+  chargeOnlyStep,
   createRevocationListeners,
   type HeldAmounts,
   heldOf,
@@ -265,22 +266,25 @@ export function createMemoryStore(): Store {
       const step = resizeStep(held.amountMsat, resize);
       const fits = (usage: TokenUsage) =>
         usage.spentMsat + usage.heldMsat <= resize.initialMsat - step.growthMsat;
-      if (!fits(usageOf(held.tokenId))) {
+      let ok = fits(usageOf(held.tokenId));
+      if (!ok) {
         releaseExpired(held.tokenId, now);
         if (!holds.has(id)) return undefined;
-        const current = usageOf(held.tokenId);
-        if (!fits(current)) return holdOutcome(current, false);
+        ok = fits(usageOf(held.tokenId));
       }
+      const made = ok
+        ? { ...step, amountMsat: resize.amountMsat }
+        : chargeOnlyStep(held.amountMsat, resize);
       const current = usageOf(held.tokenId);
       const next = {
         ...current,
-        spentMsat: current.spentMsat + step.chargeMsat,
-        heldMsat: current.heldMsat + step.heldDeltaMsat,
+        spentMsat: current.spentMsat + made.chargeMsat,
+        heldMsat: current.heldMsat + made.heldDeltaMsat,
       };
       usage.set(held.tokenId, next);
-      held.amountMsat = resize.amountMsat;
+      held.amountMsat = made.amountMsat;
       held.expiresAt = resize.expiresAt;
-      return holdOutcome(next, true);
+      return holdOutcome(next, ok);
     },
 
     async takeFreebie(key, allowance, now) {

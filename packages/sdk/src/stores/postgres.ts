@@ -21,6 +21,7 @@ import {
   assertResize,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
+  chargeOnlyStep,
   createRevocationListeners,
   heldOf,
   holdOutcome,
@@ -415,10 +416,15 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
             usage = (await run(client, resizeUsage))[0];
           }
         }
-        if (usage !== undefined)
-          await run(client, q.setHold(id, resize.amountMsat, resize.expiresAt));
-        const counters = usage ?? (await run(client, q.getUsage(held.tokenId)))[0];
-        return holdOutcome(toTokenUsage(held.tokenId, counters), usage !== undefined);
+        const ok = usage !== undefined;
+        let amountMsat = resize.amountMsat;
+        if (!ok) {
+          const charged = chargeOnlyStep(held.amountMsat, resize);
+          usage = (await run(client, q.resizeUsage(held.tokenId, charged, resize.initialMsat)))[0];
+          amountMsat = charged.amountMsat;
+        }
+        await run(client, q.setHold(id, amountMsat, resize.expiresAt));
+        return holdOutcome(toTokenUsage(held.tokenId, usage), ok);
       });
     },
 

@@ -22,6 +22,7 @@ import {
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   chargedOf,
+  chargeOnlyStep,
   createRevocationListeners,
   heldOf,
   holdOutcome,
@@ -328,9 +329,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           if (run(q.getHold(id, ''))[0] === undefined) return undefined;
           usage = run(q.resizeUsage(held.tokenId, step, resize.initialMsat))[0];
         }
-        if (usage !== undefined) run(q.setHold(id, resize.amountMsat, resize.expiresAt));
-        const counters = toTokenUsage(held.tokenId, usage ?? run(q.getUsage(held.tokenId))[0]);
-        return holdOutcome(counters, usage !== undefined);
+        const ok = usage !== undefined;
+        let amountMsat = resize.amountMsat;
+        if (!ok) {
+          const charged = chargeOnlyStep(held.amountMsat, resize);
+          usage = run(q.resizeUsage(held.tokenId, charged, resize.initialMsat))[0];
+          amountMsat = charged.amountMsat;
+        }
+        run(q.setHold(id, amountMsat, resize.expiresAt));
+        return holdOutcome(toTokenUsage(held.tokenId, usage), ok);
       });
     },
 

@@ -408,9 +408,9 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       // Charge 100 of 400 and keep 500: the growth of 200 fits (1000 - 400 other - 100 spent).
       expect(await resize(100n, 500n)).toStrictEqual({ ok: true, uses: 0, spentMsat: 1000n });
       expect(await store.getUsage('t')).toMatchObject({ spentMsat: 100n, heldMsat: 900n });
-      // Growing past the balance changes nothing, not even the charge.
+      // Growing past the balance is not made; the charge is (and the hold keeps the rest).
       expect(await resize(50n, 551n)).toStrictEqual({ ok: false, uses: 0, spentMsat: 1000n });
-      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 100n, heldMsat: 900n });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 150n, heldMsat: 850n });
       // A charge above what is held charges what is held; shrinking always fits.
       expect(await resize(900n, 0n)).toStrictEqual({ ok: true, uses: 0, spentMsat: 1000n });
       expect(await store.getUsage('t')).toMatchObject({ spentMsat: 600n, heldMsat: 400n });
