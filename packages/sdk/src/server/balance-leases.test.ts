@@ -162,8 +162,10 @@ describe('balance leases', () => {
               if (taken === undefined) continue;
               if (s.kind === 'release') taken.draw.release();
               else {
-                const amount = s.charge < taken.amount ? s.charge : taken.amount;
                 taken.draw.settle(s.charge);
+                // What the draw charged: the charge, at most what was drawn.
+                let amount = s.charge;
+                if (amount > taken.amount) amount = taken.amount;
                 drawnBy[taken.instance] = (drawnBy[taken.instance] ?? 0n) + amount;
               }
             } else if (s.kind === 'flush') {

@@ -27,9 +27,9 @@ import type { PaywallLogger } from './recorder.js';
 import type { HoldResult, Store } from './store.js';
 
 /** How often leases write back what was charged, follow the demand, and renew, ms. */
-export const FLUSH_MS = 100;
+const FLUSH_MS = 100;
 /** A lease that grows takes room for this many more draws of the size that made it grow. */
-export const SPARE_DRAWS = 16n;
+const SPARE_DRAWS = 16n;
 /**
  * How many times a draw the balance could cover, were it not for other instances' leases, waits
  * two flushes for them to give back their spare room before it is refused.
