@@ -293,6 +293,7 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     hold: (hold, now) => store.hold(hold, now),
     settleHold: (id, charge) => store.settleHold(id, charge),
     releaseHold: (id) => store.releaseHold(id),
+    resizeHold: (id, resize, now) => store.resizeHold(id, resize, now),
     pruneExpired: (now) => store.pruneExpired(now),
     takeFreebie: (key, allowance, now) => store.takeFreebie(key, allowance, now),
     advanceBuckets: (advances, now) => store.advanceBuckets(advances, now),

@@ -3,6 +3,9 @@
  * concurrently through two instances, with upstream failures among the answers, ends exactly at
  * the sum of what was charged; and an instance killed with a request in flight releases what that
  * request held within `paywall.reservationTtl`, so the credential works on another instance.
+ * Balances are drawn from each instance's lease of them (balance-leases.ts): two instances share
+ * the last units of one, and the lease of an instance killed with SIGKILL returns to the balance
+ * after the ttl, with the payer charged exactly what was served and written.
  * Needs `npm run build` (CI builds before testing).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -145,7 +148,12 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
     const spent = await fetch(`${instance(0).url}/prepaid/ok/last`, { headers: { authorization } });
     expect(spent.status).toBe(402);
     expect(((await spent.json()) as { code: string }).code).toBe('balance_exhausted');
-    expect(await store.getUsage(tokenId)).toMatchObject({ spentMsat: 100_000n, heldMsat: 0n });
+    // Each instance writes what its lease charged within 100 ms, and gives the lease back.
+    await vi.waitFor(
+      async () =>
+        expect(await store.getUsage(tokenId)).toMatchObject({ spentMsat: 100_000n, heldMsat: 0n }),
+      { timeout: 3000 },
+    );
   });
 
   it('releases what a killed instance held within the reservation ttl; another instance then serves it', async () => {
@@ -184,5 +192,83 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
         heldUses: 0,
       }),
     );
+  });
+
+  it('shares the last units of a balance between two instances that both hold a lease', async () => {
+    const authorization = await payL402(
+      await fetch(`${instance(0).url}/prepaid`),
+      network.backend('agent'),
+    );
+    const get = async (index: number, path: string) => {
+      const response = await fetch(`${instance(index).url}/prepaid/ok/${path}`, {
+        headers: { authorization },
+      });
+      await response.arrayBuffer();
+      return response.status;
+    };
+    // 90 of the 100 sat, alternating: both instances hold a lease of the balance.
+    for (let i = 0; i < 18; i++) expect(await get(i % 2, `warm-${i}`)).toBe(200);
+    // The last 10 sat: one call on each instance at once; both are served, a third is not.
+    expect(await Promise.all([get(0, 'last-a'), get(1, 'last-b')])).toStrictEqual([200, 200]);
+    expect(await get(0, 'over')).toBe(402);
+    expect(await get(1, 'over')).toBe(402);
+    const tokenId = accountOf(authorization);
+    await vi.waitFor(
+      async () =>
+        expect(await store.getUsage(tokenId)).toMatchObject({ spentMsat: 100_000n, heldMsat: 0n }),
+      { timeout: 3000 },
+    );
+  });
+
+  it('returns the lease of an instance killed with SIGKILL after the ttl; the payer pays what was served', async () => {
+    const doomed = await startInstance(config('d'), env);
+    instances.push(doomed);
+    const authorization = await payL402(
+      await fetch(`${doomed.url}/prepaid`),
+      network.backend('agent'),
+    );
+    const tokenId = accountOf(authorization);
+    for (const path of ['ok/1', 'ok/2']) {
+      const response = await fetch(`${doomed.url}/prepaid/${path}`, { headers: { authorization } });
+      expect(response.status, await response.text()).toBe(200);
+    }
+    // Both charges written (every 100 ms); the lease holds more than the call in flight.
+    await vi.waitFor(async () => expect((await store.getUsage(tokenId)).spentMsat).toBe(10_000n));
+    const arrived = new Promise<void>((resolve) => {
+      heldArrived = resolve;
+    });
+    const inFlight = fetch(`${doomed.url}/prepaid/hang`, { headers: { authorization } }).catch(
+      (error: unknown) => error,
+    );
+    await arrived;
+    const leased = await store.getUsage(tokenId);
+    expect(leased.heldMsat).toBeGreaterThan(5_000n);
+    doomed.process.kill('SIGKILL');
+    await doomed.exited;
+    const killedAt = Date.now();
+    expect(await inFlight).toBeInstanceOf(Error);
+    // Meanwhile the rest of the balance serves on another instance.
+    const meanwhile = await fetch(`${instance(1).url}/prepaid/ok/meanwhile`, {
+      headers: { authorization },
+    });
+    expect(meanwhile.status, await meanwhile.text()).toBe(200);
+    // The dead lease (the call in flight and its spare room) returns within the ttl of its last
+    // renewal: then every unit left is sold, and the call cut off was not charged.
+    await new Promise((resolve) => setTimeout(resolve, killedAt + TTL_MS + 200 - Date.now()));
+    let served = 0n;
+    for (;;) {
+      const response = await fetch(`${instance(Number(served % 2n)).url}/prepaid/ok/rest`, {
+        headers: { authorization },
+      });
+      await response.arrayBuffer();
+      if (response.status !== 200) break;
+      served += 1n;
+    }
+    await vi.waitFor(async () => {
+      const usage = await store.getUsage(tokenId);
+      expect(usage).toMatchObject({ spentMsat: 100_000n, heldMsat: 0n });
+    });
+    // Two before the kill, one meanwhile and the rest: 20 calls of 5 sat, each charged once.
+    expect(2n + 1n + served).toBe(20n);
   });
 });

@@ -5,6 +5,7 @@
 import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
 import type { RateSource } from '../money.js';
+import { type BalanceLeases, createBalanceLeases } from './balance-leases.js';
 import { type Cors, createCors } from './cors.js';
 import { type CredentialCache, createCredentialCache } from './credential-cache.js';
 import { parseDuration } from './duration.js';
@@ -66,6 +67,8 @@ export interface PaywallContext {
   readonly recorder: Recorder;
   /** The holds and claims of requests still running. */
   readonly inflight: Inflight;
+  /** This instance's slices of prepaid balances, drawn on in memory. */
+  readonly leases: BalanceLeases;
   /** The keys tokens are minted and checked under. */
   readonly rootKeys: RootKeys;
   /** When sessions are offered: how long an unused one stays open, ms. */
@@ -95,6 +98,8 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
   const now = options.now ?? Date.now;
   const logger = options.logger ?? consoleLogger;
   const rootKeys = createRootKeys(options.secrets);
+  const ttlMs =
+    parseDuration(options.reservationTtl ?? DEFAULT_RESERVATION_TTL, 'reservationTtl') * 1000;
   const kinds = offerKinds(options, rootKeys);
   const invoices = createInvoiceBook(lightning);
   const limiters = createLimiters(options, now);
@@ -142,13 +147,8 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
             options.sessions.idleTimeout ?? DEFAULT_SESSION_IDLE,
             'sessions.idleTimeout',
           ) * 1000,
-    inflight: createInflight({
-      store,
-      logger,
-      now,
-      ttlMs:
-        parseDuration(options.reservationTtl ?? DEFAULT_RESERVATION_TTL, 'reservationTtl') * 1000,
-    }),
+    inflight: createInflight({ store, logger, now, ttlMs }),
+    leases: createBalanceLeases({ store, logger, now, ttlMs }),
   };
 }
 

@@ -113,6 +113,12 @@ export interface PaymentProof {
   /** The prepaid balance the token carries, msat. */
   balanceMsat?: bigint;
   /**
+   * Set when `balanceMsat` is a payment session's deposits, which top-ups raise and a close takes
+   * what is left of: each draw then holds its own amount in the store instead of drawing from this
+   * instance's lease of the balance (balance-leases.ts), so that the close sees every unit.
+   */
+  sessionDeposit?: true;
+  /**
    * Set for a token a payment in another protocol bought (`x402`): its payment hash is no
    * invoice's, so strict mode does not ask the Lightning backend about it.
    */

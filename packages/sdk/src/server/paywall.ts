@@ -268,6 +268,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
       unsubscribe?.();
       unsubscribe = undefined;
       context.inflight.stop();
+      await context.leases.close();
       await context.limitSync.stop();
       if (sweeper !== undefined) clearInterval(sweeper);
       sweeper = undefined;

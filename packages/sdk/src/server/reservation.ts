@@ -74,6 +74,9 @@ export async function reserve(
     refs.push({ kind: 'claim', key });
   }
   const hold = holdOf(proof, quote, heldUntil);
+  if (hold !== undefined && refs.length === 0 && leasable(proof, hold)) {
+    return reserveFromLease(context, proof, quote, hold, payment);
+  }
   if (hold !== undefined) {
     let held: Awaited<ReturnType<typeof store.hold>>;
     try {
@@ -100,6 +103,54 @@ export async function reserve(
   for (const ref of refs) inflight.track(ref);
   const receipt = receiptOf(proof, hold, payment, spent);
   return { ok: true, reservation: createReservation(context, refs, hold, receipt) };
+}
+
+/**
+ * Whether the hold is a price out of a prepaid balance and nothing else: drawn from this
+ * instance's lease of the balance (balance-leases.ts) instead of a hold of its own.
+ */
+function leasable(proof: PaymentProof, hold: Hold): boolean {
+  return (
+    proof.draws === undefined &&
+    proof.sessionDeposit === undefined &&
+    hold.uses === undefined &&
+    hold.balance !== undefined &&
+    hold.balance.amountMsat > 0n
+  );
+}
+
+/** Reserves a price out of the lease of a balance; see {@link leasable}. */
+async function reserveFromLease(
+  context: PaywallContext,
+  proof: PaymentProof,
+  quote: Quote | undefined,
+  hold: Hold,
+  payment: PaymentContext,
+): Promise<Reserved> {
+  const { amountMsat, initialMsat } = hold.balance ?? { amountMsat: 0n, initialMsat: 0n };
+  const drawn = await context.leases.draw(hold.tokenId, amountMsat, initialMsat);
+  if (!drawn.ok) return { ok: false, refusal: exhausted(proof, quote, drawn.spentMsat) };
+  payment.remainingBalanceMsat = drawn.remainingMsat;
+  const receipt = receiptOf(proof, hold, payment, 0n);
+  let done = false;
+  return {
+    ok: true,
+    reservation: {
+      receipt,
+      nothing: [[RECEIPT_HEADERS.charged, '0']],
+      heldMsat: amountMsat,
+      settle(charged = amountMsat) {
+        if (done) return;
+        done = true;
+        drawn.settle(charged);
+      },
+      release() {
+        if (done) return;
+        done = true;
+        drawn.release();
+      },
+    },
+  };
 }
 
 /** What `proof` holds of a token for one request (one use, or the price from a balance). */

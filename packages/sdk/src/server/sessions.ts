@@ -101,7 +101,7 @@ export async function sessionCharge(
   recorder.run(() => store.touchSession(session.id, exchange.now), 'noting a session request');
   const { session: _session, ...rest } = proof;
   return draw(
-    { ...rest, balanceMsat: record.depositMsat },
+    { ...rest, balanceMsat: record.depositMsat, sessionDeposit: true },
     { protocol: 'mpp', tokenId: session.id, service: exchange.route.service },
   );
 }
@@ -189,6 +189,7 @@ async function creditTopUp(
   session: Extract<SessionRequest, { action: 'topUp' }>,
 ): Promise<Refusal | undefined> {
   const { store } = context;
+  await context.leases.giveBack(session.paymentHash);
   const held = await holdWhatIsLeft(context, session.paymentHash, session.depositMsat);
   if (held === undefined) {
     return {

@@ -102,6 +102,21 @@ export interface HoldCharge {
   amountMsat: bigint;
 }
 
+/**
+ * How {@link Store.resizeHold} moves a balance hold on: part of it charged, the rest kept at a new
+ * size. What an instance's lease of a balance does (server/balance-leases.ts).
+ */
+export interface HoldResize {
+  /** Charged out of the hold: spent for good (at most what the hold holds). */
+  chargeMsat: bigint;
+  /** What the hold holds once charged, msat: less than before, or more if it fits. */
+  amountMsat: bigint;
+  /** The token's prepaid balance, msat: a hold that grows must fit under it. */
+  initialMsat: bigint;
+  /** The hold's new expiry, unix ms. */
+  expiresAt: number;
+}
+
 /** A payment session (the MPP lightning `session` intent): deposits drawn on by many requests. */
 export interface SessionRecord {
   /** The payment hash of the opening deposit; also the account its draws are counted under. */
@@ -257,6 +272,16 @@ export interface Store extends LimitStore {
   settleHold(id: string, charge: HoldCharge): Promise<boolean>;
   /** Releases a hold: nothing is charged. Does nothing when it no longer exists. */
   releaseHold(id: string): Promise<void>;
+  /**
+   * Charges part of a balance hold and keeps it at a new size and expiry, atomically: the charge
+   * is spent, and the hold then holds `amountMsat` — always granted when that is no more than it
+   * held less the charge; when it is more, granted only if the growth fits under `initialMsat`
+   * (with every other hold counted, expired ones released first). A growth that does not fit is
+   * not made (`ok` false): the hold is still charged and moved to the new expiry, and keeps what
+   * it held less the charge. Undefined when the hold no longer exists (it expired and was
+   * released, or was settled).
+   */
+  resizeHold(id: string, resize: HoldResize, now: number): Promise<HoldResult | undefined>;
 
   /**
    * Deletes the challenges and single-use claims whose `expiresAt` is at or before `now` (unix ms)

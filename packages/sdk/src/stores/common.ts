@@ -9,6 +9,7 @@ import type {
   BucketAdvance,
   Hold,
   HoldCharge,
+  HoldResize,
   HoldResult,
   Revocation,
   TokenUsage,
@@ -176,6 +177,74 @@ export function chargedOf(held: HeldAmounts, charge: HoldCharge): HeldAmounts {
 export function assertCharge(charge: HoldCharge): void {
   assertCount(charge.uses, 'charge uses');
   assertStorableAmount(charge.amountMsat, 'charge amountMsat');
+}
+
+/**
+ * Throws `invalid_amount` for a resize a store cannot keep.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertResize({ chargeMsat: 10n, amountMsat: 500n, initialMsat: 10_000n, expiresAt });
+ * ```
+ */
+export function assertResize(resize: HoldResize): void {
+  assertStorableAmount(resize.chargeMsat, 'resize chargeMsat');
+  assertStorableAmount(resize.amountMsat, 'resize amountMsat');
+  assertStorableAmount(resize.initialMsat, 'resize initialMsat');
+}
+
+/** What a resize does to a hold that holds `heldMsat`; see {@link Store.resizeHold}. */
+export interface ResizeStep {
+  /** What is charged: the resize's charge, at most what the hold holds. */
+  chargeMsat: bigint;
+  /** How much more than its uncharged rest the hold holds after (0 when it shrinks). */
+  growthMsat: bigint;
+  /** The change of the token's held counter (negative when the hold shrinks). */
+  heldDeltaMsat: bigint;
+}
+
+/**
+ * The step of a resize of a hold that holds `heldMsat`.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * resizeStep(1_000n, { chargeMsat: 100n, amountMsat: 1_200n, initialMsat, expiresAt }); // growth 300n
+ * ```
+ */
+export function resizeStep(heldMsat: bigint, resize: HoldResize): ResizeStep {
+  return stepTo(heldMsat, resize.chargeMsat, resize.amountMsat);
+}
+
+/**
+ * The step of a resize whose growth did not fit: charged, and keeping the uncharged rest.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * chargeOnlyStep(1_000n, { chargeMsat: 100n, amountMsat: 5_000n, initialMsat, expiresAt }); // keeps 900n
+ * ```
+ */
+export function chargeOnlyStep(
+  heldMsat: bigint,
+  resize: HoldResize,
+): ResizeStep & { amountMsat: bigint } {
+  const chargeMsat = minBigint(resize.chargeMsat, heldMsat);
+  return {
+    ...stepTo(heldMsat, chargeMsat, heldMsat - chargeMsat),
+    amountMsat: heldMsat - chargeMsat,
+  };
+}
+
+function stepTo(heldMsat: bigint, charge: bigint, amountMsat: bigint): ResizeStep {
+  const chargeMsat = minBigint(charge, heldMsat);
+  const growth = amountMsat - (heldMsat - chargeMsat);
+  return {
+    chargeMsat,
+    growthMsat: growth > 0n ? growth : 0n,
+    heldDeltaMsat: amountMsat - heldMsat,
+  };
 }
 
 /**

@@ -20,14 +20,17 @@ import {
   assertAllowance,
   assertCharge,
   assertHold,
+  assertResize,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   chargedOf,
+  chargeOnlyStep,
   createRevocationListeners,
   type HeldAmounts,
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
+  resizeStep,
 } from './common.js';
 
 const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const;
@@ -254,6 +257,34 @@ export function createMemoryStore(): Store {
 
     async releaseHold(id) {
       takeHold(id);
+    },
+
+    async resizeHold(id, resize, now) {
+      assertResize(resize);
+      const held = holds.get(id);
+      if (held === undefined) return undefined;
+      const step = resizeStep(held.amountMsat, resize);
+      const fits = (usage: TokenUsage) =>
+        usage.spentMsat + usage.heldMsat <= resize.initialMsat - step.growthMsat;
+      let ok = fits(usageOf(held.tokenId));
+      if (!ok) {
+        releaseExpired(held.tokenId, now);
+        if (!holds.has(id)) return undefined;
+        ok = fits(usageOf(held.tokenId));
+      }
+      const made = ok
+        ? { ...step, amountMsat: resize.amountMsat }
+        : chargeOnlyStep(held.amountMsat, resize);
+      const current = usageOf(held.tokenId);
+      const next = {
+        ...current,
+        spentMsat: current.spentMsat + made.chargeMsat,
+        heldMsat: current.heldMsat + made.heldDeltaMsat,
+      };
+      usage.set(held.tokenId, next);
+      held.amountMsat = made.amountMsat;
+      held.expiresAt = resize.expiresAt;
+      return holdOutcome(next, ok);
     },
 
     async takeFreebie(key, allowance, now) {

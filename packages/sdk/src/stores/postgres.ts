@@ -18,13 +18,16 @@ import {
   assertAllowance,
   assertCharge,
   assertHold,
+  assertResize,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
+  chargeOnlyStep,
   createRevocationListeners,
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
   NOTHING,
+  resizeStep,
   toStoreError,
 } from './common.js';
 import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
@@ -39,6 +42,7 @@ import {
   toChannelRecord,
   toDocumentRevision,
   toFreebieTake,
+  toHeldRow,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
@@ -393,6 +397,35 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
 
     async releaseHold(id) {
       await run(pool, reservations.unhold(id, NOTHING));
+    },
+
+    async resizeHold(id, resize, now) {
+      assertResize(resize);
+      return transaction(async (client) => {
+        // The row lock keeps another instance from releasing the hold (expired) meanwhile.
+        const row = (await run(client, q.getHold(id, 'FOR UPDATE')))[0];
+        if (row === undefined) return undefined;
+        const held = toHeldRow(row);
+        const step = resizeStep(held.amountMsat, resize);
+        const resizeUsage = q.resizeUsage(held.tokenId, step, resize.initialMsat);
+        let usage = (await run(client, resizeUsage))[0];
+        if (usage === undefined) {
+          const released = await run(client, reservations.releaseExpired(now, held.tokenId));
+          if (released.length > 0) {
+            if ((await run(client, q.getHold(id, '')))[0] === undefined) return undefined;
+            usage = (await run(client, resizeUsage))[0];
+          }
+        }
+        const ok = usage !== undefined;
+        let amountMsat = resize.amountMsat;
+        if (!ok) {
+          const charged = chargeOnlyStep(held.amountMsat, resize);
+          usage = (await run(client, q.resizeUsage(held.tokenId, charged, resize.initialMsat)))[0];
+          amountMsat = charged.amountMsat;
+        }
+        await run(client, q.setHold(id, amountMsat, resize.expiresAt));
+        return holdOutcome(toTokenUsage(held.tokenId, usage), ok);
+      });
     },
 
     async takeFreebie(key, allowance, now) {

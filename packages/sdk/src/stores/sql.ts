@@ -26,7 +26,7 @@ import type {
   TokenRecord,
   TokenUsage,
 } from '../server/store.js';
-import { type HeldAmounts, heldOf, MAX_STORED_AMOUNT } from './common.js';
+import { type HeldAmounts, heldOf, MAX_STORED_AMOUNT, type ResizeStep } from './common.js';
 
 /** A value bound to a placeholder. */
 type SqlValue = string | bigint | null;
@@ -272,6 +272,34 @@ export function createSqlQueries(prefix: string) {
         text: `DELETE FROM ${t('holds')} WHERE expires_at <= $1 ${tokenId === undefined ? '' : 'AND token_id = $2'}
           RETURNING token_id, uses, amount_msat`,
         values: tokenId === undefined ? [int(now)] : [int(now), tokenId],
+      };
+    },
+
+    /** A hold's token and amount; `lock` appends a row lock (PostgreSQL's `FOR UPDATE`). */
+    getHold(id: string, lock: string): SqlQuery {
+      return {
+        text: `SELECT token_id, uses, amount_msat FROM ${t('holds')} WHERE hold_id = $1 ${lock}`,
+        values: [id],
+      };
+    },
+
+    /**
+     * Applies a resize's step to the token's counters if its growth fits under `initialMsat`;
+     * returns the new counters only when it did.
+     */
+    resizeUsage(tokenId: string, step: ResizeStep, initialMsat: bigint): SqlQuery {
+      return {
+        text: `UPDATE ${t('token_usage')} SET spent_msat = spent_msat + $2, held_msat = held_msat + $3
+          WHERE token_id = $1 AND spent_msat + held_msat <= CAST($4 AS BIGINT) - $5
+          RETURNING uses, spent_msat, held_uses, held_msat`,
+        values: [tokenId, step.chargeMsat, step.heldDeltaMsat, initialMsat, step.growthMsat],
+      };
+    },
+
+    setHold(id: string, amountMsat: bigint, expiresAt: number): SqlQuery {
+      return {
+        text: `UPDATE ${t('holds')} SET amount_msat = $2, expires_at = $3 WHERE hold_id = $1`,
+        values: [id, amountMsat, int(expiresAt)],
       };
     },
 

@@ -18,14 +18,17 @@ import {
   assertAllowance,
   assertCharge,
   assertHold,
+  assertResize,
   assertStorableAmount,
   CLAIM_PRUNE_INTERVAL_MS,
   chargedOf,
+  chargeOnlyStep,
   createRevocationListeners,
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
   NOTHING,
+  resizeStep,
   toStoreError,
 } from './common.js';
 import { CREATE_SCHEMA_MIGRATIONS, pendingMigrations } from './migrations.js';
@@ -312,6 +315,30 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async releaseHold(id) {
       transaction(() => unhold(id, { uses: 0, amountMsat: 0n }));
+    },
+
+    async resizeHold(id, resize, now) {
+      assertResize(resize);
+      return transaction(() => {
+        const row = run(q.getHold(id, ''))[0];
+        if (row === undefined) return undefined;
+        const held = toHeldRow(row);
+        const step = resizeStep(held.amountMsat, resize);
+        let usage = run(q.resizeUsage(held.tokenId, step, resize.initialMsat))[0];
+        if (usage === undefined && releaseExpired(now, held.tokenId) > 0) {
+          if (run(q.getHold(id, ''))[0] === undefined) return undefined;
+          usage = run(q.resizeUsage(held.tokenId, step, resize.initialMsat))[0];
+        }
+        const ok = usage !== undefined;
+        let amountMsat = resize.amountMsat;
+        if (!ok) {
+          const charged = chargeOnlyStep(held.amountMsat, resize);
+          usage = run(q.resizeUsage(held.tokenId, charged, resize.initialMsat))[0];
+          amountMsat = charged.amountMsat;
+        }
+        run(q.setHold(id, amountMsat, resize.expiresAt));
+        return holdOutcome(toTokenUsage(held.tokenId, usage), ok);
+      });
     },
 
     async takeFreebie(key, allowance, now) {

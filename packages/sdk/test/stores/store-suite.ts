@@ -390,6 +390,84 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect((await store.getUsage('t')).spentMsat).toBe(1000n);
     });
 
+    it('resizeHold charges part of a hold and keeps the rest, shrunk or grown if it fits', async () => {
+      const now = Date.now();
+      const lease = {
+        id: 'lease',
+        tokenId: 't',
+        balance: { amountMsat: 400n, initialMsat: 1000n },
+      };
+      await store.hold({ ...lease, expiresAt: now + 1000 }, now);
+      await store.hold({ ...lease, id: 'other', expiresAt: now + 60_000 }, now);
+      const resize = (chargeMsat: bigint, amountMsat: bigint, at = now) =>
+        store.resizeHold(
+          'lease',
+          { chargeMsat, amountMsat, initialMsat: 1000n, expiresAt: now + 120_000 },
+          at,
+        );
+      // Charge 100 of 400 and keep 500: the growth of 200 fits (1000 - 400 other - 100 spent).
+      expect(await resize(100n, 500n)).toStrictEqual({ ok: true, uses: 0, spentMsat: 1000n });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 100n, heldMsat: 900n });
+      // Growing past the balance is not made; the charge is (and the hold keeps the rest).
+      expect(await resize(50n, 551n)).toStrictEqual({ ok: false, uses: 0, spentMsat: 1000n });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 150n, heldMsat: 850n });
+      // A charge above what is held charges what is held; shrinking always fits.
+      expect(await resize(900n, 0n)).toStrictEqual({ ok: true, uses: 0, spentMsat: 1000n });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 600n, heldMsat: 400n });
+      // The lease outlives its first expiry (it was moved); the other hold's lapses, so it fits.
+      expect(await resize(0n, 400n, now + 70_000)).toStrictEqual({
+        ok: true,
+        uses: 0,
+        spentMsat: 1000n,
+      });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 600n, heldMsat: 400n });
+      expect(await store.settleHold('lease', { uses: 0, amountMsat: 0n })).toBe(true);
+      expect(await resize(0n, 0n)).toBeUndefined();
+    });
+
+    it('resizeHold of a lapsed hold does not bring it back', async () => {
+      const now = Date.now();
+      const balance = { amountMsat: 600n, initialMsat: 1000n };
+      await store.hold({ id: 'dead', tokenId: 't', balance, expiresAt: now + 1000 }, now);
+      const later = { id: 'later', tokenId: 't', balance, expiresAt: now + 60_000 };
+      expect((await store.hold(later, now + 2000)).ok).toBe(true);
+      const grow = {
+        chargeMsat: 0n,
+        amountMsat: 700n,
+        initialMsat: 1000n,
+        expiresAt: now + 60_000,
+      };
+      expect(await store.resizeHold('dead', grow, now + 2000)).toBeUndefined();
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 0n, heldMsat: 600n });
+    });
+
+    it('resizeHold grows are atomic with holds, across instances', async () => {
+      const all = await instances();
+      const now = Date.now();
+      const expiresAt = now + 60_000;
+      const lease = { tokenId: 't', balance: { amountMsat: 0n, initialMsat: 1000n }, expiresAt };
+      await store.hold({ ...lease, id: 'a' }, now);
+      await store.hold({ ...lease, id: 'b' }, now);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => {
+          const on = all[i % all.length]!;
+          if (i % 4 === 3) return spend(on, 't', 100n, 1000n);
+          const id = i % 2 === 0 ? 'a' : 'b';
+          return on.resizeHold(
+            id,
+            { chargeMsat: 0n, amountMsat: 100n * BigInt(i + 1), initialMsat: 1000n, expiresAt },
+            now,
+          );
+        }),
+      );
+      expect(results.every((r) => r !== undefined)).toBe(true);
+      const usage = await store.getUsage('t');
+      expect(usage.spentMsat + usage.heldMsat).toBeLessThanOrEqual(1000n);
+      expect(usage.spentMsat).toBe(
+        100n * BigInt(results.filter((r, i) => i % 4 === 3 && r?.ok).length),
+      );
+    });
+
     it('uses and balance of one token are counted independently', async () => {
       await use(store, 't', 2, 5);
       await spend(store, 't', 40n, 100n);
