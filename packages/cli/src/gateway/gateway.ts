@@ -267,6 +267,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       closers.push(async () => clearInterval(redeeming));
     }
     const tracer = initial.tracing.enabled ? await loadUpstreamTracer() : undefined;
+    // Closers run in reverse: the spans are flushed once the requests drained and the engines
+    // closed.
+    if (tracer !== undefined) closers.push(() => tracer.flush());
     const shared = {
       lightning,
       store,

@@ -13,6 +13,11 @@ type OtelApi = typeof import('@opentelemetry/api');
 export interface UpstreamTracer {
   /** Starts the span of one upstream call, under `parent` (a decision's `traceContext`). */
   start(parent: unknown, call: UpstreamCall): UpstreamSpan;
+  /**
+   * Sends the spans the registered provider still holds (when it can: the SDK's providers have
+   * `forceFlush`), for the gateway's close: `tollway serve` exits right after it.
+   */
+  flush(): Promise<void>;
 }
 
 /** What an upstream span says of the call. */
@@ -55,6 +60,13 @@ export async function loadUpstreamTracer(): Promise<UpstreamTracer> {
   }
   const tracer = api.trace.getTracer('tollway');
   return {
+    async flush() {
+      const provider = api.trace.getTracerProvider() as { getDelegate?: () => unknown };
+      const registered = (provider.getDelegate?.() ?? provider) as {
+        forceFlush?: () => Promise<void>;
+      };
+      await registered.forceFlush?.();
+    },
     start(parent, call) {
       const url = new URL(call.origin);
       const span = tracer.startSpan(
