@@ -132,8 +132,13 @@ function tracedCharge(
 ): PaywallCharge {
   const { span, parent, handler } = spans;
   let settleSpan: Span | undefined;
+  // Until the first commit or release; a later call (a proxy's release after its commit) goes
+  // to the pass's own charge alone.
+  let open = true;
   const traced: PaywallCharge = {
     commit(status, headers) {
+      if (!open) return inner?.commit(status, headers) ?? { kind: 'pass', headers: [] };
+      open = false;
       handler.end();
       span.setAttribute('http.response.status_code', status);
       if (inner === undefined) {
@@ -163,6 +168,8 @@ function tracedCharge(
       });
     },
     release() {
+      if (!open) return inner?.release() ?? [];
+      open = false;
       handler.end();
       const headers = inner?.release() ?? [];
       span.end();
