@@ -207,10 +207,16 @@ function amountAttributes(prefix: string, { amount, unit }: TracedAmount): Attri
 function responseAttributes(response: PaywallResponse): Attributes {
   const attributes: Attributes = {
     'http.response.status_code': response.status,
-    'tollway.outcome': response.offers === undefined ? 'refused' : 'challenged',
+    'tollway.outcome': outcomeOf(response),
   };
   if (response.problem !== undefined) attributes['tollway.error.code'] = response.problem.code;
   return attributes;
+}
+
+/** A 402 or 401 with offers, another refusal, or the engine's own answer (a preflight, a session's). */
+function outcomeOf(response: PaywallResponse): 'challenged' | 'refused' | 'answered' {
+  if (response.offers !== undefined) return 'challenged';
+  return response.status >= 400 ? 'refused' : 'answered';
 }
 
 /** The problem code of a 5xx answer (a failure of the server's), else undefined. */
