@@ -15,6 +15,9 @@
 // before it), which a burst of load on this shared machine moves least. Challenges are counted over
 // one longer round after a warm-up round, both ways.
 //
+// `TRACING=1 node bench/engine.js` turns the paywall's tracing on (bench/otel.js: the OpenTelemetry
+// SDK, spans batched and dropped): the ratios then include what tracing costs.
+//
 // Imports the built package: run `npm run build -w @tollway/sdk` first. The last line printed is one
 // JSON object (see bench/run-all.js): the worst paid/plain ratio among node, express and fastify,
 // each adapter's ratio, and each adapter's 402 challenges minted per CPU-second.
@@ -28,6 +31,7 @@ import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
 import autocannon from 'autocannon';
+import { registerDroppingProvider, TRACING } from './otel.js';
 
 // `ADAPTERS=node,fastify node bench/engine.js` measures some of them only.
 const ADAPTERS = (process.env.ADAPTERS ?? 'node,express,fastify,hono').split(',');
@@ -94,11 +98,13 @@ async function child(adapter, dir) {
   const network = createDevNetwork({ path: join(dir, 'dev-lightning.sqlite') });
   network.openWallet('shop', { balanceMsat: 0n });
   network.openWallet('agent', { balanceMsat: 10n ** 15n });
+  if (TRACING) registerDroppingProvider();
   const paywall = createPaywall({
     lightning: network.backend('shop'),
     store: createMemoryStore(),
     secrets: [createMasterSecret()],
     rateLimits: { challenges: false, challengesTotal: false },
+    tracing: TRACING,
   });
   const route = paywall.route({ service: 'forecast', price: '10 sat' });
   const url = await serveApp(adapter, paywall, route);
@@ -214,7 +220,7 @@ if (process.argv[2] === 'child') {
   const value = Math.round(worst * 100) / 100;
   console.log(
     JSON.stringify({
-      name: 'engine_paid_throughput',
+      name: TRACING ? 'engine_paid_throughput_traced' : 'engine_paid_throughput',
       value,
       unit: 'ratio',
       baseline: 1,

@@ -19,7 +19,9 @@
 // them from this one at 10 connections. Targets alternate in short rounds so drifts of a shared
 // machine hit all three alike; throughput is all requests over all rounds' time, latencies the
 // median of the rounds. Requests per CPU-second of the serving process are printed too (steadier
-// on a busy machine). Imports the built packages: run `npm run build` first. Takes about a minute.
+// on a busy machine). `TRACING=1` turns the gateway's tracing on (bench/otel.js: the OpenTelemetry
+// SDK, spans batched and dropped). Imports the built packages: run `npm run build` first. Takes
+// about a minute.
 // It prints a JSON line for gRPC and one for WebSockets, then, last, the HTTP one (see
 // bench/run-all.js).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +34,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import autocannon from 'autocannon';
 import { WebSocket, WebSocketServer } from 'ws';
+import { registerDroppingProvider, TRACING } from './otel.js';
 import {
   answerCpuQuestions,
   cpuMs,
@@ -117,11 +120,13 @@ async function child(role, options) {
   } else {
     const { parseGatewayConfig } = await import('../packages/cli/dist/gateway/config.js');
     const { createGateway } = await import('../packages/cli/dist/gateway/gateway.js');
+    if (TRACING) registerDroppingProvider();
     const config = parseGatewayConfig({
       listen: '127.0.0.1:0',
       dataDir: options.dataDir,
       lightning: options.lightning,
       metrics: { enabled: true },
+      tracing: { enabled: TRACING },
       services: options.services ?? [
         { name: 'weather', upstream: options.upstream, price: '1 sat' },
       ],

@@ -597,6 +597,7 @@ const configSchema = z
         public: z.boolean().default(false),
       })
       .default({ enabled: true, public: false }),
+    tracing: z.strictObject({ enabled: z.boolean().default(false) }).default({ enabled: false }),
     paywall: z
       .strictObject({
         realm: z.string().min(1).exactOptional(),

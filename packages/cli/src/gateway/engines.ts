@@ -100,6 +100,8 @@ export interface EngineShared {
   secrets: readonly string[];
   logger: GatewayLogger;
   x402?: OfferKind;
+  /** OpenTelemetry spans for every request (the config's `tracing.enabled`). */
+  tracing: boolean;
 }
 
 /** The paywall engine of `settings`; throws `invalid_config` for settings the engine refuses. */
@@ -109,6 +111,7 @@ export function createEngine(settings: EngineSettings, shared: EngineShared): Pa
     store: shared.store,
     secrets: shared.secrets,
     logger: shared.logger,
+    tracing: shared.tracing,
     // Engines of equal settings count freebies and rate limits together, on every instance.
     sharedLimits: { scope: limitScope(settings) },
     ...(settings.realm === undefined ? {} : { realm: settings.realm }),

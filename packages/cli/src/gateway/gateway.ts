@@ -37,6 +37,7 @@ import {
 } from './request-handler.js';
 import { loadSecrets } from './secrets.js';
 import { openServiceRegistry } from './service-registry.js';
+import { loadUpstreamTracer } from './tracing.js';
 import { createWebSocketProxy } from './websocket.js';
 
 export type { GatewayLogger } from './logger.js';
@@ -167,7 +168,8 @@ const silentLogger: GatewayLogger = { info: () => {}, warn: () => {}, error: () 
 /**
  * Checks a config as deeply as possible without opening anything: every service is compiled by a
  * real engine (prices, durations, scopes), the Lightning connection string is parsed, CA files are
- * read. Throws `invalid_config` naming the field and the reason.
+ * read, and `@opentelemetry/api` is imported when `tracing.enabled` is set. Throws
+ * `invalid_config` naming the field and the reason.
  *
  * @example
  * ```ts
@@ -191,9 +193,10 @@ export async function checkGatewayConfig(
       baseDir,
     });
     const state = buildState(config, services, new Map(), (settings) =>
-      createEngine(settings, { lightning, store, secrets, logger: silentLogger }),
+      createEngine(settings, { lightning, store, secrets, logger: silentLogger, tracing: false }),
     );
     for (const upstream of state.table.upstreams) upstreams.pool(upstream);
+    if (config.tracing.enabled) await loadUpstreamTracer();
   } finally {
     await upstreams.close();
     await lightning.close();
@@ -263,11 +266,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       redeeming.unref();
       closers.push(async () => clearInterval(redeeming));
     }
+    const tracer = initial.tracing.enabled ? await loadUpstreamTracer() : undefined;
+    // Closers run in reverse: the spans are flushed once the requests drained and the engines
+    // closed.
+    if (tracer !== undefined) closers.push(() => tracer.flush());
     const shared = {
       lightning,
       store,
       secrets: loaded.secrets,
       logger,
+      tracing: initial.tracing.enabled,
       ...(x402 === undefined ? {} : { x402 }),
     };
 
@@ -311,6 +319,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       sockets,
       metrics,
       logger,
+      tracer,
     };
 
     function serve(

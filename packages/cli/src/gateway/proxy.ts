@@ -21,6 +21,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { openAnswer } from './outcome.js';
 import { sendProblem } from './problem.js';
 import type { Service } from './services.js';
+import type { UpstreamTracer } from './tracing.js';
 
 /** Default timeouts, ms: connecting, waiting for response headers, and between body chunks. */
 export const DEFAULT_TIMEOUTS = { connect: 10_000, response: 60_000, idle: 300_000 } as const;
@@ -207,6 +208,10 @@ export interface ForwardRequest {
   body?: Uint8Array | undefined;
   /** How a metered answer (the charge has a meter) is read; see metered-answer.ts. */
   metered?: MeteredCall | undefined;
+  /** Starts the upstream call's span, when tracing is on. */
+  tracer?: UpstreamTracer | undefined;
+  /** The engine's trace context of the request (its pass decision's `traceContext`). */
+  traceContext?: unknown;
 }
 
 /** The `X-Tollway-*` headers that tell the upstream how the request was paid for. */
@@ -402,11 +407,19 @@ export function forward(request: ForwardRequest): Promise<void> {
   const meter = charge?.meter;
   // A metered answer is read by the gateway: it is asked for uncompressed.
   const reframed = request.body !== undefined || meter !== undefined;
+  const path = service.rewrite(req.url ?? '/');
+  const method = req.method ?? 'GET';
+  const span = request.tracer?.start(request.traceContext, {
+    method,
+    origin: service.origin,
+    path: path.split('?')[0] ?? path,
+    service: service.name,
+  });
   return new Promise((resolve) => {
     pool.stream(
       {
-        path: service.rewrite(req.url ?? '/'),
-        method: (req.method ?? 'GET') as 'GET',
+        path,
+        method: method as 'GET',
         headers: reframed
           ? bufferedHeaders(upstream.headers, request.body?.byteLength)
           : upstream.headers,
@@ -418,6 +431,7 @@ export function forward(request: ForwardRequest): Promise<void> {
       ({ statusCode, headers }) => {
         metrics.upstream(service.name, (performance.now() - sentAt) / 1000);
         answered = true;
+        span?.answered(statusCode);
         const headersWith = (extra: ReadonlyArray<[string, string]>) =>
           downstreamHeaders(headers, request.responseHeaders, extra);
         const onReplaced = () => {
@@ -443,11 +457,14 @@ export function forward(request: ForwardRequest): Promise<void> {
         // charge committed when the upstream's status arrived is released too, if its head was
         // held back: a metered JSON answer).
         const released = answered && res.headersSent ? [] : (charge?.release() ?? []);
+        if (error !== null && cancelled) span?.end('client_closed');
+        else if (error === null || replaced) span?.end();
         if (error !== null && !cancelled && !replaced) {
           const code =
             'code' in error && TIMEOUT_ERRORS.has(String(error.code))
               ? 'upstream_timeout'
               : 'upstream_unavailable';
+          span?.end(code);
           metrics.upstreamError(service.name, code);
           if (res.headersSent) {
             res.destroy(error);

@@ -29,6 +29,7 @@ import { readFraming } from './request-framing.js';
 import { readRequestTarget } from './request-target.js';
 import type { ServiceRegistry } from './service-registry.js';
 import type { Service } from './services.js';
+import type { UpstreamTracer } from './tracing.js';
 import type { WebSocketProxy } from './websocket.js';
 
 /** Where the admin surface lives on every listener that serves it. */
@@ -52,6 +53,8 @@ export interface GatewayParts {
   sockets: WebSocketProxy;
   metrics: GatewayMetrics;
   logger: GatewayLogger;
+  /** Starts the upstream calls' spans, when `tracing.enabled`. */
+  tracer: UpstreamTracer | undefined;
 }
 
 /** A request's framing, canonical target and host, or the problem that refuses it. */
@@ -346,6 +349,8 @@ function answerDecision(
     trustProxy,
     metrics,
     startedAt,
+    tracer: parts.tracer,
+    traceContext: decision.traceContext,
   };
   if (service.llm === undefined) return forward(forwarded);
   return forwardLlm(parts, forwarded, request, path, service.llm);

@@ -9,6 +9,7 @@ import {
   send,
   toJson,
 } from '../../test/adapters/conformance.js';
+import { describeTracing } from '../../test/adapters/tracing.js';
 import { createDevSetup, createMemoryLogger, payL402 } from '../../test/support/paywall.js';
 import { createPaywall } from '../server/paywall.js';
 import { createMasterSecret } from '../server/root-keys.js';
@@ -53,6 +54,7 @@ const harness: AdapterHarness = {
 };
 
 describeConformance(harness);
+describeTracing(harness);
 
 describe('express adapter specifics', () => {
   let dev: ReturnType<typeof createDevSetup>;

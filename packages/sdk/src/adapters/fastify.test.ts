@@ -8,6 +8,7 @@ import {
   send,
   toJson,
 } from '../../test/adapters/conformance.js';
+import { describeTracing } from '../../test/adapters/tracing.js';
 import { createDevSetup, createMemoryLogger } from '../../test/support/paywall.js';
 import { createPaywall } from '../server/paywall.js';
 import { createMasterSecret } from '../server/root-keys.js';
@@ -54,6 +55,7 @@ const harness: AdapterHarness = {
 };
 
 describeConformance(harness);
+describeTracing(harness);
 describeSqliteConcurrency(harness);
 
 describe('fastify adapter specifics', () => {

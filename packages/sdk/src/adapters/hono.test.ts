@@ -9,6 +9,7 @@ import {
   send,
   toJson,
 } from '../../test/adapters/conformance.js';
+import { describeTracing } from '../../test/adapters/tracing.js';
 import { headerValues } from '../../test/support/paywall.js';
 import type { PaywallDecision, PaywallRequest } from '../server/types.js';
 import { type HonoPaywallOptions, type PaywallEnv, requirePayment } from './hono.js';
@@ -68,6 +69,7 @@ const harness: AdapterHarness = {
 };
 
 describeConformance(harness);
+describeTracing(harness);
 
 /** Serves one free route and returns what the engine was given. */
 async function translated(options: Partial<HonoPaywallOptions>, init: Parameters<typeof send>[1]) {

@@ -9,6 +9,7 @@ import {
   send,
   toJson,
 } from '../../test/adapters/conformance.js';
+import { describeTracing } from '../../test/adapters/tracing.js';
 import type { PaywallRequest } from '../server/types.js';
 import { createPaywallRequest, type PaidRequest, withPaywall } from './node.js';
 
@@ -72,6 +73,7 @@ const harness: AdapterHarness = {
 };
 
 describeConformance(harness);
+describeTracing(harness);
 describeSqliteConcurrency(harness);
 await describePostgresConcurrency(harness);
 

@@ -10,6 +10,7 @@
 import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
 import type { Tags } from './call-tags.js';
+import { type CallTrace, heldAttributes, paymentAttributes } from './call-trace.js';
 import {
   acquiredOf,
   type CredentialTarget,
@@ -45,6 +46,8 @@ export interface CredentialNeed {
   /** The call's request and body, for a session's top-up (sent as the call is). */
   request: OutgoingRequest;
   body: Uint8Array | undefined;
+  /** The call's spans, when tracing is on. */
+  trace: CallTrace | undefined;
 }
 
 /** The request a saved credential would serve: path, method, and the services offered for it. */
@@ -108,7 +111,7 @@ function noPayableOffer(url: URL, parsed: ParsedOffers, ranked: RankedOffers): T
  * that the budget accepts.
  */
 async function payOffer(context: PayingContext, need: CredentialNeed): Promise<Acquired> {
-  const { url, parsed } = need;
+  const { url, parsed, trace } = need;
   const { preferences } = context;
   const { byNetwork, failure } = await walletsByNetwork(context);
   const ranked = rankOffers(parsed.offers, { preferences, networks: new Set(byNetwork.keys()) });
@@ -117,28 +120,51 @@ async function payOffer(context: PayingContext, need: CredentialNeed): Promise<A
   const lightningRank =
     best === undefined ? preferences.length : preferences.indexOf(best.protocol);
   if (evm !== undefined && preferences.indexOf('x402') < lightningRank) {
-    return payX402(context, { offer: evm, url, tags: need.tags() });
+    return paidIn(trace, () => payX402(context, { offer: evm, url, tags: need.tags(), trace }));
   }
   if (ranked.candidates.length === 0) throw failure ?? noPayableOffer(url, parsed, ranked);
   const candidates = preferSessions(ranked.candidates, context.sessions.expectedCalls);
-  const { offer, reservation } = await chooseOffer(candidates, (o) =>
-    reserveSpend(context, lightningSpend(context, o, { url, tags: need.tags() })),
-  );
+  const choose = () =>
+    chooseOffer(candidates, (o) =>
+      reserveSpend(context, lightningSpend(context, o, { url, tags: need.tags() })),
+    );
+  const { offer, reservation } = await (trace === undefined
+    ? choose()
+    : trace.step('tollway.budget', async (span) => {
+        const chosen = await choose();
+        span.setAttributes(heldAttributes(chosen.reservation));
+        return chosen;
+      }));
   context.emit({ type: 'chosen', url: url.href, offer });
   const wallet = byNetwork.get(offer.invoice.network) as LightningBackend;
   const { scope, method } = need;
   if (offer.protocol !== 'mpp-session') {
-    return payLightning(context, { offer, reservation, wallet, url, scope });
+    return paidIn(trace, () => payLightning(context, { offer, reservation, wallet, url, scope }));
   }
   const payment = { offer, reservation, wallet, url, scope, method };
   // A session whose bearer credential was refused for want of funds is topped up, not replaced.
   const session = await refusedSession(context, url.origin, need.refused);
-  if (session === undefined) return openSession(context, payment);
-  return topUpSession(context, {
-    ...payment,
-    session,
-    request: need.request,
-    ...(need.body === undefined ? {} : { body: need.body }),
+  if (session === undefined) return paidIn(trace, () => openSession(context, payment));
+  return paidIn(trace, () =>
+    topUpSession(context, {
+      ...payment,
+      session,
+      request: need.request,
+      ...(need.body === undefined ? {} : { body: need.body }),
+    }),
+  );
+}
+
+/** Runs a payment in the call's `tollway.pay` span, whose attributes, and the call's, say what it paid. */
+function paidIn(trace: CallTrace | undefined, pay: () => Promise<Acquired>): Promise<Acquired> {
+  if (trace === undefined) return pay();
+  return trace.step('tollway.pay', async (span) => {
+    const acquired = await pay();
+    if (acquired.payment !== undefined) {
+      span.setAttributes(paymentAttributes(acquired.payment));
+      trace.paid(acquired.payment);
+    }
+    return acquired;
   });
 }
 

@@ -7,8 +7,10 @@
  *
  * @internal
  */
+import type { Tracing } from '../internal/tracing.js';
 import { type McpToolCallMessage, toolCallOf } from '../x402/mcp-messages.js';
 import { callTags, type Tags, tagsOf } from './call-tags.js';
+import { type CallTrace, startCallTrace, tracingOf } from './call-trace.js';
 import { noteCharge } from './charges.js';
 import { acquiredOf, findSavedCredential, keepSingleUse } from './credentials.js';
 import { bufferedBody, type OutgoingRequest, outgoingRequest, send } from './http-exchange.js';
@@ -36,6 +38,8 @@ export interface Call {
   /** Credentials this call got for refusals (saved by another call, or paid). */
   acquired: number;
   tags: () => Tags;
+  /** The call's spans, when tracing is on. */
+  trace: CallTrace | undefined;
 }
 
 const payments = new WeakMap<Response, PaymentInfo>();
@@ -115,40 +119,88 @@ async function nextCredential(
  *
  * @internal
  */
-export async function payingCall(
+export function payingCall(
   context: PayingContext,
   input: string | URL | Request,
   init?: PayingRequestInit,
 ): Promise<Response> {
-  const request = outgoingRequest(input, init);
-  const body = await bufferedBody(context, request);
-  const { url } = request;
-  const tool = toolCallOf(request.method, body);
-  await ensureResumed(context);
-  await context.flights.settled(url.origin, url.pathname);
-  const current = await cachedCredential(context, request);
-  const tags = callTags(context, tagsOf(init), body);
-  const call: Call = { request, body, url, tool, current, payment: undefined, acquired: 0, tags };
-  for (;;) {
+  const tracing = tracingOf(context);
+  if (tracing === undefined) return runCall(context, input, init, undefined);
+  return tracing.then((loaded) => runCall(context, input, init, loaded));
+}
+
+/** Sends the request with the call's current credential, in a span when traced. */
+function sendTraced(context: PayingContext, call: Call): Promise<Response> {
+  const { trace } = call;
+  if (trace === undefined) return sendCurrent(context, call);
+  return trace.step(call.acquired === 0 ? 'tollway.send' : 'tollway.retry', async (span) => {
     const response = await sendCurrent(context, call);
-    if (call.acquired > 0) context.emit({ type: 'retry', url: url.href, status: response.status });
-    if (call.current?.protocol === 'x402') {
-      await (await import('./refusal.js')).noteX402Outcome(context, call, response);
-    }
-    const next = await nextCredential(context, call, response);
-    if (next === undefined) {
-      const answer =
-        call.current === undefined
-          ? response
-          : await noteCharge(context, { url, credential: call.current, tags }, response);
-      if (call.current?.protocol === 'mpp-session' && call.current.account !== undefined) {
-        noteSessionUse(context, call.current.account);
+    span.setAttribute('http.response.status_code', response.status);
+    return response;
+  });
+}
+
+/** How a call got its answer: with its own payment, a credential saved before, or none. */
+function outcomeOf(call: Call): 'paid' | 'reused' | 'none' {
+  if (call.payment !== undefined) return 'paid';
+  return call.current === undefined ? 'none' : 'reused';
+}
+
+/** {@link payingCall}, in its spans when `tracing` is given. */
+async function runCall(
+  context: PayingContext,
+  input: string | URL | Request,
+  init: PayingRequestInit | undefined,
+  tracing: Tracing | undefined,
+): Promise<Response> {
+  const request = outgoingRequest(input, init);
+  const trace = tracing === undefined ? undefined : startCallTrace(tracing, request);
+  try {
+    const body = await bufferedBody(context, request);
+    const { url } = request;
+    const tool = toolCallOf(request.method, body);
+    await ensureResumed(context);
+    await context.flights.settled(url.origin, url.pathname);
+    const current = await cachedCredential(context, request);
+    const tags = callTags(context, tagsOf(init), body);
+    const call: Call = {
+      request,
+      body,
+      url,
+      tool,
+      current,
+      payment: undefined,
+      acquired: 0,
+      tags,
+      trace,
+    };
+    for (;;) {
+      const response = await sendTraced(context, call);
+      if (call.acquired > 0) {
+        context.emit({ type: 'retry', url: url.href, status: response.status });
       }
-      if (call.payment !== undefined) payments.set(answer, call.payment);
-      return answer;
+      if (call.current?.protocol === 'x402') {
+        await (await import('./refusal.js')).noteX402Outcome(context, call, response);
+      }
+      const next = await nextCredential(context, call, response);
+      if (next === undefined) {
+        const answer =
+          call.current === undefined
+            ? response
+            : await noteCharge(context, { url, credential: call.current, tags }, response);
+        if (call.current?.protocol === 'mpp-session' && call.current.account !== undefined) {
+          noteSessionUse(context, call.current.account);
+        }
+        if (call.payment !== undefined) payments.set(answer, call.payment);
+        trace?.end(answer, outcomeOf(call));
+        return answer;
+      }
+      call.acquired += 1;
+      call.current = next;
+      call.payment = next.payment;
     }
-    call.acquired += 1;
-    call.current = next;
-    call.payment = next.payment;
+  } catch (error) {
+    trace?.fail(error);
+    throw error;
   }
 }

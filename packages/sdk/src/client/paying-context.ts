@@ -6,6 +6,7 @@
  * @internal
  */
 import { TollwayError } from '../errors.js';
+import type { Tracing } from '../internal/tracing.js';
 import type { LightningBackend, LightningNetwork } from '../lightning/types.js';
 import type { TokenReach } from './credentials.js';
 import { createMemoryClientStore } from './memory-store.js';
@@ -66,6 +67,10 @@ export interface PayingContext {
   readonly sessions: PayingFetchSessionOptions;
   /** When this process last used each session, unix ms (for the idle close). */
   readonly sessionsUsed: Map<string, number>;
+  /** Whether the options turn tracing on. */
+  readonly tracingOn: boolean;
+  /** `@opentelemetry/api` and the tracer, once the first traced call asked for them. */
+  tracing: Promise<Tracing> | undefined;
 }
 
 const DEFAULT_MAX_FEE_MSAT = 10_000n;
@@ -116,5 +121,7 @@ export function createPayingContext(options: PayingFetchOptions): PayingContext 
     resumed: undefined,
     sessions: options.sessions ?? {},
     sessionsUsed: new Map(),
+    tracingOn: options.tracing === true,
+    tracing: undefined,
   };
 }

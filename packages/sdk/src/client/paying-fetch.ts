@@ -116,6 +116,12 @@ export interface PayingFetchOptions {
   onEvent?: (event: PayingFetchEvent) => void;
   /** Pays x402 offers too (add `'x402'` to `preferences`). */
   x402?: PayingFetchX402Options;
+  /**
+   * OpenTelemetry spans for every call (docs/guides/tracing.md), from the globally registered
+   * tracer provider. Needs `@opentelemetry/api` installed (an optional peer), imported on the
+   * first call. Default `false`: nothing is loaded.
+   */
+  tracing?: boolean;
 }
 
 /**

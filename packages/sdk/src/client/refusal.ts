@@ -54,6 +54,7 @@ function needOf(call: Call, scope: string, parsed: ParsedOffers): CredentialNeed
     tags: call.tags,
     request: call.request,
     body: call.body,
+    trace: call.trace,
   };
 }
 
@@ -70,7 +71,17 @@ export async function answerRefusal(
   const { url, current } = call;
   const withCredential = current !== undefined;
   context.emit({ type: 'challenge', url: url.href, status: response.status, withCredential });
-  const parsed = await readOffers(response, context.now());
+  const { trace } = call;
+  const parsed = await (trace === undefined
+    ? readOffers(response, context.now())
+    : trace.step('tollway.offers', async (span) => {
+        const read = await readOffers(response, context.now());
+        span.setAttributes({
+          'tollway.offers': read.offers.map((offer) => offer.protocol),
+          'tollway.offers.rejected': read.rejected.length,
+        });
+        return read;
+      }));
   context.emit({ type: 'offers', url: url.href, offers: parsed.offers, rejected: parsed.rejected });
   // A 401 without any offer is not a payment challenge: it is the answer.
   if (response.status === 401 && parsed.offers.length === 0 && parsed.rejected.length === 0) {

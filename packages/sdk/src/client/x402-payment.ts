@@ -11,6 +11,7 @@ import type { SignedX402Payment } from '../x402/evm-wallet.js';
 import { parsePaymentResponseHeader } from '../x402/payment-response.js';
 import { parseXPaymentResponseHeader } from '../x402/v1.js';
 import type { Tags } from './call-tags.js';
+import { type CallTrace, heldAttributes } from './call-trace.js';
 import type { Offer, X402Offer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingFetchX402Options, PaymentInfo } from './paying-fetch.js';
@@ -86,12 +87,18 @@ async function x402Spend(
  */
 export async function payX402(
   context: PayingContext,
-  params: { offer: X402Offer; url: URL; tags: Tags },
+  params: { offer: X402Offer; url: URL; tags: Tags; trace?: CallTrace | undefined },
 ): Promise<Acquired> {
-  const { offer, url } = params;
+  const { offer, url, trace } = params;
   const x402 = context.x402 as PayingFetchX402Options;
   const request = await x402Spend(x402, offer, params);
-  const reservation = await reserveSpend(context, request);
+  const reservation = await (trace === undefined
+    ? reserveSpend(context, request)
+    : trace.step('tollway.budget', async (span) => {
+        const held = await reserveSpend(context, request);
+        span.setAttributes(heldAttributes(held));
+        return held;
+      }));
   let signed: SignedX402Payment;
   try {
     signed = await x402.wallet.sign(offer, context.now());

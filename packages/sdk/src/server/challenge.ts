@@ -88,14 +88,14 @@ export async function challenge(
   }
   let minted: MintedOffer[];
   try {
-    const kinds = offeredKinds(context, exchange);
-    minted = await mintOffers(
-      context,
-      exchange,
-      extras.preview === true ? kinds.filter((kind) => kind.invoice === false) : kinds,
-      quote,
-      amountMsat,
-    );
+    const all = offeredKinds(context, exchange);
+    const kinds = extras.preview === true ? all.filter((kind) => kind.invoice === false) : all;
+    const { trace } = exchange;
+    minted = await (trace === undefined
+      ? mintOffers(context, exchange, kinds, quote, amountMsat)
+      : trace.step('tollway.challenge', () =>
+          mintOffers(context, exchange, kinds, quote, amountMsat),
+        ));
   } catch (error) {
     const code = isTollwayError(error) ? error.code : undefined;
     context.logger.warn({ err: error, code }, 'no invoice for a payment challenge');
@@ -171,6 +171,12 @@ async function mintOffers(
     const part = kind.offer(shared);
     if (part !== undefined) minted.push({ kind: kind.name, part });
   }
+  exchange.trace?.set({
+    'tollway.price.amount': quote.msat.toString(),
+    'tollway.price.unit': 'msat',
+    'tollway.offers': minted.map((offer) => offer.kind),
+    ...(invoice === undefined ? {} : { 'tollway.payment.hash': invoice.paymentHash }),
+  });
   if (invoice !== undefined) {
     context.invoices.noteCreated(invoice.paymentHash, amountMsat);
     context.recorder.challenge({

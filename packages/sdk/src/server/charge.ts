@@ -89,8 +89,11 @@ export async function charge(
     context.recorder.firstSight(proof, route);
     return pass(context, exchange, payment, proof.headers);
   }
+  const { trace } = exchange;
   const reserved = await storeCall(context, () =>
-    reserve(context, exchange, proof, quote, payment),
+    trace === undefined
+      ? reserve(context, exchange, proof, quote, payment)
+      : trace.step('tollway.reserve', () => reserve(context, exchange, proof, quote, payment)),
   );
   if (!('value' in reserved)) return respond(context, exchange, reserved);
   if (!reserved.value.ok) return challenge(context, exchange, reserved.value.refusal);
@@ -102,7 +105,9 @@ export async function charge(
   const reportsOutcome = exchange.request.reportsOutcome === true;
   if (proof.settle !== undefined && (!reportsOutcome || proof.settleAfter !== true)) {
     // Settled before the handler runs (`upfront`, or a caller that reports no outcome).
-    const final = await settle(context, exchange, proof, reservation);
+    const final = await (trace === undefined
+      ? settle(context, exchange, proof, reservation)
+      : trace.step('tollway.settle', () => settle(context, exchange, proof, reservation)));
     if (final.kind === 'respond') return final;
     const decision = pass(context, exchange, payment, [...proof.headers, ...final.headers]);
     if (decision.kind === 'pass' && final.settlement !== undefined) {

@@ -3,6 +3,7 @@
  * checked once, and the state its requests share (caches, limiters, revocations, records).
  */
 import { TollwayError } from '../errors.js';
+import type { Tracing } from '../internal/tracing.js';
 import type { LightningBackend } from '../lightning/types.js';
 import type { RateSource } from '../money.js';
 import { type BalanceLeases, createBalanceLeases } from './balance-leases.js';
@@ -73,6 +74,10 @@ export interface PaywallContext {
   readonly rootKeys: RootKeys;
   /** When sessions are offered: how long an unused one stays open, ms. */
   readonly sessionIdleMs: number | undefined;
+  /** Whether the options turn tracing on (`tracing` is loaded when the paywall starts). */
+  readonly tracingOn: boolean;
+  /** The OpenTelemetry API and tracer, once loaded; undefined while tracing is off. */
+  tracing: Tracing | undefined;
 }
 
 const DEFAULT_REALM = 'tollway';
@@ -147,6 +152,8 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
             options.sessions.idleTimeout ?? DEFAULT_SESSION_IDLE,
             'sessions.idleTimeout',
           ) * 1000,
+    tracingOn: options.tracing === true,
+    tracing: undefined,
     inflight: createInflight({ store, logger, now, ttlMs }),
     leases: createBalanceLeases({ store, logger, now, ttlMs }),
   };

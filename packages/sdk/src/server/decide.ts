@@ -2,6 +2,8 @@
  * The decision for one request: a CORS preflight, a free or allow-listed path, a credential (seen
  * before, or read by the offer kinds), a freebie, or a 402 with fresh offers.
  */
+import { isPromiseLike } from '../internal/promise.js';
+import { errorType } from '../internal/tracing.js';
 import { passFree, respond } from './answers.js';
 import { challenge } from './challenge.js';
 import type { PaywallContext } from './context.js';
@@ -13,13 +15,40 @@ import { pathWithin } from './path.js';
 import type { Route } from './route.js';
 import type { PaywallDecision, PaywallRequest } from './types.js';
 
-/** Decides `request` for `route` on a started paywall (see the module comment). */
+/**
+ * Decides `request` for `route` on a started paywall (see the module comment), in its spans when
+ * tracing is on.
+ */
 export function decide(
   context: PaywallContext,
   request: PaywallRequest,
   route: Route,
 ): PaywallDecision | Promise<PaywallDecision> {
-  const exchange = createExchange(context, request, route);
+  const exchange = createExchange(context, request, route, context.tracing);
+  const { trace } = exchange;
+  if (trace === undefined) return decideExchange(context, exchange);
+  let decision: PaywallDecision | Promise<PaywallDecision>;
+  try {
+    decision = decideExchange(context, exchange);
+  } catch (error) {
+    trace.failed(errorType(error));
+    throw error;
+  }
+  if (!isPromiseLike(decision)) return trace.decided(decision);
+  return Promise.resolve(decision).then(
+    (decided) => trace.decided(decided),
+    (error: unknown) => {
+      trace.failed(errorType(error));
+      throw error;
+    },
+  );
+}
+
+function decideExchange(
+  context: PaywallContext,
+  exchange: Exchange,
+): PaywallDecision | Promise<PaywallDecision> {
+  const { request, route } = exchange;
   const preflight = context.cors.preflight(request);
   if (preflight !== undefined) return { kind: 'respond', response: preflight };
   if (route.free || allowlisted(context, exchange.path)) {

@@ -3,10 +3,12 @@
  * and its price computed on first use and remembered.
  */
 import { isTollwayError, TollwayError } from '../errors.js';
+import type { Tracing } from '../internal/tracing.js';
 import { type Refusal, unavailable } from './answers.js';
 import { clientNetwork } from './client-network.js';
 import type { PaywallContext } from './context.js';
 import { type PriceRequest, type Quote, quotePrice } from './pricing.js';
+import { type RequestTrace, startRequestTrace } from './request-trace.js';
 import type { Route } from './route.js';
 import type { PaywallRequest } from './types.js';
 
@@ -20,6 +22,8 @@ export interface Exchange {
   readonly method: string;
   /** Unix ms, when the engine took the request. */
   readonly now: number;
+  /** The request's spans, when tracing is on. */
+  readonly trace: RequestTrace | undefined;
   /** The client's network, computed on first use. */
   network(): string;
   /** The request's price, computed once on first use. */
@@ -34,7 +38,7 @@ export function isQuote(value: Quote | Refusal): value is Quote {
 }
 
 /**
- * Starts deciding `request` for `route`.
+ * Starts deciding `request` for `route`, its spans started when `tracing` is given.
  *
  * @example
  * ```ts
@@ -46,8 +50,9 @@ export function createExchange(
   context: PaywallContext,
   request: PaywallRequest,
   route: Route,
+  tracing?: Tracing,
 ): Exchange {
-  return new RequestExchange(context, request, route);
+  return new RequestExchange(context, request, route, tracing);
 }
 
 /** A class, so that a request costs one object: its network and price are computed on first use. */
@@ -57,13 +62,19 @@ class RequestExchange implements Exchange {
   readonly path: string;
   readonly method: string;
   readonly now: number;
+  readonly trace: RequestTrace | undefined;
   readonly #context: PaywallContext;
   readonly #query: string;
   #network: string | undefined;
   #quoted: Promise<Quote | Refusal> | undefined;
   #inputs: Promise<PriceRequest> | undefined;
 
-  constructor(context: PaywallContext, request: PaywallRequest, route: Route) {
+  constructor(
+    context: PaywallContext,
+    request: PaywallRequest,
+    route: Route,
+    tracing: Tracing | undefined,
+  ) {
     const { path, query } = splitTarget(request.url);
     this.request = request;
     this.route = route;
@@ -72,6 +83,14 @@ class RequestExchange implements Exchange {
     this.method = request.method.toUpperCase();
     this.now = context.now();
     this.#context = context;
+    this.trace =
+      tracing === undefined
+        ? undefined
+        : startRequestTrace(
+            tracing,
+            { method: this.method, path, reportsOutcome: request.reportsOutcome === true },
+            route,
+          );
   }
 
   network(): string {

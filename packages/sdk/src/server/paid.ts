@@ -35,7 +35,11 @@ export function paid(
   if (typeof exchange.route.price === 'function') check.quote = () => listedQuote(exchange);
   let verdict: ReturnType<PresentedCredential['verify']>;
   try {
-    verdict = presented.verify(check);
+    const { trace } = exchange;
+    verdict =
+      trace === undefined
+        ? presented.verify(check)
+        : trace.step('tollway.verify', () => presented.verify(check));
   } catch (error) {
     return refusedCredential(context, exchange, error);
   }
@@ -86,6 +90,7 @@ function verified(
     return respond(context, exchange, { ...refusal, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE });
   }
   const proof = verdict.proof;
+  exchange.trace?.set({ 'tollway.payment.hash': proof.paymentHash });
   if (cacheText !== undefined && proof.singleUse === undefined) {
     context.credentials.set(cacheText, presented);
   }

@@ -14,6 +14,7 @@
  */
 
 import { isPromiseLike } from '../internal/promise.js';
+import { loadTracing } from '../internal/tracing.js';
 import type { LightningBackend } from '../lightning/types.js';
 import type { RateSource } from '../money.js';
 import { failedDecision, respond, unavailable } from './answers.js';
@@ -115,6 +116,12 @@ export interface PaywallOptions {
   now?: () => number;
   /** Default: the console. */
   logger?: PaywallLogger;
+  /**
+   * OpenTelemetry spans for every request (docs/guides/tracing.md), from the globally registered
+   * tracer provider. Needs `@opentelemetry/api` installed (an optional peer), imported when the
+   * paywall starts. Default `false`: nothing is loaded and the request path does not change.
+   */
+  tracing?: boolean;
 }
 
 /** A paywall; see {@link createPaywall}. */
@@ -134,7 +141,10 @@ export interface Paywall {
    * limit; undefined when the request is free. Credentials in the request are not read.
    */
   preview(request: PaywallRequest, route: Route): Promise<PaywallResponse | undefined>;
-  /** Prepares the store and loads revocations; `handle` calls it on first use if you did not. */
+  /**
+   * Prepares the store, loads revocations (and, with `tracing`, `@opentelemetry/api`); `handle`
+   * calls it on first use if you did not.
+   */
   init(): Promise<void>;
   /** Stops listening for revocations and writes what is pending. Does not close the store. */
   close(): Promise<void>;
@@ -232,6 +242,7 @@ function createLifecycle(context: PaywallContext): Lifecycle {
   const state = { ready: false };
 
   async function start(): Promise<void> {
+    if (context.tracingOn) context.tracing ??= await loadTracing();
     await store.init();
     unsubscribe = store.subscribeRevocations((revocation) => revoked.add(revocation.tokenId));
     for (const revocation of await store.listRevocations()) revoked.add(revocation.tokenId);

@@ -15,6 +15,7 @@ import type { Exchange } from './exchange.js';
 import type { InflightRef } from './inflight.js';
 import type { PaymentProof } from './offers.js';
 import type { Quote } from './pricing.js';
+import type { RequestTrace, TracedAmount } from './request-trace.js';
 import { retryCharge } from './retry-charge.js';
 import type { Hold } from './store.js';
 import type { PaymentContext } from './types.js';
@@ -75,7 +76,7 @@ export async function reserve(
   }
   const hold = holdOf(proof, quote, heldUntil);
   if (hold !== undefined && refs.length === 0 && leasable(proof, hold)) {
-    return reserveFromLease(context, proof, quote, hold, payment);
+    return reserveFromLease(context, exchange.trace, proof, quote, hold, payment);
   }
   if (hold !== undefined) {
     let held: Awaited<ReturnType<typeof store.hold>>;
@@ -101,8 +102,23 @@ export async function reserve(
     }
   }
   for (const ref of refs) inflight.track(ref);
-  const receipt = receiptOf(proof, hold, payment, spent);
-  return { ok: true, reservation: createReservation(context, refs, hold, receipt) };
+  const held = heldOf(proof, hold);
+  const receipt = receiptOf(proof, hold, held, payment, spent);
+  const trace = exchange.trace;
+  return {
+    ok: true,
+    reservation: createReservation(context, refs, { hold, held, receipt, trace }),
+  };
+}
+
+/** What a request holds, as its receipt states it: of a balance, one use, or the token's price. */
+function heldOf(proof: PaymentProof, hold: Hold | undefined): TracedAmount | undefined {
+  if (hold?.balance !== undefined) {
+    return { amount: hold.balance.amountMsat, unit: proof.draws?.unit ?? 'msat' };
+  }
+  if (hold?.uses !== undefined) return { amount: 1n, unit: 'uses' };
+  if (proof.amountMsat !== undefined) return { amount: proof.amountMsat, unit: 'msat' };
+  return undefined;
 }
 
 /**
@@ -122,6 +138,7 @@ function leasable(proof: PaymentProof, hold: Hold): boolean {
 /** Reserves a price out of the lease of a balance; see {@link leasable}. */
 async function reserveFromLease(
   context: PaywallContext,
+  trace: RequestTrace | undefined,
   proof: PaymentProof,
   quote: Quote | undefined,
   hold: Hold,
@@ -131,7 +148,8 @@ async function reserveFromLease(
   const drawn = await context.leases.draw(hold.tokenId, amountMsat, initialMsat);
   if (!drawn.ok) return { ok: false, refusal: exhausted(proof, quote, drawn.spentMsat) };
   payment.remainingBalanceMsat = drawn.remainingMsat;
-  const receipt = receiptOf(proof, hold, payment, 0n);
+  const held = { amount: amountMsat, unit: 'msat' };
+  const receipt = receiptOf(proof, hold, held, payment, 0n);
   let done = false;
   return {
     ok: true,
@@ -142,11 +160,13 @@ async function reserveFromLease(
       settle(charged = amountMsat) {
         if (done) return;
         done = true;
+        trace?.charged({ amount: charged, unit: 'msat' });
         drawn.settle(charged);
       },
       release() {
         if (done) return;
         done = true;
+        trace?.released(held);
         drawn.release();
       },
     },
@@ -218,31 +238,21 @@ function exhausted(proof: PaymentProof, quote: Quote | undefined, spentMsat: big
 function receiptOf(
   proof: PaymentProof,
   hold: Hold | undefined,
+  held: TracedAmount | undefined,
   payment: PaymentContext,
   spent: bigint,
 ): Array<[string, string]> {
   const { charged, remaining } = RECEIPT_HEADERS;
-  if (proof.draws !== undefined && hold?.balance !== undefined) {
-    const { unit, deposit } = proof.draws;
-    return [
-      [charged, `${hold.balance.amountMsat} ${unit}`],
-      [remaining, `${deposit - spent} ${unit}`],
-    ];
+  if (held === undefined) return [];
+  const receipt: Array<[string, string]> = [[charged, `${held.amount} ${held.unit}`]];
+  if (proof.draws !== undefined) {
+    receipt.push([remaining, `${proof.draws.deposit - spent} ${held.unit}`]);
+  } else if (hold?.balance !== undefined) {
+    receipt.push([remaining, `${payment.remainingBalanceMsat ?? 0n} msat`]);
+  } else if (hold?.uses !== undefined) {
+    receipt.push([remaining, `${payment.remainingUses ?? 0} uses`]);
   }
-  if (hold?.balance !== undefined) {
-    return [
-      [charged, `${hold.balance.amountMsat} msat`],
-      [remaining, `${payment.remainingBalanceMsat ?? 0n} msat`],
-    ];
-  }
-  if (hold?.uses !== undefined) {
-    return [
-      [charged, '1 uses'],
-      [remaining, `${payment.remainingUses ?? 0} uses`],
-    ];
-  }
-  if (proof.amountMsat !== undefined) return [[charged, `${proof.amountMsat} msat`]];
-  return [];
+  return receipt;
 }
 
 /** Releases claims and holds taken before the reservation failed (in the background). */
@@ -255,11 +265,18 @@ function releaseRefs(context: PaywallContext, refs: readonly InflightRef[]): voi
   }
 }
 
+/** What a reservation holds, and what it tells: the receipt, and the request's spans. */
+interface Holding {
+  hold: Hold | undefined;
+  held: TracedAmount | undefined;
+  receipt: Array<[string, string]>;
+  trace: RequestTrace | undefined;
+}
+
 function createReservation(
   context: PaywallContext,
   refs: readonly InflightRef[],
-  hold: Hold | undefined,
-  receipt: Array<[string, string]>,
+  { hold, held, receipt, trace }: Holding,
 ): Reservation {
   const { store, recorder, inflight, logger } = context;
   const heldMsat = hold?.balance?.amountMsat ?? 0n;
@@ -271,6 +288,9 @@ function createReservation(
     settle(amountMsat = heldMsat) {
       if (done) return;
       done = true;
+      if (trace !== undefined && held !== undefined) {
+        trace.charged(hold?.balance === undefined ? held : { amount: amountMsat, unit: held.unit });
+      }
       const charge = { uses: hold?.uses?.count ?? 0, amountMsat };
       for (const ref of refs) {
         recorder.run(async () => {
@@ -291,6 +311,7 @@ function createReservation(
     release() {
       if (done) return;
       done = true;
+      if (held !== undefined) trace?.released(held);
       for (const ref of refs) {
         recorder.run(async () => {
           try {

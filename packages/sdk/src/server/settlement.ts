@@ -43,6 +43,7 @@ export async function settle(
   }
   reservation.settle();
   const { settlement } = outcome;
+  exchange.trace?.charged(settlement);
   context.recorder.settlement({
     ...settlement,
     tokenId: proof.tokenId,

@@ -144,6 +144,14 @@ export type PaywallDecision =
        * draws on that balance, for a connection that goes on after its answer (a WebSocket).
        */
       draw?: BalanceDraw;
+      /**
+       * Set when the paywall's `tracing` is on and the request reports its outcome: the
+       * OpenTelemetry `Context` of the request's `tollway.handler` span. Start the spans of the
+       * work that answers the request in it (the gateway's upstream call does) to nest them
+       * there. Typed `unknown` so that `@opentelemetry/api`, an optional peer, stays out of these
+       * types.
+       */
+      traceContext?: unknown;
     }
   | { kind: 'respond'; response: PaywallResponse };
 
