@@ -610,6 +610,7 @@ const configSchema = z
         strict: z.boolean().exactOptional(),
         challengeExpiry: duration.exactOptional(),
         reservationTtl: duration.exactOptional(),
+        balanceLeases: z.boolean().exactOptional(),
         sessions: z.strictObject({ idleTimeout: duration.exactOptional() }).exactOptional(),
         usdPerBtc: z
           .union([z.string().regex(/^\d+(\.\d+)?$/), z.number().int().positive()], {

@@ -123,6 +123,7 @@ export function createEngine(settings: EngineSettings, shared: EngineShared): Pa
       ? {}
       : { challengeExpiry: settings.challengeExpiry }),
     ...(settings.reservationTtl === undefined ? {} : { reservationTtl: settings.reservationTtl }),
+    ...(settings.balanceLeases === undefined ? {} : { balanceLeases: settings.balanceLeases }),
     ...(settings.sessions === undefined ? {} : { sessions: settings.sessions }),
     ...(settings.usdPerBtc === undefined ? {} : { rates: fixedRate(settings.usdPerBtc) }),
     ...(settings.cors === undefined ? {} : { cors: settings.cors }),

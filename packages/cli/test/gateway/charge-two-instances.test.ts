@@ -3,7 +3,7 @@
  * concurrently through two instances, with upstream failures among the answers, ends exactly at
  * the sum of what was charged; and an instance killed with a request in flight releases what that
  * request held within `paywall.reservationTtl`, so the credential works on another instance.
- * Balances are drawn from each instance's lease of them (balance-leases.ts): two instances share
+ * Balances are drawn from each instance's lease of them (`balanceLeases`): two instances share
  * the last units of one, and the lease of an instance killed with SIGKILL returns to the balance
  * after the ttl, with the payer charged exactly what was served and written.
  * Needs `npm run build` (CI builds before testing).
@@ -72,7 +72,7 @@ beforeAll(async () => {
         `store: ${database}`,
         `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
         'secrets: { env: TOLLWAY_TEST_SECRETS }',
-        `paywall: { reservationTtl: ${TTL_MS / 1000}s, rateLimits: { challenges: false } }`,
+        `paywall: { reservationTtl: ${TTL_MS / 1000}s, balanceLeases: true, rateLimits: { challenges: false } }`,
         'services:',
         '  - { name: prepaid, path: /prepaid, upstream: "${UPSTREAM}", price: 5 sat, balance: 100 sat }',
         '  - { name: once, path: /once, upstream: "${UPSTREAM}", price: 5 sat, uses: 1 }',

@@ -32,7 +32,7 @@ export function createBalanceDraw(
   return {
     initialMsat,
     async hold(amountMsat) {
-      await context.leases.giveBack(account);
+      await context.leases?.giveBack(account);
       const id = bytesToHex(randomBytes(16));
       const at = now();
       const held = await store.hold(

@@ -69,7 +69,8 @@ export interface PaywallContext {
   /** The holds and claims of requests still running. */
   readonly inflight: Inflight;
   /** This instance's slices of prepaid balances, drawn on in memory. */
-  readonly leases: BalanceLeases;
+  /** Set when `balanceLeases` is on. */
+  readonly leases: BalanceLeases | undefined;
   /** The keys tokens are minted and checked under. */
   readonly rootKeys: RootKeys;
   /** When sessions are offered: how long an unused one stays open, ms. */
@@ -155,7 +156,10 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
     tracingOn: options.tracing === true,
     tracing: undefined,
     inflight: createInflight({ store, logger, now, ttlMs }),
-    leases: createBalanceLeases({ store, logger, now, ttlMs }),
+    leases:
+      options.balanceLeases === true
+        ? createBalanceLeases({ store, logger, now, ttlMs })
+        : undefined,
   };
 }
 

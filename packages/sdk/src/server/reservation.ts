@@ -10,6 +10,7 @@ import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
 import type { Refusal } from './answers.js';
+import type { BalanceLeases } from './balance-leases.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { InflightRef } from './inflight.js';
@@ -75,8 +76,9 @@ export async function reserve(
     refs.push({ kind: 'claim', key });
   }
   const hold = holdOf(proof, quote, heldUntil);
-  if (hold !== undefined && refs.length === 0 && leasable(proof, hold)) {
-    return reserveFromLease(context, exchange.trace, proof, quote, hold, payment);
+  const { leases } = context;
+  if (hold !== undefined && refs.length === 0 && leases !== undefined && leasable(proof, hold)) {
+    return reserveFromLease(leases, exchange.trace, proof, quote, hold, payment);
   }
   if (hold !== undefined) {
     let held: Awaited<ReturnType<typeof store.hold>>;
@@ -123,7 +125,8 @@ function heldOf(proof: PaymentProof, hold: Hold | undefined): TracedAmount | und
 
 /**
  * Whether the hold is a price out of a prepaid balance and nothing else: drawn from this
- * instance's lease of the balance (balance-leases.ts) instead of a hold of its own.
+ * instance's lease of the balance (balance-leases.ts, when `balanceLeases` is on) instead of a
+ * hold of its own.
  */
 function leasable(proof: PaymentProof, hold: Hold): boolean {
   return (
@@ -137,7 +140,7 @@ function leasable(proof: PaymentProof, hold: Hold): boolean {
 
 /** Reserves a price out of the lease of a balance; see {@link leasable}. */
 async function reserveFromLease(
-  context: PaywallContext,
+  leases: BalanceLeases,
   trace: RequestTrace | undefined,
   proof: PaymentProof,
   quote: Quote | undefined,
@@ -145,7 +148,7 @@ async function reserveFromLease(
   payment: PaymentContext,
 ): Promise<Reserved> {
   const { amountMsat, initialMsat } = hold.balance ?? { amountMsat: 0n, initialMsat: 0n };
-  const drawn = await context.leases.draw(hold.tokenId, amountMsat, initialMsat);
+  const drawn = await leases.draw(hold.tokenId, amountMsat, initialMsat);
   if (!drawn.ok) return { ok: false, refusal: exhausted(proof, quote, drawn.spentMsat) };
   payment.remainingBalanceMsat = drawn.remainingMsat;
   const held = { amount: amountMsat, unit: 'msat' };

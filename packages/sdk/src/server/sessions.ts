@@ -189,7 +189,7 @@ async function creditTopUp(
   session: Extract<SessionRequest, { action: 'topUp' }>,
 ): Promise<Refusal | undefined> {
   const { store } = context;
-  await context.leases.giveBack(session.paymentHash);
+  await context.leases?.giveBack(session.paymentHash);
   const held = await holdWhatIsLeft(context, session.paymentHash, session.depositMsat);
   if (held === undefined) {
     return {
