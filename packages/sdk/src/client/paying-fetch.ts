@@ -51,6 +51,8 @@ export type PayingFetchEvent =
   | { type: 'cached'; url: string; protocol: ClientProtocol }
   | { type: 'retry'; url: string; status: number }
   | { type: 'session-closed'; session: ClosedSession }
+  | { type: 'session-topped-up'; url: string; sessionId: string }
+  | { type: 'session-top-up-failed'; url: string; sessionId: string; error: unknown }
   | { type: 'session-close-failed'; error: unknown };
 
 /**

@@ -70,11 +70,15 @@ export interface PaywallContext {
   readonly rootKeys: RootKeys;
   /** When sessions are offered: how long an unused one stays open, ms. */
   readonly sessionIdleMs: number | undefined;
+  /** How long a session's streamed answer waits for a top-up before it ends, ms. */
+  readonly sessionTopUpMs: number;
 }
 
 const DEFAULT_REALM = 'tollway';
 const DEFAULT_RESERVATION_TTL = '60s';
 const DEFAULT_SESSION_IDLE = '5m';
+/** The draft's recommended wait for a top-up of a streaming session. */
+const DEFAULT_SESSION_TOP_UP = '60s';
 
 const consoleLogger: PaywallLogger = {
   warn: (context, message) => console.warn(`[tollway] ${message}`, context),
@@ -142,6 +146,11 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
             options.sessions.idleTimeout ?? DEFAULT_SESSION_IDLE,
             'sessions.idleTimeout',
           ) * 1000,
+    sessionTopUpMs:
+      parseDuration(
+        options.sessions?.topUpTimeout ?? DEFAULT_SESSION_TOP_UP,
+        'sessions.topUpTimeout',
+      ) * 1000,
     inflight: createInflight({
       store,
       logger,

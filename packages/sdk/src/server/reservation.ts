@@ -47,7 +47,8 @@ export type Reserved = { ok: true; reservation: Reservation } | { ok: false; ref
 
 /**
  * Reserves what `proof` pays this request with (`quote` is its price when it has one), and notes
- * on `payment` what the credential has left once it is charged.
+ * on `payment` what the credential has left once it is charged. With `partial`, a balance that
+ * has less left than the price holds what it has left.
  */
 export async function reserve(
   context: PaywallContext,
@@ -55,6 +56,7 @@ export async function reserve(
   proof: PaymentProof,
   quote: Quote | undefined,
   payment: PaymentContext,
+  partial = false,
 ): Promise<Reserved> {
   const { store, inflight } = context;
   const heldUntil = exchange.now + inflight.ttlMs;
@@ -71,11 +73,17 @@ export async function reserve(
     }
     refs.push({ kind: 'claim', key });
   }
-  const hold = holdOf(proof, quote, heldUntil);
+  let hold = holdOf(proof, quote, heldUntil);
   if (hold !== undefined) {
     let held: Awaited<ReturnType<typeof store.hold>>;
     try {
       held = await store.hold(hold, exchange.now);
+      const left = hold.balance === undefined ? 0n : hold.balance.initialMsat - held.spentMsat;
+      if (!held.ok && partial && hold.balance !== undefined && left > 0n) {
+        // `partial`: what is left, when that is less than the price (the draw holds more later).
+        hold = { ...hold, balance: { ...hold.balance, amountMsat: left } };
+        held = await store.hold(hold, exchange.now);
+      }
     } catch (error) {
       releaseRefs(context, refs);
       throw error;
