@@ -171,6 +171,11 @@ export interface PayingFetchCloseOptions {
   origin?: string;
   /** Leaves every session open (another process, or a later run, may use it). Default false. */
   keepSessions?: boolean;
+  /**
+   * Closes only the sessions this paying fetch used, not those other processes on the store
+   * opened and may be using. Default false.
+   */
+  usedHere?: boolean;
 }
 
 export interface PayingFetch {
@@ -254,8 +259,11 @@ async function close(
 ): Promise<ClosedSession[]> {
   try {
     if (options.keepSessions === true) return [];
-    const { origin } = options;
-    return await closeSessions(context, origin === undefined ? {} : { origin });
+    const { origin, usedHere } = options;
+    return await closeSessions(context, {
+      ...(origin === undefined ? {} : { origin }),
+      ...(usedHere === undefined ? {} : { usedHere }),
+    });
   } finally {
     await closeWallets(context);
   }
