@@ -174,7 +174,11 @@ describe('tollway fetch', () => {
     });
     const route = paywall.route({ service: 'calls', price: '10 sat', balance: '50 sat' });
     const api = await listen(
-      createServer(withPaywall(paywall, route, (_req, res) => res.end('ok'))),
+      createServer(
+        withPaywall(paywall, route, (_req, res) => {
+          res.end('ok');
+        }),
+      ),
     );
     try {
       const a = agent();
