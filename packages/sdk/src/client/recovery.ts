@@ -1,7 +1,7 @@
 /**
  * Crash recovery of the paying fetch: the pending Lightning payments this client wrote are
  * resolved by payment hash before anything is paid again. Found paid: the spend is committed and
- * the credential rebuilt and saved. Found failed, or never sent and old enough: the hold is
+ * the credential rebuilt and saved (a session's opening deposit: the session too). Found failed, or never sent and old enough: the hold is
  * released. Still in flight: left pending.
  *
  * @internal
@@ -11,6 +11,7 @@ import { saveCredential } from './credentials.js';
 import type { PayingContext } from './paying-context.js';
 import type { ResumeSummary } from './paying-fetch.js';
 import { type ResumeData, readResumeData } from './resume-data.js';
+import { saveRecoveredSession } from './session-payment.js';
 import { DEFAULT_STALE_HOLD_MS } from './store-common.js';
 import type { LedgerEntry, Reservation } from './types.js';
 import { lookupPayment } from './wallets.js';
@@ -52,6 +53,9 @@ async function recover(
   paid: { preimage: string; feeMsat: bigint },
 ) {
   const { preimage, feeMsat } = paid;
+  if (data.credential.protocol === 'mpp-session') {
+    await saveRecoveredSession(context, entry, data, preimage);
+  }
   await saveCredential(context, entry.origin, data, { preimage, paymentHash: entry.reference });
   await context.budget?.commit(reservationOf(entry, data), {
     amountMsat: entry.amountMsat,
