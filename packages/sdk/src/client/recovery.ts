@@ -11,7 +11,6 @@ import { saveCredential } from './credentials.js';
 import type { PayingContext } from './paying-context.js';
 import type { ResumeSummary } from './paying-fetch.js';
 import { type ResumeData, readResumeData } from './resume-data.js';
-import { saveRecoveredSession } from './session-payment.js';
 import { DEFAULT_STALE_HOLD_MS } from './store-common.js';
 import type { LedgerEntry, Reservation } from './types.js';
 import { lookupPayment } from './wallets.js';
@@ -54,6 +53,7 @@ async function recover(
 ) {
   const { preimage, feeMsat } = paid;
   if (data.credential.protocol === 'mpp-session') {
+    const { saveRecoveredSession } = await import('./session-payment.js');
     await saveRecoveredSession(context, entry, data, preimage);
   }
   await saveCredential(context, entry.origin, data, { preimage, paymentHash: entry.reference });

@@ -8,11 +8,9 @@
  * @internal
  */
 import { parseSessionEventData } from '../mpp/session-event.js';
-import { acquireShared } from './acquire.js';
 import type { Tags } from './call-tags.js';
 import { type OutgoingRequest, readOffers, responseWithBody, send } from './http-exchange.js';
 import type { PayingContext } from './paying-context.js';
-import { bearerHeader } from './session-payment.js';
 
 /** The call whose answer streams from a session. */
 export interface SessionStreamCall {
@@ -26,8 +24,15 @@ export interface SessionStreamCall {
 /** The longest line read for an event; longer ones are not ours. */
 const MAX_LINE = 4096;
 
-/** Pays a top-up of the call's session from a fresh 402 of the resource. */
+/**
+ * Pays a top-up of the call's session from a fresh 402 of the resource. What pays is loaded here,
+ * as for any refusal: a stream that never runs out loads none of it.
+ */
 async function topUp(context: PayingContext, call: SessionStreamCall): Promise<void> {
+  const [{ acquireShared }, { bearerHeader }] = await Promise.all([
+    import('./acquire.js'),
+    import('./session-payment.js'),
+  ]);
   const { url, request, body } = call;
   const answer = await send(request, body, undefined);
   if (answer.status !== 402) {
