@@ -40,8 +40,6 @@ export interface BalanceCover {
   ): Promise<boolean> | undefined;
   /** The cost of what was let go, msat. */
   admitted(): bigint;
-  /** True once the answer was ended for want of funds. */
-  stopped(): boolean;
   /** Charges `chargedMsat` (at most what is held): the reservation first, then the holds added. */
   settle(chargedMsat: bigint): void;
   /** Releases everything held: nothing is charged. */
@@ -188,7 +186,6 @@ export function createBalanceCover(
     heldMsat: () => held,
     leftAtHeld: () => left,
     admitted: () => admitted,
-    stopped: () => stopped,
     admit(costMsat, say) {
       if (stopped) return Promise.resolve(false);
       if (costMsat <= held) {

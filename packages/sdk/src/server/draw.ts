@@ -100,8 +100,9 @@ export function drawCharge(
     async end(reading, complete) {
       const reported = await draw.reported();
       if (reported !== undefined) return draw.settle(reported);
-      if (cover?.stopped() === true)
-        return draw.settle(minBigint(cover.admitted(), draw.heldMsat()));
+      // What the answer delivered, chunk by chunk: its cover let each go (one that waited for a
+      // top-up and never went is not charged, nor is what was held for it).
+      if (cover !== undefined) return draw.settle(minBigint(cover.admitted(), draw.heldMsat()));
       // What the answer cost, read by the meter; what was held when it cannot tell.
       try {
         const metered = await reading.cost(complete);

@@ -60,7 +60,20 @@ beforeAll(async () => {
     meter: createEventMeter('5 sat'),
   });
   const handler = withPaywall(paywall, route, (_req, res) => ticks(res));
-  server = createServer((req, res) => void handler(req, res));
+  // Dearer events: holds of the price (20 sat) run ahead of what has gone out.
+  const big = withPaywall(
+    paywall,
+    paywall.route({
+      service: 'big',
+      price: '20 sat',
+      balance: '50 sat',
+      meter: createEventMeter('15 sat'),
+    }),
+    (_req, res) => ticks(res),
+  );
+  server = createServer((req, res) =>
+    req.url === '/big' ? void big(req, res) : void handler(req, res),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -109,6 +122,26 @@ const ticksOf = (n: number): Array<[string, string]> =>
   Array.from({ length: n }, (_, i) => ['message', `tick ${i + 1}`]);
 
 describe('a session’s stream that runs out of deposit', () => {
+  it('charges a stream left while it waits for what went out, not what was held', async () => {
+    const agent = newAgent('60 sat');
+    const aborted = new AbortController();
+    const response = await agent.fetch402(`${base}/big`, { signal: aborted.signal });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('payment-need-topup')) {
+      const { value } = await reader.read();
+      text += new TextDecoder().decode(value);
+    }
+    // 15 sat a tick from a 50 sat deposit, held 20 at a time: three ticks went (45 sat), 50 held.
+    expect(eventsOf(text).filter(([name]) => name === 'message')).toEqual(ticksOf(3));
+    aborted.abort();
+    const [session] = await agent.store.listSessions({ states: ['open'] });
+    const id = session?.id as string;
+    await vi.waitFor(async () =>
+      expect(await shopStore.getUsage(id)).toMatchObject({ spentMsat: 45_000n, heldMsat: 0n }),
+    );
+  });
+
   it('sends payment-need-topup, waits, and goes on once the paying fetch topped it up', async () => {
     const agent = newAgent('1000 sat');
     const first = await agent.fetch402(`${base}/ticks`);
