@@ -179,6 +179,7 @@ const PINNED: Record<string, string[]> = {
   ],
   '@tollway/sdk/server': [
     'clientNetwork',
+    'createEventMeter',
     'createMasterSecret',
     'createPaywall',
     'createProblemResponse',

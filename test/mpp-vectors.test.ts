@@ -21,6 +21,11 @@ import {
 } from '@tollway/sdk/mpp';
 import { describe, expect, it } from 'vitest';
 import { encodeJsonBase64Url, parseJson } from '../packages/sdk/src/mpp/json.js';
+import {
+  formatSessionEvent,
+  parseSessionEventData,
+  type SessionEvent,
+} from '../packages/sdk/src/mpp/session-event.js';
 
 interface Vectors {
   hmacSecretHex: string;
@@ -148,6 +153,11 @@ describe('MPP vectors: receipts', () => {
     if (!v.receiptJson.includes('"status"')) {
       // A session need-top-up event (SSE data), not a receipt.
       expect(outcome(() => parsePaymentReceipt(v.header))).toBe('invalid_receipt');
+      const event = parseSessionEventData(v.receiptJson);
+      expect(event).toEqual({ ...(exact as object) });
+      expect(formatSessionEvent('payment-need-topup', event as SessionEvent)).toBe(
+        `event: payment-need-topup\ndata: ${v.receiptJson}\n\n`,
+      );
       return;
     }
     const receipt = parsePaymentReceipt(v.header);

@@ -28,15 +28,19 @@ export function readMsatFlag(text: string, flag: string, why: string): bigint {
 }
 
 /** The protocols a paying command knows, in its default order. */
-export const PROTOCOLS = ['l402', 'mpp', 'x402'] as const;
+export const PROTOCOLS = ['l402', 'mpp', 'mpp-session', 'x402'] as const;
+
+/** Paid only when `--prefer` names it: a session's deposit is more than one call costs. */
+const NAMED_ONLY: readonly Protocol[] = ['mpp-session'];
 
 /** One of {@link PROTOCOLS}. */
 export type Protocol = (typeof PROTOCOLS)[number];
 
 /**
- * Reads `--prefer`: protocols to pay by first, comma-separated (`x402`, `mpp,l402`). The result is
- * every protocol of `available`, those named first in the order given, the others after them in
- * their default order. A protocol outside `available` is a {@link UsageError} saying `why`.
+ * Reads `--prefer`: protocols to pay by first, comma-separated (`x402`, `mpp,l402`,
+ * `mpp-session`). The result is every protocol of `available`, those named first in the order
+ * given, the others after them in their default order — but `mpp-session` only when named. A
+ * protocol outside `available` is a {@link UsageError} saying `why`.
  */
 export function readPreferFlag<P extends Protocol>(
   text: string,
@@ -59,5 +63,5 @@ export function readPreferFlag<P extends Protocol>(
     if (!wanted.includes(protocol)) wanted.push(protocol);
   }
   if (wanted.length === 0) throw new UsageError(`--prefer takes ${PROTOCOLS.join(', ')}`);
-  return [...wanted, ...available.filter((p) => !wanted.includes(p))];
+  return [...wanted, ...available.filter((p) => !wanted.includes(p) && !NAMED_ONLY.includes(p))];
 }

@@ -154,13 +154,70 @@ describe('tollway fetch', () => {
     const unknown = await runCli('fetch', `${server.url}/multi/p4`, ...a.args, '--prefer', 'cashu');
     expect([unknown.code, unknown.stderr]).toEqual([
       64,
-      expect.stringContaining('--prefer takes l402, mpp, x402'),
+      expect.stringContaining('--prefer takes l402, mpp, mpp-session, x402'),
     ]);
     const noKey = await runCli('fetch', `${server.url}/multi/p4`, ...a.args, '--prefer', 'x402');
     expect([noKey.code, noKey.stderr]).toEqual([
       64,
       expect.stringContaining('--prefer x402: give --evm-key'),
     ]);
+  });
+
+  it('--prefer mpp-session opens a session the next run draws on; --close-sessions collects its refund', async () => {
+    const paywall = createPaywall({
+      lightning: network.backend('shop'),
+      store: createMemoryStore(),
+      secrets: [createMasterSecret()],
+      rateLimits: { challenges: false },
+      logger: { warn: () => undefined, error: () => undefined },
+      sessions: { idleTimeout: 600 },
+    });
+    const route = paywall.route({ service: 'calls', price: '10 sat', balance: '50 sat' });
+    const api = await listen(
+      createServer(
+        withPaywall(paywall, route, (_req, res) => {
+          res.end('ok');
+        }),
+      ),
+    );
+    try {
+      const a = agent();
+      const url = `${api.url}/calls`;
+      const run = (...extra: string[]) =>
+        runCli('fetch', url, ...a.args, '--prefer', 'mpp-session', '--json', ...extra);
+      const first = JSON.parse((await run()).stdout);
+      expect(first).toMatchObject({
+        status: 200,
+        body: 'ok',
+        payment: { protocol: 'mpp-session' },
+      });
+      expect(first).not.toHaveProperty('closedSessions');
+      // The deposit, 50 sat; the session stays open for the next run.
+      expect(a.spent()).toBe(50_000n);
+      const second = JSON.parse((await run()).stdout);
+      expect(second).toMatchObject({ status: 200, payment: null });
+      expect(a.spent()).toBe(50_000n);
+      const last = JSON.parse((await run('--close-sessions')).stdout);
+      expect(last.closedSessions).toEqual([
+        expect.objectContaining({
+          origin: api.url,
+          refundMsat: '20000',
+          refundStatus: 'succeeded',
+        }),
+      ]);
+      expect(a.spent()).toBe(30_000n);
+      const store = createSqliteClientStore({ path: a.db });
+      expect((await store.list({ kind: 'refund' })).map((entry) => entry.amountMsat)).toEqual([
+        20_000n,
+      ]);
+      await store.close();
+      // Unless named, a session is not what tollway fetch pays.
+      const b = agent();
+      const plain = await runCli('fetch', url, ...b.args, '--json');
+      expect(JSON.parse(plain.stdout).payment).toMatchObject({ protocol: 'l402' });
+    } finally {
+      await api.close();
+    }
   });
 
   it('sends -X, -H and -d @file, and replays the body after paying; -o writes the body to a file', async () => {

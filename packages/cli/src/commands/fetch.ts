@@ -11,6 +11,7 @@ import { fixedRate, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
 import {
+  closedLine,
   describeOffer,
   type FetchContext,
   formatQuote,
@@ -70,6 +71,7 @@ interface FetchFlags {
   evmAsset: string[];
   usdPerBtc?: string;
   prefer?: string;
+  closeSessions?: boolean;
 }
 
 function parseHeaders(lines: readonly string[]): Headers {
@@ -146,6 +148,7 @@ function readRate(flags: FetchFlags): string | undefined {
 function readPreferences(flags: FetchFlags, evm: boolean): Protocol[] {
   const available: Protocol[] = evm ? ['l402', 'mpp', 'x402'] : ['l402', 'mpp'];
   if (flags.prefer === undefined) return available;
+  available.splice(2, 0, 'mpp-session');
   return readPreferFlag(
     flags.prefer,
     available,
@@ -220,7 +223,14 @@ export function registerFetchCommand(
       '1000',
     )
     .option('--max-fee <amount>', 'routing-fee ceiling per payment: sats, or "2500 msat"', '10')
-    .option('--prefer <protocols>', 'protocols to pay by first: l402, mpp, x402 (comma-separated)')
+    .option(
+      '--prefer <protocols>',
+      'protocols to pay by first: l402, mpp, mpp-session, x402 (comma-separated)',
+    )
+    .option(
+      '--close-sessions',
+      "after the call, close the origin's open MPP sessions and collect their refunds",
+    )
     .option('--no-pay', 'print the offers and what would be paid, and pay nothing')
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
     .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
@@ -330,6 +340,10 @@ export function registerFetchCommand(
       verbose(`< ${response.status} ${response.statusText}`.trimEnd());
       const bytes = new Uint8Array(await response.arrayBuffer());
       const payment = getPayment(response) ?? null;
+      // Sessions stay open for the next run on the agent database unless asked to close (the
+      // wallets close at the end, in any case).
+      const closed =
+        flags.closeSessions === true ? await fetch402.close({ origin: new URL(url).origin }) : [];
       if (flags.output !== undefined) writeFileSync(flags.output, bytes);
       if (flags.json === true) {
         io.stdout(
@@ -338,10 +352,12 @@ export function registerFetchCommand(
             headers: Object.fromEntries(response.headers),
             ...bodyFields(bytes, flags.output),
             payment,
+            ...(flags.closeSessions === true ? { closedSessions: closed } : {}),
           }),
         );
       } else {
         if (payment !== null) io.stderr(`tollway fetch: ${paidLine(payment)}\n`);
+        for (const session of closed) io.stderr(`tollway fetch: ${closedLine(session)}\n`);
         if (flags.output === undefined) io.stdout(bytes);
       }
       setExitCode(response.ok ? EXIT_OK : EXIT_HTTP);

@@ -44,9 +44,16 @@ function parseMsatFlag(text: string, flag: string): bigint {
   return readMsatFlag(text, flag, SATS_ONLY);
 }
 
-/** `--prefer`: L402 and MPP in the order wanted; x402 is a usage error (no EVM wallet here). */
-function readPreferences(text: string): Array<'l402' | 'mpp'> {
-  return readPreferFlag(text, ['l402', 'mpp'] as const, 'tollway mcp pays over Lightning only');
+/**
+ * `--prefer`: L402, MPP charges and MPP sessions (only when named) in the order wanted; x402 is a
+ * usage error (no EVM wallet here).
+ */
+function readPreferences(text: string): Array<'l402' | 'mpp' | 'mpp-session'> {
+  return readPreferFlag(
+    text,
+    ['l402', 'mpp', 'mpp-session'] as const,
+    'tollway mcp pays over Lightning only',
+  );
 }
 
 function parseWholeNumber(text: string, flag: string, max: number): number {
@@ -94,7 +101,10 @@ export function registerMcpCommand(
       [],
     )
     .option('--timeout <seconds>', 'time limit of one fetch or quote, payment included', '60')
-    .option('--prefer <protocols>', 'protocols to pay by first: l402, mpp (comma-separated)')
+    .option(
+      '--prefer <protocols>',
+      'protocols to pay by first: l402, mpp, mpp-session (comma-separated)',
+    )
     .option(
       '--http [port]',
       `serve Streamable HTTP on 127.0.0.1 (default port ${DEFAULT_HTTP_PORT}) instead of stdio`,

@@ -5,6 +5,7 @@
  */
 import { formatMsat, formatTokenAmount } from '@tollway/sdk';
 import type {
+  ClosedSession,
   Offer,
   PayingFetchEvent,
   PaymentInfo,
@@ -134,6 +135,11 @@ export function paidLine(payment: PaymentInfo): string {
   return `paid ${formatMsat(payment.amountMsat)}${fee}${worth} with ${payment.protocol} (${paymentId(payment)})`;
 }
 
+/** What closing a session gave back, in one line. */
+export function closedLine(session: ClosedSession): string {
+  return `closed session ${session.id}: refund ${formatMsat(session.refundMsat)} (${session.refundStatus})`;
+}
+
 /** One step of a call, for `-v`. */
 export function verboseLine(event: PayingFetchEvent, context: FetchContext): string {
   switch (event.type) {
@@ -156,8 +162,12 @@ export function verboseLine(event: PayingFetchEvent, context: FetchContext): str
     case 'retry':
       return `< ${event.status} on retry`;
     case 'session-closed':
-      return `* closed session ${event.session.id}: refund ${formatMsat(event.session.refundMsat)} (${event.session.refundStatus})`;
+      return `* ${closedLine(event.session)}`;
     case 'session-close-failed':
       return `* closing an idle session failed: ${String(event.error)}`;
+    case 'session-topped-up':
+      return `* topped up session ${event.sessionId}: its stream ran out`;
+    case 'session-top-up-failed':
+      return `* topping up session ${event.sessionId} failed: ${String(event.error)}`;
   }
 }

@@ -475,40 +475,56 @@ const evmAddress = z
   .regex(/^0x[0-9a-fA-F]{40}$/, { error: 'must be a 0x address (20 bytes of hex)' });
 
 /** The x402 offer added to every priced service: an EIP-3009 token on one EVM chain. */
-const x402Schema = z.strictObject({
-  network: z
-    .string()
-    .regex(/^eip155:\d+$/, { error: "must be a CAIP-2 EVM network such as 'eip155:8453'" }),
-  asset: z.strictObject({
-    address: evmAddress,
-    decimals: z.number().int().min(0).max(36),
-    name: z.string().min(1),
-    version: z.string().min(1),
-  }),
-  payTo: evmAddress,
-  facilitator: z.union(
-    [
-      z.strictObject({ url: z.url() }),
-      z.strictObject({
-        rpcUrl: z.url(),
-        privateKey: z
+const x402Schema = z
+  .strictObject({
+    network: z
+      .string()
+      .regex(/^eip155:\d+$/, { error: "must be a CAIP-2 EVM network such as 'eip155:8453'" }),
+    asset: z.strictObject({
+      address: evmAddress,
+      decimals: z.number().int().min(0).max(36),
+      name: z.string().min(1),
+      version: z.string().min(1),
+    }),
+    payTo: evmAddress,
+    facilitator: z.union(
+      [
+        z.strictObject({ url: z.url() }),
+        z.strictObject({
+          rpcUrl: z.url(),
+          privateKey: z
+            .string()
+            .regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'must be 32 bytes of hex' }),
+        }),
+      ],
+      { error: 'must be {url} (a facilitator service) or {rpcUrl, privateKey} (self-hosted)' },
+    ),
+    settle: z.enum(['after', 'upfront']).exactOptional(),
+    upto: z
+      .union([z.literal(true), z.strictObject({ facilitatorAddress: evmAddress })], {
+        error: 'must be true (the self-hosted facilitator settles) or {facilitatorAddress}',
+      })
+      .exactOptional(),
+    batch: z
+      .strictObject({
+        receiverAuthorizerKey: z
           .string()
           .regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'must be 32 bytes of hex' }),
-      }),
-    ],
-    { error: 'must be {url} (a facilitator service) or {rpcUrl, privateKey} (self-hosted)' },
-  ),
-  settle: z.enum(['after', 'upfront']).exactOptional(),
-  batch: z
-    .strictObject({
-      receiverAuthorizerKey: z
-        .string()
-        .regex(/^(0x)?[0-9a-fA-F]{64}$/, { error: 'must be 32 bytes of hex' }),
-      redeemEvery: timeout.exactOptional(),
-      withdrawDelay: z.number().int().min(900).max(2_592_000).exactOptional(),
-    })
-    .exactOptional(),
-});
+        redeemEvery: timeout.exactOptional(),
+        withdrawDelay: z.number().int().min(900).max(2_592_000).exactOptional(),
+      })
+      .exactOptional(),
+  })
+  .superRefine((x402, ctx) => {
+    if (x402.upto === true && 'url' in x402.facilitator) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upto'],
+        message:
+          'give {facilitatorAddress}: the account of the remote facilitator that settles upto payments (its /supported names it)',
+      });
+    }
+  });
 
 const store = z
   .string()

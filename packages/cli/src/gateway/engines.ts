@@ -21,6 +21,7 @@ import {
   createBatchChannels,
   createFacilitatorClient,
   createSelfHostedFacilitator,
+  type Facilitator,
   type X402Network,
 } from '@tollway/sdk/x402';
 import type { GatewayConfig, ServiceConfig, X402Config } from './config.js';
@@ -64,10 +65,21 @@ export async function createX402OfferFrom(
   store: Store,
 ): Promise<X402OfferKind> {
   try {
-    const facilitator =
-      'url' in config.facilitator
-        ? createFacilitatorClient({ url: config.facilitator.url })
-        : await createSelfHostedFacilitator(config.facilitator);
+    let facilitator: Facilitator;
+    // The one account that may settle an upto authorisation: the facilitator's.
+    let uptoSettler: `0x${string}` | undefined;
+    if ('url' in config.facilitator) {
+      facilitator = createFacilitatorClient({ url: config.facilitator.url });
+    } else {
+      const selfHosted = await createSelfHostedFacilitator(config.facilitator);
+      facilitator = selfHosted;
+      uptoSettler = selfHosted.address;
+    }
+    if (typeof config.upto === 'object') {
+      uptoSettler = config.upto.facilitatorAddress as `0x${string}`;
+    } else if (config.upto === undefined) {
+      uptoSettler = undefined;
+    }
     return createX402Offer({
       facilitator,
       payTo: config.payTo as `0x${string}`,
@@ -75,6 +87,7 @@ export async function createX402OfferFrom(
       asset: { ...config.asset, address: config.asset.address as `0x${string}` },
       ...(config.settle === undefined ? {} : { settle: config.settle }),
       bazaar,
+      ...(uptoSettler === undefined ? {} : { upto: { facilitatorAddress: uptoSettler } }),
       ...(config.batch === undefined
         ? {}
         : {

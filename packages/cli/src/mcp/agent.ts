@@ -33,8 +33,8 @@ export interface AgentConfig {
   allowOrigins?: readonly string[];
   /** Time limit of one `fetch` or `quote` call, payment included, in ms. */
   timeoutMs: number;
-  /** The protocols to pay by, most wanted first. Default: L402, then MPP. */
-  preferences?: ReadonlyArray<'l402' | 'mpp'>;
+  /** The protocols to pay by, most wanted first. Default: L402, then MPP charges. */
+  preferences?: ReadonlyArray<'l402' | 'mpp' | 'mpp-session'>;
 }
 
 /** The state of one tool call, seen by the budget and the paying fetch's events. */
@@ -61,6 +61,13 @@ export interface Agent {
   call<T>(maxCostMsat: bigint | undefined, work: (call: AgentCall) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * A session this process has not used for a minute is closed and refunded: an agent's tool calls
+ * come in bursts, and a server closes an idle session itself after its own timeout (5 minutes by
+ * the draft's recommendation), refunding it where the ledger does not see.
+ */
+const SESSION_IDLE_CLOSE_MS = 60_000;
 
 /** Tags written on every payment `tollway mcp` makes (`tollway ledger --tag via=mcp`). */
 const TAGS = { via: 'mcp' } as const;
@@ -137,6 +144,7 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
     budget: withCallCap(budget, calls),
     maxFeeMsat: config.maxFeeMsat,
     ...(config.preferences !== undefined ? { preferences: config.preferences } : {}),
+    sessions: { idleCloseMs: SESSION_IDLE_CLOSE_MS },
     tags: TAGS,
     onEvent: (event) => {
       const current = calls.getStore();
@@ -159,8 +167,14 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
       return calls.run(current, () => work(current));
     },
     close: async () => {
-      await store.close();
-      await wallet.close();
+      // The sessions this process used are closed and refunded; those of other processes on the
+      // same database are theirs to close.
+      try {
+        await fetch.close({ usedHere: true });
+      } finally {
+        await store.close();
+        await wallet.close();
+      }
     },
   };
 }

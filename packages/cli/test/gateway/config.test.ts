@@ -98,6 +98,30 @@ describe('gateway config', () => {
     ]);
   });
 
+  it('checks x402.upto: true settles through the self-hosted facilitator, a remote one names its account', () => {
+    const x402 = (facilitator: Record<string, string>, upto: unknown) => ({
+      lightning: LIGHTNING,
+      x402: {
+        network: 'eip155:8453',
+        asset: { address: `0x${'11'.repeat(20)}`, decimals: 6, name: 'USD Coin', version: '2' },
+        payTo: `0x${'22'.repeat(20)}`,
+        facilitator,
+        upto,
+      },
+      services: [{ name: 'api', upstream: 'http://127.0.0.1:9', price: '10 sat' }],
+    });
+    const selfHosted = { rpcUrl: 'http://127.0.0.1:8545', privateKey: '33'.repeat(32) };
+    const remote = { url: 'https://facilitator.example' };
+    expect(problemsOf(x402(selfHosted, true))).toEqual([]);
+    expect(problemsOf(x402(remote, { facilitatorAddress: `0x${'44'.repeat(20)}` }))).toEqual([]);
+    expect(problemsOf(x402(remote, true))).toEqual([
+      'x402.upto: give {facilitatorAddress}: the account of the remote facilitator that settles upto payments (its /supported names it)',
+    ]);
+    expect(problemsOf(x402(selfHosted, 'yes'))).toEqual([
+      'x402.upto: must be true (the self-hosted facilitator settles) or {facilitatorAddress}',
+    ]);
+  });
+
   it('checks mcp.paymentRequired: http by default; tool-result needs dollars and the x402 offer', async () => {
     const service = (mcp: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
       lightning: LIGHTNING,

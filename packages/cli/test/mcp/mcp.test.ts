@@ -62,6 +62,7 @@ beforeAll(async () => {
     secrets: [createMasterSecret()],
     rateLimits: { challenges: false },
     logger: { warn: () => undefined, error: () => undefined },
+    sessions: { idleTimeout: 600 },
   });
   const paid = new Map([
     [
@@ -73,6 +74,14 @@ beforeAll(async () => {
       ),
     ],
     ['/other', withPaywall(paywall, paywall.route({ service: 'other', price: '10 sat' }), echo)],
+    [
+      '/calls',
+      withPaywall(
+        paywall,
+        paywall.route({ service: 'calls', price: '10 sat', balance: '50 sat' }),
+        echo,
+      ),
+    ],
     [
       '/pricey',
       withPaywall(paywall, paywall.route({ service: 'pricey', price: '1500 sat' }), echo),
@@ -491,6 +500,30 @@ describe('tollway mcp usage', () => {
       64,
       expect.stringContaining('--prefer x402: tollway mcp pays over Lightning only'),
     ]);
+  });
+
+  it('--prefer mpp-session pays a session, draws on it, and closes it with its refund on shutdown', async () => {
+    const wallet = await newWallet('mcp-session');
+    const client = new Client({ name: 'test-host', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [BIN, 'mcp', '--prefer', 'mpp-session'],
+        env: {
+          ...getDefaultEnvironment(),
+          TOLLWAY_WALLET: wallet.connection,
+          TOLLWAY_AGENT_DB: join(dir, 'session.sqlite'),
+        },
+      }),
+    );
+    const first = await call(client, 'fetch', { url: `${base}/calls` });
+    expect(first.data).toMatchObject({ status: 200, payment: { protocol: 'mpp-session' } });
+    const second = await call(client, 'fetch', { url: `${base}/calls` });
+    expect(second.data).toMatchObject({ status: 200, payment: null });
+    expect(wallet.spent()).toBe(50_000n);
+    // The host goes: the session is closed and its 30 sat unspent come back.
+    await client.close();
+    expect(wallet.spent()).toBe(20_000n);
   });
 
   it('--prefer mpp pays the MPP offer of a 402 that also offers L402', async () => {

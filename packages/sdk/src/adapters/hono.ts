@@ -211,7 +211,8 @@ async function settleAfter(
 
 /**
  * `response` with its body fed to `meter` as it is read, and the meter ended when the body ends
- * (complete) or is cancelled (the client went away).
+ * (complete) or is cancelled (the client went away). A chunk the meter makes wait (a session that
+ * needs a top-up) is read on once it may go; one the meter refuses ends the body.
  */
 function meteredResponse(
   response: Response,
@@ -235,7 +236,14 @@ function meteredResponse(
           controller.close();
           return;
         }
-        meter.write(value);
+        // A session's answer may wait for a top-up, or end without this chunk.
+        const wait = meter.write(value, (bytes) => controller.enqueue(bytes));
+        if (wait !== undefined && !(await wait)) {
+          end(true);
+          controller.close();
+          await reader.cancel();
+          return;
+        }
         controller.enqueue(value);
       } catch (error) {
         end(false);

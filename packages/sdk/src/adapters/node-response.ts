@@ -52,22 +52,66 @@ function bytesOf(chunk: unknown, encoding: unknown): Uint8Array | undefined {
 
 /**
  * Feeds the body `res` sends to `meter`, and ends it when the response finishes (complete) or
- * closes before that (the client went away).
+ * closes before that (the client went away). A chunk the meter makes wait (a session that needs a
+ * top-up) is held with every call after it, `write` answering false until they went out (then
+ * `drain`); when the meter ends the answer instead, the response ends there and the handler's
+ * later calls do nothing (`write` answers true, so that it finishes).
  */
 function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unknown) => void) {
-  const { write, end } = res;
-  const feed = (args: unknown[]): void => {
-    const bytes = bytesOf(args[0], args[1]);
-    if (bytes !== undefined && bytes.length > 0) meter.write(bytes);
+  const original = { write: res.write, end: res.end };
+  const send = (method: 'write' | 'end', args: unknown[]): unknown =>
+    (original[method] as (...args: unknown[]) => unknown).apply(res, args);
+  const say = (bytes: Uint8Array): void => {
+    send('write', [bytes]);
   };
-  res.write = ((...args: Parameters<ServerResponse['write']>) => {
-    feed(args);
-    return write.apply(res, args as never);
-  }) as typeof res.write;
-  res.end = ((...args: Parameters<ServerResponse['end']>) => {
-    if (typeof args[0] !== 'function') feed(args);
-    return end.apply(res, args as never);
-  }) as typeof res.end;
+  /** The handler's calls held while a chunk waits; undefined while the body flows. */
+  let waiting: Array<{ method: 'write' | 'end'; args: unknown[] }> | undefined;
+  let stopped = false;
+  const heldAnswer = (method: 'write' | 'end'): unknown => (method === 'write' ? false : res);
+
+  function pass(method: 'write' | 'end', args: unknown[]): unknown {
+    if (stopped) {
+      callbackOf(args)?.();
+      return method === 'write' ? true : res;
+    }
+    if (waiting !== undefined) {
+      waiting.push({ method, args });
+      return heldAnswer(method);
+    }
+    const bytes = typeof args[0] === 'function' ? undefined : bytesOf(args[0], args[1]);
+    const wait = bytes !== undefined && bytes.length > 0 ? meter.write(bytes, say) : undefined;
+    if (wait === undefined) return send(method, args);
+    waiting = [];
+    wait.then(
+      (go) => resume(go, method, args),
+      (error: unknown) => {
+        onError(error);
+        resume(false, method, args);
+      },
+    );
+    return heldAnswer(method);
+  }
+
+  function resume(go: boolean, method: 'write' | 'end', args: unknown[]): void {
+    const held = waiting ?? [];
+    waiting = undefined;
+    if (!go) {
+      stopped = true;
+      for (const call of held) callbackOf(call.args)?.();
+      callbackOf(args)?.();
+      send('end', []);
+      // A handler waiting to write on goes on, and its calls do nothing.
+      res.emit('drain');
+      return;
+    }
+    send(method, args);
+    for (const call of held) pass(call.method, call.args);
+    if (waiting === undefined && !stopped) res.emit('drain');
+  }
+
+  res.write = ((...args: Parameters<ServerResponse['write']>) =>
+    pass('write', args)) as typeof res.write;
+  res.end = ((...args: Parameters<ServerResponse['end']>) => pass('end', args)) as typeof res.end;
   const ended = (complete: boolean) => meter.end(complete).catch(onError);
   res.once('finish', () => void ended(true));
   res.once('close', () => {

@@ -10,6 +10,7 @@
  */
 import type { Tags } from './call-tags.js';
 import { credentialReach, keepSingleUse, saveBoughtCredential } from './credentials.js';
+import { responseWithBody } from './http-exchange.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import {
   createStreamReceiptReader,
@@ -134,17 +135,7 @@ function readingReceipt(
       await source.cancel(reason);
     },
   });
-  const copy = new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-  // What the caller reads of the response stays as it came.
-  Object.defineProperties(copy, {
-    url: { value: response.url },
-    redirected: { value: response.redirected },
-  });
-  return copy;
+  return responseWithBody(response, body);
 }
 
 /**

@@ -86,6 +86,23 @@ export function send(
   return fetch(request, body === undefined ? { headers } : { headers, body });
 }
 
+/**
+ * `response` with `body` instead of its own; what else the caller reads of it (status, headers,
+ * url, redirected) stays as it came.
+ */
+export function responseWithBody(response: Response, body: ReadableStream<Uint8Array>): Response {
+  const copy = new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+  Object.defineProperties(copy, {
+    url: { value: response.url },
+    redirected: { value: response.redirected },
+  });
+  return copy;
+}
+
 /** The body of a refusal, read from a copy; `undefined` when absent or too large. */
 async function challengeBody(response: Response): Promise<string | undefined> {
   const copy = response.clone().body;

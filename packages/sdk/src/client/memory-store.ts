@@ -202,6 +202,11 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
       payments.set(entry.id, { seq, entry: copyEntry(entry) });
     },
 
+    async findPayment(id) {
+      const entry = payments.get(id)?.entry;
+      return entry === undefined ? undefined : { ...entry };
+    },
+
     async updatePayment(id, patch) {
       const row = payments.get(id);
       if (row === undefined)

@@ -17,6 +17,7 @@ import { bufferedBody, type OutgoingRequest, outgoingRequest, send } from './htt
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingRequestInit, PaymentInfo } from './paying-fetch.js';
 import { ensureResumed } from './recovery.js';
+import { toppingUpSession } from './session-stream.js';
 import { noteSessionUse } from './sessions-close.js';
 
 /**
@@ -184,12 +185,15 @@ async function runCall(
       }
       const next = await nextCredential(context, call, response);
       if (next === undefined) {
-        const answer =
+        let answer =
           call.current === undefined
             ? response
             : await noteCharge(context, { url, credential: call.current, tags }, response);
         if (call.current?.protocol === 'mpp-session' && call.current.account !== undefined) {
-          noteSessionUse(context, call.current.account);
+          const sessionId = call.current.account;
+          noteSessionUse(context, sessionId);
+          const stream = { url, request, body, tags, sessionId };
+          answer = toppingUpSession(context, stream, answer);
         }
         if (call.payment !== undefined) payments.set(answer, call.payment);
         trace?.end(answer, outcomeOf(call));

@@ -51,6 +51,8 @@ export type PayingFetchEvent =
   | { type: 'cached'; url: string; protocol: ClientProtocol }
   | { type: 'retry'; url: string; status: number }
   | { type: 'session-closed'; session: ClosedSession }
+  | { type: 'session-topped-up'; url: string; sessionId: string }
+  | { type: 'session-top-up-failed'; url: string; sessionId: string; error: unknown }
   | { type: 'session-close-failed'; error: unknown };
 
 /**
@@ -178,6 +180,11 @@ export interface PayingFetchCloseOptions {
   origin?: string;
   /** Leaves every session open (another process, or a later run, may use it). Default false. */
   keepSessions?: boolean;
+  /**
+   * Closes only the sessions this paying fetch used, not those other processes on the store
+   * opened and may be using. Default false.
+   */
+  usedHere?: boolean;
 }
 
 export interface PayingFetch {
@@ -262,8 +269,11 @@ async function close(
 ): Promise<ClosedSession[]> {
   try {
     if (options.keepSessions === true) return [];
-    const { origin } = options;
-    return await closeSessions(context, origin === undefined ? {} : { origin });
+    const { origin, usedHere } = options;
+    return await closeSessions(context, {
+      ...(origin === undefined ? {} : { origin }),
+      ...(usedHere === undefined ? {} : { usedHere }),
+    });
   } finally {
     await closeWallets(context);
   }

@@ -1,7 +1,7 @@
 /**
  * Crash recovery of the paying fetch: the pending Lightning payments this client wrote are
  * resolved by payment hash before anything is paid again. Found paid: the spend is committed and
- * the credential rebuilt and saved. Found failed, or never sent and old enough: the hold is
+ * the credential rebuilt and saved (a session's opening deposit: the session too). Found failed, or never sent and old enough: the hold is
  * released. Still in flight: left pending.
  *
  * @internal
@@ -52,6 +52,10 @@ async function recover(
   paid: { preimage: string; feeMsat: bigint },
 ) {
   const { preimage, feeMsat } = paid;
+  if (data.credential.protocol === 'mpp-session') {
+    const { saveRecoveredSession } = await import('./session-payment.js');
+    await saveRecoveredSession(context, entry, data, preimage);
+  }
   await saveCredential(context, entry.origin, data, { preimage, paymentHash: entry.reference });
   await context.budget?.commit(reservationOf(entry, data), {
     amountMsat: entry.amountMsat,

@@ -7,7 +7,7 @@
  */
 import type { L402Scheme } from '../l402/types.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
-import { formatPaymentCredential } from '../mpp/credential.js';
+import { formatPaymentCredential, type PaymentPayload } from '../mpp/credential.js';
 import type { LightningOffer } from './offers.js';
 import type { LedgerEntry } from './types.js';
 
@@ -26,6 +26,16 @@ export interface ResumeData {
         challenge: PaymentChallenge;
         /** The charge bought a balance: its credential is presented again by every later call. */
         balance?: true;
+      }
+    | {
+        /** A session's opening deposit: the session is saved, its `open` credential with it. */
+        protocol: 'mpp-session';
+        challenge: PaymentChallenge;
+        returnInvoice: string;
+        returnInvoiceExpiresAt: number;
+        idleTimeoutMs: number;
+        /** The method of the call that opened it (its close is sent with it). */
+        method: string;
       };
 }
 
@@ -59,12 +69,12 @@ export function createResumeData(
 
 /**
  * True when the credential of a payment is presented again by later calls: an L402 token, an MPP
- * charge that bought a balance.
+ * charge that bought a balance, a session.
  *
  * @internal
  */
 export function isReusable(credential: ResumeData['credential']): boolean {
-  return credential.protocol === 'l402' || credential.balance === true;
+  return credential.protocol !== 'mpp' || credential.balance === true;
 }
 
 /**
@@ -84,7 +94,9 @@ export function readResumeData(entry: LedgerEntry): ResumeData | undefined {
 }
 
 /**
- * The `Authorization` header of a paid token or challenge, with the payment's preimage.
+ * The `Authorization` header of a paid token or challenge, with the payment's preimage (a
+ * session's: its `open` credential, which the server answers the same way however often it
+ * comes).
  *
  * @internal
  */
@@ -92,9 +104,16 @@ export function credentialHeader(
   credential: ResumeData['credential'],
   preimage: string,
 ): { name: string; value: string } {
-  const value =
-    credential.protocol === 'l402'
-      ? `${credential.scheme} ${credential.macaroon}:${preimage}`
-      : formatPaymentCredential({ challenge: credential.challenge, payload: { preimage } });
+  if (credential.protocol === 'l402') {
+    return {
+      name: 'Authorization',
+      value: `${credential.scheme} ${credential.macaroon}:${preimage}`,
+    };
+  }
+  const payload: PaymentPayload =
+    credential.protocol === 'mpp'
+      ? { preimage }
+      : { action: 'open', preimage, returnInvoice: credential.returnInvoice };
+  const value = formatPaymentCredential({ challenge: credential.challenge, payload });
   return { name: 'Authorization', value };
 }

@@ -15,6 +15,7 @@ import { type OutgoingRequest, send } from './http-exchange.js';
 import { type LightningPayment, payHeld, pendingEntry } from './lightning-payment.js';
 import type { MppSessionOffer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
+import { createResumeData, type ResumeData } from './resume-data.js';
 import type { Reservation, StoredSession } from './types.js';
 
 /** How long the return invoice can receive the refund: 30 days (a session is closed before). */
@@ -78,26 +79,24 @@ export async function openSession(
     memo: `refund of session ${id.slice(0, 16)} at ${url.host}`,
     expirySeconds: RETURN_INVOICE_SECONDS,
   });
+  const resume: ResumeData = {
+    ...createResumeData(offer, url, payment.scope, context.maxFeeMsat),
+    credential: {
+      protocol: 'mpp-session',
+      challenge: offer.challenge,
+      returnInvoice: returnInvoice.paymentRequest,
+      returnInvoiceExpiresAt: context.now() + RETURN_INVOICE_SECONDS * 1000,
+      idleTimeoutMs: (offer.idleTimeoutSeconds ?? 0) * 1000,
+      method: payment.method,
+    },
+  };
   let session: StoredSession | undefined;
   const { preimage, paid } = await payHeld(
     context,
     payment,
-    pendingEntry(payment, undefined, context.now()),
+    pendingEntry(payment, JSON.stringify(resume), context.now()),
     async (proof) => {
-      session = {
-        id,
-        origin: url.origin,
-        scope: payment.scope,
-        url: url.href,
-        method: payment.method,
-        challenge: offer.challenge,
-        preimage: proof,
-        returnInvoice: returnInvoice.paymentRequest,
-        returnInvoiceExpiresAt: context.now() + RETURN_INVOICE_SECONDS * 1000,
-        idleTimeoutMs: (offer.idleTimeoutSeconds ?? 0) * 1000,
-        openedAt: context.now(),
-        state: 'open',
-      };
+      session = sessionOf(context, { id, origin: url.origin, url: url.href }, resume, proof);
       await context.store.saveSession(session);
       await context.store.saveCredential({
         origin: url.origin,
@@ -122,9 +121,50 @@ export async function openSession(
   };
 }
 
+/** The session a deposit of `resume` opens, paid with `preimage`. */
+function sessionOf(
+  context: PayingContext,
+  where: { id: string; origin: string; url: string },
+  resume: ResumeData,
+  preimage: string,
+): StoredSession {
+  const opened = resume.credential as Extract<
+    ResumeData['credential'],
+    { protocol: 'mpp-session' }
+  >;
+  return {
+    ...where,
+    scope: resume.scope,
+    method: opened.method,
+    challenge: opened.challenge,
+    preimage,
+    returnInvoice: opened.returnInvoice,
+    returnInvoiceExpiresAt: opened.returnInvoiceExpiresAt,
+    idleTimeoutMs: opened.idleTimeoutMs,
+    openedAt: context.now(),
+    state: 'open',
+  };
+}
+
 /**
- * The open session of this origin whose bearer credential the server just refused for want of
- * funds, if the refused credential is one.
+ * Saves the session of an opening deposit found paid after a crash (its credential is saved
+ * beside it: the `open` credential, since the server may not have seen it).
+ *
+ * @internal
+ */
+export async function saveRecoveredSession(
+  context: PayingContext,
+  entry: { reference: string; origin: string; url: string },
+  resume: ResumeData,
+  preimage: string,
+): Promise<void> {
+  const where = { id: entry.reference, origin: entry.origin, url: entry.url };
+  await context.store.saveSession(sessionOf(context, where, resume, preimage));
+}
+
+/**
+ * The open session of this origin whose credential (bearer, or the `open` one a recovered session
+ * is drawn with) the server just refused for want of funds, if the refused credential is one.
  *
  * @internal
  */
@@ -135,7 +175,18 @@ export async function refusedSession(
 ): Promise<StoredSession | undefined> {
   if (refused === undefined) return undefined;
   const open = await context.store.listSessions({ origin, states: ['open'] });
-  return open.find((session) => bearerHeader(session).value === refused);
+  return open.find(
+    (session) => bearerHeader(session).value === refused || openHeader(session).value === refused,
+  );
+}
+
+/** The `open` credential of a session. */
+function openHeader(session: StoredSession): { name: string; value: string } {
+  return sessionHeader(session.challenge, {
+    action: 'open',
+    preimage: session.preimage,
+    returnInvoice: session.returnInvoice,
+  });
 }
 
 /**

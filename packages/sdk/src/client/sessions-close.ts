@@ -27,6 +27,8 @@ export interface CloseSessionsOptions {
   origin?: string;
   /** Only the sessions this process has not used for this long, ms (others it never used). */
   idleForMs?: number;
+  /** Only the sessions this process used. */
+  usedHere?: boolean;
 }
 
 /** The refund the answer to a close says was paid (`{status: "closed", refundSats, refundStatus}`). */
@@ -140,8 +142,8 @@ async function closeOne(
 }
 
 /**
- * Closes the open sessions (of `origin`, or idle here for `idleForMs`) and collects their
- * refunds. Returns what each closed session gave back.
+ * Closes the open sessions (of `origin`; used here, or idle here for `idleForMs`) and collects
+ * their refunds. Returns what each closed session gave back.
  *
  * @internal
  */
@@ -153,7 +155,7 @@ export async function closeSessions(
     ...(options.origin === undefined ? {} : { origin: options.origin }),
     states: ['open'],
   });
-  const { idleForMs } = options;
+  const idleForMs = options.idleForMs ?? (options.usedHere === true ? 0 : undefined);
   const due =
     idleForMs === undefined
       ? open

@@ -533,8 +533,11 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     getPayment: open.prepare<[string], RawPayment>('SELECT * FROM payments WHERE id = ?'),
-    updatePayment: open.prepare<[string, string | null, bigint, string | null, string]>(
-      'UPDATE payments SET status = ?, proof = ?, fee_msat = ?, account = ? WHERE id = ?',
+    updatePayment: open.prepare<
+      [string, string | null, bigint, string | null, string, bigint, string]
+    >(
+      `UPDATE payments SET status = ?, proof = ?, fee_msat = ?, account = ?, amount = ?, amount_msat = ?
+       WHERE id = ?`,
     ),
     pending: open.prepare<[], RawPayment>(
       `SELECT * FROM payments WHERE status = 'pending' AND kind = 'purchase' ORDER BY time, rowid`,
@@ -763,10 +766,18 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
               entry.proof ?? null,
               entry.feeMsat,
               entry.account ?? null,
+              entry.amount.toString(),
+              entry.amountMsat,
               id,
             );
           })
           .immediate();
+      }),
+
+    findPayment: (id) =>
+      run(() => {
+        const row = q.getPayment.get(id);
+        return row === undefined ? undefined : toEntry(row);
       }),
 
     pendingPayments: () => run(() => q.pending.all().map(toEntry)),

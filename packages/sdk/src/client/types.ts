@@ -298,9 +298,13 @@ export interface ClientStore extends Ledger {
   // ledger
   /** Written BEFORE the payment is sent (status pending), so a crash leaves a trace to resume from. */
   recordPayment(entry: LedgerEntry): Promise<void>;
+  /** The entry `id`, if the ledger has it. */
+  findPayment(id: string): Promise<LedgerEntry | undefined>;
   updatePayment(
     id: string,
-    patch: Partial<Pick<LedgerEntry, 'status' | 'proof' | 'feeMsat' | 'account'>>,
+    patch: Partial<
+      Pick<LedgerEntry, 'status' | 'proof' | 'feeMsat' | 'account' | 'amount' | 'amountMsat'>
+    >,
   ): Promise<void>;
   /** Pending purchases (to resolve by payment hash after a crash), oldest first. */
   pendingPayments(): Promise<LedgerEntry[]>;

@@ -22,6 +22,8 @@ import type { SpendRequest } from './types.js';
 export interface X402Settlement {
   success: boolean;
   transaction: string;
+  /** The token amount settled, when the server says (an `upto` payment settles what was used). */
+  amount?: bigint;
 }
 
 /**
@@ -160,13 +162,34 @@ export async function recordSettlement(
   refused: boolean,
 ): Promise<void> {
   if (settled?.success === true) {
+    const lower = await settledBelow(context, ledgerId, settled.amount);
     await context.store.updatePayment(ledgerId, {
       status: 'succeeded',
       proof: settled.transaction,
+      ...(lower === undefined ? {} : { amount: lower.amount, amountMsat: lower.amountMsat }),
     });
+    // The budget counted what was authorised: it gets back what was not settled.
+    if (lower !== undefined) await context.budget?.refund(ledgerId, lower.givenBackMsat);
   } else if (settled !== undefined || refused) {
     await context.store.updatePayment(ledgerId, { status: 'failed' });
   }
+}
+
+/**
+ * What a payment settled for less than it authorised (x402 `upto`) is worth: the settled token
+ * amount, its msat at the rate the authorisation was counted at (rounded up), and the msat given
+ * back. Undefined when it settled all it authorised, or the server did not say.
+ */
+async function settledBelow(
+  context: PayingContext,
+  ledgerId: string,
+  amount: bigint | undefined,
+): Promise<{ amount: bigint; amountMsat: bigint; givenBackMsat: bigint } | undefined> {
+  if (amount === undefined) return undefined;
+  const entry = await context.store.findPayment(ledgerId);
+  if (entry === undefined || amount >= entry.amount || entry.amount === 0n) return undefined;
+  const amountMsat = (entry.amountMsat * amount + entry.amount - 1n) / entry.amount;
+  return { amount, amountMsat, givenBackMsat: entry.amountMsat - amountMsat };
 }
 
 /**

@@ -163,6 +163,7 @@ async function mintOffers(
     tokenId,
     priceMsat: quote.msat,
     price: quote.amount,
+    priceMicroUsd: quote.microUsd,
     amountMsat,
     now: exchange.now,
   };

@@ -8,6 +8,7 @@
 import { isTollwayError } from '../errors.js';
 import type { InvoiceStatus } from '../lightning/types.js';
 import { pass, passFree, type Refusal, respond, storeCall, unavailable } from './answers.js';
+import { createBalanceCover } from './balance-cover.js';
 import { createBalanceDraw } from './balance-draw.js';
 import { buyBalance } from './buy-balance.js';
 import { challenge } from './challenge.js';
@@ -39,17 +40,21 @@ export function needsCharge(context: PaywallContext, exchange: Exchange, proof: 
   );
 }
 
-/** Runs the charge of a checked credential (see the module comment): a pass or a refusal. */
+/**
+ * Runs the charge of a checked credential (see the module comment): a pass or a refusal.
+ * `sessionId` is set for a draw on a payment session.
+ */
 export async function charge(
   context: PaywallContext,
   exchange: Exchange,
   proof: PaymentProof,
   payment: PaymentContext,
+  sessionId?: string,
 ): Promise<PaywallDecision> {
   const { route } = exchange;
   if (proof.session !== undefined) {
-    return sessionCharge(context, exchange, proof, proof.session, (drawn, drawing) =>
-      charge(context, exchange, drawn, drawing),
+    return sessionCharge(context, exchange, proof, proof.session, (drawn, drawing, id) =>
+      charge(context, exchange, drawn, drawing, id),
     );
   }
   if (proof.buysBalance !== undefined) {
@@ -90,10 +95,18 @@ export async function charge(
     return pass(context, exchange, payment, proof.headers);
   }
   const { trace } = exchange;
+  const reportsOutcome = exchange.request.reportsOutcome === true;
+  // A metered answer that tells its cost as it goes holds more as it needs it: a session's call
+  // starts with what is left when that is less than its price, and waits for top-ups.
+  const covered =
+    reportsOutcome && route.meter?.runningCost === true && proof.balanceMsat !== undefined;
+  const partial = covered && sessionId !== undefined;
   const reserved = await storeCall(context, () =>
     trace === undefined
-      ? reserve(context, exchange, proof, quote, payment)
-      : trace.step('tollway.reserve', () => reserve(context, exchange, proof, quote, payment)),
+      ? reserve(context, exchange, proof, quote, payment, partial)
+      : trace.step('tollway.reserve', () =>
+          reserve(context, exchange, proof, quote, payment, partial),
+        ),
   );
   if (!('value' in reserved)) return respond(context, exchange, reserved);
   if (!reserved.value.ok) return challenge(context, exchange, reserved.value.refusal);
@@ -102,7 +115,6 @@ export async function charge(
   if (proof.settle === undefined && proof.draws === undefined) {
     context.recorder.firstSight(proof, route);
   }
-  const reportsOutcome = exchange.request.reportsOutcome === true;
   if (proof.settle !== undefined && (!reportsOutcome || proof.settleAfter !== true)) {
     // Settled before the handler runs (`upfront`, or a caller that reports no outcome).
     const final = await (trace === undefined
@@ -140,7 +152,15 @@ export async function charge(
   }
   // A draw on a balance may cost less than the price held: the handler may say what it cost, or
   // the route's meter reads it from the answer.
-  const drawn = createDraw(context, reservation, payment);
+  const cover = covered
+    ? createBalanceCover(context, reservation, payment.remainingBalanceMsat ?? 0n, {
+        account: proof.account ?? proof.tokenId,
+        total: balanceTotal(context, proof.balanceMsat, sessionId),
+        stepMsat: quote?.msat ?? 0n,
+        ...(sessionId === undefined ? {} : { sessionId }),
+      })
+    : undefined;
+  const drawn = createDraw(context, reservation, payment, cover);
   payment.setCost = drawn.setCost;
   const meter = route.meter === undefined ? undefined : await exchange.priceRequest();
   const decision = pass(
@@ -148,11 +168,29 @@ export async function charge(
     exchange,
     payment,
     [],
-    drawCharge(context, exchange, reservation, drawn, meter),
+    drawCharge(context, exchange, drawn, meter),
   );
   if (decision.kind === 'pass')
     decision.draw = createBalanceDraw(context, proof, proof.balanceMsat);
   return decision;
+}
+
+/**
+ * What a balance's payments total now: a token's balance, or a session's deposits (which top-ups
+ * grow; undefined once it is closed).
+ */
+function balanceTotal(
+  context: PaywallContext,
+  balanceMsat: bigint,
+  sessionId: string | undefined,
+): () => Promise<bigint | undefined> {
+  if (sessionId === undefined) return async () => balanceMsat;
+  return async () => {
+    const session = await context.store.getSession(sessionId);
+    return session === undefined || session.closedAt !== undefined
+      ? undefined
+      : session.depositMsat;
+  };
 }
 
 /** Whether the charge needs the request's price: to reserve it, or to compare it. */

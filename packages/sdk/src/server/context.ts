@@ -79,11 +79,15 @@ export interface PaywallContext {
   readonly tracingOn: boolean;
   /** The OpenTelemetry API and tracer, once loaded; undefined while tracing is off. */
   tracing: Tracing | undefined;
+  /** How long a session's streamed answer waits for a top-up before it ends, ms. */
+  readonly sessionTopUpMs: number;
 }
 
 const DEFAULT_REALM = 'tollway';
 const DEFAULT_RESERVATION_TTL = '60s';
 const DEFAULT_SESSION_IDLE = '5m';
+/** The draft's recommended wait for a top-up of a streaming session. */
+const DEFAULT_SESSION_TOP_UP = '60s';
 
 const consoleLogger: PaywallLogger = {
   warn: (context, message) => console.warn(`[tollway] ${message}`, context),
@@ -155,6 +159,11 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
           ) * 1000,
     tracingOn: options.tracing === true,
     tracing: undefined,
+    sessionTopUpMs:
+      parseDuration(
+        options.sessions?.topUpTimeout ?? DEFAULT_SESSION_TOP_UP,
+        'sessions.topUpTimeout',
+      ) * 1000,
     inflight: createInflight({ store, logger, now, ttlMs }),
     leases:
       options.balanceLeases === true

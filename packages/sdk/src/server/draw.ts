@@ -1,11 +1,13 @@
 /**
  * Draws on a prepaid balance: held at the request's price (the most it may cost), charged on the
  * outcome at what the handler reported it cost, or — on a metered route — at what the meter reads
- * from the answer once it ends; never more than was held.
+ * from the answer once it ends; never more than was held. A meter that tells its cost as the answer
+ * goes draws through a cover (balance-cover.ts), which holds more as the answer needs it.
  */
+import { type BalanceCover, minBigint } from './balance-cover.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
-import type { MeterReading } from './meter.js';
+import { createOutcomeCharge } from './outcome-charge.js';
 import { type PriceInput, type PriceRequest, parsePrice, priceToMsat } from './pricing.js';
 import { RECEIPT_HEADERS, type Reservation } from './reservation.js';
 import type { PaymentContext, PaywallCharge } from './types.js';
@@ -13,117 +15,107 @@ import type { PaymentContext, PaywallCharge } from './types.js';
 /** A draw on a balance: what was held, and what the handler reported it cost. */
 export interface Draw {
   setCost(cost: PriceInput): void;
-  /** The reported cost, msat, at most what was held; undefined when none was reported. */
+  /** The reported cost, msat, at most what is held; undefined when none was reported. */
   reported(): bigint | Promise<bigint> | undefined;
-  /** The receipt for a draw of `charged` msat. */
-  receipt(charged: bigint): Array<[string, string]>;
+  /** What is held, msat. */
+  heldMsat(): bigint;
+  /** Charges `charged` msat (at most what is held) and gives the receipt. */
+  settle(charged: bigint): Array<[string, string]>;
+  /** Charges nothing and gives the receipt that says so. */
+  release(): Array<[string, string]>;
+  /** The cover, when the draw holds more as a metered answer goes. */
+  cover: BalanceCover | undefined;
 }
 
 export function createDraw(
   context: PaywallContext,
   reservation: Reservation,
   payment: PaymentContext,
+  cover: BalanceCover | undefined,
 ): Draw {
   let cost: PriceInput | undefined;
-  const held = reservation.heldMsat;
   // The balance left once this draw is charged at what it held (others may hold part of it).
-  const leftAtHeld = payment.remainingBalanceMsat ?? 0n;
+  const left = payment.remainingBalanceMsat ?? 0n;
+  const heldMsat = () => cover?.heldMsat() ?? reservation.heldMsat;
   return {
+    cover,
+    heldMsat,
     setCost(reported) {
       cost = reported;
     },
     reported() {
       if (cost === undefined) return undefined;
       const amount = parsePrice(cost);
-      if (amount.unit === 'msat') return minBigint(amount.msat, held);
-      return priceToMsat(amount, context.rates).then((msat) => minBigint(msat, held));
+      if (amount.unit === 'msat') return minBigint(amount.msat, heldMsat());
+      return priceToMsat(amount, context.rates).then((msat) => minBigint(msat, heldMsat()));
     },
-    receipt(charged) {
+    settle(charged) {
+      const held = heldMsat();
+      const leftAtHeld = cover?.leftAtHeld() ?? left;
+      if (cover === undefined) reservation.settle(charged);
+      else cover.settle(charged);
       return [
         [RECEIPT_HEADERS.charged, `${charged} msat`],
         [RECEIPT_HEADERS.remaining, `${leftAtHeld + held - charged} msat`],
       ];
+    },
+    release() {
+      if (cover === undefined) reservation.release();
+      else cover.release();
+      return reservation.nothing;
     },
   };
 }
 
 /**
  * The charge of a draw on a balance: charged on commit at the reported cost (or the price held)
- * — or, on a metered route, at what the meter reads once the answer ends.
+ * — or, on a metered route, at what the meter reads once the answer ends (what it delivered, when
+ * its cover ended it for want of funds).
  */
 export function drawCharge(
   context: PaywallContext,
   exchange: Exchange,
-  reservation: Reservation,
   draw: Draw,
   meterRequest: PriceRequest | undefined,
 ): PaywallCharge {
-  const { route } = exchange;
-  let state: 'open' | 'metering' | 'done' = 'open';
-  let reading: MeterReading | undefined;
-  const settleAt = (charged: bigint): Array<[string, string]> => {
-    reservation.settle(charged);
-    return draw.receipt(charged);
+  const { cover } = draw;
+  const charged = (reported: bigint | Promise<bigint> | undefined) => {
+    if (reported === undefined)
+      return { kind: 'pass' as const, headers: draw.settle(draw.heldMsat()) };
+    if (typeof reported === 'bigint')
+      return { kind: 'pass' as const, headers: draw.settle(reported) };
+    return reported.then((msat) => ({ kind: 'pass' as const, headers: draw.settle(msat) }));
   };
-  const charge: PaywallCharge = {
-    commit(status, headers) {
-      if (state !== 'open') return { kind: 'pass', headers: [] };
-      if (status >= route.chargeBelow) {
-        state = 'done';
-        reservation.release();
-        return { kind: 'pass', headers: reservation.nothing };
+  return createOutcomeCharge(exchange, meterRequest, {
+    release: () => draw.release(),
+    metered: () => true,
+    charge: () => charged(draw.reported()),
+    reserved: () => [[RECEIPT_HEADERS.reserved, `${draw.heldMsat()} msat`]],
+    ...(cover === undefined
+      ? {}
+      : {
+          admit: (reading, say) =>
+            reading.costSoFar === undefined ? undefined : cover.admit(reading.costSoFar(), say),
+        }),
+    async end(reading, complete) {
+      const reported = await draw.reported();
+      if (reported !== undefined) return draw.settle(reported);
+      // What the answer delivered, chunk by chunk: its cover let each go (one that waited for a
+      // top-up and never went is not charged, nor is what was held for it).
+      if (cover !== undefined) return draw.settle(minBigint(cover.admitted(), draw.heldMsat()));
+      // What the answer cost, read by the meter; what was held when it cannot tell.
+      try {
+        const metered = await reading.cost(complete);
+        if (metered === undefined) return draw.settle(draw.heldMsat());
+        const msat = await priceToMsat(parsePrice(metered), context.rates);
+        return draw.settle(minBigint(msat, draw.heldMsat()));
+      } catch (error) {
+        context.logger.warn(
+          { err: error },
+          'a metered cost could not be read; charged what was held',
+        );
+        return draw.settle(draw.heldMsat());
       }
-      if (route.meter === undefined || meterRequest === undefined) {
-        state = 'done';
-        const reported = draw.reported();
-        if (reported === undefined)
-          return { kind: 'pass', headers: settleAt(reservation.heldMsat) };
-        if (typeof reported === 'bigint') return { kind: 'pass', headers: settleAt(reported) };
-        return reported.then((charged) => ({ kind: 'pass', headers: settleAt(charged) }));
-      }
-      state = 'metering';
-      reading = route.meter.open({ request: meterRequest, status, headers });
-      return {
-        kind: 'pass',
-        headers: [[RECEIPT_HEADERS.reserved, `${reservation.heldMsat} msat`]],
-      };
     },
-    release() {
-      if (state === 'done') return [];
-      state = 'done';
-      reservation.release();
-      return reservation.nothing;
-    },
-  };
-  if (route.meter !== undefined) {
-    charge.meter = {
-      write(chunk) {
-        if (state === 'metering') reading?.write(chunk);
-      },
-      async end(complete) {
-        if (state !== 'metering') return [];
-        state = 'done';
-        const reported = await draw.reported();
-        if (reported !== undefined) return settleAt(reported);
-        // What the answer cost, read by the meter; what was held when it cannot tell.
-        try {
-          const metered = await reading?.cost(complete);
-          if (metered === undefined) return settleAt(reservation.heldMsat);
-          const msat = await priceToMsat(parsePrice(metered), context.rates);
-          return settleAt(minBigint(msat, reservation.heldMsat));
-        } catch (error) {
-          context.logger.warn(
-            { err: error },
-            'a metered cost could not be read; charged what was held',
-          );
-          return settleAt(reservation.heldMsat);
-        }
-      },
-    };
-  }
-  return charge;
-}
-
-function minBigint(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
+  });
 }

@@ -7,6 +7,7 @@
 export { clientNetwork } from './client-network.js';
 export type { CorsOptions } from './cors.js';
 export type { Duration } from './duration.js';
+export { createEventMeter } from './event-meter.js';
 export type { FreebieOptions } from './freebies.js';
 export type { SharedLimitOptions } from './limit-sync.js';
 export type { Meter, MeteredAnswer, MeterReading } from './meter.js';

@@ -24,9 +24,18 @@ export interface MeterReading {
    * away, the upstream failed mid-answer); undefined when the body did not say.
    */
   cost(complete: boolean): PriceInput | undefined | Promise<PriceInput | undefined>;
+  /**
+   * What the answer read so far has cost, msat, for a meter that can tell as the answer goes (a
+   * price per event: `createEventMeter`). A draw on a balance then holds more of it before the
+   * answer goes past what it holds, and a session's answer waits for a top-up when nothing is
+   * left; a meter without it is held at the route's price, the most a request may cost.
+   */
+  costSoFar?(): bigint;
 }
 
 /** Reads what answers cost; see the module comment. */
 export interface Meter {
+  /** True when its readings tell their cost as the answer goes ({@link MeterReading.costSoFar}). */
+  readonly runningCost?: boolean;
   open(answer: MeteredAnswer): MeterReading;
 }

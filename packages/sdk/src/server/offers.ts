@@ -45,6 +45,8 @@ export interface ChallengeParts {
   priceMsat: bigint;
   /** The price of this request as the route lists it (dollars or msat), before conversion. */
   price: Amount;
+  /** The price of this request in micro-dollars, when it is in dollars or a rate converts it. */
+  priceMicroUsd: bigint | undefined;
   /** What the invoice is for, msat: the price, or the balance a prepaid route sells. */
   amountMsat: bigint;
   /** Unix ms. */
@@ -85,8 +87,9 @@ export interface CredentialCheck {
   now: number;
   /**
    * The price of this request, computed once per request (undefined when it cannot be priced).
-   * Set only for routes priced by a function, whose price depends on the request; offers that
-   * charge the request's own price (x402) read it, while L402 and MPP never need it.
+   * Set only for routes priced by a function, whose price depends on the request, and metered
+   * routes (an x402 `upto` authorises their price in dollars); offers that charge the request's
+   * own price (x402) read it, while L402 and MPP never need it.
    */
   quote?: () => Promise<Quote | undefined>;
 }

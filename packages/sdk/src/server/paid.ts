@@ -31,8 +31,12 @@ export function paid(
     method: exchange.method,
     now: exchange.now,
   };
-  // Only a price function makes the price depend on the request; fixed prices skip the closure.
-  if (typeof exchange.route.price === 'function') check.quote = () => listedQuote(exchange);
+  // Only a price function makes the price depend on the request, and only a metered route's
+  // x402 upto reads a fixed price converted to dollars; other fixed prices skip the closure.
+  const { route } = exchange;
+  if (typeof route.price === 'function' || route.meter !== undefined) {
+    check.quote = () => listedQuote(exchange);
+  }
   let verdict: ReturnType<PresentedCredential['verify']>;
   try {
     const { trace } = exchange;

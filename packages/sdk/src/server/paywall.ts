@@ -103,9 +103,11 @@ export interface PaywallOptions {
   /**
    * Offer MPP lightning sessions on routes that sell a balance: pay the deposit once, draw many
    * requests, top up, close with a refund. `idleTimeout` (default `'5m'`) closes and refunds a
-   * session nobody used for that long.
+   * session nobody used for that long. `topUpTimeout` (default `'60s'`) is how long a streamed
+   * answer whose meter tells its cost as it goes (`createEventMeter`) waits, after its
+   * `payment-need-topup` event, for the session to be topped up before it ends.
    */
-  sessions?: { idleTimeout?: Duration };
+  sessions?: { idleTimeout?: Duration; topUpTimeout?: Duration };
   /**
    * How long what a paid request holds (a use, an amount of a balance, a single-use proof) lasts
    * without renewal. Requests still running are renewed; the holds of an instance that died are

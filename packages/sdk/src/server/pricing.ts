@@ -3,7 +3,7 @@
  * function of the request, and their conversion to millisatoshis for the invoice.
  */
 import { isTollwayError, TollwayError } from '../errors.js';
-import { type Amount, parseAmount, type RateSource, usdToMsat } from '../money.js';
+import { type Amount, msatToUsd, parseAmount, type RateSource, usdToMsat } from '../money.js';
 import type { HeaderReader } from './types.js';
 
 /** A price as written in options: amount text, or a bigint of millisatoshis. */
@@ -93,6 +93,11 @@ export async function priceToMsat(amount: Amount, rates: RateSource | undefined)
 export interface Quote {
   msat: bigint;
   amount: Amount;
+  /**
+   * The price in micro-dollars: as the route named it, or — a price in msat on a paywall with a
+   * rate source — converted at the rate, rounded up (what an x402 `upto` authorises).
+   */
+  microUsd?: bigint;
 }
 
 /**
@@ -125,7 +130,10 @@ export async function quotePrice(
     amount = price;
   }
   try {
-    return { msat: await priceToMsat(amount, rates), amount };
+    const msat = await priceToMsat(amount, rates);
+    if (amount.unit === 'usd') return { msat, amount, microUsd: amount.microUsd };
+    if (rates === undefined) return { msat, amount };
+    return { msat, amount, microUsd: msatToUsd(msat, await rates.usdPerBtc(), 'ceil') };
   } catch (error) {
     if (isTollwayError(error, 'price_unavailable')) throw error;
     throw new TollwayError('price_unavailable', 'the price could not be converted to msat', {

@@ -51,7 +51,8 @@ export type Reserved = { ok: true; reservation: Reservation } | { ok: false; ref
 
 /**
  * Reserves what `proof` pays this request with (`quote` is its price when it has one), and notes
- * on `payment` what the credential has left once it is charged.
+ * on `payment` what the credential has left once it is charged. With `partial`, a balance that
+ * has less left than the price holds what it has left.
  */
 export async function reserve(
   context: PaywallContext,
@@ -59,6 +60,7 @@ export async function reserve(
   proof: PaymentProof,
   quote: Quote | undefined,
   payment: PaymentContext,
+  partial = false,
 ): Promise<Reserved> {
   const { store, inflight } = context;
   const heldUntil = exchange.now + inflight.ttlMs;
@@ -75,7 +77,7 @@ export async function reserve(
     }
     refs.push({ kind: 'claim', key });
   }
-  const hold = holdOf(proof, quote, heldUntil);
+  let hold = holdOf(proof, quote, heldUntil);
   const { leases } = context;
   if (hold !== undefined && refs.length === 0 && leases !== undefined && leasable(proof, hold)) {
     return reserveFromLease(leases, exchange.trace, proof, quote, hold, payment);
@@ -84,6 +86,12 @@ export async function reserve(
     let held: Awaited<ReturnType<typeof store.hold>>;
     try {
       held = await store.hold(hold, exchange.now);
+      const left = hold.balance === undefined ? 0n : hold.balance.initialMsat - held.spentMsat;
+      if (!held.ok && partial && hold.balance !== undefined && left > 0n) {
+        // `partial`: what is left, when that is less than the price (the draw holds more later).
+        hold = { ...hold, balance: { ...hold.balance, amountMsat: left } };
+        held = await store.hold(hold, exchange.now);
+      }
     } catch (error) {
       releaseRefs(context, refs);
       throw error;

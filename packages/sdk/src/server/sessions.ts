@@ -7,11 +7,10 @@
  * held before the request runs, settled on the outcome.
  */
 import { isTollwayError } from '../errors.js';
-import { bytesToHex } from '../internal/bytes.js';
-import { randomBytes } from '../internal/crypto.js';
 import { decodeInvoice } from '../lightning/bolt11.js';
 import { formatPaymentReceipt } from '../mpp/receipt.js';
 import { type Refusal, reply, respond } from './answers.js';
+import { holdUpTo } from './balance-cover.js';
 import { challenge } from './challenge.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
@@ -23,6 +22,7 @@ import type { PaymentContext, PaywallDecision } from './types.js';
 export type DrawFromBalance = (
   proof: PaymentProof,
   payment: PaymentContext,
+  sessionId: string,
 ) => Promise<PaywallDecision>;
 
 /** How a closed session's refund went. */
@@ -30,6 +30,9 @@ export interface Refund {
   refundSats: bigint;
   refundStatus: NonNullable<SessionRecord['refundStatus']>;
 }
+
+/** Whatever is left of an account (see {@link holdUpTo}). */
+const ALL = { minMsat: 1n, maxMsat: 2n ** 63n };
 
 /** Sessions listed per sweep for the idle timeout. */
 const IDLE_BATCH = 20;
@@ -103,6 +106,7 @@ export async function sessionCharge(
   return draw(
     { ...rest, balanceMsat: record.depositMsat, sessionDeposit: true },
     { protocol: 'mpp', tokenId: session.id, service: exchange.route.service },
+    session.id,
   );
 }
 
@@ -190,7 +194,7 @@ async function creditTopUp(
 ): Promise<Refusal | undefined> {
   const { store } = context;
   await context.leases?.giveBack(session.paymentHash);
-  const held = await holdWhatIsLeft(context, session.paymentHash, session.depositMsat);
+  const held = await holdUpTo(context, session.paymentHash, session.depositMsat, ALL);
   if (held === undefined) {
     return {
       status: 402,
@@ -249,35 +253,10 @@ async function closeSession(context: PaywallContext, id: string): Promise<Refund
  * payment (the L402 token, the MPP charge) can draw it once it is refunded: the unspent amount.
  */
 async function takeWhatIsLeft(context: PaywallContext, session: SessionRecord): Promise<bigint> {
-  const held = await holdWhatIsLeft(context, session.id, session.depositMsat);
+  const held = await holdUpTo(context, session.id, session.depositMsat, ALL);
   if (held === undefined) return 0n;
   await context.store.settleHold(held.id, { uses: 0, amountMsat: held.amountMsat });
   return held.amountMsat;
-}
-
-/**
- * Holds all that nobody spent or holds of an account whose payments total `totalMsat`: the hold
- * and its amount, or undefined when nothing is left (or draws kept racing it).
- */
-async function holdWhatIsLeft(
-  context: PaywallContext,
-  account: string,
-  totalMsat: bigint,
-): Promise<{ id: string; amountMsat: bigint } | undefined> {
-  const { store, now, inflight } = context;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const usage = await store.getUsage(account);
-    const unspent = totalMsat - usage.spentMsat - usage.heldMsat;
-    if (unspent <= 0n) return undefined;
-    const hold = {
-      id: `take-${bytesToHex(randomBytes(16))}`,
-      tokenId: account,
-      balance: { amountMsat: unspent, initialMsat: totalMsat },
-      expiresAt: now() + inflight.ttlMs,
-    };
-    if ((await store.hold(hold, now())).ok) return { id: hold.id, amountMsat: unspent };
-  }
-  return undefined;
 }
 
 /**

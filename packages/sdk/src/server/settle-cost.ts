@@ -7,8 +7,8 @@
 import { type Amount, msatToUsd } from '../money.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
-import type { MeterReading } from './meter.js';
 import type { PaymentProof } from './offers.js';
+import { createOutcomeCharge } from './outcome-charge.js';
 import { type PriceInput, type PriceRequest, parsePrice } from './pricing.js';
 import type { Reservation } from './reservation.js';
 import { settle } from './settlement.js';
@@ -38,10 +38,7 @@ export function costCharge(
   payment: PaymentContext,
   meterRequest: PriceRequest | undefined,
 ): PaywallCharge {
-  const { route } = exchange;
-  let state: 'open' | 'metering' | 'done' = 'open';
   let reported: PriceInput | undefined;
-  let reading: MeterReading | undefined;
   payment.setCost = (cost) => {
     reported = cost;
   };
@@ -57,57 +54,33 @@ export function costCharge(
       ? { ...final, headers: [...proof.headers, ...final.headers] }
       : final;
   };
-  const charge: PaywallCharge = {
-    commit(status, headers) {
-      if (state !== 'open') return { kind: 'pass', headers: [] };
-      if (status >= route.chargeBelow) {
-        state = 'done';
-        reservation.release();
-        return { kind: 'pass', headers: reservation.nothing };
-      }
-      if (reported !== undefined || route.meter === undefined || meterRequest === undefined) {
-        state = 'done';
-        return settleAt(reported);
-      }
-      state = 'metering';
-      reading = route.meter.open({ request: meterRequest, status, headers });
-      return { kind: 'pass', headers: [] };
-    },
+  return createOutcomeCharge(exchange, meterRequest, {
     release() {
-      if (state === 'done') return [];
-      state = 'done';
       reservation.release();
       return reservation.nothing;
     },
-  };
-  if (route.meter !== undefined) {
-    charge.meter = {
-      write(chunk) {
-        if (state === 'metering') reading?.write(chunk);
-      },
-      async end(complete) {
-        if (state !== 'metering') return [];
-        state = 'done';
-        let cost = reported;
-        if (cost === undefined) {
-          try {
-            cost = await reading?.cost(complete);
-          } catch (error) {
-            context.logger.warn({ err: error }, 'a metered cost could not be read');
-          }
+    metered: () => reported === undefined,
+    charge: () => settleAt(reported),
+    reserved: () => [],
+    async end(reading, complete) {
+      let cost = reported;
+      if (cost === undefined) {
+        try {
+          cost = await reading.cost(complete);
+        } catch (error) {
+          context.logger.warn({ err: error }, 'a metered cost could not be read');
         }
-        // The answer has left: a failed settlement is logged, not answered.
-        const final = await settleAt(cost);
-        if (final.kind === 'respond') {
-          context.logger.warn(
-            { tokenId: proof.tokenId },
-            'a payment settled after its answer failed',
-          );
-          return [];
-        }
-        return final.headers;
-      },
-    };
-  }
-  return charge;
+      }
+      // The answer has left: a failed settlement is logged, not answered.
+      const final = await settleAt(cost);
+      if (final.kind === 'respond') {
+        context.logger.warn(
+          { tokenId: proof.tokenId },
+          'a payment settled after its answer failed',
+        );
+        return [];
+      }
+      return final.headers;
+    },
+  });
 }

@@ -209,8 +209,14 @@ export interface PaywallCharge {
 
 /** The end of a charge whose cost is read from the answer; see {@link PaywallCharge.meter}. */
 export interface ChargeMeter {
-  /** A chunk of the answer's body, in order, as it leaves. */
-  write(chunk: Uint8Array): void;
+  /**
+   * A chunk of the answer's body, in order, before it leaves: undefined to send it. A meter that
+   * tells its cost as the answer goes may make it wait (a session that needs a top-up): then a
+   * promise, true to send the chunk once it settles, false to end the answer without it (no top-up
+   * came in time); meanwhile `say`, when the caller gives it, sends the client the session's
+   * events (`payment-need-topup`, `session-timeout`).
+   */
+  write(chunk: Uint8Array, say?: (bytes: Uint8Array) => void): Promise<boolean> | undefined;
   /**
    * The body ended (`complete`), or stopped short (the client went away): settles at what the
    * answer cost (what was held when it cannot tell) and gives the receipt headers. Once.

@@ -59,6 +59,7 @@ function offered(
     tokenId: new Uint8Array(32),
     priceMsat: 1n,
     price,
+    priceMicroUsd: price.unit === 'usd' ? price.microUsd : undefined,
     amountMsat: 1n,
     now: 0,
   });
@@ -163,6 +164,7 @@ describe('the Bazaar discovery extension', () => {
       tokenId: new Uint8Array(32),
       priceMsat: 1n,
       price: parsePrice('$0.01'),
+      priceMicroUsd: 10_000n,
       amountMsat: 1n,
       now: 0,
     });

@@ -212,15 +212,20 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
 
   /**
    * What this offer accepts for a request of `route` (`listed`: the price of this request, for a
-   * route priced by a function): `upto` for the request's price on a metered route, when
-   * configured, then `exact` for the route's balance or the request's price.
+   * route priced by a function; `microUsd`: its price in micro-dollars, when known): `upto` for
+   * the request's price on a metered route, when configured — a price in sats at the paywall's
+   * rate — then `exact` for the route's balance or the request's price.
    */
-  function acceptsFor(route: Route, listed?: Amount): X402PaymentRequirements[] {
+  function acceptsFor(route: Route, listed?: Amount, microUsd?: bigint): X402PaymentRequirements[] {
     if (route.uses !== undefined) return [];
     const requestPrice = typeof route.price === 'function' ? listed : route.price;
     const accepts: X402PaymentRequirements[] = [];
     const base = { network, asset: asset.address, payTo, maxTimeoutSeconds };
-    const upto = options.upto === undefined ? undefined : tokenAmount(requestPrice);
+    const upto =
+      options.upto === undefined
+        ? undefined
+        : (tokenAmount(requestPrice) ??
+          (microUsd === undefined ? undefined : tokenAmount({ unit: 'usd', microUsd })));
     if (upto !== undefined && route.meter !== undefined) {
       accepts.push({
         ...base,
@@ -318,9 +323,13 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
   /** What the request being paid accepts: its own price when a function sets it. */
   async function acceptsOf(request: CredentialCheck): Promise<X402PaymentRequirements[]> {
     const { route } = request;
-    if (price !== undefined || typeof route.price !== 'function') return acceptsFor(route);
+    // A metered route's upto is for the request's price, converted when it is in sats.
+    const quoted =
+      typeof route.price === 'function' ||
+      (options.upto !== undefined && route.meter !== undefined);
+    if (price !== undefined || !quoted) return acceptsFor(route);
     const quote = await request.quote?.();
-    return quote === undefined ? [] : acceptsFor(route, quote.amount);
+    return quote === undefined ? [] : acceptsFor(route, quote.amount, quote.microUsd);
   }
 
   /** The token amount an `upto` payment of at most `max` settles for an answer that cost `cost`. */
@@ -466,7 +475,7 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
     invoice: false,
     headers: [X402_HEADERS.paymentSignature.toLowerCase(), X402_HEADERS.paymentV1.toLowerCase()],
     offer(parts) {
-      const accepts = acceptsFor(parts.route, parts.price);
+      const accepts = acceptsFor(parts.route, parts.price, parts.priceMicroUsd);
       const [requirements] = accepts;
       if (requirements === undefined) return undefined;
       const exact = exactOf(accepts);

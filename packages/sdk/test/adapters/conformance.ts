@@ -22,7 +22,10 @@ import { formatMacaroon, parseMacaroon } from '../../src/l402/macaroon.js';
 import { decodeInvoice } from '../../src/lightning/bolt11.js';
 import { createLlmPricing } from '../../src/llm/pricing.js';
 import { type PaymentChallenge, parsePaymentChallenges } from '../../src/mpp/challenge.js';
+import { formatPaymentCredential } from '../../src/mpp/credential.js';
 import { parsePaymentReceipt } from '../../src/mpp/receipt.js';
+import { decodeSessionRequest } from '../../src/mpp/session-request.js';
+import { createEventMeter } from '../../src/server/event-meter.js';
 import type { OfferKind } from '../../src/server/offers.js';
 import { createPaywall, type Paywall } from '../../src/server/paywall.js';
 import { createMasterSecret } from '../../src/server/root-keys.js';
@@ -85,18 +88,26 @@ export interface AdapterHarness {
   ): Promise<Served>;
 }
 
-/** A streamed answer: its head, its first chunk, and its whole body. */
+/** A streamed answer: its head, its first chunk, what came so far, and its whole body. */
 interface StreamedResult extends HttpResult {
   firstChunk: Promise<string>;
   whole: Promise<string>;
+  /** The body received so far. */
+  received(): string;
 }
 
-/** Sends a GET and resolves once the answer's head arrived, before its body ends. */
-function openStream(url: string, headers: Array<[string, string]>): Promise<StreamedResult> {
+/** Sends a request (a GET without `body`) and resolves once the answer's head arrived. */
+function openStream(
+  url: string,
+  headers: Array<[string, string]>,
+  body?: string,
+): Promise<StreamedResult> {
+  const lines: Array<[string, string]> = [['Host', new URL(url).host], ...headers];
+  if (body !== undefined) lines.push(['Content-Type', 'application/json']);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { headers: [['Host', new URL(url).host], ...headers].flat(), agent: false },
+      { method: body === undefined ? 'GET' : 'POST', headers: lines.flat(), agent: false },
       (res) => {
         const pairs: Array<[string, string]> = [];
         for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
@@ -119,11 +130,12 @@ function openStream(url: string, headers: Array<[string, string]>): Promise<Stre
           json: () => ({}),
           firstChunk,
           whole,
+          received: () => body,
         });
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -207,6 +219,15 @@ function mppOffer(response: HttpResult): PaymentChallenge {
   return challenge;
 }
 
+/** The MPP session challenge of a 402. */
+function sessionChallenge(response: HttpResult): PaymentChallenge {
+  const found = parsePaymentChallenges(headerValues(response, 'www-authenticate')).find(
+    (challenge) => challenge.intent === 'session',
+  );
+  if (found === undefined) throw new Error('no session offer');
+  return found;
+}
+
 /** The refusal a response carries: its status and problem code. */
 function refusal(response: HttpResult): [number, string] {
   return [response.status, problemOf(response).code];
@@ -219,6 +240,9 @@ const CHAT_STREAM: readonly string[] = [
   'data: {"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}\n\n',
   'data: [DONE]\n\n',
 ];
+
+/** Four events, priced 5 sat each on the `/ticks` route. */
+const TICKS: readonly string[] = ['data: 1\n\n', 'data: 2\n\n', 'data: 3\n\n', 'data: 4\n\n'];
 
 /** Runs the conformance suite against one adapter. */
 export function describeConformance(harness: AdapterHarness): void {
@@ -248,6 +272,7 @@ export function describeConformance(harness: AdapterHarness): void {
         rateLimits: { challenges: false, challengesTotal: false },
         logger: createMemoryLogger(),
         now: () => Date.now() + clockOffsetMs,
+        sessions: { idleTimeout: 3600 },
       });
       routes.free = paywall.route({ free: true });
       routes.forecast = paywall.route({ service: 'forecast', price: '10 sat', validFor: '1h' });
@@ -265,6 +290,12 @@ export function describeConformance(harness: AdapterHarness): void {
         price: llm.price,
         meter: llm.meter,
         balance: '50 sat',
+      });
+      routes.ticks = paywall.route({
+        service: 'ticks',
+        price: '10 sat',
+        balance: '10 sat',
+        meter: createEventMeter('5 sat'),
       });
       routes.priced = paywall.route({
         service: 'priced',
@@ -284,6 +315,7 @@ export function describeConformance(harness: AdapterHarness): void {
           { method: 'GET', path: '/once', route: routes.once, status: () => onceStatus },
           { method: 'POST', path: '/llm', route: routes.llm, chunks: CHAT_STREAM },
           { method: 'POST', path: '/priced', route: routes.priced },
+          { method: 'POST', path: '/ticks', route: routes.ticks, chunks: TICKS },
         ],
         { onError: (error) => errors.push(error) },
       );
@@ -478,6 +510,45 @@ export function describeConformance(harness: AdapterHarness): void {
       );
       await vi.waitFor(async () =>
         expect(await store.getUsage(account)).toMatchObject({ spentMsat: cost, heldMsat: 0n }),
+      );
+    });
+
+    it('holds a session’s stream for a top-up when it runs out, and goes on once topped up', async () => {
+      const ticks = `${app.url}/ticks`;
+      const unpaid = await send(ticks, { method: 'POST', body: '{}' });
+      const session = sessionChallenge(unpaid);
+      const { depositInvoice = '', paymentHash: sessionId } = decodeSessionRequest(session.request);
+      const { preimage } = await dev.agent.payInvoice({ paymentRequest: depositInvoice });
+      const returnInvoice = (
+        await dev.agent.createInvoice({ amountMsat: 0n, expirySeconds: 86_400 })
+      ).paymentRequest;
+      const open = formatPaymentCredential({
+        challenge: session,
+        payload: { action: 'open', preimage, returnInvoice },
+      });
+      // A 10 sat deposit pays two events of 5 sat: the stream waits at the third.
+      const stream = await openStream(ticks, authorization(open), '{}');
+      expect(stream.status).toBe(200);
+      const needTopUp = `event: payment-need-topup\ndata: {"sessionId":"${sessionId}","balanceSpent":10,"balanceRequired":5}\n\n`;
+      await vi.waitFor(() => expect(stream.received()).toContain(needTopUp));
+      const fresh = sessionChallenge(await send(ticks, { method: 'POST', body: '{}' }));
+      const topUpInvoice = decodeSessionRequest(fresh.request).depositInvoice ?? '';
+      const topUpPreimage = (await dev.agent.payInvoice({ paymentRequest: topUpInvoice })).preimage;
+      const topUp = formatPaymentCredential({
+        challenge: fresh,
+        payload: { action: 'topUp', sessionId, topUpPreimage },
+      });
+      const credited = await send(ticks, {
+        method: 'POST',
+        body: '{}',
+        headers: authorization(topUp),
+      });
+      expect([credited.status, credited.json()]).toEqual([200, { status: 'ok' }]);
+      expect(await stream.whole).toBe(
+        [...TICKS.slice(0, 2), needTopUp, ...TICKS.slice(2)].join(''),
+      );
+      await vi.waitFor(async () =>
+        expect(await store.getUsage(sessionId)).toMatchObject({ spentMsat: 20_000n, heldMsat: 0n }),
       );
     });
 

@@ -3,6 +3,7 @@
 // a second process with the same SQLite agent store finishes the job. The payee must be paid once.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,11 @@ import {
   type DevNetwork,
   type DevServer,
 } from '@tollway/sdk/lightning/dev';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPaywall } from '@tollway/sdk/node';
+import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
+import { createMemoryStore } from '@tollway/sdk/stores/memory';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { listen } from '../adapters/conformance.js';
 import { type ChallengeServer, startChallengeServer } from '../support/challenge-servers.js';
 
 const runner = fileURLToPath(new URL('run-ts.mjs', import.meta.url));
@@ -105,6 +110,60 @@ describe('crash between paying and retrying (child processes)', () => {
         expect.objectContaining({ spentMsat: 10_000n, heldMsat: 0n }),
       ]);
       await after.close();
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'killed after paying a session deposit: the next process finds the session and opens it without paying',
+    async () => {
+      const shop = createMemoryStore();
+      const paywall = createPaywall({
+        lightning: network.backend('shop'),
+        store: shop,
+        secrets: [createMasterSecret()],
+        rateLimits: { challenges: false },
+        logger: { warn: () => undefined, error: () => undefined },
+        sessions: { idleTimeout: 600 },
+      });
+      const route = paywall.route({ service: 'calls', price: '10 sat', balance: '50 sat' });
+      const api = await listen(
+        createServer(
+          withPaywall(paywall, route, (req, res) => {
+            res.setHeader('content-type', 'application/json');
+            res.end(JSON.stringify({ paid: req.payment.protocol }));
+          }),
+        ),
+      );
+      try {
+        const wallet = agent('crash-session');
+        const db = join(dir, 'session.sqlite');
+        const url = `${api.url}/calls`;
+        const crashed = await runChild([url, wallet.connection, db, 'after-pay', 'mpp-session']);
+        expect(crashed.signal).toBe('SIGKILL');
+        expect(wallet.spent()).toBe(50_000n);
+
+        const resumed = await runChild([url, wallet.connection, db, 'none', 'mpp-session']);
+        expect(JSON.parse(resumed.stdout)).toMatchObject({
+          status: 200,
+          body: { paid: 'mpp' },
+          paid: false,
+        });
+        expect(wallet.spent()).toBe(50_000n);
+        const store = createSqliteClientStore({ path: db });
+        const [session] = await store.listSessions({ states: ['open'] });
+        expect(session).toMatchObject({ origin: api.url, url });
+        const id = session?.id as string;
+        // The server opened it on the recovered open credential, and drew the call from it.
+        expect(await shop.getSession(id)).toMatchObject({ depositMsat: 50_000n });
+        await vi.waitFor(async () => expect((await shop.getUsage(id)).spentMsat).toBe(10_000n));
+        expect((await store.list({ kind: 'purchase' })).map((e) => [e.status, e.account])).toEqual([
+          ['succeeded', id],
+        ]);
+        await store.close();
+      } finally {
+        await api.close();
+      }
     },
     CHILD_TEST_TIMEOUT_MS,
   );

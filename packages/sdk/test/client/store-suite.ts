@@ -361,6 +361,12 @@ export function describeClientStoreSuite(
               feeMsat: 12n,
             }),
           );
+          // What a payment settled for (an x402 upto settling less than it authorised).
+          await store.updatePayment('p2', { amount: 7_000n, amountMsat: 7_000n });
+          expect(await store.findPayment('p2')).toEqual(
+            entry('p2', { time: BASE + 1, amount: 7_000n, amountMsat: 7_000n }),
+          );
+          expect(await store.findPayment('nope')).toBeUndefined();
         }));
 
       it('keeps every field exactly, including token amounts wider than 64 bits', () =>

@@ -10,6 +10,7 @@ import { paymentMiddleware, setSettlementOverrides, x402ResourceServer } from '@
 import express from 'express';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBudget } from '../../src/client/budget.js';
 import { createMemoryClientStore } from '../../src/client/memory-store.js';
 import { parseOffers } from '../../src/client/offers.js';
 import { createPayingFetch, getPayment } from '../../src/client/paying-fetch.js';
@@ -109,11 +110,13 @@ describe.skipIf(chain === undefined)('the paying fetch against @x402/express upt
     await expect(wallet.sign(unbound)).rejects.toMatchObject({ code: 'invalid_x402_payload' });
   });
 
-  it('pays it: the server settles what it used, the most it could count as spent', async () => {
+  it('pays it: the server settles what it used; the ledger and the budget count that', async () => {
     const store = createMemoryClientStore();
+    const budget = createBudget({ store, limits: { perRequest: '100 sat', day: '1000 sat' } });
     const fetch402 = createPayingFetch({
       wallets: [],
       store,
+      budget,
       preferences: ['x402'],
       x402: {
         wallet: createEvmWallet({
@@ -132,10 +135,18 @@ describe.skipIf(chain === undefined)('the paying fetch against @x402/express upt
     expect(receipt).toMatchObject({ success: true, amount: USED });
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - USED);
     expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + USED);
-    // $0.04 at 100 000 USD/BTC: 40 sat authorised, and counted.
+    // $0.04 at 100 000 USD/BTC: 40 sat authorised, counted while the call ran.
     expect(getPayment(response)).toMatchObject({ protocol: 'x402', amountMsat: 40_000n });
+    // Settled at $0.0075: the ledger records 7.5 sat, and the budget gets the rest back.
     const [entry] = await store.list();
-    expect(entry).toMatchObject({ protocol: 'x402', amount: MAX, status: 'succeeded' });
+    expect(entry).toMatchObject({
+      protocol: 'x402',
+      amount: USED,
+      amountMsat: 7_500n,
+      status: 'succeeded',
+    });
     expect(entry?.proof).toBe(receipt.transaction);
+    const day = (await budget.status()).find((window) => window.window === 'day');
+    expect(day).toMatchObject({ spentMsat: 7_500n });
   });
 });
