@@ -14,7 +14,8 @@
 // one at 10 connections. Targets alternate in short rounds so drifts of a shared machine hit both
 // alike; throughput is all requests over all rounds' time, latencies the median of the rounds.
 // Requests per CPU-second of the serving process are printed too. Imports the built packages:
-// run `npm run build` first. Takes about 45 seconds. The last line printed is one JSON object
+// run `npm run build` first. `BALANCE_LEASES=1` turns on `paywall.balanceLeases`. Takes about 45
+// seconds. The last line printed is one JSON object
 // (see bench/run-all.js).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -122,7 +123,12 @@ async function child(role, options) {
       dataDir: options.dataDir,
       lightning: options.lightning,
       metrics: { enabled: true },
-      paywall: { rateLimits: { challenges: false } },
+      // BALANCE_LEASES=1 draws from per-instance leases (docs/guides/charging.md): the
+      // throughput an operator buys with that option's bounded loss.
+      paywall: {
+        rateLimits: { challenges: false },
+        ...(process.env.BALANCE_LEASES === '1' ? { balanceLeases: true } : {}),
+      },
       services: [
         {
           name: 'llm',
