@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import { sseField } from '../internal/sse.js';
 import { parseSessionEventData } from '../mpp/session-event.js';
 import type { Tags } from './call-tags.js';
 import { type OutgoingRequest, readOffers, responseWithBody, send } from './http-exchange.js';
@@ -97,9 +98,12 @@ export function toppingUpSession(
       });
   };
   const read = (text: string): void => {
-    if (text === '') dispatch();
-    else if (text.startsWith('event:')) event = text.slice(6).trim();
-    else if (text.startsWith('data:')) data += text.slice(text.charCodeAt(5) === 32 ? 6 : 5);
+    if (text === '') {
+      dispatch();
+      return;
+    }
+    event = sseField(text, 'event')?.trim() ?? event;
+    data += sseField(text, 'data') ?? '';
   };
   const body = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({

@@ -4,6 +4,7 @@
  * reader holds a bounded amount of text: SSE events one at a time, and at most `maxJsonBytes` of a
  * JSON answer (past that, its last 16 KiB, where the usage of every supported API sits).
  */
+import { sseField } from '../internal/sse.js';
 import { createStreamUsage, type LlmUsage, usageOfAnswer } from './usage.js';
 
 /** See {@link createAnswerReader}. */
@@ -52,7 +53,8 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
     const data: string[] = [];
     for (const raw of text.split('\n')) {
       const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      if (line.startsWith('data:')) data.push(line.slice(line.charCodeAt(5) === 32 ? 6 : 5));
+      const value = sseField(line, 'data');
+      if (value !== undefined) data.push(value);
     }
     try {
       stream.event(JSON.parse(data.join('\n')));

@@ -7,6 +7,7 @@
  * place of the old one, every other byte as it was sent.
  */
 import { isRecord } from '../internal/is-record.js';
+import { sseField } from '../internal/sse.js';
 import { readLimited } from '../internal/streams.js';
 
 /** A JSON-RPC id. */
@@ -115,8 +116,8 @@ function findInJson(text: string, id: JsonRpcId): McpResponseMatch | undefined {
 function sseEvent(text: string): { lines: string[]; data: string } {
   const lines = text.split(/\r\n|\n|\r/);
   const data = lines
-    .filter((line) => line.startsWith('data:'))
-    .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
+    .map((line) => sseField(line, 'data'))
+    .filter((value) => value !== undefined)
     .join('\n');
   return { lines, data };
 }
