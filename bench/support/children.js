@@ -1,4 +1,6 @@
 // What the benchmarks share to run their parts in child processes and to buy what they measure.
+// `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile (`--cpu-prof`) of each child whose role is named
+// in `BENCH_CPU_PROF_ROLES` (comma-separated; default `gateway`) into <dir> when the bench ends.
 import { fork, spawn } from 'node:child_process';
 import { formatL402Credential, parseL402Challenges, parseMacaroon } from '@tollway/sdk/l402';
 
@@ -16,7 +18,13 @@ export function listen(server) {
  * once the child sends `{ url }`, with `{ role, url, proc }`.
  */
 export function startRole(script, role, options) {
+  const profiled = (process.env.BENCH_CPU_PROF_ROLES ?? 'gateway').split(',').includes(role);
+  const execArgv =
+    process.env.BENCH_CPU_PROF !== undefined && profiled
+      ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : process.execArgv;
   const proc = fork(new URL(script).pathname, ['--role', role, JSON.stringify(options)], {
+    execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -29,6 +37,8 @@ export function startRole(script, role, options) {
 export function roleArguments() {
   const at = process.argv.indexOf('--role');
   if (at < 0) return undefined;
+  // A profile is written only when the process exits on its own: the parent's SIGTERM ends it so.
+  if (process.execArgv.includes('--cpu-prof')) process.once('SIGTERM', () => process.exit(0));
   return { role: process.argv[at + 1], options: JSON.parse(process.argv[at + 2] ?? '{}') };
 }
 
