@@ -147,6 +147,9 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
     },
     final(done) {
       ended = true;
+      // The answer's last bytes wait in the socket until the receipt follows them: both leave in
+      // one write (`res.end` uncorks), not two.
+      res.cork();
       const rest = filter?.end();
       if (rest !== undefined && rest.length > 0) send(rest, () => {});
       meter.end(true).then(
@@ -165,6 +168,7 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
           done();
         },
         (error: unknown) => {
+          res.uncork();
           call.onError(error);
           done(error instanceof Error ? error : new Error(String(error)));
         },
