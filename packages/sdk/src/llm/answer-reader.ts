@@ -37,7 +37,7 @@ const USAGE_OBJECT = /"usage"\s*:\s*\{/;
  */
 export function createAnswerReader(options: { maxJsonBytes?: number } = {}): AnswerReader {
   const maxJson = options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES;
-  const decoder = new TextDecoder('utf-8');
+  const text = createUtf8Text();
   const stream = createStreamUsage();
   let mode: 'unknown' | 'sse' | 'json' = 'unknown';
   let json = '';
@@ -68,6 +68,11 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
    * stream) is passed over by one test, without splitting it into lines.
    */
   function sse(text: string): void {
+    // The usual chunk: whole events, nothing pending. Read as it is, neither joined nor cut.
+    if (pending === '' && !skipping && endsWithBlankLine(text)) {
+      if (USAGE_OBJECT.test(text)) for (const event of text.split(BLANK_LINE)) readEvent(event);
+      return;
+    }
     pending += text;
     if (skipping) {
       const first = eventEnd(pending, 'first');
@@ -103,14 +108,14 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
 
   return {
     write(chunk) {
-      const text = decoder.decode(chunk, { stream: true });
+      const decoded = text.decode(chunk);
       if (mode === 'unknown') {
-        const first = text.trimStart()[0];
+        const first = decoded.trimStart()[0];
         if (first === undefined) return;
         mode = first === '{' || first === '[' ? 'json' : 'sse';
       }
-      if (mode === 'sse') sse(text);
-      else jsonText(text);
+      if (mode === 'sse') sse(decoded);
+      else jsonText(decoded);
     },
     usage() {
       if (mode === 'sse') {
@@ -133,6 +138,58 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
 
 /** A blank line: the end of an SSE event (LF or CRLF line ends). */
 const BLANK_LINE = /\r?\n\r?\n/;
+
+/** Whether `text` ends an event: it ends with a blank line. */
+function endsWithBlankLine(text: string): boolean {
+  return text.endsWith('\n\n') || text.endsWith('\n\r\n');
+}
+
+/**
+ * Decodes a body's chunks as UTF-8, a character cut between two chunks joined again, the body's
+ * byte-order mark dropped. A `TextDecoder` does this itself with `{ stream: true }`, but only
+ * through its slower streaming path (~0.8 µs per SSE chunk in Node 20, against ~0.2 µs for whole
+ * text): the cut character is carried here instead, and each chunk decoded whole.
+ */
+function createUtf8Text(): { decode(chunk: Uint8Array): string } {
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  let carried: Uint8Array | undefined;
+  let first = true;
+  return {
+    decode(chunk) {
+      let bytes = chunk;
+      if (carried !== undefined) {
+        bytes = new Uint8Array(carried.length + chunk.length);
+        bytes.set(carried);
+        bytes.set(chunk, carried.length);
+        carried = undefined;
+      }
+      const cut = unfinishedTail(bytes);
+      if (cut > 0) {
+        carried = bytes.slice(bytes.length - cut);
+        bytes = bytes.subarray(0, bytes.length - cut);
+      }
+      let text = decoder.decode(bytes);
+      if (first && text !== '') {
+        first = false;
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      }
+      return text;
+    },
+  };
+}
+
+/** How many bytes at the end of `bytes` start a UTF-8 character they do not finish (0 to 3). */
+function unfinishedTail(bytes: Uint8Array): number {
+  for (let back = 1; back <= 3 && back <= bytes.length; back++) {
+    const byte = bytes[bytes.length - back] ?? 0;
+    if (byte < 0x80) return 0;
+    if (byte >= 0xc0) {
+      const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+      return length > back ? back : 0;
+    }
+  }
+  return 0;
+}
 
 /** The index after the first or last blank line of `text`, or -1. */
 function eventEnd(text: string, which: 'first' | 'last'): number {
