@@ -43,6 +43,10 @@ const OPEN_BRACE = 0x7b;
 
 /** The index after the last blank line of `data`, if it is after `from`; else -1. */
 function lastEventEnd(data: Buffer, from: number): number {
+  // The usual chunk ends an event: its end is known without a search.
+  const n = data.length;
+  if (data[n - 1] === LF && (data[n - 2] === LF || (data[n - 2] === CR && data[n - 3] === LF)))
+    return n > from ? n : -1;
   const lf = data.lastIndexOf(LF_LF);
   const crlf = data.lastIndexOf(LF_CRLF);
   const end = Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 3);
@@ -118,6 +122,7 @@ export function createUsageChunkFilter(): UsageChunkFilter {
         passing = false;
         start = end;
       }
+      /** What passes, when something was dropped: the pieces around it. */
       const parts: Buffer[] = [];
       let passedTo = 0;
       const end = lastEventEnd(data, start);
@@ -143,6 +148,8 @@ export function createUsageChunkFilter(): UsageChunkFilter {
         upTo = data.length - KEPT_BACK;
       }
       if (upTo < data.length) held = data.subarray(upTo);
+      // The usual chunk passes whole, as it came.
+      if (passedTo === 0 && upTo === data.length) return data;
       parts.push(data.subarray(passedTo, upTo));
       return parts.length === 1 ? (parts[0] ?? EMPTY) : Buffer.concat(parts);
     },
