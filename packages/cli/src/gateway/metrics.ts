@@ -10,7 +10,11 @@
 import type { LlmUsage } from '@tollway/sdk/llm';
 import type { PaywallDecision, Settlement, Store } from '@tollway/sdk/server';
 import { Counter, Registry } from 'prom-client';
-import { createServiceCounter, createServiceHistogram } from './service-metrics.js';
+import {
+  createServiceCounter,
+  createServiceHistogram,
+  registerTotalsCounter,
+} from './service-metrics.js';
 
 /** The gateway's metrics; see {@link createGatewayMetrics}. */
 export interface GatewayMetrics {
@@ -45,6 +49,12 @@ export interface LlmTotals {
   outputTokens: bigint;
   /** What its calls were charged, msat. */
   chargedMsat: bigint;
+}
+
+/** One model's totals, and whether an answer reported its usage (its token series exist then). */
+interface LlmEntry {
+  total: LlmTotals;
+  reported: boolean;
 }
 
 /** One service's requests let through unpaid in shadow mode, and what they would have cost. */
@@ -151,38 +161,21 @@ export function createGatewayMetrics(): GatewayMetrics {
     shadowRequests.inc({ service });
     shadowMsat.inc({ service }, Number(msat));
   }
-  const llmTokens = new Counter({
-    name: 'tollway_llm_tokens_total',
-    help: 'Tokens metered LLM answers reported, by service, model and kind (input, cached_input, output).',
-    labelNames: ['service', 'model', 'kind'],
-    registers,
-  });
-  const llmCalls = new Counter({
-    name: 'tollway_llm_calls_total',
-    help: 'Metered LLM calls charged, by service and model.',
-    labelNames: ['service', 'model'],
-    registers,
-  });
-  const llmRevenue = new Counter({
-    name: 'tollway_llm_revenue_msat_total',
-    help: 'What metered LLM calls were charged from their balances, msat, by service and model.',
-    labelNames: ['service', 'model'],
-    registers,
-  });
-  /** Exact totals per service and model, for the admin API, with their label-bound counters. */
-  const totals = new Map<string, { total: LlmTotals; counters: ReturnType<typeof bindLlm> }>();
-  function bindLlm(service: string, model: string) {
-    return {
-      input: llmTokens.labels(service, model, 'input'),
-      cachedInput: llmTokens.labels(service, model, 'cached_input'),
-      output: llmTokens.labels(service, model, 'output'),
-      calls: llmCalls.labels(service, model),
-      revenue: llmRevenue.labels(service, model),
-    };
+  /**
+   * Exact totals per service and model, for the admin API; the Prometheus counters read them when
+   * scraped (service-metrics.ts), so that a metered call adds to them and does nothing more.
+   */
+  const llm = new Map<string, Map<string, LlmEntry>>();
+  function llmEntries(): LlmEntry[] {
+    return [...llm.values()].flatMap((models) => [...models.values()]);
   }
-  function totalOf(service: string, model: string) {
-    const key = JSON.stringify([service, model]);
-    let entry = totals.get(key);
+  function totalOf(service: string, model: string): LlmEntry {
+    let models = llm.get(service);
+    if (models === undefined) {
+      models = new Map();
+      llm.set(service, models);
+    }
+    let entry = models.get(model);
     if (entry === undefined) {
       entry = {
         total: {
@@ -194,12 +187,48 @@ export function createGatewayMetrics(): GatewayMetrics {
           outputTokens: 0n,
           chargedMsat: 0n,
         },
-        counters: bindLlm(service, model),
+        reported: false,
       };
-      totals.set(key, entry);
+      models.set(model, entry);
     }
     return entry;
   }
+  // Counters are floats: exact up to 2^53 in total, plenty for one counter.
+  registerTotalsCounter(registry, {
+    name: 'tollway_llm_tokens_total',
+    help: 'Tokens metered LLM answers reported, by service, model and kind (input, cached_input, output).',
+    series: () =>
+      llmEntries()
+        .filter((entry) => entry.reported)
+        .flatMap(({ total: { service, model, ...total } }) =>
+          (
+            [
+              ['input', total.inputTokens],
+              ['cached_input', total.cachedInputTokens],
+              ['output', total.outputTokens],
+            ] as const
+          ).map(([kind, tokens]) => ({ labels: { service, model, kind }, value: Number(tokens) })),
+        ),
+  });
+  const charged = () => llmEntries().filter(({ total }) => total.calls > 0);
+  registerTotalsCounter(registry, {
+    name: 'tollway_llm_calls_total',
+    help: 'Metered LLM calls charged, by service and model.',
+    series: () =>
+      charged().map(({ total: { service, model, calls } }) => ({
+        labels: { service, model },
+        value: calls,
+      })),
+  });
+  registerTotalsCounter(registry, {
+    name: 'tollway_llm_revenue_msat_total',
+    help: 'What metered LLM calls were charged from their balances, msat, by service and model.',
+    series: () =>
+      charged().map(({ total: { service, model, chargedMsat } }) => ({
+        labels: { service, model },
+        value: Number(chargedMsat),
+      })),
+  });
   /** The series of each service, looked up once per service rather than once per request. */
   const bound = new Map<string, ReturnType<typeof bind>>();
   function bind(service: string) {
@@ -245,22 +274,19 @@ export function createGatewayMetrics(): GatewayMetrics {
     upstream: (service, seconds) => of(service).upstream.observe(seconds),
     upstreamError: (service, code) => upstreamErrors.inc({ service, code }),
     llmUsage(service, model, usage) {
-      const { total, counters } = totalOf(service, model);
+      const entry = totalOf(service, model);
+      const { total } = entry;
+      entry.reported = true;
       total.inputTokens += BigInt(usage.inputTokens);
       total.cachedInputTokens += BigInt(usage.cachedInputTokens);
       total.outputTokens += BigInt(usage.outputTokens);
-      counters.input.inc(usage.inputTokens);
-      counters.cachedInput.inc(usage.cachedInputTokens);
-      counters.output.inc(usage.outputTokens);
     },
     llmCharged(service, model, chargedMsat) {
-      const { total, counters } = totalOf(service, model);
+      const { total } = totalOf(service, model);
       total.calls += 1;
       total.chargedMsat += chargedMsat;
-      counters.calls.inc();
-      counters.revenue.inc(Number(chargedMsat));
     },
-    llmTotals: () => [...totals.values()].map(({ total }) => ({ ...total })),
+    llmTotals: () => llmEntries().map(({ total }) => ({ ...total })),
     shadowTotals: () => [...shadow.values()].map((total) => ({ ...total })),
   };
 }

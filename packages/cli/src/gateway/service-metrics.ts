@@ -35,6 +35,43 @@ function register(registry: Registry, metric: RegisteredMetric): void {
   registry.registerMetric(metric as unknown as Histogram);
 }
 
+/** One series of a {@link registerTotalsCounter}: its labels, in the order printed, and its value. */
+export interface TotalsSeries {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * Registers a counter whose series are read from totals the caller keeps anyway, when the
+ * registry is scraped: counting costs the caller's own addition and nothing more. Its `reset()`
+ * leaves the caller's totals as they are.
+ *
+ * @example
+ * ```ts
+ * registerTotalsCounter(registry, { name: 'calls_total', help: 'Calls.', series: () => [{ labels: { service: 'a' }, value: calls }] });
+ * ```
+ */
+export function registerTotalsCounter(
+  registry: Registry,
+  options: { name: string; help: string; series: () => TotalsSeries[] },
+): void {
+  const { name, help } = options;
+  register(registry, {
+    name,
+    help,
+    type: 'counter',
+    aggregator: 'sum',
+    get: async () => ({
+      name,
+      help,
+      type: 'counter',
+      aggregator: 'sum',
+      values: options.series().map(({ labels, value }) => ({ metricName: name, labels, value })),
+    }),
+    reset: () => {},
+  });
+}
+
 /** A counter by service and one more label, each series a number in a map. */
 export interface ServiceCounter {
   /** The series of `service` with `value` for the second label: `inc()` adds one. */

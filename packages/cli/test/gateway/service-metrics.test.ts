@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { createGatewayMetrics } from '../../src/gateway/metrics.js';
 import { createServiceCounter, createServiceHistogram } from '../../src/gateway/service-metrics.js';
 
 const BUCKETS = [0.0001, 0.001, 0.01, 0.1, 1];
@@ -59,6 +60,68 @@ describe('service metrics', () => {
             referenceCounter.labels(service, outcome).inc();
           }
           expect(await ours.metrics()).toBe(await theirs.metrics());
+        },
+      ),
+    );
+  });
+
+  it('print the LLM counters as prom-client Counters print the same calls', async () => {
+    const models = fc.constantFrom('gpt-4o', '(default)', 'a "quoted" \\ model');
+    const tokens = fc.nat({ max: 100_000 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            service: services,
+            model: models,
+            usage: fc.option(fc.tuple(tokens, tokens, tokens), { nil: undefined }),
+            charged: fc.option(fc.bigInt({ min: 0n, max: 10n ** 12n }), { nil: undefined }),
+          }),
+          { maxLength: 30 },
+        ),
+        async (calls) => {
+          const metrics = createGatewayMetrics();
+          const theirs = new Registry();
+          const tokensCounter = new Counter({
+            name: 'tollway_llm_tokens_total',
+            help: 'Tokens metered LLM answers reported, by service, model and kind (input, cached_input, output).',
+            labelNames: ['service', 'model', 'kind'],
+            registers: [theirs],
+          });
+          const callsCounter = new Counter({
+            name: 'tollway_llm_calls_total',
+            help: 'Metered LLM calls charged, by service and model.',
+            labelNames: ['service', 'model'],
+            registers: [theirs],
+          });
+          const revenueCounter = new Counter({
+            name: 'tollway_llm_revenue_msat_total',
+            help: 'What metered LLM calls were charged from their balances, msat, by service and model.',
+            labelNames: ['service', 'model'],
+            registers: [theirs],
+          });
+          for (const { service, model, usage, charged } of calls) {
+            if (usage !== undefined) {
+              const [inputTokens, cachedInputTokens, outputTokens] = usage;
+              metrics.llmUsage(service, model, { inputTokens, cachedInputTokens, outputTokens });
+              tokensCounter.labels(service, model, 'input').inc(inputTokens);
+              tokensCounter.labels(service, model, 'cached_input').inc(cachedInputTokens);
+              tokensCounter.labels(service, model, 'output').inc(outputTokens);
+            }
+            if (charged !== undefined) {
+              metrics.llmCharged(service, model, charged);
+              callsCounter.labels(service, model).inc();
+              revenueCounter.labels(service, model).inc(Number(charged));
+            }
+          }
+          const llmLines = (text: string) =>
+            text
+              .split('\n')
+              .filter((line) => line.includes('tollway_llm_'))
+              .sort();
+          expect(llmLines(await metrics.registry.metrics())).toEqual(
+            llmLines(await theirs.metrics()),
+          );
         },
       ),
     );
