@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isTollwayError } from '../errors.js';
 import { fixedRate } from '../money.js';
@@ -73,6 +74,19 @@ describe('createLlmPricing', () => {
         (size * 150_000n + 100n * 600_000n + 999_999n) / 1_000_000n,
       );
     }
+  });
+
+  it('counts the input bytes of any text as UTF-8 encodes it', async () => {
+    // 1000 sat per million tokens: one msat per token, so the reservation is the byte count.
+    const perByte = createLlmPricing({ models: { m: { input: '1000 sat', output: '0 sat' } } });
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit: 'binary' }), async (content) => {
+        const body = { model: 'm', max_tokens: 1, messages: [{ role: 'user', content }] };
+        const bytes = BigInt(encoder.encode(JSON.stringify(body)).length);
+        expect(await perByte.price(request(body))).toBe(bytes);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('refuses an unknown model (400 invalid_model) unless default prices are set', async () => {

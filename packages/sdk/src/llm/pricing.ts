@@ -184,7 +184,7 @@ export function createLlmPricing(options: LlmPricingOptions): LlmPricing {
       tokens(record.max_completion_tokens) ??
       tokens(record.max_output_tokens) ??
       maxTokensDefault;
-    const maxInput = BigInt(new TextEncoder().encode(JSON.stringify(body ?? null)).length);
+    const maxInput = BigInt(utf8Length(JSON.stringify(body ?? null)));
     const dearestInput = largest(table.input, table.cachedInput);
     return toMsat(table, maxInput * dearestInput + maxOutput * table.output);
   };
@@ -210,6 +210,24 @@ export function createLlmPricing(options: LlmPricingOptions): LlmPricing {
   };
 
   return { price, meter, cost, modelOf };
+}
+
+/** The length of `text` in UTF-8 bytes (as `TextEncoder` encodes it), counted without encoding it. */
+function utf8Length(text: string): number {
+  let length = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) {
+      length += 1;
+      continue;
+    }
+    length += 2;
+    // A surrogate pair is 4 bytes for its two code units: the second adds nothing.
+    const next = text.charCodeAt(i + 1);
+    if (code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++;
+  }
+  return length;
 }
 
 /** The larger amount (`Math.max` takes no bigints). */
