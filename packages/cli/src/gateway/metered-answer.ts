@@ -13,6 +13,8 @@
  * - An event stream (`text/event-stream`) streams at once and ends with the receipt as SSE comment
  *   lines (`: tollway-charged 2100 msat`), which event-stream parsers skip; the usage-only chunk
  *   the gateway asked for on the client's behalf is dropped on the way (usage-chunk-filter.ts).
+ *   The bytes written in the tick the upstream's body ended wait in the socket for the receipt,
+ *   and both leave in one write.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
