@@ -160,6 +160,22 @@ describe.skipIf(chain === undefined)('x402 batch-settlement refunds on a real ch
     });
   }
 
+  /** A refund payment on the channel of `salt`, its voucher signed by hand for `max`. */
+  async function refundHeader(salt: Hex, max: bigint): Promise<string> {
+    const config = configOf(salt);
+    const fields = await signVoucher(
+      payer,
+      computeChannelId(config, c.network),
+      max.toString(),
+      c.network,
+    );
+    return formatPaymentSignatureHeader({
+      x402Version: 2,
+      accepted: requirements,
+      payload: { type: 'refund', channelConfig: config, voucher: fields },
+    });
+  }
+
   async function onChain(salt: Hex): Promise<{ balance: bigint; totalClaimed: bigint }> {
     const [balance, totalClaimed] = (await c.client.readContract({
       address: X402_CONTRACTS.batchSettlement,
@@ -244,18 +260,7 @@ describe.skipIf(chain === undefined)('x402 batch-settlement refunds on a real ch
     const official = officialClient(salt);
     expect((await official.fetch(url)).status).toBe(200);
     expect((await official.fetch(url)).status).toBe(200);
-    const config = configOf(salt);
-    const fields = await signVoucher(
-      payer,
-      computeChannelId(config, c.network),
-      PRICE.toString(),
-      c.network,
-    );
-    const header = formatPaymentSignatureHeader({
-      x402Version: 2,
-      accepted: requirements,
-      payload: { type: 'refund', channelConfig: config, voucher: fields },
-    });
+    const header = await refundHeader(salt, PRICE);
     const refused = await fetch(url, { headers: { 'payment-signature': header } });
     expect(refused.status).toBe(402);
     expect(parsePaymentResponseHeader(refused.headers.get('payment-response') ?? '')).toMatchObject(
@@ -269,6 +274,33 @@ describe.skipIf(chain === undefined)('x402 batch-settlement refunds on a real ch
     expect((await official.fetch(url)).status).toBe(200);
     expect(await offer.redeemBatch()).toMatchObject({ claimed: 1, amount: PRICE });
     expect(await onChain(salt)).toEqual({ balance: DEPOSIT - PRICE, totalClaimed: 3n * PRICE });
+  });
+
+  it('a refund racing draws on the channel: what is drawn and what is refunded add up to the deposit', async () => {
+    const salt = `0x${'04'.repeat(32)}` as const;
+    const payerBefore = await c.balanceOf(payer.address);
+    const payToBefore = await c.balanceOf(c.accounts.payTo.address);
+    const official = officialClient(salt);
+    expect((await official.fetch(url)).status).toBe(200);
+    const runs = handlerRuns;
+    // Vouchers for the four calls left, sent at once with a refund whose voucher covers them all.
+    const headers = await Promise.all([2n, 3n, 4n, 5n].map((n) => voucher(salt, n * PRICE)));
+    const refund = await refundHeader(salt, DEPOSIT);
+    const [answer, ...calls] = await Promise.all(
+      [refund, ...headers].map((header) =>
+        fetch(url, { headers: { 'payment-signature': header } }),
+      ),
+    );
+    expect(answer?.status).toBe(200);
+    const refunded = parsePaymentResponseHeader(answer?.headers.get('payment-response') ?? '');
+    const served = BigInt(handlerRuns - runs);
+    expect(calls.filter((call) => call.status === 200)).toHaveLength(Number(served));
+    await offer.redeemBatch();
+    const spent = (1n + served) * PRICE;
+    expect(refunded).toMatchObject({ success: true, amount: DEPOSIT - spent });
+    expect(await c.balanceOf(payer.address)).toBe(payerBefore - spent);
+    expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + spent);
+    expect(await onChain(salt)).toEqual({ balance: spent, totalClaimed: spent });
   });
 
   it('a payer withdraws without the server: what it drew is claimed first, its vouchers refused', async () => {
