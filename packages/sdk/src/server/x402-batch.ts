@@ -72,8 +72,14 @@ const MIN_WITHDRAW_DELAY = 900;
 const REDEEM_LEASE = 'x402-batch:redeeming';
 const REDEEM_LEASE_MS = 5 * 60_000;
 const MAX_WITHDRAW_DELAY = 30 * 24 * 3600;
-/** The facilitator's reason for a voucher above the channel's balance on chain. */
-const EXCEEDS_BALANCE = 'invalid_batch_settlement_evm_cumulative_exceeds_balance';
+/**
+ * The facilitator's reasons for refusing a channel's own highest voucher that mean its balance on
+ * chain fell (below the voucher, or to nothing): its payer withdrew.
+ */
+const WITHDRAWN = new Set([
+  'invalid_batch_settlement_evm_cumulative_exceeds_balance',
+  'invalid_batch_settlement_evm_channel_not_found',
+]);
 
 const address = z
   .string()
@@ -245,8 +251,8 @@ export function createBatchSide(
         },
       };
     }
-    const known = await store.getChannel(channelId);
-    if (known !== undefined && known.withdrawRequestedAt !== 0) {
+    let channel = await store.getChannel(channelId);
+    if (channel !== undefined && channel.withdrawRequestedAt !== 0) {
       return refused(
         "This channel's payer asked the contract to withdraw it: it takes no more vouchers here.",
       );
@@ -260,8 +266,8 @@ export function createBatchSide(
         payload.deposit?.amount ?? 0n,
       );
       if (refusal !== undefined) return refusal;
+      channel = await store.getChannel(channelId);
     }
-    const channel = await store.getChannel(channelId);
     if (channel === undefined) return refused('This channel has no deposit here: deposit first.');
     if (voucher.maxClaimableAmount > channel.deposit - channel.refunded) {
       return refused('The voucher is for more than the channel holds: deposit more.');
@@ -389,7 +395,7 @@ export function createBatchSide(
   }
 
   /**
-   * Notes whether the channel's payer asked the contract to withdraw (a balance below the
+   * Notes when the channel's payer asked the contract to withdraw, once (a balance below the
    * channel's highest voucher means a withdrawal ended); best effort: a facilitator that does not
    * answer leaves it for the next redemption.
    */
@@ -409,12 +415,13 @@ export function createBatchSide(
         { id: channel.id, config },
         voucher,
       );
+      // Once seen, a withdrawal is kept: the deposit the store knows may be gone.
       const requestedAt = read.ok
         ? read.state.withdrawRequestedAt
-        : read.reason === EXCEEDS_BALANCE
+        : WITHDRAWN.has(read.reason)
           ? Math.floor(Date.now() / 1000)
-          : channel.withdrawRequestedAt;
-      if (requestedAt !== channel.withdrawRequestedAt) {
+          : 0;
+      if (requestedAt !== 0 && channel.withdrawRequestedAt === 0) {
         await store.noteWithdrawal(channel.id, requestedAt);
       }
     } catch {
