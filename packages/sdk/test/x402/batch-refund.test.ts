@@ -1,7 +1,8 @@
 /**
  * Getting an x402 `batch-settlement` deposit back, on a real chain (anvil with TestUSDC and the
- * batch-settlement contracts), from a paywall on SQLite behind the node adapter on loopback HTTP,
- * paid by the official `@x402/fetch` with the official batch-settlement client scheme: its
+ * batch-settlement contracts), from a paywall on SQLite behind the node adapter on loopback HTTP
+ * (its facilitator reached through the facilitator's HTTP API), paid by the official `@x402/fetch`
+ * with the official batch-settlement client scheme: its
  * cooperative `refund()`, and the payer's own withdrawal through the contract (initiate, wait the
  * channel's delay, finalize). Balances and events are read on chain.
  */
@@ -36,6 +37,8 @@ import { createSqliteStore } from '../../src/stores/sqlite.js';
 import { createBatchChannels } from '../../src/x402/batch-channel.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
+import { createFacilitatorClient } from '../../src/x402/facilitator-client.js';
+import { createFacilitatorHandler } from '../../src/x402/facilitator-http.js';
 import { readLocalChainArtifacts } from '../../src/x402/local-chain.js';
 import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../../src/x402/payment-response.js';
@@ -76,9 +79,16 @@ describe.skipIf(chain === undefined)('x402 batch-settlement refunds on a real ch
   beforeAll(async () => {
     store = createSqliteStore({ path: join(directory, 'tollway.db') });
     await store.init();
-    const facilitator = await createSelfHostedFacilitator({
-      rpcUrl: c.rpcUrl,
-      privateKey: c.accounts.facilitator.privateKey,
+    // The facilitator as `tollway facilitator` serves it, reached over its HTTP API.
+    const handle = createFacilitatorHandler(
+      await createSelfHostedFacilitator({
+        rpcUrl: c.rpcUrl,
+        privateKey: c.accounts.facilitator.privateKey,
+      }),
+    );
+    const facilitator = createFacilitatorClient({
+      url: 'http://facilitator.test',
+      fetch: (input, init) => handle(new Request(input, init)),
     });
     offer = createX402Offer({
       facilitator,
