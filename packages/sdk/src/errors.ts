@@ -161,6 +161,8 @@ export const errorCodes = {
     'The facilitator refused an x402 payment (bad signature, wrong amount or recipient, expired, insufficient balance, nonce used); `detail` names its x402 reason.',
   x402_settlement_failed:
     'The facilitator could not settle an x402 payment on chain; the PAYMENT-RESPONSE header carries its x402 reason.',
+  x402_refund_refused:
+    'An x402 batch-settlement refund was not made: the channel has nothing left to refund, another refund of it is under way, its voucher does not cover what the channel drew, or the refund failed on chain; the PAYMENT-RESPONSE header carries the x402 reason.',
   // bugs
   internal_error:
     'Tollway failed unexpectedly (a bug) while answering a request and answered 500; the server logged why.',
@@ -281,6 +283,7 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   facilitator_error: 502,
   x402_payment_invalid: 402,
   x402_settlement_failed: 402,
+  x402_refund_refused: 402,
   // bugs
   internal_error: 500,
 };

@@ -341,6 +341,8 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     getChannel: (id) => store.getChannel(id),
     acceptVoucher: (id, voucher) => store.acceptVoucher(id, voucher),
     noteClaimed: (id, claimed) => store.noteClaimed(id, claimed),
+    noteRefunded: (id, refunded) => store.noteRefunded(id, refunded),
+    noteWithdrawal: (id, requestedAt) => store.noteWithdrawal(id, requestedAt),
     listClaimableChannels: (limit) => store.listClaimableChannels(limit),
     revoke: (tokenId, reason) =>
       reason === undefined ? store.revoke(tokenId) : store.revoke(tokenId, reason),

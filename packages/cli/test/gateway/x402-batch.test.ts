@@ -1,6 +1,7 @@
 // The gateway's `x402.batch` on a real chain (anvil with TestUSDC and the batch-settlement
 // contracts): a priced service also offers batch-settlement, the official `@x402/fetch` client pays
-// it with a deposit and then vouchers, and the gateway redeems what the channel drew on its own.
+// it with a deposit and then vouchers, the gateway redeems what the channel drew on its own, and
+// the client's refund gets the rest of its deposit back.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,17 +68,16 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is paid by a deposit and vouchers, and redeems the draws on chain by itself', async () => {
+  it('is paid by a deposit and vouchers, redeems the draws on chain by itself, and refunds the rest', async () => {
     const client = new x402Client();
-    client.register(
-      'eip155:*',
-      new BatchSettlementEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey), {
-        depositPolicy: { depositMultiplier: 10 },
-      }),
-    );
+    const scheme = new BatchSettlementEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey), {
+      depositPolicy: { depositMultiplier: 10 },
+    });
+    client.register('eip155:*', scheme);
     client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
     const paying = wrapFetchWithPayment(fetch, client);
     const payTo = await c.balanceOf(c.accounts.payTo.address);
+    const payer = await c.balanceOf(c.accounts.payer.address);
     const url = `${gateway.url}/search`;
     for (let call = 0; call < 3; call += 1) {
       const answer = await paying(url);
@@ -89,5 +89,11 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
       async () => expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + 3n * PRICE),
       { timeout: 10_000, interval: 100 },
     );
+    // The official client's refund, through the gateway: the deposit less the three calls.
+    const refund = await scheme.refund(url);
+    expect(refund).toMatchObject({ success: true, amount: String(7n * PRICE) });
+    expect(upstreamCalls).toBe(3);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 3n * PRICE);
+    expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + 3n * PRICE);
   });
 });

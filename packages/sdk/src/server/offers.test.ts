@@ -97,6 +97,66 @@ describe('offer kinds', () => {
     expect(problemOf(replay).code).toBe('credential_replayed');
   });
 
+  it('answer a credential that asks something of its payment themselves, instead of the handler', async () => {
+    // A kind whose `X-Ask` credential is a question to the payment (as an x402 refund is): the
+    // engine runs its answer, and sends what it says, a 200 or a refusal with its headers.
+    const asked: string[] = [];
+    const ask: OfferKind = {
+      name: 'ask',
+      headers: ['x-ask'],
+      offer: () => undefined,
+      read(source) {
+        const question = source.headers.get('x-ask');
+        if (question === null) return undefined;
+        return {
+          kind: 'ask',
+          verify: () => ({
+            ok: true,
+            proof: {
+              protocol: 'ask',
+              tokenId: `ask-${question}`,
+              paymentHash: question,
+              headers: [],
+              answer: async () => {
+                asked.push(question);
+                return question === 'balance'
+                  ? { ok: true, body: { left: '3' }, headers: [['X-Ask-Receipt', 'r1']] }
+                  : {
+                      ok: false,
+                      status: 402,
+                      code: 'x402_refund_refused',
+                      message: 'nothing left',
+                      headers: [['X-Ask-Receipt', 'r2']],
+                    };
+              },
+            },
+          }),
+        };
+      },
+    };
+    const paywall = createPaywall({
+      lightning: dev.shop,
+      store: createMemoryStore(),
+      secrets: [createMasterSecret()],
+      offers: [ask],
+      logger: createMemoryLogger(),
+    });
+    const route = paywall.route({ price: '10 sat' });
+    const answered = responseOf(
+      await paywall.handle(paywallRequest('/x', { headers: { 'x-ask': 'balance' } }), route),
+    );
+    expect(answered.status).toBe(200);
+    expect(JSON.parse(String(answered.body))).toEqual({ left: '3' });
+    expect(headerValues(answered, 'x-ask-receipt')).toEqual(['r1']);
+    const refused = responseOf(
+      await paywall.handle(paywallRequest('/x', { headers: { 'x-ask': 'refund' } }), route),
+    );
+    expect(refused.status).toBe(402);
+    expect(problemOf(refused).code).toBe('x402_refund_refused');
+    expect(headerValues(refused, 'x-ask-receipt')).toEqual(['r2']);
+    expect(asked).toEqual(['balance', 'refund']);
+  });
+
   it('read a credential from a header of their own, under a protocol name of their own', async () => {
     // A kind the engine has never heard of: its credential arrives in `X-Token-Proof`, and its
     // payments are recorded and passed on as protocol `token-proof`.

@@ -167,7 +167,28 @@ export interface PaymentProof {
    * outcome (see `PaywallRequest.reportsOutcome`).
    */
   settleAfter?: boolean;
+  /**
+   * Set when the credential asks something of the payment rather than paying for this request (an
+   * x402 `batch-settlement` refund): the engine runs it instead of the handler and answers with
+   * what it says.
+   */
+  answer?: () => Promise<CredentialAnswer>;
 }
+
+/**
+ * What the engine answers for a credential that asks something of its payment (see
+ * `PaymentProof.answer`): a 200 JSON body, or a refusal; `headers` go on the answer either way
+ * (x402's `PAYMENT-RESPONSE`).
+ */
+export type CredentialAnswer =
+  | { ok: true; body: Record<string, unknown>; headers: Array<[name: string, value: string]> }
+  | {
+      ok: false;
+      status: 402 | 503;
+      code: TollwayErrorCode;
+      message: string;
+      headers: Array<[name: string, value: string]>;
+    };
 
 /** What a proof's `settle` did; `headers` go on the answer either way (x402's `PAYMENT-RESPONSE`). */
 export type SettleOutcome =

@@ -5,12 +5,17 @@
  */
 import { isTollwayError } from '../errors.js';
 import { isPromiseLike } from '../internal/promise.js';
-import { pass, RETRY_AFTER_UNAVAILABLE, respond } from './answers.js';
+import { pass, RETRY_AFTER_UNAVAILABLE, reply, respond } from './answers.js';
 import { challenge } from './challenge.js';
 import { charge, needsCharge } from './charge.js';
 import type { PaywallContext } from './context.js';
 import { type Exchange, isQuote } from './exchange.js';
-import type { CredentialCheck, CredentialVerdict, PresentedCredential } from './offers.js';
+import type {
+  CredentialAnswer,
+  CredentialCheck,
+  CredentialVerdict,
+  PresentedCredential,
+} from './offers.js';
 import { fitsListedPrice, priceExceeded } from './price-check.js';
 import type { Quote } from './pricing.js';
 import type { PaymentContext, PaywallDecision } from './types.js';
@@ -114,6 +119,7 @@ function verified(
       retryAfterSeconds: allowed.retryAfterSeconds,
     });
   }
+  if (proof.answer !== undefined) return answered(context, exchange, proof.answer);
   const payment: PaymentContext = {
     protocol: proof.protocol,
     tokenId: proof.tokenId,
@@ -132,4 +138,21 @@ function verified(
   if (needsCharge(context, exchange, proof)) return charge(context, exchange, proof, payment);
   context.recorder.firstSight(proof, route);
   return pass(context, exchange, payment, proof.headers);
+}
+
+/** The engine's own answer to a credential that asks something of its payment (a refund). */
+async function answered(
+  context: PaywallContext,
+  exchange: Exchange,
+  answer: () => Promise<CredentialAnswer>,
+): Promise<PaywallDecision> {
+  const said = await answer();
+  if (said.ok) return reply(context, exchange, said.body, said.headers);
+  const refusal = { status: said.status, code: said.code, detail: said.message };
+  return respond(
+    context,
+    exchange,
+    said.status === 503 ? { ...refusal, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE } : refusal,
+    { headers: said.headers },
+  );
 }

@@ -157,6 +157,10 @@ export interface ChannelRecord {
   voucherSignature: string;
   /** What was claimed on chain, token base units. */
   claimed: bigint;
+  /** What was refunded to the payer cooperatively, token base units. */
+  refunded: bigint;
+  /** When the payer asked the contract to withdraw (unix seconds), as last seen; 0 when not. */
+  withdrawRequestedAt: number;
 }
 
 /** A revoked token. */
@@ -351,6 +355,10 @@ export interface Store extends LimitStore {
   acceptVoucher(id: string, voucher: { max: bigint; signature: string }): Promise<boolean>;
   /** Raises what was claimed of a channel on chain to `claimed`. */
   noteClaimed(id: string, claimed: bigint): Promise<void>;
+  /** Raises what was refunded of a channel to `refunded`. */
+  noteRefunded(id: string, refunded: bigint): Promise<void>;
+  /** Records that the channel's payer asked to withdraw at `requestedAt` (unix seconds; 0: not). */
+  noteWithdrawal(id: string, requestedAt: number): Promise<void>;
   /** Channels with a voucher above what was claimed, at most `limit`. */
   listClaimableChannels(limit: number): Promise<ChannelRecord[]>;
 

@@ -6,7 +6,10 @@
  * draws the request's price from the channel like a prepaid balance, across every instance on
  * the store, and refuses a voucher that does not cover everything drawn (one used again, or older
  * than the last used). The receiver side redeems in batches: {@link BatchRedeemer.redeem} claims
- * what each channel drew, with its highest voucher, in one transaction, then sweeps it to `payTo`.
+ * what each channel drew, with its highest voucher, in one transaction, then sweeps it to `payTo`;
+ * it also reads the claimed channels' state on chain, and once a payer asked the contract to
+ * withdraw without the server, that channel's vouchers are refused (what it drew is claimed before
+ * the withdrawal can end). A `refund` payload refunds what is left (./x402-batch-refund.ts).
  */
 import { z } from 'zod';
 import { TollwayError } from '../errors.js';
@@ -14,10 +17,17 @@ import type { BatchChannelConfig, BatchChannels, BatchClaim } from '../x402/batc
 import type { Facilitator } from '../x402/facilitator.js';
 import { X402_HEADERS } from '../x402/headers.js';
 import { formatPaymentResponseHeader } from '../x402/payment-response.js';
-import type { X402Network, X402PaymentPayload, X402PaymentRequirements } from '../x402/types.js';
+import type {
+  X402Network,
+  X402PaymentPayload,
+  X402PaymentRequirements,
+  X402SettleResponse,
+} from '../x402/types.js';
 import { amountSchema, parseWith, wireObject } from '../x402/wire.js';
 import type { CredentialVerdict } from './offers.js';
-import type { Store } from './store.js';
+import type { ChannelRecord, Store } from './store.js';
+import { refundBatchChannel } from './x402-batch-refund.js';
+import { channelAccount, drawnOf, readChannelOnChain } from './x402-batch-state.js';
 
 /** Options of the x402 offer's `batch` (see {@link createX402Offer}). */
 export interface X402BatchOptions {
@@ -62,6 +72,14 @@ const MIN_WITHDRAW_DELAY = 900;
 const REDEEM_LEASE = 'x402-batch:redeeming';
 const REDEEM_LEASE_MS = 5 * 60_000;
 const MAX_WITHDRAW_DELAY = 30 * 24 * 3600;
+/**
+ * The facilitator's reasons for refusing a channel's own highest voucher that mean its balance on
+ * chain fell (below the voucher, or to nothing): its payer withdrew.
+ */
+const WITHDRAWN = new Set([
+  'invalid_batch_settlement_evm_cumulative_exceeds_balance',
+  'invalid_batch_settlement_evm_channel_not_found',
+]);
 
 const address = z
   .string()
@@ -83,16 +101,18 @@ const channelConfigSchema: z.ZodType<BatchChannelConfig> = wireObject({
 });
 
 interface BatchPayload {
-  type: 'voucher' | 'deposit';
+  type: 'voucher' | 'deposit' | 'refund';
   channelConfig: BatchChannelConfig;
   voucher: { channelId: `0x${string}`; maxClaimableAmount: bigint; signature: `0x${string}` };
   deposit?: { amount: bigint };
+  /** A refund's amount; none: everything left. */
+  amount?: bigint;
 }
 
 const batchPayloadSchema: z.ZodType<BatchPayload> = z.preprocess(
   (value) => value,
   z.looseObject({
-    type: z.enum(['voucher', 'deposit']),
+    type: z.enum(['voucher', 'deposit', 'refund']),
     channelConfig: channelConfigSchema,
     voucher: wireObject({
       channelId: bytes32,
@@ -103,6 +123,9 @@ const batchPayloadSchema: z.ZodType<BatchPayload> = z.preprocess(
         .transform((text) => text as `0x${string}`),
     }),
     deposit: z.looseObject({ amount: amountSchema }).optional(),
+    amount: amountSchema
+      .refine((amount) => amount > 0n, 'a refund amount must be positive')
+      .optional(),
   }),
 ) as z.ZodType<BatchPayload>;
 
@@ -112,11 +135,6 @@ function refused(message: string): CredentialVerdict {
 
 function same(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
-}
-
-/** The store account a channel's draws are counted under. */
-function channelAccount(channelId: string): string {
-  return `x402-batch:${channelId}`;
 }
 
 /**
@@ -212,6 +230,33 @@ export function createBatchSide(
       network,
     );
     if (!signed) return refused("The voucher is not signed by the channel's payer authorizer.");
+    if (payload.type === 'refund') {
+      const refund = {
+        channelId,
+        config,
+        voucher,
+        ...(payload.amount === undefined ? {} : { amount: payload.amount }),
+        payment,
+        requirements,
+      };
+      const context = { store, facilitator, authorizer, network, unit, sweep };
+      return {
+        ok: true,
+        proof: {
+          protocol: 'x402',
+          tokenId: channelId,
+          paymentHash: `${channelId}:refund`,
+          headers: [],
+          answer: () => refundBatchChannel(context, refund),
+        },
+      };
+    }
+    let channel = await store.getChannel(channelId);
+    if (channel !== undefined && channel.withdrawRequestedAt !== 0) {
+      return refused(
+        "This channel's payer asked the contract to withdraw it: it takes no more vouchers here.",
+      );
+    }
     if (payload.type === 'deposit') {
       const refusal = await deposit(
         payment,
@@ -221,10 +266,10 @@ export function createBatchSide(
         payload.deposit?.amount ?? 0n,
       );
       if (refusal !== undefined) return refusal;
+      channel = await store.getChannel(channelId);
     }
-    const channel = await store.getChannel(channelId);
     if (channel === undefined) return refused('This channel has no deposit here: deposit first.');
-    if (voucher.maxClaimableAmount > channel.deposit) {
+    if (voucher.maxClaimableAmount > channel.deposit - channel.refunded) {
       return refused('The voucher is for more than the channel holds: deposit more.');
     }
     // Kept as the channel's highest when it is: claims use it.
@@ -242,7 +287,7 @@ export function createBatchSide(
         chargedAmount: requirements.amount.toString(),
         channelState: {
           channelId,
-          balance: channel.deposit.toString(),
+          balance: (channel.deposit - channel.refunded).toString(),
           totalClaimed: channel.claimed.toString(),
           withdrawRequestedAt: 0,
           refundNonce: '0',
@@ -257,11 +302,12 @@ export function createBatchSide(
         tokenId: channelId,
         paymentHash: `${channelId}:${voucher.maxClaimableAmount}`,
         headers: [[X402_HEADERS.paymentResponse, response]],
+        // Refunds are charged to the account: the voucher covers what was drawn besides them.
         draws: {
           account: channelAccount(channelId),
           amount: requirements.amount,
           deposit: channel.deposit,
-          ceiling: voucher.maxClaimableAmount,
+          ceiling: voucher.maxClaimableAmount + channel.refunded,
           unit,
         },
       },
@@ -285,18 +331,25 @@ export function createBatchSide(
     return { payment: { x402Version: 2, accepted: requirements, payload }, requirements };
   }
 
+  /** Pays `payTo` what was claimed for it; the outcome, which may be a failure. */
+  function sweep(): Promise<X402SettleResponse> {
+    const settle = operation({ type: 'settle', receiver: payTo, token: asset });
+    return facilitator.settle(settle.payment, settle.requirements);
+  }
+
   /** Claims and sweeps what channels drew; see {@link BatchRedeemer}. */
   async function redeemNow(maxClaims: number): Promise<BatchRedemption> {
     const claimable = await store.listClaimableChannels(maxClaims);
-    const claims: Array<BatchClaim & { id: string; delta: bigint }> = [];
+    const claims: Array<BatchClaim & { id: string; delta: bigint; channel: ChannelRecord }> = [];
     for (const channel of claimable) {
-      const drawn = (await store.getUsage(channelAccount(channel.id))).spentMsat;
+      const drawn = await drawnOf(store, channel);
       // What the channel drew, as far as its highest voucher covers it.
       let total = drawn;
       if (channel.voucherMax < total) total = channel.voucherMax;
       if (total <= channel.claimed) continue;
       claims.push({
         id: channel.id,
+        channel,
         delta: total - channel.claimed,
         config: JSON.parse(channel.config) as BatchChannelConfig,
         maxClaimableAmount: channel.voucherMax,
@@ -323,8 +376,8 @@ export function createBatchSide(
     }
     for (const row of claims) await store.noteClaimed(row.id, row.totalClaimed);
     const amount = claims.reduce((sum, row) => sum + row.delta, 0n);
-    const sweep = operation({ type: 'settle', receiver: payTo, token: asset });
-    const swept = await facilitator.settle(sweep.payment, sweep.requirements);
+    const swept = await sweep();
+    for (const row of claims) await noteWithdrawal(row.channel, row.config);
     await store.recordSettlement({
       reference: claimed.transaction,
       service: 'x402-batch',
@@ -339,6 +392,41 @@ export function createBatchSide(
       claimTransaction: claimed.transaction,
       ...(swept.success ? { settleTransaction: swept.transaction } : {}),
     };
+  }
+
+  /**
+   * Notes when the channel's payer asked the contract to withdraw, once (a balance below the
+   * channel's highest voucher means a withdrawal ended); best effort: a facilitator that does not
+   * answer leaves it for the next redemption.
+   */
+  async function noteWithdrawal(channel: ChannelRecord, config: BatchChannelConfig): Promise<void> {
+    const requirements = {
+      ...operation({}).requirements,
+      extra: { receiverAuthorizer: authorizer.address, withdrawDelay: config.withdrawDelay },
+    };
+    const voucher = {
+      maxClaimableAmount: channel.voucherMax,
+      signature: channel.voucherSignature,
+    };
+    try {
+      const read = await readChannelOnChain(
+        facilitator,
+        requirements,
+        { id: channel.id, config },
+        voucher,
+      );
+      // Once seen, a withdrawal is kept: the deposit the store knows may be gone.
+      const requestedAt = read.ok
+        ? read.state.withdrawRequestedAt
+        : WITHDRAWN.has(read.reason)
+          ? Math.floor(Date.now() / 1000)
+          : 0;
+      if (requestedAt !== 0 && channel.withdrawRequestedAt === 0) {
+        await store.noteWithdrawal(channel.id, requestedAt);
+      }
+    } catch {
+      // Read again after the next claim.
+    }
   }
 
   const redeemer: BatchRedeemer = {

@@ -48,7 +48,7 @@ export function assertStorableAmount(amount: bigint, what: string): void {
  * assertCount(maxUses, 'maxUses');
  * ```
  */
-function assertCount(count: number, what: string): void {
+export function assertCount(count: number, what: string): void {
   if (!Number.isSafeInteger(count) || count < 0) {
     throw new TollwayError('invalid_amount', `${what} must be a non-negative integer`, {
       details: { count },

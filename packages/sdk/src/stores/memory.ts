@@ -19,6 +19,7 @@ import {
   assertAdvances,
   assertAllowance,
   assertCharge,
+  assertCount,
   assertHold,
   assertResize,
   assertStorableAmount,
@@ -390,7 +391,14 @@ export function createMemoryStore(): Store {
       assertStorableAmount(channel.deposit, 'channel deposit');
       const existing = channels.get(channel.id);
       if (existing === undefined) {
-        channels.set(channel.id, { ...channel, voucherMax: 0n, voucherSignature: '', claimed: 0n });
+        channels.set(channel.id, {
+          ...channel,
+          voucherMax: 0n,
+          voucherSignature: '',
+          claimed: 0n,
+          refunded: 0n,
+          withdrawRequestedAt: 0,
+        });
       } else if (existing.deposit < channel.deposit) {
         existing.deposit = channel.deposit;
       }
@@ -414,6 +422,18 @@ export function createMemoryStore(): Store {
       assertStorableAmount(claimed, 'claimed');
       const channel = channels.get(id);
       if (channel !== undefined && channel.claimed < claimed) channel.claimed = claimed;
+    },
+
+    async noteRefunded(id, refunded) {
+      assertStorableAmount(refunded, 'refunded');
+      const channel = channels.get(id);
+      if (channel !== undefined && channel.refunded < refunded) channel.refunded = refunded;
+    },
+
+    async noteWithdrawal(id, requestedAt) {
+      assertCount(requestedAt, 'withdrawal time');
+      const channel = channels.get(id);
+      if (channel !== undefined) channel.withdrawRequestedAt = requestedAt;
     },
 
     async listClaimableChannels(limit) {

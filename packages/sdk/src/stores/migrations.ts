@@ -178,6 +178,14 @@ const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 8,
+    name: 'x402_channel_refunds',
+    statements: [
+      'ALTER TABLE x402_channels ADD COLUMN refunded BIGINT NOT NULL DEFAULT 0',
+      'ALTER TABLE x402_channels ADD COLUMN withdraw_requested_at BIGINT NOT NULL DEFAULT 0',
+    ],
+  },
 ];
 
 /**

@@ -17,6 +17,7 @@ import {
   assertAdvances,
   assertAllowance,
   assertCharge,
+  assertCount,
   assertHold,
   assertResize,
   assertStorableAmount,
@@ -521,6 +522,16 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     async noteClaimed(id, claimed) {
       assertStorableAmount(claimed, 'claimed');
       await run(pool, q.noteClaimed(id, claimed));
+    },
+
+    async noteRefunded(id, refunded) {
+      assertStorableAmount(refunded, 'refunded');
+      await run(pool, q.noteRefunded(id, refunded));
+    },
+
+    async noteWithdrawal(id, requestedAt) {
+      assertCount(requestedAt, 'withdrawal time');
+      await run(pool, q.noteWithdrawal(id, requestedAt));
     },
 
     async listClaimableChannels(limit) {

@@ -44,7 +44,7 @@ export type SqlRow = Record<string, unknown>;
 const BUCKET_MS = { hour: 3_600_000n, day: 86_400_000n } as const;
 
 const CHANNEL_COLUMNS =
-  'channel_id, network, config, deposit, voucher_max, voucher_signature, claimed';
+  'channel_id, network, config, deposit, voucher_max, voucher_signature, claimed, refunded, withdraw_requested_at';
 
 const SESSION_COLUMNS =
   'session_id, service, deposit_msat, return_invoice, idle_timeout_ms, opened_at, last_used_at, closed_at, refund_msat, refund_status';
@@ -503,7 +503,7 @@ export function createSqlQueries(prefix: string) {
     saveChannel(channel: Pick<ChannelRecord, 'id' | 'network' | 'config' | 'deposit'>): SqlQuery {
       return {
         text: `INSERT INTO ${t('x402_channels')} (${CHANNEL_COLUMNS})
-          VALUES ($1, $2, $3, $4, 0, '', 0)
+          VALUES ($1, $2, $3, $4, 0, '', 0, 0, 0)
           ON CONFLICT (channel_id) DO UPDATE SET deposit = excluded.deposit
           WHERE ${t('x402_channels')}.deposit < excluded.deposit`,
         values: [channel.id, channel.network, channel.config, channel.deposit],
@@ -529,6 +529,20 @@ export function createSqlQueries(prefix: string) {
       return {
         text: `UPDATE ${t('x402_channels')} SET claimed = $2 WHERE channel_id = $1 AND claimed < $2`,
         values: [id, claimed],
+      };
+    },
+
+    noteRefunded(id: string, refunded: bigint): SqlQuery {
+      return {
+        text: `UPDATE ${t('x402_channels')} SET refunded = $2 WHERE channel_id = $1 AND refunded < $2`,
+        values: [id, refunded],
+      };
+    },
+
+    noteWithdrawal(id: string, requestedAt: number): SqlQuery {
+      return {
+        text: `UPDATE ${t('x402_channels')} SET withdraw_requested_at = $2 WHERE channel_id = $1`,
+        values: [id, int(requestedAt)],
       };
     },
 
@@ -853,6 +867,8 @@ export function toChannelRecord(row: SqlRow): ChannelRecord {
     voucherMax: bigintColumn(row, 'voucher_max'),
     voucherSignature: textColumn(row, 'voucher_signature'),
     claimed: bigintColumn(row, 'claimed'),
+    refunded: bigintColumn(row, 'refunded'),
+    withdrawRequestedAt: Number(bigintColumn(row, 'withdraw_requested_at')),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   assertAdvances,
   assertAllowance,
   assertCharge,
+  assertCount,
   assertHold,
   assertResize,
   assertStorableAmount,
@@ -441,6 +442,16 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async noteClaimed(id, claimed) {
       assertStorableAmount(claimed, 'claimed');
       guarded(() => run(q.noteClaimed(id, claimed)));
+    },
+
+    async noteRefunded(id, refunded) {
+      assertStorableAmount(refunded, 'refunded');
+      guarded(() => run(q.noteRefunded(id, refunded)));
+    },
+
+    async noteWithdrawal(id, requestedAt) {
+      assertCount(requestedAt, 'withdrawal time');
+      guarded(() => run(q.noteWithdrawal(id, requestedAt)));
     },
 
     async listClaimableChannels(limit) {

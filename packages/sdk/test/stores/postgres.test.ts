@@ -76,6 +76,7 @@ if (postgres === undefined) {
         { version: 5, name: 'shared_limits' },
         { version: 6, name: 'documents' },
         { version: 7, name: 'x402_channels' },
+        { version: 8, name: 'x402_channel_refunds' },
       ]);
     });
 

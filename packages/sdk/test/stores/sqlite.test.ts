@@ -58,6 +58,7 @@ describe('sqlite store specifics', () => {
         { version: 5, name: 'shared_limits' },
         { version: 6, name: 'documents' },
         { version: 7, name: 'x402_channels' },
+        { version: 8, name: 'x402_channel_refunds' },
       ]);
     });
   });

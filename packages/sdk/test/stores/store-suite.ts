@@ -570,6 +570,8 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
         voucherMax: 0n,
         voucherSignature: '',
         claimed: 0n,
+        refunded: 0n,
+        withdrawRequestedAt: 0,
       });
       const all = await instances();
       const accepted = await Promise.all(
@@ -590,6 +592,25 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.getChannel('c1')).toMatchObject({ claimed: 3_000n });
       expect(await store.listClaimableChannels(10)).toStrictEqual([]);
       expect(await store.getChannel('missing')).toBeUndefined();
+    });
+
+    it('keeps what x402 channels refunded (it only rises) and when their payer asked to withdraw', async () => {
+      await store.saveChannel({ id: 'r1', network: 'eip155:31337', config: '{}', deposit: 9_000n });
+      await store.noteRefunded('r1', 4_000n);
+      await store.noteRefunded('r1', 1_000n);
+      await store.noteWithdrawal('r1', 1_765_000_000);
+      await store.noteRefunded('missing', 1n);
+      expect(await store.getChannel('r1')).toMatchObject({
+        deposit: 9_000n,
+        refunded: 4_000n,
+        withdrawRequestedAt: 1_765_000_000,
+      });
+      await store.noteWithdrawal('r1', 0);
+      expect(await store.getChannel('r1')).toMatchObject({ withdrawRequestedAt: 0 });
+      await expect(store.noteRefunded('r1', -1n)).rejects.toMatchObject({ code: 'invalid_amount' });
+      await expect(store.noteWithdrawal('r1', 1.5)).rejects.toMatchObject({
+        code: 'invalid_amount',
+      });
     });
 
     it('revoke keeps the first revocation; listRevocations returns them all', async () => {
