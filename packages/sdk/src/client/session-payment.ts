@@ -164,7 +164,8 @@ export async function saveRecoveredSession(
 
 /**
  * The open session of this origin whose credential (bearer, or the `open` one a recovered session
- * is drawn with) the server just refused for want of funds, if the refused credential is one.
+ * is drawn with) the server just refused, if the refused credential is one: for want of funds
+ * (a top-up follows), or because the server closed it (sessions-close.ts).
  *
  * @internal
  */
