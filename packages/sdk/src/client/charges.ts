@@ -4,7 +4,9 @@
  * spent) or a release (nothing charged). A single-use credential the server released is kept for
  * the next call to its path instead of paying again. A metered event stream tells its cost in a
  * comment line at its end: the stream is handed to the caller unchanged, and read as the caller
- * reads it; its draw is written when it ends.
+ * reads it; its draw is written when it ends. So is an x402 `upto` payment's settlement, which
+ * comes after a metered event stream's body (`: payment-response …`): its ledger entry and the
+ * budget then count what was settled instead of what was authorised.
  *
  * @internal
  */
@@ -139,6 +141,27 @@ function readingReceipt(
 }
 
 /**
+ * `response`, read for the settlement of the call's x402 payment when it is an event stream that
+ * did not say in its head how the payment settled (an `upto` payment of a metered stream, settled
+ * after the body): the receipt comments at its end give the settlement and the draw.
+ */
+function settledAtEnd(context: PayingContext, call: ChargedCall, response: Response): Response {
+  const ledgerId = call.credential.payment?.ledgerId;
+  const settledInHead =
+    response.headers.has('payment-response') || response.headers.has('x-payment-response');
+  if (ledgerId === undefined || settledInHead || response.body === null) return response;
+  if (call.credential.protocol !== 'x402' || !isEventStream(response)) return response;
+  return readingReceipt(response, async (told) => {
+    if (told?.charged !== undefined) {
+      await recordCharge(context, call, { amount: told.charged, unsettled: false });
+    }
+    if (told?.paymentResponse === undefined) return;
+    const { noteSettlementValue } = await import('./x402-payment.js');
+    await noteSettlementValue(context, ledgerId, told.paymentResponse);
+  });
+}
+
+/**
  * The call, drawing on the balance its x402 payment bought when the answer hands over that
  * balance's credential (`Tollway-Credential`): the credential is saved for later calls, and the
  * payment's ledger entry moves to the balance's account.
@@ -174,7 +197,7 @@ export async function noteCharge(
 ): Promise<Response> {
   const call = await withBoughtBalance(context, paid, response);
   const receipt = readReceipt(response.headers);
-  if (receipt === undefined) return response;
+  if (receipt === undefined) return settledAtEnd(context, call, response);
   const { charged, reservedMsat } = receipt;
   if (charged === undefined) {
     const reserved = { amount: reservedMsat ?? 0n, unit: 'msat' };
