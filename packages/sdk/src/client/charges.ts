@@ -38,15 +38,27 @@ interface Charge {
   unsettled: boolean;
 }
 
-/** The msat a purchase recorded under `account` cost, when it is in the ledger. */
-async function purchaseMsat(context: PayingContext, account: string): Promise<bigint | undefined> {
-  const [purchase] = await context.store.list({ account, kind: 'purchase', limit: 1 });
-  return purchase?.amountMsat;
+/** The purchase in the ledger that paid for `credential` (its payment's, else its account's). */
+async function purchaseOf(
+  context: PayingContext,
+  credential: Acquired,
+): Promise<LedgerEntry | undefined> {
+  if (credential.payment !== undefined) {
+    return context.store.findPayment(credential.payment.ledgerId);
+  }
+  if (credential.account === undefined) return undefined;
+  const [purchase] = await context.store.list({
+    account: credential.account,
+    kind: 'purchase',
+    limit: 1,
+  });
+  return purchase;
 }
 
 /**
  * What a charge is worth in msat: msat as told; a use, the price the token paid per request; an
- * x402 amount, what the single-use payment cost when it was bought.
+ * x402 amount, at the msat per token unit its purchase was counted at (rounded up: an `upto`
+ * payment charged less than it authorised is worth less), else what the purchase cost.
  */
 async function msatOf(
   context: PayingContext,
@@ -57,12 +69,10 @@ async function msatOf(
   if (amount.unit === 'uses') {
     return amount.amount * (credentialReach(context, credential.header)?.priceMsat ?? 0n);
   }
-  const bought =
-    credential.payment?.amountMsat ??
-    (credential.account === undefined
-      ? undefined
-      : await purchaseMsat(context, credential.account));
-  return bought ?? 0n;
+  const purchase = await purchaseOf(context, credential);
+  if (purchase === undefined) return credential.payment?.amountMsat ?? 0n;
+  if (purchase.unit !== amount.unit || purchase.amount === 0n) return purchase.amountMsat;
+  return (purchase.amountMsat * amount.amount + purchase.amount - 1n) / purchase.amount;
 }
 
 /** Writes the draw (or release) of a call. */

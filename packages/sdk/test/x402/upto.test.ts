@@ -273,6 +273,9 @@ describe.skipIf(chain === undefined)('x402 upto on a real chain', () => {
     });
     const day = (await budget.status()).find((window) => window.window === 'day');
     expect(day).toMatchObject({ spentMsat: 3_000n });
+    // The call's draw, from the stream's `: tollway-charged` line, is worth as much.
+    const [draw] = await store.list({ kind: 'draw' });
+    expect(draw).toMatchObject({ amount: 3_000n, amountMsat: 3_000n, status: 'succeeded' });
   });
 
   it('the Permit2 settlement is the upto proxy calling Permit2', async () => {
