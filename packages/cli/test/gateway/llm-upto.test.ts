@@ -2,19 +2,26 @@
  * x402 `upto` through `tollway serve` (the built CLI) on a local chain: an LLM service, metered,
  * is offered `upto` for the request's most it may cost (its price in sats, converted at
  * `paywall.usdPerBtc`), and the official `@x402/fetch` with the official `upto` client scheme
- * pays it; the gateway settles once, after the answer, what the answer's usage cost.
+ * pays it; the gateway settles once, after the answer, what the answer's usage cost. A streamed
+ * answer ends with the settlement as a comment line, which Tollway's paying fetch records.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createBudget, createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
 import {
   createDevNetwork,
   createDevServer,
   type DevNetwork,
   type DevServer,
 } from '@tollway/sdk/lightning/dev';
+import { fixedRate } from '@tollway/sdk/money';
 import { createMasterSecret } from '@tollway/sdk/server';
-import { parsePaymentRequiredHeader, parsePaymentResponseHeader } from '@tollway/sdk/x402';
+import {
+  createEvmWallet,
+  parsePaymentRequiredHeader,
+  parsePaymentResponseHeader,
+} from '@tollway/sdk/x402';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -120,5 +127,38 @@ describe.skipIf(chain === undefined)('x402 upto through tollway serve', () => {
     expect(receipt).toMatchObject({ success: true, amount: 360n });
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 360n);
     expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + 360n);
+  });
+
+  it('ends a streamed answer with its settlement; the paying fetch records what was settled', async () => {
+    const store = createMemoryClientStore();
+    const budget = createBudget({ store, limits: { perRequest: '1000 sat', day: '1000 sat' } });
+    const fetch402 = createPayingFetch({
+      wallets: [],
+      store,
+      budget,
+      preferences: ['x402'],
+      x402: {
+        wallet: createEvmWallet({
+          privateKey: c.accounts.payer.privateKey,
+          allowedAssets: [{ network: c.network, address: c.token }],
+        }),
+        rates: fixedRate('100000'),
+      },
+    });
+    const payer = await c.balanceOf(c.accounts.payer.address);
+    const streamed = { ...init, body: JSON.stringify({ ...JSON.parse(init.body), stream: true }) };
+    const response = await fetch402(`${gateway.url}/v1/chat/completions`, streamed);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('payment-response')).toBeNull();
+    const text = await response.text();
+    expect(text).toContain('data: [DONE]');
+    const receipt = parsePaymentResponseHeader(/^: payment-response (\S+)$/m.exec(text)?.[1] ?? '');
+    expect(receipt).toMatchObject({ success: true, amount: 360n });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 360n);
+    // Authorised: the call's most (at 1 msat per token unit); recorded: the 360 settled.
+    const [purchase] = await store.list({ kind: 'purchase' });
+    expect(purchase).toMatchObject({ amount: 360n, amountMsat: 360n, status: 'succeeded' });
+    const day = (await budget.status()).find((window) => window.window === 'day');
+    expect(day).toMatchObject({ spentMsat: 360n });
   });
 });

@@ -7,6 +7,7 @@ import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
 import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
+import { formatReceiptComment, isEventStream, streamTail } from '../server/stream-receipt.js';
 import type {
   ChargeMeter,
   PaymentContext,
@@ -211,40 +212,61 @@ async function settleAfter(
 
 /**
  * `response` with its body fed to `meter` as it is read, and the meter ended when the body ends
- * (complete) or is cancelled (the client went away). A chunk the meter makes wait (a session that
- * needs a top-up) is read on once it may go; one the meter refuses ends the body.
+ * (complete; an event stream then ends with the receipt as comment lines, stream-receipt.ts) or
+ * is cancelled (the client went away). A chunk the meter makes wait (a session that needs a
+ * top-up) is read on once it may go; one the meter refuses ends the body.
  */
 function meteredResponse(
   response: Response,
   meter: ChargeMeter,
   onError: ((error: unknown) => void) | undefined,
 ): Response {
+  const failed = onError ?? console.error;
   const end = (complete: boolean) => {
-    meter.end(complete).catch(onError ?? console.error);
+    meter.end(complete).catch(failed);
   };
   if (response.body === null) {
     end(true);
     return response;
   }
+  const eventStream = isEventStream(response.headers.get('content-type'));
+  /** The last bytes sent, to tell whether the stream ended an event. */
+  let tail: Uint8Array = new Uint8Array(0);
+  const enqueue = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
+    if (eventStream) tail = streamTail(tail, bytes);
+    controller.enqueue(bytes);
+  };
+  const close = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    if (!eventStream) {
+      end(true);
+      controller.close();
+      return;
+    }
+    const receipt = await meter.end(true).catch((error: unknown) => {
+      failed(error);
+      return [];
+    });
+    const comment = formatReceiptComment(receipt, tail);
+    if (comment !== undefined) controller.enqueue(new TextEncoder().encode(comment));
+    controller.close();
+  };
   const reader = response.body.getReader();
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await reader.read();
         if (done) {
-          end(true);
-          controller.close();
+          await close(controller);
           return;
         }
         // A session's answer may wait for a top-up, or end without this chunk.
-        const wait = meter.write(value, (bytes) => controller.enqueue(bytes));
+        const wait = meter.write(value, (bytes) => enqueue(controller, bytes));
         if (wait !== undefined && !(await wait)) {
-          end(true);
-          controller.close();
+          await close(controller);
           await reader.cancel();
           return;
         }
-        controller.enqueue(value);
+        enqueue(controller, value);
       } catch (error) {
         end(false);
         controller.error(error);

@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { isPromiseLike } from '../internal/promise.js';
+import { formatReceiptComment, isEventStream, streamTail } from '../server/stream-receipt.js';
 import type {
   ChargeMeter,
   HeaderReader,
@@ -50,18 +51,71 @@ function bytesOf(chunk: unknown, encoding: unknown): Uint8Array | undefined {
   return chunk instanceof Uint8Array ? chunk : undefined;
 }
 
+/** The `Content-Type` among `writeHead`'s arguments (an object, or a flat list of names and values). */
+function typeInHead(args: readonly unknown[]): string | undefined {
+  const headers = args.find((arg) => typeof arg === 'object' && arg !== null);
+  const pairs = Array.isArray(headers)
+    ? headers.flatMap((name, i) => (i % 2 === 0 ? [[name, headers[i + 1]]] : []))
+    : Object.entries(headers ?? {});
+  const found = pairs.find(([name]) => String(name).toLowerCase() === 'content-type');
+  return found === undefined ? undefined : String(found[1]);
+}
+
 /**
  * Feeds the body `res` sends to `meter`, and ends it when the response finishes (complete) or
- * closes before that (the client went away). A chunk the meter makes wait (a session that needs a
- * top-up) is held with every call after it, `write` answering false until they went out (then
- * `drain`); when the meter ends the answer instead, the response ends there and the handler's
- * later calls do nothing (`write` answers true, so that it finishes).
+ * closes before that (the client went away); an event stream is ended by the adapter once the
+ * meter has ended, with its receipt as comment lines (stream-receipt.ts). A chunk the meter makes
+ * wait (a session that needs a top-up) is held with every call after it, `write` answering false
+ * until they went out (then `drain`); when the meter ends the answer instead, the response ends
+ * there and the handler's later calls do nothing (`write` answers true, so that it finishes).
  */
 function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unknown) => void) {
-  const original = { write: res.write, end: res.end };
-  const send = (method: 'write' | 'end', args: unknown[]): unknown =>
-    (original[method] as (...args: unknown[]) => unknown).apply(res, args);
+  const original = { write: res.write, end: res.end, writeHead: res.writeHead };
+  // `writeHead`'s headers are not kept where `getHeader` reads: the type is noted as it passes.
+  let headType: string | undefined;
+  res.writeHead = ((...args: Parameters<ServerResponse['writeHead']>) => {
+    headType = typeInHead(args);
+    return original.writeHead.apply(res, args);
+  }) as typeof res.writeHead;
+  /** The last bytes sent, to tell whether the stream ended an event. */
+  let tail: Uint8Array = new Uint8Array(0);
+  const noteSent = (bytes: Uint8Array | undefined): void => {
+    if (bytes !== undefined && bytes.length > 0) tail = streamTail(tail, bytes);
+  };
+  const bytesIn = (args: unknown[]) =>
+    typeof args[0] === 'function' ? undefined : bytesOf(args[0], args[1]);
+  const endWithReceipt = (args: unknown[]): void => {
+    const bytes = bytesIn(args);
+    if (bytes !== undefined && bytes.length > 0) {
+      send('write', [bytes]);
+      noteSent(bytes);
+    }
+    const done = callbackOf(args);
+    const finish = (comment: string | undefined): void => {
+      const rest = comment === undefined ? [] : [comment];
+      (original.end as (...args: unknown[]) => unknown).apply(res, done ? [...rest, done] : rest);
+    };
+    meter.end(true).then(
+      (receipt) => finish(formatReceiptComment(receipt, tail)),
+      (error: unknown) => {
+        onError(error);
+        finish(undefined);
+      },
+    );
+  };
+  const eventStream = (): boolean => {
+    const type = res.getHeader('content-type');
+    return isEventStream(type === undefined ? headType : String(type));
+  };
+  const send = (method: 'write' | 'end', args: unknown[]): unknown => {
+    if (method === 'end' && eventStream()) {
+      endWithReceipt(args);
+      return res;
+    }
+    return (original[method] as (...args: unknown[]) => unknown).apply(res, args);
+  };
   const say = (bytes: Uint8Array): void => {
+    noteSent(bytes);
     send('write', [bytes]);
   };
   /** The handler's calls held while a chunk waits; undefined while the body flows. */
@@ -78,9 +132,12 @@ function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unk
       waiting.push({ method, args });
       return heldAnswer(method);
     }
-    const bytes = typeof args[0] === 'function' ? undefined : bytesOf(args[0], args[1]);
+    const bytes = bytesIn(args);
     const wait = bytes !== undefined && bytes.length > 0 ? meter.write(bytes, say) : undefined;
-    if (wait === undefined) return send(method, args);
+    if (wait === undefined) {
+      if (method === 'write') noteSent(bytes);
+      return send(method, args);
+    }
     waiting = [];
     wait.then(
       (go) => resume(go, method, args),
@@ -104,6 +161,7 @@ function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unk
       res.emit('drain');
       return;
     }
+    if (method === 'write') noteSent(bytesIn(args));
     send(method, args);
     for (const call of held) pass(call.method, call.args);
     if (waiting === undefined && !stopped) res.emit('drain');

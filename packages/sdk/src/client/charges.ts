@@ -4,7 +4,9 @@
  * spent) or a release (nothing charged). A single-use credential the server released is kept for
  * the next call to its path instead of paying again. A metered event stream tells its cost in a
  * comment line at its end: the stream is handed to the caller unchanged, and read as the caller
- * reads it; its draw is written when it ends.
+ * reads it; its draw is written when it ends. So is an x402 `upto` payment's settlement, which
+ * comes after a metered event stream's body (`: payment-response …`): its ledger entry and the
+ * budget then count what was settled instead of what was authorised.
  *
  * @internal
  */
@@ -36,15 +38,27 @@ interface Charge {
   unsettled: boolean;
 }
 
-/** The msat a purchase recorded under `account` cost, when it is in the ledger. */
-async function purchaseMsat(context: PayingContext, account: string): Promise<bigint | undefined> {
-  const [purchase] = await context.store.list({ account, kind: 'purchase', limit: 1 });
-  return purchase?.amountMsat;
+/** The purchase in the ledger that paid for `credential` (its payment's, else its account's). */
+async function purchaseOf(
+  context: PayingContext,
+  credential: Acquired,
+): Promise<LedgerEntry | undefined> {
+  if (credential.payment !== undefined) {
+    return context.store.findPayment(credential.payment.ledgerId);
+  }
+  if (credential.account === undefined) return undefined;
+  const [purchase] = await context.store.list({
+    account: credential.account,
+    kind: 'purchase',
+    limit: 1,
+  });
+  return purchase;
 }
 
 /**
  * What a charge is worth in msat: msat as told; a use, the price the token paid per request; an
- * x402 amount, what the single-use payment cost when it was bought.
+ * x402 amount, at the msat per token unit its purchase was counted at (rounded up: an `upto`
+ * payment charged less than it authorised is worth less), else what the purchase cost.
  */
 async function msatOf(
   context: PayingContext,
@@ -55,12 +69,10 @@ async function msatOf(
   if (amount.unit === 'uses') {
     return amount.amount * (credentialReach(context, credential.header)?.priceMsat ?? 0n);
   }
-  const bought =
-    credential.payment?.amountMsat ??
-    (credential.account === undefined
-      ? undefined
-      : await purchaseMsat(context, credential.account));
-  return bought ?? 0n;
+  const purchase = await purchaseOf(context, credential);
+  if (purchase === undefined) return credential.payment?.amountMsat ?? 0n;
+  if (purchase.unit !== amount.unit || purchase.amount === 0n) return purchase.amountMsat;
+  return (purchase.amountMsat * amount.amount + purchase.amount - 1n) / purchase.amount;
 }
 
 /** Writes the draw (or release) of a call. */
@@ -139,6 +151,27 @@ function readingReceipt(
 }
 
 /**
+ * `response`, read for the settlement of the call's x402 payment when it is an event stream that
+ * did not say in its head how the payment settled (an `upto` payment of a metered stream, settled
+ * after the body): the receipt comments at its end give the settlement and the draw.
+ */
+function settledAtEnd(context: PayingContext, call: ChargedCall, response: Response): Response {
+  const ledgerId = call.credential.payment?.ledgerId;
+  const settledInHead =
+    response.headers.has('payment-response') || response.headers.has('x-payment-response');
+  if (ledgerId === undefined || settledInHead || response.body === null) return response;
+  if (call.credential.protocol !== 'x402' || !isEventStream(response)) return response;
+  return readingReceipt(response, async (told) => {
+    if (told?.charged !== undefined) {
+      await recordCharge(context, call, { amount: told.charged, unsettled: false });
+    }
+    if (told?.paymentResponse === undefined) return;
+    const { noteSettlementValue } = await import('./x402-payment.js');
+    await noteSettlementValue(context, ledgerId, told.paymentResponse);
+  });
+}
+
+/**
  * The call, drawing on the balance its x402 payment bought when the answer hands over that
  * balance's credential (`Tollway-Credential`): the credential is saved for later calls, and the
  * payment's ledger entry moves to the balance's account.
@@ -174,7 +207,7 @@ export async function noteCharge(
 ): Promise<Response> {
   const call = await withBoughtBalance(context, paid, response);
   const receipt = readReceipt(response.headers);
-  if (receipt === undefined) return response;
+  if (receipt === undefined) return settledAtEnd(context, call, response);
   const { charged, reservedMsat } = receipt;
   if (charged === undefined) {
     const reserved = { amount: reservedMsat ?? 0n, unit: 'msat' };

@@ -15,7 +15,7 @@ import { decodeIdentifier } from '../l402/identifier.js';
 import { firstPartyCaveats, parseMacaroon } from '../l402/macaroon.js';
 import type { Offer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
-import { credentialHeader, isReusable, type ResumeData } from './resume-data.js';
+import { credentialHeader, isReusable, protocolOf, type ResumeData } from './resume-data.js';
 import { scopeCovers } from './store-common.js';
 import type { StoredCredential } from './types.js';
 
@@ -291,7 +291,7 @@ export async function saveCredential(
   const saved: StoredCredential[] = scopes.map((scope) => ({
     origin,
     scope,
-    protocol: data.credential.protocol,
+    protocol: protocolOf(data.credential),
     header,
     account: paymentHash,
     createdAt: context.now(),

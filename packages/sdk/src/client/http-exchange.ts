@@ -103,8 +103,12 @@ export function responseWithBody(response: Response, body: ReadableStream<Uint8A
   return copy;
 }
 
-/** The body of a refusal, read from a copy; `undefined` when absent or too large. */
-async function challengeBody(response: Response): Promise<string | undefined> {
+/**
+ * The body of a refusal, read from a copy; `undefined` when absent or too large.
+ *
+ * @internal
+ */
+export async function challengeBody(response: Response): Promise<string | undefined> {
   const copy = response.clone().body;
   if (copy === null) return undefined;
   const bytes = await readLimited(copy, MAX_CHALLENGE_BODY_BYTES);

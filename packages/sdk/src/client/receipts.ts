@@ -2,7 +2,8 @@
  * What a paid answer says it cost, as Tollway servers tell it: the `Tollway-Charged`,
  * `Tollway-Remaining` and `Tollway-Reserved` headers, and — on a metered event stream, whose cost
  * is known only once it ends — SSE comment lines at the end (`: tollway-charged 2100 msat`,
- * `: tollway-remaining 97900 msat`), which event-stream parsers skip.
+ * `: tollway-remaining 97900 msat`, and how an x402 `upto` payment settled after the body:
+ * `: payment-response eyJ…`), which event-stream parsers skip.
  *
  * @internal
  */
@@ -22,6 +23,8 @@ export interface Receipt {
   remaining?: ReceiptAmount;
   /** On a metered answer: what is held for it, msat (its cost comes at its end). */
   reservedMsat?: bigint;
+  /** At a metered event stream's end: the x402 `PAYMENT-RESPONSE` of a payment settled after it. */
+  paymentResponse?: string;
 }
 
 const AMOUNT = /^\s*(0|[1-9][0-9]{0,30})(?:\s+(\S+))?\s*$/;
@@ -70,11 +73,12 @@ export function readReceipt(headers: Headers): Receipt | undefined {
 }
 
 const STREAM_RECEIPT_LINE = /^: ?tollway-(charged|remaining|reserved) (.{1,80})$/;
+const STREAM_SETTLEMENT_LINE = /^: ?payment-response ([A-Za-z0-9+/]{1,2000}={0,2})$/;
 
 /**
  * The part of a receipt one comment line of a metered event stream carries
- * (`: tollway-charged 2100 msat`, `: tollway-remaining 97900 msat`; line break excluded), or
- * undefined for any other line.
+ * (`: tollway-charged 2100 msat`, `: tollway-remaining 97900 msat`, `: payment-response eyJ…`;
+ * line break excluded), or undefined for any other line.
  *
  * @internal
  * @example
@@ -83,6 +87,8 @@ const STREAM_RECEIPT_LINE = /^: ?tollway-(charged|remaining|reserved) (.{1,80})$
  * ```
  */
 export function parseStreamReceipt(line: string): Receipt | undefined {
+  const settlement = STREAM_SETTLEMENT_LINE.exec(line)?.[1];
+  if (settlement !== undefined) return { paymentResponse: settlement };
   const match = STREAM_RECEIPT_LINE.exec(line);
   if (match === null) return undefined;
   const amount = parseAmount(match[2] ?? '');
@@ -92,8 +98,8 @@ export function parseStreamReceipt(line: string): Receipt | undefined {
   return amount.unit === 'msat' ? { reservedMsat: amount.amount } : undefined;
 }
 
-/** The longest comment line read for a receipt; longer ones are not receipts. */
-const MAX_RECEIPT_LINE = 200;
+/** The longest comment line read for a receipt (a `payment-response`); longer ones are not receipts. */
+const MAX_RECEIPT_LINE = 2048;
 const LF = 0x0a;
 const COLON = 0x3a;
 

@@ -1,8 +1,9 @@
 /**
  * Crash recovery of the paying fetch: the pending Lightning payments this client wrote are
  * resolved by payment hash before anything is paid again. Found paid: the spend is committed and
- * the credential rebuilt and saved (a session's opening deposit: the session too). Found failed, or never sent and old enough: the hold is
- * released. Still in flight: left pending.
+ * the credential rebuilt and saved (a session's opening deposit: the session too; a session's
+ * top-up is sent to the server, which credits it once). Found failed, or never sent and old
+ * enough: the hold is released. Still in flight: left pending.
  *
  * @internal
  */
@@ -10,7 +11,7 @@ import { preimageMatches } from '../lightning/preimage.js';
 import { saveCredential } from './credentials.js';
 import type { PayingContext } from './paying-context.js';
 import type { ResumeSummary } from './paying-fetch.js';
-import { type ResumeData, readResumeData } from './resume-data.js';
+import { protocolOf, type ResumeData, readResumeData } from './resume-data.js';
 import { DEFAULT_STALE_HOLD_MS } from './store-common.js';
 import type { LedgerEntry, Reservation } from './types.js';
 import { lookupPayment } from './wallets.js';
@@ -44,19 +45,28 @@ async function release(context: PayingContext, entry: LedgerEntry, data: ResumeD
   context.emit({ type: 'released', ledgerId: entry.id, paymentHash: entry.reference });
 }
 
-/** Commits a payment found paid with `preimage`, and saves its credential. */
+/**
+ * Commits a payment found paid with `preimage`, and saves its credential (a session top-up's is
+ * sent to the server instead: false, and nothing committed, when the server could not be reached).
+ */
 async function recover(
   context: PayingContext,
   entry: LedgerEntry,
   data: ResumeData,
   paid: { preimage: string; feeMsat: bigint },
-) {
+): Promise<boolean> {
   const { preimage, feeMsat } = paid;
-  if (data.credential.protocol === 'mpp-session') {
-    const { saveRecoveredSession } = await import('./session-payment.js');
-    await saveRecoveredSession(context, entry, data, preimage);
+  const { credential } = data;
+  if (credential.protocol === 'mpp-session-top-up') {
+    const { creditRecoveredTopUp } = await import('./session-payment.js');
+    if (!(await creditRecoveredTopUp(context, credential, preimage))) return false;
+  } else {
+    if (credential.protocol === 'mpp-session') {
+      const { saveRecoveredSession } = await import('./session-payment.js');
+      await saveRecoveredSession(context, entry, data, preimage);
+    }
+    await saveCredential(context, entry.origin, data, { preimage, paymentHash: entry.reference });
   }
-  await saveCredential(context, entry.origin, data, { preimage, paymentHash: entry.reference });
   await context.budget?.commit(reservationOf(entry, data), {
     amountMsat: entry.amountMsat,
     feeMsat,
@@ -65,7 +75,7 @@ async function recover(
   context.emit({
     type: 'recovered',
     payment: {
-      protocol: data.credential.protocol,
+      protocol: protocolOf(credential),
       amountMsat: entry.amountMsat,
       feeMsat,
       proof: preimage,
@@ -75,6 +85,7 @@ async function recover(
       ledgerId: entry.id,
     },
   });
+  return true;
 }
 
 /** Resolves one pending entry this client wrote by its payment hash. */
@@ -94,8 +105,11 @@ async function settlePending(
   }
   const preimage = status.preimage?.toLowerCase() ?? '';
   if (!preimageMatches(preimage, entry.reference)) return 'pending';
-  await recover(context, entry, data, { preimage, feeMsat: status.feeMsat ?? 0n });
-  return 'succeeded';
+  const recovered = await recover(context, entry, data, {
+    preimage,
+    feeMsat: status.feeMsat ?? 0n,
+  });
+  return recovered ? 'succeeded' : 'pending';
 }
 
 /**

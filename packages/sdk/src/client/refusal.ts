@@ -15,6 +15,7 @@ import { mcpOffers, noteMcpSettlement, paidToolCall } from './mcp-tool-call.js';
 import { assertConsistentPrices, type ParsedOffers } from './offers.js';
 import type { Call } from './paying-call.js';
 import type { Acquired, PayingContext } from './paying-context.js';
+import { closeRefusedSession } from './sessions-close.js';
 import { noteSettlement } from './x402-payment.js';
 
 /**
@@ -86,6 +87,9 @@ export async function answerRefusal(
   // A 401 without any offer is not a payment challenge: it is the answer.
   if (response.status === 401 && parsed.offers.length === 0 && parsed.rejected.length === 0) {
     return undefined;
+  }
+  if (current?.protocol === 'mpp-session') {
+    await closeRefusedSession(context, url.origin, current.header.value, response);
   }
   await response.body?.cancel();
   assertConsistentPrices(parsed);

@@ -9,7 +9,7 @@ import type { L402Scheme } from '../l402/types.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { formatPaymentCredential, type PaymentPayload } from '../mpp/credential.js';
 import type { LightningOffer } from './offers.js';
-import type { LedgerEntry } from './types.js';
+import type { ClientProtocol, LedgerEntry } from './types.js';
 
 /** The resume data of a pending payment, version 1. */
 export interface ResumeData {
@@ -36,6 +36,12 @@ export interface ResumeData {
         idleTimeoutMs: number;
         /** The method of the call that opened it (its close is sent with it). */
         method: string;
+      }
+    | {
+        /** A top-up of session `sessionId`: credited by sending its `topUp` credential. */
+        protocol: 'mpp-session-top-up';
+        challenge: PaymentChallenge;
+        sessionId: string;
       };
 }
 
@@ -69,12 +75,22 @@ export function createResumeData(
 
 /**
  * True when the credential of a payment is presented again by later calls: an L402 token, an MPP
- * charge that bought a balance, a session.
+ * charge that bought a balance, a session (not its top-up, sent once).
  *
  * @internal
  */
 export function isReusable(credential: ResumeData['credential']): boolean {
-  return credential.protocol !== 'mpp' || credential.balance === true;
+  if (credential.protocol === 'mpp') return credential.balance === true;
+  return credential.protocol !== 'mpp-session-top-up';
+}
+
+/**
+ * The protocol a payment of `credential` was made by (a session's top-up: `mpp-session`).
+ *
+ * @internal
+ */
+export function protocolOf(credential: ResumeData['credential']): ClientProtocol {
+  return credential.protocol === 'mpp-session-top-up' ? 'mpp-session' : credential.protocol;
 }
 
 /**
@@ -96,7 +112,7 @@ export function readResumeData(entry: LedgerEntry): ResumeData | undefined {
 /**
  * The `Authorization` header of a paid token or challenge, with the payment's preimage (a
  * session's: its `open` credential, which the server answers the same way however often it
- * comes).
+ * comes; a top-up's: its `topUp` credential, which credits it once).
  *
  * @internal
  */
@@ -110,10 +126,13 @@ export function credentialHeader(
       value: `${credential.scheme} ${credential.macaroon}:${preimage}`,
     };
   }
-  const payload: PaymentPayload =
-    credential.protocol === 'mpp'
-      ? { preimage }
-      : { action: 'open', preimage, returnInvoice: credential.returnInvoice };
+  let payload: PaymentPayload;
+  if (credential.protocol === 'mpp') payload = { preimage };
+  else if (credential.protocol === 'mpp-session') {
+    payload = { action: 'open', preimage, returnInvoice: credential.returnInvoice };
+  } else {
+    payload = { action: 'topUp', sessionId: credential.sessionId, topUpPreimage: preimage };
+  }
   const value = formatPaymentCredential({ challenge: credential.challenge, payload });
   return { name: 'Authorization', value };
 }

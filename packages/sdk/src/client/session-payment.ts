@@ -15,7 +15,7 @@ import { type OutgoingRequest, send } from './http-exchange.js';
 import { type LightningPayment, payHeld, pendingEntry } from './lightning-payment.js';
 import type { MppSessionOffer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
-import { createResumeData, type ResumeData } from './resume-data.js';
+import { createResumeData, credentialHeader, type ResumeData } from './resume-data.js';
 import type { Reservation, StoredSession } from './types.js';
 
 /** How long the return invoice can receive the refund: 30 days (a session is closed before). */
@@ -164,7 +164,8 @@ export async function saveRecoveredSession(
 
 /**
  * The open session of this origin whose credential (bearer, or the `open` one a recovered session
- * is drawn with) the server just refused for want of funds, if the refused credential is one.
+ * is drawn with) the server just refused, if the refused credential is one: for want of funds
+ * (a top-up follows), or because the server closed it (sessions-close.ts).
  *
  * @internal
  */
@@ -189,10 +190,22 @@ function openHeader(session: StoredSession): { name: string; value: string } {
   });
 }
 
+/** Sends a top-up credential with `request`: the status the server answered. */
+async function sendTopUp(
+  request: OutgoingRequest,
+  body: Uint8Array | undefined,
+  header: { name: string; value: string },
+): Promise<number> {
+  const answer = await send(request, body, header);
+  await answer.body?.cancel();
+  return answer.status;
+}
+
 /**
  * Tops up `session` with the deposit of a fresh session offer: pays it (a purchase on the
- * session's account), sends the `topUp` credential with the call's request, and returns the
- * session's bearer credential for the call to be sent again.
+ * session's account, pending until the server answered its `topUp` credential, sent with the
+ * call's request, so that a crash in between leaves it to recovery), and returns the session's
+ * bearer credential for the call to be sent again.
  *
  * @internal
  */
@@ -201,24 +214,29 @@ export async function topUpSession(
   payment: SessionPayment & { session: StoredSession; request: OutgoingRequest; body?: Uint8Array },
 ): Promise<Acquired> {
   const { offer, session } = payment;
-  const { preimage, paid } = await payHeld(
+  const resume: ResumeData = {
+    ...createResumeData(offer, payment.url, payment.scope, context.maxFeeMsat),
+    credential: {
+      protocol: 'mpp-session-top-up',
+      challenge: offer.challenge,
+      sessionId: session.id,
+    },
+  };
+  let status = 0;
+  const { paid } = await payHeld(
     context,
     payment,
-    pendingEntry(payment, undefined, context.now(), session.id),
-    async () => undefined,
+    pendingEntry(payment, JSON.stringify(resume), context.now(), session.id),
+    async (preimage) => {
+      const header = credentialHeader(resume.credential, preimage);
+      status = await sendTopUp(payment.request, payment.body, header);
+    },
   );
-  const header = sessionHeader(offer.challenge, {
-    action: 'topUp',
-    sessionId: session.id,
-    topUpPreimage: preimage,
-  });
-  const answer = await send(payment.request, payment.body, header);
-  await answer.body?.cancel();
-  if (answer.status !== 200) {
+  if (status !== 200) {
     throw new TollwayError(
       'payment_failed',
-      `the server refused the top-up of session ${session.id} (status ${answer.status}); the deposit was paid`,
-      { details: { sessionId: session.id, ledgerId: paid.ledgerId, status: answer.status } },
+      `the server refused the top-up of session ${session.id} (status ${status}); the deposit was paid`,
+      { details: { sessionId: session.id, ledgerId: paid.ledgerId, status } },
     );
   }
   return {
@@ -228,4 +246,44 @@ export async function topUpSession(
     account: session.id,
     payment: paid,
   };
+}
+
+/**
+ * Sends the `topUp` credential of a top-up found paid after a crash to its session's URL (the
+ * server credits a payment once, however often it comes). False when the server could not be
+ * reached: the payment then stays pending, for a later recovery to send it again. A session no
+ * longer open here, or a top-up the server refuses (its session closed, its challenge expired),
+ * is told to `onEvent` as `session-top-up-failed`; the payment is recorded all the same.
+ *
+ * @internal
+ */
+export async function creditRecoveredTopUp(
+  context: PayingContext,
+  credential: Extract<ResumeData['credential'], { protocol: 'mpp-session-top-up' }>,
+  preimage: string,
+): Promise<boolean> {
+  const { sessionId } = credential;
+  const session = await context.store.getSession(sessionId);
+  const failed = (url: string, why: string): true => {
+    const error = new TollwayError('payment_failed', `the top-up of session ${sessionId} ${why}`, {
+      details: { sessionId },
+    });
+    context.emit({ type: 'session-top-up-failed', url, sessionId, error });
+    return true;
+  };
+  if (session?.state !== 'open') return failed(session?.url ?? '', 'found no open session');
+  const request: OutgoingRequest = {
+    url: new URL(session.url),
+    method: session.method,
+    init: { method: session.method },
+  };
+  let status: number;
+  try {
+    status = await sendTopUp(request, undefined, credentialHeader(credential, preimage));
+  } catch {
+    return false;
+  }
+  if (status !== 200) return failed(session.url, `was refused (status ${status})`);
+  context.emit({ type: 'session-topped-up', url: session.url, sessionId });
+  return true;
 }

@@ -2,13 +2,16 @@
  * Closing the MPP lightning sessions the paying fetch opened: one `close` credential per session
  * (sent to the URL that opened it, with its method), the server's answer read for the refund it
  * paid to the return invoice, and a `refund` entry in the ledger. Of several processes closing
- * one session, the one that moves it from `open` to `closing` in the store sends the close.
+ * one session, the one that moves it from `open` to `closing` in the store sends the close. A
+ * session the server closed on its own (idle past its timeout) is closed here the same way when a
+ * call learns of it: the server answers a second close with how its own went.
  *
  * @internal
  */
 import { isRecord } from '../internal/is-record.js';
+import { challengeBody } from './http-exchange.js';
 import type { PayingContext } from './paying-context.js';
-import { bearerHeader, closeHeader } from './session-payment.js';
+import { bearerHeader, closeHeader, refusedSession } from './session-payment.js';
 import type { LedgerEntry, StoredSession } from './types.js';
 
 /** What closing one session gave back. */
@@ -139,6 +142,45 @@ async function closeOne(
   };
   context.emit({ type: 'session-closed', session: closed });
   return closed;
+}
+
+/**
+ * Whether a refusal says the session is closed: Tollway's `session_closed` code, or the
+ * draft's `…/session-closed` problem type.
+ */
+async function saysSessionClosed(response: Response): Promise<boolean> {
+  let problem: unknown;
+  try {
+    problem = JSON.parse((await challengeBody(response)) ?? '');
+  } catch {
+    return false;
+  }
+  if (!isRecord(problem)) return false;
+  const { code, type } = problem;
+  return (
+    code === 'session_closed' || (typeof type === 'string' && type.endsWith('/session-closed'))
+  );
+}
+
+/**
+ * When `response` refuses the credential `refused` of an open session because the server closed
+ * the session (idle past its timeout), closes it here too: its `close`, answered with how the
+ * server's own close went, records the refund the server paid and gives it back to the budget.
+ * The call then pays a new session rather than topping up a closed one.
+ *
+ * @internal
+ */
+export async function closeRefusedSession(
+  context: PayingContext,
+  origin: string,
+  refused: string,
+  response: Response,
+): Promise<void> {
+  if (response.status !== 401 || !(await saysSessionClosed(response))) return;
+  const session = await refusedSession(context, origin, refused);
+  if (session === undefined) return;
+  if (!(await context.store.updateSession(session.id, { state: 'closing' }, 'open'))) return;
+  await closeOne(context, session);
 }
 
 /**

@@ -193,6 +193,26 @@ async function settledBelow(
 }
 
 /**
+ * Records in the ledger how the server settled an x402 payment, as a `PAYMENT-RESPONSE` value
+ * told apart from the head (at the end of a metered event stream); a malformed one says nothing.
+ *
+ * @internal
+ */
+export async function noteSettlementValue(
+  context: PayingContext,
+  ledgerId: string,
+  value: string,
+): Promise<void> {
+  let settled: X402Settlement | undefined;
+  try {
+    settled = parsePaymentResponseHeader(value);
+  } catch (error) {
+    if (!isTollwayError(error)) throw error;
+  }
+  await recordSettlement(context, ledgerId, settled, false);
+}
+
+/**
  * Records in the ledger how the server settled an x402 payment sent in a header: its
  * `PAYMENT-RESPONSE` (v1 `X-PAYMENT-RESPONSE`), or a refusal when it answers 402.
  *

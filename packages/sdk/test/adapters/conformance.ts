@@ -484,7 +484,17 @@ export function describeConformance(harness: AdapterHarness): void {
         headers: authorization(credential),
       });
       expect(answer.status).toBe(200);
-      expect(answer.body).toBe(CHAT_STREAM.join(''));
+      const cost = await llm.cost('test-model', {
+        inputTokens: 12,
+        cachedInputTokens: 0,
+        outputTokens: 7,
+      });
+      // The stream ends with its receipt, as comment lines: it was charged before they left.
+      const streamed = CHAT_STREAM.join('');
+      expect(answer.body.slice(0, streamed.length)).toBe(streamed);
+      expect(answer.body.slice(streamed.length)).toMatch(
+        new RegExp(`^: tollway-charged ${cost} msat\n: tollway-remaining [0-9]+ msat\n\n$`),
+      );
       const held = BigInt(
         (headerValues(answer, 'tollway-reserved')[0] ?? '0').split(' ')[0] ?? '0',
       );
@@ -497,11 +507,6 @@ export function describeConformance(harness: AdapterHarness): void {
           body: JSON.parse(body),
         }),
       );
-      const cost = await llm.cost('test-model', {
-        inputTokens: 12,
-        cachedInputTokens: 0,
-        outputTokens: 7,
-      });
       // Counters are kept per payment: under the invoice's payment hash.
       const account = bytesToHex(
         decodeIdentifier(
@@ -544,8 +549,9 @@ export function describeConformance(harness: AdapterHarness): void {
         headers: authorization(topUp),
       });
       expect([credited.status, credited.json()]).toEqual([200, { status: 'ok' }]);
+      const receipt = ': tollway-charged 20000 msat\n: tollway-remaining 0 msat\n\n';
       expect(await stream.whole).toBe(
-        [...TICKS.slice(0, 2), needTopUp, ...TICKS.slice(2)].join(''),
+        [...TICKS.slice(0, 2), needTopUp, ...TICKS.slice(2), receipt].join(''),
       );
       await vi.waitFor(async () =>
         expect(await store.getUsage(sessionId)).toMatchObject({ spentMsat: 20_000n, heldMsat: 0n }),

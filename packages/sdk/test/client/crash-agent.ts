@@ -3,8 +3,9 @@
  * connection string argv[4], the SQLite agent store argv[5] and a 100 sat daily budget, then prints
  * `{status, body, paid}`. argv[6] injects a crash by SIGKILL: `after-pay` once the wallet has paid,
  * before the client records anything; `before-pay` after the pending ledger entry, before the
- * wallet is asked; `none` runs normally. argv[7], when given, is the preferences
- * (comma-separated, e.g. `mpp-session`).
+ * wallet is asked; `none` runs normally; `after-pay:N`, `before-pay:N`: the same at the wallet's
+ * Nth payment. argv[7], when given, is the preferences (comma-separated, e.g. `mpp-session`);
+ * argv[8] how many times to fetch the URL (default 1; the last answer is printed).
  */
 import { createBudget } from '../../src/client/budget.js';
 import { createPayingFetch, getPayment } from '../../src/client/paying-fetch.js';
@@ -13,14 +14,19 @@ import type { ClientProtocol } from '../../src/client/types.js';
 import { connectLightning } from '../../src/lightning/connect.js';
 import type { LightningBackend } from '../../src/lightning/types.js';
 
-const [, , , url = '', connection = '', db = '', crash = 'none', prefer] = process.argv;
+const [, , , url = '', connection = '', db = '', crash = 'none', prefer, calls = '1'] =
+  process.argv;
+const [when, nth = '1'] = crash.split(':');
 const real = await connectLightning(connection);
+let payments = 0;
 const wallet: LightningBackend = {
   ...real,
   async payInvoice(params) {
-    if (crash === 'before-pay') process.kill(process.pid, 'SIGKILL');
+    payments += 1;
+    const now = payments === Number(nth);
+    if (now && when === 'before-pay') process.kill(process.pid, 'SIGKILL');
     const result = await real.payInvoice(params);
-    if (crash === 'after-pay') process.kill(process.pid, 'SIGKILL');
+    if (now && when === 'after-pay') process.kill(process.pid, 'SIGKILL');
     return result;
   },
 };
@@ -33,7 +39,11 @@ const fetch402 = createPayingFetch({
   maxFeeMsat: 0n,
   ...(prefer === undefined ? {} : { preferences: prefer.split(',') as ClientProtocol[] }),
 });
-const response = await fetch402(url);
+let response = await fetch402(url);
+for (let call = 1; call < Number(calls); call++) {
+  await response.arrayBuffer();
+  response = await fetch402(url);
+}
 const paid = getPayment(response) !== undefined;
 process.stdout.write(
   JSON.stringify({ status: response.status, body: await response.json(), paid }),

@@ -169,6 +169,74 @@ describe('crash between paying and retrying (child processes)', () => {
   );
 
   it(
+    'killed after paying a session top-up: the next process sends the top-up, and the session goes on',
+    async () => {
+      const shop = createMemoryStore();
+      const paywall = createPaywall({
+        lightning: network.backend('shop'),
+        store: shop,
+        secrets: [createMasterSecret()],
+        rateLimits: { challenges: false },
+        logger: { warn: () => undefined, error: () => undefined },
+        sessions: { idleTimeout: 600 },
+      });
+      const route = paywall.route({ service: 'calls', price: '10 sat', balance: '30 sat' });
+      const api = await listen(
+        createServer(
+          withPaywall(paywall, route, (req, res) => {
+            res.setHeader('content-type', 'application/json');
+            res.end(JSON.stringify({ paid: req.payment.protocol }));
+          }),
+        ),
+      );
+      try {
+        const wallet = agent('crash-top-up');
+        const db = join(dir, 'top-up.sqlite');
+        const url = `${api.url}/calls`;
+        // The deposit (30 sat) serves three calls; the fourth pays a top-up and is killed.
+        const args = [url, wallet.connection, db, 'after-pay:2', 'mpp-session', '4'];
+        const crashed = await runChild(args);
+        expect(crashed.signal).toBe('SIGKILL');
+        expect(wallet.spent()).toBe(60_000n);
+        const before = createSqliteClientStore({ path: db });
+        const [session] = await before.listSessions({ states: ['open'] });
+        const id = session?.id as string;
+        expect((await before.pendingPayments()).map((e) => [e.account, e.amountMsat])).toEqual([
+          [id, 30_000n],
+        ]);
+        await before.close();
+        expect(await shop.getSession(id)).toMatchObject({ depositMsat: 30_000n });
+
+        const resumed = await runChild([url, wallet.connection, db, 'none', 'mpp-session']);
+        expect(JSON.parse(resumed.stdout)).toMatchObject({
+          status: 200,
+          body: { paid: 'mpp' },
+          paid: false,
+        });
+        // Paid once: the top-up was credited to the session, and the call drew from it.
+        expect(wallet.spent()).toBe(60_000n);
+        expect(await shop.getSession(id)).toMatchObject({ depositMsat: 60_000n });
+        await vi.waitFor(async () => expect((await shop.getUsage(id)).spentMsat).toBe(40_000n));
+        const store = createSqliteClientStore({ path: db });
+        expect(
+          (await store.list({ kind: 'purchase' })).map((e) => [e.status, e.account, e.amountMsat]),
+        ).toEqual([
+          ['succeeded', id, 30_000n],
+          ['succeeded', id, 30_000n],
+        ]);
+        const budget = createBudget({ store, limits: { day: '100 sat' } });
+        expect(await budget.status()).toEqual([
+          expect.objectContaining({ spentMsat: 60_000n, heldMsat: 0n }),
+        ]);
+        await store.close();
+      } finally {
+        await api.close();
+      }
+    },
+    CHILD_TEST_TIMEOUT_MS,
+  );
+
+  it(
     'killed before the wallet was asked: the next process pays once, and only once in all',
     async () => {
       const wallet = agent('crash-before');

@@ -106,12 +106,13 @@ function newAgent(total: string) {
 }
 
 /** The events of an SSE body: [name, data]. */
+/** The events of a stream as an EventSource dispatches them: a block without data is none. */
 function eventsOf(text: string): Array<[string, string]> {
   return text
     .split('\n\n')
-    .filter((block) => block !== '')
-    .map((block) => {
-      const lines = block.split('\n');
+    .map((block) => block.split('\n'))
+    .filter((lines) => lines.some((line) => line.startsWith('data: ')))
+    .map((lines) => {
       const name = lines.find((line) => line.startsWith('event: '))?.slice(7) ?? 'message';
       const data = lines.find((line) => line.startsWith('data: '))?.slice(6) ?? '';
       return [name, data];

@@ -27,8 +27,39 @@ let network: DevNetwork;
 let server: Server;
 let base: string;
 let shopStore: Store;
+/** A second shop whose sessions close after a second without a call. */
+let quick: { server: Server; base: string; store: Store };
 const dir = mkdtempSync(join(tmpdir(), 'tollway-sessions-'));
 const FUNDS = 1_000_000_000n;
+
+async function listen(handle: (req: IncomingMessage, res: ServerResponse) => void) {
+  const listening = createServer(handle);
+  await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+  return {
+    server: listening,
+    base: `http://127.0.0.1:${(listening.address() as AddressInfo).port}`,
+  };
+}
+
+function shop(store: Store, idleTimeout: number) {
+  const paywall = createPaywall({
+    lightning: wrapBackend(network.backend('shop')),
+    store,
+    secrets: [createMasterSecret()],
+    rateLimits: { challenges: false },
+    logger: { warn: () => undefined, error: () => undefined },
+    sessions: { idleTimeout },
+  });
+  const handler = withPaywall(
+    paywall,
+    paywall.route({ service: 'llm', price: '10 sat', balance: '50 sat' }),
+    answer,
+  );
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.startsWith('/chat')) void handler(req, res);
+    else res.writeHead(404).end();
+  };
+}
 
 async function answer(req: PaidRequest, res: ServerResponse): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/json' });
@@ -39,30 +70,16 @@ beforeAll(async () => {
   network = createDevNetwork({ path: ':memory:' });
   network.openWallet('shop', { balanceMsat: FUNDS });
   shopStore = createMemoryStore();
-  const paywall = createPaywall({
-    lightning: wrapBackend(network.backend('shop')),
-    store: shopStore,
-    secrets: [createMasterSecret()],
-    rateLimits: { challenges: false },
-    logger: { warn: () => undefined, error: () => undefined },
-    sessions: { idleTimeout: 600 },
-  });
-  const handler = withPaywall(
-    paywall,
-    paywall.route({ service: 'llm', price: '10 sat', balance: '50 sat' }),
-    answer,
-  );
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.url?.startsWith('/chat')) void handler(req, res);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ server, base } = await listen(shop(shopStore, 600)));
+  const quickStore = createMemoryStore();
+  quick = { ...(await listen(shop(quickStore, 1))), store: quickStore };
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  for (const listening of [server, quick.server]) {
+    listening.closeAllConnections();
+    await new Promise((resolve) => listening.close(resolve));
+  }
   await network.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -166,6 +183,58 @@ describe('paying fetch: MPP lightning sessions', () => {
         refundMsat: 40_000n,
       }),
     );
+    await agent.store.close();
+  });
+
+  it('records the refund of a session the server closed when idle at the next call, and opens another', async () => {
+    const agent = newAgent({ preferences: ['mpp-session'] });
+    expect((await agent.fetch402(`${quick.base}/chat`)).status).toBe(200);
+    const [session] = await agent.store.listSessions({ states: ['open'] });
+    const id = session?.id as string;
+    // Idle for its second: the server closes it and refunds the 40 sat left.
+    await vi.waitFor(
+      async () => expect((await quick.store.getSession(id))?.refundStatus).toBe('succeeded'),
+      { timeout: 10_000 },
+    );
+    expect(agent.spent()).toBe(10_000n);
+    // The next call is refused (session_closed): the client asks for the close receipt, records
+    // the refund, and pays a new session instead of topping up the closed one.
+    const next = await agent.fetch402(`${quick.base}/chat`);
+    expect(next.status).toBe(200);
+    expect(agent.spent()).toBe(60_000n);
+    expect(await agent.store.getSession(id)).toMatchObject({
+      state: 'closed',
+      refundMsat: 40_000n,
+      refundStatus: 'succeeded',
+    });
+    expect(await sessionLedger(agent.store, id)).toEqual({
+      deposits: 50_000n,
+      draws: 10_000n,
+      refund: 40_000n,
+      net: 10_000n,
+    });
+    const day = (await agent.budget.status()).find((w) => w.window === 'day');
+    expect(day?.spentMsat).toBe(60_000n);
+    expect(await agent.store.list({ kind: 'purchase' })).toHaveLength(2);
+    await agent.store.close();
+  });
+
+  it('close() of a session the server closed when idle collects the refund the server paid', async () => {
+    const agent = newAgent({ preferences: ['mpp-session'] });
+    expect((await agent.fetch402(`${quick.base}/chat`)).status).toBe(200);
+    const [session] = await agent.store.listSessions({ states: ['open'] });
+    const id = session?.id as string;
+    await vi.waitFor(
+      async () => expect((await quick.store.getSession(id))?.refundStatus).toBe('succeeded'),
+      { timeout: 10_000 },
+    );
+    const closed = await agent.fetch402.close();
+    expect(closed).toEqual([
+      { id, origin: quick.base, refundMsat: 40_000n, refundStatus: 'succeeded' },
+    ]);
+    // Paid once: the close answers how the server's own close went.
+    expect(agent.spent()).toBe(10_000n);
+    expect(await sessionLedger(agent.store, id)).toMatchObject({ refund: 40_000n, net: 10_000n });
     await agent.store.close();
   });
 

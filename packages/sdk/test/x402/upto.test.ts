@@ -11,13 +11,18 @@ import { type Address, parseAbiItem } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withPaywall } from '../../src/adapters/node.js';
+import { createBudget } from '../../src/client/budget.js';
+import { createMemoryClientStore } from '../../src/client/memory-store.js';
+import { createPayingFetch } from '../../src/client/paying-fetch.js';
 import { fixedRate } from '../../src/money.js';
+import { createEventMeter } from '../../src/server/event-meter.js';
 import type { Meter } from '../../src/server/meter.js';
 import { createPaywall, type Paywall } from '../../src/server/paywall.js';
 import { createMasterSecret } from '../../src/server/root-keys.js';
 import { createX402Offer } from '../../src/server/x402-offer.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
+import { createEvmWallet } from '../../src/x402/evm-wallet.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../../src/x402/payment-response.js';
@@ -48,6 +53,7 @@ describe.skipIf(chain === undefined)('x402 upto on a real chain', () => {
   const c = chain!;
   let paywall: Paywall;
   let url: string;
+  let ticks: string;
   let close: () => Promise<void>;
   let fetchPaying: typeof fetch;
 
@@ -78,26 +84,40 @@ describe.skipIf(chain === undefined)('x402 upto on a real chain', () => {
       balance: '$1',
       meter: costMeter,
     });
+    // An event stream priced per event: 1 sat each, $0.001 at $100 000 per BTC.
+    const perEvent = paywall.route({
+      service: 'ticks',
+      price: '$0.05',
+      balance: '$1',
+      meter: createEventMeter('1 sat'),
+    });
+    const streamTicks = withPaywall(paywall, perEvent, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      for (const tick of ['1', '2']) res.write(`data: ${tick}\n\n`);
+      res.end('data: 3\n\n');
+    });
+    const answerLlm = withPaywall(paywall, route, (req, res) => {
+      const asked = new URL(req.url ?? '/', 'http://x').searchParams;
+      const cost = asked.get('cost') ?? undefined;
+      if (asked.has('fail')) {
+        res.statusCode = 500;
+        res.end('{"error":"upstream"}');
+        return;
+      }
+      const reported = asked.get('report');
+      if (reported !== null) req.payment?.setCost?.(reported);
+      res.setHeader('Content-Type', 'application/json');
+      // Streamed in two parts: the meter reads the cost once the body ends.
+      res.write('{"answer":"42"');
+      res.end(cost === undefined ? '}' : `,"cost":"${cost}"}`);
+    });
     const served = await listen(
-      createServer(
-        withPaywall(paywall, route, (req, res) => {
-          const asked = new URL(req.url ?? '/', 'http://x').searchParams;
-          const cost = asked.get('cost') ?? undefined;
-          if (asked.has('fail')) {
-            res.statusCode = 500;
-            res.end('{"error":"upstream"}');
-            return;
-          }
-          const reported = asked.get('report');
-          if (reported !== null) req.payment?.setCost?.(reported);
-          res.setHeader('Content-Type', 'application/json');
-          // Streamed in two parts: the meter reads the cost once the body ends.
-          res.write('{"answer":"42"');
-          res.end(cost === undefined ? '}' : `,"cost":"${cost}"}`);
-        }),
+      createServer((req, res) =>
+        req.url?.startsWith('/ticks') ? streamTicks(req, res) : answerLlm(req, res),
       ),
     );
     url = `${served.url}/llm`;
+    ticks = `${served.url}/ticks`;
     close = served.close;
     await c.approvePermit2(c.accounts.payer.privateKey);
     fetchPaying = wrapFetchWithPayment(fetch, uptoClient());
@@ -212,6 +232,50 @@ describe.skipIf(chain === undefined)('x402 upto on a real chain', () => {
     expect(replayed.status).toBe(402);
     expect(((await replayed.json()) as { code: string }).code).toBe('x402_payment_invalid');
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 1_000n);
+  });
+
+  it('ends a metered event stream with its settlement, and the paying fetch records it', async () => {
+    const store = createMemoryClientStore();
+    const budget = createBudget({ store, limits: { perRequest: '100 sat', day: '1000 sat' } });
+    const fetch402 = createPayingFetch({
+      wallets: [],
+      store,
+      budget,
+      preferences: ['x402'],
+      x402: {
+        wallet: createEvmWallet({
+          privateKey: c.accounts.payer.privateKey,
+          allowedAssets: [{ network: c.network, address: c.token }],
+        }),
+        rates: fixedRate('100000'),
+      },
+    });
+    const [payerBefore] = await balances();
+    const response = await fetch402(ticks);
+    expect(response.status).toBe(200);
+    // Settled after the body: the head cannot say how; the stream's last lines do.
+    expect(response.headers.get('payment-response')).toBeNull();
+    const text = await response.text();
+    expect(text.startsWith('data: 1\n\ndata: 2\n\ndata: 3\n\n')).toBe(true);
+    const settled = /^: payment-response (\S+)$/m.exec(text)?.[1] ?? '';
+    const receipt = parsePaymentResponseHeader(settled);
+    // Three events of $0.001, of a $0.05 authorisation.
+    expect(receipt).toMatchObject({ success: true, amount: 3_000n });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 3_000n);
+    // The ledger and the budget count what was settled (3 sat), not what was authorised (50 sat).
+    const [purchase] = await store.list({ kind: 'purchase' });
+    expect(purchase).toMatchObject({
+      protocol: 'x402',
+      amount: 3_000n,
+      amountMsat: 3_000n,
+      status: 'succeeded',
+      proof: receipt.transaction,
+    });
+    const day = (await budget.status()).find((window) => window.window === 'day');
+    expect(day).toMatchObject({ spentMsat: 3_000n });
+    // The call's draw, from the stream's `: tollway-charged` line, is worth as much.
+    const [draw] = await store.list({ kind: 'draw' });
+    expect(draw).toMatchObject({ amount: 3_000n, amountMsat: 3_000n, status: 'succeeded' });
   });
 
   it('the Permit2 settlement is the upto proxy calling Permit2', async () => {
