@@ -186,6 +186,8 @@ const PINNED: Record<string, string[]> = {
     'createRootKeys',
     'createX402Offer',
     'formatProblem',
+    'formatReceiptComment',
+    'streamTail',
   ],
   '@tollway/sdk/money': [
     'MAX_MICRO_USD',

@@ -18,7 +18,13 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
-import type { ChargeMeter, HeaderReader, PaywallCharge } from '@tollway/sdk/server';
+import {
+  type ChargeMeter,
+  formatReceiptComment,
+  type HeaderReader,
+  type PaywallCharge,
+  streamTail,
+} from '@tollway/sdk/server';
 import { type HeadersWith, openAnswer } from './outcome.js';
 import { createUsageChunkFilter } from './usage-chunk-filter.js';
 
@@ -68,17 +74,6 @@ function chargedOf(receipt: ReadonlyArray<[string, string]>): bigint {
   return match === null ? 0n : BigInt(match[1] ?? '0');
 }
 
-/** The receipt as SSE comment lines and a blank line. */
-function receiptComment(receipt: ReadonlyArray<[string, string]>): string {
-  return `${receipt.map(([name, value]) => `: ${name.toLowerCase()} ${value}\n`).join('')}\n`;
-}
-
-/** Whether `tail` (the last bytes written) ends an event: a blank line. */
-function endsEvent(tail: Buffer): boolean {
-  const text = tail.toString('latin1', Math.max(0, tail.length - 4));
-  return text.endsWith('\n\n') || text.endsWith('\r\n\r\n');
-}
-
 /**
  * Opens the answer to a metered call: commits the charge with the upstream's status (as
  * {@link openAnswer}) and gives where the upstream body goes.
@@ -111,8 +106,8 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
   const filter = stream && call.dropsUsageChunk ? createUsageChunkFilter() : undefined;
   const held: Buffer[] = [];
   let heldBytes = 0;
-  /** The last chunks written, enough to see whether the stream ended at an event's end. */
-  let last: Buffer[] = [];
+  /** The last bytes written, enough to see whether the stream ended at an event's end. */
+  let tail: Uint8Array = new Uint8Array(0);
   let ended = false;
 
   const charged = (receipt: Array<[string, string]>) => {
@@ -124,7 +119,7 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
       done();
       return;
     }
-    if (stream) last = chunk.length >= 4 ? [chunk] : [...last, chunk].slice(-4);
+    if (stream) tail = streamTail(tail, chunk);
     if (res.write(chunk)) done();
     else res.once('drain', () => done());
   };
@@ -164,8 +159,7 @@ function meteredBody(answer: MeteredAnswer, commitHeaders: ReadonlyArray<[string
             res.writeHead(status, head);
             res.end(body);
           } else {
-            const ends = stream && receipt.length > 0 && endsEvent(Buffer.concat(last));
-            res.end(ends ? receiptComment(receipt) : undefined);
+            res.end(stream ? formatReceiptComment(receipt, tail) : undefined);
           }
           done();
         },

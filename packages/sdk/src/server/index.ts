@@ -40,6 +40,7 @@ export {
 } from './root-keys.js';
 export type { Route, RouteOptions } from './route.js';
 export type * from './store.js';
+export { formatReceiptComment, streamTail } from './stream-receipt.js';
 export type * from './types.js';
 export type { BatchRedemption, X402BatchOptions } from './x402-batch.js';
 export {

@@ -5,9 +5,8 @@
  * them as SSE comment lines instead, one per receipt header (`: payment-response eyJ…`,
  * `: tollway-charged 2100 msat`), then a blank line: event-stream parsers skip comments, and the
  * paying fetch reads them as the stream passes. Written only where the stream ended an event, so
- * no comment joins a line cut short. The adapters and the gateway write it alike.
- *
- * @internal
+ * no comment joins a line cut short. The adapters and the gateway write it alike; a proxy of its
+ * own that meters event streams can too ({@link streamTail}, {@link formatReceiptComment}).
  */
 
 type Receipt = ReadonlyArray<readonly [name: string, value: string]>;
@@ -25,9 +24,15 @@ export function isEventStream(type: string | null | undefined): boolean {
 }
 
 /**
- * The last bytes of a stream after `chunk` was written, `tail` the last bytes before it.
+ * The last bytes of a stream after `chunk` was written, `tail` the last bytes before it (start
+ * with an empty array): what {@link formatReceiptComment} needs to see whether the stream ended an
+ * event.
  *
- * @internal
+ * @example
+ * ```ts
+ * let tail = new Uint8Array(0);
+ * for (const chunk of chunks) tail = streamTail(tail, chunk);
+ * ```
  */
 export function streamTail(tail: Uint8Array, chunk: Uint8Array): Uint8Array {
   if (chunk.length >= TAIL) return chunk.subarray(chunk.length - TAIL);
@@ -46,7 +51,6 @@ export function streamTail(tail: Uint8Array, chunk: Uint8Array): Uint8Array {
  * formatReceiptComment([['Tollway-Charged', '2100 msat']], new TextEncoder().encode('data: x\n\n'));
  * // ': tollway-charged 2100 msat\n\n'
  * ```
- * @internal
  */
 export function formatReceiptComment(receipt: Receipt, tail: Uint8Array): string | undefined {
   if (receipt.length === 0) return undefined;
