@@ -113,7 +113,11 @@ export interface HoldResize {
   amountMsat: bigint;
   /** The token's prepaid balance, msat: a hold that grows must fit under it. */
   initialMsat: bigint;
-  /** The hold's new expiry, unix ms. */
+  /**
+   * The hold's new expiry, unix ms: later than the one it has. It also marks the resize: a hold
+   * that has this expiry already was resized by it (a retry after a failure that may have written
+   * it), and is answered as it stands, charged once.
+   */
   expiresAt: number;
 }
 
@@ -283,7 +287,9 @@ export interface Store extends LimitStore {
    * (with every other hold counted, expired ones released first). A growth that does not fit is
    * not made (`ok` false): the hold is still charged and moved to the new expiry, and keeps what
    * it held less the charge. Undefined when the hold no longer exists (it expired and was
-   * released, or was settled).
+   * released, or was settled). A resize sent again after a failure is made once: a hold that has
+   * its `expiresAt` already was resized by it, and the counters are answered as they are (`ok`
+   * when the hold holds `amountMsat`).
    */
   resizeHold(id: string, resize: HoldResize, now: number): Promise<HoldResult | undefined>;
 

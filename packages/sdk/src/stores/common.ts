@@ -194,6 +194,20 @@ export function assertResize(resize: HoldResize): void {
   assertStorableAmount(resize.initialMsat, 'resize initialMsat');
 }
 
+/**
+ * Whether a hold that expires at `expiresAt` was resized by `resize` already (a resize sent again
+ * after a failure that may have written it); see {@link Store.resizeHold}.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * if (resizedBy(held.expiresAt, resize)) return holdOutcome(usage, held.amountMsat === resize.amountMsat);
+ * ```
+ */
+export function resizedBy(expiresAt: number, resize: HoldResize): boolean {
+  return expiresAt === resize.expiresAt;
+}
+
 /** What a resize does to a hold that holds `heldMsat`; see {@link Store.resizeHold}. */
 export interface ResizeStep {
   /** What is charged: the resize's charge, at most what the hold holds. */

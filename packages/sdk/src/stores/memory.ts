@@ -31,6 +31,7 @@ import {
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
+  resizedBy,
   resizeStep,
 } from './common.js';
 
@@ -264,6 +265,9 @@ export function createMemoryStore(): Store {
       assertResize(resize);
       const held = holds.get(id);
       if (held === undefined) return undefined;
+      if (resizedBy(held.expiresAt, resize)) {
+        return holdOutcome(usageOf(held.tokenId), held.amountMsat === resize.amountMsat);
+      }
       const step = resizeStep(held.amountMsat, resize);
       const fits = (usage: TokenUsage) =>
         usage.spentMsat + usage.heldMsat <= resize.initialMsat - step.growthMsat;

@@ -28,6 +28,7 @@ import {
   holdOutcome,
   MAX_STORED_AMOUNT,
   NOTHING,
+  resizedBy,
   resizeStep,
   toStoreError,
 } from './common.js';
@@ -44,6 +45,7 @@ import {
   toDocumentRevision,
   toFreebieTake,
   toHeldRow,
+  toHoldExpiry,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
@@ -407,6 +409,13 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         const row = (await run(client, q.getHold(id, 'FOR UPDATE')))[0];
         if (row === undefined) return undefined;
         const held = toHeldRow(row);
+        if (resizedBy(toHoldExpiry(row), resize)) {
+          const usage = (await run(client, q.getUsage(held.tokenId)))[0];
+          return holdOutcome(
+            toTokenUsage(held.tokenId, usage),
+            held.amountMsat === resize.amountMsat,
+          );
+        }
         const step = resizeStep(held.amountMsat, resize);
         const resizeUsage = q.resizeUsage(held.tokenId, step, resize.initialMsat);
         let usage = (await run(client, resizeUsage))[0];

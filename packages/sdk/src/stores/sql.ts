@@ -275,10 +275,12 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
-    /** A hold's token and amount; `lock` appends a row lock (PostgreSQL's `FOR UPDATE`). */
+    /**
+     * A hold's token, amount and expiry; `lock` appends a row lock (PostgreSQL's `FOR UPDATE`).
+     */
     getHold(id: string, lock: string): SqlQuery {
       return {
-        text: `SELECT token_id, uses, amount_msat FROM ${t('holds')} WHERE hold_id = $1 ${lock}`,
+        text: `SELECT token_id, uses, amount_msat, expires_at FROM ${t('holds')} WHERE hold_id = $1 ${lock}`,
         values: [id],
       };
     },
@@ -847,6 +849,19 @@ export function toHeldRow(row: SqlRow): HeldAmounts & { tokenId: string } {
     uses: numberColumn(row, 'uses'),
     amountMsat: bigintColumn(row, 'amount_msat'),
   };
+}
+
+/**
+ * The expiry of a `holds` row read by `getHold`, unix ms.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * toHoldExpiry(rows[0]); // 1765000000000
+ * ```
+ */
+export function toHoldExpiry(row: SqlRow): number {
+  return numberColumn(row, 'expires_at');
 }
 
 /**

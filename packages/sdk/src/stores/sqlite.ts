@@ -29,6 +29,7 @@ import {
   holdOutcome,
   MAX_STORED_AMOUNT,
   NOTHING,
+  resizedBy,
   resizeStep,
   toStoreError,
 } from './common.js';
@@ -44,6 +45,7 @@ import {
   toDocumentRevision,
   toFreebieTake,
   toHeldRow,
+  toHoldExpiry,
   toRevenueRow,
   toRevocation,
   toSessionRecord,
@@ -324,6 +326,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         const row = run(q.getHold(id, ''))[0];
         if (row === undefined) return undefined;
         const held = toHeldRow(row);
+        if (resizedBy(toHoldExpiry(row), resize)) {
+          const usage = toTokenUsage(held.tokenId, run(q.getUsage(held.tokenId))[0]);
+          return holdOutcome(usage, held.amountMsat === resize.amountMsat);
+        }
         const step = resizeStep(held.amountMsat, resize);
         let usage = run(q.resizeUsage(held.tokenId, step, resize.initialMsat))[0];
         if (usage === undefined && releaseExpired(now, held.tokenId) > 0) {

@@ -399,10 +399,12 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       };
       await store.hold({ ...lease, expiresAt: now + 1000 }, now);
       await store.hold({ ...lease, id: 'other', expiresAt: now + 60_000 }, now);
+      // Each resize moves the hold's expiry later than the one before.
+      let expiresAt = now + 120_000;
       const resize = (chargeMsat: bigint, amountMsat: bigint, at = now) =>
         store.resizeHold(
           'lease',
-          { chargeMsat, amountMsat, initialMsat: 1000n, expiresAt: now + 120_000 },
+          { chargeMsat, amountMsat, initialMsat: 1000n, expiresAt: ++expiresAt },
           at,
         );
       // Charge 100 of 400 and keep 500: the growth of 200 fits (1000 - 400 other - 100 spent).
@@ -423,6 +425,37 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.getUsage('t')).toMatchObject({ spentMsat: 600n, heldMsat: 400n });
       expect(await store.settleHold('lease', { uses: 0, amountMsat: 0n })).toBe(true);
       expect(await resize(0n, 0n)).toBeUndefined();
+    });
+
+    it('resizeHold sent again (its expiry already on the hold) charges once', async () => {
+      const now = Date.now();
+      const balance = { amountMsat: 500n, initialMsat: 1000n };
+      await store.hold({ id: 'lease', tokenId: 't', balance, expiresAt: now + 1000 }, now);
+      const other = { amountMsat: 300n, initialMsat: 1000n };
+      await store.hold({ id: 'other', tokenId: 't', balance: other, expiresAt: now + 60_000 }, now);
+      const charge = { chargeMsat: 200n, amountMsat: 500n, initialMsat: 1000n };
+      const first = { ...charge, expiresAt: now + 2000 };
+      expect(await store.resizeHold('lease', first, now)).toStrictEqual({
+        ok: true,
+        uses: 0,
+        spentMsat: 1000n,
+      });
+      // The same resize again (a retry after a failure that may have written it): nothing more.
+      expect(await store.resizeHold('lease', first, now)).toStrictEqual({
+        ok: true,
+        uses: 0,
+        spentMsat: 1000n,
+      });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 200n, heldMsat: 800n });
+      // A growth that did not fit, sent again: still not made, still charged once.
+      const grow = { ...charge, chargeMsat: 100n, amountMsat: 600n, expiresAt: now + 3000 };
+      expect(await store.resizeHold('lease', grow, now)).toMatchObject({ ok: false });
+      expect(await store.resizeHold('lease', grow, now)).toMatchObject({ ok: false });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 300n, heldMsat: 700n });
+      // The next resize (a later expiry) is made.
+      const next = { ...charge, chargeMsat: 50n, amountMsat: 0n, expiresAt: now + 4000 };
+      expect(await store.resizeHold('lease', next, now)).toMatchObject({ ok: true });
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 350n, heldMsat: 300n });
     });
 
     it('resizeHold of a lapsed hold does not bring it back', async () => {
@@ -455,7 +488,12 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
           const id = i % 2 === 0 ? 'a' : 'b';
           return on.resizeHold(
             id,
-            { chargeMsat: 0n, amountMsat: 100n * BigInt(i + 1), initialMsat: 1000n, expiresAt },
+            {
+              chargeMsat: 0n,
+              amountMsat: 100n * BigInt(i + 1),
+              initialMsat: 1000n,
+              expiresAt: expiresAt + i + 1,
+            },
             now,
           );
         }),
