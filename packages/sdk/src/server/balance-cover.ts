@@ -40,8 +40,12 @@ export interface BalanceCover {
   ): Promise<boolean> | undefined;
   /** The cost of what was let go, msat. */
   admitted(): bigint;
-  /** Charges `chargedMsat` (at most what is held): the reservation first, then the holds added. */
-  settle(chargedMsat: bigint): void;
+  /**
+   * Charges `chargedMsat` (at most what is held): the reservation first, then the holds added.
+   * What the reservation's settle gives (see {@link Reservation.settle}): a promise when the
+   * answer waits for its charge to be written.
+   */
+  settle(chargedMsat: bigint): Promise<void> | undefined;
   /** Releases everything held: nothing is charged. */
   release(): void;
 }
@@ -196,7 +200,7 @@ export function createBalanceCover(
     },
     settle(chargedMsat) {
       let rest = chargedMsat - reservation.heldMsat;
-      reservation.settle(rest > 0n ? reservation.heldMsat : chargedMsat);
+      const written = reservation.settle(rest > 0n ? reservation.heldMsat : chargedMsat);
       for (const hold of untrackAll()) {
         const amountMsat = rest <= 0n ? 0n : minBigint(rest, hold.amountMsat);
         rest -= amountMsat;
@@ -204,6 +208,7 @@ export function createBalanceCover(
           await store.settleHold(hold.id, { uses: 0, amountMsat });
         }, 'charging a reservation');
       }
+      return written;
     },
     release() {
       reservation.release();

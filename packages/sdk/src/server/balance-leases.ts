@@ -1,32 +1,43 @@
 /**
- * Leases of prepaid balances: how a balance is drawn without a store write per request.
+ * Leases of prepaid balances: how a balance is drawn with far fewer store writes than requests.
  *
  * An instance that draws on a balance holds a slice of it in the store — its lease, one hold of
  * the account (see {@link Store.hold}) — and reserves each request's price out of that slice in
- * memory, settles it in memory, and writes what was charged back in one {@link Store.resizeHold}
- * per account every {@link FLUSH_MS} (which also renews the lease, resizes it to the demand of
- * the last interval, and gives it back once idle). A draw that does not fit the slice grows the
- * lease in one write — by up to {@link SPARE_DRAWS} draws of its size, never by more than half of
- * what is free — or, when that does not fit, by exactly the draw; only then is it refused.
+ * memory. What a request is charged is written before its answer may go: its settle's promise
+ * resolves once the store has it. Charges are written together (a group commit): at most one
+ * write per lease is in flight, and the charges settled meanwhile, or within one turn of the event
+ * loop, go in the next — one {@link Store.resizeHold}, which charges them and keeps the slice at
+ * its size. Every {@link FLUSH_MS} the lease follows the demand of the last interval (and is
+ * renewed, and given back once idle). A draw that does not fit the slice grows the lease in one
+ * write — by up to {@link SPARE_DRAWS} draws of its size, never by more than half of what is free
+ * — or, when that does not fit, by exactly the draw; only then is it refused.
  *
- * The money rules hold because the store counts the whole slice as held: every instance together
- * never reserves more than the balance, and a balance shown by the store (spent + held) is what
- * the requests of every instance may still cost, never less.
+ * The money rules hold at every point:
+ * - The store counts the whole slice as held: every instance together never reserves more than
+ *   the balance, and a balance shown by the store (spent + held) is what the requests of every
+ *   instance may still cost, never less.
+ * - An answer leaves only after what it cost is in the store, so a credential never buys more
+ *   than was paid for, whenever an instance dies. A crash returns the slice's undrawn rest after
+ *   the reservation TTL. A request charged and not yet answered when its instance died is charged
+ *   for an answer its payer did not get: the charge comes first (the other order would give the
+ *   answer for free), as it does for a request that holds its own hold.
+ * - A write that charges and fails is sent again, unchanged, while the lease lasts (half a TTL):
+ *   a resize sent twice is made once (its expiry marks it, see {@link Store.resizeHold}); the
+ *   answers wait meanwhile. When the lease lapses first, their charges reject with `store_error`
+ *   (the caller answers 503 instead): nothing was charged, unless the store made the last write
+ *   while failing to say so, and stayed unreachable since.
  *
- * A crash errs for the payer: an instance that dies leaves its lease to expire after the
- * reservation TTL, and the whole slice — including what its requests were charged since its last
- * write — returns to the balance. The provider loses at most what one instance's requests on one
- * account were charged in the last {@link FLUSH_MS} before it died (never more than its slice).
- * A write that fails is not retried with the same charge (it may have been written), so a store
- * failure also errs for the payer. A lease is used only while the store still holds it: locally it
- * lapses half a TTL after its last write, before the store lets it go.
+ * A lease is used only while the store still holds it: locally it lapses half a TTL after its
+ * last write, before the store lets it go.
  */
+import { TollwayError } from '../errors.js';
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import type { PaywallLogger } from './recorder.js';
+import { retryCharge } from './retry-charge.js';
 import type { HoldResult, Store } from './store.js';
 
-/** How often leases write back what was charged, follow the demand, and renew, ms. */
+/** How often leases follow the demand, renew, and are given back when idle, ms. */
 const FLUSH_MS = 100;
 /** A lease that grows takes room for this many more draws of the size that made it grow. */
 const SPARE_DRAWS = 16n;
@@ -36,13 +47,28 @@ const SPARE_DRAWS = 16n;
  */
 const WAIT_RETRIES = 3;
 
+/**
+ * Runs `work` at the next turn of the event loop, after the I/O callbacks of this one: the
+ * charges settled by every answer of one turn go in one write (Node's `setImmediate`; a zero
+ * timer where there is none).
+ */
+const nextTurn: (work: () => void) => void =
+  typeof setImmediate === 'function'
+    ? (work) => void setImmediate(work)
+    : (work) => void setTimeout(work, 0);
+
 /** One request's draw out of a lease, held until it is settled or released. */
 export interface LeaseDraw {
   ok: true;
   /** What the balance has left once this draw is charged in full, msat (see {@link remainingOf}). */
   remainingMsat: bigint;
-  /** Charges `chargedMsat` (at most what was drawn); the rest goes back. Once. */
-  settle(chargedMsat: bigint): void;
+  /**
+   * Charges `chargedMsat` (at most what was drawn); the rest goes back. Once. Undefined when
+   * nothing is charged; else a promise that resolves once the store has the charge, and rejects
+   * (`store_error`) when it could not be written while the lease lasted: then the answer must
+   * not go.
+   */
+  settle(chargedMsat: bigint): Promise<void> | undefined;
   /** Gives the draw back: nothing charged. Once. */
   release(): void;
 }
@@ -57,7 +83,7 @@ export interface LeaseRefusal {
 export interface BalanceLeases {
   /** Draws `amountMsat` (more than 0) of `account`'s balance of `initialMsat` for one request. */
   draw(account: string, amountMsat: bigint, initialMsat: bigint): Promise<LeaseDraw | LeaseRefusal>;
-  /** Writes back what was charged, resizes and renews every lease now (the timer does it too). */
+  /** Writes what was charged, resizes and renews every lease now (the timer does it too). */
   flush(): Promise<void>;
   /**
    * Gives back this instance's spare room of `account` now (what its requests still running drew
@@ -65,8 +91,14 @@ export interface BalanceLeases {
    * the store holds (a further draw of a paid connection, a top-up taking what is left).
    */
   giveBack(account: string): Promise<void>;
-  /** Stops the timer, writes back what was charged and gives every lease back. */
+  /** Stops the timer, writes what was charged and gives every lease back. */
   close(): Promise<void>;
+}
+
+/** A request waiting for its charge to be written. */
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
 interface Lease {
@@ -81,10 +113,16 @@ interface Lease {
   inFlightMsat: bigint;
   /** Charged to requests and not written yet. */
   chargedMsat: bigint;
+  /** The requests whose charges make `chargedMsat`, waiting for the write that takes them. */
+  waiting: Waiter[];
+  /** A write of the waiting charges is due at the next turn of the event loop. */
+  due: boolean;
   /** Drawn since the last flush: the demand the lease keeps room for. */
   drawnMsat: bigint;
   /** What the account counted as spent or held (every instance) at the last write. */
   seenMsat: bigint;
+  /** The expiry the last write sent: each write's is later, which marks it in the store. */
+  expiresAt: number;
   /** Used for draws until then (unix ms): half a TTL after the last write. */
   validUntil: number;
   /** Renewed at the first flush after this. */
@@ -111,6 +149,22 @@ function remainingOf(lease: Lease): bigint {
   return left > 0n ? left : 0n;
 }
 
+/** Why a charge was not written: the lease lapsed first (the store was unreachable, or slow). */
+function lapsed(cause?: unknown): TollwayError {
+  return new TollwayError(
+    'store_error',
+    'The lease of this balance lapsed before the charge was written.',
+    cause === undefined ? {} : { cause },
+  );
+}
+
+function tell(waiters: readonly Waiter[], error?: unknown): void {
+  for (const waiter of waiters) {
+    if (error === undefined) waiter.resolve();
+    else waiter.reject(error);
+  }
+}
+
 /**
  * Creates the leases of one paywall instance over `store`.
  *
@@ -118,7 +172,7 @@ function remainingOf(lease: Lease): bigint {
  * ```ts
  * const leases = createBalanceLeases({ store, logger, now: Date.now, ttlMs: 60_000 });
  * const drawn = await leases.draw(account, 2_000n, 100_000n);
- * if (drawn.ok) drawn.settle(1_500n);
+ * if (drawn.ok) await drawn.settle(1_500n); // in the store: the answer may go
  * ```
  */
 export function createBalanceLeases(parts: {
@@ -140,8 +194,11 @@ export function createBalanceLeases(parts: {
       heldMsat: 0n,
       inFlightMsat: 0n,
       chargedMsat: 0n,
+      waiting: [],
+      due: false,
       drawnMsat: 0n,
       seenMsat: 0n,
+      expiresAt: 0,
       validUntil: 0,
       renewAt: 0,
       writing: undefined,
@@ -150,7 +207,13 @@ export function createBalanceLeases(parts: {
     leases.set(account, lease);
     if (timer === undefined) {
       timer = setInterval(() => {
-        flush().catch((error: unknown) => logger.warn({ err: error }, 'flushing leases failed'));
+        for (const each of leases.values()) {
+          // A lease that is writing is in use: it follows the demand at a later tick.
+          if (each.writing !== undefined) continue;
+          flushLease(each, true).catch((error: unknown) =>
+            logger.warn({ err: error }, 'flushing a lease failed'),
+          );
+        }
       }, FLUSH_MS);
       timer.unref?.();
     }
@@ -167,17 +230,11 @@ export function createBalanceLeases(parts: {
       ok: true,
       remainingMsat: remainingOf(lease),
       settle(chargedMsat) {
-        if (done) return;
+        if (done) return undefined;
         done = true;
         lease.inFlightMsat -= amountMsat;
         const charged = minBigint(chargedMsat < 0n ? 0n : chargedMsat, amountMsat);
-        if (!lease.ended) lease.chargedMsat += charged;
-        else if (charged > 0n) {
-          logger.warn(
-            { account: lease.account, msat: String(charged) },
-            'a lease ended before its request was charged',
-          );
-        }
+        return charged === 0n ? undefined : charge(lease, charged);
       },
       release() {
         if (done) return;
@@ -187,34 +244,59 @@ export function createBalanceLeases(parts: {
     };
   }
 
+  /** Adds `amountMsat` to the lease's next write: resolves once that write is made. */
+  function charge(lease: Lease, amountMsat: bigint): Promise<void> {
+    if (lease.ended) return Promise.reject(lapsed());
+    lease.chargedMsat += amountMsat;
+    return new Promise<void>((resolve, reject) => {
+      lease.waiting.push({ resolve, reject });
+      commitSoon(lease);
+    });
+  }
+
+  /** Writes the waiting charges at the next turn, unless a write is under way (it does after). */
+  function commitSoon(lease: Lease): void {
+    if (lease.due || lease.writing !== undefined) return;
+    lease.due = true;
+    nextTurn(() => {
+      lease.due = false;
+      if (lease.writing !== undefined || lease.waiting.length === 0) return;
+      // Charged and kept at its size; a failure is told to the requests waiting.
+      write(lease, lease.heldMsat).catch(() => undefined);
+    });
+  }
+
   /**
    * Moves the lease to hold `amountMsat` after charging what its requests were charged: one
-   * store write. Draws go on meanwhile against the smaller of the old and new slice.
+   * store write, sent again unchanged while the lease lasts when it charges and fails. Draws go
+   * on meanwhile against the smaller of the old and new slice.
    */
   async function write(lease: Lease, amountMsat: bigint): Promise<HoldResult | undefined> {
     const charging = lease.chargedMsat;
+    const waiters = lease.waiting.splice(0);
     const before = lease.heldMsat;
     const startedAt = now();
-    lease.chargedMsat -= charging;
+    lease.chargedMsat = 0n;
     lease.heldMsat = minBigint(before - charging, amountMsat);
-    const expiresAt = startedAt + ttlMs;
+    const expiresAt = Math.max(startedAt + ttlMs, lease.expiresAt + 1);
+    lease.expiresAt = expiresAt;
     const balance = { amountMsat, initialMsat: lease.initialMsat };
-    const writing = lease.held
-      ? store.resizeHold(lease.id, { chargeMsat: charging, ...balance, expiresAt }, startedAt)
-      : store.hold({ id: lease.id, tokenId: lease.account, balance, expiresAt }, startedAt);
+    const resize = { chargeMsat: charging, ...balance, expiresAt };
+    const send = () => store.resizeHold(lease.id, resize, now());
+    const writing = !lease.held
+      ? store.hold({ id: lease.id, tokenId: lease.account, balance, expiresAt }, startedAt)
+      : charging > 0n
+        ? retryCharge(send, Math.floor(ttlMs / 2))
+        : send();
     lease.writing = writing;
     try {
       const result = await writing;
       if (result === undefined) {
-        end(lease);
-        if (charging > 0n) {
-          logger.warn(
-            { account: lease.account, msat: String(charging) },
-            'a lease expired before what it charged was written',
-          );
-        }
+        // The store let the lease go (it lapsed): what this write charged was not written.
+        lapse(lease, waiters, lapsed());
         return undefined;
       }
+      tell(waiters);
       lease.seenMsat = result.spentMsat;
       if (result.ok) {
         lease.held = true;
@@ -228,14 +310,18 @@ export function createBalanceLeases(parts: {
       lease.renewAt = startedAt + Math.floor(ttlMs / 3);
       return result;
     } catch (error) {
-      // It may have been written: never charged twice, so the payer cannot lose by it.
-      logger.warn(
-        { err: error, account: lease.account, msat: String(charging) },
-        'writing a lease failed; what it charged may not be',
-      );
+      if (charging > 0n) {
+        // Sent again until the lease lapsed: its requests are not answered as paid.
+        logger.warn(
+          { err: error, account: lease.account, msat: String(charging) },
+          'a lease lapsed before what it charged was written',
+        );
+        lapse(lease, waiters, lapsed(error));
+      }
       throw error;
     } finally {
       lease.writing = undefined;
+      if (lease.waiting.length > 0) commitSoon(lease);
     }
   }
 
@@ -243,6 +329,13 @@ export function createBalanceLeases(parts: {
     lease.ended = true;
     lease.heldMsat = 0n;
     if (leases.get(lease.account) === lease) leases.delete(lease.account);
+  }
+
+  /** Ends the lease and refuses the charges of `waiters` and of those waiting for a next write. */
+  function lapse(lease: Lease, waiters: readonly Waiter[], error: TollwayError): void {
+    end(lease);
+    lease.chargedMsat = 0n;
+    tell([...waiters, ...lease.waiting.splice(0)], error);
   }
 
   /** Grows the lease for a draw that did not fit: room for more draws, else exactly this one. */
@@ -291,29 +384,24 @@ export function createBalanceLeases(parts: {
     );
   }
 
-  /** Writes one lease back: charged, resized to its demand, renewed, or given back when idle. */
-  async function flushLease(lease: Lease): Promise<void> {
-    if (lease.writing !== undefined || lease.ended) return;
+  /**
+   * Writes one lease: what was charged, resized to its demand (`keepDemand`, else to its requests
+   * still running), renewed, or given back when idle. Waits for the write under way first.
+   */
+  async function flushLease(lease: Lease, keepDemand: boolean): Promise<void> {
+    while (lease.writing !== undefined) await lease.writing.catch(() => undefined);
+    if (lease.ended) return;
     // Room for the last interval's demand, unless the store had none free at the last write:
     // then other instances may be waiting for what this lease holds spare.
     const free = lease.initialMsat - lease.seenMsat;
-    const keep = free > 0n ? minBigint(spareOf(lease), lease.drawnMsat) : 0n;
+    const keep = keepDemand && free > 0n ? minBigint(spareOf(lease), lease.drawnMsat) : 0n;
     lease.drawnMsat = 0n;
     if (!lease.held) {
       if (lease.inFlightMsat === 0n) end(lease);
       return;
     }
     if (lease.inFlightMsat === 0n && keep === 0n) {
-      end(lease);
-      const charge = { uses: 0, amountMsat: lease.chargedMsat };
-      const settling = store.settleHold(lease.id, charge);
-      lease.writing = settling;
-      if (!(await settling) && charge.amountMsat > 0n) {
-        logger.warn(
-          { account: lease.account, msat: String(charge.amountMsat) },
-          'a lease expired before what it charged was written',
-        );
-      }
+      await giveBackLease(lease);
       return;
     }
     const amount = lease.inFlightMsat + keep;
@@ -322,8 +410,23 @@ export function createBalanceLeases(parts: {
     }
   }
 
-  async function flush(): Promise<void> {
-    const results = await Promise.allSettled([...leases.values()].map(flushLease));
+  /** Ends an idle lease: writes what it charged, then lets its hold go. */
+  async function giveBackLease(lease: Lease): Promise<void> {
+    end(lease);
+    if (lease.chargedMsat > 0n) await write(lease, 0n);
+    const releasing = store.releaseHold(lease.id);
+    lease.writing = releasing;
+    try {
+      await releasing;
+    } finally {
+      lease.writing = undefined;
+    }
+  }
+
+  async function flushAll(): Promise<void> {
+    const results = await Promise.allSettled(
+      [...leases.values()].map((lease) => flushLease(lease, true)),
+    );
     for (const result of results) {
       if (result.status === 'rejected') throw result.reason;
     }
@@ -331,23 +434,21 @@ export function createBalanceLeases(parts: {
 
   return {
     draw: (account, amountMsat, initialMsat) => draw(account, amountMsat, initialMsat),
-    flush,
+    flush: flushAll,
     async giveBack(account) {
       const lease = leases.get(account);
-      if (lease === undefined) return;
-      await lease.writing?.catch(() => undefined);
-      lease.drawnMsat = 0n;
-      await flushLease(lease);
+      if (lease !== undefined) await flushLease(lease, false);
     },
     async close() {
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
-      for (const lease of leases.values()) {
-        await lease.writing?.catch(() => undefined);
-        lease.drawnMsat = 0n;
-      }
       // With no demand kept, each lease is given back, or shrunk to its requests still running.
-      await flush();
+      const results = await Promise.allSettled(
+        [...leases.values()].map((lease) => flushLease(lease, false)),
+      );
+      for (const result of results) {
+        if (result.status === 'rejected') throw result.reason;
+      }
     },
   };
 }

@@ -128,7 +128,12 @@ export async function charge(
     return decision;
   }
   if (!reportsOutcome) {
-    reservation.settle();
+    // Charged before the handler runs; a charge written before the answer goes must be, first.
+    const written = reservation.settle();
+    if (written !== undefined) {
+      const stored = await storeCall(context, () => written);
+      if (!('value' in stored)) return respond(context, exchange, stored);
+    }
     return pass(context, exchange, payment, [...proof.headers, ...reservation.receipt]);
   }
   if (proof.settlesCost === true) {

@@ -69,7 +69,7 @@ export interface PaywallContext {
   /** The holds and claims of requests still running. */
   readonly inflight: Inflight;
   /** This instance's slices of prepaid balances, drawn on in memory. */
-  /** Set when `balanceLeases` is on. */
+  /** Set unless `balanceLeases` is off. */
   readonly leases: BalanceLeases | undefined;
   /** The keys tokens are minted and checked under. */
   readonly rootKeys: RootKeys;
@@ -166,9 +166,9 @@ export function createPaywallContext(options: PaywallOptions): PaywallContext {
       ) * 1000,
     inflight: createInflight({ store, logger, now, ttlMs }),
     leases:
-      options.balanceLeases === true
-        ? createBalanceLeases({ store, logger, now, ttlMs })
-        : undefined,
+      options.balanceLeases === false
+        ? undefined
+        : createBalanceLeases({ store, logger, now, ttlMs }),
   };
 }
 

@@ -4,23 +4,30 @@
  * from the answer once it ends; never more than was held. A meter that tells its cost as the answer
  * goes draws through a cover (balance-cover.ts), which holds more as the answer needs it.
  */
+import { respond, storeCall } from './answers.js';
 import { type BalanceCover, minBigint } from './balance-cover.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
+import type { MeterReading } from './meter.js';
 import { createOutcomeCharge } from './outcome-charge.js';
 import { type PriceInput, type PriceRequest, parsePrice, priceToMsat } from './pricing.js';
 import { RECEIPT_HEADERS, type Reservation } from './reservation.js';
-import type { PaymentContext, PaywallCharge } from './types.js';
+import type { PaymentContext, PaywallCharge, PaywallFinal } from './types.js';
 
 /** A draw on a balance: what was held, and what the handler reported it cost. */
+type Headers = Array<[name: string, value: string]>;
+
 export interface Draw {
   setCost(cost: PriceInput): void;
   /** The reported cost, msat, at most what is held; undefined when none was reported. */
   reported(): bigint | Promise<bigint> | undefined;
   /** What is held, msat. */
   heldMsat(): bigint;
-  /** Charges `charged` msat (at most what is held) and gives the receipt. */
-  settle(charged: bigint): Array<[string, string]>;
+  /**
+   * Charges `charged` msat (at most what is held) and gives the receipt: at once when the charge
+   * is written in the background, else once the store has it (see {@link Reservation.settle}).
+   */
+  settle(charged: bigint): Headers | Promise<Headers>;
   /** Charges nothing and gives the receipt that says so. */
   release(): Array<[string, string]>;
   /** The cover, when the draw holds more as a metered answer goes. */
@@ -52,12 +59,12 @@ export function createDraw(
     settle(charged) {
       const held = heldMsat();
       const leftAtHeld = cover?.leftAtHeld() ?? left;
-      if (cover === undefined) reservation.settle(charged);
-      else cover.settle(charged);
-      return [
+      const written = cover === undefined ? reservation.settle(charged) : cover.settle(charged);
+      const receipt: Headers = [
         [RECEIPT_HEADERS.charged, `${charged} msat`],
         [RECEIPT_HEADERS.remaining, `${leftAtHeld + held - charged} msat`],
       ];
+      return written === undefined ? receipt : written.then(() => receipt);
     },
     release() {
       if (cover === undefined) reservation.release();
@@ -79,12 +86,20 @@ export function drawCharge(
   meterRequest: PriceRequest | undefined,
 ): PaywallCharge {
   const { cover } = draw;
+  /** The answer passes with its receipt once charged; a charge not written answers 503 instead. */
+  const passed = (receipt: Headers | Promise<Headers>): PaywallFinal | Promise<PaywallFinal> => {
+    if (!('then' in receipt)) return { kind: 'pass', headers: receipt };
+    return storeCall(context, () => receipt).then(
+      (stored): PaywallFinal =>
+        'value' in stored
+          ? { kind: 'pass', headers: stored.value }
+          : respond(context, exchange, stored),
+    );
+  };
   const charged = (reported: bigint | Promise<bigint> | undefined) => {
-    if (reported === undefined)
-      return { kind: 'pass' as const, headers: draw.settle(draw.heldMsat()) };
-    if (typeof reported === 'bigint')
-      return { kind: 'pass' as const, headers: draw.settle(reported) };
-    return reported.then((msat) => ({ kind: 'pass' as const, headers: draw.settle(msat) }));
+    if (reported === undefined) return passed(draw.settle(draw.heldMsat()));
+    if (typeof reported === 'bigint') return passed(draw.settle(reported));
+    return reported.then((msat) => passed(draw.settle(msat)));
   };
   return createOutcomeCharge(exchange, meterRequest, {
     release: () => draw.release(),
@@ -97,25 +112,36 @@ export function drawCharge(
           admit: (reading, say) =>
             reading.costSoFar === undefined ? undefined : cover.admit(reading.costSoFar(), say),
         }),
+    // The answer's end waits for its charge: a charge that could not be written rejects, and
+    // the caller cuts the answer short instead of ending it.
     async end(reading, complete) {
       const reported = await draw.reported();
       if (reported !== undefined) return draw.settle(reported);
       // What the answer delivered, chunk by chunk: its cover let each go (one that waited for a
       // top-up and never went is not charged, nor is what was held for it).
       if (cover !== undefined) return draw.settle(minBigint(cover.admitted(), draw.heldMsat()));
-      // What the answer cost, read by the meter; what was held when it cannot tell.
-      try {
-        const metered = await reading.cost(complete);
-        if (metered === undefined) return draw.settle(draw.heldMsat());
-        const msat = await priceToMsat(parsePrice(metered), context.rates);
-        return draw.settle(minBigint(msat, draw.heldMsat()));
-      } catch (error) {
-        context.logger.warn(
-          { err: error },
-          'a metered cost could not be read; charged what was held',
-        );
-        return draw.settle(draw.heldMsat());
-      }
+      return draw.settle(await meteredCost(context, reading, complete, draw.heldMsat()));
     },
   });
+}
+
+/**
+ * What a metered answer cost, read by the meter (at most what was held); what was held when it
+ * cannot tell.
+ */
+async function meteredCost(
+  context: PaywallContext,
+  reading: MeterReading,
+  complete: boolean,
+  heldMsat: bigint,
+): Promise<bigint> {
+  try {
+    const metered = await reading.cost(complete);
+    if (metered === undefined) return heldMsat;
+    const msat = await priceToMsat(parsePrice(metered), context.rates);
+    return minBigint(msat, heldMsat);
+  } catch (error) {
+    context.logger.warn({ err: error }, 'a metered cost could not be read; charged what was held');
+    return heldMsat;
+  }
 }

@@ -116,11 +116,10 @@ export interface PaywallOptions {
   reservationTtl?: Duration;
   /**
    * Draws a price out of a prepaid balance from a lease this instance holds on the balance
-   * (docs/guides/charging.md, "Balance leases"): one store write per balance every 100 ms instead
-   * of a hold and a settle per request — measured 2–3 times the balance calls per CPU-second on
-   * SQLite. The price of it: an instance that dies, or a write-back the store refuses, loses the
-   * charges of its last 100 ms on that balance (calls answered and not charged; the payer never
-   * loses). Default `false`: every charge is written, and retried while the store is down.
+   * (docs/guides/charging.md, "Balance leases"): the charges of the answers settled together go
+   * to the store in one write per balance (at most one in flight), instead of a hold and a settle
+   * per request. Exact as holds are: an answer goes only once what it cost is written. Default
+   * `true`; `false` holds and settles each request on its own.
    */
   balanceLeases?: boolean;
   /** The clock, unix ms (tests). */

@@ -39,9 +39,12 @@ export interface Reservation {
   readonly heldMsat: bigint;
   /**
    * Charges what is held — of a balance, `amountMsat` when given (at most what is held; the rest
-   * goes back). Once; ignored after `release`.
+   * goes back). Once; ignored after `release`. Undefined when the charge is written in the
+   * background (a hold of the request's own keeps it counted meanwhile, and it is retried while
+   * the hold lasts); a promise when it is written before the answer may go (a draw from a lease):
+   * it resolves once the store has it, and rejects (`store_error`) when it could not be written.
    */
-  settle(amountMsat?: bigint): void;
+  settle(amountMsat?: bigint): Promise<void> | undefined;
   /** Releases what is held: nothing is charged. Once; ignored after `settle`. */
   release(): void;
 }
@@ -169,10 +172,10 @@ async function reserveFromLease(
       nothing: [[RECEIPT_HEADERS.charged, '0']],
       heldMsat: amountMsat,
       settle(charged = amountMsat) {
-        if (done) return;
+        if (done) return undefined;
         done = true;
         trace?.charged({ amount: charged, unit: 'msat' });
-        drawn.settle(charged);
+        return drawn.settle(charged);
       },
       release() {
         if (done) return;
@@ -297,7 +300,7 @@ function createReservation(
     nothing: [[RECEIPT_HEADERS.charged, '0']],
     heldMsat,
     settle(amountMsat = heldMsat) {
-      if (done) return;
+      if (done) return undefined;
       done = true;
       if (trace !== undefined && held !== undefined) {
         trace.charged(hold?.balance === undefined ? held : { amount: amountMsat, unit: held.unit });
@@ -318,6 +321,7 @@ function createReservation(
           }
         }, 'charging a reservation');
       }
+      return undefined;
     },
     release() {
       if (done) return;
