@@ -14,7 +14,8 @@ import {
   responseOf,
 } from '../../test/support/paywall.js';
 import { isTollwayError, TollwayError } from '../errors.js';
-import { hexToBytes } from '../internal/bytes.js';
+import { bytesToHex, hexToBytes } from '../internal/bytes.js';
+import { sha256 } from '../internal/crypto.js';
 import { formatL402Credential } from '../l402/credential.js';
 import { addFirstPartyCaveat, formatMacaroon, parseMacaroon } from '../l402/macaroon.js';
 import { fixedRate } from '../money.js';
@@ -687,6 +688,67 @@ describe('failures', () => {
     const refused = responseOf(await again.handle(paywallRequest('/x', { headers }), route));
     expect(problemOf(refused).code).toBe('uses_exhausted');
     await again.close();
+  });
+
+  it('lets a balance draw answer only once its charge is written: when the store is back, else 503 store_error', async () => {
+    const store = createMemoryStore();
+    let down = false;
+    let refused = 0;
+    const restarting = {
+      ...store,
+      resizeHold: (...args: Parameters<typeof store.resizeHold>) => {
+        if (!down) return store.resizeHold(...args);
+        refused++;
+        return Promise.reject(new TollwayError('store_error', 'connection refused'));
+      },
+    };
+    const paywall = createPaywall({
+      lightning: dev.shop,
+      store: restarting,
+      secrets: [secret],
+      logger,
+      reservationTtl: '1s',
+    });
+    const route = paywall.route({ service: 'llm', balance: '25 sat', price: '5 sat' });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/chat'), route));
+    const headers = { authorization: await payL402(challenge, dev.agent) };
+    const request = { ...paywallRequest('/chat', { headers }), reportsOutcome: true };
+    const call = async () => {
+      const decision = await paywall.handle(request, route);
+      if (decision.kind !== 'pass' || decision.charge === undefined) throw new Error('no charge');
+      return {
+        remaining: decision.payment.remainingBalanceMsat,
+        final: await decision.charge.commit(200),
+      };
+    };
+    // The store refuses the charge for a while (PostgreSQL restarting): the answer waits for it.
+    down = true;
+    setTimeout(() => {
+      down = false;
+    }, 150);
+    const first = await call();
+    expect(refused).toBeGreaterThan(0);
+    expect(first.final).toMatchObject({
+      kind: 'pass',
+      headers: [
+        ['Tollway-Charged', '5000 msat'],
+        ['Tollway-Remaining', '20000 msat'],
+      ],
+    });
+    // The store stays down for longer than the lease lasts: the answer is refused, not charged.
+    down = true;
+    const second = await call();
+    expect(second.final.kind).toBe('respond');
+    if (second.final.kind === 'respond') {
+      expect(second.final.response.status).toBe(503);
+      expect(problemOf(second.final.response).code).toBe('store_error');
+    }
+    down = false;
+    await paywall.close();
+    // The first answer is charged, the refused one is not (the L402 account: the payment hash).
+    const preimage = headers.authorization.split(':')[1] ?? '';
+    const account = bytesToHex(sha256(hexToBytes(preimage)));
+    expect(await store.getUsage(account)).toMatchObject({ spentMsat: 5_000n });
   });
 
   it('answers 500 internal_error (as the adapters do) instead of throwing when something unexpected fails', async () => {
