@@ -34,6 +34,7 @@
 //     no balance went below zero, and every token's payment is recorded as a settlement.
 // `exact` is true when all of them hold. Errors are counted by kind (connection refused, reset or
 // closed, `hung` for no answer in HANG_MS, else status and problem code).
+// `BALANCE_LEASES=0` turns `paywall.balanceLeases` off (on by default).
 // Imports the built packages: run `npm run build` first. Takes about two minutes. The last line
 // printed is one JSON object (see bench/run-all.js).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,6 +75,8 @@ const KILL_AT_S = 6;
 const INSTANCE_DOWN_S = 4;
 const PG_STOP_AT_S = 18;
 const PG_DOWN_S = 4;
+/** /balance draws from leases (the default); `BALANCE_LEASES=0` holds and settles per request. */
+const BALANCE_LEASES = process.env.BALANCE_LEASES !== '0';
 /** A request with no answer for this long counts as hung. */
 const HANG_MS = 10_000;
 /** A token that makes no progress for this long has lost what it paid for. */
@@ -125,7 +128,7 @@ function instanceConfig({ port, dataDir, database, lightning, upstream }) {
     `store: ${database}`,
     `lightning: ${lightning}`,
     'secrets: { env: TOLLWAY_BENCH_SECRETS }',
-    `paywall: { reservationTtl: ${RESERVATION_TTL_S}s, rateLimits: { challenges: false, challengesTotal: false } }`,
+    `paywall: { reservationTtl: ${RESERVATION_TTL_S}s, balanceLeases: ${BALANCE_LEASES}, rateLimits: { challenges: false, challengesTotal: false } }`,
     'metrics: { enabled: false }',
     'services:',
     `  - { name: counted, path: /counted, upstream: "${upstream}", price: 1 sat, uses: ${USES} }`,
@@ -583,6 +586,10 @@ async function main() {
       paid_requests_lost: lost,
       over_served: over,
       exact_tokens: tokens.filter((token) => token.answered === token.paidFor).length,
+      // Tokens that answered fewer or more than they paid for, by service.
+      inexact_by_service: tokens
+        .filter((token) => token.answered !== token.paidFor)
+        .reduce((by, token) => ({ ...by, [token.service]: (by[token.service] ?? 0) + 1 }), {}),
       owed,
       probe: probed,
       upstream_hits: hits,

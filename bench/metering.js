@@ -2,11 +2,11 @@
 // reverse proxy on the same stack (node:http + an undici pool): throughput and p50/p99 latency of
 //   (b) the proxy, passing the call and its stream through,
 //   (c) the gateway, the call drawing on a prepaid balance (an L402 token it has seen): the model
-//       read from the body, the reservation held in the store, `stream_options.include_usage`
-//       asked for, every event of the stream read by the meter, the usage-only chunk kept from
+//       read from the body, the reservation drawn from the balance's lease,
+//       `stream_options.include_usage` asked for, every event of the stream read by the meter, the usage-only chunk kept from
 //       the client, the charge settled at the usage and the receipt written as an SSE comment.
 //   (d) the gateway, the same call drawing a fixed price from a balance, unmetered: the share of
-//       c/b that the balance's hold and settlement in the store take, before any metering.
+//       c/b that the balance's draw and its charge in the store take, before any metering.
 // c/b says what metering costs on top of proxying. Targets: c/b >= 0.85 and p99 added <= 1 ms.
 //
 // The upstream (an OpenAI-style chat completions stream of 20 content chunks, written at once),
@@ -14,9 +14,10 @@
 // one at 10 connections. Targets alternate in short rounds so drifts of a shared machine hit both
 // alike; throughput is all requests over all rounds' time, latencies the median of the rounds.
 // Requests per CPU-second of the serving process are printed too. Imports the built packages:
-// run `npm run build` first. `BALANCE_LEASES=1` turns on `paywall.balanceLeases`. Takes about 45
-// seconds. The last line printed is one JSON object
-// (see bench/run-all.js).
+// run `npm run build` first. The gateway draws balances from leases (`paywall.balanceLeases`, the
+// default: each call's charge written before its answer ends, concurrent calls' charges in one
+// store write); `BALANCE_LEASES=0` turns them off. Takes about 45 seconds. The last line printed
+// is one JSON object (see bench/run-all.js).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -123,11 +124,11 @@ async function child(role, options) {
       dataDir: options.dataDir,
       lightning: options.lightning,
       metrics: { enabled: true },
-      // BALANCE_LEASES=1 draws from per-instance leases (docs/guides/charging.md): the
-      // throughput an operator buys with that option's bounded loss.
+      // Balances are drawn from per-instance leases (docs/guides/charging.md), the default;
+      // BALANCE_LEASES=0 holds and settles each call on its own, to compare.
       paywall: {
         rateLimits: { challenges: false },
-        ...(process.env.BALANCE_LEASES === '1' ? { balanceLeases: true } : {}),
+        ...(process.env.BALANCE_LEASES === '0' ? { balanceLeases: false } : {}),
       },
       services: [
         {

@@ -21,11 +21,12 @@
  *   the reservation TTL. A request charged and not yet answered when its instance died is charged
  *   for an answer its payer did not get: the charge comes first (the other order would give the
  *   answer for free), as it does for a request that holds its own hold.
- * - A write that charges and fails is sent again, unchanged, while the lease lasts (half a TTL):
- *   a resize sent twice is made once (its expiry marks it, see {@link Store.resizeHold}); the
- *   answers wait meanwhile. When the lease lapses first, their charges reject with `store_error`
- *   (the caller answers 503 instead): nothing was charged, unless the store made the last write
- *   while failing to say so, and stayed unreachable since.
+ * - A write that charges and fails is sent again, unchanged, until three quarters of a TTL after
+ *   the last write the store made (while it surely keeps the hold): a resize sent twice is made
+ *   once (its expiry marks it, see {@link Store.resizeHold}); the answers wait meanwhile. When the
+ *   store stays unreachable past that, their charges reject with `store_error` (the caller
+ *   answers 503 instead) and the lease ends: nothing was charged, unless the store made the last
+ *   write while failing to say so, and stayed unreachable since.
  *
  * A lease is used only while the store still holds it: locally it lapses half a TTL after its
  * last write, before the store lets it go.
@@ -286,7 +287,7 @@ export function createBalanceLeases(parts: {
     const writing = !lease.held
       ? store.hold({ id: lease.id, tokenId: lease.account, balance, expiresAt }, startedAt)
       : charging > 0n
-        ? retryCharge(send, Math.floor(ttlMs / 2))
+        ? retryCharge(send, retryWindow(lease, startedAt))
         : send();
     lease.writing = writing;
     try {
@@ -323,6 +324,17 @@ export function createBalanceLeases(parts: {
       lease.writing = undefined;
       if (lease.waiting.length > 0) commitSoon(lease);
     }
+  }
+
+  /**
+   * How long a write that charges may be sent again, from `at`: until three quarters of a TTL
+   * after the last write the store made. Until its expiry the store keeps the hold whatever became
+   * of this write, so a write that reaches it meanwhile is told apart from one made before (see
+   * {@link Store.resizeHold}); the last quarter is the margin for clocks.
+   */
+  function retryWindow(lease: Lease, at: number): number {
+    const until = lease.validUntil + Math.floor(ttlMs / 4);
+    return until > at ? until - at : 0;
   }
 
   function end(lease: Lease): void {

@@ -234,8 +234,14 @@ function outcomeCharge(
             : final,
         );
       }
-      reservation.settle();
-      return { kind: 'pass', headers: [...proof.headers, ...reservation.receipt] };
+      const headers = [...proof.headers, ...reservation.receipt];
+      const written = reservation.settle();
+      if (written === undefined) return { kind: 'pass', headers };
+      // The answer goes once its charge is written; else a 503 replaces it.
+      return storeCall(context, () => written).then(
+        (stored): PaywallFinal =>
+          'value' in stored ? { kind: 'pass', headers } : respond(context, exchange, stored),
+      );
     },
     release() {
       if (done) return [];

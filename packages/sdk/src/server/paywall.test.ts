@@ -751,6 +751,51 @@ describe('failures', () => {
     expect(await store.getUsage(account)).toMatchObject({ spentMsat: 5_000n });
   });
 
+  it('lets a counted answer go only once its use is charged: when the store is back, else 503 store_error', async () => {
+    const store = createMemoryStore();
+    let down = false;
+    let refused = 0;
+    const restarting = {
+      ...store,
+      settleHold: (...args: Parameters<typeof store.settleHold>) => {
+        if (!down) return store.settleHold(...args);
+        refused++;
+        return Promise.reject(new TollwayError('store_error', 'connection refused'));
+      },
+    };
+    const paywall = createPaywall({
+      lightning: dev.shop,
+      store: restarting,
+      secrets: [secret],
+      logger,
+      reservationTtl: '1s',
+    });
+    const route = paywall.route({ price: '1 sat', uses: 3 });
+    const challenge = responseOf(await paywall.handle(paywallRequest('/x'), route));
+    const headers = { authorization: await payL402(challenge, dev.agent) };
+    const request = { ...paywallRequest('/x', { headers }), reportsOutcome: true };
+    const commit = async () => {
+      const decision = await paywall.handle(request, route);
+      if (decision.kind !== 'pass' || decision.charge === undefined) throw new Error('no charge');
+      return decision.charge.commit(200);
+    };
+    down = true;
+    setTimeout(() => {
+      down = false;
+    }, 150);
+    expect(await commit()).toMatchObject({ kind: 'pass' });
+    expect(refused).toBeGreaterThan(0);
+    down = true;
+    const second = await commit();
+    expect(second.kind === 'respond' && problemOf(second.response).code).toBe('store_error');
+    down = false;
+    await paywall.close();
+    const preimage = headers.authorization.split(':')[1] ?? '';
+    const account = bytesToHex(sha256(hexToBytes(preimage)));
+    // One use charged; the refused answer's hold is not (it expires with its TTL).
+    expect(await store.getUsage(account)).toMatchObject({ uses: 1 });
+  });
+
   it('answers 500 internal_error (as the adapters do) instead of throwing when something unexpected fails', async () => {
     const { paywall } = setup();
     const route = paywall.route({ price: '10 sat' });

@@ -2,10 +2,14 @@
  * Reserve → run → settle: what a paid request holds in the store while it runs — a single-use
  * proof's claim, one use, or its price out of a prepaid balance — atomically across every instance
  * on the store. The request's outcome settles it (charged) or releases it (nothing charged, and
- * the credential works again). Settling and releasing write in the background: the counters stay
- * exact meanwhile, as a hold counts until it is settled or released. A charge the store refuses is
- * retried while the hold lasts (retry-charge.ts); a release need not be, as the hold expires.
+ * the credential works again). A use or a balance is charged before the answer goes (a hold
+ * settled, or a draw from a lease written: balance-leases.ts), so a crash never leaves an answer
+ * uncharged; a charge the store refuses is retried while the hold lasts (retry-charge.ts), and
+ * the answer is refused (503) when it could not be written. A single-use proof's claim is
+ * confirmed, and releases are written, in the background: the counters stay exact meanwhile, as
+ * a claim or a hold counts until it is confirmed, settled or released (or expires).
  */
+import { TollwayError } from '../errors.js';
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
@@ -18,7 +22,7 @@ import type { PaymentProof } from './offers.js';
 import type { Quote } from './pricing.js';
 import type { RequestTrace, TracedAmount } from './request-trace.js';
 import { retryCharge } from './retry-charge.js';
-import type { Hold } from './store.js';
+import type { Hold, HoldCharge } from './store.js';
 import type { PaymentContext } from './types.js';
 
 /** Response headers that tell what a paid answer cost and what the credential has left. */
@@ -39,10 +43,10 @@ export interface Reservation {
   readonly heldMsat: bigint;
   /**
    * Charges what is held — of a balance, `amountMsat` when given (at most what is held; the rest
-   * goes back). Once; ignored after `release`. Undefined when the charge is written in the
-   * background (a hold of the request's own keeps it counted meanwhile, and it is retried while
-   * the hold lasts); a promise when it is written before the answer may go (a draw from a lease):
-   * it resolves once the store has it, and rejects (`store_error`) when it could not be written.
+   * goes back). Once; ignored after `release`. A promise when the charge is written before the
+   * answer may go (a use, a balance): it resolves once the store has it, and rejects
+   * (`store_error`) when it could not be written; undefined when it is written in the background
+   * (a single-use proof's claim, which counts meanwhile).
    */
   settle(amountMsat?: bigint): Promise<void> | undefined;
   /** Releases what is held: nothing is charged. Once; ignored after `settle`. */
@@ -306,6 +310,12 @@ function createReservation(
         trace.charged(hold?.balance === undefined ? held : { amount: amountMsat, unit: held.unit });
       }
       const charge = { uses: hold?.uses?.count ?? 0, amountMsat };
+      if (refs.length > 0 && refs.every((ref) => ref.kind === 'hold')) {
+        // Uses and balances: charged before the answer goes, as a lease's draw is.
+        return Promise.all(refs.map((ref) => chargeHold(context, ref.id, charge))).then(
+          () => undefined,
+        );
+      }
       for (const ref of refs) {
         recorder.run(async () => {
           try {
@@ -339,4 +349,31 @@ function createReservation(
       }
     },
   };
+}
+
+/**
+ * Charges the hold `id` of a request that is about to be answered: sent again while the store
+ * refuses it and the hold lasts (renewed meanwhile, as its request still runs). Resolves once
+ * charged; rejects (`store_error`) when it was not: the hold had expired (its instance stalled),
+ * or the store stayed down. A retry that finds the hold gone finds it charged by an attempt that
+ * failed to say so: nothing else settles or releases it while it is renewed.
+ */
+async function chargeHold(context: PaywallContext, id: string, charge: HoldCharge): Promise<void> {
+  const { store, inflight, logger } = context;
+  let attempts = 0;
+  try {
+    const settled = await retryCharge(() => {
+      attempts++;
+      return store.settleHold(id, charge);
+    }, inflight.ttlMs);
+    if (!settled && attempts === 1) {
+      logger.warn({ hold: id }, 'a hold expired before its request was charged');
+      throw new TollwayError('store_error', 'The hold expired before the request was charged.');
+    }
+  } catch (error) {
+    logger.warn({ err: error, hold: id }, 'a request could not be charged; its answer is refused');
+    throw error;
+  } finally {
+    inflight.untrack({ kind: 'hold', id });
+  }
 }
