@@ -200,6 +200,12 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       throw toStoreError(error, 'PostgreSQL');
     }
     let broken = false;
+    // The connection may drop between two statements (PostgreSQL shutting down): the client then
+    // emits 'error', which would end the process with no listener; the next statement fails.
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await run(client, { text: 'BEGIN', values: [] });
       const result = await work(client);
@@ -211,6 +217,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       });
       throw toStoreError(error, 'PostgreSQL');
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -49,6 +49,29 @@ if (postgres === undefined) {
   });
 
   describe('postgres store specifics', () => {
+    it('a connection that fails while a transaction holds it fails that call, not the process', async () => {
+      // PostgreSQL shutting down ends every connection ('terminating connection due to
+      // administrator command'): pg then emits 'error' on a client checked out of the pool.
+      const pool = new pg.Pool({ connectionString: url, max: 2 });
+      pool.on('error', () => {});
+      const store = await open({ pool, schema: freshSchema() });
+      const now = Date.now();
+      const balance = { amountMsat: 100n, initialMsat: 1000n };
+      await store.hold({ id: 'lease', tokenId: 't', balance, expiresAt: now + 60_000 }, now);
+      const dropped = new Error('terminating connection due to administrator command');
+      pool.once('acquire', (client) => {
+        setImmediate(() => client.emit('error', dropped));
+      });
+      const resize = { chargeMsat: 10n, amountMsat: 100n, initialMsat: 1000n };
+      await store
+        .resizeHold('lease', { ...resize, expiresAt: now + 60_001 }, now)
+        .catch((error: unknown) => expect(isTollwayError(error, 'store_error')).toBe(true));
+      // The next call gets a fresh connection.
+      expect(await store.getUsage('t')).toMatchObject({ heldMsat: 100n });
+      await store.close();
+      await pool.end();
+    });
+
     it('instances that init a fresh schema together all succeed (advisory lock)', async () => {
       const schema = freshSchema();
       const stores = Array.from({ length: 4 }, () =>
