@@ -14,9 +14,9 @@ import { type PriceInput, type PriceRequest, parsePrice, priceToMsat } from './p
 import { RECEIPT_HEADERS, type Reservation } from './reservation.js';
 import type { PaymentContext, PaywallCharge, PaywallFinal } from './types.js';
 
-/** A draw on a balance: what was held, and what the handler reported it cost. */
 type Headers = Array<[name: string, value: string]>;
 
+/** A draw on a balance: what was held, and what the handler reported it cost. */
 export interface Draw {
   setCost(cost: PriceInput): void;
   /** The reported cost, msat, at most what is held; undefined when none was reported. */
