@@ -161,17 +161,18 @@ function proceed(
   next: Next,
   decision: PaywallDecision,
   options: HonoPaywallOptions,
-): Promise<Response | undefined> {
+): Promise<Response | undefined | void> {
   if (decision.kind === 'respond') return Promise.resolve(toResponse(decision.response));
   c.set('payment', decision.payment);
-  const { charge } = decision;
-  if (charge === undefined) {
-    return next().then(() => {
-      addHeaders(c, decision.headers);
-      return undefined;
-    });
-  }
-  return settleAfter(c, next, decision.headers, charge, options);
+  const { charge, headers } = decision;
+  if (charge !== undefined) return settleAfter(c, next, headers, charge, options);
+  // Nothing to add (a paid answer to an agent outside a browser): the handler's own promise,
+  // and its response left as the handler made it.
+  if (headers.length === 0) return next();
+  return next().then(() => {
+    addHeaders(c, headers);
+    return undefined;
+  });
 }
 
 function toResponse({ status, headers, body }: PaywallResponse): Response {

@@ -1,7 +1,7 @@
 /**
  * The engine's answers: a refusal (why a request does not pass) becomes a response with a problem
  * body; a pass carries the payment context and the headers for the handler's answer. CORS headers
- * join every one of them.
+ * join them as `cors.ts` says.
  */
 import type { TollwayErrorCode } from '../errors.js';
 import type { PaywallContext } from './context.js';
@@ -70,8 +70,8 @@ export function respond(
 }
 
 /**
- * Lets a request through with `headers` (a receipt, say) and the CORS headers; these expose the
- * receipt headers only when there are some, or may be (a charge adds its own when it commits).
+ * Lets a paid request through with `headers` (a receipt, say) and the CORS headers; these expose
+ * the receipt headers only when there are some, or may be (a charge adds its own when it commits).
  */
 export function pass(
   context: PaywallContext,
@@ -95,7 +95,7 @@ export function passFree(
   exchange: Exchange,
   freeReason: NonNullable<PaymentContext['freeReason']>,
 ): PaywallDecision {
-  return pass(context, exchange, {
+  return passUnpaid(context, exchange, {
     protocol: 'free',
     service: exchange.route.service,
     freeReason,
@@ -108,12 +108,21 @@ export function passShadow(
   exchange: Exchange,
   shadowMsat: bigint,
 ): PaywallDecision {
-  return pass(context, exchange, {
+  return passUnpaid(context, exchange, {
     protocol: 'free',
     service: exchange.route.service,
     freeReason: 'shadow',
     shadowMsat,
   });
+}
+
+/** A free pass: its answer may be stored and shared, so its CORS headers do not depend on `Origin`. */
+function passUnpaid(
+  context: PaywallContext,
+  exchange: Exchange,
+  payment: PaymentContext,
+): PaywallDecision {
+  return { kind: 'pass', payment, headers: [...context.cors.freeHeaders(exchange.request)] };
 }
 
 /** An answer the engine gives itself (a session's top-up or close): JSON, never cached, CORS. */

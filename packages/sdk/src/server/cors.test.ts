@@ -11,12 +11,26 @@ const request = (method: string, headers: Record<string, string> = {}): PaywallR
 
 describe('createCors', () => {
   it('allows any origin by default and exposes the payment headers', () => {
-    expect(createCors(undefined).headers(request('GET'))).toEqual([
+    const fromBrowser = request('GET', { origin: 'https://a.example' });
+    expect(createCors(undefined).headers(fromBrowser)).toEqual([
       ['Access-Control-Allow-Origin', '*'],
       [
         'Access-Control-Expose-Headers',
         'WWW-Authenticate, Payment-Receipt, PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollway-Charged, Tollway-Remaining, Tollway-Reserved, Tollway-Credential',
       ],
+    ]);
+  });
+
+  it('answers a request without Origin (no browser asks) with none, but a free answer always', () => {
+    for (const cors of [createCors(undefined), createCors({ origin: 'https://a.example' })]) {
+      expect(cors.headers(request('GET'))).toEqual([]);
+      expect(cors.originHeaders(request('POST'))).toEqual([]);
+    }
+    expect(createCors(undefined).freeHeaders(request('GET'))).toEqual([
+      ['Access-Control-Allow-Origin', '*'],
+    ]);
+    expect(createCors({ origin: 'https://a.example' }).freeHeaders(request('GET'))).toEqual([
+      ['Vary', 'Origin'],
     ]);
   });
 

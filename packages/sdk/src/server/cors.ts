@@ -1,6 +1,13 @@
 /**
  * CORS for paywalled routes, so browser apps and in-browser agents can read a 402's challenges and
  * a paid response's receipt. The app's own CORS setup may replace it (`cors: false`).
+ *
+ * A browser sends `Origin` on every request the CORS protocol applies to (every cross-origin
+ * request a script makes, and every request but GET and HEAD), so the engine's own answers (never
+ * stored: `no-store`) and paid answers (for the client that paid alone) carry CORS headers only
+ * when the request has `Origin`: agents outside a browser, the usual payers, get none. A free
+ * answer may be stored by a shared cache and served to anyone, so it carries them always, as the
+ * Fetch standard asks of a policy that does not depend on `Origin`.
  */
 import type { PaywallRequest, PaywallResponse } from './types.js';
 
@@ -11,13 +18,15 @@ export interface CorsOptions {
 
 /** CORS headers for one paywall; see {@link createCors}. */
 export interface Cors {
-  /** Headers for any response to `request`. */
+  /** Headers for the engine's own answers and paid answers to `request` (see the module comment). */
   headers(request: PaywallRequest): Array<[name: string, value: string]>;
   /**
-   * Headers for a response to `request` that carries none of the exposed headers (a paid answer
-   * without a receipt): the origin alone, as there is nothing to expose.
+   * Headers for a paid answer to `request` that carries none of the exposed headers (a paid
+   * answer without a receipt): the origin alone, as there is nothing to expose.
    */
   originHeaders(request: PaywallRequest): Array<[name: string, value: string]>;
+  /** Headers for a free answer to `request`: the origin, whether or not the request has `Origin`. */
+  freeHeaders(request: PaywallRequest): Array<[name: string, value: string]>;
   /** The answer to a preflight request, or undefined when `request` is not one. */
   preflight(request: PaywallRequest): PaywallResponse | undefined;
 }
@@ -41,39 +50,46 @@ const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
  */
 export function createCors(options: CorsOptions | false | undefined): Cors {
   if (options === false) {
-    return { headers: () => [], originHeaders: () => [], preflight: () => undefined };
+    const none = () => [];
+    return { headers: none, originHeaders: none, freeHeaders: none, preflight: () => undefined };
   }
   const origin = options?.origin ?? '*';
   const allowed = typeof origin === 'string' ? [origin] : [...origin];
   const anyAllowed = allowed.includes('*');
 
-  function allowOrigin(request: PaywallRequest): Array<[string, string]> {
+  /** The origin headers for a request whose `Origin` is `requested`. */
+  function allowOrigin(requested: string | null): Array<[string, string]> {
     if (anyAllowed) return [['Access-Control-Allow-Origin', '*']];
-    const requested = request.headers.get('origin');
     const vary: [string, string] = ['Vary', 'Origin'];
     if (requested === null || !allowed.includes(requested)) return [vary];
     return [['Access-Control-Allow-Origin', requested], vary];
   }
 
-  // With `*` the headers never depend on the request: build them once (this runs on every paid request).
-  const anyOrigin: Array<[string, string]> = [
-    ['Access-Control-Allow-Origin', '*'],
-    ['Access-Control-Expose-Headers', EXPOSED_HEADERS],
-  ];
-  const anyOriginOnly = anyOrigin.slice(0, 1);
+  // With `*` the headers never depend on which origin asks: built once, as they join every
+  // paid answer to a browser. Callers copy what they get.
+  const none: Array<[string, string]> = [];
+  const expose: [string, string] = ['Access-Control-Expose-Headers', EXPOSED_HEADERS];
+  const anyOrigin = allowOrigin(null);
+  const anyOriginExposed = [...anyOrigin, expose];
   return {
-    headers: (request) =>
-      anyAllowed
-        ? anyOrigin
-        : [...allowOrigin(request), ['Access-Control-Expose-Headers', EXPOSED_HEADERS]],
-    originHeaders: (request) => (anyAllowed ? anyOriginOnly : allowOrigin(request)),
+    headers(request) {
+      const requested = request.headers.get('origin');
+      if (requested === null) return none;
+      return anyAllowed ? anyOriginExposed : [...allowOrigin(requested), expose];
+    },
+    originHeaders(request) {
+      const requested = request.headers.get('origin');
+      if (requested === null) return none;
+      return anyAllowed ? anyOrigin : allowOrigin(requested);
+    },
+    freeHeaders: (request) => (anyAllowed ? anyOrigin : allowOrigin(request.headers.get('origin'))),
     preflight(request) {
       if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
       if (!request.headers.has('access-control-request-method')) return undefined;
       return {
         status: 204,
         headers: [
-          ...allowOrigin(request),
+          ...allowOrigin(request.headers.get('origin')),
           ['Access-Control-Allow-Methods', ALLOWED_METHODS],
           ['Access-Control-Allow-Headers', ALLOWED_HEADERS],
           ['Access-Control-Max-Age', '600'],

@@ -54,7 +54,12 @@ describe('an unpaid request', () => {
   it('gets a 402 offering L402 (LSAT line first) and MPP, backed by one invoice', async () => {
     const { paywall } = setup();
     const route = paywall.route({ service: 'forecast', price: '10 sat', validFor: '1h' });
-    const response = responseOf(await paywall.handle(paywallRequest('/forecast?city=Oslo'), route));
+    const response = responseOf(
+      await paywall.handle(
+        paywallRequest('/forecast?city=Oslo', { headers: { origin: 'https://app.example.com' } }),
+        route,
+      ),
+    );
 
     expect(response.status).toBe(402);
     const values = headerValues(response, 'www-authenticate');
@@ -171,17 +176,21 @@ describe('an L402 credential', () => {
     const route = paywall.route({ service: 'forecast', price: '10 sat' });
     const challenge = responseOf(await paywall.handle(paywallRequest('/forecast'), route));
     const authorization = await payL402(challenge, dev.agent);
-    const request = () => paywallRequest('/forecast', { headers: { authorization } });
+    const request = (origin: Record<string, string> = {}) =>
+      paywallRequest('/forecast', { headers: { authorization, ...origin } });
     paymentOf(await paywall.handle(request(), route));
 
     const repeat = paywall.handle(request(), route);
     expect(repeat).not.toBeInstanceOf(Promise);
     if (repeat instanceof Promise) return;
     expect(paymentOf(repeat).protocol).toBe('l402');
+    // Outside a browser (no Origin), no CORS headers at all.
+    expect(repeat.kind === 'pass' && repeat.headers).toEqual([]);
     // Nothing to expose on an L402 answer: the origin header alone.
-    expect(repeat.kind === 'pass' && repeat.headers).toEqual([
-      ['Access-Control-Allow-Origin', '*'],
-    ]);
+    const fromBrowser = paywall.handle(request({ origin: 'https://app.example.com' }), route);
+    expect(
+      !(fromBrowser instanceof Promise) && fromBrowser.kind === 'pass' && fromBrowser.headers,
+    ).toEqual([['Access-Control-Allow-Origin', '*']]);
   });
 
   it('never lends a cached verification to another credential ending the same way', async () => {

@@ -77,7 +77,11 @@ export interface PaywallOptions {
   strict?: boolean;
   /** `'aperture'`: answer invalid credentials with 402 (as Aperture does) instead of 401. */
   compat?: 'aperture';
-  /** CORS headers on every paywall response and preflight answers. Default origin `*`. */
+  /**
+   * CORS headers and preflight answers. Default origin `*`. The engine's own answers and paid
+   * answers carry them when the request has `Origin` (as every browser request CORS applies to
+   * does); free answers always.
+   */
   cors?: CorsOptions | false;
   rateLimits?: PaywallRateLimits;
   /**

@@ -203,6 +203,8 @@ export function send(
 }
 
 const authorization = (value: string): Array<[string, string]> => [['Authorization', value]];
+/** What a browser adds to a cross-origin request, which CORS headers answer. */
+const browser: Array<[string, string]> = [['Origin', 'https://app.example.com']];
 
 /**
  * The schemes of every challenge, in order. Node-based frameworks send one header line per
@@ -342,10 +344,12 @@ export function describeConformance(harness: AdapterHarness): void {
         service: 'api',
         freeReason: 'free_route',
       });
+      // A free answer may be shared by caches: its CORS headers do not depend on Origin.
+      expect(headerValues(response, 'access-control-allow-origin')).toEqual(['*']);
     });
 
     it('answers an unpaid request with a 402: L402, LSAT and Payment challenges on one invoice', async () => {
-      const response = await send(`${app.url}/forecast?city=Oslo`);
+      const response = await send(`${app.url}/forecast?city=Oslo`, { headers: browser });
       expect(response.status).toBe(402);
       expect(challengeSchemes(response)).toEqual(['LSAT', 'L402', 'Payment']);
       const { l402 } = offersOf(response);
@@ -388,11 +392,13 @@ export function describeConformance(harness: AdapterHarness): void {
         unit: 'msat',
         expiresAt: Number(validUntil?.split('=')[1]) * 1000,
       });
-      expect(headerValues(response, 'access-control-allow-origin')).toEqual(['*']);
+      // An agent outside a browser sends no Origin: no CORS headers on its paid answer.
+      expect(headerValues(response, 'access-control-allow-origin')).toEqual([]);
       const again = await send(`${app.url}/forecast`, {
-        headers: authorization(credential.replace(/^L402 /, 'LSAT ')),
+        headers: [...authorization(credential.replace(/^L402 /, 'LSAT ')), ...browser],
       });
       expect(again.status).toBe(200);
+      expect(headerValues(again, 'access-control-allow-origin')).toEqual(['*']);
     });
 
     it('passes a paid MPP request with a Payment-Receipt, once', async () => {

@@ -208,7 +208,7 @@ describe.skipIf(chain === undefined)('x402 offer on a real chain', () => {
   });
 
   it('adds PAYMENT-REQUIRED to the same 402 as L402 and MPP', async () => {
-    const response = await fetch(url);
+    const response = await fetch(url, { headers: { origin: 'https://app.example.com' } });
     expect(response.status).toBe(402);
     expect(response.headers.get('www-authenticate')).toContain('L402');
     const required = parsePaymentRequiredHeader(response.headers.get('payment-required') ?? '');
