@@ -589,7 +589,10 @@ async function main() {
       // Tokens that answered fewer or more than they paid for, by service.
       inexact_by_service: tokens
         .filter((token) => token.answered !== token.paidFor)
-        .reduce((by, token) => ({ ...by, [token.service]: (by[token.service] ?? 0) + 1 }), {}),
+        .reduce((by, token) => {
+          by[token.service] = (by[token.service] ?? 0) + 1;
+          return by;
+        }, {}),
       owed,
       probe: probed,
       upstream_hits: hits,

@@ -161,6 +161,7 @@ function proceed(
   next: Next,
   decision: PaywallDecision,
   options: HonoPaywallOptions,
+  // biome-ignore lint/suspicious/noConfusingVoidType: Hono's next() resolves to void, and its promise is returned as it is
 ): Promise<Response | undefined | void> {
   if (decision.kind === 'respond') return Promise.resolve(toResponse(decision.response));
   c.set('payment', decision.payment);
