@@ -290,7 +290,10 @@ export async function forwardGrpc(call: GrpcCall): Promise<void> {
   } finally {
     for (const timer of timers) clearTimeout(timer);
     down.off('close', onClientGone);
-    if (!up.closed) up.close(constants.NGHTTP2_CANCEL);
+    // A call that ended both ways closes by itself (its stream is marked closed a little later);
+    // a reset would count among the upstream's glitches, and nghttp2 goes away past a thousand.
+    if (!up.closed && !(up.readableEnded && up.writableFinished))
+      up.close(constants.NGHTTP2_CANCEL);
   }
 }
 
