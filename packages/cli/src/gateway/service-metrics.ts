@@ -44,7 +44,7 @@ export interface TotalsSeries {
 /**
  * Registers a counter whose series are read from totals the caller keeps anyway, when the
  * registry is scraped: counting costs the caller's own addition and nothing more. Its `reset()`
- * leaves the caller's totals as they are.
+ * calls `options.reset` (default: the caller's totals stay as they are).
  *
  * @example
  * ```ts
@@ -53,9 +53,9 @@ export interface TotalsSeries {
  */
 export function registerTotalsCounter(
   registry: Registry,
-  options: { name: string; help: string; series: () => TotalsSeries[] },
+  options: { name: string; help: string; series: () => TotalsSeries[]; reset?: () => void },
 ): void {
-  const { name, help } = options;
+  const { name, help, reset = () => {} } = options;
   register(registry, {
     name,
     help,
@@ -68,7 +68,7 @@ export function registerTotalsCounter(
       aggregator: 'sum',
       values: options.series().map(({ labels, value }) => ({ metricName: name, labels, value })),
     }),
-    reset: () => {},
+    reset,
   });
 }
 
@@ -93,22 +93,14 @@ export function createServiceCounter(
 ): ServiceCounter {
   const { name, help, label } = options;
   const all = new Map<string, { service: string; value: string; count: number }>();
-  register(registry, {
+  registerTotalsCounter(registry, {
     name,
     help,
-    type: 'counter',
-    aggregator: 'sum',
-    get: async () => ({
-      name,
-      help,
-      type: 'counter',
-      aggregator: 'sum',
-      values: [...all.values()].map((s) => ({
-        metricName: name,
+    series: () =>
+      [...all.values()].map((s) => ({
         labels: { service: s.service, [label]: s.value },
         value: s.count,
       })),
-    }),
     reset: () => {
       for (const series of all.values()) series.count = 0;
     },
