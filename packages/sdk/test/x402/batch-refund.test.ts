@@ -7,7 +7,6 @@
  * channel's delay, finalize). Balances and events are read on chain.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toClientEvmSigner } from '@x402/evm';
@@ -27,14 +26,9 @@ import {
 } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withPaywall } from '../../src/adapters/node.js';
-import { fixedRate } from '../../src/money.js';
-import { createPaywall } from '../../src/server/paywall.js';
-import { createMasterSecret } from '../../src/server/root-keys.js';
 import type { Store } from '../../src/server/store.js';
-import { createX402Offer, type X402OfferKind } from '../../src/server/x402-offer.js';
+import type { X402OfferKind } from '../../src/server/x402-offer.js';
 import { createSqliteStore } from '../../src/stores/sqlite.js';
-import { createBatchChannels } from '../../src/x402/batch-channel.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { createFacilitatorClient } from '../../src/x402/facilitator-client.js';
@@ -44,9 +38,8 @@ import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../../src/x402/payment-response.js';
 import { formatPaymentSignatureHeader } from '../../src/x402/payment-signature.js';
 import type { X402PaymentRequirements } from '../../src/x402/types.js';
-import { listen } from '../adapters/conformance.js';
+import { serveBatchSearch } from '../support/batch-search.js';
 import { startTestChain } from '../support/chain.js';
-import { createDevSetup } from '../support/paywall.js';
 
 const chain = await startTestChain();
 afterAll(async () => {
@@ -90,33 +83,17 @@ describe.skipIf(chain === undefined)('x402 batch-settlement refunds on a real ch
       url: 'http://facilitator.test',
       fetch: (input, init) => handle(new Request(input, init)),
     });
-    offer = createX402Offer({
-      facilitator,
-      payTo: c.accounts.payTo.address,
-      network: c.network,
-      asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-      batch: { store, channels: createBatchChannels(authorizerKey) },
-    });
-    const paywall = createPaywall({
-      lightning: createDevSetup().shop,
+    const served = await serveBatchSearch({
+      chain: c,
       store,
-      secrets: [createMasterSecret()],
-      rates: fixedRate('100000'),
-      rateLimits: { challenges: false },
-      offers: [offer],
+      facilitator,
+      authorizerKey,
+      onServe: () => {
+        handlerRuns += 1;
+      },
     });
-    const route = paywall.route({ service: 'search', price: '$0.001' });
-    const served = await listen(
-      createServer(
-        withPaywall(paywall, route, (_req, res) => {
-          handlerRuns += 1;
-          res.setHeader('Content-Type', 'application/json');
-          res.end('{"hits":3}');
-        }),
-      ),
-    );
-    url = `${served.url}/search`;
-    closers.push(served.close, () => paywall.close());
+    ({ url, offer } = served);
+    closers.push(served.close);
     const required = parsePaymentRequiredHeader(
       (await fetch(url)).headers.get('payment-required') ?? '',
     );

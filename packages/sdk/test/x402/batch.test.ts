@@ -1,10 +1,3 @@
-/**
- * x402 `batch-settlement` through the whole server stack on a real chain (anvil with TestUSDC and
- * the batch-settlement contracts) and a real PostgreSQL: two paywall instances on one database,
- * each behind the node adapter on loopback HTTP, paid by the official `@x402/fetch` with the
- * official batch-settlement client scheme (a deposit, then vouchers), redeemed in one batch.
- */
-import { createServer } from 'node:http';
 import {
   BatchSettlementEvmScheme,
   computeChannelId,
@@ -14,23 +7,17 @@ import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { parseEventLogs } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withPaywall } from '../../src/adapters/node.js';
-import { fixedRate } from '../../src/money.js';
-import { createPaywall } from '../../src/server/paywall.js';
-import { createMasterSecret } from '../../src/server/root-keys.js';
 import type { Store } from '../../src/server/store.js';
-import { createX402Offer, type X402OfferKind } from '../../src/server/x402-offer.js';
+import type { X402OfferKind } from '../../src/server/x402-offer.js';
 import { createPostgresStore } from '../../src/stores/postgres.js';
-import { createBatchChannels } from '../../src/x402/batch-channel.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { readLocalChainArtifacts } from '../../src/x402/local-chain.js';
 import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
 import { formatPaymentSignatureHeader } from '../../src/x402/payment-signature.js';
 import type { X402PaymentRequirements } from '../../src/x402/types.js';
-import { listen } from '../adapters/conformance.js';
+import { serveBatchSearch } from '../support/batch-search.js';
 import { startTestChain } from '../support/chain.js';
-import { createDevSetup } from '../support/paywall.js';
 import { startTestPostgres } from '../support/postgres.js';
 
 const chain = await startTestChain();
@@ -60,33 +47,17 @@ describe.skipIf(chain === undefined || postgres === undefined)(
         rpcUrl: c.rpcUrl,
         privateKey: c.accounts.facilitator.privateKey,
       });
-      const offer = createX402Offer({
-        facilitator,
-        payTo: c.accounts.payTo.address,
-        network: c.network,
-        asset: { address: c.token, decimals: 6, ...c.tokenDomain },
-        batch: { store, channels: createBatchChannels(authorizerKey) },
-      });
-      const paywall = createPaywall({
-        lightning: createDevSetup().shop,
+      const served = await serveBatchSearch({
+        chain: c,
         store,
-        secrets: [createMasterSecret()],
-        rates: fixedRate('100000'),
-        rateLimits: { challenges: false },
-        offers: [offer],
+        facilitator,
+        authorizerKey,
+        onServe: () => {
+          handlerRuns += 1;
+        },
       });
-      const route = paywall.route({ service: 'search', price: '$0.001' });
-      const served = await listen(
-        createServer(
-          withPaywall(paywall, route, (_req, res) => {
-            handlerRuns += 1;
-            res.setHeader('Content-Type', 'application/json');
-            res.end('{"hits":3}');
-          }),
-        ),
-      );
-      instances.push({ url: `${served.url}/search`, offer, store });
-      closers.push(served.close, () => paywall.close());
+      instances.push({ url: served.url, offer: served.offer, store });
+      closers.push(served.close);
     }
 
     /** The official client with the official batch-settlement scheme, a deposit of 5 calls. */
