@@ -86,10 +86,7 @@ function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unk
     typeof args[0] === 'function' ? undefined : bytesOf(args[0], args[1]);
   const endWithReceipt = (args: unknown[]): void => {
     const bytes = bytesIn(args);
-    if (bytes !== undefined && bytes.length > 0) {
-      send('write', [bytes]);
-      noteSent(bytes);
-    }
+    if (bytes !== undefined && bytes.length > 0) send('write', [bytes]);
     const done = callbackOf(args);
     const finish = (comment: string | undefined): void => {
       const rest = comment === undefined ? [] : [comment];
@@ -107,15 +104,18 @@ function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unk
     const type = res.getHeader('content-type');
     return isEventStream(type === undefined ? headType : String(type));
   };
+  /** Every write and end of the body goes out here: an event stream's bytes are noted on the way. */
   const send = (method: 'write' | 'end', args: unknown[]): unknown => {
-    if (method === 'end' && eventStream()) {
-      endWithReceipt(args);
-      return res;
+    if (eventStream()) {
+      if (method === 'end') {
+        endWithReceipt(args);
+        return res;
+      }
+      noteSent(bytesIn(args));
     }
     return (original[method] as (...args: unknown[]) => unknown).apply(res, args);
   };
   const say = (bytes: Uint8Array): void => {
-    noteSent(bytes);
     send('write', [bytes]);
   };
   /** The handler's calls held while a chunk waits; undefined while the body flows. */
@@ -134,10 +134,7 @@ function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unk
     }
     const bytes = bytesIn(args);
     const wait = bytes !== undefined && bytes.length > 0 ? meter.write(bytes, say) : undefined;
-    if (wait === undefined) {
-      if (method === 'write') noteSent(bytes);
-      return send(method, args);
-    }
+    if (wait === undefined) return send(method, args);
     waiting = [];
     wait.then(
       (go) => resume(go, method, args),
@@ -161,7 +158,6 @@ function meterBody(res: ServerResponse, meter: ChargeMeter, onError: (error: unk
       res.emit('drain');
       return;
     }
-    if (method === 'write') noteSent(bytesIn(args));
     send(method, args);
     for (const call of held) pass(call.method, call.args);
     if (waiting === undefined && !stopped) res.emit('drain');
