@@ -8,25 +8,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBudget, createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
 import {
   createDevNetwork,
   createDevServer,
   type DevNetwork,
   type DevServer,
 } from '@tollway/sdk/lightning/dev';
-import { fixedRate } from '@tollway/sdk/money';
 import { createMasterSecret } from '@tollway/sdk/server';
-import {
-  createEvmWallet,
-  parsePaymentRequiredHeader,
-  parsePaymentResponseHeader,
-} from '@tollway/sdk/x402';
+import { parsePaymentRequiredHeader, parsePaymentResponseHeader } from '@tollway/sdk/x402';
 import { UptoEvmScheme } from '@x402/evm/upto/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
+import { createChainPayingFetch } from '../../../sdk/test/support/chain-paying-fetch.js';
 import { type Instance, startInstance } from './instances.js';
 import { type LlmDouble, startOpenAiDouble } from './llm-doubles.js';
 import { x402ConfigBlock } from './support.js';
@@ -130,21 +125,7 @@ describe.skipIf(chain === undefined)('x402 upto through tollway serve', () => {
   });
 
   it('ends a streamed answer with its settlement; the paying fetch records what was settled', async () => {
-    const store = createMemoryClientStore();
-    const budget = createBudget({ store, limits: { perRequest: '1000 sat', day: '1000 sat' } });
-    const fetch402 = createPayingFetch({
-      wallets: [],
-      store,
-      budget,
-      preferences: ['x402'],
-      x402: {
-        wallet: createEvmWallet({
-          privateKey: c.accounts.payer.privateKey,
-          allowedAssets: [{ network: c.network, address: c.token }],
-        }),
-        rates: fixedRate('100000'),
-      },
-    });
+    const { store, budget, fetch402 } = createChainPayingFetch(c, '1000 sat');
     const payer = await c.balanceOf(c.accounts.payer.address);
     const streamed = { ...init, body: JSON.stringify({ ...JSON.parse(init.body), stream: true }) };
     const response = await fetch402(`${gateway.url}/v1/chat/completions`, streamed);

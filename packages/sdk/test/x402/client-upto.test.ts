@@ -10,17 +10,15 @@ import { paymentMiddleware, setSettlementOverrides, x402ResourceServer } from '@
 import express from 'express';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBudget } from '../../src/client/budget.js';
-import { createMemoryClientStore } from '../../src/client/memory-store.js';
 import { parseOffers } from '../../src/client/offers.js';
-import { createPayingFetch, getPayment } from '../../src/client/paying-fetch.js';
-import { fixedRate } from '../../src/money.js';
+import { getPayment } from '../../src/client/paying-fetch.js';
 import { createEvmWallet } from '../../src/x402/evm-wallet.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { createFacilitatorHandler } from '../../src/x402/facilitator-http.js';
 import { parsePaymentResponseHeader } from '../../src/x402/payment-response.js';
 import { listen } from '../adapters/conformance.js';
 import { startTestChain } from '../support/chain.js';
+import { createChainPayingFetch } from '../support/chain-paying-fetch.js';
 
 const chain = await startTestChain();
 afterAll(() => chain?.close());
@@ -111,21 +109,7 @@ describe.skipIf(chain === undefined)('the paying fetch against @x402/express upt
   });
 
   it('pays it: the server settles what it used; the ledger and the budget count that', async () => {
-    const store = createMemoryClientStore();
-    const budget = createBudget({ store, limits: { perRequest: '100 sat', day: '1000 sat' } });
-    const fetch402 = createPayingFetch({
-      wallets: [],
-      store,
-      budget,
-      preferences: ['x402'],
-      x402: {
-        wallet: createEvmWallet({
-          privateKey: c.accounts.payer.privateKey,
-          allowedAssets: [{ network: c.network, address: c.token }],
-        }),
-        rates: fixedRate('100000'),
-      },
-    });
+    const { store, budget, fetch402 } = createChainPayingFetch(c, '100 sat');
     const payer = await c.balanceOf(c.accounts.payer.address);
     const payTo = await c.balanceOf(c.accounts.payTo.address);
     const response = await fetch402(url);

@@ -11,9 +11,6 @@ import { type Address, parseAbiItem } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withPaywall } from '../../src/adapters/node.js';
-import { createBudget } from '../../src/client/budget.js';
-import { createMemoryClientStore } from '../../src/client/memory-store.js';
-import { createPayingFetch } from '../../src/client/paying-fetch.js';
 import { fixedRate } from '../../src/money.js';
 import { createEventMeter } from '../../src/server/event-meter.js';
 import type { Meter } from '../../src/server/meter.js';
@@ -22,12 +19,12 @@ import { createMasterSecret } from '../../src/server/root-keys.js';
 import { createX402Offer } from '../../src/server/x402-offer.js';
 import { createMemoryStore } from '../../src/stores/memory.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
-import { createEvmWallet } from '../../src/x402/evm-wallet.js';
 import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { parsePaymentRequiredHeader } from '../../src/x402/payment-required.js';
 import { parsePaymentResponseHeader } from '../../src/x402/payment-response.js';
 import { listen } from '../adapters/conformance.js';
 import { startTestChain } from '../support/chain.js';
+import { createChainPayingFetch } from '../support/chain-paying-fetch.js';
 import { createDevSetup } from '../support/paywall.js';
 
 const chain = await startTestChain();
@@ -235,21 +232,7 @@ describe.skipIf(chain === undefined)('x402 upto on a real chain', () => {
   });
 
   it('ends a metered event stream with its settlement, and the paying fetch records it', async () => {
-    const store = createMemoryClientStore();
-    const budget = createBudget({ store, limits: { perRequest: '100 sat', day: '1000 sat' } });
-    const fetch402 = createPayingFetch({
-      wallets: [],
-      store,
-      budget,
-      preferences: ['x402'],
-      x402: {
-        wallet: createEvmWallet({
-          privateKey: c.accounts.payer.privateKey,
-          allowedAssets: [{ network: c.network, address: c.token }],
-        }),
-        rates: fixedRate('100000'),
-      },
-    });
+    const { store, budget, fetch402 } = createChainPayingFetch(c, '100 sat');
     const [payerBefore] = await balances();
     const response = await fetch402(ticks);
     expect(response.status).toBe(200);
