@@ -12,14 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { formatPaymentCredential, parsePaymentCredential } from '@tollway/sdk/mpp';
-import { ExactEvmScheme } from '@x402/evm/exact/client';
-import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
-import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
-import { accountOf, payL402, payMpp, x402ConfigBlock } from './support.js';
+import { accountOf, payL402, payMpp } from './support.js';
+import {
+  officialExactFetch,
+  payerAndPayTo,
+  startX402Gateway,
+  type X402Gateway,
+} from './x402-gateway.js';
 
 const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const chain = await startTestChain();
@@ -278,58 +281,27 @@ describe('the gateway charges on the outcome', () => {
 
 describe.skipIf(chain === undefined)('the gateway settles x402 on the outcome', () => {
   const c = chain!;
-  const dir = mkdtempSync(join(tmpdir(), 'tollway-outcome-x402-'));
-  let network: DevNetwork;
   let upstream: Switchable;
+  let started: X402Gateway;
   let gateway: Gateway;
 
   beforeAll(async () => {
-    network = createDevNetwork({ path: ':memory:' });
-    network.openWallet('shop');
     upstream = await createSwitchableUpstream();
-    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
-    const config = parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        dataDir: dir,
-        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
-        paywall: { protocols: ['l402'], usdPerBtc: '100000', rateLimits: { challenges: false } },
-        x402: x402ConfigBlock(c),
-        services: [{ name: 'weather', path: '/weather', upstream: upstream.url, price: '$0.01' }],
-      },
-      { env },
-    );
-    gateway = await createGateway({
-      config,
-      lightning: network.backend('shop'),
-      logger: quiet,
-      baseDir: dir,
-      env,
+    started = await startX402Gateway(c, {
+      services: [{ name: 'weather', path: '/weather', upstream: upstream.url, price: '$0.01' }],
     });
+    gateway = started.gateway;
   });
 
   afterAll(async () => {
-    await gateway?.close();
+    await started?.close();
     await upstream?.down();
-    await network?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  async function balances(): Promise<[bigint, bigint]> {
-    return [
-      await c.balanceOf(c.accounts.payer.address),
-      await c.balanceOf(c.accounts.payTo.address),
-    ];
-  }
+  const balances = () => payerAndPayTo(c);
 
   it('settles nothing on chain when the upstream is down; the same payment settles once it is up', async () => {
     await upstream.down();
-    const client = new x402Client();
-    client.register(
-      'eip155:*',
-      new ExactEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey)),
-    );
-    client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
     let signature: string | undefined;
     const recording: typeof fetch = (input, init) => {
       const request = new Request(input, init);
@@ -337,7 +309,7 @@ describe.skipIf(chain === undefined)('the gateway settles x402 on the outcome', 
       return fetch(request);
     };
     const before = await balances();
-    const failed = await wrapFetchWithPayment(recording, client)(`${gateway.url}/weather/x`);
+    const failed = await officialExactFetch(c, recording)(`${gateway.url}/weather/x`);
     expect(failed.status).toBe(502);
     expect(failed.headers.get('tollway-charged')).toBe('0');
     expect(failed.headers.get('payment-response')).toBeNull();

@@ -3,83 +3,50 @@
  * that pays is metered like any other, and its answer hands the buyer the L402 credential of the
  * balance (`Tollway-Credential`), which later calls present.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fixedRate } from '@tollway/sdk';
 import { createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { createEvmWallet } from '@tollway/sdk/x402';
-import { ExactEvmScheme } from '@x402/evm/exact/client';
-import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
-import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
-import { parseGatewayConfig } from '../../src/gateway/config.js';
-import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
 import { type LlmDouble, startOpenAiDouble } from './llm-doubles.js';
-import { x402ConfigBlock } from './support.js';
+import { officialExactFetch, startX402Gateway, type X402Gateway } from './x402-gateway.js';
 
-const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const chain = await startTestChain();
 afterAll(() => chain?.close());
 
 describe.skipIf(chain === undefined)('an x402 payment buys an LLM balance', () => {
   const c = chain as NonNullable<typeof chain>;
-  const dir = mkdtempSync(join(tmpdir(), 'tollway-llm-x402-'));
-  let network: DevNetwork;
   let openai: LlmDouble;
+  let started: X402Gateway;
   let gateway: Gateway;
 
   beforeAll(async () => {
-    network = createDevNetwork({ path: ':memory:' });
-    network.openWallet('shop');
     openai = await startOpenAiDouble('sk-test');
-    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey, OPENAI_API_KEY: 'sk-test' };
-    const config = parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        dataDir: dir,
-        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
-        paywall: { usdPerBtc: '100000', rateLimits: { challenges: false } },
-        x402: x402ConfigBlock(c),
-        services: [
-          {
-            name: 'llm',
-            path: '/v1',
-            upstream: `${openai.url}/v1`,
-            stripPrefix: true,
-            headers: { authorization: 'Bearer ${OPENAI_API_KEY}' },
-            balance: '$0.05',
-            llm: { models: { 'gpt-4o-mini': { input: '$0.15', output: '$0.60' } } },
-          },
-        ],
-      },
-      { env },
-    );
-    gateway = await createGateway({
-      config,
-      lightning: network.backend('shop'),
-      logger: quiet,
-      baseDir: dir,
-      env,
+    started = await startX402Gateway(c, {
+      env: { OPENAI_API_KEY: 'sk-test' },
+      paywall: { usdPerBtc: '100000', rateLimits: { challenges: false } },
+      services: [
+        {
+          name: 'llm',
+          path: '/v1',
+          upstream: `${openai.url}/v1`,
+          stripPrefix: true,
+          headers: { authorization: 'Bearer ${OPENAI_API_KEY}' },
+          balance: '$0.05',
+          llm: { models: { 'gpt-4o-mini': { input: '$0.15', output: '$0.60' } } },
+        },
+      ],
     });
+    gateway = started.gateway;
   });
 
   afterAll(async () => {
-    await gateway?.close();
+    await started?.close();
     await openai?.close();
-    await network?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('settles the balance once, meters the paying call, and hands back the credential of the rest', async () => {
-    const client = new x402Client();
-    client.register(
-      'eip155:*',
-      new ExactEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey)),
-    );
-    client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
     const init = {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -90,10 +57,7 @@ describe.skipIf(chain === undefined)('an x402 payment buys an LLM balance', () =
       }),
     };
     const before = await c.balanceOf(c.accounts.payer.address);
-    const paid = await wrapFetchWithPayment(fetch, client)(
-      `${gateway.url}/v1/chat/completions`,
-      init,
-    );
+    const paid = await officialExactFetch(c)(`${gateway.url}/v1/chat/completions`, init);
     expect(paid.status).toBe(200);
     await paid.arrayBuffer();
     // $0.05 of a 6-decimal token, settled once.

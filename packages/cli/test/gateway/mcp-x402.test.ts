@@ -3,9 +3,6 @@
 // gets the payment-required tool result; a stock MCP client whose fetch is Tollway's paying fetch
 // pays it through `_meta` and gets the output with the settlement; replays, failing tools, forged
 // payments, free tools, and `_meta` payments in http mode.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,7 +11,6 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { fixedRate } from '@tollway/sdk';
 import { createMemoryClientStore, createPayingFetch, type X402Offer } from '@tollway/sdk/client';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import {
   createEvmWallet,
   parsePaymentRequiredHeader,
@@ -25,11 +21,10 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startTestChain, testUsdcAbi } from '../../../sdk/test/support/chain.js';
-import { parseGatewayConfig } from '../../src/gateway/config.js';
-import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
-import { startUpstream, type Upstream, x402ConfigBlock } from './support.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
+import { startUpstream, type Upstream } from './support.js';
+import { payerAndPayTo, startX402Gateway, type X402Gateway } from './x402-gateway.js';
 
-const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const PRICE = 10_000n; // $0.01 in TestUSDC base units
 
 const chain = await startTestChain();
@@ -39,9 +34,8 @@ type Payment = { payload: { authorization: { from: string; nonce: string } } };
 
 describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
   const c = chain!;
-  const dir = mkdtempSync(join(tmpdir(), 'tollway-gw-mcp-x402-'));
-  let network: DevNetwork;
   let upstream: Upstream;
+  let started: X402Gateway;
   let gateway: Gateway;
   /** The payment the `raced` tool submits on chain itself. */
   let frontRun: Payment | undefined;
@@ -115,8 +109,6 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
   }
 
   beforeAll(async () => {
-    network = createDevNetwork({ path: ':memory:' });
-    network.openWallet('shop');
     upstream = await startUpstream(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -146,55 +138,33 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
       await server.connect(transport);
       await transport.handleRequest(req, res, body);
     });
-    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
     const mcp = (paymentRequired: string) => ({
       tools: { get_forecast: '$0.01', broken: '$0.01', raced: '$0.01' },
       freeTools: ['echo'],
       paymentRequired,
     });
-    const config = parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        dataDir: dir,
-        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
-        paywall: { protocols: ['l402'], usdPerBtc: '100000', rateLimits: { challenges: false } },
-        x402: x402ConfigBlock(c),
-        services: [
-          { name: 'sse', path: '/sse', upstream: upstream.url, mcp: mcp('tool-result') },
-          { name: 'json', path: '/json', upstream: upstream.url, mcp: mcp('tool-result') },
-          { name: 'http', path: '/http', upstream: upstream.url, mcp: mcp('http') },
-          {
-            name: 'dear',
-            path: '/dear',
-            upstream: upstream.url,
-            mcp: { tools: { get_forecast: '$0.02' } },
-          },
-          { name: 'gz', path: '/gz', upstream: upstream.url, mcp: mcp('tool-result') },
-        ],
-      },
-      { env },
-    );
-    gateway = await createGateway({
-      config,
-      lightning: network.backend('shop'),
-      logger: quiet,
-      baseDir: dir,
-      env,
+    started = await startX402Gateway(c, {
+      services: [
+        { name: 'sse', path: '/sse', upstream: upstream.url, mcp: mcp('tool-result') },
+        { name: 'json', path: '/json', upstream: upstream.url, mcp: mcp('tool-result') },
+        { name: 'http', path: '/http', upstream: upstream.url, mcp: mcp('http') },
+        {
+          name: 'dear',
+          path: '/dear',
+          upstream: upstream.url,
+          mcp: { tools: { get_forecast: '$0.02' } },
+        },
+        { name: 'gz', path: '/gz', upstream: upstream.url, mcp: mcp('tool-result') },
+      ],
     });
+    gateway = started.gateway;
   });
   afterAll(async () => {
-    await gateway?.close();
+    await started?.close();
     await upstream?.close();
-    await network?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  async function balances(): Promise<[bigint, bigint]> {
-    return [
-      await c.balanceOf(c.accounts.payer.address),
-      await c.balanceOf(c.accounts.payTo.address),
-    ];
-  }
+  const balances = () => payerAndPayTo(c);
 
   async function connect(path: string, fetch: typeof globalThis.fetch = globalThis.fetch) {
     const client = new Client({ name: 'test-agent', version: '1.0.0' });
@@ -613,52 +583,35 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
   });
 
   it('mints no Lightning invoice for a payment-required tool result (it works with the node down)', async () => {
-    const down = createDevNetwork({ path: ':memory:' });
-    down.openWallet('shop');
-    const lightning = down.backend('shop');
-    await down.close();
-    const downDir = mkdtempSync(join(tmpdir(), 'tollway-gw-mcp-x402-down-'));
-    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
-    const config = parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        dataDir: downDir,
-        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
-        paywall: { usdPerBtc: '100000' },
-        x402: x402ConfigBlock(c),
-        services: [
-          {
-            name: 'sse',
-            path: '/sse',
-            upstream: upstream.url,
-            mcp: { tools: { get_forecast: '$0.01' }, paymentRequired: 'tool-result' },
-          },
-          {
-            name: 'http',
-            path: '/http',
-            upstream: upstream.url,
-            mcp: { tools: { get_forecast: '$0.01' } },
-          },
-        ],
-      },
-      { env },
-    );
-    const offline = await createGateway({
-      config,
-      lightning,
-      logger: quiet,
-      baseDir: downDir,
-      env,
+    const offline = await startX402Gateway(c, {
+      lightningDown: true,
+      paywall: { usdPerBtc: '100000' },
+      services: [
+        {
+          name: 'sse',
+          path: '/sse',
+          upstream: upstream.url,
+          mcp: { tools: { get_forecast: '$0.01' }, paymentRequired: 'tool-result' },
+        },
+        {
+          name: 'http',
+          path: '/http',
+          upstream: upstream.url,
+          mcp: { tools: { get_forecast: '$0.01' } },
+        },
+      ],
     });
     try {
       const client = new Client({ name: 'test-agent', version: '1.0.0' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(`${offline.url}/sse`)));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${offline.gateway.url}/sse`)),
+      );
       const result = (await client.callTool(forecast())) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(result.structuredContent).toMatchObject({ accepts: [{ amount: PRICE.toString() }] });
       await client.close();
       // The http mode offers L402 and MPP too, which need an invoice: without the node, a 503.
-      const unpaid = await fetch(`${offline.url}/http`, {
+      const unpaid = await fetch(`${offline.gateway.url}/http`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -669,7 +622,6 @@ describe.skipIf(chain === undefined)('gateway: x402 over MCP', () => {
       expect(unpaid.status).toBe(503);
     } finally {
       await offline.close();
-      rmSync(downDir, { recursive: true, force: true });
     }
   });
 });

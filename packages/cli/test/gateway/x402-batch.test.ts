@@ -2,20 +2,15 @@
 // contracts): a priced service also offers batch-settlement, the official `@x402/fetch` client pays
 // it with a deposit and then vouchers, the gateway redeems what the channel drew on its own, and
 // the client's refund gets the rest of its deposit back.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
-import { parseGatewayConfig } from '../../src/gateway/config.js';
-import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
-import { startUpstream, type Upstream, x402ConfigBlock } from './support.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
+import { startUpstream, type Upstream } from './support.js';
+import { startX402Gateway, type X402Gateway } from './x402-gateway.js';
 
-const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const PRICE = 1_000n; // $0.001 in TestUSDC base units
 
 const chain = await startTestChain();
@@ -23,49 +18,26 @@ afterAll(() => chain?.close());
 
 describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
   const c = chain!;
-  const dir = mkdtempSync(join(tmpdir(), 'tollway-gw-batch-'));
-  let network: DevNetwork;
   let upstream: Upstream;
+  let started: X402Gateway;
   let gateway: Gateway;
   let upstreamCalls = 0;
 
   beforeAll(async () => {
-    network = createDevNetwork({ path: ':memory:' });
-    network.openWallet('shop');
     upstream = await startUpstream((_req, res) => {
       upstreamCalls += 1;
       res.setHeader('content-type', 'application/json');
       res.end('{"hits":3}');
     });
-    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
-    const config = parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        dataDir: dir,
-        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
-        admin: { token: 'admin-token-for-tests-0123456789' },
-        paywall: { protocols: ['l402'], usdPerBtc: '100000', rateLimits: { challenges: false } },
-        x402: {
-          ...x402ConfigBlock(c),
-          batch: { receiverAuthorizerKey: generatePrivateKey(), redeemEvery: '200ms' },
-        },
-        services: [{ name: 'search', path: '/search', upstream: upstream.url, price: '$0.001' }],
-      },
-      { env },
-    );
-    gateway = await createGateway({
-      config,
-      lightning: network.backend('shop'),
-      logger: quiet,
-      baseDir: dir,
-      env,
+    started = await startX402Gateway(c, {
+      x402: { batch: { receiverAuthorizerKey: generatePrivateKey(), redeemEvery: '200ms' } },
+      services: [{ name: 'search', path: '/search', upstream: upstream.url, price: '$0.001' }],
     });
+    gateway = started.gateway;
   });
   afterAll(async () => {
-    await gateway?.close();
+    await started?.close();
     await upstream?.close();
-    await network?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('is paid by a deposit and vouchers, redeems the draws on chain by itself, and refunds the rest', async () => {

@@ -1,23 +1,21 @@
 // The gateway's `x402` block on a real chain (anvil with TestUSDC): every priced service also
 // offers x402, settled by the self-hosted facilitator, and is paid by the official `@x402/fetch`
 // client and by Tollway's paying fetch with an EVM wallet; `x402: false` opts a service out.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fixedRate } from '@tollway/sdk';
 import { createPayingFetch } from '@tollway/sdk/client';
-import { createDevNetwork, type DevNetwork } from '@tollway/sdk/lightning/dev';
 import { createEvmWallet } from '@tollway/sdk/x402';
-import { ExactEvmScheme } from '@x402/evm/exact/client';
-import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
-import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
-import { createGateway, type Gateway, type GatewayLogger } from '../../src/gateway/gateway.js';
+import type { Gateway } from '../../src/gateway/gateway.js';
 import { startUpstream, type Upstream, x402ConfigBlock } from './support.js';
+import {
+  officialExactFetch,
+  payerAndPayTo,
+  startX402Gateway,
+  type X402Gateway,
+} from './x402-gateway.js';
 
-const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const PRICE = 10_000n; // $0.01 in TestUSDC base units
 
 const chain = await startTestChain();
@@ -25,59 +23,33 @@ afterAll(() => chain?.close());
 
 describe.skipIf(chain === undefined)('gateway x402 offers', () => {
   const c = chain!;
-  const dir = mkdtempSync(join(tmpdir(), 'tollway-gw-x402-'));
-  let network: DevNetwork;
   let upstream: Upstream;
+  let started: X402Gateway;
   let gateway: Gateway;
   let upstreamCalls = 0;
 
   const x402Block = () => x402ConfigBlock(c);
 
   beforeAll(async () => {
-    network = createDevNetwork({ path: ':memory:' });
-    network.openWallet('shop');
     upstream = await startUpstream((req, res) => {
       upstreamCalls += 1;
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ upstream: true, url: req.url }));
     });
-    const env = { FACILITATOR_KEY: c.accounts.facilitator.privateKey };
-    const config = parseGatewayConfig(
-      {
-        listen: '127.0.0.1:0',
-        dataDir: dir,
-        lightning: 'dev+http://127.0.0.1:9?wallet=shop&token=unused',
-        admin: { token: 'admin-token-for-tests-0123456789' },
-        paywall: { protocols: ['l402'], usdPerBtc: '100000', rateLimits: { challenges: false } },
-        x402: x402Block(),
-        services: [
-          { name: 'weather', path: '/weather', upstream: upstream.url, price: '$0.01' },
-          { name: 'lightning', path: '/ln', upstream: upstream.url, price: '$0.01', x402: false },
-        ],
-      },
-      { env },
-    );
-    gateway = await createGateway({
-      config,
-      lightning: network.backend('shop'),
-      logger: quiet,
-      baseDir: dir,
-      env,
+    started = await startX402Gateway(c, {
+      services: [
+        { name: 'weather', path: '/weather', upstream: upstream.url, price: '$0.01' },
+        { name: 'lightning', path: '/ln', upstream: upstream.url, price: '$0.01', x402: false },
+      ],
     });
+    gateway = started.gateway;
   });
   afterAll(async () => {
-    await gateway?.close();
+    await started?.close();
     await upstream?.close();
-    await network?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  async function balances(): Promise<[bigint, bigint]> {
-    return [
-      await c.balanceOf(c.accounts.payer.address),
-      await c.balanceOf(c.accounts.payTo.address),
-    ];
-  }
+  const balances = () => payerAndPayTo(c);
 
   it('offers x402 beside L402, and not on a service with `x402: false`', async () => {
     const offered = await fetch(`${gateway.url}/weather/today`);
@@ -95,15 +67,9 @@ describe.skipIf(chain === undefined)('gateway x402 offers', () => {
   });
 
   it('is paid by the official @x402/fetch client, with the money moved on chain', async () => {
-    const client = new x402Client();
-    client.register(
-      'eip155:*',
-      new ExactEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey)),
-    );
-    client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
     const before = await balances();
     const calls = upstreamCalls;
-    const response = await wrapFetchWithPayment(fetch, client)(`${gateway.url}/weather/today`);
+    const response = await officialExactFetch(c)(`${gateway.url}/weather/today`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ upstream: true, url: '/weather/today' });
     expect(response.headers.get('payment-response')).toBeTruthy();
