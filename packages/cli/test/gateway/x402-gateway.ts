@@ -93,7 +93,7 @@ export async function payerAndPayTo(chain: TestChain): Promise<[bigint, bigint]>
  * The official x402 client with the official `exact` scheme, signing as the chain's payer and
  * paying in the chain's TestUSDC only.
  */
-export function officialExactClient(chain: TestChain): x402Client {
+function officialExactClient(chain: TestChain): x402Client {
   const client = new x402Client();
   const payer = privateKeyToAccount(chain.accounts.payer.privateKey);
   client.register('eip155:*', new ExactEvmScheme(payer));
