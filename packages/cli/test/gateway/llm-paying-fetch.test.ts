@@ -7,123 +7,32 @@
  * in the gateway's store, the revenue per model of `/_tollway/models`, the balances sold.
  * Needs `npm run build` (CI builds before testing).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type AgentBudget,
-  type ClientStore,
-  createBudget,
-  createPayingFetch,
-  createSqliteClientStore,
-  type PayingFetch,
-} from '@tollway/sdk/client';
-import {
-  createDevBackend,
-  createDevNetwork,
-  createDevServer,
-  type DevNetwork,
-  type DevServer,
-} from '@tollway/sdk/lightning/dev';
-import { createMasterSecret, type Store } from '@tollway/sdk/server';
+import type { Store } from '@tollway/sdk/server';
 import { createSqliteStore } from '@tollway/sdk/stores/sqlite';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Instance, startInstance } from './instances.js';
-import { type LlmDouble, OPENAI_SCRIPT, startOpenAiDouble } from './llm-doubles.js';
+import { OPENAI_SCRIPT } from './llm-doubles.js';
+import { BALANCE_MSAT, FUNDS, type LlmServeAgent, startLlmServeAgent } from './llm-serve-agent.js';
 
 const ADMIN_TOKEN = 'llm-fetch-admin-token-0123456789';
-const BALANCE_MSAT = 10_000n;
 const CALLS = 20;
-const FUNDS = 1_000_000_000n;
 
-let network: DevNetwork;
-let devServer: DevServer;
-let openai: LlmDouble;
-let dir: string;
-let instance: Instance;
-let agentStore: ClientStore;
-let budget: AgentBudget;
-let fetch402: PayingFetch;
+/** A chat completion of the call `index`, tagged with its task: `stream` or `json`. */
+const chat = (index: number, stream: boolean) =>
+  serve.chat(index, stream, { task: stream ? 'stream' : 'json' });
+let serve: LlmServeAgent;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollway-llm-fetch-'));
-  network = createDevNetwork({ path: ':memory:' });
-  const shop = network.openWallet('shop');
-  const agent = network.openWallet('agent', { balanceMsat: FUNDS });
-  devServer = await createDevServer({ network });
-  openai = await startOpenAiDouble('sk-test');
-  const file = join(dir, 'gateway.yaml');
-  writeFileSync(
-    file,
-    [
-      'listen: 127.0.0.1:0',
-      'dataDir: ./data',
-      `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
-      'secrets: { env: TOLLWAY_TEST_SECRETS }',
-      `admin: { token: ${ADMIN_TOKEN} }`,
-      'paywall: { rateLimits: { challenges: false } }',
-      'services:',
-      '  - name: llm',
-      '    path: /v1',
-      '    upstream: ${UPSTREAM}',
-      '    stripPrefix: true',
-      "    headers: { authorization: 'Bearer ${OPENAI_API_KEY}' }",
-      `    balance: ${BALANCE_MSAT} msat`,
-      '    llm:',
-      // 1 msat per input token, 4 per output token.
-      "      models: { gpt-4o-mini: { input: '1000 sat', output: '4000 sat' } }",
-      '',
-    ].join('\n'),
-  );
-  instance = await startInstance(file, {
-    TOLLWAY_TEST_SECRETS: createMasterSecret(),
-    UPSTREAM: `${openai.url}/v1`,
-    OPENAI_API_KEY: 'sk-test',
-  });
-  agentStore = createSqliteClientStore({ path: join(dir, 'agent.sqlite') });
-  budget = createBudget({
-    store: agentStore,
-    limits: { perRequest: '5 sat', perBalance: '10 sat', day: '100 sat' },
-    tags: { agent: 'writer' },
-  });
-  fetch402 = createPayingFetch({
-    wallets: createDevBackend({ url: devServer.url, wallet: 'agent', token: agent.token }),
-    store: agentStore,
-    budget,
+  serve = await startLlmServeAgent({
+    paywall: '{ rateLimits: { challenges: false } }',
+    adminToken: ADMIN_TOKEN,
   });
 });
 
-afterAll(async () => {
-  instance?.process.kill('SIGKILL');
-  await instance?.exited;
-  await agentStore?.close();
-  await devServer?.close();
-  await network?.close();
-  await openai?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A chat completion of the call `index`: its output is 100 + 5 × index tokens. */
-function chat(index: number, stream: boolean): Promise<Response> {
-  return fetch402(`${instance.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-test-completion-tokens': String(100 + 5 * index),
-    },
-    body: JSON.stringify({
-      model: 'gpt-4o-mini',
-      max_tokens: 400,
-      stream,
-      // 1 400 bytes: the reservation's bound on the input covers the 1 200 tokens reported.
-      messages: [{ role: 'user', content: 'Count to ten. '.repeat(100) }],
-    }),
-    tags: { task: stream ? 'stream' : 'json' },
-  });
-}
+afterAll(() => serve?.close());
 
 async function admin(path: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${instance.url}/_tollway${path}`, {
+  const response = await fetch(`${serve.instance.url}/_tollway${path}`, {
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
   });
   expect(response.status).toBe(200);
@@ -145,30 +54,32 @@ describe('paying fetch × tollway serve, llm mode', () => {
       cost += 1200n + 4n * BigInt(100 + 5 * index);
     }
     // One call the upstream fails: charged nothing, and recorded so.
-    openai.next = { ...OPENAI_SCRIPT, errorStatus: 503 };
+    serve.openai.next = { ...OPENAI_SCRIPT, errorStatus: 503 };
     const failed = await chat(0, false);
-    openai.next = OPENAI_SCRIPT;
+    serve.openai.next = OPENAI_SCRIPT;
     expect(failed.status).toBe(503);
     expect(failed.headers.get('tollway-charged')).toBe('0');
 
-    const draws = await agentStore.list({ kind: 'draw' });
+    const draws = await serve.agentStore.list({ kind: 'draw' });
     expect(draws).toHaveLength(CALLS);
     expect(draws.every((draw) => draw.status === 'succeeded')).toBe(true);
     expect(sum(draws.map((draw) => draw.amountMsat))).toBe(cost);
-    expect(await agentStore.list({ kind: 'release' })).toHaveLength(1);
-    const purchases = await agentStore.list({ kind: 'purchase', status: 'succeeded' });
+    expect(await serve.agentStore.list({ kind: 'release' })).toHaveLength(1);
+    const purchases = await serve.agentStore.list({ kind: 'purchase', status: 'succeeded' });
     // Each call holds 3 000 msat at most; a 10 000 msat balance serves 4 to 5 calls.
     expect(purchases.length).toBeGreaterThanOrEqual(4);
     expect(purchases.every((p) => p.amountMsat === BALANCE_MSAT)).toBe(true);
 
     // The gateway's books: what each balance was drawn, in its store.
-    const gatewayStore: Store = createSqliteStore({ path: join(dir, 'data', 'tollway.sqlite') });
+    const gatewayStore: Store = createSqliteStore({
+      path: join(serve.dir, 'data', 'tollway.sqlite'),
+    });
     try {
       await gatewayStore.init();
       for (const purchase of purchases) {
         const account = purchase.account as string;
         const drawn = sum(
-          (await agentStore.list({ kind: 'draw', account })).map((draw) => draw.amountMsat),
+          (await serve.agentStore.list({ kind: 'draw', account })).map((draw) => draw.amountMsat),
         );
         await vi.waitFor(async () =>
           expect(await gatewayStore.getUsage(account)).toMatchObject({
@@ -187,20 +98,20 @@ describe('paying fetch × tollway serve, llm mode', () => {
     expect(models).toEqual([
       expect.objectContaining({ model: 'gpt-4o-mini', calls: CALLS, chargedMsat: String(cost) }),
     ]);
-    const [byModel] = await agentStore.summary({}, { tag: 'model' });
+    const [byModel] = await serve.agentStore.summary({}, { tag: 'model' });
     expect(byModel).toMatchObject({
       key: 'gpt-4o-mini',
       draws: { count: CALLS, amountMsat: cost },
     });
-    const [row] = await agentStore.summary({}, 'origin');
+    const [row] = await serve.agentStore.summary({}, 'origin');
     expect(row?.purchases.amountMsat).toBe(BALANCE_MSAT * BigInt(purchases.length));
-    const byTask = await agentStore.summary({}, { tag: 'task' });
+    const byTask = await serve.agentStore.summary({}, { tag: 'task' });
     expect(byTask.map((r) => [r.key, r.draws.count, r.releases])).toEqual([
       ['json', CALLS / 2, 1],
       ['stream', CALLS / 2, 0],
     ]);
     // The wallet paid the balances and nothing else.
-    const wallet = network.getWallet('agent')?.balanceMsat ?? 0n;
+    const wallet = serve.network.getWallet('agent')?.balanceMsat ?? 0n;
     expect(FUNDS - wallet).toBe(BALANCE_MSAT * BigInt(purchases.length));
   });
 });
