@@ -8,44 +8,32 @@
  * after the ttl, with the payer charged exactly what was served and written.
  * Needs `npm run build` (CI builds before testing).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createDevNetwork,
-  createDevServer,
-  type DevNetwork,
-  type DevServer,
-} from '@tollway/sdk/lightning/dev';
-import { createMasterSecret, type Store } from '@tollway/sdk/server';
+import type { Store } from '@tollway/sdk/server';
 import { createPostgresStore } from '@tollway/sdk/stores/postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
-import { type Instance, startInstance } from './instances.js';
+import { type Cluster, startCluster } from './cluster.js';
 import { accountOf, payL402, startUpstream, type Upstream } from './support.js';
 
 const postgres = await startTestPostgres();
 const TTL_MS = 2000;
+/** What each instance's YAML has after the shared head. */
+const LINES = [
+  `paywall: { reservationTtl: ${TTL_MS / 1000}s, balanceLeases: true, rateLimits: { challenges: false } }`,
+  'services:',
+  '  - { name: prepaid, path: /prepaid, upstream: "${UPSTREAM}", price: 5 sat, balance: 100 sat }',
+  '  - { name: once, path: /once, upstream: "${UPSTREAM}", price: 5 sat, uses: 1 }',
+];
 
-let network: DevNetwork;
-let devServer: DevServer;
+let cluster: Cluster;
 let upstream: Upstream;
 let store: Store;
-let dir: string;
-let config: (name: string) => string;
-let env: NodeJS.ProcessEnv;
-const instances: Instance[] = [];
 /** Requests the upstream holds open until the test lets them go. */
 const held: Array<() => void> = [];
 let heldArrived: () => void = () => undefined;
 
 beforeAll(async () => {
   if (postgres === undefined) return;
-  dir = mkdtempSync(join(tmpdir(), 'tollway-charge-two-'));
-  network = createDevNetwork({ path: ':memory:' });
-  const shop = network.openWallet('shop');
-  network.openWallet('agent');
-  devServer = await createDevServer({ network });
   upstream = await startUpstream((req, res) => {
     if (req.url?.includes('/fail')) {
       req.socket.destroy();
@@ -58,54 +46,26 @@ beforeAll(async () => {
     }
     res.end(JSON.stringify({ url: req.url }));
   });
-  const database = await postgres.createDatabase();
-  store = createPostgresStore({ connectionString: database });
+  cluster = await startCluster(postgres, { UPSTREAM: upstream.url });
+  store = createPostgresStore({ connectionString: cluster.database });
   await store.init();
-  env = { TOLLWAY_TEST_SECRETS: createMasterSecret(), UPSTREAM: upstream.url };
-  config = (name) => {
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'listen: 127.0.0.1:0',
-        `dataDir: ./${name}`,
-        `store: ${database}`,
-        `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
-        'secrets: { env: TOLLWAY_TEST_SECRETS }',
-        `paywall: { reservationTtl: ${TTL_MS / 1000}s, balanceLeases: true, rateLimits: { challenges: false } }`,
-        'services:',
-        '  - { name: prepaid, path: /prepaid, upstream: "${UPSTREAM}", price: 5 sat, balance: 100 sat }',
-        '  - { name: once, path: /once, upstream: "${UPSTREAM}", price: 5 sat, uses: 1 }',
-        '',
-      ].join('\n'),
-    );
-    return file;
-  };
-  for (const name of ['a', 'b']) instances.push(await startInstance(config(name), env));
+  for (const name of ['a', 'b']) await cluster.start(name, LINES);
 });
 
 afterAll(async () => {
   for (const release of held) release();
-  for (const instance of instances) instance.process.kill('SIGKILL');
-  await Promise.all(instances.map((instance) => instance.exited));
+  await cluster?.close('SIGKILL');
   await store?.close();
-  await devServer?.close();
-  await network?.close();
   await upstream?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   await postgres?.stop();
 });
 
-function instance(index: number): Instance {
-  const found = instances[index];
-  if (found === undefined) throw new Error(`no instance ${index}`);
-  return found;
-}
+const instance = (index: number) => cluster.instance(index);
+const agent = () => cluster.network.backend('agent');
 
 describe.skipIf(postgres === undefined)('charging across instances on one PostgreSQL', () => {
   it('draws one balance exactly: 50 concurrent requests over two instances, a third failing upstream', async () => {
-    const agent = network.backend('agent');
-    const authorization = await payL402(await fetch(`${instance(0).url}/prepaid`), agent);
+    const authorization = await payL402(await fetch(`${instance(0).url}/prepaid`), agent());
     const results = await Promise.all(
       Array.from({ length: 50 }, async (_, index) => {
         const path = index % 3 === 0 ? `/prepaid/fail/${index}` : `/prepaid/ok/${index}`;
@@ -157,10 +117,8 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
   });
 
   it('releases what a killed instance held within the reservation ttl; another instance then serves it', async () => {
-    const doomed = await startInstance(config('c'), env);
-    instances.push(doomed);
-    const agent = network.backend('agent');
-    const authorization = await payL402(await fetch(`${doomed.url}/once`), agent);
+    const doomed = await cluster.start('c', LINES);
+    const authorization = await payL402(await fetch(`${doomed.url}/once`), agent());
     const arrived = new Promise<void>((resolve) => {
       heldArrived = resolve;
     });
@@ -195,10 +153,7 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
   });
 
   it('shares the last units of a balance between two instances that both hold a lease', async () => {
-    const authorization = await payL402(
-      await fetch(`${instance(0).url}/prepaid`),
-      network.backend('agent'),
-    );
+    const authorization = await payL402(await fetch(`${instance(0).url}/prepaid`), agent());
     const get = async (index: number, path: string) => {
       const response = await fetch(`${instance(index).url}/prepaid/ok/${path}`, {
         headers: { authorization },
@@ -221,12 +176,8 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
   });
 
   it('returns the lease of an instance killed with SIGKILL after the ttl; the payer pays what was served', async () => {
-    const doomed = await startInstance(config('d'), env);
-    instances.push(doomed);
-    const authorization = await payL402(
-      await fetch(`${doomed.url}/prepaid`),
-      network.backend('agent'),
-    );
+    const doomed = await cluster.start('d', LINES);
+    const authorization = await payL402(await fetch(`${doomed.url}/prepaid`), agent());
     const tokenId = accountOf(authorization);
     for (const path of ['ok/1', 'ok/2']) {
       const response = await fetch(`${doomed.url}/prepaid/${path}`, { headers: { authorization } });

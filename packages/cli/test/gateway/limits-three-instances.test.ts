@@ -3,19 +3,10 @@
  * allowance is counted exactly in total, and a challenge-mint limit holds within the overshoot
  * docs/guides/scaling.md documents. Needs `npm run build` (CI builds before testing).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createDevNetwork,
-  createDevServer,
-  type DevNetwork,
-  type DevServer,
-} from '@tollway/sdk/lightning/dev';
-import { createMasterSecret } from '@tollway/sdk/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
-import { type Instance, startInstance } from './instances.js';
+import { type Cluster, startCluster } from './cluster.js';
+import type { Instance } from './instances.js';
 import { startUpstream, type Upstream } from './support.js';
 
 const postgres = await startTestPostgres();
@@ -23,60 +14,37 @@ const postgres = await startTestPostgres();
 const SYNC_MS = 250;
 const SETTLE_MS = 4 * SYNC_MS;
 
-let network: DevNetwork;
-let devServer: DevServer;
+let cluster: Cluster;
 let upstream: Upstream;
-let dir: string;
-const instances: Instance[] = [];
 
 beforeAll(async () => {
   if (postgres === undefined) return;
-  dir = mkdtempSync(join(tmpdir(), 'tollway-limits-three-'));
-  network = createDevNetwork({ path: ':memory:' });
-  const shop = network.openWallet('shop');
-  devServer = await createDevServer({ network });
   upstream = await startUpstream((req, res) => {
     res.end(JSON.stringify({ url: req.url }));
   });
-  const database = await postgres.createDatabase();
-  const env = { TOLLWAY_TEST_SECRETS: createMasterSecret(), UPSTREAM: upstream.url };
+  cluster = await startCluster(postgres, { UPSTREAM: upstream.url });
   for (const name of ['a', 'b', 'c']) {
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'listen: 127.0.0.1:0',
-        `dataDir: ./${name}`,
-        `store: ${database}`,
-        `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
-        'secrets: { env: TOLLWAY_TEST_SECRETS }',
-        'paywall: { trustProxy: true }',
-        'services:',
-        '  - name: free',
-        '    path: /free',
-        '    upstream: "${UPSTREAM}"',
-        '    price: 5 sat',
-        '    freebies: { requests: 10, per: 1d }',
-        '    rateLimits: { challenges: false, challengesTotal: false }',
-        '  - name: mint',
-        '    path: /mint',
-        '    upstream: "${UPSTREAM}"',
-        '    price: 5 sat',
-        '    rateLimits: { challenges: { requests: 5, per: 1m }, challengesTotal: false }',
-        '',
-      ].join('\n'),
-    );
-    instances.push(await startInstance(file, env));
+    await cluster.start(name, [
+      'paywall: { trustProxy: true }',
+      'services:',
+      '  - name: free',
+      '    path: /free',
+      '    upstream: "${UPSTREAM}"',
+      '    price: 5 sat',
+      '    freebies: { requests: 10, per: 1d }',
+      '    rateLimits: { challenges: false, challengesTotal: false }',
+      '  - name: mint',
+      '    path: /mint',
+      '    upstream: "${UPSTREAM}"',
+      '    price: 5 sat',
+      '    rateLimits: { challenges: { requests: 5, per: 1m }, challengesTotal: false }',
+    ]);
   }
 });
 
 afterAll(async () => {
-  for (const instance of instances) instance.process.kill('SIGTERM');
-  await Promise.all(instances.map((instance) => instance.exited));
-  await devServer?.close();
-  await network?.close();
+  await cluster?.close();
   await upstream?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   await postgres?.stop();
 });
 
@@ -84,6 +52,7 @@ afterAll(async () => {
 async function spread(path: string, client: string, count: number, only?: number) {
   return Promise.all(
     Array.from({ length: count }, async (_, index) => {
+      const { instances } = cluster;
       const instance = instances[only ?? index % instances.length] as Instance;
       const response = await fetch(`${instance.url}${path}`, {
         headers: { 'x-forwarded-for': client },

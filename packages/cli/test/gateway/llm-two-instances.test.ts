@@ -5,20 +5,11 @@
  * did not fit is refused (402 `balance_exhausted`), and the balance never goes below zero.
  * Needs `npm run build` (CI builds before testing).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createDevNetwork,
-  createDevServer,
-  type DevNetwork,
-  type DevServer,
-} from '@tollway/sdk/lightning/dev';
-import { createMasterSecret, type Store } from '@tollway/sdk/server';
+import type { Store } from '@tollway/sdk/server';
 import { createPostgresStore } from '@tollway/sdk/stores/postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
-import { type Instance, startInstance } from './instances.js';
+import { type Cluster, startCluster } from './cluster.js';
 import { type LlmDouble, startOpenAiDouble } from './llm-doubles.js';
 import { accountOf, payL402 } from './support.js';
 
@@ -26,70 +17,45 @@ const postgres = await startTestPostgres();
 const BALANCE_MSAT = 50_000n;
 const CALLS = 50;
 
-let network: DevNetwork;
-let devServer: DevServer;
+let cluster: Cluster;
 let openai: LlmDouble;
 let store: Store;
-let dir: string;
-const instances: Instance[] = [];
 
 beforeAll(async () => {
   if (postgres === undefined) return;
-  dir = mkdtempSync(join(tmpdir(), 'tollway-llm-two-'));
-  network = createDevNetwork({ path: ':memory:' });
-  const shop = network.openWallet('shop');
-  network.openWallet('agent');
-  devServer = await createDevServer({ network });
   openai = await startOpenAiDouble('sk-test');
-  const database = await postgres.createDatabase();
-  store = createPostgresStore({ connectionString: database });
-  await store.init();
-  const env = {
-    TOLLWAY_TEST_SECRETS: createMasterSecret(),
+  cluster = await startCluster(postgres, {
     UPSTREAM: `${openai.url}/v1`,
     OPENAI_API_KEY: 'sk-test',
-  };
+  });
+  store = createPostgresStore({ connectionString: cluster.database });
+  await store.init();
   for (const name of ['a', 'b']) {
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'listen: 127.0.0.1:0',
-        `dataDir: ./${name}`,
-        `store: ${database}`,
-        `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
-        'secrets: { env: TOLLWAY_TEST_SECRETS }',
-        'paywall: { rateLimits: { challenges: false } }',
-        'services:',
-        '  - name: llm',
-        '    path: /v1',
-        '    upstream: ${UPSTREAM}',
-        '    stripPrefix: true',
-        "    headers: { authorization: 'Bearer ${OPENAI_API_KEY}' }",
-        `    balance: ${BALANCE_MSAT} msat`,
-        '    llm:',
-        // 1 msat per input token, 4 per output token.
-        "      models: { gpt-4o-mini: { input: '1000 sat', output: '4000 sat' } }",
-        '',
-      ].join('\n'),
-    );
-    instances.push(await startInstance(file, env));
+    await cluster.start(name, [
+      'paywall: { rateLimits: { challenges: false } }',
+      'services:',
+      '  - name: llm',
+      '    path: /v1',
+      '    upstream: ${UPSTREAM}',
+      '    stripPrefix: true',
+      "    headers: { authorization: 'Bearer ${OPENAI_API_KEY}' }",
+      `    balance: ${BALANCE_MSAT} msat`,
+      '    llm:',
+      // 1 msat per input token, 4 per output token.
+      "      models: { gpt-4o-mini: { input: '1000 sat', output: '4000 sat' } }",
+    ]);
   }
 });
 
 afterAll(async () => {
-  for (const instance of instances) instance.process.kill('SIGKILL');
-  await Promise.all(instances.map((instance) => instance.exited));
+  await cluster?.close('SIGKILL');
   await store?.close();
-  await devServer?.close();
-  await network?.close();
   await openai?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   await postgres?.stop();
 });
 
 function call(index: number, authorization?: string): Promise<Response> {
-  const instance = instances[index % 2] as Instance;
+  const instance = cluster.instance(index % 2);
   return fetch(`${instance.url}/v1/chat/completions`, {
     method: 'POST',
     headers: {
@@ -110,7 +76,7 @@ function call(index: number, authorization?: string): Promise<Response> {
 
 describe.skipIf(postgres === undefined)('metering across instances on one PostgreSQL', () => {
   it('draws one balance by exactly the metered costs of 50 concurrent streams, never below zero', async () => {
-    const authorization = await payL402(await call(0), network.backend('agent'));
+    const authorization = await payL402(await call(0), cluster.network.backend('agent'));
     const results = await Promise.all(
       Array.from({ length: CALLS }, async (_, index) => {
         const response = await call(index, authorization);

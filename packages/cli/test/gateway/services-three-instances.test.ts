@@ -4,93 +4,54 @@
  * SIGHUP reloads an instance's YAML (and a YAML that does not check leaves the running config).
  * Needs `npm run build` (CI builds before testing).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createDevNetwork,
-  createDevServer,
-  type DevNetwork,
-  type DevServer,
-} from '@tollway/sdk/lightning/dev';
-import { createMasterSecret } from '@tollway/sdk/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
-import { type Instance, startInstance } from './instances.js';
+import { type Cluster, startCluster } from './cluster.js';
 import { startUpstream, type Upstream } from './support.js';
 
 const ADMIN = 'three-instances-admin-token-0123';
 const postgres = await startTestPostgres();
 
-let network: DevNetwork;
-let devServer: DevServer;
+let cluster: Cluster;
 let upstream: Upstream;
-let dir: string;
-let env: NodeJS.ProcessEnv;
-let database: string;
-const instances: Instance[] = [];
 
-/** Writes instance `name`'s YAML with the base service and `extra` lines under `services:`. */
-function writeConfig(name: string, extra: string[] = []): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    [
-      'listen: 127.0.0.1:0',
-      `dataDir: ./${name}`,
-      `store: ${database}`,
-      `lightning: dev+${devServer.url}?wallet=shop&token=${network.openWallet('shop').token}`,
-      'secrets: { env: TOLLWAY_TEST_SECRETS }',
-      `admin: { token: ${ADMIN} }`,
-      // The tests poll for 402s many times a second: no challenge limit may answer 429 instead.
-      'paywall: { rateLimits: { challenges: false, challengesTotal: false } }',
-      'services:',
-      '  - { name: base, path: /base, upstream: "${UPSTREAM}", price: 5 sat }',
-      ...extra,
-      '',
-    ].join('\n'),
-  );
-  return file;
+/** Instance `name`'s lines after the shared head: the base service and `extra` under `services:`. */
+function linesOf(extra: string[] = []): string[] {
+  return [
+    `admin: { token: ${ADMIN} }`,
+    // The tests poll for 402s many times a second: no challenge limit may answer 429 instead.
+    'paywall: { rateLimits: { challenges: false, challengesTotal: false } }',
+    'services:',
+    '  - { name: base, path: /base, upstream: "${UPSTREAM}", price: 5 sat }',
+    ...extra,
+  ];
+}
+
+/** Rewrites instance `name`'s YAML with `extra` lines under `services:`. */
+function writeConfig(name: string, extra: string[]): void {
+  cluster.writeConfig(name, linesOf(extra));
 }
 
 async function startAll(): Promise<void> {
-  for (const name of ['a', 'b', 'c']) instances.push(await startInstance(writeConfig(name), env));
-}
-
-async function stopAll(): Promise<void> {
-  const stopping = instances.splice(0);
-  for (const instance of stopping) instance.process.kill('SIGTERM');
-  await Promise.all(stopping.map((instance) => instance.exited));
+  for (const name of ['a', 'b', 'c']) await cluster.start(name, linesOf());
 }
 
 beforeAll(async () => {
   if (postgres === undefined) return;
-  dir = mkdtempSync(join(tmpdir(), 'tollway-services-three-'));
-  network = createDevNetwork({ path: ':memory:' });
-  network.openWallet('shop');
-  devServer = await createDevServer({ network });
   upstream = await startUpstream((req, res) => {
     res.end(JSON.stringify({ url: req.url }));
   });
-  database = await postgres.createDatabase();
-  env = { TOLLWAY_TEST_SECRETS: createMasterSecret(), UPSTREAM: upstream.url };
+  cluster = await startCluster(postgres, { UPSTREAM: upstream.url });
   await startAll();
 });
 
 afterAll(async () => {
-  await stopAll();
-  await devServer?.close();
-  await network?.close();
+  await cluster?.close();
   await upstream?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   await postgres?.stop();
 });
 
-function instance(index: number): Instance {
-  const found = instances[index];
-  if (found === undefined) throw new Error(`no instance ${index}`);
-  return found;
-}
+const instance = (index: number) => cluster.instance(index);
 
 function admin(index: number, path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${instance(index).url}/_tollway${path}`, {
@@ -148,7 +109,7 @@ describe.skipIf(postgres === undefined)('services across three instances on one 
     expect((await admin(2, '/services/base', { method: 'DELETE' })).status).toBe(204);
     expect(await untilAll([0, 1], '/base/x', 404)).toBeLessThan(1000);
 
-    await stopAll();
+    await cluster.stopAll();
     await startAll();
     expect(await Promise.all([0, 1, 2].map((index) => priceAt(index, '/added/x')))).toEqual([
       '9000',

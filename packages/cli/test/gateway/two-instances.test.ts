@@ -2,84 +2,44 @@
  * Two `tollway serve` processes (the built CLI) on one PostgreSQL and one dev Lightning node: tokens,
  * revocations and use counts are shared. Needs `npm run build` (CI builds before testing).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createDevNetwork,
-  createDevServer,
-  type DevNetwork,
-  type DevServer,
-} from '@tollway/sdk/lightning/dev';
-import { createMasterSecret } from '@tollway/sdk/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
-import { type Instance, startInstance } from './instances.js';
+import { type Cluster, startCluster } from './cluster.js';
 import { payL402, startUpstream, tokenIdOf, type Upstream } from './support.js';
 
 const ADMIN = 'two-instances-admin-token-0123';
 const postgres = await startTestPostgres();
 
-let network: DevNetwork;
-let devServer: DevServer;
+let cluster: Cluster;
 let upstream: Upstream;
-let dir: string;
-const instances: Instance[] = [];
 
 beforeAll(async () => {
   if (postgres === undefined) return;
-  dir = mkdtempSync(join(tmpdir(), 'tollway-two-'));
-  network = createDevNetwork({ path: ':memory:' });
-  const shop = network.openWallet('shop');
-  network.openWallet('agent');
-  devServer = await createDevServer({ network });
   upstream = await startUpstream((req, res) => {
     res.end(JSON.stringify({ url: req.url, token: req.headers['x-tollway-token-id'] }));
   });
-  const database = await postgres.createDatabase();
-  const secret = createMasterSecret();
+  cluster = await startCluster(postgres, { UPSTREAM: upstream.url });
   for (const name of ['a', 'b']) {
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(
-      file,
-      [
-        'listen: 127.0.0.1:0',
-        `dataDir: ./${name}`,
-        `store: ${database}`,
-        `lightning: dev+${devServer.url}?wallet=shop&token=${shop.token}`,
-        'secrets: { env: TOLLWAY_TEST_SECRETS }',
-        `admin: { token: ${ADMIN} }`,
-        'services:',
-        '  - { name: three, path: /three, upstream: "${UPSTREAM}", price: 5 sat, uses: 3 }',
-        '  - { name: api, upstream: "${UPSTREAM}", price: 5 sat }',
-        '',
-      ].join('\n'),
-    );
-    instances.push(
-      await startInstance(file, { TOLLWAY_TEST_SECRETS: secret, UPSTREAM: upstream.url }),
-    );
+    await cluster.start(name, [
+      `admin: { token: ${ADMIN} }`,
+      'services:',
+      '  - { name: three, path: /three, upstream: "${UPSTREAM}", price: 5 sat, uses: 3 }',
+      '  - { name: api, upstream: "${UPSTREAM}", price: 5 sat }',
+    ]);
   }
 });
 
 afterAll(async () => {
-  for (const instance of instances) instance.process.kill('SIGTERM');
-  await Promise.all(instances.map((instance) => instance.exited));
-  await devServer?.close();
-  await network?.close();
+  await cluster?.close();
   await upstream?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   await postgres?.stop();
 });
 
-function instance(index: number): Instance {
-  const found = instances[index];
-  if (found === undefined) throw new Error(`no instance ${index}`);
-  return found;
-}
+const instance = (index: number) => cluster.instance(index);
 
 describe.skipIf(postgres === undefined)('two tollway serve processes on one PostgreSQL', () => {
   it('accepts on one instance a token bought through the other', async () => {
-    const agent = network.backend('agent');
+    const agent = cluster.network.backend('agent');
     const authorization = await payL402(await fetch(`${instance(0).url}/x`), agent);
     const onB = await fetch(`${instance(1).url}/x`, { headers: { authorization } });
     expect(onB.status).toBe(200);
@@ -87,7 +47,7 @@ describe.skipIf(postgres === undefined)('two tollway serve processes on one Post
   });
 
   it('carries a revocation made through one instance to the other within a second', async () => {
-    const agent = network.backend('agent');
+    const agent = cluster.network.backend('agent');
     const authorization = await payL402(await fetch(`${instance(1).url}/y`), agent);
     expect((await fetch(`${instance(0).url}/y`, { headers: { authorization } })).status).toBe(200);
     const revoked = await fetch(`${instance(1).url}/_tollway/tokens/${tokenIdOf(authorization)}`, {
@@ -106,7 +66,7 @@ describe.skipIf(postgres === undefined)('two tollway serve processes on one Post
   });
 
   it('accepts a 3-use token exactly 3 times across both instances, even concurrently', async () => {
-    const agent = network.backend('agent');
+    const agent = cluster.network.backend('agent');
     const authorization = await payL402(await fetch(`${instance(0).url}/three`), agent);
     const statuses = await Promise.all(
       Array.from({ length: 8 }, (_, index) =>
@@ -128,7 +88,7 @@ describe.skipIf(postgres === undefined)('two tollway serve processes on one Post
   });
 
   it('drains and exits 0 on SIGTERM', async () => {
-    const last = instances.pop();
+    const last = cluster.instances.pop();
     if (last === undefined) throw new Error('no instance');
     last.process.kill('SIGTERM');
     expect(await last.exited).toBe(0);
