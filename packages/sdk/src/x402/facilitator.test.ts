@@ -110,15 +110,18 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
     expect(await c.client.getBalance({ address: c.accounts.payer.address })).toBe(0n);
   });
 
-  it('simulates the transfer once per payment: in verify, not again in settle', async () => {
-    // Settling relies on the transaction's gas estimate, which fails for a transfer that would
-    // revert, so nothing is broadcast; a second simulation would cost a round trip per payment.
-    const calls: string[] = [];
+  /** A facilitator whose JSON-RPC calls go through a recording proxy: `calls` lists them. */
+  async function countedFacilitator(): Promise<{
+    counted: SelfHostedFacilitator;
+    calls: { method: string; params: unknown[] }[];
+    close: () => void;
+  }> {
+    const calls: { method: string; params: unknown[] }[] = [];
     const proxy = createServer(async (request, response) => {
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
       const body = Buffer.concat(chunks).toString();
-      for (const call of [JSON.parse(body)].flat()) calls.push(call.method);
+      for (const call of [JSON.parse(body)].flat()) calls.push(call);
       const answer = await fetch(c.rpcUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -128,21 +131,46 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
       response.end(await answer.text());
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const counted = await createSelfHostedFacilitator({
+      rpcUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      privateKey: c.accounts.facilitator.privateKey,
+    });
+    return { counted, calls, close: () => proxy.close() };
+  }
+
+  it('simulates the transfer once per payment: in verify, not again in settle', async () => {
+    // Settling relies on the transaction's gas estimate, which fails for a transfer that would
+    // revert, so nothing is broadcast; a second simulation would cost a round trip per payment.
+    const { counted, calls, close } = await countedFacilitator();
     try {
-      const counted = await createSelfHostedFacilitator({
-        rpcUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-        privateKey: c.accounts.facilitator.privateKey,
-      });
       const payment = await pay();
       expect((await counted.verify(payment, requirements())).isValid).toBe(true);
-      const verifyCalls = calls.filter((method) => method === 'eth_call').length;
+      const verifyCalls = calls.filter((call) => call.method === 'eth_call').length;
       calls.length = 0;
       expect((await counted.settle(payment, requirements())).success).toBe(true);
       expect(verifyCalls).toBe(1);
-      expect(calls.filter((method) => method === 'eth_call')).toEqual([]);
-      expect(calls).toContain('eth_sendRawTransaction');
+      expect(calls.filter((call) => call.method === 'eth_call')).toEqual([]);
+      expect(calls.map((call) => call.method)).toContain('eth_sendRawTransaction');
     } finally {
-      proxy.close();
+      close();
+    }
+  });
+
+  it("reads the payer's code once for verify and settle of a payment", async () => {
+    // x402's scheme asks for it twice in verify and twice again in settle; one answer serves all.
+    const { counted, calls, close } = await countedFacilitator();
+    try {
+      const payment = await pay();
+      expect((await counted.verify(payment, requirements())).isValid).toBe(true);
+      expect((await counted.settle(payment, requirements())).success).toBe(true);
+      const payerCode = calls.filter(
+        (call) =>
+          call.method === 'eth_getCode' &&
+          String(call.params[0]).toLowerCase() === c.accounts.payer.address.toLowerCase(),
+      );
+      expect(payerCode).toHaveLength(1);
+    } finally {
+      close();
     }
   });
 

@@ -26,6 +26,7 @@ import {
 } from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import { TollwayError } from '../errors.js';
+import { memoizeCode } from './code-memo.js';
 import { parseExactEvmPayload } from './exact-evm.js';
 import { supportedResponseSchema, verifyResponseSchema } from './facilitator-wire.js';
 import { settleResponseSchema } from './payment-response.js';
@@ -180,6 +181,7 @@ export async function createSelfHostedFacilitator(
     publicActions,
   );
   // x402's signer types are looser than viem's generic ones; each call passes its arguments on.
+  const getCode = memoizeCode((args) => client.getCode(args));
   const signer = toFacilitatorEvmSigner(
     {
       address: account.address,
@@ -189,7 +191,7 @@ export async function createSelfHostedFacilitator(
       writeContract: (args) => client.writeContract(args as WriteContractParameters),
       sendTransaction: (args) => client.sendTransaction(args),
       waitForTransactionReceipt: (args) => client.waitForTransactionReceipt(args),
-      getCode: (args) => client.getCode(args),
+      getCode,
     },
     { confirmationTimeoutMs: options.confirmationTimeoutMs ?? 60_000 },
   );
