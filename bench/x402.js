@@ -2,14 +2,19 @@
 // self-hosted facilitator) against the official @x402/express middleware (with @x402/core's
 // in-process facilitator), on the same anvil chain with the same EIP-3009 token, paid by the same
 // official @x402/fetch client. One paid request = 402, sign, paid retry, verify, settle on chain
-// (anvil mines at once), response. Requests alternate between the two servers so that both see the
-// same machine load; each figure is the median of its requests. The ratio is official/Tollway of
-// those medians; `paired_ratio` is the median of each iteration's own official/Tollway (its two
-// requests run back to back), which a burst of load on a shared machine moves less.
+// (anvil mines at once), response. A third server is @x402/express with Tollway's self-hosted
+// facilitator (called in-process through its HTTP handler, as a remote server would), which sets
+// the two facilitators side by side on the same server. Requests rotate among the servers so that
+// all see the same machine load; each figure is the median of its requests. The ratio is
+// official/Tollway of those medians; `paired_ratio` is the median of each iteration's own
+// official/Tollway (its requests run back to back), which a burst of load on a shared machine
+// moves less; `facilitator_ratio` and `facilitator_paired_ratio` are the same for the official
+// facilitator against Tollway's, both behind @x402/express.
 //
 // Imports the built package: run `npm run build -w @tollway/sdk` first. The last line printed is one
 // JSON object: {"name":"x402_paid_latency","value":<tollway p50 ms>,"unit":"ms",
-// "baseline":<official p50 ms>,"ratio":<official/tollway>,"paired_ratio":<median official/tollway>}.
+// "baseline":<official p50 ms>,"ratio":<official/tollway>,"paired_ratio":<median official/tollway>,
+// "facilitator_ratio":<official/tollway facilitator>,"facilitator_paired_ratio":<median of those>}.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,7 +22,7 @@ import { createRequire } from 'node:module';
 import { withPaywall } from '@tollway/sdk/node';
 import { createMasterSecret, createPaywall, createX402Offer } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
-import { createSelfHostedFacilitator } from '@tollway/sdk/x402';
+import { createFacilitatorHandler, createSelfHostedFacilitator } from '@tollway/sdk/x402';
 import { x402Facilitator } from '@x402/core/facilitator';
 import { toFacilitatorEvmSigner } from '@x402/evm';
 import { ExactEvmScheme as ClientScheme } from '@x402/evm/exact/client';
@@ -78,10 +83,16 @@ async function setUpChain(rpcUrl) {
     deployer: generatePrivateKey(),
     tollwayFacilitator: generatePrivateKey(),
     officialFacilitator: generatePrivateKey(),
+    expressTollwayFacilitator: generatePrivateKey(),
     payer: generatePrivateKey(),
     payTo: generatePrivateKey(),
   };
-  for (const name of ['deployer', 'tollwayFacilitator', 'officialFacilitator']) {
+  for (const name of [
+    'deployer',
+    'tollwayFacilitator',
+    'officialFacilitator',
+    'expressTollwayFacilitator',
+  ]) {
     await test.setBalance({
       address: privateKeyToAccount(keys[name]).address,
       value: 10n ** 20n,
@@ -155,7 +166,8 @@ async function devLightning() {
   return network.backend('shop');
 }
 
-async function officialServer(chain, transport, token, keys) {
+/** @x402/core's facilitator, in-process, with its own key. */
+function officialFacilitator(chain, transport, keys) {
   const account = privateKeyToAccount(keys.officialFacilitator);
   const wallet = createWalletClient({ account, chain, transport, pollingInterval: 50 }).extend(
     publicActions,
@@ -170,11 +182,41 @@ async function officialServer(chain, transport, token, keys) {
     getCode: (args) => wallet.getCode(args),
   });
   const facilitator = new x402Facilitator().register(NETWORK, new FacilitatorScheme(signer));
-  const resourceServer = new x402ResourceServer({
+  return {
     verify: (payload, requirements) => facilitator.verify(payload, requirements),
     settle: (payload, requirements) => facilitator.settle(payload, requirements),
     getSupported: async () => facilitator.getSupported(),
-  }).register(NETWORK, new ServerScheme());
+  };
+}
+
+/** Tollway's self-hosted facilitator, with its own key, as @x402/core's client interface. */
+async function tollwayFacilitator(rpcUrl, keys) {
+  const handle = createFacilitatorHandler(
+    await createSelfHostedFacilitator({ rpcUrl, privateKey: keys.expressTollwayFacilitator }),
+  );
+  const call = async (endpoint, init) => {
+    const response = await handle(new Request(`http://facilitator/${endpoint}`, init));
+    if (!response.ok) throw new Error(`facilitator /${endpoint}: ${await response.text()}`);
+    return response.json();
+  };
+  const post = (endpoint, payload, requirements) =>
+    call(endpoint, {
+      method: 'POST',
+      body: JSON.stringify({
+        x402Version: payload.x402Version,
+        paymentPayload: payload,
+        paymentRequirements: requirements,
+      }),
+    });
+  return {
+    verify: (payload, requirements) => post('verify', payload, requirements),
+    settle: (payload, requirements) => post('settle', payload, requirements),
+    getSupported: () => call('supported'),
+  };
+}
+
+async function officialServer(facilitator, token, keys) {
+  const resourceServer = new x402ResourceServer(facilitator).register(NETWORK, new ServerScheme());
   const app = express();
   app.use(
     paymentMiddleware(
@@ -209,42 +251,47 @@ const { rpcUrl, child } = await startAnvil();
 try {
   const { chain, transport, token, keys } = await setUpChain(rpcUrl);
   const tollway = await tollwayServer(rpcUrl, token, keys);
-  const official = await officialServer(chain, transport, token, keys);
+  const official = await officialServer(officialFacilitator(chain, transport, keys), token, keys);
+  const expressTollway = await officialServer(await tollwayFacilitator(rpcUrl, keys), token, keys);
   const client = new x402Client();
   client.register('eip155:*', new ClientScheme(privateKeyToAccount(keys.payer)));
   client.setSpendControls({ allowedAssets: [{ network: NETWORK, asset: token }] });
   const pay = wrapFetchWithPayment(fetch, client);
-  const times = { tollway: [], official: [] };
-  const pairs = [];
+  const servers = [
+    ['tollway', tollway],
+    ['official', official],
+    ['expressTollway', expressTollway],
+  ];
+  const times = { tollway: [], official: [], expressTollway: [] };
+  const pairs = { server: [], facilitator: [] };
   for (let i = 0; i < WARMUP + REQUESTS; i++) {
-    const pair = {};
-    for (const [name, target] of i % 2 === 0
-      ? [
-          ['tollway', tollway],
-          ['official', official],
-        ]
-      : [
-          ['official', official],
-          ['tollway', tollway],
-        ]) {
+    const elapsedOf = {};
+    // Each server goes first, second and third in turn.
+    for (const [name, target] of [...servers.slice(i % 3), ...servers.slice(0, i % 3)]) {
       const start = performance.now();
       const response = await pay(target.url);
       await response.text();
       const elapsed = performance.now() - start;
       if (response.status !== 200) throw new Error(`${name} answered ${response.status}`);
       if (i >= WARMUP) times[name].push(elapsed);
-      pair[name] = elapsed;
+      elapsedOf[name] = elapsed;
     }
-    if (i >= WARMUP) pairs.push(pair.official / pair.tollway);
+    if (i >= WARMUP) {
+      pairs.server.push(elapsedOf.official / elapsedOf.tollway);
+      pairs.facilitator.push(elapsedOf.official / elapsedOf.expressTollway);
+    }
   }
   const tollwayP50 = median(times.tollway);
   const officialP50 = median(times.official);
+  const expressTollwayP50 = median(times.expressTollway);
   console.log(
     `x402 paid request, p50 of ${REQUESTS}: Tollway ${tollwayP50.toFixed(1)} ms, ` +
-      `@x402/express ${officialP50.toFixed(1)} ms, median of paired ratios ${median(pairs).toFixed(3)}`,
+      `@x402/express ${officialP50.toFixed(1)} ms, median of paired ratios ` +
+      `${median(pairs.server).toFixed(3)}; @x402/express with Tollway's facilitator ` +
+      `${expressTollwayP50.toFixed(1)} ms, median of paired ratios ` +
+      `${median(pairs.facilitator).toFixed(3)}`,
   );
-  tollway.server.close();
-  official.server.close();
+  for (const [, server] of servers) server.server.close();
   console.log(
     JSON.stringify({
       name: 'x402_paid_latency',
@@ -252,7 +299,9 @@ try {
       unit: 'ms',
       baseline: Number(officialP50.toFixed(2)),
       ratio: Number((officialP50 / tollwayP50).toFixed(3)),
-      paired_ratio: Number(median(pairs).toFixed(3)),
+      paired_ratio: Number(median(pairs.server).toFixed(3)),
+      facilitator_ratio: Number((officialP50 / expressTollwayP50).toFixed(3)),
+      facilitator_paired_ratio: Number(median(pairs.facilitator).toFixed(3)),
     }),
   );
 } finally {
