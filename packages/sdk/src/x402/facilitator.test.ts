@@ -110,25 +110,34 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
     expect(await c.client.getBalance({ address: c.accounts.payer.address })).toBe(0n);
   });
 
-  /** A facilitator whose JSON-RPC calls go through a recording proxy: `calls` lists them. */
-  async function countedFacilitator(): Promise<{
-    counted: SelfHostedFacilitator;
-    calls: { method: string; params: unknown[] }[];
-    close: () => void;
-  }> {
-    const calls: { method: string; params: unknown[] }[] = [];
+  type RpcCall = { jsonrpc: '2.0'; id: number; method: string; params: unknown[] };
+
+  /** Sends one JSON-RPC call to the chain; its answer. */
+  async function forward(call: RpcCall): Promise<{ result?: unknown; error?: unknown }> {
+    const answer = await fetch(c.rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(call),
+    });
+    return (await answer.json()) as { result?: unknown; error?: unknown };
+  }
+
+  /**
+   * A facilitator whose JSON-RPC calls go through a recording proxy: `calls` lists them. `answer`
+   * may answer a call itself (an RPC of another make); otherwise it goes to the chain.
+   */
+  async function countedFacilitator(
+    answer: (call: RpcCall) => Promise<object | undefined> = async () => undefined,
+  ): Promise<{ counted: SelfHostedFacilitator; calls: RpcCall[]; close: () => void }> {
+    const calls: RpcCall[] = [];
     const proxy = createServer(async (request, response) => {
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
-      const body = Buffer.concat(chunks).toString();
-      for (const call of [JSON.parse(body)].flat()) calls.push(call);
-      const answer = await fetch(c.rpcUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      response.writeHead(answer.status, { 'content-type': 'application/json' });
-      response.end(await answer.text());
+      const call = JSON.parse(Buffer.concat(chunks).toString()) as RpcCall;
+      calls.push(call);
+      const answered = (await answer(call)) ?? (await forward(call));
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ jsonrpc: '2.0', id: call.id, ...answered }));
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const counted = await createSelfHostedFacilitator({
@@ -150,7 +159,93 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
       expect((await counted.settle(payment, requirements())).success).toBe(true);
       expect(verifyCalls).toBe(1);
       expect(calls.filter((call) => call.method === 'eth_call')).toEqual([]);
-      expect(calls.map((call) => call.method)).toContain('eth_sendRawTransaction');
+      expect(calls.map((call) => call.method)).toContain('eth_sendRawTransactionSync');
+    } finally {
+      close();
+    }
+  });
+
+  it('sends a settlement and gets its receipt in one round trip (eth_sendRawTransactionSync)', async () => {
+    const { counted, calls, close } = await countedFacilitator();
+    try {
+      const payment = await pay();
+      const before = await balances();
+      expect((await counted.verify(payment, requirements())).isValid).toBe(true);
+      calls.length = 0;
+      const receipt = await counted.settle(payment, requirements());
+      expect(receipt.success).toBe(true);
+      expect(calls.map((call) => call.method)).toEqual([
+        'eth_fillTransaction',
+        'eth_sendRawTransactionSync',
+      ]);
+      expect((await balances()).payTo).toBe(before.payTo + PRICE);
+    } finally {
+      close();
+    }
+  });
+
+  it('sends plainly, from then on, through an RPC without eth_sendRawTransactionSync', async () => {
+    const { counted, calls, close } = await countedFacilitator(async (call) =>
+      call.method === 'eth_sendRawTransactionSync'
+        ? { error: { code: -32601, message: 'Method not found' } }
+        : undefined,
+    );
+    try {
+      const before = await balances();
+      for (const round of [1, 2]) {
+        const payment = await pay();
+        calls.length = 0;
+        expect(await counted.settle(payment, requirements())).toMatchObject({ success: true });
+        const sync = round === 1 ? ['eth_sendRawTransactionSync'] : [];
+        const sent = calls.map((call) => call.method).filter((method) => method !== 'eth_getCode');
+        expect(sent).toEqual([
+          'eth_fillTransaction',
+          ...sync,
+          'eth_sendRawTransaction',
+          'eth_getTransactionReceipt',
+        ]);
+      }
+      expect((await balances()).payTo).toBe(before.payTo + 2n * PRICE);
+    } finally {
+      close();
+    }
+  });
+
+  it('polls for the receipt when the node stops waiting for it (EIP-7966 error 4)', async () => {
+    const { counted, calls, close } = await countedFacilitator(async (call) => {
+      if (call.method !== 'eth_sendRawTransactionSync') return undefined;
+      const sent = await forward({ ...call, method: 'eth_sendRawTransaction' });
+      return { error: { code: 4, message: 'receipt not ready', data: sent.result } };
+    });
+    try {
+      const before = await balances();
+      const settled = await counted.settle(await pay(), requirements());
+      expect(settled.success).toBe(true);
+      expect(calls.map((call) => call.method).slice(-2)).toEqual([
+        'eth_sendRawTransactionSync',
+        'eth_getTransactionReceipt',
+      ]);
+      expect(calls.at(-1)?.params[0]).toBe(settled.transaction);
+      const after = await balances();
+      expect(after.payTo).toBe(before.payTo + PRICE);
+      expect(after.sent).toBe(before.sent + 1);
+    } finally {
+      close();
+    }
+  });
+
+  it('answers a transaction the node refuses as a failed settlement, sending nothing else', async () => {
+    const { counted, calls, close } = await countedFacilitator(async (call) =>
+      call.method === 'eth_sendRawTransactionSync'
+        ? { error: { code: -32000, message: 'insufficient funds for gas * price + value' } }
+        : undefined,
+    );
+    try {
+      const before = await balances();
+      const refused = await counted.settle(await pay(), requirements());
+      expect(refused).toMatchObject({ success: false, transaction: '' });
+      expect(calls.map((call) => call.method)).not.toContain('eth_sendRawTransaction');
+      expect(await balances()).toEqual(before);
     } finally {
       close();
     }

@@ -31,6 +31,7 @@ import { parseExactEvmPayload } from './exact-evm.js';
 import { supportedResponseSchema, verifyResponseSchema } from './facilitator-wire.js';
 import { settleResponseSchema } from './payment-response.js';
 import { paymentPayloadToWire } from './payment-signature.js';
+import { withSyncSend } from './sync-send.js';
 import type {
   X402Network,
   X402PaymentPayload,
@@ -103,6 +104,9 @@ const REASON = {
 
 const PRUNE_INTERVAL_MS = 60_000;
 
+/** How long a settlement's send waits for its receipt on the node before polling takes over. */
+const SYNC_SEND_WAIT_MS = 2_000;
+
 /**
  * What became of an authorization this facilitator was asked to settle: being settled now,
  * settled or broadcast for good (`final`), or ended with an unknown or pending outcome that a later
@@ -160,7 +164,13 @@ export async function createSelfHostedFacilitator(
   if (!/^https?:\/\/\S+$/.test(options.rpcUrl)) {
     throw new TollwayError('invalid_config', 'the RPC URL must be an http or https URL');
   }
-  const transport = http(options.rpcUrl, { retryCount: 0, timeout: 30_000 });
+  const confirmationTimeoutMs = options.confirmationTimeoutMs ?? 60_000;
+  // A settlement's send waits for its receipt on the node (./sync-send.ts), at most a couple of
+  // seconds: past that, the scheme's own wait polls for it.
+  const transport = withSyncSend(
+    http(options.rpcUrl, { retryCount: 0, timeout: 30_000 }),
+    Math.min(confirmationTimeoutMs, SYNC_SEND_WAIT_MS),
+  );
   let chainId: number;
   try {
     chainId = await createPublicClient({ transport }).getChainId();
@@ -193,7 +203,7 @@ export async function createSelfHostedFacilitator(
       waitForTransactionReceipt: (args) => client.waitForTransactionReceipt(args),
       getCode,
     },
-    { confirmationTimeoutMs: options.confirmationTimeoutMs ?? 60_000 },
+    { confirmationTimeoutMs },
   );
   // Settle does not simulate the transfer again after verify did (x402's default): the
   // transaction's gas estimate fails for a transfer that would revert, so nothing is broadcast,
