@@ -183,8 +183,8 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
       const response = await fetch(`${doomed.url}/prepaid/${path}`, { headers: { authorization } });
       expect(response.status, await response.text()).toBe(200);
     }
-    // Both charges written (every 100 ms); the lease holds more than the call in flight.
-    await vi.waitFor(async () => expect((await store.getUsage(tokenId)).spentMsat).toBe(10_000n));
+    // Both charges were written before their answers.
+    expect((await store.getUsage(tokenId)).spentMsat).toBe(10_000n);
     const arrived = new Promise<void>((resolve) => {
       heldArrived = resolve;
     });
@@ -192,8 +192,10 @@ describe.skipIf(postgres === undefined)('charging across instances on one Postgr
       (error: unknown) => error,
     );
     await arrived;
+    // The lease holds the call in flight, and spare room for a few flushes (100 ms each) until it
+    // follows the demand down to that call: how much spare is left here depends on timing.
     const leased = await store.getUsage(tokenId);
-    expect(leased.heldMsat).toBeGreaterThan(5_000n);
+    expect(leased.heldMsat).toBeGreaterThanOrEqual(5_000n);
     doomed.process.kill('SIGKILL');
     await doomed.exited;
     const killedAt = Date.now();
