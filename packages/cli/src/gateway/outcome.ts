@@ -6,7 +6,7 @@
  * upstream body waits in a bounded buffer (back-pressure holds the rest upstream).
  */
 import type { ServerResponse } from 'node:http';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { writePaywallResponse } from '@tollway/sdk/node';
 import type { HeaderReader, PaywallCharge, PaywallFinal } from '@tollway/sdk/server';
 
@@ -27,9 +27,10 @@ export interface OpenAnswerOptions {
 }
 
 /**
- * Where the upstream body goes once its `status` is known: `res` (its head written), a buffer
- * that feeds `res` once an asynchronous commit passes, or a sink when the paywall's answer
- * replaced it (`onReplaced` is called then, so the caller does not treat the end as a failure).
+ * Where the upstream body goes once its `status` is known: `res` (its head written), or a sink
+ * when the paywall's answer replaced it (`onReplaced` is called then, so the caller does not
+ * treat the end as a failure); while an asynchronous commit is written, a promise of one of
+ * those (the caller holds the body meanwhile: upstream-stream.ts).
  *
  * @example
  * ```ts
@@ -45,7 +46,7 @@ export function openAnswer(
   headersWith: HeadersWith,
   onReplaced: () => void,
   options: OpenAnswerOptions = {},
-): Writable {
+): Writable | Promise<Writable> {
   const openBody =
     options.openBody ??
     ((headers) => {
@@ -55,20 +56,15 @@ export function openAnswer(
   if (charge === undefined) return openBody([]);
   const final = charge.commit(status, options.answerHeaders);
   if (!('then' in final)) return answerAfter(res, final, openBody, onReplaced);
-  const held = new PassThrough();
-  final.then(
-    (settled) => {
-      const target = answerAfter(res, settled, openBody, onReplaced);
-      if (settled.kind === 'pass') held.pipe(target);
-      else held.destroy();
-    },
+  return final.then(
+    (settled) => answerAfter(res, settled, openBody, onReplaced),
     (error: unknown) => {
       onReplaced();
-      held.destroy();
-      res.destroy(error instanceof Error ? error : new Error(String(error)));
+      const failure = error instanceof Error ? error : new Error(String(error));
+      res.destroy(failure);
+      throw failure;
     },
   );
-  return held;
 }
 
 function answerAfter(

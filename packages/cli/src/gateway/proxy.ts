@@ -22,6 +22,7 @@ import { openAnswer } from './outcome.js';
 import { sendProblem } from './problem.js';
 import type { Service } from './services.js';
 import type { UpstreamTracer } from './tracing.js';
+import { streamUpstream, type UpstreamStream } from './upstream-stream.js';
 
 /** Default timeouts, ms: connecting, waiting for response headers, and between body chunks. */
 export const DEFAULT_TIMEOUTS = { connect: 10_000, response: 60_000, idle: 300_000 } as const;
@@ -386,9 +387,7 @@ const TIMEOUT_ERRORS = new Set([
 export function forward(request: ForwardRequest): Promise<void> {
   const { req, res, service, pool, metrics } = request;
   const timeouts = service.config.timeouts;
-  // An EventEmitter, not an AbortController: undici accepts either, and an AbortSignal's
-  // listener bookkeeping measurably costs on every proxied request.
-  const cancel = new EventEmitter();
+  let sent: UpstreamStream | undefined;
   let cancelled = false;
   // Set once the upstream's status arrived (the charge committed), and when the paywall's answer
   // replaced the upstream's (a failed settlement).
@@ -397,7 +396,7 @@ export function forward(request: ForwardRequest): Promise<void> {
   const onClose = (): void => {
     if (res.writableFinished) return;
     cancelled = true;
-    cancel.emit('abort');
+    sent?.cancel();
   };
   res.once('close', onClose);
   const sentAt = performance.now();
@@ -416,7 +415,8 @@ export function forward(request: ForwardRequest): Promise<void> {
     service: service.name,
   });
   return new Promise((resolve) => {
-    pool.stream(
+    sent = streamUpstream(
+      pool,
       {
         path,
         method: method as 'GET',
@@ -424,11 +424,10 @@ export function forward(request: ForwardRequest): Promise<void> {
           ? bufferedHeaders(upstream.headers, request.body?.byteLength)
           : upstream.headers,
         body: request.body ?? (upstream.hasBody ? req : null),
-        signal: cancel,
         headersTimeout: timeouts?.response ?? DEFAULT_TIMEOUTS.response,
         bodyTimeout: timeouts?.idle ?? DEFAULT_TIMEOUTS.idle,
       },
-      ({ statusCode, headers }) => {
+      (statusCode, headers) => {
         metrics.upstream(service.name, (performance.now() - sentAt) / 1000);
         answered = true;
         span?.answered(statusCode);

@@ -24,6 +24,9 @@ import {
   type X402Gateway,
 } from './x402-gateway.js';
 
+/** 4 MiB of a pattern: many times what the gateway holds before it stops reading the upstream. */
+const LARGE = Buffer.from(Array.from({ length: 4 * 1024 * 1024 }, (_, i) => i % 251));
+
 const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const chain = await startTestChain();
 afterAll(() => chain?.close());
@@ -78,6 +81,8 @@ describe('the gateway charges on the outcome', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tollway-outcome-'));
   let network: DevNetwork;
   let upstream: Switchable;
+  /** An upstream answering {@link LARGE} at once. */
+  let large: Server;
   let gateway: Gateway;
   const agent = () => network.backend('agent');
 
@@ -86,6 +91,12 @@ describe('the gateway charges on the outcome', () => {
     network.openWallet('shop', { balanceMsat: 0n });
     network.openWallet('agent');
     upstream = await createSwitchableUpstream();
+    large = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(LARGE);
+    });
+    await new Promise<void>((resolve) => large.listen(0, '127.0.0.1', resolve));
+    const largeUrl = `http://127.0.0.1:${(large.address() as AddressInfo).port}`;
     const config = parseGatewayConfig(
       {
         listen: '127.0.0.1:0',
@@ -110,6 +121,7 @@ describe('the gateway charges on the outcome', () => {
             timeouts: { response: 300 },
           },
           { name: 'charge', path: '/charge', upstream: upstream.url, price: '10 sat' },
+          { name: 'large', path: '/large', upstream: largeUrl, price: '1 sat', balance: '3 sat' },
           {
             name: 'chat',
             path: '/v1/chat',
@@ -145,6 +157,7 @@ describe('the gateway charges on the outcome', () => {
   afterAll(async () => {
     await gateway?.close();
     await upstream?.down();
+    await new Promise((resolve) => large?.close(resolve));
     await network?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -205,6 +218,17 @@ describe('the gateway charges on the outcome', () => {
     expect(left).toEqual(['2000 msat', '1000 msat', '0 msat']);
     expect(await codeOf(await get('/prepaid/x', token))).toEqual([402, 'balance_exhausted']);
     await expectUsage(token, { spentMsat: 3000n, heldMsat: 0n });
+  });
+
+  it('a balance draw passes an answer far larger than the body held while its charge is written, whole', async () => {
+    const token = await buy('/large/file');
+    for (let i = 0; i < 2; i++) {
+      const response = await get('/large/file', token);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('tollway-charged')).toBe('1000 msat');
+      expect(Buffer.from(await response.arrayBuffer()).equals(LARGE)).toBe(true);
+    }
+    await expectUsage(token, { spentMsat: 2000n, heldMsat: 0n });
   });
 
   it('a slow upstream (504) does not use up the token; the same token works once it is fast', async () => {
