@@ -10,8 +10,7 @@
  * a claim or a hold counts until it is confirmed, settled or released (or expires).
  */
 import { TollwayError } from '../errors.js';
-import { bytesToHex } from '../internal/bytes.js';
-import { randomBytes } from '../internal/crypto.js';
+import { randomId } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
 import type { Refusal } from './answers.js';
 import type { BalanceLeases } from './balance-leases.js';
@@ -200,7 +199,7 @@ function holdOf(
   const { draws } = proof;
   if (draws !== undefined) {
     return {
-      id: bytesToHex(randomBytes(16)),
+      id: randomId(),
       tokenId: draws.account,
       balance: { amountMsat: draws.amount, initialMsat: draws.deposit },
       expiresAt,
@@ -208,7 +207,7 @@ function holdOf(
   }
   if (proof.maxUses === undefined && proof.balanceMsat === undefined) return undefined;
   return {
-    id: bytesToHex(randomBytes(16)),
+    id: randomId(),
     tokenId: proof.account ?? proof.tokenId,
     ...(proof.maxUses === undefined ? {} : { uses: { count: 1, max: proof.maxUses } }),
     ...(proof.balanceMsat === undefined
