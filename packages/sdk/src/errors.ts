@@ -162,7 +162,9 @@ export const errorCodes = {
   x402_settlement_failed:
     'The facilitator could not settle an x402 payment on chain; the PAYMENT-RESPONSE header carries its x402 reason.',
   x402_refund_refused:
-    'An x402 batch-settlement refund was not made: the channel has nothing left to refund, another refund of it is under way, its voucher does not cover what the channel drew, or the refund failed on chain; the PAYMENT-RESPONSE header carries the x402 reason.',
+    'An x402 batch-settlement refund was not made: the channel has nothing left to refund, another refund of it is under way, or the refund failed on chain; the PAYMENT-RESPONSE header carries the x402 reason.',
+  x402_voucher_mismatch:
+    "An x402 batch-settlement refund's voucher is for less than the channel drew: the 402's PAYMENT-REQUIRED (error `invalid_batch_settlement_evm_cumulative_amount_mismatch`) carries the channel's state and its highest voucher, from which the payer signs again.",
   // bugs
   internal_error:
     'Tollway failed unexpectedly (a bug) while answering a request and answered 500; the server logged why.',
@@ -284,6 +286,7 @@ export const errorStatus: Readonly<Record<TollwayErrorCode, number>> = {
   x402_payment_invalid: 402,
   x402_settlement_failed: 402,
   x402_refund_refused: 402,
+  x402_voucher_mismatch: 402,
   // bugs
   internal_error: 500,
 };

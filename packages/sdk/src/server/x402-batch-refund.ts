@@ -11,18 +11,21 @@
  * The refund is charged to the channel's account, so nothing refunded can be drawn again, and
  * counted as refunded, so that what the channel drew (and what redeeming claims) leaves it out.
  * A refund whose outcome is unknown (the facilitator failed mid-way) keeps its hold: nothing
- * more is drawn from what may have gone back, and the payer can still withdraw on chain.
+ * more is drawn from what may have gone back, and the payer can still withdraw on chain. A refund
+ * voucher for less than the channel drew gets the corrective 402 x402's own servers send.
  */
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import type { BatchChannelConfig, ReceiverAuthorizer } from '../x402/batch-channel.js';
 import type { Facilitator } from '../x402/facilitator.js';
 import { X402_HEADERS } from '../x402/headers.js';
+import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
 import { formatPaymentResponseHeader } from '../x402/payment-response.js';
 import type {
   X402Network,
   X402PaymentPayload,
   X402PaymentRequirements,
+  X402ResourceInfo,
   X402SettleResponse,
 } from '../x402/types.js';
 import { minBigint } from './balance-cover.js';
@@ -52,6 +55,8 @@ export interface BatchRefundRequest {
   amount?: bigint;
   payment: X402PaymentPayload;
   requirements: X402PaymentRequirements;
+  /** What the 402 of the route offers this channel for (a corrective 402 names it again). */
+  resource: X402ResourceInfo;
 }
 
 /** x402's reasons for a refund not made (`@x402/evm` batch-settlement). */
@@ -93,6 +98,47 @@ function notMade(
 }
 
 /**
+ * The answer to a refund whose voucher is for less than the channel drew, as x402's own servers
+ * give it: a 402 whose `PAYMENT-REQUIRED` says `cumulative_amount_mismatch` and carries, in the
+ * batch-settlement requirements' `extra`, what the channel was charged and the payer's highest
+ * voucher (its signature proves the amount to the payer, who signs the refund again for it). No
+ * `PAYMENT-RESPONSE`: nothing was settled, and x402's client takes one as a final refusal.
+ */
+function corrective(
+  request: BatchRefundRequest,
+  channel: ChannelRecord,
+  drawn: bigint,
+): CredentialAnswer {
+  const extra = {
+    ...request.requirements.extra,
+    channelState: {
+      channelId: channel.id,
+      balance: (channel.deposit - channel.refunded).toString(),
+      totalClaimed: channel.claimed.toString(),
+      withdrawRequestedAt: channel.withdrawRequestedAt,
+      chargedCumulativeAmount: drawn.toString(),
+    },
+    voucherState: {
+      signedMaxClaimable: channel.voucherMax.toString(),
+      signature: channel.voucherSignature,
+    },
+  };
+  const required = formatPaymentRequiredHeader({
+    x402Version: 2,
+    error: REASON.mismatch,
+    resource: request.resource,
+    accepts: [{ ...request.requirements, extra }],
+  });
+  return {
+    ok: false,
+    status: 402,
+    code: 'x402_voucher_mismatch',
+    message: `The refund voucher is for less than the channel drew (${drawn}): sign it for that.`,
+    headers: [[X402_HEADERS.paymentRequired, required]],
+  };
+}
+
+/**
  * Refunds what is left of the channel to its payer (see the module comment); one refund of a
  * channel at a time across instances.
  */
@@ -129,12 +175,7 @@ async function refundNow(
   const account = channelAccount(channel.id);
   const drawnBefore = (await store.getUsage(account)).spentMsat - channel.refunded;
   if (request.voucher.maxClaimableAmount < drawnBefore) {
-    return notMade(
-      context,
-      request,
-      REASON.mismatch,
-      `the channel drew ${drawnBefore}; sign the refund voucher for at least that.`,
-    );
+    return corrective(request, channel, drawnBefore);
   }
   const read = await readChannelOnChain(
     context.facilitator,

@@ -21,6 +21,7 @@ import type {
   X402Network,
   X402PaymentPayload,
   X402PaymentRequirements,
+  X402ResourceInfo,
   X402SettleResponse,
 } from '../x402/types.js';
 import { amountSchema, parseWith, wireObject } from '../x402/wire.js';
@@ -60,9 +61,11 @@ export interface BatchRedeemer {
 export interface BatchSide {
   /** The `extra` of the offer's `batch-settlement` requirements. */
   extra: Record<string, unknown>;
+  /** `resource`: what the route's 402 names (a refund's corrective 402 names it again). */
   check(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
+    resource: X402ResourceInfo,
   ): Promise<CredentialVerdict>;
   redeemer: BatchRedeemer;
 }
@@ -201,6 +204,7 @@ export function createBatchSide(
   async function check(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
+    resource: X402ResourceInfo,
   ): Promise<CredentialVerdict> {
     let payload: BatchPayload;
     try {
@@ -238,6 +242,7 @@ export function createBatchSide(
         ...(payload.amount === undefined ? {} : { amount: payload.amount }),
         payment,
         requirements,
+        resource,
       };
       const context = { store, facilitator, authorizer, network, unit, sweep };
       return {

@@ -40,6 +40,7 @@ import type {
   X402PaymentPayload,
   X402PaymentRequired,
   X402PaymentRequirements,
+  X402ResourceInfo,
   X402SettleResponse,
 } from '../x402/types.js';
 import { parseUptoEvmPayload } from '../x402/upto-evm.js';
@@ -152,6 +153,11 @@ function fixedPrice(price: bigint | string | undefined, decimals: number): bigin
 /** Dollars worth `amount` base units at one dollar per token, rounded down. */
 function tokenToUsd(amount: bigint, decimals: number): Amount {
   return { unit: 'usd', microUsd: (amount * MICRO_USD_PER_USD) / 10n ** BigInt(decimals) };
+}
+
+/** What a 402 of the route at `path` offers a payment for. */
+function resourceOf(path: string, route: Route): X402ResourceInfo {
+  return { url: path, description: route.description, mimeType: '' };
 }
 
 function sameAddress(a: string, b: string): boolean {
@@ -369,8 +375,9 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
     version: 1 | 2,
     payment: X402PaymentPayload,
     accepts: X402PaymentRequirements[],
-    route: Route,
+    request: CredentialCheck,
   ): Promise<CredentialVerdict> {
+    const { route } = request;
     if (accepts.length === 0) {
       return {
         ok: false,
@@ -396,7 +403,7 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
       };
     }
     if (requirements.scheme === 'batch-settlement' && batch !== undefined) {
-      return batch.check(payment, requirements);
+      return batch.check(payment, requirements, resourceOf(request.path, route));
     }
     const signed = readSigned(payment);
     if ('ok' in signed) return signed;
@@ -460,7 +467,7 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
   function presentV2(payment: X402PaymentPayload): PresentedCredential {
     return {
       kind: 'x402',
-      verify: async (request) => check(2, payment, await acceptsOf(request), request.route),
+      verify: async (request) => check(2, payment, await acceptsOf(request), request),
     };
   }
 
@@ -480,7 +487,7 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
       if (requirements === undefined) return undefined;
       const exact = exactOf(accepts);
       const error = 'Payment required';
-      const resource = { url: parts.path, description: parts.route.description, mimeType: '' };
+      const resource = resourceOf(parts.path, parts.route);
       const required: X402PaymentRequired = {
         x402Version: 2,
         error,
@@ -564,7 +571,7 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
           }
           // The facilitator checks v1 payloads in the v2 form: the same authorization, accepted as offered.
           const payment = { x402Version: 2, accepted: requirements, payload: legacy.payload };
-          return check(1, payment, [requirements], request.route);
+          return check(1, payment, [requirements], request);
         },
       };
     },

@@ -242,20 +242,30 @@ describe.skipIf(chain === undefined)('x402 batch-settlement refunds on a real ch
     expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + 5n * PRICE);
   });
 
-  it('a refund is refused when its voucher does not cover what the channel drew', async () => {
+  it('a refund voucher below what the channel drew gets a corrective 402, which the official client recovers from', async () => {
     const salt = `0x${'02'.repeat(32)}` as const;
     const official = officialClient(salt);
     expect((await official.fetch(url)).status).toBe(200);
     expect((await official.fetch(url)).status).toBe(200);
-    const header = await refundHeader(salt, PRICE);
-    const refused = await fetch(url, { headers: { 'payment-signature': header } });
+    const refused = await fetch(url, {
+      headers: { 'payment-signature': await refundHeader(salt, PRICE) },
+    });
     expect(refused.status).toBe(402);
-    expect(parsePaymentResponseHeader(refused.headers.get('payment-response') ?? '')).toMatchObject(
-      { errorReason: 'invalid_batch_settlement_evm_cumulative_amount_mismatch' },
-    );
+    expect(((await refused.json()) as { code: string }).code).toBe('x402_voucher_mismatch');
+    // As the official server answers: no settlement, the channel's state and highest voucher instead.
+    expect(refused.headers.get('payment-response')).toBeNull();
+    const corrective = parsePaymentRequiredHeader(refused.headers.get('payment-required') ?? '');
+    expect(corrective.error).toBe('invalid_batch_settlement_evm_cumulative_amount_mismatch');
+    const accept = corrective.accepts.find((offered) => offered.scheme === 'batch-settlement');
+    expect(accept?.extra).toMatchObject({
+      channelState: { chargedCumulativeAmount: String(2n * PRICE), balance: String(DEPOSIT) },
+      voucherState: { signedMaxClaimable: String(2n * PRICE) },
+    });
     expect(await onChain(salt)).toEqual({ balance: DEPOSIT, totalClaimed: 0n });
-    // A partial refund leaves the rest drawable.
-    const partial = await official.scheme.refund(url, { amount: String(PRICE) });
+    // A client that knows nothing of the channel (another process) signs for what the chain
+    // claimed (nothing), is corrected, and refunds: a partial refund leaves the rest drawable.
+    const fresh = officialClient(salt);
+    const partial = await fresh.scheme.refund(url, { amount: String(PRICE) });
     expect(partial).toMatchObject({ success: true, amount: String(PRICE) });
     expect(await onChain(salt)).toEqual({ balance: DEPOSIT - PRICE, totalClaimed: 2n * PRICE });
     expect((await official.fetch(url)).status).toBe(200);
