@@ -13,6 +13,7 @@ import {
   groupKey,
   matchesQuery,
   minMsat,
+  patchChannel,
   pickCredential,
   windowStart,
 } from './store-common.js';
@@ -22,6 +23,7 @@ import type {
   LedgerEntry,
   LedgerQuery,
   LedgerSummary,
+  StoredChannel,
   StoredCredential,
   StoredSession,
 } from './types.js';
@@ -55,6 +57,12 @@ function copySession(session: StoredSession): StoredSession {
   return { ...session, challenge: { ...session.challenge } };
 }
 
+function copyChannel(channel: StoredChannel): StoredChannel {
+  return channel.record === undefined
+    ? { ...channel }
+    : { ...channel, record: { ...channel.record } };
+}
+
 /**
  * Creates a {@link ClientStore} that keeps everything in memory and forgets it on exit.
  *
@@ -73,6 +81,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
   const disabled = new Set<string>();
   let paused = false;
   const sessions = new Map<string, { seq: number; session: StoredSession }>();
+  const channels = new Map<string, { seq: number; channel: StoredChannel }>();
   let seq = 0;
 
   function counts(hold: Hold, now: number): boolean {
@@ -303,6 +312,39 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
       if (row === undefined || (from !== undefined && row.session.state !== from)) return false;
       if (patch.refundMsat !== undefined) assertStorableAmount(patch.refundMsat, 'refundMsat');
       row.session = { ...row.session, ...patch };
+      return true;
+    },
+
+    async saveChannel(channel) {
+      if (channel.refund !== undefined) assertStorableAmount(channel.refund, 'refund');
+      seq += 1;
+      channels.set(channel.id, {
+        seq: channels.get(channel.id)?.seq ?? seq,
+        channel: copyChannel(channel),
+      });
+    },
+
+    async getChannel(id) {
+      const found = channels.get(id)?.channel;
+      return found && copyChannel(found);
+    },
+
+    async listChannels(query = {}) {
+      return [...channels.values()]
+        .filter(
+          ({ channel }) =>
+            (query.origin === undefined || channel.origin === query.origin) &&
+            (query.states === undefined || query.states.includes(channel.state)),
+        )
+        .sort((a, b) => a.channel.openedAt - b.channel.openedAt || a.seq - b.seq)
+        .map(({ channel }) => copyChannel(channel));
+    },
+
+    async updateChannel(id, patch, from) {
+      const row = channels.get(id);
+      if (row === undefined || (from !== undefined && row.channel.state !== from)) return false;
+      if (patch.refund !== undefined) assertStorableAmount(patch.refund, 'refund');
+      row.channel = patchChannel(row.channel, patch);
       return true;
     },
 

@@ -30,14 +30,14 @@ describeClientStoreSuite('sqlite', async ({ staleHoldMs }) => {
 });
 
 describe('SQLite agent store specifics', () => {
-  it('creates the parent directory and an owner-only file in WAL mode, schema version 3', async () => {
+  it('creates the parent directory and an owner-only file in WAL mode, schema version 4', async () => {
     const path = freshPath();
     await createSqliteClientStore({ path }).close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const db = new Database(path);
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(3);
+      expect(db.pragma('user_version', { simple: true })).toBe(4);
     } finally {
       db.close();
     }
@@ -91,12 +91,13 @@ describe('SQLite agent store specifics', () => {
       ]);
       expect((await store.summary({}, 'origin'))[0]?.purchases.amountMsat).toBe(10_000n);
       expect(await store.listSessions()).toEqual([]);
+      expect(await store.listChannels()).toEqual([]);
     } finally {
       await store.close();
     }
     const db = new Database(path);
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(3);
+      expect(db.pragma('user_version', { simple: true })).toBe(4);
     } finally {
       db.close();
     }

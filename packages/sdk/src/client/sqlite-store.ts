@@ -1,8 +1,8 @@
 /**
  * The agent's default {@link ClientStore}: one SQLite file (`~/.tollway/agent.sqlite` unless told
  * otherwise) holding budget holds and spend, the kill switches and the pause, the ledger (payments, draws,
- * releases, refunds), cached credentials and payment sessions. A file of an older schema is
- * migrated when opened.
+ * releases, refunds), cached credentials, payment sessions and x402 channels (./sqlite-channels.ts).
+ * A file of an older schema is migrated when opened.
  *
  * Several processes of one agent may share the file: it is in WAL mode, writers wait for each other
  * (`busy_timeout`), and every check-and-hold runs in one `BEGIN IMMEDIATE` transaction, so no two
@@ -17,6 +17,7 @@ import { TollwayError } from '../errors.js';
 import { loadSqliteDriver, openSqliteFile } from '../internal/sqlite-driver.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { assertStorableAmount, toStoreError } from '../stores/common.js';
+import { CHANNELS_SCHEMA, sqliteChannels } from './sqlite-channels.js';
 import {
   assertLedgerEntry,
   assertQueryLimit,
@@ -160,7 +161,7 @@ CREATE TABLE paused (
 `;
 
 /** The schema of each version, in order: a file at version n runs those after n. */
-const MIGRATIONS: readonly string[] = [SCHEMA_1, SCHEMA_2, SCHEMA_3];
+const MIGRATIONS: readonly string[] = [SCHEMA_1, SCHEMA_2, SCHEMA_3, CHANNELS_SCHEMA];
 
 /** Committed spend of a budget after `@start` (exclusive), all origins or one. */
 const SPENT = `SELECT COALESCE(SUM(spent_msat), 0) FROM holds
@@ -865,6 +866,8 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
           })
           .immediate();
       }),
+
+    ...sqliteChannels(open, run),
 
     close: () =>
       run(() => {

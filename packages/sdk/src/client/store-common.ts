@@ -8,11 +8,13 @@ import { TollwayError } from '../errors.js';
 import { assertStorableAmount } from '../stores/common.js';
 import type {
   BudgetWindowStatus,
+  ChannelPatch,
   LedgerEntry,
   LedgerGrouping,
   LedgerQuery,
   LedgerSum,
   LedgerSummary,
+  StoredChannel,
   StoredCredential,
 } from './types.js';
 
@@ -217,4 +219,17 @@ export function addToSummary(row: LedgerSummary, entry: LedgerEntry): void {
 export function minMsat(a: bigint, b: bigint): bigint {
   if (a < b) return a;
   return b;
+}
+
+/**
+ * `channel` with `patch` applied (`record: null` removes its record).
+ *
+ * @internal
+ */
+export function patchChannel(channel: StoredChannel, patch: ChannelPatch): StoredChannel {
+  const { record, ...rest } = patch;
+  const next: StoredChannel = { ...channel, ...rest };
+  if (record === null) delete next.record;
+  else if (record !== undefined) next.record = { ...record };
+  return next;
 }

@@ -326,8 +326,56 @@ export interface ClientStore extends Ledger {
    * changed, so that of several processes closing one session, one records its refund.
    */
   updateSession(id: string, patch: SessionPatch, from?: StoredSession['state']): Promise<boolean>;
+  // x402 batch-settlement channels
+  /** Saves a channel (replacing one of the same id). */
+  saveChannel(channel: StoredChannel): Promise<void>;
+  getChannel(id: string): Promise<StoredChannel | undefined>;
+  /** Channels of `origin` (or all) in one of `states` (or any), oldest first. */
+  listChannels(query?: {
+    origin?: string;
+    states?: ReadonlyArray<StoredChannel['state']>;
+  }): Promise<StoredChannel[]>;
+  /**
+   * Changes a saved channel, atomically: only while its state is `from` when given. True when it
+   * changed, so that of several processes closing one channel, one asks for its refund.
+   */
+  updateChannel(id: string, patch: ChannelPatch, from?: StoredChannel['state']): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/**
+ * An x402 `batch-settlement` channel the paying fetch deposited into, as the store keeps it so that
+ * every process of the agent draws on it with vouchers and one asks for its refund. Its deposits,
+ * draws and refund are ledger entries whose `account` is its id.
+ */
+export interface StoredChannel {
+  /** The channel id (lower-case hex), from its config: payer, receiver, token, salt. */
+  id: string;
+  origin: string;
+  /** A route the channel pays: its refund is asked there. */
+  url: string;
+  /** The token, `<network>/erc20:<address>`. */
+  unit: string;
+  /**
+   * What the payer knows of the channel, as x402's client keeps it (decimal strings: what the
+   * server charged in total, the balance deposited, …); absent once it was refunded in full.
+   */
+  record?: Readonly<Record<string, string>>;
+  openedAt: number;
+  /**
+   * `open`: drawn with vouchers; `closing`: a refund was asked; `closed`: refunded (a new deposit
+   * opens it again).
+   */
+  state: 'open' | 'closing' | 'closed';
+  closedAt?: number;
+  /** What the last refund gave back, token base units. */
+  refund?: bigint;
+}
+
+/** What {@link ClientStore.updateChannel} may change; `record: null` removes the record. */
+export type ChannelPatch = Partial<Pick<StoredChannel, 'state' | 'closedAt' | 'refund'>> & {
+  record?: Readonly<Record<string, string>> | null;
+};
 
 /**
  * An MPP lightning session the paying fetch opened, as the store keeps it so that every process of

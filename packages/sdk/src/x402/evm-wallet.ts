@@ -3,12 +3,14 @@
  * (v2 `PAYMENT-SIGNATURE`, v1 `X-PAYMENT`) and Permit2 authorisations for v2 `upto` offers (see
  * ./upto-sign.ts; the most the server may settle counts as spent) with a local key, and pays only assets and networks it
  * was told to: there is no default list, so every token (a local test token too) is allowed
- * explicitly. Signing moves no money; the server's facilitator settles, paying the gas.
+ * explicitly. Signing moves no money; the server's facilitator settles, paying the gas. Given an
+ * RPC URL, it pays `batch-settlement` channels too (./batch-payer.ts).
  */
 import { type Hex, toHex } from 'viem';
 import { type PrivateKeyAccount, privateKeyToAccount } from 'viem/accounts';
 import type { X402Offer } from '../client/offers.js';
 import { TollwayError } from '../errors.js';
+import { type BatchPayer, createBatchPayer } from './batch-payer.js';
 import { X402_HEADERS } from './headers.js';
 import type { X402Network } from './types.js';
 import { signUpto } from './upto-sign.js';
@@ -24,6 +26,12 @@ export interface EvmWalletOptions {
   allowedAssets: ReadonlyArray<{ network: X402Network; address: string }>;
   /** The networks this wallet pays on. Default: the networks of `allowedAssets`. */
   allowedNetworks?: readonly X402Network[];
+  /**
+   * A JSON-RPC URL of the chain the wallet pays on. With it, the wallet pays `batch-settlement`
+   * offers too (./batch-payer.ts): it reads the channel contract to rebuild its record of a
+   * channel it has no record of, and to check what a server says its channel drew.
+   */
+  rpcUrl?: string;
 }
 
 /** A signed x402 payment: the header to retry the request with, and what it pays. */
@@ -45,6 +53,8 @@ export interface EvmWallet {
   readonly address: `0x${string}`;
   /** Why this wallet will not pay `offer`, or undefined when it will. */
   refusal(offer: X402Offer): string | undefined;
+  /** Pays `batch-settlement` offers; set when the wallet was given an `rpcUrl`. */
+  readonly batch?: BatchPayer;
   /**
    * Signs a payment of `offer`. Throws `capability_unsupported` for an offer {@link refusal}
    * refuses, `invalid_x402_payload` for one without the token's EIP-712 `name` and `version`.
@@ -64,6 +74,8 @@ const transferTypes = {
 } as const;
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+/** The schemes a wallet pays on x402 v2 besides `exact` (v1 knows only `exact`). */
+const V2_SCHEMES: readonly string[] = ['exact', 'upto'];
 const DEFAULT_TIMEOUT_SECONDS = 60;
 
 function toAccount(privateKey: string): PrivateKeyAccount {
@@ -89,7 +101,8 @@ function networkOf(offer: X402Offer): X402Network | undefined {
 }
 
 /**
- * Creates an EVM wallet that pays x402 `exact` offers with EIP-3009 authorizations. Throws
+ * Creates an EVM wallet that pays x402 `exact` offers with EIP-3009 authorizations, `upto` offers
+ * with Permit2, and — given `rpcUrl` — `batch-settlement` offers through its `batch`. Throws
  * `invalid_config` for a malformed key, address or network.
  *
  * @example
@@ -119,8 +132,15 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
     options.allowedNetworks ?? options.allowedAssets.map((asset) => asset.network),
   );
 
+  const batch =
+    options.rpcUrl === undefined ? undefined : createBatchPayer(account, options.rpcUrl);
+
   function refusal(offer: X402Offer): string | undefined {
-    if (offer.scheme !== 'exact' && (offer.scheme !== 'upto' || offer.x402Version !== 2)) {
+    if (offer.scheme === 'batch-settlement' && batch === undefined) {
+      return 'the batch-settlement scheme needs the wallet to have an rpcUrl';
+    }
+    const schemes = batch === undefined ? V2_SCHEMES : [...V2_SCHEMES, 'batch-settlement'];
+    if (offer.scheme !== 'exact' && (!schemes.includes(offer.scheme) || offer.x402Version !== 2)) {
       return `the ${offer.scheme} scheme is not supported`;
     }
     const network = networkOf(offer);
@@ -138,9 +158,16 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
   return {
     address: account.address,
     refusal,
+    ...(batch === undefined ? {} : { batch }),
     async sign(offer, now = Date.now()) {
       const refused = refusal(offer);
       if (refused !== undefined) throw new TollwayError('capability_unsupported', refused);
+      if (offer.scheme === 'batch-settlement') {
+        throw new TollwayError(
+          'capability_unsupported',
+          'batch-settlement is paid through `batch`',
+        );
+      }
       const network = networkOf(offer) as X402Network;
       const extra = offer.requirement.extra;
       const name =

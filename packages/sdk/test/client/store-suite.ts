@@ -8,6 +8,7 @@ import type {
   ClientStore,
   LedgerEntry,
   Reservation,
+  StoredChannel,
   StoredSession,
 } from '../../src/client/types.js';
 import { isTollwayError, type TollwayErrorCode } from '../../src/errors.js';
@@ -620,6 +621,67 @@ export function describeClientStoreSuite(
             ]);
             expect(wins.filter(Boolean)).toHaveLength(1);
             expect((await peer.getSession('s1'))?.state).toBe('closing');
+          } finally {
+            await peer.close();
+          }
+        }));
+    });
+
+    describe('x402 channels', () => {
+      const channel = (id: string, fields: Partial<StoredChannel> = {}): StoredChannel => ({
+        id,
+        origin: ORIGIN,
+        url: `${ORIGIN}/search`,
+        unit: 'eip155:31337/erc20:0x5fbdb2315678afecb367f032d93f642f64180aa3',
+        record: { chargedCumulativeAmount: '3000', balance: '5000' },
+        openedAt: BASE,
+        state: 'open',
+        ...fields,
+      });
+
+      it('saves, lists, and changes a channel only from the state given; a null record goes', () =>
+        withStore(async (store) => {
+          await store.saveChannel(channel('0xb', { openedAt: BASE + 1 }));
+          await store.saveChannel(channel('0xa'));
+          await store.saveChannel(
+            channel('0xc', { origin: 'https://other.example.org', openedAt: BASE + 2 }),
+          );
+          expect(await store.getChannel('0xa')).toEqual(channel('0xa'));
+          expect(await store.getChannel('0xnope')).toBeUndefined();
+          expect((await store.listChannels()).map((c) => c.id)).toEqual(['0xa', '0xb', '0xc']);
+          expect((await store.listChannels({ origin: ORIGIN })).map((c) => c.id)).toEqual([
+            '0xa',
+            '0xb',
+          ]);
+          expect(await store.updateChannel('0xa', { state: 'closing' }, 'open')).toBe(true);
+          expect(await store.updateChannel('0xa', { state: 'closing' }, 'open')).toBe(false);
+          expect((await store.listChannels({ states: ['open'] })).map((c) => c.id)).toEqual([
+            '0xb',
+            '0xc',
+          ]);
+          const closed = { state: 'closed' as const, closedAt: BASE + 5, refund: 2_000n };
+          expect(await store.updateChannel('0xa', { ...closed, record: null }, 'closing')).toBe(
+            true,
+          );
+          const { record: _gone, ...rest } = channel('0xa', closed);
+          expect(await store.getChannel('0xa')).toEqual(rest);
+          expect(await store.updateChannel('0xa', { record: { balance: '1' } })).toBe(true);
+          expect((await store.getChannel('0xa'))?.record).toEqual({ balance: '1' });
+          expect(await store.updateChannel('0xnope', closed)).toBe(false);
+        }));
+
+      it('lets one of two instances over the same state close a channel', () =>
+        withStore(async (store, { openPeer }) => {
+          if (openPeer === undefined) return;
+          const peer = await openPeer();
+          try {
+            await store.saveChannel(channel('0xa'));
+            const wins = await Promise.all([
+              store.updateChannel('0xa', { state: 'closing' }, 'open'),
+              peer.updateChannel('0xa', { state: 'closing' }, 'open'),
+            ]);
+            expect(wins.filter(Boolean)).toHaveLength(1);
+            expect((await peer.getChannel('0xa'))?.state).toBe('closing');
           } finally {
             await peer.close();
           }
