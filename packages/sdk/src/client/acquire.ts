@@ -9,6 +9,7 @@
  */
 import { TollwayError } from '../errors.js';
 import type { LightningBackend } from '../lightning/types.js';
+import { payBatch } from './batch-payment.js';
 import type { Tags } from './call-tags.js';
 import { type CallTrace, heldAttributes, paymentAttributes } from './call-trace.js';
 import {
@@ -48,6 +49,8 @@ export interface CredentialNeed {
   body: Uint8Array | undefined;
   /** The call's spans, when tracing is on. */
   trace: CallTrace | undefined;
+  /** Whether an x402 batch-settlement offer may be paid (not for a tool call over MCP). */
+  batch: boolean;
 }
 
 /** The request a saved credential would serve: path, method, and the services offered for it. */
@@ -115,12 +118,14 @@ async function payOffer(context: PayingContext, need: CredentialNeed): Promise<A
   const { preferences } = context;
   const { byNetwork, failure } = await walletsByNetwork(context);
   const ranked = rankOffers(parsed.offers, { preferences, networks: new Set(byNetwork.keys()) });
-  const evm = x402Candidate(context, parsed.offers);
+  const evm = await x402Candidate(context, parsed.offers, need.batch);
   const best = ranked.candidates[0];
   const lightningRank =
     best === undefined ? preferences.length : preferences.indexOf(best.protocol);
   if (evm !== undefined && preferences.indexOf('x402') < lightningRank) {
-    return paidIn(trace, () => payX402(context, { offer: evm, url, tags: need.tags(), trace }));
+    const params = { offer: evm, url, tags: need.tags(), trace };
+    if (evm.scheme === 'batch-settlement') return paidIn(trace, () => payBatch(context, params));
+    return paidIn(trace, () => payX402(context, params));
   }
   if (ranked.candidates.length === 0) throw failure ?? noPayableOffer(url, parsed, ranked);
   const candidates = preferSessions(ranked.candidates, context.sessions.expectedCalls);

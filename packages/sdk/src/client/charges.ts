@@ -31,7 +31,7 @@ export interface ChargedCall {
 }
 
 /** What the ledger records of a call's charge. */
-interface Charge {
+export interface Charge {
   /** The receipt's amount (`0` when released); for an unsettled draw, what was reserved. */
   amount: ReceiptAmount;
   /** The cost is not told yet: a metered answer that said only what it reserved. */
@@ -75,8 +75,12 @@ async function msatOf(
   return (purchase.amountMsat * amount.amount + purchase.amount - 1n) / purchase.amount;
 }
 
-/** Writes the draw (or release) of a call. */
-async function recordCharge(
+/**
+ * Writes the draw (or release) of a call.
+ *
+ * @internal
+ */
+export async function recordCharge(
   context: PayingContext,
   call: ChargedCall,
   charge: Charge,

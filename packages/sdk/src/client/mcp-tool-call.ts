@@ -41,7 +41,9 @@ export async function mcpOffers(
   const required = readMcpPaymentRequired(await toolResultOf(context, response, call));
   if (required === undefined) return undefined;
   const offers = offersOfPaymentRequired(required);
-  return x402Candidate(context, offers) === undefined ? undefined : { offers, rejected: [] };
+  return (await x402Candidate(context, offers, false)) === undefined
+    ? undefined
+    : { offers, rejected: [] };
 }
 
 /**

@@ -87,8 +87,10 @@ async function sendCurrent(context: PayingContext, call: Call): Promise<Response
       ? await send(call.request, call.body, current?.header)
       : await send(call.request, current.body, undefined);
   } catch (error) {
+    // A voucher that could not be sent is signed again by the next call on its channel.
+    current?.batch?.release();
     if (current !== undefined && !current.reusable && current.body === undefined) {
-      await keepSingleUse(context, url, current);
+      if (current.batch === undefined) await keepSingleUse(context, url, current);
     }
     throw error;
   }
@@ -104,8 +106,10 @@ async function nextCredential(
   call: Call,
   response: Response,
 ): Promise<Acquired | undefined> {
-  // One payment per call: whatever answers it is the answer.
+  // One payment per call: whatever answers it is the answer. A refused x402 voucher is signed
+  // again once (after a corrective 402, from the corrected record).
   if (call.payment !== undefined) return undefined;
+  if (call.current?.batch !== undefined && call.acquired >= 2) return undefined;
   const refused =
     response.status === 402 || (call.current !== undefined && response.status === 401);
   if (refused) return (await import('./refusal.js')).answerRefusal(context, call, response);
@@ -185,8 +189,9 @@ async function runCall(
       }
       const next = await nextCredential(context, call, response);
       if (next === undefined) {
+        // A voucher's draw is written with its answer (batch-payment.ts).
         let answer =
-          call.current === undefined
+          call.current === undefined || call.current.batch !== undefined
             ? response
             : await noteCharge(context, { url, credential: call.current, tags }, response);
         if (call.current?.protocol === 'mpp-session' && call.current.account !== undefined) {

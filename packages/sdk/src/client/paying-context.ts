@@ -8,6 +8,7 @@
 import { TollwayError } from '../errors.js';
 import type { Tracing } from '../internal/tracing.js';
 import type { LightningBackend, LightningNetwork } from '../lightning/types.js';
+import type { BatchSent } from './batch-payment.js';
 import type { TokenReach } from './credentials.js';
 import { createMemoryClientStore } from './memory-store.js';
 import type {
@@ -38,6 +39,8 @@ export interface Acquired {
   payment?: PaymentInfo;
   /** x402 over MCP: the body to send instead, carrying the payment in `params._meta`. */
   body?: Uint8Array;
+  /** An x402 batch-settlement voucher (and deposit): what reading its answer needs. */
+  batch?: BatchSent;
 }
 
 /** The options of one paying fetch with their defaults, and the state it keeps between calls. */
@@ -67,6 +70,10 @@ export interface PayingContext {
   readonly sessions: PayingFetchSessionOptions;
   /** When this process last used each session, unix ms (for the idle close). */
   readonly sessionsUsed: Map<string, number>;
+  /** When this process last drew on each x402 channel, unix ms (for the idle close). */
+  readonly channelsUsed: Map<string, number>;
+  /** Per x402 channel, the call of this paying fetch whose voucher awaits its answer. */
+  readonly channelLocks: Map<string, Promise<void>>;
   /** Whether the options turn tracing on. */
   readonly tracingOn: boolean;
   /** `@opentelemetry/api` and the tracer, once the first traced call asked for them. */
@@ -121,6 +128,8 @@ export function createPayingContext(options: PayingFetchOptions): PayingContext 
     resumed: undefined,
     sessions: options.sessions ?? {},
     sessionsUsed: new Map(),
+    channelsUsed: new Map(),
+    channelLocks: new Map(),
     tracingOn: options.tracing === true,
     tracing: undefined,
   };

@@ -270,10 +270,15 @@ async function close(
   try {
     if (options.keepSessions === true) return [];
     const { origin, usedHere } = options;
-    return await closeSessions(context, {
+    const which = {
       ...(origin === undefined ? {} : { origin }),
       ...(usedHere === undefined ? {} : { usedHere }),
-    });
+    };
+    const sessions = await closeSessions(context, which);
+    // Channels need a wallet that pays them: without one, nothing of theirs is loaded.
+    if (context.x402?.wallet.batch === undefined) return sessions;
+    const { closeChannels } = await import('./channels-close.js');
+    return [...sessions, ...(await closeChannels(context, which))];
   } finally {
     await closeWallets(context);
   }

@@ -30,6 +30,15 @@ export async function noteX402Outcome(
 ): Promise<void> {
   const { current, tool } = call;
   if (current?.protocol !== 'x402') return;
+  if (current.batch !== undefined) {
+    const { noteBatchAnswer } = await import('./batch-payment.js');
+    await noteBatchAnswer(
+      context,
+      { url: call.url, credential: current, tags: call.tags },
+      response,
+    );
+    return;
+  }
   if (current.payment !== undefined && current.body !== undefined && tool !== undefined) {
     await noteMcpSettlement(context, current.payment, response, tool);
     return;
@@ -56,6 +65,7 @@ function needOf(call: Call, scope: string, parsed: ParsedOffers): CredentialNeed
     request: call.request,
     body: call.body,
     trace: call.trace,
+    batch: call.tool === undefined,
   };
 }
 

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TollwayError } from '../errors.js';
 import { decodeInvoice } from '../lightning/bolt11.js';
 import { createDevNetwork } from '../lightning/dev/node.js';
-import type { LightningOffer, Offer } from './offers.js';
-import { chooseOffer, rankOffers } from './select.js';
+import type { LightningOffer, Offer, X402Offer } from './offers.js';
+import { chooseOffer, chooseX402Offer, rankOffers } from './select.js';
 
 const network = createDevNetwork({ path: ':memory:' });
 network.openWallet('shop');
@@ -102,5 +102,35 @@ describe('chooseOffer', () => {
       code: 'payments_disabled',
     });
     expect(tried).toEqual([20_000n]);
+  });
+});
+
+describe('chooseX402Offer', () => {
+  const of = (scheme: string, amount: bigint, payTo = '0x1'): X402Offer => ({
+    ...(x402 as X402Offer),
+    scheme,
+    amount,
+    payTo,
+  });
+  const exact = of('exact', 10n);
+  const upto = of('upto', 12n);
+  const batch = of('batch-settlement', 10n);
+  const dearBatch = of('batch-settlement', 11n, '0x2');
+  const none = { hasChannel: () => false };
+
+  it('pays a channel when the agent expects more than one call, the cheaper first', () => {
+    expect(chooseX402Offer([exact, dearBatch, batch], { ...none, expectedCalls: 50 })).toBe(batch);
+    expect(chooseX402Offer([exact, batch], { ...none, expectedCalls: 1 })).toBe(exact);
+  });
+
+  it('pays per call otherwise, unless the agent has a channel with that receiver', () => {
+    expect(chooseX402Offer([upto, batch, exact], none)).toBe(exact);
+    const open = { hasChannel: (offer: X402Offer) => offer === dearBatch };
+    expect(chooseX402Offer([exact, batch, dearBatch], open)).toBe(dearBatch);
+  });
+
+  it('pays a channel when nothing else is offered, and nothing when nothing is', () => {
+    expect(chooseX402Offer([dearBatch, batch], none)).toBe(batch);
+    expect(chooseX402Offer([], none)).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@
  */
 import { isTollwayError, type TollwayErrorCode } from '../errors.js';
 import type { LightningNetwork } from '../lightning/types.js';
-import type { LightningOffer, Offer, RejectedOffer } from './offers.js';
+import type { LightningOffer, Offer, RejectedOffer, X402Offer } from './offers.js';
 import type { ClientProtocol } from './types.js';
 
 /** Options of {@link rankOffers}. */
@@ -80,6 +80,47 @@ export function rankOffers(offers: readonly Offer[], options: RankOffersOptions)
   return { candidates, rejected };
 }
 
+/** True for a budget refusal that depends on the offer: a cheaper or other offer may pass. */
+export function isPerOfferRefusal(error: unknown): boolean {
+  return isTollwayError(error) && PER_OFFER_REFUSALS.has(error.code);
+}
+
+/** Options of {@link chooseX402Offer}. */
+export interface ChooseX402Options {
+  /** How many calls the agent expects to make to the origin (`sessions.expectedCalls`). */
+  expectedCalls?: number | undefined;
+  /** True when the agent has an open channel with the receiver of this `batch-settlement` offer. */
+  hasChannel(offer: X402Offer): boolean;
+}
+
+/**
+ * Which of the x402 offers of one 402 (all payable) to pay, the cheaper first within a kind. A
+ * `batch-settlement` offer costs a deposit up front, given back on close less what the calls drew,
+ * and then a voucher per call with no chain round trip: it is chosen when the agent expects more
+ * than one call, when it already has a channel with that receiver, or when nothing else is
+ * offered. Otherwise a payment per call (`exact`, `upto`).
+ *
+ * @example
+ * ```ts
+ * const offer = chooseX402Offer(payable, { expectedCalls: 100, hasChannel: () => false });
+ * ```
+ */
+export function chooseX402Offer(
+  offers: readonly X402Offer[],
+  options: ChooseX402Options,
+): X402Offer | undefined {
+  const cheapest = (of: readonly X402Offer[]): X402Offer | undefined =>
+    of.reduce<X402Offer | undefined>(
+      (best, offer) => (best === undefined || offer.amount < best.amount ? offer : best),
+      undefined,
+    );
+  const batch = offers.filter((offer) => offer.scheme === 'batch-settlement');
+  const perCall = offers.filter((offer) => offer.scheme !== 'batch-settlement');
+  const many = (options.expectedCalls ?? 1) > 1;
+  const worth = batch.filter((offer) => many || options.hasChannel(offer));
+  return cheapest(worth) ?? cheapest(perCall) ?? cheapest(batch);
+}
+
 /**
  * Asks `reserve` for each candidate in order and returns the first it grants. A refusal that depends
  * on the offer (`over_price`, `budget_exceeded`, `fee_too_high`, `payee_denied`) moves on to the
@@ -100,7 +141,7 @@ export async function chooseOffer<T>(
     try {
       return { offer, reservation: await reserve(offer) };
     } catch (error) {
-      if (!isTollwayError(error) || !PER_OFFER_REFUSALS.has(error.code)) throw error;
+      if (!isPerOfferRefusal(error)) throw error;
       firstRefusal ??= error;
     }
   }

@@ -59,6 +59,7 @@ async function topUp(context: PayingContext, call: SessionStreamCall): Promise<v
     body,
     // A top-up in the middle of an answer: the call's spans have ended.
     trace: undefined,
+    batch: false,
   });
 }
 

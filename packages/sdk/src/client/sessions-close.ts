@@ -22,6 +22,8 @@ export interface ClosedSession {
   refundMsat: bigint;
   /** As the server said: `succeeded`, `failed`, `skipped` (nothing was left); `unknown` otherwise. */
   refundStatus: string;
+  /** An x402 batch-settlement channel's refund, in its token's base units. */
+  refund?: { amount: bigint; unit: string };
 }
 
 /** Which sessions {@link closeSessions} closes. */
@@ -77,10 +79,12 @@ function refundEntry(
 }
 
 /**
- * Gives the refund of a session back to the budget, from its latest deposit back: its windows
- * count what the session cost, not what it held.
+ * Gives the refund of a session (or x402 channel: `account`) back to the budget, from its latest
+ * deposit back: its windows count what it cost, not what it held.
+ *
+ * @internal
  */
-async function giveBackToBudget(
+export async function giveBackToBudget(
   context: PayingContext,
   account: string,
   refundMsat: bigint,

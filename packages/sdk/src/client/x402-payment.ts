@@ -15,6 +15,7 @@ import { type CallTrace, heldAttributes } from './call-trace.js';
 import type { Offer, X402Offer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingFetchX402Options, PaymentInfo } from './paying-fetch.js';
+import { chooseX402Offer } from './select.js';
 import { reserveSpend } from './spend.js';
 import type { SpendRequest } from './types.js';
 
@@ -27,32 +28,56 @@ export interface X402Settlement {
 }
 
 /**
- * The cheapest x402 offer the EVM wallet pays, when x402 is preferred and configured.
+ * The x402 offer to pay, of those the EVM wallet pays, when x402 is preferred and configured: see
+ * {@link chooseX402Offer}. `batch`: whether a `batch-settlement` offer may be paid (not over MCP).
  *
  * @internal
  */
-export function x402Candidate(
+export async function x402Candidate(
   context: PayingContext,
   offers: readonly Offer[],
-): X402Offer | undefined {
+  batch = true,
+): Promise<X402Offer | undefined> {
   if (context.x402 === undefined || !context.preferences.includes('x402')) return undefined;
   const { wallet } = context.x402;
-  let cheapest: X402Offer | undefined;
-  for (const offer of offers) {
-    if (offer.protocol !== 'x402' || wallet.refusal(offer) !== undefined) continue;
-    if (cheapest === undefined || offer.amount < cheapest.amount) cheapest = offer;
+  const payable = offers.filter(
+    (offer): offer is X402Offer =>
+      offer.protocol === 'x402' &&
+      wallet.refusal(offer) === undefined &&
+      (batch || offer.scheme !== 'batch-settlement'),
+  );
+  const open = new Set<X402Offer>();
+  for (const offer of payable) {
+    if (offer.scheme !== 'batch-settlement' || wallet.batch === undefined) continue;
+    const channel = await context.store.getChannel(wallet.batch.channelId(offer.requirement));
+    if (channel?.state === 'open' && channel.record !== undefined) open.add(offer);
   }
-  return cheapest;
+  return chooseX402Offer(payable, {
+    expectedCalls: context.sessions.expectedCalls,
+    hasChannel: (offer) => open.has(offer),
+  });
 }
 
-/** A spend request in msat for an amount of tokens, converted at `original.rate`. */
-type X402Spend = SpendRequest & { original: { amount: bigint; unit: string; rate: string } };
+/**
+ * A spend request in msat for an amount of tokens, converted at `original.rate`.
+ *
+ * @internal
+ */
+export type X402Spend = SpendRequest & {
+  original: { amount: bigint; unit: string; rate: string };
+};
 
-/** The spend request of an x402 offer: its token amount as USD, converted to msat (rounded up). */
-async function x402Spend(
+/**
+ * The spend request of an x402 offer: its token amount (or `amount` of its token: a deposit) as
+ * USD, converted to msat (rounded up).
+ *
+ * @internal
+ */
+export async function x402Spend(
   x402: PayingFetchX402Options,
   offer: X402Offer,
   target: { url: URL; tags: Tags },
+  amount = offer.amount,
 ): Promise<X402Spend> {
   const { url, tags } = target;
   let rate: UsdPerBtc;
@@ -62,7 +87,7 @@ async function x402Spend(
     throw new TollwayError('price_unavailable', 'the rate source did not answer', { cause });
   }
   const scale = 10n ** BigInt(x402.decimals ?? 6);
-  const microUsd = (offer.amount * 1_000_000n + scale - 1n) / scale;
+  const microUsd = (amount * 1_000_000n + scale - 1n) / scale;
   const rateText = `usd_per_btc=${rate.numerator}${rate.denominator === 1n ? '' : `/${rate.denominator}`}`;
   return {
     origin: url.origin,
@@ -71,13 +96,18 @@ async function x402Spend(
     payee: offer.payTo,
     amountMsat: usdToMsat(microUsd, rate, 'ceil'),
     maxFeeMsat: 0n,
-    original: {
-      amount: offer.amount,
-      unit: `${offer.network}/erc20:${offer.asset.toLowerCase()}`,
-      rate: rateText,
-    },
+    original: { amount, unit: x402Unit(offer), rate: rateText },
     tags,
   };
+}
+
+/**
+ * The unit of an x402 offer's token in the ledger: `<network>/erc20:<address>`.
+ *
+ * @internal
+ */
+export function x402Unit(offer: X402Offer): string {
+  return `${offer.network}/erc20:${offer.asset.toLowerCase()}`;
 }
 
 /**

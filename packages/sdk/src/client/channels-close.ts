@@ -1,0 +1,159 @@
+/**
+ * Closing the x402 `batch-settlement` channels the paying fetch deposited into: the cooperative
+ * refund of what each has left (asked at the route that opened it; x402's client signs a voucher
+ * for what the server charged, which claims nothing more), a `refund` entry on the channel's
+ * account in the ledger, and the refund given back to the budget. Of several processes closing
+ * one channel, the one that moves it from `open` to `closing` in the store asks for the refund.
+ *
+ * @internal
+ */
+import type { BatchPayer } from '../x402/batch-payer.js';
+import { channelStorage } from './channel-storage.js';
+import type { PayingContext } from './paying-context.js';
+import {
+  type ClosedSession,
+  type CloseSessionsOptions,
+  giveBackToBudget,
+} from './sessions-close.js';
+import type { StoredChannel } from './types.js';
+
+/** What the channel has left by its record: what was deposited less what the server charged. */
+function leftOf(channel: StoredChannel): bigint {
+  const { record } = channel;
+  if (record === undefined) return 0n;
+  const left = BigInt(record.balance ?? '0') - BigInt(record.chargedCumulativeAmount ?? '0');
+  return left > 0n ? left : 0n;
+}
+
+/**
+ * What a refund of `amount` tokens is worth in msat: at the rate the channel's deposits were
+ * counted at (rounded down: the budget never gets back more than the deposits cost).
+ */
+async function refundMsat(context: PayingContext, id: string, amount: bigint): Promise<bigint> {
+  const deposits = await context.store.list({ account: id, kind: 'purchase', status: 'succeeded' });
+  let tokens = 0n;
+  let msat = 0n;
+  for (const deposit of deposits) {
+    tokens += deposit.amount;
+    msat += deposit.amountMsat;
+  }
+  return tokens === 0n ? 0n : (msat * amount) / tokens;
+}
+
+/** Notes how the channel's close went, in the store and to the listeners. */
+async function closed(
+  context: PayingContext,
+  channel: StoredChannel,
+  refund: { amount: bigint; msat: bigint; status: string },
+): Promise<ClosedSession> {
+  await context.store.updateChannel(
+    channel.id,
+    { state: 'closed', closedAt: context.now(), refund: refund.amount },
+    'closing',
+  );
+  context.channelsUsed.delete(channel.id);
+  const done: ClosedSession = {
+    id: channel.id,
+    origin: channel.origin,
+    refundMsat: refund.msat,
+    refundStatus: refund.status,
+    refund: { amount: refund.amount, unit: channel.unit },
+  };
+  context.emit({ type: 'session-closed', session: done });
+  return done;
+}
+
+/**
+ * Asks for the refund of one channel this process moved to `closing`; undefined when it was not
+ * made (the channel is open again, for a later close).
+ */
+async function closeOne(
+  context: PayingContext,
+  payer: BatchPayer,
+  channel: StoredChannel,
+): Promise<ClosedSession | undefined> {
+  const left = leftOf(channel);
+  if (left === 0n) return closed(context, channel, { amount: 0n, msat: 0n, status: 'skipped' });
+  const storage = channelStorage(context, channel);
+  let refunded: Awaited<ReturnType<BatchPayer['refund']>>;
+  try {
+    refunded = await payer.refund(channel.url, storage);
+  } catch (error) {
+    await context.store.updateChannel(channel.id, { state: 'open' }, 'closing');
+    context.emit({ type: 'session-close-failed', error });
+    return undefined;
+  }
+  const amount = refunded.amount ?? left;
+  const msat = await refundMsat(context, channel.id, amount);
+  await context.store.recordPayment({
+    id: globalThis.crypto.randomUUID(),
+    kind: 'refund',
+    time: context.now(),
+    tags: { ...context.budget?.tags, ...context.tags },
+    url: channel.url,
+    origin: channel.origin,
+    protocol: 'x402',
+    amount,
+    unit: channel.unit,
+    amountMsat: msat,
+    feeMsat: 0n,
+    reference: channel.id,
+    account: channel.id,
+    ...(refunded.transaction === '' ? {} : { proof: refunded.transaction }),
+    status: 'succeeded',
+  });
+  await giveBackToBudget(context, channel.id, msat);
+  return closed(context, channel, { amount, msat, status: 'succeeded' });
+}
+
+/**
+ * Closes the open channels (of `origin`; used here, or idle here for `idleForMs`) and collects
+ * their refunds. Returns what each closed channel gave back. Nothing without a wallet that pays
+ * batch-settlement.
+ *
+ * @internal
+ */
+export async function closeChannels(
+  context: PayingContext,
+  options: CloseSessionsOptions = {},
+): Promise<ClosedSession[]> {
+  const payer = context.x402?.wallet.batch;
+  if (payer === undefined) return [];
+  const open = await context.store.listChannels({
+    ...(options.origin === undefined ? {} : { origin: options.origin }),
+    states: ['open'],
+  });
+  const idleForMs = options.idleForMs ?? (options.usedHere === true ? 0 : undefined);
+  const due =
+    idleForMs === undefined
+      ? open
+      : open.filter((channel) => {
+          const used = context.channelsUsed.get(channel.id);
+          return used !== undefined && context.now() - used >= idleForMs;
+        });
+  const done: ClosedSession[] = [];
+  for (const channel of due) {
+    if (!(await context.store.updateChannel(channel.id, { state: 'closing' }, 'open'))) continue;
+    const made = await closeOne(context, payer, { ...channel, state: 'closing' });
+    if (made !== undefined) done.push(made);
+  }
+  return done;
+}
+
+/**
+ * Notes that this process drew on channel `id` now; with `sessions.idleCloseMs`, closes it once it
+ * has gone that long without another call (a timer that does not keep the process alive).
+ *
+ * @internal
+ */
+export function noteChannelUse(context: PayingContext, id: string): void {
+  context.channelsUsed.set(id, context.now());
+  const idleForMs = context.sessions.idleCloseMs;
+  if (idleForMs === undefined) return;
+  const timer = setTimeout(() => {
+    closeChannels(context, { idleForMs }).catch((error: unknown) => {
+      context.emit({ type: 'session-close-failed', error });
+    });
+  }, idleForMs);
+  timer.unref?.();
+}

@@ -1,0 +1,263 @@
+/**
+ * Tollway's paying fetch pays x402 `batch-settlement` on a real chain (anvil with TestUSDC and the
+ * batch-settlement contracts) to Tollway's batch-settlement server (the node adapter on loopback,
+ * its state on SQLite): one deposit, a voucher per call with no chain round trip, and on close the
+ * cooperative refund of the rest. The agent's ledger is checked against the chain's balances and
+ * events; a second paying fetch on the same SQLite file draws on the same channel; the budget
+ * sizes the deposit and refuses one it cannot hold.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
+import { generatePrivateKey } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBudget } from '../../src/client/budget.js';
+import { createPayingFetch, type PayingFetch } from '../../src/client/paying-fetch.js';
+import { createSqliteClientStore } from '../../src/client/sqlite-store.js';
+import type { Budget, ClientStore } from '../../src/client/types.js';
+import { fixedRate } from '../../src/money.js';
+import type { X402OfferKind } from '../../src/server/x402-offer.js';
+import { createSqliteStore } from '../../src/stores/sqlite.js';
+import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
+import { createEvmWallet } from '../../src/x402/evm-wallet.js';
+import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
+import { readLocalChainArtifacts } from '../../src/x402/local-chain.js';
+import { serveBatchSearch } from '../support/batch-search.js';
+import { startTestChain } from '../support/chain.js';
+
+const chain = await startTestChain();
+afterAll(async () => {
+  await chain?.close();
+});
+
+const PRICE = 1_000n; // $0.001 in USDC base units; at $100 000 a bitcoin, 1 sat
+const batchAbi = readLocalChainArtifacts().contracts.BatchSettlement.abi;
+
+describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlement', () => {
+  const c = chain!;
+  const directory = mkdtempSync(join(tmpdir(), 'tollway-client-batch-'));
+  const agentDb = join(directory, 'agent.sqlite');
+  const closers: Array<() => Promise<void>> = [];
+  const servers: Array<{ url: string; offer: X402OfferKind }> = [];
+  let handlerRuns = 0;
+
+  beforeAll(async () => {
+    const store = createSqliteStore({ path: join(directory, 'tollway.db') });
+    await store.init();
+    const facilitator = await createSelfHostedFacilitator({
+      rpcUrl: c.rpcUrl,
+      privateKey: c.accounts.facilitator.privateKey,
+    });
+    // Two receivers (their own authorizer keys): the payer has one channel with each.
+    for (let i = 0; i < 2; i++) {
+      const served = await serveBatchSearch({
+        chain: c,
+        store,
+        facilitator,
+        authorizerKey: generatePrivateKey(),
+        onServe: () => {
+          handlerRuns += 1;
+        },
+      });
+      servers.push(served);
+      closers.push(served.close);
+    }
+  });
+  afterAll(async () => {
+    for (const close of closers) await close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  /**
+   * A paying fetch of the chain's payer, on `store`, preferring x402, expecting `calls` calls;
+   * under a budget without limits unless one is given.
+   */
+  function agent(
+    store: ClientStore,
+    calls: number,
+    budget: Budget = createBudget({ store, path: 'unlimited' }),
+  ): PayingFetch & { store: ClientStore } {
+    const fetch402 = createPayingFetch({
+      wallets: [],
+      store,
+      budget,
+      preferences: ['x402'],
+      sessions: { expectedCalls: calls },
+      x402: {
+        wallet: createEvmWallet({
+          privateKey: c.accounts.payer.privateKey,
+          allowedAssets: [{ network: c.network, address: c.token }],
+          rpcUrl: c.rpcUrl,
+        }),
+        rates: fixedRate('100000'),
+      },
+    });
+    return Object.assign(fetch402, { store });
+  }
+
+  function events(receipt: TransactionReceipt, eventName: string): Array<Record<string, unknown>> {
+    return parseEventLogs({ abi: batchAbi, eventName, logs: receipt.logs }).map(
+      (log) => log.args as Record<string, unknown>,
+    );
+  }
+
+  async function onChain(id: string): Promise<{ balance: bigint; totalClaimed: bigint }> {
+    const [balance, totalClaimed] = (await c.client.readContract({
+      address: X402_CONTRACTS.batchSettlement,
+      abi: batchAbi,
+      functionName: 'channels',
+      args: [id as Hex],
+    })) as readonly [bigint, bigint];
+    return { balance, totalClaimed };
+  }
+
+  /** The ledger of one channel, in token base units, by kind. */
+  async function ledgerOf(store: ClientStore, id: string) {
+    const entries = await store.list({ account: id });
+    const of = (kind: string) =>
+      entries.filter((entry) => entry.kind === kind && entry.status === 'succeeded');
+    const sum = (kind: string) => of(kind).reduce((total, entry) => total + entry.amount, 0n);
+    return {
+      deposits: of('purchase').map((entry) => entry.amount),
+      draws: of('draw').map((entry) => entry.amount),
+      refunds: of('refund').map((entry) => entry.amount),
+      net: sum('purchase') - sum('refund'),
+      pending: entries.filter((entry) => entry.status !== 'succeeded').length,
+    };
+  }
+
+  it('one deposit, a voucher per call, close refunds the rest: the ledger says what the chain says', async () => {
+    const { url } = servers[0]!;
+    const store = createSqliteClientStore({ path: agentDb });
+    const budget = createBudget({ store, limits: { day: '100 sat' } });
+    const fetch402 = agent(store, 10, budget);
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+    const payToBefore = await c.balanceOf(c.accounts.payTo.address);
+
+    const first = await fetch402(url);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ hits: 3 });
+    // A deposit of the ten calls the agent expects moved into the channel contract.
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 10n * PRICE);
+    const [channel] = await store.listChannels();
+    expect(channel).toMatchObject({ origin: new URL(url).origin, url, state: 'open' });
+    const id = channel!.id;
+    expect(await onChain(id)).toEqual({ balance: 10n * PRICE, totalClaimed: 0n });
+    // Vouchers: no transaction, no new deposit.
+    const blocks = await c.client.getBlockNumber();
+    for (let call = 0; call < 4; call++) expect((await fetch402(url)).status).toBe(200);
+    expect(await c.client.getBlockNumber()).toBe(blocks);
+    expect(handlerRuns).toBe(5);
+    expect(await ledgerOf(store, id)).toMatchObject({
+      deposits: [10n * PRICE],
+      draws: [PRICE, PRICE, PRICE, PRICE, PRICE],
+      refunds: [],
+      pending: 0,
+    });
+
+    const closed = await fetch402.close();
+    expect(closed).toEqual([
+      {
+        id,
+        origin: new URL(url).origin,
+        refundMsat: 5_000n,
+        refundStatus: 'succeeded',
+        refund: { amount: 5n * PRICE, unit: `${c.network}/erc20:${c.token.toLowerCase()}` },
+      },
+    ]);
+    // The chain: the payer paid the five calls, the receiver got them, the rest went back.
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 5n * PRICE);
+    expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + 5n * PRICE);
+    expect(await onChain(id)).toEqual({ balance: 5n * PRICE, totalClaimed: 5n * PRICE });
+    const [refund] = (await store.list({ account: id, kind: 'refund' })).map((entry) => entry);
+    const receipt = await c.client.getTransactionReceipt({ hash: refund!.proof as Hex });
+    expect(events(receipt, 'Claimed')).toMatchObject([{ claimAmount: 5n * PRICE }]);
+    expect(events(receipt, 'Refunded')).toMatchObject([{ amount: 5n * PRICE }]);
+    // The ledger: deposit less refund is what the calls drew and the chain claimed.
+    const ledger = await ledgerOf(store, id);
+    expect(ledger).toMatchObject({ refunds: [5n * PRICE], net: 5n * PRICE, pending: 0 });
+    expect(ledger.draws.reduce((sum, draw) => sum + draw, 0n)).toBe(ledger.net);
+    const [summary] = await store.summary({ account: id }, 'account');
+    expect(summary).toMatchObject({
+      purchases: { amountMsat: 10_000n },
+      draws: { count: 5, amountMsat: 5_000n },
+      refunds: { amountMsat: 5_000n },
+    });
+    // The budget counts what the channel cost, not what it held.
+    const day = (await budget.status()).find((window) => window.window === 'day');
+    expect(day?.spentMsat).toBe(5_000n);
+    expect((await store.getChannel(id))?.state).toBe('closed');
+    await store.close();
+  });
+
+  it('a second paying fetch on the same SQLite file draws on the same channel; its refund corrects a record left behind', async () => {
+    const { url } = servers[0]!;
+    const first = agent(createSqliteClientStore({ path: agentDb }), 10);
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+    // The channel closed above opens again with a new deposit.
+    expect((await first(url)).status).toBe(200);
+    expect((await first(url)).status).toBe(200);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 10n * PRICE);
+    await first.store.close();
+
+    // Another process of the agent, on the same file.
+    const second = agent(createSqliteClientStore({ path: agentDb }), 10);
+    const [channel] = await second.store.listChannels({ states: ['open'] });
+    const id = channel!.id;
+    const blocks = await c.client.getBlockNumber();
+    // Calls at once: their vouchers are signed one after the other, each covering the last.
+    const answers = await Promise.all([second(url), second(url), second(url)]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+    expect(await c.client.getBlockNumber()).toBe(blocks);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 10n * PRICE);
+    const ledger = await ledgerOf(second.store, id);
+    expect(ledger.deposits).toEqual([10n * PRICE, 10n * PRICE]);
+    expect(ledger.draws).toHaveLength(5 + 5);
+
+    // A process that crashed after its last voucher was taken, before it wrote the record: the
+    // record says one call less than the server charged. The refund is corrected, and made.
+    const record = (await second.store.getChannel(id))?.record ?? {};
+    const charged = BigInt(record.chargedCumulativeAmount ?? '0');
+    await second.store.updateChannel(id, {
+      record: { ...record, chargedCumulativeAmount: String(charged - PRICE) },
+    });
+    const [closed] = await second.close();
+    // Ten calls drawn in all of twenty deposited; five were refunded before.
+    expect(closed).toMatchObject({ id, refund: { amount: 5n * PRICE } });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 5n * PRICE);
+    expect(await onChain(id)).toEqual({ balance: 10n * PRICE, totalClaimed: 10n * PRICE });
+    const after = await ledgerOf(second.store, id);
+    expect(after).toMatchObject({ refunds: [5n * PRICE, 5n * PRICE], net: 10n * PRICE });
+    expect(after.draws.reduce((sum, draw) => sum + draw, 0n)).toBe(after.net);
+    await second.store.close();
+  });
+
+  it('sizes the deposit within the budget, and refuses one the budget cannot hold', async () => {
+    const { url } = servers[1]!;
+    const store = createSqliteClientStore({ path: agentDb });
+    // Three sats a day: ten calls' deposit does not fit, one call's does, three times.
+    const budget = createBudget({ store, path: 'frugal', limits: { day: '3 sat' } });
+    const fetch402 = agent(store, 10, budget);
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+    const runs = handlerRuns;
+    for (let call = 0; call < 3; call++) expect((await fetch402(url)).status).toBe(200);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 3n * PRICE);
+    await expect(fetch402(url)).rejects.toMatchObject({ code: 'budget_exceeded' });
+    expect(handlerRuns).toBe(runs + 3);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 3n * PRICE);
+    const id = (await store.listChannels({ origin: new URL(url).origin, states: ['open'] })).find(
+      (channel) => channel.url === url,
+    )?.id;
+    expect(await ledgerOf(store, id ?? '')).toMatchObject({
+      deposits: [PRICE, PRICE, PRICE],
+      draws: [PRICE, PRICE, PRICE],
+      pending: 0,
+    });
+    // Nothing left to refund: closed without asking.
+    expect(await fetch402.close({ origin: new URL(url).origin })).toMatchObject([
+      { id, refundStatus: 'skipped', refund: { amount: 0n } },
+    ]);
+    await store.close();
+  });
+});
