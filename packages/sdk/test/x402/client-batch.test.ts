@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createBudget } from '../../src/client/budget.js';
 import { createPayingFetch, type PayingFetch } from '../../src/client/paying-fetch.js';
 import { createSqliteClientStore } from '../../src/client/sqlite-store.js';
@@ -77,13 +77,14 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     store: ClientStore,
     calls: number,
     budget: Budget = createBudget({ store, path: 'unlimited' }),
+    idleCloseMs?: number,
   ): PayingFetch & { store: ClientStore } {
     const fetch402 = createPayingFetch({
       wallets: [],
       store,
       budget,
       preferences: ['x402'],
-      sessions: { expectedCalls: calls },
+      sessions: { expectedCalls: calls, ...(idleCloseMs === undefined ? {} : { idleCloseMs }) },
       x402: {
         wallet: createEvmWallet({
           privateKey: c.accounts.payer.privateKey,
@@ -258,6 +259,36 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     expect(await fetch402.close({ origin: new URL(url).origin })).toMatchObject([
       { id, refundStatus: 'skipped', refund: { amount: 0n } },
     ]);
+    await store.close();
+  });
+
+  it('closes a channel left idle, and refunds exactly what it did not draw', async () => {
+    const { url } = servers[1]!;
+    const store = createSqliteClientStore({ path: agentDb });
+    const closed: unknown[] = [];
+    const fetch402 = createPayingFetch({
+      wallets: [],
+      store,
+      preferences: ['x402'],
+      sessions: { expectedCalls: 4, idleCloseMs: 200 },
+      onEvent: (event) => {
+        if (event.type === 'session-closed') closed.push(event.session);
+      },
+      x402: {
+        wallet: createEvmWallet({
+          privateKey: c.accounts.payer.privateKey,
+          allowedAssets: [{ network: c.network, address: c.token }],
+          rpcUrl: c.rpcUrl,
+        }),
+        rates: fixedRate('100000'),
+      },
+    });
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+    expect((await fetch402(url)).status).toBe(200);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 4n * PRICE);
+    await vi.waitFor(() => expect(closed).toHaveLength(1), { timeout: 5_000, interval: 50 });
+    expect(closed[0]).toMatchObject({ refundStatus: 'succeeded', refund: { amount: 3n * PRICE } });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - PRICE);
     await store.close();
   });
 });
