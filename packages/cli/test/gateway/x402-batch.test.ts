@@ -1,7 +1,11 @@
 // The gateway's `x402.batch` on a real chain (anvil with TestUSDC and the batch-settlement
 // contracts): a priced service also offers batch-settlement, the official `@x402/fetch` client pays
 // it with a deposit and then vouchers, the gateway redeems what the channel drew on its own, and
-// the client's refund gets the rest of its deposit back.
+// the client's refund gets the rest of its deposit back. Tollway's paying fetch pays it the same
+// way, and its close() gets the rest back.
+import { fixedRate } from '@tollway/sdk';
+import { createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
+import { createEvmWallet } from '@tollway/sdk/x402';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
@@ -67,5 +71,41 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
     expect(upstreamCalls).toBe(3);
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 3n * PRICE);
     expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + 3n * PRICE);
+  });
+
+  it("is paid by Tollway's paying fetch: one deposit, vouchers, and close() refunds the rest", async () => {
+    const store = createMemoryClientStore();
+    const fetch402 = createPayingFetch({
+      wallets: [],
+      store,
+      preferences: ['x402'],
+      sessions: { expectedCalls: 6 },
+      x402: {
+        wallet: createEvmWallet({
+          privateKey: c.accounts.payer.privateKey,
+          allowedAssets: [{ network: c.network, address: c.token }],
+          rpcUrl: c.rpcUrl,
+        }),
+        rates: fixedRate('100000'),
+      },
+    });
+    const payTo = await c.balanceOf(c.accounts.payTo.address);
+    const payer = await c.balanceOf(c.accounts.payer.address);
+    const calls = upstreamCalls;
+    const url = `${gateway.url}/search`;
+    for (let call = 0; call < 4; call += 1) expect((await fetch402(url)).status).toBe(200);
+    expect(upstreamCalls).toBe(calls + 4);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 6n * PRICE);
+    const [closed] = await fetch402.close();
+    expect(closed).toMatchObject({ refundStatus: 'succeeded', refund: { amount: 2n * PRICE } });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 4n * PRICE);
+    // What the gateway had not redeemed yet, the refund claimed.
+    expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payTo + 4n * PRICE);
+    const [summary] = await store.summary({ account: closed?.id ?? '' }, 'account');
+    expect(summary).toMatchObject({
+      purchases: { amountMsat: 6_000n },
+      draws: { count: 4, amountMsat: 4_000n },
+      refunds: { amountMsat: 2_000n },
+    });
   });
 });
