@@ -57,19 +57,22 @@ export type PayingFetchEvent =
 
 /**
  * How the paying fetch uses MPP lightning sessions (a deposit many requests draw from, the rest
- * refunded on close), offered on routes that sell a balance.
+ * refunded on close), offered on routes that sell a balance, and x402 `batch-settlement` channels
+ * (the same, on EVM; paid when the EVM wallet has an `rpcUrl`).
  */
 export interface PayingFetchSessionOptions {
   /**
    * How many requests the agent expects to make to one origin. When a 402 offers a session and
    * these requests would cost less than its deposit (at the session's price per request), the
    * session is paid before any other balance, whatever the preferences: what is not used comes
-   * back on close. Otherwise the preferences decide (`'mpp-session'` among them).
+   * back on close. Otherwise the preferences decide (`'mpp-session'` among them). Above one, an
+   * x402 `batch-settlement` offer is paid before `exact` and `upto`, with a deposit of this many
+   * calls (one call's when the budget cannot hold more).
    */
   expectedCalls?: number;
   /**
-   * Closes, and collects the refund of, a session this process has not used for this long, ms.
-   * Checked after each call; `close()` closes the rest.
+   * Closes, and collects the refund of, a session (or x402 channel) this process has not used for
+   * this long, ms. Checked after each call; `close()` closes the rest.
    */
   idleCloseMs?: number;
 }
@@ -176,9 +179,9 @@ export interface PayingRequestInit extends RequestInit {
 
 /** A fetch that pays; see {@link createPayingFetch}. */
 export interface PayingFetchCloseOptions {
-  /** Closes only the sessions with this origin. */
+  /** Closes only the sessions (and x402 channels) with this origin. */
   origin?: string;
-  /** Leaves every session open (another process, or a later run, may use it). Default false. */
+  /** Leaves every session and channel open (another process, or a later run, may use it). Default false. */
   keepSessions?: boolean;
   /**
    * Closes only the sessions this paying fetch used, not those other processes on the store
@@ -194,9 +197,9 @@ export interface PayingFetch {
   /** Resolves pending payments by payment hash; runs by itself before the first request. */
   resume(): Promise<ResumeSummary>;
   /**
-   * Call it on shutdown: closes the open MPP sessions in the store (of `origin` when given) and
-   * collects their refunds, unless `keepSessions` leaves them open for later processes; then
-   * closes the wallets the paying fetch connected from connection strings.
+   * Call it on shutdown: closes the open MPP sessions and x402 channels in the store (of `origin`
+   * when given) and collects their refunds, unless `keepSessions` leaves them open for later
+   * processes; then closes the wallets the paying fetch connected from connection strings.
    */
   close(options?: PayingFetchCloseOptions): Promise<ClosedSession[]>;
 }
