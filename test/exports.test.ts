@@ -135,6 +135,7 @@ const PINNED: Record<string, string[]> = {
   ],
   '@tollway/sdk/client': [
     'chooseOffer',
+    'chooseX402Offer',
     'createBudget',
     'createMemoryClientStore',
     'createPayingFetch',

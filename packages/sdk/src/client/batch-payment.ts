@@ -25,7 +25,7 @@ import type { X402Offer } from './offers.js';
 import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingFetchX402Options, PaymentInfo } from './paying-fetch.js';
 import { readReceipt } from './receipts.js';
-import { isPerOfferRefusal } from './select.js';
+import { chooseOffer } from './select.js';
 import { reserveSpend } from './spend.js';
 import type { Reservation } from './types.js';
 import { type X402Spend, x402Spend, x402Unit } from './x402-payment.js';
@@ -91,17 +91,11 @@ async function holdDeposit(
       : ask.price * BigInt(Math.max(1, Math.ceil(expectedCalls)));
   if (wanted < ask.minimum) wanted = ask.minimum;
   const sizes = wanted > ask.minimum ? [wanted, ask.minimum] : [ask.minimum];
-  let refusal: unknown;
-  for (const amount of sizes) {
-    const request = { ...(await x402Spend(x402, offer, target, amount)), buys: 'balance' as const };
-    try {
-      return { amount, reservation: await reserveSpend(context, request), request };
-    } catch (error) {
-      if (!isPerOfferRefusal(error)) throw error;
-      refusal ??= error;
-    }
-  }
-  throw refusal;
+  const { offer: amount, reservation } = await chooseOffer(sizes, async (size) => {
+    const request = { ...(await x402Spend(x402, offer, target, size)), buys: 'balance' as const };
+    return { reservation: await reserveSpend(context, request), request };
+  });
+  return { amount, ...reservation };
 }
 
 /** Records the deposit a signed payment makes (pending until the server answers) and commits it. */

@@ -80,11 +80,6 @@ export function rankOffers(offers: readonly Offer[], options: RankOffersOptions)
   return { candidates, rejected };
 }
 
-/** True for a budget refusal that depends on the offer: a cheaper or other offer may pass. */
-export function isPerOfferRefusal(error: unknown): boolean {
-  return isTollwayError(error) && PER_OFFER_REFUSALS.has(error.code);
-}
-
 /** Options of {@link chooseX402Offer}. */
 export interface ChooseX402Options {
   /** How many calls the agent expects to make to the origin (`sessions.expectedCalls`). */
@@ -122,7 +117,8 @@ export function chooseX402Offer(
 }
 
 /**
- * Asks `reserve` for each candidate in order and returns the first it grants. A refusal that depends
+ * Asks `reserve` for each candidate in order (offers, or any other choices: the sizes of a
+ * deposit) and returns the first it grants. A refusal that depends
  * on the offer (`over_price`, `budget_exceeded`, `fee_too_high`, `payee_denied`) moves on to the
  * next candidate; when every candidate is refused, the first refusal is thrown. Any other error is
  * thrown at once.
@@ -132,16 +128,16 @@ export function chooseX402Offer(
  * const { offer, reservation } = await chooseOffer(candidates, (o) => budget.reserve(spendRequest(o)));
  * ```
  */
-export async function chooseOffer<T>(
-  candidates: readonly LightningOffer[],
-  reserve: (offer: LightningOffer) => Promise<T>,
-): Promise<{ offer: LightningOffer; reservation: T }> {
+export async function chooseOffer<T, O = LightningOffer>(
+  candidates: readonly O[],
+  reserve: (offer: O) => Promise<T>,
+): Promise<{ offer: O; reservation: T }> {
   let firstRefusal: unknown;
   for (const offer of candidates) {
     try {
       return { offer, reservation: await reserve(offer) };
     } catch (error) {
-      if (!isPerOfferRefusal(error)) throw error;
+      if (!isTollwayError(error) || !PER_OFFER_REFUSALS.has(error.code)) throw error;
       firstRefusal ??= error;
     }
   }
