@@ -50,7 +50,10 @@ export async function x402Candidate(
   for (const offer of payable) {
     if (offer.scheme !== 'batch-settlement' || wallet.batch === undefined) continue;
     const channel = await context.store.getChannel(wallet.batch.channelId(offer.requirement));
-    if (channel?.state === 'open' && channel.record !== undefined) open.add(offer);
+    const record = channel?.state === 'open' ? channel.record : undefined;
+    // Open with something left: a record x402's client rebuilt from the chain may hold nothing.
+    const left = BigInt(record?.balance ?? '0') - BigInt(record?.chargedCumulativeAmount ?? '0');
+    if (left > 0n) open.add(offer);
   }
   return chooseX402Offer(payable, {
     expectedCalls: context.sessions.expectedCalls,
