@@ -90,6 +90,17 @@ function toAccount(privateKey: string): PrivateKeyAccount {
   }
 }
 
+/** Why a `batch-settlement` offer cannot make a channel: it names no receiver authorizer. */
+function batchRefusal(offer: X402Offer): string | undefined {
+  const extra = offer.requirement.extra;
+  const authorizer =
+    typeof extra === 'object' && extra !== null ? Reflect.get(extra, 'receiverAuthorizer') : '';
+  if (typeof authorizer !== 'string' || !ADDRESS.test(authorizer) || /^0x0{40}$/.test(authorizer)) {
+    return 'the batch-settlement offer names no receiver authorizer address';
+  }
+  return undefined;
+}
+
 /** The CAIP-2 network of an offer (v1 offers name theirs), or undefined when unknown. */
 function networkOf(offer: X402Offer): X402Network | undefined {
   if (offer.x402Version === 2) return offer.network as X402Network;
@@ -152,6 +163,7 @@ export function createEvmWallet(options: EvmWalletOptions): EvmWallet {
       return `${offer.asset} on ${network} is not an allowed asset`;
     }
     if (!ADDRESS.test(offer.payTo)) return `payTo ${offer.payTo.slice(0, 60)} is not an address`;
+    if (offer.scheme === 'batch-settlement') return batchRefusal(offer);
     return undefined;
   }
 

@@ -13,6 +13,7 @@ import { type Hex, parseEventLogs, type TransactionReceipt } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createBudget } from '../../src/client/budget.js';
+import { parseOffers, type X402Offer } from '../../src/client/offers.js';
 import { createPayingFetch, type PayingFetch } from '../../src/client/paying-fetch.js';
 import { createSqliteClientStore } from '../../src/client/sqlite-store.js';
 import type { Budget, ClientStore } from '../../src/client/types.js';
@@ -290,5 +291,28 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     expect(closed[0]).toMatchObject({ refundStatus: 'succeeded', refund: { amount: 3n * PRICE } });
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - PRICE);
     await store.close();
+  });
+
+  it('the wallet pays batch-settlement only with an rpcUrl, and only to a named receiver authorizer', async () => {
+    const answer = await fetch(servers[0]!.url);
+    const { offers } = parseOffers({ headers: answer.headers, body: await answer.text() });
+    const batch = offers.find(
+      (offer): offer is X402Offer =>
+        offer.protocol === 'x402' && offer.scheme === 'batch-settlement',
+    )!;
+    const wallet = (rpcUrl?: string) =>
+      createEvmWallet({
+        privateKey: generatePrivateKey(),
+        allowedAssets: [{ network: c.network, address: c.token }],
+        ...(rpcUrl === undefined ? {} : { rpcUrl }),
+      });
+    expect(wallet().refusal(batch)).toContain('rpcUrl');
+    expect(wallet(c.rpcUrl).refusal(batch)).toBeUndefined();
+    const { receiverAuthorizer: _named, ...extra } = batch.requirement.extra as Record<
+      string,
+      never
+    >;
+    const unnamed = { ...batch, requirement: { ...batch.requirement, extra } };
+    expect(wallet(c.rpcUrl).refusal(unnamed)).toContain('receiver authorizer');
   });
 });
