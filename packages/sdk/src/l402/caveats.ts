@@ -174,6 +174,7 @@ function parseOnce<T>(parse: (value: string) => T): (caveat: ParsedCaveat) => T 
 }
 
 const servicesOf = parseOnce(parseServices);
+const untilOf = parseOnce(parseCount);
 const capabilitiesOf = parseOnce((value) => parseList(value, LIST_ITEM));
 
 function parsePaths(value: string): string[] | undefined {
@@ -192,6 +193,9 @@ function parseMethods(value: string): string[] | undefined {
 function isSubset(next: readonly string[], previous: readonly string[]): boolean {
   return next.every((entry) => previous.includes(entry));
 }
+
+/** The answer of a satisfied check: one shared object, as nothing reads more than `ok` from it. */
+const SATISFIED: Result<true> = ok(true);
 
 function malformed(caveat: ParsedCaveat): Result<true> {
   return fail('invalid_caveat', `caveat ${caveat.condition} has a malformed value`);
@@ -220,7 +224,7 @@ export const servicesSatisfier: CaveatSatisfier = {
     if (!grants.some((grant) => grant.name === request.service)) {
       return fail('wrong_service', `the token does not grant service ${request.service}`);
     }
-    return ok(true);
+    return SATISFIED;
   },
   narrows(previous, next) {
     const before = parseServices(previous.value);
@@ -238,11 +242,11 @@ export const capabilitiesSatisfier: CaveatSatisfier = {
   satisfies(caveat, request) {
     const capabilities = capabilitiesOf(caveat);
     if (capabilities === undefined) return malformed(caveat);
-    if (!isServiceCondition(caveat.condition, request.service, '_capabilities')) return ok(true);
+    if (!isServiceCondition(caveat.condition, request.service, '_capabilities')) return SATISFIED;
     if (request.capability !== undefined && !capabilities.includes(request.capability)) {
       return fail('caveat_not_satisfied', `capability ${request.capability} is not granted`);
     }
-    return ok(true);
+    return SATISFIED;
   },
   narrows(previous, next) {
     const before = parseList(previous.value, LIST_ITEM);
@@ -255,11 +259,11 @@ export const capabilitiesSatisfier: CaveatSatisfier = {
 export const validUntilSatisfier: CaveatSatisfier = {
   handles: (condition) => hasServiceSuffix(condition, '_valid_until'),
   satisfies(caveat, request) {
-    const until = parseCount(caveat.value);
+    const until = untilOf(caveat);
     if (until === undefined) return malformed(caveat);
-    if (!isServiceCondition(caveat.condition, request.service, '_valid_until')) return ok(true);
+    if (!isServiceCondition(caveat.condition, request.service, '_valid_until')) return SATISFIED;
     if (!(request.now < until)) return fail('token_expired', `the token expired at ${until}`);
-    return ok(true);
+    return SATISFIED;
   },
   narrows(previous, next) {
     const before = parseCount(previous.value);
@@ -281,7 +285,7 @@ export const pathsSatisfier: CaveatSatisfier = {
     if (!prefixes.some((prefix) => isBelowPrefix(path, prefix))) {
       return fail('caveat_not_satisfied', `path ${path} is not granted`);
     }
-    return ok(true);
+    return SATISFIED;
   },
   narrows(previous, next) {
     const before = parsePaths(previous.value);
@@ -300,7 +304,7 @@ export const methodsSatisfier: CaveatSatisfier = {
     if (request.method === undefined || !methods.includes(request.method.toUpperCase())) {
       return fail('caveat_not_satisfied', `method ${request.method ?? '(none)'} is not granted`);
     }
-    return ok(true);
+    return SATISFIED;
   },
   narrows(previous, next) {
     const before = parseMethods(previous.value);
@@ -312,7 +316,7 @@ export const methodsSatisfier: CaveatSatisfier = {
 /** `tollway_uses=<n>`: a use limit for the engine to count; later limits smaller or equal. */
 export const usesSatisfier: CaveatSatisfier = {
   handles: (condition) => condition === tollwayConditions.uses,
-  satisfies: (caveat) => (parseCount(caveat.value) === undefined ? malformed(caveat) : ok(true)),
+  satisfies: (caveat) => (parseCount(caveat.value) === undefined ? malformed(caveat) : SATISFIED),
   narrows(previous, next) {
     const before = parseCount(previous.value);
     const after = parseCount(next.value);
@@ -323,7 +327,7 @@ export const usesSatisfier: CaveatSatisfier = {
 /** `tollway_balance_msat=<msat>`: an allowance for the engine to debit; later ones smaller or equal. */
 export const balanceSatisfier: CaveatSatisfier = {
   handles: (condition) => condition === tollwayConditions.balanceMsat,
-  satisfies: (caveat) => (parseMsat(caveat.value) === undefined ? malformed(caveat) : ok(true)),
+  satisfies: (caveat) => (parseMsat(caveat.value) === undefined ? malformed(caveat) : SATISFIED),
   narrows(previous, next) {
     const before = parseMsat(previous.value);
     const after = parseMsat(next.value);
@@ -338,7 +342,7 @@ export const balanceSatisfier: CaveatSatisfier = {
 export const priceSatisfier: CaveatSatisfier = {
   handles: (condition) =>
     condition === tollwayConditions.priceMsat || condition === tollwayConditions.priceMicroUsd,
-  satisfies: (caveat) => (parseMsat(caveat.value) === undefined ? malformed(caveat) : ok(true)),
+  satisfies: (caveat) => (parseMsat(caveat.value) === undefined ? malformed(caveat) : SATISFIED),
   narrows(previous, next) {
     const before = parseMsat(previous.value);
     const after = parseMsat(next.value);
@@ -349,7 +353,7 @@ export const priceSatisfier: CaveatSatisfier = {
 /** `tollway_bought_with=<protocol>`: informational; later ones must repeat it. */
 export const boughtWithSatisfier: CaveatSatisfier = {
   handles: (condition) => condition === tollwayConditions.boughtWith,
-  satisfies: (caveat) => (NAME.test(caveat.value) ? ok(true) : malformed(caveat)),
+  satisfies: (caveat) => (NAME.test(caveat.value) ? SATISFIED : malformed(caveat)),
   narrows: (previous, next) => previous.value === next.value,
 };
 
@@ -459,7 +463,7 @@ export function verifyCaveats(
     else if (isServiceCondition(condition, request.service, '_capabilities'))
       scope.capabilities = capabilitiesOf(caveat) ?? [];
     else if (isServiceCondition(condition, request.service, '_valid_until'))
-      scope.validUntil = parseCount(value) ?? 0;
+      scope.validUntil = untilOf(caveat) ?? 0;
     else if (condition === tollwayConditions.uses) scope.uses = parseCount(value) ?? 0;
     else if (condition === tollwayConditions.balanceMsat)
       scope.balanceMsat = parseMsat(value) ?? 0n;
