@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isTollwayError } from '../errors.js';
 import {
   addFirstPartyCaveat,
@@ -230,6 +230,27 @@ describe('createMacaroon / addFirstPartyCaveat / verifyMacaroonSignature', () =>
     expect(stepwise).toEqual(m);
     const swapped = createMacaroon({ rootKey, identifier: text('i'), caveats: ['b=2', 'a=1'] });
     expect(hex(swapped.signature)).not.toBe(hex(m.signature));
+  });
+
+  it('signs and verifies the same without WebAssembly (node --jitless), on node:crypto', async () => {
+    vi.stubGlobal('WebAssembly', undefined);
+    vi.resetModules();
+    try {
+      const plain = await import('./macaroon.js');
+      const m = plain.createMacaroon({
+        rootKey,
+        identifier: text('we used our secret key'),
+        caveats: ['account = 3735928559'],
+      });
+      expect(hex(m.signature)).toBe(
+        '1efe4763f290dbce0c1d08477367e11f4eee456a64933cf662d79772dbb82128',
+      );
+      expect(plain.verifyMacaroonSignature(m, rootKey)).toBe(true);
+      expect(plain.verifyMacaroonSignature(m, text('another key'))).toBe(false);
+    } finally {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    }
   });
 
   it('rejects non-UTF-8 caveats when listing them', () => {

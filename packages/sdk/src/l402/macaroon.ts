@@ -19,7 +19,7 @@ import {
   utf8ToBytes,
 } from '../internal/bytes.js';
 import { hmacSha256, timingSafeEqual } from '../internal/crypto.js';
-import { hmacSha256Chain, prepareHmacKey } from '../internal/hmac-chain.js';
+import { hmacSha256Chain, type PreparedHmacKey, prepareHmacKey } from '../internal/hmac-chain.js';
 import type { Caveat, Macaroon } from './types.js';
 
 /** The largest encoded macaroon {@link decodeMacaroon} accepts, in bytes (64 KiB). */
@@ -37,8 +37,15 @@ const FIELD_SIGNATURE = 6;
 const SIGNATURE_LENGTH = 32;
 const KEY_GENERATOR = utf8ToBytes('macaroons-key-generator');
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const PREPARED_KEY_GENERATOR = prepareHmacKey(KEY_GENERATOR);
 const HEX_MACAROON = /^02(?:[0-9a-fA-F]{2})*$/;
+
+let preparedKeyGenerator: PreparedHmacKey | undefined | null = null;
+
+/** The key generator prepared for the fast chain, on first use; undefined without WebAssembly. */
+function keyGenerator(): PreparedHmacKey | undefined {
+  if (preparedKeyGenerator === null) preparedKeyGenerator = prepareHmacKey(KEY_GENERATOR);
+  return preparedKeyGenerator;
+}
 
 function invalid(message: string, cause?: unknown): TollwayError {
   return new TollwayError('invalid_macaroon', message, cause === undefined ? {} : { cause });
@@ -269,11 +276,12 @@ export function computeMacaroonSignature(
   identifier: Uint8Array,
   caveats: readonly Caveat[],
 ): Uint8Array {
-  if (caveats.every((caveat) => caveat.verificationId === undefined)) {
-    // The common case, on the fast chain (see internal/hmac-chain.ts).
+  const fast = keyGenerator();
+  if (fast !== undefined && caveats.every((caveat) => caveat.verificationId === undefined)) {
+    // The common case, on the fast chain (see internal/hmac-chain.ts) where WebAssembly runs.
     const messages = [rootKey, identifier];
     for (const caveat of caveats) messages.push(caveat.identifier);
-    return hmacSha256Chain(PREPARED_KEY_GENERATOR, messages);
+    return hmacSha256Chain(fast, messages);
   }
   let signature = hmacSha256(hmacSha256(KEY_GENERATOR, rootKey), identifier);
   for (const caveat of caveats) signature = chainCaveat(signature, caveat);
