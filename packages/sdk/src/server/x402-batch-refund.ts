@@ -69,8 +69,13 @@ const REASON = {
 
 /** Held while a refund of the channel runs: one refund of a channel at a time. */
 const REFUND_LEASE_MS = 5 * 60_000;
-/** Attempts at holding what is left while requests draw at the same time. */
-const HOLD_ATTEMPTS = 3;
+/**
+ * Attempts at holding what is left while requests draw at the same time: an attempt fails only
+ * when another request held part of the channel between reading what is left and holding it, so
+ * this bounds how many draws may slip in meanwhile (three were too few for four concurrent
+ * vouchers on a loaded machine: the refund was sometimes refused).
+ */
+const HOLD_ATTEMPTS = 16;
 
 /** A refund not made, with x402's `reason` in `PAYMENT-RESPONSE` (the official client reads it). */
 function notMade(
