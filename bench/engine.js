@@ -15,6 +15,9 @@
 // before it), which a burst of load on this shared machine moves least. Challenges are counted over
 // one longer round after a warm-up round, both ways.
 //
+// `BENCH_CPU_PROF=<dir> node bench/engine.js` writes a V8 CPU profile (`--cpu-prof`) of each app's
+// process into <dir> (summarise one with a tool that reads `.cpuprofile` files, or Chrome DevTools).
+//
 // `TRACING=1 node bench/engine.js` turns the paywall's tracing on (bench/otel.js: the OpenTelemetry
 // SDK, spans batched and dropped): the ratios then include what tracing costs.
 //
@@ -95,6 +98,8 @@ async function serveApp(adapter, paywall, route) {
 
 /** Child process: one adapter's app, plus a paid credential for its `/paid` route. */
 async function child(adapter, dir) {
+  // A profile is written only when the process exits on its own: the parent's SIGTERM ends it so.
+  if (process.execArgv.includes('--cpu-prof')) process.once('SIGTERM', () => process.exit(0));
   const network = createDevNetwork({ path: join(dir, 'dev-lightning.sqlite') });
   network.openWallet('shop', { balanceMsat: 0n });
   network.openWallet('agent', { balanceMsat: 10n ** 15n });
@@ -161,7 +166,16 @@ async function round(worker, url, status, headers, seconds) {
 }
 
 async function measure(adapter, dir) {
-  const worker = fork(new URL(import.meta.url), ['child', adapter, dir], { stdio: 'inherit' });
+  const profile = process.env.BENCH_CPU_PROF;
+  const execArgv =
+    profile === undefined
+      ? process.execArgv
+      : [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const worker = fork(new URL(import.meta.url), ['child', adapter, dir], {
+    execArgv,
+    stdio: 'inherit',
+  });
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
   try {
     const { url, credential } = await nextMessage(worker);
     // Both routes get the same request, credential included: only the paywall differs.
@@ -198,6 +212,7 @@ async function measure(adapter, dir) {
     };
   } finally {
     worker.kill();
+    await exited;
   }
 }
 
