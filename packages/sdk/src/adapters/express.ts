@@ -64,7 +64,7 @@ export function requirePayment(
     toPaywallRequest(req, route, options, {
       reportsOutcome: true,
       url: req.originalUrl,
-      clientIp: req.ip ?? '',
+      clientIp: () => req.ip ?? '',
       jsonBody: route.readsBody
         ? () => (req.body === undefined ? readJsonBody(req, bodyLimit) : Promise.resolve(req.body))
         : undefined,

@@ -98,7 +98,7 @@ export function requirePayment(
       {
         reportsOutcome: true,
         url: request.url,
-        clientIp: request.ip,
+        clientIp: () => request.ip,
         jsonBody: route.readsBody ? () => Promise.resolve(request.body) : undefined,
       },
     );

@@ -13,11 +13,11 @@ import type {
   PaymentContext,
   PaywallCharge,
   PaywallDecision,
-  PaywallRequest,
   PaywallResponse,
 } from '../server/types.js';
 import {
   type AdapterOptions,
+  AdapterRequest,
   assertAdapterOptions,
   assertBodySize,
   DEFAULT_BODY_LIMIT,
@@ -80,28 +80,33 @@ function addHeaders(c: Context, headers: ReadonlyArray<[string, string]>): void 
   }
 }
 
-function toPaywallRequest(c: Context, options: HonoPaywallOptions): PaywallRequest {
-  let body: Promise<unknown> | undefined;
-  // Every field is set, absent ones to undefined: one object shape for every request keeps the
-  // engine's property accesses monomorphic.
-  return {
-    method: c.req.method,
-    url: requestTarget(c.req.url),
-    headers: c.req.raw.headers,
-    authorization: undefined,
-    clientIp: resolveClientIp(
-      options.getConnInfo(c).remote.address,
-      options.trustProxy ? c.req.header('x-forwarded-for') : undefined,
-      options.trustProxy,
-    ),
-    jsonBody: () => {
+/**
+ * The request as the engine sees it, its client address read on first use (see
+ * {@link AdapterRequest}); a body reader only for a route that prices by body.
+ */
+function toPaywallRequest(c: Context, route: Route, options: HonoPaywallOptions): AdapterRequest {
+  let jsonBody: (() => Promise<unknown>) | undefined;
+  if (route.readsBody) {
+    let body: Promise<unknown> | undefined;
+    jsonBody = () => {
       body ??= readJson(c, options.bodyLimit ?? DEFAULT_BODY_LIMIT);
       return body;
-    },
-    offers: undefined,
-    payment: undefined,
-    reportsOutcome: true,
-  };
+    };
+  }
+  return new AdapterRequest(
+    c.req.method,
+    requestTarget(c.req.url),
+    c.req.raw.headers,
+    undefined,
+    jsonBody,
+    true,
+    () =>
+      resolveClientIp(
+        options.getConnInfo(c).remote.address,
+        options.trustProxy ? c.req.header('x-forwarded-for') : undefined,
+        options.trustProxy,
+      ),
+  );
 }
 
 /**
@@ -144,7 +149,7 @@ export function requirePayment(
   options: HonoPaywallOptions,
 ): MiddlewareHandler<PaywallEnv> {
   assertAdapterOptions(options);
-  const translate = (c: Context<PaywallEnv>) => toPaywallRequest(c, options);
+  const translate = (c: Context<PaywallEnv>) => toPaywallRequest(c, route, options);
   // Not an async function: a decision the engine had at once goes on without a promise hop.
   return (c, next) => {
     const decision = decide(paywall, route, translate, c, options.onError);

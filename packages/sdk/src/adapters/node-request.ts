@@ -5,9 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Route } from '../server/route.js';
-import type { HeaderReader, PaywallRequest } from '../server/types.js';
+import type { HeaderReader } from '../server/types.js';
 import {
   type AdapterOptions,
+  AdapterRequest,
   assertBodySize,
   DEFAULT_BODY_LIMIT,
   parseJsonBody,
@@ -116,22 +117,24 @@ class NodeHeaderReader implements HeaderReader {
  */
 export interface NodeRequestParts {
   url?: string;
-  clientIp?: string;
+  /** Reads the client address as the framework reports it, on first use; undefined: the socket's. */
+  clientIp?: (() => string) | undefined;
   /** The adapter's body reader; undefined: Node's, for routes that price by body. */
   jsonBody?: (() => Promise<unknown>) | undefined;
   reportsOutcome?: boolean;
 }
 
 /**
- * A Node request as the engine sees it, with parts supplied by the adapter. The body reader is
- * only made for routes that price by body (or for every route when `route` is undefined).
+ * A Node request as the engine sees it, with parts supplied by the adapter, its client address
+ * read on first use (see {@link AdapterRequest}). The body reader is only made for routes that
+ * price by body (or for every route when `route` is undefined).
  */
 export function toPaywallRequest(
   req: IncomingMessage,
   route: Route | undefined,
   options: AdapterOptions,
   parts: NodeRequestParts = {},
-): PaywallRequest {
+): AdapterRequest {
   const raw = req.rawHeaders;
   const headers = new NodeHeaderReader(raw);
   // Every Authorization line, kept apart: the engine must see them all to refuse conflicting
@@ -151,24 +154,21 @@ export function toPaywallRequest(
       return body;
     };
   }
-  // Every field is set, absent ones to undefined: one object shape for every request keeps the
-  // engine's property accesses monomorphic.
-  const request: PaywallRequest = {
-    method: req.method ?? 'GET',
-    url: parts.url ?? req.url ?? '/',
-    headers,
-    authorization,
-    clientIp:
-      parts.clientIp ??
+  const clientIp =
+    parts.clientIp ??
+    (() =>
       resolveClientIp(
         req.socket.remoteAddress,
         options.trustProxy ? headers.get('x-forwarded-for') : null,
         options.trustProxy,
-      ),
+      ));
+  return new AdapterRequest(
+    req.method ?? 'GET',
+    parts.url ?? req.url ?? '/',
+    headers,
+    authorization,
     jsonBody,
-    offers: undefined,
-    payment: undefined,
-    reportsOutcome: parts.reportsOutcome ?? false,
-  };
-  return request;
+    parts.reportsOutcome ?? false,
+    clientIp,
+  );
 }

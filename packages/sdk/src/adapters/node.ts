@@ -48,7 +48,19 @@ export function createPaywallRequest(
   options: PaywallRequestOptions = {},
 ): PaywallRequest {
   const parts = options.reportsOutcome === true ? { reportsOutcome: true } : {};
-  return toPaywallRequest(req, undefined, options, parts);
+  const request = toPaywallRequest(req, undefined, options, parts);
+  // A plain object with the address read: callers may copy it (`{ ...request, offers }`).
+  return {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    authorization: request.authorization,
+    clientIp: request.clientIp,
+    jsonBody: request.jsonBody,
+    offers: undefined,
+    payment: undefined,
+    reportsOutcome: request.reportsOutcome,
+  };
 }
 
 /**

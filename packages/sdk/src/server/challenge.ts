@@ -41,6 +41,10 @@ export async function challenge(
   extras: ChallengeExtras = {},
 ): Promise<PaywallDecision> {
   const { route } = exchange;
+  const limiter = extras.preview === true ? undefined : context.limiters.challenges;
+  // The client's network is read while the request is surely open: adapters read its address on
+  // first use, and a request priced by its body is only priced once the body has arrived.
+  const network = limiter === undefined ? undefined : exchange.network();
   const quote = await exchange.quote();
   if (!isQuote(quote)) return respond(context, exchange, quote);
   if (quote.msat === 0n) return passFree(context, exchange, 'free_route');
@@ -49,8 +53,7 @@ export async function challenge(
   if (route.shadow && refusal.code === 'payment_required' && extras.preview !== true) {
     return passShadow(context, exchange, quote.msat);
   }
-  const allowed =
-    extras.preview === true ? undefined : context.limiters.challenges?.take(exchange.network());
+  const allowed = network === undefined ? undefined : limiter?.take(network);
   if (allowed !== undefined && !allowed.ok) {
     // A refused credential's answer carries a fresh invoice too, so it counts; the 429 still
     // says why the credential was refused.
