@@ -17,8 +17,8 @@ export interface CredentialCache {
 
 const MAX_CACHED_CREDENTIALS = 10_000;
 
-/** Characters of a credential's text that key the cache. */
-const CACHE_SLOT_CHARS = 48;
+/** Characters from the end of a credential's text that key the cache. */
+const CACHE_KEY_CHARS = 48;
 
 /**
  * Creates an empty cache (bounded, least recently used first out).
@@ -30,28 +30,35 @@ const CACHE_SLOT_CHARS = 48;
  * ```
  */
 export function createCredentialCache(): CredentialCache {
-  const entries: Lru<string, { text: string; presented: PresentedCredential }> =
+  const entries: Lru<number, { text: string; presented: PresentedCredential }> =
     createLru(MAX_CACHED_CREDENTIALS);
   return {
     get(text) {
-      const entry = entries.get(cacheSlot(text));
+      const entry = entries.get(cacheKey(text));
       return entry !== undefined && entry.text === text ? entry.presented : undefined;
     },
     set(text, presented) {
-      entries.set(cacheSlot(text), { text, presented });
+      entries.set(cacheKey(text), { text, presented });
     },
   };
 }
 
 /**
- * The cache key of a credential text: its last {@link CACHE_SLOT_CHARS} characters. A map hashes a
- * fresh string on every look-up, and a whole L402 header (600+ characters, new with each request)
- * costs a third of a microsecond to hash. The tail holds the preimage and the end of the signed
- * token, so different credentials do not share it by chance, and an entry is only used when its
- * whole text matches.
+ * The cache key of a credential text: a number hashed from its length and its last
+ * {@link CACHE_KEY_CHARS} characters. A map keyed by strings hashes a fresh string on every
+ * look-up (a whole L402 header is 600+ characters, new with each request), and a key cut from the
+ * text is a new string each time too: its allocation and hash were a sixth of the paid request's
+ * time in the engine. A number is hashed for free. The tail holds the preimage and the end of the
+ * signed token, so different credentials do not share a key by chance; an entry is only used when
+ * its whole text matches, and two texts with one key only take each other's place.
  */
-function cacheSlot(text: string): string {
-  return text.length > CACHE_SLOT_CHARS ? text.slice(-CACHE_SLOT_CHARS) : text;
+function cacheKey(text: string): number {
+  let hash = text.length;
+  for (let i = Math.max(0, text.length - CACHE_KEY_CHARS); i < text.length; i++) {
+    hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+  }
+  // Within V8's small integers, which a map keys without allocating.
+  return hash & 0x3fffffff;
 }
 
 /**
