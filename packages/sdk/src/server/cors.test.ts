@@ -38,12 +38,13 @@ describe('createCors', () => {
     const cors = createCors({ origin: 'https://a.example' });
     const preflight = cors.preflight(
       request('OPTIONS', { origin: 'https://a.example', 'access-control-request-method': 'POST' }),
+      'OPTIONS',
     );
     expect(preflight?.status).toBe(204);
     expect(preflight?.headers).toContainEqual(['Access-Control-Allow-Origin', 'https://a.example']);
-    expect(cors.preflight(request('OPTIONS'))).toBeUndefined();
+    expect(cors.preflight(request('OPTIONS'), 'OPTIONS')).toBeUndefined();
     expect(
-      cors.preflight(request('GET', { 'access-control-request-method': 'GET' })),
+      cors.preflight(request('GET', { 'access-control-request-method': 'GET' }), 'GET'),
     ).toBeUndefined();
   });
 
@@ -51,7 +52,7 @@ describe('createCors', () => {
     const cors = createCors(false);
     expect(cors.headers(request('GET'))).toEqual([]);
     expect(
-      cors.preflight(request('OPTIONS', { 'access-control-request-method': 'GET' })),
+      cors.preflight(request('OPTIONS', { 'access-control-request-method': 'GET' }), 'OPTIONS'),
     ).toBeUndefined();
   });
 });

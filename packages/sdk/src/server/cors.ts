@@ -27,8 +27,11 @@ export interface Cors {
   originHeaders(request: PaywallRequest): Array<[name: string, value: string]>;
   /** Headers for a free answer to `request`: the origin, whether or not the request has `Origin`. */
   freeHeaders(request: PaywallRequest): Array<[name: string, value: string]>;
-  /** The answer to a preflight request, or undefined when `request` is not one. */
-  preflight(request: PaywallRequest): PaywallResponse | undefined;
+  /**
+   * The answer to a preflight request, or undefined when `request` is not one; `method` is the
+   * request's method in upper case.
+   */
+  preflight(request: PaywallRequest, method: string): PaywallResponse | undefined;
 }
 
 /** Response headers a client must be able to read: challenges and receipts of every protocol. */
@@ -83,8 +86,8 @@ export function createCors(options: CorsOptions | false | undefined): Cors {
       return anyAllowed ? anyOrigin : allowOrigin(requested);
     },
     freeHeaders: (request) => (anyAllowed ? anyOrigin : allowOrigin(request.headers.get('origin'))),
-    preflight(request) {
-      if (request.method.toUpperCase() !== 'OPTIONS') return undefined;
+    preflight(request, method) {
+      if (method !== 'OPTIONS') return undefined;
       if (!request.headers.has('access-control-request-method')) return undefined;
       return {
         status: 204,

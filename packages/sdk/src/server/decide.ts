@@ -49,7 +49,7 @@ function decideExchange(
   exchange: Exchange,
 ): PaywallDecision | Promise<PaywallDecision> {
   const { request, route } = exchange;
-  const preflight = context.cors.preflight(request);
+  const preflight = context.cors.preflight(request, exchange.method);
   if (preflight !== undefined) return { kind: 'respond', response: preflight };
   if (route.free || allowlisted(context, exchange.path)) {
     return (

@@ -64,7 +64,6 @@ class RequestExchange implements Exchange {
   readonly now: number;
   readonly trace: RequestTrace | undefined;
   readonly #context: PaywallContext;
-  readonly #query: string;
   #network: string | undefined;
   #quoted: Promise<Quote | Refusal> | undefined;
   #inputs: Promise<PriceRequest> | undefined;
@@ -75,12 +74,11 @@ class RequestExchange implements Exchange {
     route: Route,
     tracing: Tracing | undefined,
   ) {
-    const { path, query } = splitTarget(request.url);
+    const path = pathOf(request.url);
     this.request = request;
     this.route = route;
     this.path = path;
-    this.#query = query;
-    this.method = request.method.toUpperCase();
+    this.method = upperCase(request.method);
     this.now = context.now();
     this.#context = context;
     this.trace =
@@ -104,13 +102,25 @@ class RequestExchange implements Exchange {
   }
 
   priceRequest(): Promise<PriceRequest> {
-    this.#inputs ??= priceInputs(this, this.#query);
+    this.#inputs ??= priceInputs(this, queryOf(this.request.url));
     return this.#inputs;
   }
 }
 
-/** Path and query of a request target, absolute or not; the fragment is dropped. */
-function splitTarget(url: string): { path: string; query: string } {
+/**
+ * `method` in upper case: as received when it already is (the usual case), without the call into
+ * the runtime `toUpperCase` makes.
+ */
+function upperCase(method: string): string {
+  for (let i = 0; i < method.length; i++) {
+    const code = method.charCodeAt(i);
+    if ((code >= 97 && code <= 122) || code > 127) return method.toUpperCase();
+  }
+  return method;
+}
+
+/** A request target, absolute or not, without scheme, host and fragment. */
+function targetOf(url: string): string {
   let target = url;
   if (!target.startsWith('/')) {
     const scheme = target.indexOf('://');
@@ -118,10 +128,21 @@ function splitTarget(url: string): { path: string; query: string } {
     target = slash < 0 ? '/' : target.slice(slash);
   }
   const hash = target.indexOf('#');
-  if (hash >= 0) target = target.slice(0, hash);
+  return hash < 0 ? target : target.slice(0, hash);
+}
+
+/** The path of a request target (see {@link targetOf}). */
+function pathOf(url: string): string {
+  const target = targetOf(url);
   const question = target.indexOf('?');
-  if (question < 0) return { path: target || '/', query: '' };
-  return { path: target.slice(0, question) || '/', query: target.slice(question + 1) };
+  return (question < 0 ? target : target.slice(0, question)) || '/';
+}
+
+/** The query of a request target, without its `?`; read only when a price function asks. */
+function queryOf(url: string): string {
+  const target = targetOf(url);
+  const question = target.indexOf('?');
+  return question < 0 ? '' : target.slice(question + 1);
 }
 
 /** The inputs of a request's price function; the body only for routes that read it. */

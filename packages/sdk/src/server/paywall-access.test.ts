@@ -279,6 +279,23 @@ describe('CORS', () => {
     expect(headerValues(foreign, 'vary')).toEqual(['Origin']);
   });
 
+  it('reads the method in any letter case (a preflight sent as `options`)', async () => {
+    const { paywall } = setup({});
+    const route = paywall.route({ price: '10 sat' });
+    for (const method of ['options', 'Options', 'OPTIONS']) {
+      const preflight = responseOf(
+        await paywall.handle(
+          paywallRequest('/x', {
+            method,
+            headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+          }),
+          route,
+        ),
+      );
+      expect(preflight.status).toBe(204);
+    }
+  });
+
   it('can be turned off', async () => {
     const { paywall } = setup({ cors: false });
     const route = paywall.route({ price: '10 sat' });
