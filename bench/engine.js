@@ -18,7 +18,7 @@
 // `BENCH_CPU_PROF=<dir> node bench/engine.js` writes a V8 CPU profile (`--cpu-prof`) of each app's
 // process into <dir> (summarise one with a tool that reads `.cpuprofile` files, or Chrome DevTools).
 //
-// `TRACING=1 node bench/engine.js` turns the paywall's tracing on (bench/otel.js: the OpenTelemetry
+// `TRACING=1 node bench/engine.js` turns the paywall's tracing on (bench/support/otel.js: the OpenTelemetry
 // SDK, spans batched and dropped): the ratios then include what tracing costs.
 //
 // Imports the built package: run `npm run build -w @tollway/sdk` first. The last line printed is one
@@ -34,7 +34,7 @@ import { createDevNetwork } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createMemoryStore } from '@tollway/sdk/stores/memory';
 import autocannon from 'autocannon';
-import { registerDroppingProvider, TRACING } from './otel.js';
+import { registerDroppingProvider, TRACING } from './support/otel.js';
 
 // `ADAPTERS=node,fastify node bench/engine.js` measures some of them only.
 const ADAPTERS = (process.env.ADAPTERS ?? 'node,express,fastify,hono').split(',');

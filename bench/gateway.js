@@ -19,7 +19,7 @@
 // them from this one at 10 connections. Targets alternate in short rounds so drifts of a shared
 // machine hit all three alike; throughput is all requests over all rounds' time, latencies the
 // median of the rounds. Requests per CPU-second of the serving process are printed too (steadier
-// on a busy machine). `TRACING=1` turns the gateway's tracing on (bench/otel.js: the OpenTelemetry
+// on a busy machine). `TRACING=1` turns the gateway's tracing on (bench/support/otel.js: the OpenTelemetry
 // SDK, spans batched and dropped). Imports the built packages: run `npm run build` first. Takes
 // about a minute.
 // It prints a JSON line for gRPC and one for WebSockets, then, last, the HTTP one (see
@@ -34,7 +34,6 @@ import * as grpc from '@grpc/grpc-js';
 import { createDevNetwork, createDevServer } from '@tollway/sdk/lightning/dev';
 import autocannon from 'autocannon';
 import { WebSocket, WebSocketServer } from 'ws';
-import { registerDroppingProvider, TRACING } from './otel.js';
 import {
   answerCpuQuestions,
   cpuMs,
@@ -43,6 +42,7 @@ import {
   roleArguments,
   startRole,
 } from './support/children.js';
+import { registerDroppingProvider, TRACING } from './support/otel.js';
 
 const ROUNDS = 5;
 const ROUND_SECONDS = 2;

@@ -12,14 +12,21 @@ const scripts = readdirSync(here)
 const results = [];
 for (const script of scripts) {
   process.stderr.write(`bench/${script} …\n`);
+  const started = performance.now();
   const run = spawnSync(process.execPath, [new URL(script, here).pathname], { encoding: 'utf8' });
+  const seconds = Math.round((performance.now() - started) / 1000);
+  process.stderr.write(`bench/${script}: ${seconds} s\n`);
   if (run.status !== 0) {
     process.stderr.write(run.stderr);
     results.push({ name: script, error: `exit ${run.status}` });
     continue;
   }
-  const lines = run.stdout.trim().split('\n');
-  const json = lines.filter((line) => line.startsWith('{"name":'));
-  results.push(...(json.length > 0 ? json : lines.slice(-1)).map((line) => JSON.parse(line)));
+  const json = run.stdout.split('\n').filter((line) => line.startsWith('{'));
+  if (json.length === 0) {
+    results.push({ name: script, error: 'printed no JSON line' });
+    continue;
+  }
+  const named = json.filter((line) => line.startsWith('{"name":'));
+  results.push(...(named.length > 0 ? named : json.slice(-1)).map((line) => JSON.parse(line)));
 }
 for (const r of results) console.log(JSON.stringify(r));
