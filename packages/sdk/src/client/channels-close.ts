@@ -9,6 +9,7 @@
  */
 import type { BatchPayer } from '../x402/batch-payer.js';
 import { channelStorage } from './channel-storage.js';
+import { dueForClose, noteUse } from './idle-close.js';
 import type { PayingContext } from './paying-context.js';
 import {
   type ClosedSession,
@@ -123,14 +124,7 @@ export async function closeChannels(
     ...(options.origin === undefined ? {} : { origin: options.origin }),
     states: ['open'],
   });
-  const idleForMs = options.idleForMs ?? (options.usedHere === true ? 0 : undefined);
-  const due =
-    idleForMs === undefined
-      ? open
-      : open.filter((channel) => {
-          const used = context.channelsUsed.get(channel.id);
-          return used !== undefined && context.now() - used >= idleForMs;
-        });
+  const due = dueForClose(context, open, context.channelsUsed, options);
   const done: ClosedSession[] = [];
   for (const channel of due) {
     if (!(await context.store.updateChannel(channel.id, { state: 'closing' }, 'open'))) continue;
@@ -147,13 +141,5 @@ export async function closeChannels(
  * @internal
  */
 export function noteChannelUse(context: PayingContext, id: string): void {
-  context.channelsUsed.set(id, context.now());
-  const idleForMs = context.sessions.idleCloseMs;
-  if (idleForMs === undefined) return;
-  const timer = setTimeout(() => {
-    closeChannels(context, { idleForMs }).catch((error: unknown) => {
-      context.emit({ type: 'session-close-failed', error });
-    });
-  }, idleForMs);
-  timer.unref?.();
+  noteUse(context, context.channelsUsed, id, (options) => closeChannels(context, options));
 }

@@ -10,6 +10,7 @@
  */
 import { isRecord } from '../internal/is-record.js';
 import { challengeBody } from './http-exchange.js';
+import { dueForClose, noteUse } from './idle-close.js';
 import type { PayingContext } from './paying-context.js';
 import { bearerHeader, closeHeader, refusedSession } from './session-payment.js';
 import type { LedgerEntry, StoredSession } from './types.js';
@@ -201,14 +202,7 @@ export async function closeSessions(
     ...(options.origin === undefined ? {} : { origin: options.origin }),
     states: ['open'],
   });
-  const idleForMs = options.idleForMs ?? (options.usedHere === true ? 0 : undefined);
-  const due =
-    idleForMs === undefined
-      ? open
-      : open.filter((session) => {
-          const used = context.sessionsUsed.get(session.id);
-          return used !== undefined && context.now() - used >= idleForMs;
-        });
+  const due = dueForClose(context, open, context.sessionsUsed, options);
   const closed: ClosedSession[] = [];
   for (const session of due) {
     if (!(await context.store.updateSession(session.id, { state: 'closing' }, 'open'))) continue;
@@ -225,13 +219,5 @@ export async function closeSessions(
  * @internal
  */
 export function noteSessionUse(context: PayingContext, id: string): void {
-  context.sessionsUsed.set(id, context.now());
-  const idleForMs = context.sessions.idleCloseMs;
-  if (idleForMs === undefined) return;
-  const timer = setTimeout(() => {
-    closeSessions(context, { idleForMs }).catch((error: unknown) => {
-      context.emit({ type: 'session-close-failed', error });
-    });
-  }, idleForMs);
-  timer.unref?.();
+  noteUse(context, context.sessionsUsed, id, (options) => closeSessions(context, options));
 }

@@ -31,6 +31,7 @@ import { parseExactEvmPayload } from './exact-evm.js';
 import { supportedResponseSchema, verifyResponseSchema } from './facilitator-wire.js';
 import { settleResponseSchema } from './payment-response.js';
 import { paymentPayloadToWire } from './payment-signature.js';
+import { retryStaleNonce } from './stale-nonce.js';
 import { withSyncSend } from './sync-send.js';
 import type {
   X402Network,
@@ -198,8 +199,9 @@ export async function createSelfHostedFacilitator(
       readContract: (args) => client.readContract(args as ReadContractParameters),
       verifyTypedData: (args) =>
         client.verifyTypedData(args as Parameters<typeof client.verifyTypedData>[0]),
-      writeContract: (args) => client.writeContract(args as WriteContractParameters),
-      sendTransaction: (args) => client.sendTransaction(args),
+      writeContract: (args) =>
+        retryStaleNonce(() => client.writeContract(args as WriteContractParameters)),
+      sendTransaction: (args) => retryStaleNonce(() => client.sendTransaction(args)),
       waitForTransactionReceipt: (args) => client.waitForTransactionReceipt(args),
       getCode,
     },
