@@ -372,3 +372,21 @@ export function startAnthropicDouble(key: string): Promise<LlmDouble> {
     },
   );
 }
+
+/**
+ * The YAML lines (under `services:`) of an `llm` service in front of the OpenAI double at
+ * `${UPSTREAM}` with its key from `${OPENAI_API_KEY}`, selling a balance of `balanceMsat`, with
+ * gpt-4o-mini at 1 msat per input token and 4 per output token.
+ */
+export function openAiServiceLines(balanceMsat: bigint): string[] {
+  return [
+    '  - name: llm',
+    '    path: /v1',
+    '    upstream: ${UPSTREAM}',
+    '    stripPrefix: true',
+    "    headers: { authorization: 'Bearer ${OPENAI_API_KEY}' }",
+    `    balance: ${balanceMsat} msat`,
+    '    llm:',
+    "      models: { gpt-4o-mini: { input: '1000 sat', output: '4000 sat' } }",
+  ];
+}

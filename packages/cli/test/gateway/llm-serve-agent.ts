@@ -26,7 +26,7 @@ import {
 } from '@tollway/sdk/lightning/dev';
 import { createMasterSecret } from '@tollway/sdk/server';
 import { type Instance, startInstance } from './instances.js';
-import { type LlmDouble, startOpenAiDouble } from './llm-doubles.js';
+import { type LlmDouble, openAiServiceLines, startOpenAiDouble } from './llm-doubles.js';
 
 /** What each wallet of the dev node starts with. */
 export const FUNDS = 1_000_000_000n;
@@ -76,14 +76,7 @@ function writeConfig(
       ...(options.adminToken === undefined ? [] : [`admin: { token: ${options.adminToken} }`]),
       `paywall: ${options.paywall}`,
       'services:',
-      '  - name: llm',
-      '    path: /v1',
-      '    upstream: ${UPSTREAM}',
-      '    stripPrefix: true',
-      "    headers: { authorization: 'Bearer ${OPENAI_API_KEY}' }",
-      `    balance: ${BALANCE_MSAT} msat`,
-      '    llm:',
-      "      models: { gpt-4o-mini: { input: '1000 sat', output: '4000 sat' } }",
+      ...openAiServiceLines(BALANCE_MSAT),
       '',
     ].join('\n'),
   );

@@ -10,7 +10,7 @@ import { createPostgresStore } from '@tollway/sdk/stores/postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestPostgres } from '../../../sdk/test/support/postgres.js';
 import { type Cluster, startCluster } from './cluster.js';
-import { type LlmDouble, startOpenAiDouble } from './llm-doubles.js';
+import { type LlmDouble, openAiServiceLines, startOpenAiDouble } from './llm-doubles.js';
 import { accountOf, payL402 } from './support.js';
 
 const postgres = await startTestPostgres();
@@ -34,15 +34,7 @@ beforeAll(async () => {
     await cluster.start(name, [
       'paywall: { rateLimits: { challenges: false } }',
       'services:',
-      '  - name: llm',
-      '    path: /v1',
-      '    upstream: ${UPSTREAM}',
-      '    stripPrefix: true',
-      "    headers: { authorization: 'Bearer ${OPENAI_API_KEY}' }",
-      `    balance: ${BALANCE_MSAT} msat`,
-      '    llm:',
-      // 1 msat per input token, 4 per output token.
-      "      models: { gpt-4o-mini: { input: '1000 sat', output: '4000 sat' } }",
+      ...openAiServiceLines(BALANCE_MSAT),
     ]);
   }
 });

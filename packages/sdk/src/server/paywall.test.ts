@@ -25,6 +25,27 @@ import { createMemoryStore } from '../stores/memory.js';
 import { createPaywall, type PaywallOptions } from './paywall.js';
 import { createMasterSecret } from './root-keys.js';
 
+/**
+ * A memory store whose `method` refuses with `store_error` while `outage.down` (a database
+ * restarting), counting the refusals; `store` is the store behind it.
+ */
+function restartingStore(method: 'resizeHold' | 'settleHold') {
+  const store = createMemoryStore();
+  const outage = { down: false, refused: 0 };
+  const passOn = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
+  const refusing = (...args: unknown[]) => {
+    if (!outage.down) return passOn(...args);
+    outage.refused++;
+    return Promise.reject(new TollwayError('store_error', 'connection refused'));
+  };
+  return { store, restarting: { ...store, [method]: refusing }, outage };
+}
+
+/** The account of an L402 `Authorization` value: the hash of its preimage. */
+function accountOfL402(authorization: string): string {
+  return bytesToHex(sha256(hexToBytes(authorization.split(':')[1] ?? '')));
+}
+
 const secret = createMasterSecret();
 let dev: ReturnType<typeof createDevSetup>;
 let logger: ReturnType<typeof createMemoryLogger>;
@@ -700,17 +721,7 @@ describe('failures', () => {
   });
 
   it('lets a balance draw answer only once its charge is written: when the store is back, else 503 store_error', async () => {
-    const store = createMemoryStore();
-    let down = false;
-    let refused = 0;
-    const restarting = {
-      ...store,
-      resizeHold: (...args: Parameters<typeof store.resizeHold>) => {
-        if (!down) return store.resizeHold(...args);
-        refused++;
-        return Promise.reject(new TollwayError('store_error', 'connection refused'));
-      },
-    };
+    const { store, restarting, outage } = restartingStore('resizeHold');
     const paywall = createPaywall({
       lightning: dev.shop,
       store: restarting,
@@ -731,12 +742,12 @@ describe('failures', () => {
       };
     };
     // The store refuses the charge for a while (PostgreSQL restarting): the answer waits for it.
-    down = true;
+    outage.down = true;
     setTimeout(() => {
-      down = false;
+      outage.down = false;
     }, 150);
     const first = await call();
-    expect(refused).toBeGreaterThan(0);
+    expect(outage.refused).toBeGreaterThan(0);
     expect(first.final).toMatchObject({
       kind: 'pass',
       headers: [
@@ -745,33 +756,22 @@ describe('failures', () => {
       ],
     });
     // The store stays down for longer than the lease lasts: the answer is refused, not charged.
-    down = true;
+    outage.down = true;
     const second = await call();
     expect(second.final.kind).toBe('respond');
     if (second.final.kind === 'respond') {
       expect(second.final.response.status).toBe(503);
       expect(problemOf(second.final.response).code).toBe('store_error');
     }
-    down = false;
+    outage.down = false;
     await paywall.close();
     // The first answer is charged, the refused one is not (the L402 account: the payment hash).
-    const preimage = headers.authorization.split(':')[1] ?? '';
-    const account = bytesToHex(sha256(hexToBytes(preimage)));
+    const account = accountOfL402(headers.authorization);
     expect(await store.getUsage(account)).toMatchObject({ spentMsat: 5_000n });
   });
 
   it('lets a counted answer go only once its use is charged: when the store is back, else 503 store_error', async () => {
-    const store = createMemoryStore();
-    let down = false;
-    let refused = 0;
-    const restarting = {
-      ...store,
-      settleHold: (...args: Parameters<typeof store.settleHold>) => {
-        if (!down) return store.settleHold(...args);
-        refused++;
-        return Promise.reject(new TollwayError('store_error', 'connection refused'));
-      },
-    };
+    const { store, restarting, outage } = restartingStore('settleHold');
     const paywall = createPaywall({
       lightning: dev.shop,
       store: restarting,
@@ -788,19 +788,18 @@ describe('failures', () => {
       if (decision.kind !== 'pass' || decision.charge === undefined) throw new Error('no charge');
       return decision.charge.commit(200);
     };
-    down = true;
+    outage.down = true;
     setTimeout(() => {
-      down = false;
+      outage.down = false;
     }, 150);
     expect(await commit()).toMatchObject({ kind: 'pass' });
-    expect(refused).toBeGreaterThan(0);
-    down = true;
+    expect(outage.refused).toBeGreaterThan(0);
+    outage.down = true;
     const second = await commit();
     expect(second.kind === 'respond' && problemOf(second.response).code).toBe('store_error');
-    down = false;
+    outage.down = false;
     await paywall.close();
-    const preimage = headers.authorization.split(':')[1] ?? '';
-    const account = bytesToHex(sha256(hexToBytes(preimage)));
+    const account = accountOfL402(headers.authorization);
     // One use charged; the refused answer's hold is not (it expires with its TTL).
     expect(await store.getUsage(account)).toMatchObject({ uses: 1 });
   });
