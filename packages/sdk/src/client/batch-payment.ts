@@ -28,7 +28,13 @@ import { readReceipt } from './receipts.js';
 import { chooseOffer } from './select.js';
 import { reserveSpend } from './spend.js';
 import type { Reservation } from './types.js';
-import { type X402Spend, x402Spend, x402Unit } from './x402-payment.js';
+import {
+  recordX402Purchase,
+  type X402Spend,
+  x402PaymentInfo,
+  x402Spend,
+  x402Unit,
+} from './x402-payment.js';
 
 /** A batch-settlement payment a call sends: what reading its answer needs. */
 export interface BatchSent {
@@ -106,36 +112,16 @@ async function recordDeposit(
 ): Promise<PaymentInfo> {
   const { reservation, request } = held;
   const { offer, url, channelId } = where;
-  await context.store.recordPayment({
-    id: reservation.id,
-    kind: 'purchase',
-    time: context.now(),
-    tags: reservation.request.tags ?? {},
-    url: url.href,
-    origin: url.origin,
-    protocol: 'x402',
+  await recordX402Purchase(context, held, {
+    offer,
+    url,
     amount: held.amount,
     unit: x402Unit(offer),
-    amountMsat: request.amountMsat,
-    feeMsat: 0n,
-    rate: request.original.rate,
     reference: channelId,
-    account: channelId,
-    status: 'pending',
-    payee: offer.payTo,
   });
   // A signed deposit can be settled by whoever holds it: it counts as spent.
   await context.budget?.commit(reservation, { amountMsat: request.amountMsat, feeMsat: 0n });
-  return {
-    protocol: 'x402',
-    amountMsat: request.amountMsat,
-    feeMsat: 0n,
-    proof: channelId,
-    paymentHash: channelId,
-    origin: url.origin,
-    url: url.href,
-    ledgerId: reservation.id,
-  };
+  return x402PaymentInfo(held, url, channelId);
 }
 
 /**

@@ -17,7 +17,7 @@ import type { Acquired, PayingContext } from './paying-context.js';
 import type { PayingFetchX402Options, PaymentInfo } from './paying-fetch.js';
 import { chooseX402Offer } from './select.js';
 import { reserveSpend } from './spend.js';
-import type { SpendRequest } from './types.js';
+import type { Reservation, SpendRequest } from './types.js';
 
 /** How a server says an x402 payment settled. */
 export interface X402Settlement {
@@ -113,6 +113,63 @@ export function x402Unit(offer: X402Offer): string {
   return `${offer.network}/erc20:${offer.asset.toLowerCase()}`;
 }
 
+/** A signed x402 payment's budget hold and what it spends. */
+interface HeldX402 {
+  reservation: Reservation;
+  request: X402Spend;
+}
+
+/**
+ * Records a signed x402 payment as a pending purchase: its ledger reference and account are the
+ * authorization's nonce, or the channel a deposit goes to.
+ *
+ * @internal
+ */
+export async function recordX402Purchase(
+  context: PayingContext,
+  held: HeldX402,
+  purchase: { offer: X402Offer; url: URL; amount: bigint; unit: string; reference: string },
+): Promise<void> {
+  const { reservation, request } = held;
+  const { offer, url, reference } = purchase;
+  await context.store.recordPayment({
+    id: reservation.id,
+    kind: 'purchase',
+    time: context.now(),
+    tags: reservation.request.tags ?? {},
+    url: url.href,
+    origin: url.origin,
+    protocol: 'x402',
+    amount: purchase.amount,
+    unit: purchase.unit,
+    amountMsat: request.amountMsat,
+    feeMsat: 0n,
+    rate: request.original.rate,
+    reference,
+    account: reference,
+    status: 'pending',
+    payee: offer.payTo,
+  });
+}
+
+/**
+ * What the paying fetch reports of a signed x402 payment, its proof the ledger reference.
+ *
+ * @internal
+ */
+export function x402PaymentInfo(held: HeldX402, url: URL, reference: string): PaymentInfo {
+  return {
+    protocol: 'x402',
+    amountMsat: held.request.amountMsat,
+    feeMsat: 0n,
+    proof: reference,
+    paymentHash: reference,
+    origin: url.origin,
+    url: url.href,
+    ledgerId: held.reservation.id,
+  };
+}
+
 /**
  * Signs an x402 payment of `offer` within the budget. A signed authorization can be settled by
  * whoever holds it until it expires, so it counts as spent once signed: the hold is committed
@@ -137,39 +194,17 @@ export async function payX402(
   let signed: SignedX402Payment;
   try {
     signed = await x402.wallet.sign(offer, context.now());
-    await context.store.recordPayment({
-      id: reservation.id,
-      kind: 'purchase',
-      time: context.now(),
-      tags: reservation.request.tags ?? {},
-      url: url.href,
-      origin: url.origin,
-      protocol: 'x402',
-      amount: offer.amount,
-      unit: signed.unit,
-      amountMsat: request.amountMsat,
-      feeMsat: 0n,
-      rate: request.original.rate,
-      reference: signed.nonce,
-      account: signed.nonce,
-      status: 'pending',
-      payee: offer.payTo,
-    });
+    await recordX402Purchase(
+      context,
+      { reservation, request },
+      { offer, url, amount: offer.amount, unit: signed.unit, reference: signed.nonce },
+    );
   } catch (error) {
     await context.budget?.release(reservation);
     throw error;
   }
   await context.budget?.commit(reservation, { amountMsat: request.amountMsat, feeMsat: 0n });
-  const payment: PaymentInfo = {
-    protocol: 'x402',
-    amountMsat: request.amountMsat,
-    feeMsat: 0n,
-    proof: signed.nonce,
-    paymentHash: signed.nonce,
-    origin: url.origin,
-    url: url.href,
-    ledgerId: reservation.id,
-  };
+  const payment = x402PaymentInfo({ reservation, request }, url, signed.nonce);
   context.emit({ type: 'paid', payment });
   context.onPayment(payment);
   return {
