@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TollwayError } from '../errors.js';
-import { fixedRate, type RateSource } from '../money.js';
+import { fixedRate, MAX_MSAT, type RateSource } from '../money.js';
 import { type PriceRequest, parsePrice, priceToMsat, quotePrice } from './pricing.js';
 
 const request = async (): Promise<PriceRequest> => ({
@@ -24,10 +24,11 @@ describe('parsePrice', () => {
     expect(parsePrice('$0.002')).toEqual({ unit: 'usd', microUsd: 2000n });
     expect(parsePrice('10')).toEqual({ unit: 'msat', msat: 10_000n }); // a bare number is sats
     expect(parsePrice(7n)).toEqual({ unit: 'msat', msat: 7n });
+    expect(parsePrice(MAX_MSAT)).toEqual({ unit: 'msat', msat: MAX_MSAT });
   });
 
   it('refuses anything else with invalid_price', () => {
-    for (const input of ['10 eur', '1.0001 sat', '-1 sat', -1n, 10n ** 30n]) {
+    for (const input of ['10 eur', '1.0001 sat', '-1 sat', -1n, MAX_MSAT + 1n, 10n ** 30n]) {
       expect(() => parsePrice(input)).toThrowError(
         expect.objectContaining({ code: 'invalid_price' }),
       );

@@ -3,7 +3,14 @@
  * function of the request, and their conversion to millisatoshis for the invoice.
  */
 import { isTollwayError, TollwayError } from '../errors.js';
-import { type Amount, msatToUsd, parseAmount, type RateSource, usdToMsat } from '../money.js';
+import {
+  type Amount,
+  MAX_MSAT,
+  msatToUsd,
+  parseAmount,
+  type RateSource,
+  usdToMsat,
+} from '../money.js';
 import type { HeaderReader } from './types.js';
 
 /** A price as written in options: amount text, or a bigint of millisatoshis. */
@@ -57,11 +64,12 @@ export function parsePrice(input: PriceInput): Amount {
 }
 
 function parseMsatBigint(msat: bigint): Amount {
-  try {
-    return parseAmount(`${msat} msat`);
-  } catch (cause) {
-    throw new TollwayError('invalid_price', 'the price is larger than 21 million BTC', { cause });
+  // Checked in place, not by formatting and parsing it back: a price function's bigint is read on
+  // every request of its route.
+  if (msat > MAX_MSAT) {
+    throw new TollwayError('invalid_price', 'the price is larger than 21 million BTC');
   }
+  return { unit: 'msat', msat };
 }
 
 /**
