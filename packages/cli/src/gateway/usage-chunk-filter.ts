@@ -35,11 +35,8 @@ function eventEnd(data: Buffer, from: number): number {
   return -1;
 }
 
-const USAGE_KEY = Buffer.from('"usage"');
 const LF_LF = Buffer.from('\n\n');
 const LF_CRLF = Buffer.from('\n\r\n');
-const COLON = 0x3a;
-const OPEN_BRACE = 0x7b;
 
 /** The index after the last blank line of `data`, if it is after `from`; else -1. */
 function lastEventEnd(data: Buffer, from: number): number {
@@ -60,17 +57,22 @@ function eventStart(data: Buffer, at: number, from: number): number {
   return Math.max(from, lf < 0 ? from : lf + 2, crlf < 0 ? from : crlf + 3);
 }
 
-/** True when a `{` follows `"usage"` at `at` (spaces and the colon skipped). */
-function objectFollows(data: Buffer, at: number): boolean {
-  let i = at + USAGE_KEY.length;
-  const skip = () => {
-    while (data[i] === 0x20 || data[i] === 0x09) i += 1;
-  };
-  skip();
-  if (data[i] !== COLON) return false;
-  i += 1;
-  skip();
-  return data[i] === OPEN_BRACE;
+/**
+ * A `"usage"` key followed by an object, found in one pass over the bytes read as Latin-1 (one
+ * character per byte, so its indexes are byte offsets). A search for `"usage"` alone stops at every
+ * `"usage":null` of a stream that asked for usage — each event of it — at ~0.2 µs a native call.
+ */
+const USAGE_OBJECT = /"usage"[ \t]*:[ \t]*\{/g;
+
+/** The byte offsets of the usage objects in `data` from `from` up to `end`. */
+function usageObjectsIn(data: Buffer, from: number, end: number): number[] {
+  if (end <= from) return [];
+  const text = data.toString('latin1', from, end);
+  const found: number[] = [];
+  USAGE_OBJECT.lastIndex = 0;
+  for (let match = USAGE_OBJECT.exec(text); match !== null; match = USAGE_OBJECT.exec(text))
+    found.push(from + match.index);
+  return found;
 }
 
 /** True when the event is a chunk with `choices: []` and a `usage` object. */
@@ -127,19 +129,14 @@ export function createUsageChunkFilter(): UsageChunkFilter {
       let passedTo = 0;
       const end = lastEventEnd(data, start);
       // Only events holding a `"usage"` object are looked at; every other byte passes as it came.
-      let at = data.indexOf(USAGE_KEY, start);
-      while (at >= 0 && at < end) {
-        let next = at + 1;
-        if (objectFollows(data, at)) {
-          const from = eventStart(data, at, start);
-          const to = eventEnd(data, at);
-          if (isUsageOnly(data.subarray(from, to))) {
-            parts.push(data.subarray(passedTo, from));
-            passedTo = to;
-            next = to;
-          }
+      for (const at of usageObjectsIn(data, start, end)) {
+        if (at < passedTo) continue;
+        const from = eventStart(data, at, start);
+        const to = eventEnd(data, at);
+        if (isUsageOnly(data.subarray(from, to))) {
+          parts.push(data.subarray(passedTo, from));
+          passedTo = to;
         }
-        at = data.indexOf(USAGE_KEY, next);
       }
       if (end >= 0) start = end;
       let upTo = start;

@@ -24,6 +24,7 @@ const MAX_EVENT_CHARS = 1024 * 1024;
  * OpenAI's `"usage":null` chunks) are not split into lines or parsed at all.
  */
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
+const USAGE_OBJECTS = new RegExp(USAGE_OBJECT.source, 'g');
 
 /**
  * Creates a reader.
@@ -64,13 +65,26 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
   }
 
   /**
+   * Reads the events of `text` (whole events) that hold a usage object, found by one search: the
+   * others are neither cut out nor looked at again.
+   */
+  function readUsageEvents(text: string): void {
+    USAGE_OBJECTS.lastIndex = 0;
+    for (let found = USAGE_OBJECTS.exec(text); found !== null; found = USAGE_OBJECTS.exec(text)) {
+      const end = eventEndAfter(text, found.index);
+      readEvent(text.slice(eventStartBefore(text, found.index), end));
+      USAGE_OBJECTS.lastIndex = end;
+    }
+  }
+
+  /**
    * Reads the events `text` completes. A run of events without a usage object (most of a
    * stream) is passed over by one test, without splitting it into lines.
    */
   function sse(text: string): void {
     // The usual chunk: whole events, nothing pending. Read as it is, neither joined nor cut.
     if (pending === '' && !skipping && endsWithBlankLine(text)) {
-      if (USAGE_OBJECT.test(text)) for (const event of text.split(BLANK_LINE)) readEvent(event);
+      readUsageEvents(text);
       return;
     }
     pending += text;
@@ -87,8 +101,7 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
     if (end >= 0) {
       const complete = pending.slice(0, end);
       pending = pending.slice(end);
-      if (USAGE_OBJECT.test(complete))
-        for (const event of complete.split(BLANK_LINE)) readEvent(event);
+      readUsageEvents(complete);
     }
     if (pending.length > MAX_EVENT_CHARS) {
       skipping = true;
@@ -135,9 +148,6 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
     },
   };
 }
-
-/** A blank line: the end of an SSE event (LF or CRLF line ends). */
-const BLANK_LINE = /\r?\n\r?\n/;
 
 /** Whether `text` ends an event: it ends with a blank line. */
 function endsWithBlankLine(text: string): boolean {
@@ -191,17 +201,30 @@ function unfinishedTail(bytes: Uint8Array): number {
   return 0;
 }
 
-/** The index after the first or last blank line of `text`, or -1. */
-function eventEnd(text: string, which: 'first' | 'last'): number {
+/** The index after the first (from `from` on) or last blank line of `text`, or -1. */
+function eventEnd(text: string, which: 'first' | 'last', from = 0): number {
   if (which === 'first') {
-    const lf = text.indexOf('\n\n');
-    const crlf = text.indexOf('\n\r\n');
+    const lf = text.indexOf('\n\n', from);
+    const crlf = text.indexOf('\n\r\n', from);
     if (lf < 0) return crlf < 0 ? -1 : crlf + 3;
     return crlf < 0 || lf + 2 <= crlf + 3 ? lf + 2 : crlf + 3;
   }
   const lf = text.lastIndexOf('\n\n');
   const crlf = text.lastIndexOf('\n\r\n');
   return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 3);
+}
+
+/** The start of the event holding `at`: after the blank line before it, or 0. */
+function eventStartBefore(text: string, at: number): number {
+  const lf = text.lastIndexOf('\n\n', at);
+  const crlf = text.lastIndexOf('\n\r\n', at);
+  return Math.max(0, lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 3);
+}
+
+/** The end of the event holding `at`: after the blank line that ends it, or the text's end. */
+function eventEndAfter(text: string, at: number): number {
+  const end = eventEnd(text, 'first', at);
+  return end < 0 ? text.length : end;
 }
 
 /**
