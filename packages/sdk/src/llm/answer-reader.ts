@@ -25,6 +25,8 @@ const MAX_EVENT_CHARS = 1024 * 1024;
  */
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 const USAGE_OBJECTS = new RegExp(USAGE_OBJECT.source, 'g');
+const LF = 0x0a;
+const CR = 0x0d;
 
 /**
  * Creates a reader.
@@ -48,9 +50,8 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
   /** The event under way is longer than MAX_EVENT_CHARS: skipped up to its end. */
   let skipping = false;
 
-  /** One event's `data:` lines, parsed, when it holds a usage object. */
+  /** One event's `data:` lines, parsed (an event holding a usage object). */
   function readEvent(text: string): void {
-    if (!USAGE_OBJECT.test(text)) return;
     const data: string[] = [];
     for (const raw of text.split('\n')) {
       const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
@@ -132,7 +133,7 @@ export function createAnswerReader(options: { maxJsonBytes?: number } = {}): Ans
     },
     usage() {
       if (mode === 'sse') {
-        if (!skipping) readEvent(pending);
+        if (!skipping && USAGE_OBJECT.test(pending)) readEvent(pending);
         pending = '';
         return stream.usage();
       }
@@ -214,11 +215,18 @@ function eventEnd(text: string, which: 'first' | 'last', from = 0): number {
   return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 3);
 }
 
-/** The start of the event holding `at`: after the blank line before it, or 0. */
+/**
+ * The start of the event holding `at`: after the blank line before it, or 0. Scanned back by hand
+ * over the one event: `lastIndexOf('\n\r\n')` on a stream with LF line ends would run back
+ * through the whole text.
+ */
 function eventStartBefore(text: string, at: number): number {
-  const lf = text.lastIndexOf('\n\n', at);
-  const crlf = text.lastIndexOf('\n\r\n', at);
-  return Math.max(0, lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 3);
+  for (let i = at - 1; i > 0; i--) {
+    if (text.charCodeAt(i) !== LF) continue;
+    const before = text.charCodeAt(i - 1);
+    if (before === LF || (before === CR && i > 1 && text.charCodeAt(i - 2) === LF)) return i + 1;
+  }
+  return 0;
 }
 
 /** The end of the event holding `at`: after the blank line that ends it, or the text's end. */
