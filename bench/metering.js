@@ -18,6 +18,12 @@
 // default: each call's charge written before its answer ends, concurrent calls' charges in one
 // store write); `BALANCE_LEASES=0` turns them off. Takes about 45 seconds. The last line printed
 // is one JSON object (see bench/run-all.js).
+//
+// `BASE=<checkout>` measures a change back to back: a second gateway, built from that checkout
+// (run `npm run build` there too), serves c and d in the same alternating rounds, and the ratios
+// of the two builds' CPU per call are printed (this checkout's over the base's: below 1 is
+// cheaper). On this shared machine a paired ratio tells a few per cent apart where two runs of
+// the bench, one per build, do not.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -117,8 +123,9 @@ async function child(role, options) {
       }),
     );
   } else {
-    const { parseGatewayConfig } = await import('../packages/cli/dist/gateway/config.js');
-    const { createGateway } = await import('../packages/cli/dist/gateway/gateway.js');
+    const cli = `${options.root}/packages/cli/dist/gateway`;
+    const { parseGatewayConfig } = await import(`${cli}/config.js`);
+    const { createGateway } = await import(`${cli}/gateway.js`);
     const config = parseGatewayConfig({
       listen: '127.0.0.1:0',
       dataDir: options.dataDir,
@@ -207,14 +214,19 @@ async function main() {
   const devServer = await createDevServer({ network });
   const upstream = await startRole(import.meta.url, 'upstream', {});
   const proxy = await startRole(import.meta.url, 'proxy', { upstream: upstream.url });
-  const gateway = await startRole(import.meta.url, 'gateway', {
-    upstream: upstream.url,
-    dataDir: join(dataDir, 'gateway'),
-    lightning: `dev+${devServer.url}?wallet=shop&token=${shop.token}`,
-  });
+  const startGateway = (root, name) =>
+    startRole(import.meta.url, 'gateway', {
+      root,
+      upstream: upstream.url,
+      dataDir: join(dataDir, name),
+      lightning: `dev+${devServer.url}?wallet=shop&token=${shop.token}`,
+    });
+  const gateway = await startGateway(new URL('..', import.meta.url).pathname, 'gateway');
+  const base =
+    process.env.BASE === undefined ? undefined : await startGateway(process.env.BASE, 'base');
   try {
-    const buy = async (prefix) => {
-      const challenge = await fetch(`${gateway.url}${prefix}/v1/chat/completions`, {
+    const buy = async (url, prefix) => {
+      const challenge = await fetch(`${url}${prefix}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: BODY,
@@ -222,17 +234,23 @@ async function main() {
       const header = challenge.headers.get('www-authenticate');
       return (await payL402(header, network.backend('agent'))).authorization;
     };
-    const authorization = await buy('');
-    await checkMetered(gateway.url, authorization);
+    const gatewayTargets = async (target, name) => {
+      const authorization = await buy(target.url, '');
+      await checkMetered(target.url, authorization);
+      return [
+        { target, label: `c ${name}, metered`, headers: { authorization }, prefix: '' },
+        {
+          target,
+          label: `d ${name}, drawn`,
+          headers: { authorization: await buy(target.url, '/drawn') },
+          prefix: '/drawn',
+        },
+      ];
+    };
     const targets = [
       { target: proxy, label: 'b proxy', headers: {}, prefix: '' },
-      { target: gateway, label: 'c gateway, metered', headers: { authorization }, prefix: '' },
-      {
-        target: gateway,
-        label: 'd gateway, drawn',
-        headers: { authorization: await buy('/drawn') },
-        prefix: '/drawn',
-      },
+      ...(await gatewayTargets(gateway, 'gateway')),
+      ...(base === undefined ? [] : await gatewayTargets(base, 'base')),
     ];
     for (const { target, headers, prefix } of targets) await load(target, 1, headers, prefix);
     const rounds = targets.map(() => []);
@@ -255,11 +273,25 @@ async function main() {
         `${s.label.padEnd(20)} ${Math.round(s.rps).toString().padStart(7)} calls/s  ${Math.round(s.perCpuSecond).toString().padStart(7)} calls/CPU-s  p50 ${s.p50} ms  p99 ${s.p99} ms`,
       );
     }
-    const [b, c, d] = summary;
+    const [b, c, d, cBase, dBase] = summary;
     const ratio = c.rps / b.rps;
     console.error(
       `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), p99 added by c over b ${c.p99 - b.p99} ms; unmetered draw d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${(d.perCpuSecond / b.perCpuSecond).toFixed(3)}), metering c/d ${(c.rps / d.rps).toFixed(3)}`,
     );
+    const paired =
+      cBase === undefined
+        ? {}
+        : {
+            base_ratio: Number((cBase.rps / b.rps).toFixed(3)),
+            base_drawn_ratio: Number((dBase.rps / b.rps).toFixed(3)),
+            cpu_vs_base: Number((cBase.perCpuSecond / c.perCpuSecond).toFixed(3)),
+            drawn_cpu_vs_base: Number((dBase.perCpuSecond / d.perCpuSecond).toFixed(3)),
+          };
+    if (cBase !== undefined) {
+      console.error(
+        `base: c/b ${paired.base_ratio}, d/b ${paired.base_drawn_ratio}; CPU per call, this build over the base: c ${paired.cpu_vs_base}, d ${paired.drawn_cpu_vs_base}`,
+      );
+    }
     console.log(
       JSON.stringify({
         name: 'gateway_metered_stream_vs_proxy',
@@ -269,10 +301,12 @@ async function main() {
         ratio: Number(ratio.toFixed(3)),
         p99_added_ms: c.p99 - b.p99,
         drawn_ratio: Number((d.rps / b.rps).toFixed(3)),
+        ...paired,
       }),
     );
   } finally {
-    for (const target of [upstream, proxy, gateway]) {
+    for (const target of [upstream, proxy, gateway, base]) {
+      if (target === undefined) continue;
       target.proc.removeAllListeners('exit');
       target.proc.kill('SIGTERM');
     }
