@@ -43,19 +43,11 @@ import {
   startRole,
 } from './support/children.js';
 import { registerDroppingProvider, TRACING } from './support/otel.js';
+import { createPlainProxy } from './support/plain-proxy.js';
 
 const ROUNDS = 5;
 const ROUND_SECONDS = 2;
 const CONNECTIONS = 10;
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'host',
-]);
 
 /** Each child serves one role, tells its URL, and answers CPU-usage questions. */
 async function child(role, options) {
@@ -69,33 +61,7 @@ async function child(role, options) {
       }),
     );
   } else if (role === 'proxy') {
-    const { Pool } = await import('undici');
-    const pool = new Pool(options.upstream, { connections: 256 });
-    url = await listen(
-      createServer({ noDelay: true }, (req, res) => {
-        const headers = [];
-        for (let i = 0; i < req.rawHeaders.length; i += 2) {
-          if (!HOP_BY_HOP.has(req.rawHeaders[i].toLowerCase()))
-            headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
-        }
-        pool.stream(
-          { path: req.url, method: req.method, headers, body: null },
-          ({ statusCode, headers: upstream }) => {
-            const out = {};
-            for (const [name, value] of Object.entries(upstream))
-              if (!HOP_BY_HOP.has(name)) out[name] = value;
-            res.writeHead(statusCode, out);
-            return res;
-          },
-          (error) => {
-            if (error && !res.headersSent) {
-              res.statusCode = 502;
-              res.end();
-            }
-          },
-        );
-      }),
-    );
+    url = await listen(createPlainProxy(options.upstream, { withBody: false }));
   } else if (role === 'grpc-upstream') {
     const server = new grpc.Server();
     server.addService(ECHO_SERVICE, {
