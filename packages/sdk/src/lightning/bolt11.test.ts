@@ -560,4 +560,10 @@ describe('createPreimage', () => {
     expect(sha256Hex(hexBytes(a.preimage))).toBe(a.paymentHash);
     expect(a.preimage).not.toBe(b.preimage);
   });
+
+  it('takes the preimage when given one', () => {
+    const given = createPreimage(new Uint8Array(32).fill(7));
+    expect(given.preimage).toBe('07'.repeat(32));
+    expect(given.paymentHash).toBe(sha256Hex(hexBytes('07'.repeat(32))));
+  });
 });

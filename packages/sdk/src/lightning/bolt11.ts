@@ -274,15 +274,18 @@ export function encodeInvoice(params: EncodeInvoiceParams): string {
 }
 
 /**
- * A fresh random 32-byte preimage and its SHA-256 payment hash, both lower-case hex.
+ * A preimage (32 fresh random bytes unless given) and its SHA-256 payment hash, both lower-case
+ * hex.
  *
  * @example
  * ```ts
  * const { preimage, paymentHash } = createPreimage();
  * ```
  */
-export function createPreimage(): { preimage: string; paymentHash: string } {
-  const preimage = randomBytes(32);
+export function createPreimage(preimage: Uint8Array = randomBytes(32)): {
+  preimage: string;
+  paymentHash: string;
+} {
   return { preimage: bytesToHex(preimage), paymentHash: bytesToHex(sha256(preimage)) };
 }
 
