@@ -26,23 +26,39 @@ export function randomBytes(n: number): Uint8Array {
   return new Uint8Array(nodeRandomBytes(n));
 }
 
-/** Random bytes for {@link randomId}, refilled whole once used up. */
-const idPool = new Uint8Array(4096);
-let idPoolUsed = idPool.length;
+/** Random bytes for {@link randomId} and {@link randomPublicBytes}, refilled whole once used up. */
+const pool = new Uint8Array(4096);
+let poolUsed = pool.length;
 
 /**
- * 16 random bytes as hex, for an identifier that is not a secret (a hold's id), cut from a pool
- * of random bytes refilled 4 KiB at a time, as Node's `randomUUID` does: one call into the
- * random generator costs 6–12 µs on this project's machine whatever its length, and a paid
- * request drawing on a balance made one.
+ * The next `n` bytes of the pool (a view into it; `n` at most its size), refilled 4 KiB at a
+ * time, as Node's `randomUUID` does: one call into the random generator costs 6–12 µs on this
+ * project's machine whatever its length. Only for values that are not secrets.
+ */
+function pooled(n: number): Uint8Array {
+  if (poolUsed + n > pool.length) {
+    randomFillSync(pool);
+    poolUsed = 0;
+  }
+  poolUsed += n;
+  return pool.subarray(poolUsed - n, poolUsed);
+}
+
+/**
+ * 16 random bytes as hex, for an identifier that is not a secret (a hold's id), from the pool
+ * (see {@link pooled}): a paid request drawing on a balance made one.
  */
 export function randomId(): string {
-  if (idPoolUsed + 16 > idPool.length) {
-    randomFillSync(idPool);
-    idPoolUsed = 0;
-  }
-  idPoolUsed += 16;
-  return bytesToHex(idPool.subarray(idPoolUsed - 16, idPoolUsed));
+  return bytesToHex(pooled(16));
+}
+
+/**
+ * `n` random bytes (at most 4096) for a value that must be unique and unguessable beforehand but
+ * is not a secret (an L402 token id, which every macaroon carries in the clear), from the pool
+ * (see {@link pooled}): every 402 mints a token id.
+ */
+export function randomPublicBytes(n: number): Uint8Array {
+  return pooled(n).slice();
 }
 
 /**

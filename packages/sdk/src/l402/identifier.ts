@@ -3,7 +3,7 @@
  * `uint16 version | payment_hash[32] | token_id[32]`.
  */
 import { TollwayError } from '../errors.js';
-import { randomBytes } from '../internal/crypto.js';
+import { randomPublicBytes } from '../internal/crypto.js';
 import type { TokenIdentifier } from './types.js';
 
 const HASH_LENGTH = 32;
@@ -62,7 +62,10 @@ export function decodeIdentifier(bytes: Uint8Array): TokenIdentifier {
   };
 }
 
-/** A fresh random 32-byte token id (the stable per-customer key for metering and revocation). */
+/**
+ * A fresh random 32-byte token id (the stable per-customer key for metering and revocation). Not a
+ * secret (the identifier is sent in the clear), so it comes from the pooled generator.
+ */
 export function createTokenId(): Uint8Array {
-  return randomBytes(HASH_LENGTH);
+  return randomPublicBytes(HASH_LENGTH);
 }
