@@ -3,14 +3,13 @@
 // it with a deposit and then vouchers, the gateway redeems what the channel drew on its own, and
 // the client's refund gets the rest of its deposit back. Tollway's paying fetch pays it the same
 // way, and its close() gets the rest back.
-import { fixedRate } from '@tollway/sdk';
 import { createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
-import { createEvmWallet } from '@tollway/sdk/x402';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
+import { chainPayerX402 } from '../../../sdk/test/support/chain-paying-fetch.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
 import { startUpstream, type Upstream } from './support.js';
 import { startX402Gateway, type X402Gateway } from './x402-gateway.js';
@@ -80,14 +79,7 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
       store,
       preferences: ['x402'],
       sessions: { expectedCalls: 6 },
-      x402: {
-        wallet: createEvmWallet({
-          privateKey: c.accounts.payer.privateKey,
-          allowedAssets: [{ network: c.network, address: c.token }],
-          rpcUrl: c.rpcUrl,
-        }),
-        rates: fixedRate('100000'),
-      },
+      x402: chainPayerX402(c, { batch: true }),
     });
     const payTo = await c.balanceOf(c.accounts.payTo.address);
     const payer = await c.balanceOf(c.accounts.payer.address);

@@ -10,6 +10,21 @@ import { fixedRate } from '../../src/money.js';
 import { createEvmWallet } from '../../src/x402/evm-wallet.js';
 import type { TestChain } from './chain.js';
 
+/**
+ * The `x402` options of a paying fetch that pays from the chain's payer ($1 = 1000 sat);
+ * `batch`: with the chain's RPC, so that it pays `batch-settlement` channels too.
+ */
+export function chainPayerX402(c: TestChain, { batch = false } = {}) {
+  return {
+    wallet: createEvmWallet({
+      privateKey: c.accounts.payer.privateKey,
+      allowedAssets: [{ network: c.network, address: c.token }],
+      ...(batch ? { rpcUrl: c.rpcUrl } : {}),
+    }),
+    rates: fixedRate('100000'),
+  };
+}
+
 export function createChainPayingFetch(c: TestChain, perRequest: string) {
   const store = createMemoryClientStore();
   const budget = createBudget({ store, limits: { perRequest, day: '1000 sat' } });
@@ -18,13 +33,7 @@ export function createChainPayingFetch(c: TestChain, perRequest: string) {
     store,
     budget,
     preferences: ['x402'],
-    x402: {
-      wallet: createEvmWallet({
-        privateKey: c.accounts.payer.privateKey,
-        allowedAssets: [{ network: c.network, address: c.token }],
-      }),
-      rates: fixedRate('100000'),
-    },
+    x402: chainPayerX402(c),
   });
   return { store, budget, fetch402 };
 }

@@ -17,7 +17,6 @@ import { parseOffers, type X402Offer } from '../../src/client/offers.js';
 import { createPayingFetch, type PayingFetch } from '../../src/client/paying-fetch.js';
 import { createSqliteClientStore } from '../../src/client/sqlite-store.js';
 import type { Budget, ClientStore } from '../../src/client/types.js';
-import { fixedRate } from '../../src/money.js';
 import type { X402OfferKind } from '../../src/server/x402-offer.js';
 import { createSqliteStore } from '../../src/stores/sqlite.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
@@ -26,6 +25,7 @@ import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
 import { readLocalChainArtifacts } from '../../src/x402/local-chain.js';
 import { serveBatchSearch } from '../support/batch-search.js';
 import { startTestChain } from '../support/chain.js';
+import { chainPayerX402 } from '../support/chain-paying-fetch.js';
 
 const chain = await startTestChain();
 afterAll(async () => {
@@ -86,14 +86,7 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
       budget,
       preferences: ['x402'],
       sessions: { expectedCalls: calls, ...(idleCloseMs === undefined ? {} : { idleCloseMs }) },
-      x402: {
-        wallet: createEvmWallet({
-          privateKey: c.accounts.payer.privateKey,
-          allowedAssets: [{ network: c.network, address: c.token }],
-          rpcUrl: c.rpcUrl,
-        }),
-        rates: fixedRate('100000'),
-      },
+      x402: chainPayerX402(c, { batch: true }),
     });
     return Object.assign(fetch402, { store });
   }
@@ -275,14 +268,7 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
       onEvent: (event) => {
         if (event.type === 'session-closed') closed.push(event.session);
       },
-      x402: {
-        wallet: createEvmWallet({
-          privateKey: c.accounts.payer.privateKey,
-          allowedAssets: [{ network: c.network, address: c.token }],
-          rpcUrl: c.rpcUrl,
-        }),
-        rates: fixedRate('100000'),
-      },
+      x402: chainPayerX402(c, { batch: true }),
     });
     const payerBefore = await c.balanceOf(c.accounts.payer.address);
     expect((await fetch402(url)).status).toBe(200);
