@@ -50,11 +50,18 @@ function lastEventEnd(data: Buffer, from: number): number {
   return end > from ? end : -1;
 }
 
-/** The start of the event holding `at`: after the blank line before it, or `from`. */
+/**
+ * The start of the event holding `at`: after the blank line before it, or `from`. Found by scanning
+ * back over that one event: a search for the blank line runs back through the whole read when the
+ * stream has no line of that kind (an LF stream and `\n\r\n`), ~0.5 µs on an LLM answer.
+ */
 function eventStart(data: Buffer, at: number, from: number): number {
-  const lf = data.lastIndexOf(LF_LF, at);
-  const crlf = data.lastIndexOf(LF_CRLF, at);
-  return Math.max(from, lf < 0 ? from : lf + 2, crlf < 0 ? from : crlf + 3);
+  for (let i = at - 1; i >= Math.max(from, 1); i--) {
+    if (data[i] !== LF) continue;
+    const before = data[i - 1];
+    if (before === LF || (before === CR && i >= 2 && data[i - 2] === LF)) return i + 1;
+  }
+  return from;
 }
 
 /**
@@ -75,16 +82,21 @@ function usageObjectsIn(data: Buffer, from: number, end: number): number[] {
   return found;
 }
 
+/** The event's data: the values of its `data:` lines, joined by LF. */
+function dataOf(event: Buffer): string {
+  const values: string[] = [];
+  for (const raw of event.toString('utf8').split('\n')) {
+    if (!raw.startsWith('data:')) continue;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    values.push(line.slice(line.charCodeAt(5) === 32 ? 6 : 5));
+  }
+  return values.length === 1 ? (values[0] ?? '') : values.join('\n');
+}
+
 /** True when the event is a chunk with `choices: []` and a `usage` object. */
 function isUsageOnly(event: Buffer): boolean {
-  const data = event
-    .toString('utf8')
-    .split(/\r?\n/)
-    .filter((line) => line.startsWith('data:'))
-    .map((line) => line.slice(line.charCodeAt(5) === 32 ? 6 : 5))
-    .join('\n');
   try {
-    const parsed: unknown = JSON.parse(data);
+    const parsed: unknown = JSON.parse(dataOf(event));
     return (
       isRecord(parsed) &&
       Array.isArray(parsed.choices) &&
