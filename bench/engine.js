@@ -15,6 +15,12 @@
 // before it), which a burst of load on this shared machine moves least. Challenges are counted in
 // three rounds after a warm-up round, and their median is shown, both ways.
 //
+// A control route, `/same`, serves the plain handler again, measured in the same rounds: `same/plain`
+// is what the method reads for two identical routes, the spread any paid/plain figure sits in.
+// On this shared machine it read 0.90–1.03 for node (medians of 10 pairs, one run each). The
+// three routes run in one order in even rounds and in the reverse order in odd ones, so none is
+// always the one after a given other.
+//
 // `BENCH_CPU_PROF=<dir> node bench/engine.js` writes a V8 CPU profile (`--cpu-prof`) of each app's
 // process into <dir> (summarise one with a tool that reads `.cpuprofile` files, or Chrome DevTools).
 //
@@ -46,7 +52,7 @@ const CONNECTIONS = 10;
 
 const reply = () => JSON.stringify({ city: 'Oslo', sky: 'clear' });
 
-/** Serves `/plain` and `/paid` (the same handler behind the adapter) on 127.0.0.1. */
+/** Serves `/plain`, `/same` (both the handler alone) and `/paid` (the handler behind the adapter) on 127.0.0.1. */
 async function serveApp(adapter, paywall, route) {
   if (adapter === 'node') {
     const { withPaywall } = await import('@tollway/sdk/node');
@@ -67,6 +73,7 @@ async function serveApp(adapter, paywall, route) {
     const app = express();
     const handler = (_req, res) => res.type('application/json').send(reply());
     app.get('/plain', handler);
+    app.get('/same', handler);
     app.get('/paid', requirePayment(paywall, route), handler);
     const server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
@@ -79,6 +86,7 @@ async function serveApp(adapter, paywall, route) {
     await app.register(paywallPlugin);
     const handler = async (_request, response) => response.type('application/json').send(reply());
     app.get('/plain', handler);
+    app.get('/same', handler);
     app.get('/paid', { preHandler: requirePayment(paywall, route) }, handler);
     return app.listen({ port: 0, host: '127.0.0.1' });
   }
@@ -89,6 +97,7 @@ async function serveApp(adapter, paywall, route) {
   const app = new Hono();
   const handler = (c) => c.body(reply(), 200, { 'Content-Type': 'application/json' });
   app.get('/plain', handler);
+  app.get('/same', handler);
   app.get('/paid', requirePayment(paywall, route, { getConnInfo }), handler);
   return new Promise((resolve) => {
     serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
@@ -184,17 +193,19 @@ async function measure(adapter, dir) {
   const exited = new Promise((resolve) => worker.once('exit', resolve));
   try {
     const { url, credential } = await nextMessage(worker);
-    // Both routes get the same request, credential included: only the paywall differs.
+    // Every route gets the same request, credential included: only the paywall differs.
     const headers = { authorization: credential };
-    const plain = [];
-    const paid = [];
+    const routes = ['plain', 'paid', 'same'];
+    const rounds = { plain: [], paid: [], same: [] };
     for (let index = 0; index <= ROUNDS; index++) {
-      const plainRound = await round(worker, `${url}/plain`, 200, headers, ROUND_SECONDS);
-      const paidRound = await round(worker, `${url}/paid`, 200, headers, ROUND_SECONDS);
-      // Round 0 warms up.
-      if (index > 0) plain.push(plainRound);
-      if (index > 0) paid.push(paidRound);
+      const order = index % 2 === 0 ? routes : [...routes].reverse();
+      for (const path of order) {
+        const measured = await round(worker, `${url}/${path}`, 200, headers, ROUND_SECONDS);
+        // Round 0 warms up.
+        if (index > 0) rounds[path].push(measured);
+      }
     }
+    const { plain, paid, same } = rounds;
     // Minting has code of its own to warm up (the paid rounds never mint). Then the median of a
     // few rounds, so that one burst of other work on the machine does not decide the figure.
     await round(worker, `${url}/paid`, 402, {}, 1);
@@ -209,9 +220,10 @@ async function measure(adapter, dir) {
     const best = (rounds, key) => Math.max(...rounds.map((r) => r[key]));
     const plainCpu = best(plain, 'cpu');
     const paidCpu = best(paid, 'cpu');
-    // Each paid round against the plain round just before it (the same machine weather), then
-    // the median of those ratios.
+    // Each paid round against the plain round of the same turn (the same machine weather), then
+    // the median of those ratios; the control likewise.
     const ratio = median(paid.map((round, index) => round.cpu / plain[index].cpu));
+    const control = median(same.map((round, index) => round.cpu / plain[index].cpu));
     return {
       adapter,
       'plain req/s': Math.round(best(plain, 'wall')),
@@ -219,6 +231,7 @@ async function measure(adapter, dir) {
       'plain req/CPU-s': Math.round(plainCpu),
       'paid req/CPU-s': Math.round(paidCpu),
       'paid/plain': Math.round(ratio * 100) / 100,
+      'same/plain': Math.round(control * 100) / 100,
       'challenges/s': Math.round(challenges.wall),
       'challenges/CPU-s': Math.round(challenges.cpu),
       ratio,
@@ -254,6 +267,7 @@ if (process.argv[2] === 'child') {
       baseline: 1,
       ratio: value,
       adapters: Object.fromEntries(rows.map((row) => [row.adapter, row['paid/plain']])),
+      controls: Object.fromEntries(rows.map((row) => [row.adapter, row['same/plain']])),
       challenges_per_cpu_s: Object.fromEntries(
         rows.map((row) => [row.adapter, row['challenges/CPU-s']]),
       ),
