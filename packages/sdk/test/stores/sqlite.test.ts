@@ -59,6 +59,7 @@ describe('sqlite store specifics', () => {
         { version: 6, name: 'documents' },
         { version: 7, name: 'x402_channels' },
         { version: 8, name: 'x402_channel_refunds' },
+        { version: 9, name: 'holds_drop_expires_at_index' },
       ]);
     });
   });
