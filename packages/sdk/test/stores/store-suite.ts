@@ -474,6 +474,33 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.getUsage('t')).toMatchObject({ spentMsat: 0n, heldMsat: 600n });
     });
 
+    it('resizeHold of an expired hold not yet released, whose growth does not fit, releases it', async () => {
+      const now = Date.now();
+      const initialMsat = 1000n;
+      await store.hold(
+        {
+          id: 'late',
+          tokenId: 't',
+          balance: { amountMsat: 400n, initialMsat },
+          expiresAt: now + 1000,
+        },
+        now,
+      );
+      await store.hold(
+        {
+          id: 'other',
+          tokenId: 't',
+          balance: { amountMsat: 500n, initialMsat },
+          expiresAt: now + 60_000,
+        },
+        now,
+      );
+      // A growth of 300 does not fit (900 held); releasing the expired holds takes this one too.
+      const grow = { chargeMsat: 100n, amountMsat: 600n, initialMsat, expiresAt: now + 60_000 };
+      expect(await store.resizeHold('late', grow, now + 2000)).toBeUndefined();
+      expect(await store.getUsage('t')).toMatchObject({ spentMsat: 0n, heldMsat: 500n });
+    });
+
     it('resizeHold grows are atomic with holds, across instances', async () => {
       const all = await instances();
       const now = Date.now();
