@@ -477,24 +477,10 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
     it('resizeHold of an expired hold not yet released, whose growth does not fit, releases it', async () => {
       const now = Date.now();
       const initialMsat = 1000n;
-      await store.hold(
-        {
-          id: 'late',
-          tokenId: 't',
-          balance: { amountMsat: 400n, initialMsat },
-          expiresAt: now + 1000,
-        },
-        now,
-      );
-      await store.hold(
-        {
-          id: 'other',
-          tokenId: 't',
-          balance: { amountMsat: 500n, initialMsat },
-          expiresAt: now + 60_000,
-        },
-        now,
-      );
+      const holdOf = (id: string, amountMsat: bigint, expiresAt: number) =>
+        store.hold({ id, tokenId: 't', balance: { amountMsat, initialMsat }, expiresAt }, now);
+      await holdOf('late', 400n, now + 1000);
+      await holdOf('other', 500n, now + 60_000);
       // A growth of 300 does not fit (900 held); releasing the expired holds takes this one too.
       const grow = { chargeMsat: 100n, amountMsat: 600n, initialMsat, expiresAt: now + 60_000 };
       expect(await store.resizeHold('late', grow, now + 2000)).toBeUndefined();
