@@ -602,7 +602,7 @@ describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', 
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer);
   });
 
-  it('exits 64 on a bad key, asset or rate', async () => {
+  it('exits 64 on a bad key, asset, rate, RPC endpoint or call count', async () => {
     const db = ['--db', join(dir, 'evm-usage.sqlite')];
     const asset = ['--evm-asset', `${c.network}:${c.token}`];
     expect((await runCli('fetch', url, '--evm-key', 'zz', ...asset, ...db)).code).toBe(64);
@@ -626,5 +626,20 @@ describe.skipIf(chain === undefined)('tollway fetch pays x402 with an EVM key', 
     expect(
       (await runCli('fetch', url, '--evm-key', 'env:TOLLWAY_NO_SUCH_VAR', ...asset, ...db)).code,
     ).toBe(64);
+    const noKey = await runCli('fetch', url, '--evm-rpc', c.rpcUrl, ...asset, ...db);
+    expect([noKey.code, noKey.stderr]).toEqual([
+      64,
+      expect.stringContaining('--evm-rpc needs --evm-key'),
+    ]);
+    const notHttp = await runCli('fetch', url, ...evmArgs(), '--evm-rpc', 'ws://x', ...db);
+    expect([notHttp.code, notHttp.stderr]).toEqual([
+      64,
+      expect.stringContaining('--evm-rpc takes an http(s) URL'),
+    ]);
+    const noCalls = await runCli('fetch', url, ...evmArgs(), '--expect-calls', '0', ...db);
+    expect([noCalls.code, noCalls.stderr]).toEqual([
+      64,
+      expect.stringContaining('--expect-calls takes a whole number of calls'),
+    ]);
   });
 });

@@ -69,9 +69,11 @@ interface FetchFlags {
   json?: boolean;
   evmKey?: string;
   evmAsset: string[];
+  evmRpc?: string;
   usdPerBtc?: string;
   prefer?: string;
   closeSessions?: boolean;
+  expectCalls?: string;
 }
 
 function parseHeaders(lines: readonly string[]): Headers {
@@ -118,20 +120,53 @@ function readEvmKey(source: string | undefined): string | undefined {
   return key;
 }
 
+/** `--evm-rpc` or `TOLLWAY_EVM_RPC`, checked: an http(s) URL; undefined when neither is set. */
+function readEvmRpc(flags: FetchFlags): string | undefined {
+  const url = flags.evmRpc ?? process.env.TOLLWAY_EVM_RPC;
+  if (url === undefined || url === '') return undefined;
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+    throw new UsageError(
+      `--evm-rpc takes an http(s) URL of an EVM JSON-RPC endpoint, not "${url}"`,
+    );
+  }
+  return url;
+}
+
 /** The x402 wallet, or undefined when no EVM key is given (then nothing EVM is loaded). */
 async function openEvmWallet(flags: FetchFlags): Promise<EvmWallet | undefined> {
   const key = readEvmKey(flags.evmKey ?? process.env.TOLLWAY_EVM_KEY);
-  if (key === undefined) return undefined;
+  const rpcUrl = readEvmRpc(flags);
+  if (key === undefined) {
+    if (flags.evmRpc !== undefined) throw new UsageError('--evm-rpc needs --evm-key');
+    return undefined;
+  }
   if (flags.evmAsset.length === 0) {
     throw new UsageError('--evm-key needs at least one --evm-asset <caip2-network>:<tokenAddress>');
   }
   const allowedAssets = flags.evmAsset.map(parseEvmAsset);
   const { createEvmWallet } = await import('@tollway/sdk/x402');
   try {
-    return createEvmWallet({ privateKey: key, allowedAssets });
+    // With an endpoint to read the chain, the wallet also pays batch-settlement offers.
+    return createEvmWallet({
+      privateKey: key,
+      allowedAssets,
+      ...(rpcUrl === undefined ? {} : { rpcUrl }),
+    });
   } catch (error) {
     throw new UsageError(`--evm-key: ${describeError(error)}`);
   }
+}
+
+/** `--expect-calls`, checked: a whole number of calls from 1; undefined when not given. */
+function readExpectedCalls(flags: FetchFlags): number | undefined {
+  if (flags.expectCalls === undefined) return undefined;
+  const calls = Number(flags.expectCalls);
+  if (!/^\d+$/.test(flags.expectCalls) || !Number.isSafeInteger(calls) || calls < 1) {
+    throw new UsageError(
+      `--expect-calls takes a whole number of calls, not "${flags.expectCalls}"`,
+    );
+  }
+  return calls;
 }
 
 /** `--usd-per-btc`, checked: a positive decimal. */
@@ -229,7 +264,11 @@ export function registerFetchCommand(
     )
     .option(
       '--close-sessions',
-      "after the call, close the origin's open MPP sessions and collect their refunds",
+      "after the call, close the origin's open MPP sessions and x402 channels and collect their refunds",
+    )
+    .option(
+      '--expect-calls <n>',
+      'calls this agent expects to make to the origin: with --evm-rpc, x402 batch-settlement is paid by a channel holding that many; an MPP session is preferred to a balance token they would not use up',
     )
     .option('--no-pay', 'print the offers and what would be paid, and pay nothing')
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
@@ -244,6 +283,10 @@ export function registerFetchCommand(
       'token x402 may pay, as <caip2-network>:<tokenAddress>; repeatable',
       (value: string, all: string[]) => [...all, value],
       [],
+    )
+    .option(
+      '--evm-rpc <url>',
+      'EVM JSON-RPC endpoint: x402 then also pays batch-settlement offers (default: $TOLLWAY_EVM_RPC)',
     )
     .option(
       '--usd-per-btc <rate>',
@@ -270,6 +313,7 @@ export function registerFetchCommand(
       if (!URL.canParse(url)) throw new UsageError(`not a URL: ${url}`);
       const evm = await openEvmWallet(flags);
       const rate = readRate(flags);
+      const expectedCalls = readExpectedCalls(flags);
       if (maxCost.unit === 'usd' && rate === undefined) {
         throw new UsageError('--max-cost in dollars needs --usd-per-btc <rate> to compare prices');
       }
@@ -307,6 +351,7 @@ export function registerFetchCommand(
         maxFeeMsat,
         preferences,
         ...(x402 !== undefined ? { x402 } : {}),
+        ...(expectedCalls !== undefined ? { sessions: { expectedCalls } } : {}),
         onEvent: (event) => verbose(verboseLine(event, context)),
       });
       // Sessions stay open for the next run; the wallet closes.

@@ -2,7 +2,10 @@
 // contracts): a priced service also offers batch-settlement, the official `@x402/fetch` client pays
 // it with a deposit and then vouchers, the gateway redeems what the channel drew on its own, and
 // the client's refund gets the rest of its deposit back. Tollway's paying fetch pays it the same
-// way, and its close() gets the rest back.
+// way, and its close() gets the rest back; so does `tollway fetch --evm-rpc`, one process per call.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
@@ -11,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestChain } from '../../../sdk/test/support/chain.js';
 import { chainPayerX402 } from '../../../sdk/test/support/chain-paying-fetch.js';
 import type { Gateway } from '../../src/gateway/gateway.js';
+import { runCli } from '../run-cli.js';
 import { startUpstream, type Upstream } from './support.js';
 import { startX402Gateway, type X402Gateway } from './x402-gateway.js';
 
@@ -99,5 +103,49 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
       draws: { count: 4, amountMsat: 4_000n },
       refunds: { amountMsat: 2_000n },
     });
+  });
+  it('is paid by tollway fetch --evm-rpc --expect-calls across runs: one deposit, then vouchers; --close-sessions refunds the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollway-fetch-batch-'));
+    try {
+      const url = `${gateway.url}/search`;
+      const fetchOnce = async (...extra: string[]) => {
+        const { code, stdout, stderr } = await runCli(
+          'fetch',
+          url,
+          '--evm-key',
+          c.accounts.payer.privateKey,
+          '--evm-asset',
+          `${c.network}:${c.token}`,
+          '--evm-rpc',
+          c.rpcUrl,
+          '--usd-per-btc',
+          '100000',
+          '--prefer',
+          'x402',
+          '--db',
+          join(dir, 'agent.sqlite'),
+          '--json',
+          ...extra,
+        );
+        expect([code, stderr]).toEqual([0, '']);
+        return JSON.parse(stdout);
+      };
+      const payer = await c.balanceOf(c.accounts.payer.address);
+      const calls = upstreamCalls;
+      // Ten calls expected: a channel with a deposit of ten, where `exact` would pay one.
+      const first = await fetchOnce('--expect-calls', '10');
+      expect(first).toMatchObject({ status: 200, payment: { protocol: 'x402' } });
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 10n * PRICE);
+      // The next run finds the channel in the agent database: a voucher, no second deposit.
+      expect(await fetchOnce()).toMatchObject({ status: 200 });
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 10n * PRICE);
+      expect(upstreamCalls).toBe(calls + 2);
+      const last = await fetchOnce('--close-sessions');
+      expect(last.closedSessions).toEqual([expect.objectContaining({ refundStatus: 'succeeded' })]);
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 3n * PRICE);
+      expect(upstreamCalls).toBe(calls + 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
