@@ -121,23 +121,33 @@ export function formatQuote(quote: Quote, context: FetchContext): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** What identifies a payment: the payment hash (Lightning) or the authorization nonce (x402). */
+/**
+ * What identifies a payment: the payment hash (Lightning), or x402's nonce (EIP-3009's for
+ * `exact`, Permit2's for `upto`).
+ */
 function paymentId(payment: PaymentInfo): string {
-  return payment.protocol === 'x402'
-    ? `EIP-3009 authorization nonce ${payment.paymentHash}`
-    : `payment hash ${payment.paymentHash}`;
+  if (payment.protocol !== 'x402') return `payment hash ${payment.paymentHash}`;
+  const signed = payment.x402Scheme === 'upto' ? 'Permit2 nonce' : 'EIP-3009 authorization nonce';
+  return `${signed} ${payment.paymentHash}`;
 }
 
-/** The line `tollway fetch` writes on stderr when it paid. */
+/** The line `tollway fetch` writes on stderr when it paid (or deposited into an x402 channel). */
 export function paidLine(payment: PaymentInfo): string {
-  const fee = payment.protocol === 'x402' ? '' : ` + ${formatMsat(payment.feeMsat)} fee`;
-  const worth = payment.protocol === 'x402' ? ' (the token amount at --usd-per-btc)' : '';
-  return `paid ${formatMsat(payment.amountMsat)}${fee}${worth} with ${payment.protocol} (${paymentId(payment)})`;
+  const amount = formatMsat(payment.amountMsat);
+  if (payment.protocol !== 'x402') {
+    return `paid ${amount} + ${formatMsat(payment.feeMsat)} fee with ${payment.protocol} (${paymentId(payment)})`;
+  }
+  const worth = '(the token amount at --usd-per-btc)';
+  if (payment.x402Scheme === 'batch-settlement') {
+    return `deposited ${amount} ${worth} into x402 channel ${payment.paymentHash}`;
+  }
+  return `paid ${amount} ${worth} with x402 (${paymentId(payment)})`;
 }
 
-/** What closing a session gave back, in one line. */
+/** What closing a session (or an x402 channel, refunded in tokens) gave back, in one line. */
 export function closedLine(session: ClosedSession): string {
-  return `closed session ${session.id}: refund ${formatMsat(session.refundMsat)} (${session.refundStatus})`;
+  const what = session.refund === undefined ? 'session' : 'x402 channel';
+  return `closed ${what} ${session.id}: refund ${formatMsat(session.refundMsat)} (${session.refundStatus})`;
 }
 
 /** One step of a call, for `-v`. */

@@ -108,8 +108,8 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tollway-fetch-batch-'));
     try {
       const url = `${gateway.url}/search`;
-      const fetchOnce = async (...extra: string[]) => {
-        const { code, stdout, stderr } = await runCli(
+      const run = (...extra: string[]) =>
+        runCli(
           'fetch',
           url,
           '--evm-key',
@@ -127,14 +127,22 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
           '--json',
           ...extra,
         );
+      const fetchOnce = async (...extra: string[]) => {
+        const { code, stdout, stderr } = await run(...extra);
         expect([code, stderr]).toEqual([0, '']);
         return JSON.parse(stdout);
       };
       const payer = await c.balanceOf(c.accounts.payer.address);
       const calls = upstreamCalls;
       // Ten calls expected: a channel with a deposit of ten, where `exact` would pay one.
-      const first = await fetchOnce('--expect-calls', '10');
-      expect(first).toMatchObject({ status: 200, payment: { protocol: 'x402' } });
+      const first = await run('--expect-calls', '10', '-v');
+      expect(first.stderr).toMatch(
+        /\* deposited 10 sat \(the token amount at --usd-per-btc\) into x402 channel 0x[0-9a-f]{64}\n/,
+      );
+      expect(JSON.parse(first.stdout)).toMatchObject({
+        status: 200,
+        payment: { protocol: 'x402', x402Scheme: 'batch-settlement', amountMsat: '10000' },
+      });
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 10n * PRICE);
       // The next run finds the channel in the agent database: a voucher, no second deposit.
       expect(await fetchOnce()).toMatchObject({ status: 200 });

@@ -121,7 +121,7 @@ async function recordDeposit(
   });
   // A signed deposit can be settled by whoever holds it: it counts as spent.
   await context.budget?.commit(reservation, { amountMsat: request.amountMsat, feeMsat: 0n });
-  return x402PaymentInfo(held, url, channelId);
+  return x402PaymentInfo(held, url, channelId, 'batch-settlement');
 }
 
 /**

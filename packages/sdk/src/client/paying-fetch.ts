@@ -37,6 +37,11 @@ export interface PaymentInfo {
   url: string;
   /** The id of the ledger entry (and of the budget reservation). */
   ledgerId: string;
+  /**
+   * x402 only: the scheme paid. `batch-settlement` is a deposit into a channel, whose id is then
+   * `paymentHash`; `upto`'s nonce is Permit2's, `exact`'s the EIP-3009 authorization's.
+   */
+  x402Scheme?: 'exact' | 'upto' | 'batch-settlement';
 }
 
 /** One step of a call, for logs (`tollway fetch -v`). */

@@ -157,7 +157,12 @@ export async function recordX402Purchase(
  *
  * @internal
  */
-export function x402PaymentInfo(held: HeldX402, url: URL, reference: string): PaymentInfo {
+export function x402PaymentInfo(
+  held: HeldX402,
+  url: URL,
+  reference: string,
+  scheme: NonNullable<PaymentInfo['x402Scheme']>,
+): PaymentInfo {
   return {
     protocol: 'x402',
     amountMsat: held.request.amountMsat,
@@ -167,6 +172,7 @@ export function x402PaymentInfo(held: HeldX402, url: URL, reference: string): Pa
     origin: url.origin,
     url: url.href,
     ledgerId: held.reservation.id,
+    x402Scheme: scheme,
   };
 }
 
@@ -204,7 +210,9 @@ export async function payX402(
     throw error;
   }
   await context.budget?.commit(reservation, { amountMsat: request.amountMsat, feeMsat: 0n });
-  const payment = x402PaymentInfo({ reservation, request }, url, signed.nonce);
+  // The wallet signs `exact` (EIP-3009) and `upto` (Permit2) alone; channels pay in batch-payment.ts.
+  const scheme = offer.scheme === 'upto' ? 'upto' : 'exact';
+  const payment = x402PaymentInfo({ reservation, request }, url, signed.nonce, scheme);
   context.emit({ type: 'paid', payment });
   context.onPayment(payment);
   return {
