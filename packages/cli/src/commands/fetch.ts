@@ -135,11 +135,11 @@ function readEvmRpc(flags: FetchFlags): string | undefined {
 /** The x402 wallet, or undefined when no EVM key is given (then nothing EVM is loaded). */
 async function openEvmWallet(flags: FetchFlags): Promise<EvmWallet | undefined> {
   const key = readEvmKey(flags.evmKey ?? process.env.TOLLWAY_EVM_KEY);
-  const rpcUrl = readEvmRpc(flags);
   if (key === undefined) {
     if (flags.evmRpc !== undefined) throw new UsageError('--evm-rpc needs --evm-key');
     return undefined;
   }
+  const rpcUrl = readEvmRpc(flags);
   if (flags.evmAsset.length === 0) {
     throw new UsageError('--evm-key needs at least one --evm-asset <caip2-network>:<tokenAddress>');
   }
