@@ -147,6 +147,19 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
     return { counted, calls, close: () => proxy.close() };
   }
 
+  /**
+   * The methods of `calls`, a receipt's polling counted as one read: between two reads of a
+   * receipt not there yet, viem reads the transaction (and may read the block number), however
+   * fast the chain mines, so how many such reads a settlement makes depends on the machine's load.
+   */
+  function withPollingFolded(calls: readonly RpcCall[]): string[] {
+    const polling = new Set(['eth_getTransactionByHash', 'eth_blockNumber']);
+    const methods = calls.map((call) => call.method).filter((method) => !polling.has(method));
+    return methods.filter(
+      (method, i) => method !== 'eth_getTransactionReceipt' || methods[i - 1] !== method,
+    );
+  }
+
   it('simulates the transfer once per payment: in verify, not again in settle', async () => {
     // Settling relies on the transaction's gas estimate, which fails for a transfer that would
     // revert, so nothing is broadcast; a second simulation would cost a round trip per payment.
@@ -197,7 +210,7 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
         calls.length = 0;
         expect(await counted.settle(payment, requirements())).toMatchObject({ success: true });
         const sync = round === 1 ? ['eth_sendRawTransactionSync'] : [];
-        const sent = calls.map((call) => call.method).filter((method) => method !== 'eth_getCode');
+        const sent = withPollingFolded(calls).filter((method) => method !== 'eth_getCode');
         expect(sent).toEqual([
           'eth_fillTransaction',
           ...sync,
@@ -221,7 +234,7 @@ describe.skipIf(chain === undefined)('self-hosted facilitator on a real chain', 
       const before = await balances();
       const settled = await counted.settle(await pay(), requirements());
       expect(settled.success).toBe(true);
-      expect(calls.map((call) => call.method).slice(-2)).toEqual([
+      expect(withPollingFolded(calls).slice(-2)).toEqual([
         'eth_sendRawTransactionSync',
         'eth_getTransactionReceipt',
       ]);
