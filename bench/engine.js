@@ -11,8 +11,8 @@
 // (its own user + system time), not per wall-clock second: on a shared machine other processes
 // steal wall-clock time at random, while the CPU an app spends per request barely moves. On a
 // dedicated core, throughput is the inverse of that cost. The rates shown are each side's best
-// round; the ratio is the median of paired rounds (each paid round over the plain round run just
-// before it), which a burst of load on this shared machine moves least. Challenges are counted in
+// round; the ratio is the median of paired rounds (each paid round over the plain round of the
+// same turn), which a burst of load on this shared machine moves least. Challenges are counted in
 // three rounds after a warm-up round, and their median is shown, both ways.
 //
 // A control route, `/same`, serves the plain handler again, measured in the same rounds: `same/plain`
@@ -196,7 +196,7 @@ async function measure(adapter, dir) {
     // Every route gets the same request, credential included: only the paywall differs.
     const headers = { authorization: credential };
     const routes = ['plain', 'paid', 'same'];
-    const rounds = { plain: [], paid: [], same: [] };
+    const rounds = Object.fromEntries(routes.map((path) => [path, []]));
     for (let index = 0; index <= ROUNDS; index++) {
       const order = index % 2 === 0 ? routes : [...routes].reverse();
       for (const path of order) {

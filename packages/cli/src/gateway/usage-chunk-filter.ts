@@ -90,7 +90,7 @@ function dataOf(event: Buffer): string {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     values.push(line.slice(line.charCodeAt(5) === 32 ? 6 : 5));
   }
-  return values.length === 1 ? (values[0] ?? '') : values.join('\n');
+  return values.join('\n');
 }
 
 /** True when the event is a chunk with `choices: []` and a `usage` object. */
