@@ -7,7 +7,12 @@
 //       the client, the charge settled at the usage and the receipt written as an SSE comment.
 //   (d) the gateway, the same call drawing a fixed price from a balance, unmetered: the share of
 //       c/b that the balance's draw and its charge in the store take, before any metering.
+//   (e) the gateway, the same call paid by a token valid for a time (no balance, no store, no
+//       metering): what the gateway's paid path costs on this call before anything is drawn.
 // c/b says what metering costs on top of proxying. Targets: c/b >= 0.85 and p99 added <= 1 ms.
+// b -> e -> d -> c adds one layer at a time: the paid gateway, the balance's durable draw (each
+// call's charge written before its answer ends), then metering; the line printed last says what
+// each layer takes of the proxy's calls per second.
 //
 // The upstream (an OpenAI-style chat completions stream of 20 content chunks, written at once),
 // the proxy and the gateway each run in their own child process; autocannon drives them from this
@@ -16,7 +21,7 @@
 // Requests per CPU-second of the serving process are printed too. Imports the built packages:
 // run `npm run build` first. The gateway draws balances from leases (`paywall.balanceLeases`, the
 // default: each call's charge written before its answer ends, concurrent calls' charges in one
-// store write); `BALANCE_LEASES=0` turns them off. Takes about 45 seconds. The last line printed
+// store write); `BALANCE_LEASES=0` turns them off. Takes about a minute. The last line printed
 // is one JSON object (see bench/run-all.js).
 //
 // `BASE=<checkout>` measures a change back to back: a second gateway, built from that checkout
@@ -112,6 +117,13 @@ async function child(role, options) {
           stripPrefix: true,
           balance: '1000 sat',
           llm: { models: { 'bench-model': { input: '1 sat', output: '1 sat' } } },
+        },
+        {
+          name: 'timed',
+          path: '/timed/v1',
+          upstream: `${options.upstream}/v1`,
+          stripPrefix: true,
+          price: '1 sat',
         },
         {
           name: 'drawn',
@@ -214,9 +226,16 @@ async function main() {
         },
       ];
     };
+    const timed = {
+      target: gateway,
+      label: 'e gateway, timed',
+      headers: { authorization: await buy(gateway.url, '/timed') },
+      prefix: '/timed',
+    };
     const targets = [
       { target: proxy, label: 'b proxy', headers: {}, prefix: '' },
       ...(await gatewayTargets(gateway, 'gateway')),
+      timed,
       ...(base === undefined ? [] : await gatewayTargets(base, 'base')),
     ];
     for (const { target, headers, prefix } of targets) await load(target, 1, headers, prefix);
@@ -246,10 +265,14 @@ async function main() {
         `${s.label.padEnd(20)} ${Math.round(s.rps).toString().padStart(7)} calls/s  ${Math.round(s.perCpuSecond).toString().padStart(7)} calls/CPU-s  p50 ${s.p50} ms  p99 ${s.p99} ms`,
       );
     }
-    const [b, c, d, cBase, dBase] = summary;
+    const [b, c, d, e, cBase, dBase] = summary;
     const ratio = c.rps / b.rps;
+    const perCpu = (x, y) => (x.perCpuSecond / y.perCpuSecond).toFixed(3);
     console.error(
-      `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), p99 added by c over b ${c.p99 - b.p99} ms; unmetered draw d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${(d.perCpuSecond / b.perCpuSecond).toFixed(3)}), metering c/d ${(c.rps / d.rps).toFixed(3)}`,
+      `c/b ${ratio.toFixed(3)} (per CPU-second ${perCpu(c, b)}), p99 added by c over b ${c.p99 - b.p99} ms; unmetered draw d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${perCpu(d, b)}), metering c/d ${(c.rps / d.rps).toFixed(3)}`,
+    );
+    console.error(
+      `layers, per CPU-second: paid gateway e/b ${perCpu(e, b)}, durable draw d/e ${perCpu(d, e)}, metering c/d ${perCpu(c, d)}`,
     );
     const paired =
       cBase === undefined
@@ -274,6 +297,7 @@ async function main() {
         ratio: Number(ratio.toFixed(3)),
         p99_added_ms: c.p99 - b.p99,
         drawn_ratio: Number((d.rps / b.rps).toFixed(3)),
+        timed_ratio: Number((e.rps / b.rps).toFixed(3)),
         ...paired,
       }),
     );
