@@ -21,12 +21,12 @@ import type {
   X402Network,
   X402PaymentPayload,
   X402PaymentRequirements,
-  X402ResourceInfo,
   X402SettleResponse,
 } from '../x402/types.js';
 import { amountSchema, parseWith, wireObject } from '../x402/wire.js';
-import type { CredentialVerdict } from './offers.js';
+import type { CredentialRefusal, CredentialVerdict } from './offers.js';
 import type { ChannelRecord, Store } from './store.js';
+import { type BatchOffered, correctiveAnswer } from './x402-batch-corrective.js';
 import { refundBatchChannel } from './x402-batch-refund.js';
 import { channelAccount, drawnOf, readChannelOnChain } from './x402-batch-state.js';
 
@@ -61,11 +61,11 @@ export interface BatchRedeemer {
 export interface BatchSide {
   /** The `extra` of the offer's `batch-settlement` requirements. */
   extra: Record<string, unknown>;
-  /** `resource`: what the route's 402 names (a refund's corrective 402 names it again). */
+  /** `offered`: what the route's 402 offers (a corrective 402 offers it again). */
   check(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
-    resource: X402ResourceInfo,
+    offered: BatchOffered,
   ): Promise<CredentialVerdict>;
   redeemer: BatchRedeemer;
 }
@@ -204,7 +204,7 @@ export function createBatchSide(
   async function check(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
-    resource: X402ResourceInfo,
+    offered: BatchOffered,
   ): Promise<CredentialVerdict> {
     let payload: BatchPayload;
     try {
@@ -242,7 +242,7 @@ export function createBatchSide(
         ...(payload.amount === undefined ? {} : { amount: payload.amount }),
         payment,
         requirements,
-        resource,
+        offered,
       };
       const context = { store, facilitator, authorizer, network, unit, sweep };
       return {
@@ -314,9 +314,32 @@ export function createBatchSide(
           deposit: channel.deposit,
           ceiling: voucher.maxClaimableAmount + channel.refunded,
           unit,
+          uncovered: (drawn) => stale(offered, channelId, voucher.maxClaimableAmount, drawn),
         },
       },
     };
+  }
+
+  /**
+   * The corrective 402 for a voucher for `max` in all that does not cover what the channel's
+   * account drew and holds besides its request (`spent`, refunds included), read again: the
+   * channel's highest voucher may have risen since the check.
+   */
+  async function stale(
+    offered: BatchOffered,
+    channelId: string,
+    max: bigint,
+    spent: bigint,
+  ): Promise<CredentialRefusal> {
+    const channel = await store.getChannel(channelId);
+    if (channel === undefined) throw new TollwayError('store_error', 'the channel is gone');
+    const charged = spent - channel.refunded;
+    return correctiveAnswer(
+      offered,
+      channel,
+      charged,
+      `This voucher (up to ${max} ${unit} in total) does not cover what the channel drew (${charged}) and this request: it was used already, or a later one was. PAYMENT-REQUIRED says what the channel was charged: sign again on top of it.`,
+    );
   }
 
   /** A batch-settlement operation for the facilitator to settle (claim, sweep). */
