@@ -178,8 +178,9 @@ export interface PaymentProof {
   settleAfter?: boolean;
   /**
    * Set when the credential asks something of the payment rather than paying for this request (an
-   * x402 `batch-settlement` refund): the engine runs it instead of the handler and answers with
-   * what it says.
+   * x402 `batch-settlement` refund), or is refused in its protocol's own words before it moves
+   * money (x402's corrective 402 for a deposit behind its channel): the engine runs it instead of
+   * the handler and answers with what it says.
    */
   answer?: () => Promise<CredentialAnswer>;
 }

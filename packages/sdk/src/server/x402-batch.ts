@@ -4,12 +4,14 @@
  * over the cumulative amount the server may claim. A voucher is checked here without a chain
  * round trip (its EIP-712 signature, and the channel's deposit as the store knows it); the engine
  * draws the request's price from the channel like a prepaid balance, across every instance on
- * the store, and refuses a voucher that does not cover everything drawn (one used again, or older
- * than the last used). The receiver side redeems in batches: {@link BatchRedeemer.redeem} claims
- * what each channel drew, with its highest voucher, in one transaction, then sweeps it to `payTo`;
- * it also reads the claimed channels' state on chain, and once a payer asked the contract to
- * withdraw without the server, that channel's vouchers are refused (what it drew is claimed before
- * the withdrawal can end). A `refund` payload refunds what is left (./x402-batch-refund.ts).
+ * the store, and refuses a voucher that does not cover everything drawn (one used again, older
+ * than the last used, or signed from a payer's record that is behind) with x402's corrective 402
+ * (./x402-batch-corrective.ts), a deposit's before it is settled. The receiver side redeems in
+ * batches: {@link BatchRedeemer.redeem} claims what each channel drew, with its highest voucher,
+ * in one transaction, then sweeps it to `payTo`; it also reads the claimed channels' state on
+ * chain, and once a payer asked the contract to withdraw without the server, that channel's
+ * vouchers are refused (what it drew is claimed before the withdrawal can end). A `refund`
+ * payload refunds what is left (./x402-batch-refund.ts).
  */
 import { z } from 'zod';
 import { TollwayError } from '../errors.js';
@@ -262,6 +264,29 @@ export function createBatchSide(
         "This channel's payer asked the contract to withdraw it: it takes no more vouchers here.",
       );
     }
+    if (payload.type === 'deposit' && channel !== undefined) {
+      // A deposit whose voucher is behind is corrected before it moves money: x402's servers
+      // check the voucher first too.
+      const behind = await behindOf(channel, voucher.maxClaimableAmount, requirements.amount);
+      if (behind !== undefined) {
+        const answer = correctiveAnswer(
+          offered,
+          channel,
+          behind,
+          staleMessage(voucher.maxClaimableAmount, behind),
+        );
+        return {
+          ok: true,
+          proof: {
+            protocol: 'x402',
+            tokenId: channelId,
+            paymentHash: `${channelId}:${voucher.maxClaimableAmount}`,
+            headers: [],
+            answer: async () => answer,
+          },
+        };
+      }
+    }
     if (payload.type === 'deposit') {
       const refusal = await deposit(
         payment,
@@ -334,12 +359,26 @@ export function createBatchSide(
     const channel = await store.getChannel(channelId);
     if (channel === undefined) throw new TollwayError('store_error', 'the channel is gone');
     const charged = spent - channel.refunded;
-    return correctiveAnswer(
-      offered,
-      channel,
-      charged,
-      `This voucher (up to ${max} ${unit} in total) does not cover what the channel drew (${charged}) and this request: it was used already, or a later one was. PAYMENT-REQUIRED says what the channel was charged: sign again on top of it.`,
-    );
+    return correctiveAnswer(offered, channel, charged, staleMessage(max, charged));
+  }
+
+  /**
+   * What the channel drew and holds (refunds aside), when a voucher for `max` in all does not
+   * cover it and a request of `amount`; undefined when it does.
+   */
+  async function behindOf(
+    channel: ChannelRecord,
+    max: bigint,
+    amount: bigint,
+  ): Promise<bigint | undefined> {
+    const usage = await store.getUsage(channelAccount(channel.id));
+    const drawn = usage.spentMsat + usage.heldMsat - channel.refunded;
+    return max < drawn + amount ? drawn : undefined;
+  }
+
+  /** Why a voucher for `max` in all is refused, the channel having been charged `charged`. */
+  function staleMessage(max: bigint, charged: bigint): string {
+    return `This voucher (up to ${max} ${unit} in total) does not cover what the channel drew (${charged}) and this request: it was used already, a later one was, or the payer's record is behind. PAYMENT-REQUIRED says what the channel was charged: sign again on top of it.`;
   }
 
   /** A batch-settlement operation for the facilitator to settle (claim, sweep). */

@@ -279,6 +279,28 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
       const channel = await instances[1]!.store.getChannel(channelId);
       expect(channel).toMatchObject({ deposit: DEPOSIT, voucherMax: 3n * PRICE });
+
+      // A record behind that also thinks the channel spent: a top-up deposit with a stale
+      // voucher. Corrected before the deposit is settled, then paid by a voucher.
+      const spent = new InMemoryClientChannelStorage();
+      const old = (await behind.get(channelId))!;
+      await spent.set(channelId, {
+        ...old,
+        chargedCumulativeAmount: String(PRICE),
+        balance: String(PRICE),
+      });
+      const again = await batchFetch({ storage: spent, salt, reader: true })(instances[1]!.url);
+      expect(again.status).toBe(200);
+      expect(handlerRuns).toBe(runs + 2);
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
+      expect(await spent.get(channelId)).toMatchObject({
+        chargedCumulativeAmount: String(4n * PRICE),
+        balance: String(DEPOSIT),
+      });
+      expect(await instances[0]!.store.getChannel(channelId)).toMatchObject({
+        deposit: DEPOSIT,
+        voucherMax: 4n * PRICE,
+      });
     });
 
     async function voucherChannel(
