@@ -164,7 +164,7 @@ export const errorCodes = {
   x402_refund_refused:
     'An x402 batch-settlement refund was not made: the channel has nothing left to refund, another refund of it is under way, or the refund failed on chain; the PAYMENT-RESPONSE header carries the x402 reason.',
   x402_voucher_mismatch:
-    "An x402 batch-settlement refund's voucher is for less than the channel drew: the 402's PAYMENT-REQUIRED (error `invalid_batch_settlement_evm_cumulative_amount_mismatch`) carries the channel's state and its highest voucher, from which the payer signs again.",
+    "An x402 batch-settlement voucher (paying for the request, or asking for a refund) is for less than the channel drew: it was used already, a later one was, or the payer's record of the channel is behind. The 402's PAYMENT-REQUIRED (error `invalid_batch_settlement_evm_cumulative_amount_mismatch`) carries the channel's state and its highest voucher, from which the payer signs again.",
   // bugs
   internal_error:
     'Tollway failed unexpectedly (a bug) while answering a request and answered 500; the server logged why.',

@@ -8,8 +8,15 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fixedRate, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
-import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
+import {
+  addEvmOptions,
+  type EvmFlags,
+  openEvmWallet,
+  parseEvmAsset,
+  readExpectedCalls,
+  readRate,
+} from '../evm-flags.js';
 import {
   closedLine,
   describeOffer,
@@ -55,7 +62,7 @@ const WALLET_FAULTS: ReadonlySet<TollwayErrorCode> = new Set([
   'backend_error',
 ]);
 
-interface FetchFlags {
+interface FetchFlags extends EvmFlags {
   request?: string;
   header: string[];
   data?: string;
@@ -67,13 +74,8 @@ interface FetchFlags {
   wallet?: string;
   db?: string;
   json?: boolean;
-  evmKey?: string;
-  evmAsset: string[];
-  evmRpc?: string;
-  usdPerBtc?: string;
   prefer?: string;
   closeSessions?: boolean;
-  expectCalls?: string;
 }
 
 function parseHeaders(lines: readonly string[]): Headers {
@@ -97,86 +99,6 @@ function readData(data: string): Uint8Array | string {
   } catch (cause) {
     throw new UsageError(`-d ${data}: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
-}
-
-/** `<caip2-network>:<tokenAddress>`, e.g. `eip155:8453:0x833589fC…`. */
-function parseEvmAsset(text: string): { network: X402Network; address: string } {
-  const colon = text.lastIndexOf(':');
-  const network = text.slice(0, colon);
-  const address = text.slice(colon + 1);
-  if (colon < 1 || !/^eip155:\d+$/.test(network) || !/^0x[0-9a-fA-F]{40}$/.test(address)) {
-    throw new UsageError(`--evm-asset takes <caip2-network>:<tokenAddress>, not "${text}"`);
-  }
-  return { network: network as X402Network, address };
-}
-
-/** The EVM key of `--evm-key` or `TOLLWAY_EVM_KEY`: hex, or `env:NAME` to read it from NAME. */
-function readEvmKey(source: string | undefined): string | undefined {
-  if (source === undefined || source === '') return undefined;
-  if (!source.startsWith('env:')) return source;
-  const key = process.env[source.slice(4)];
-  if (key === undefined || key === '')
-    throw new UsageError(`--evm-key: $${source.slice(4)} is not set`);
-  return key;
-}
-
-/** `--evm-rpc` or `TOLLWAY_EVM_RPC`, checked: an http(s) URL; undefined when neither is set. */
-function readEvmRpc(flags: FetchFlags): string | undefined {
-  const url = flags.evmRpc ?? process.env.TOLLWAY_EVM_RPC;
-  if (url === undefined || url === '') return undefined;
-  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
-    throw new UsageError(
-      `--evm-rpc takes an http(s) URL of an EVM JSON-RPC endpoint, not "${url}"`,
-    );
-  }
-  return url;
-}
-
-/** The x402 wallet, or undefined when no EVM key is given (then nothing EVM is loaded). */
-async function openEvmWallet(flags: FetchFlags): Promise<EvmWallet | undefined> {
-  const key = readEvmKey(flags.evmKey ?? process.env.TOLLWAY_EVM_KEY);
-  if (key === undefined) {
-    if (flags.evmRpc !== undefined) throw new UsageError('--evm-rpc needs --evm-key');
-    return undefined;
-  }
-  const rpcUrl = readEvmRpc(flags);
-  if (flags.evmAsset.length === 0) {
-    throw new UsageError('--evm-key needs at least one --evm-asset <caip2-network>:<tokenAddress>');
-  }
-  const allowedAssets = flags.evmAsset.map(parseEvmAsset);
-  const { createEvmWallet } = await import('@tollway/sdk/x402');
-  try {
-    // With an endpoint to read the chain, the wallet also pays batch-settlement offers.
-    return createEvmWallet({
-      privateKey: key,
-      allowedAssets,
-      ...(rpcUrl === undefined ? {} : { rpcUrl }),
-    });
-  } catch (error) {
-    throw new UsageError(`--evm-key: ${describeError(error)}`);
-  }
-}
-
-/** `--expect-calls`, checked: a whole number of calls from 1; undefined when not given. */
-function readExpectedCalls(flags: FetchFlags): number | undefined {
-  if (flags.expectCalls === undefined) return undefined;
-  const calls = Number(flags.expectCalls);
-  if (!/^\d+$/.test(flags.expectCalls) || !Number.isSafeInteger(calls) || calls < 1) {
-    throw new UsageError(
-      `--expect-calls takes a whole number of calls, not "${flags.expectCalls}"`,
-    );
-  }
-  return calls;
-}
-
-/** `--usd-per-btc`, checked: a positive decimal. */
-function readRate(flags: FetchFlags): string | undefined {
-  if (flags.usdPerBtc === undefined) return undefined;
-  const rate = flags.usdPerBtc.trim();
-  if (!/^\d+(\.\d+)?$/.test(rate) || /^[0.]+$/.test(rate)) {
-    throw new UsageError('--usd-per-btc takes a positive number of dollars');
-  }
-  return rate;
 }
 
 /** The protocols to pay by, in order: `--prefer` first; x402 only with an EVM key. */
@@ -238,7 +160,7 @@ export function registerFetchCommand(
   io: Io,
   setExitCode: (code: number) => void,
 ): void {
-  program
+  const command = program
     .command('fetch')
     .description('Fetch a URL, paying its HTTP 402 (L402, MPP or x402) within a budget, like curl.')
     .argument('<url>', 'the URL to fetch')
@@ -273,26 +195,8 @@ export function registerFetchCommand(
     .option('--no-pay', 'print the offers and what would be paid, and pay nothing')
     .option('--wallet <connection>', 'Lightning connection string (default: $TOLLWAY_WALLET)')
     .option('--db <path>', 'agent database (default: $TOLLWAY_AGENT_DB or ~/.tollway/agent.sqlite)')
-    .option('--json', 'print one JSON object (status, headers, body, payment) instead of the body')
-    .option(
-      '--evm-key <hex | env:NAME>',
-      'EVM private key that pays x402 (default: $TOLLWAY_EVM_KEY)',
-    )
-    .option(
-      '--evm-asset <network:address>',
-      'token x402 may pay, as <caip2-network>:<tokenAddress>; repeatable',
-      (value: string, all: string[]) => [...all, value],
-      [],
-    )
-    .option(
-      '--evm-rpc <url>',
-      'EVM JSON-RPC endpoint: x402 then also pays batch-settlement offers (default: $TOLLWAY_EVM_RPC)',
-    )
-    .option(
-      '--usd-per-btc <rate>',
-      'USD per BTC: counts x402 token amounts and a --max-cost in dollars against each other',
-    )
-    .action((url: string, flags: FetchFlags) => run(url, flags));
+    .option('--json', 'print one JSON object (status, headers, body, payment) instead of the body');
+  addEvmOptions(command).action((url: string, flags: FetchFlags) => run(url, flags));
 
   async function run(url: string, flags: FetchFlags): Promise<void> {
     const verbose = (line: string): void => {

@@ -1,10 +1,10 @@
 /**
- * The paying agent behind `tollway mcp`: one wallet, one budget and one SQLite client store, shared
- * by every tool call, with a per-call price cap (the `max_cost` argument of a tool) that can only
- * narrow the configured one.
+ * The paying agent behind `tollway mcp`: its wallets (Lightning, an EVM key for x402, or both), one
+ * budget and one SQLite client store, shared by every tool call, with a per-call price cap (the
+ * `max_cost` argument of a tool) that can only narrow the configured one.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { formatMsat, TollwayError } from '@tollway/sdk';
+import { formatMsat, type RateSource, TollwayError } from '@tollway/sdk';
 import {
   type AgentBudget,
   type Budget,
@@ -16,11 +16,20 @@ import {
   type SpendRequest,
 } from '@tollway/sdk/client';
 import { connectLightning, type LightningBackend, type NodeInfo } from '@tollway/sdk/lightning';
+import type { EvmWallet } from '@tollway/sdk/x402';
 
 /** What `tollway mcp` is configured with; amounts in msat. */
 export interface AgentConfig {
-  /** Lightning connection string of the paying wallet. */
-  wallet: string;
+  /** Lightning connection string of the paying wallet; none: x402 only. */
+  wallet?: string;
+  /** Pays x402 too: the EVM wallet, and the rate its token amounts count at against the budget. */
+  x402?: { wallet: EvmWallet; rates: RateSource };
+  /**
+   * The calls the agent expects to make to an origin: an x402 channel's deposit holds that many
+   * (with an EVM wallet that has an RPC URL); an MPP session is preferred to a balance they would
+   * not use up.
+   */
+  expectedCalls?: number;
   /** The agent's SQLite file (budget state, ledger, cached credentials). */
   db: string;
   /** Largest price of one request. */
@@ -33,8 +42,11 @@ export interface AgentConfig {
   allowOrigins?: readonly string[];
   /** Time limit of one `fetch` or `quote` call, payment included, in ms. */
   timeoutMs: number;
-  /** The protocols to pay by, most wanted first. Default: L402, then MPP charges. */
-  preferences?: ReadonlyArray<'l402' | 'mpp' | 'mpp-session'>;
+  /**
+   * The protocols to pay by, most wanted first. Default: L402, then MPP charges, then x402 (with
+   * an EVM wallet).
+   */
+  preferences?: ReadonlyArray<'l402' | 'mpp' | 'mpp-session' | 'x402'>;
 }
 
 /** The state of one tool call, seen by the budget and the paying fetch's events. */
@@ -48,9 +60,8 @@ interface AgentCall {
 /** A connected agent; see {@link openAgent}. */
 export interface Agent {
   readonly config: AgentConfig;
-  readonly wallet: LightningBackend;
-  /** The wallet's node, as it described itself when the agent opened. */
-  readonly node: NodeInfo;
+  /** The Lightning wallet and its node, as it described itself when the agent opened; if any. */
+  readonly lightning?: { wallet: LightningBackend; node: NodeInfo };
   readonly store: ClientStore;
   readonly budget: AgentBudget;
   readonly fetch: PayingFetch;
@@ -106,8 +117,24 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
 }
 
 /**
- * Connects the wallet (and asks it what it is, so a wrong connection string fails here rather than
- * at the first payment), opens the store and builds the budget and the paying fetch.
+ * Connects the Lightning wallet and asks it what it is, so that a wrong connection string fails
+ * here rather than at the first payment.
+ */
+async function connectWallet(
+  connection: string,
+): Promise<{ wallet: LightningBackend; node: NodeInfo }> {
+  const wallet = await connectLightning(connection);
+  try {
+    return { wallet, node: await wallet.getInfo() };
+  } catch (error) {
+    await wallet.close();
+    throw error;
+  }
+}
+
+/**
+ * Connects the Lightning wallet, if any, opens the store and builds the budget and the paying
+ * fetch.
  *
  * @example
  * ```ts
@@ -123,28 +150,32 @@ function withCallCap(budget: AgentBudget, calls: AsyncLocalStorage<AgentCall>): 
  * ```
  */
 export async function openAgent(config: AgentConfig): Promise<Agent> {
-  const wallet = await connectLightning(config.wallet);
-  let node: NodeInfo;
-  try {
-    node = await wallet.getInfo();
-  } catch (error) {
-    await wallet.close();
-    throw error;
-  }
+  const lightning = config.wallet === undefined ? undefined : await connectWallet(config.wallet);
+  const { x402 } = config;
   const store = createSqliteClientStore({ path: config.db });
   const budget = createBudget({
     store,
     limits: { perRequest: config.maxCostMsat, maxFee: config.maxFeeMsat, ...config.windows },
     ...(config.allowOrigins !== undefined ? { policy: { allowOrigins: config.allowOrigins } } : {}),
+    ...(x402 === undefined ? {} : { rates: x402.rates }),
   });
   const calls = new AsyncLocalStorage<AgentCall>();
   const fetch = createPayingFetch({
-    wallets: wallet,
+    wallets: lightning === undefined ? [] : lightning.wallet,
     store,
     budget: withCallCap(budget, calls),
     maxFeeMsat: config.maxFeeMsat,
-    ...(config.preferences !== undefined ? { preferences: config.preferences } : {}),
-    sessions: { idleCloseMs: SESSION_IDLE_CLOSE_MS },
+    // x402 after Lightning by default, when the agent has an EVM wallet.
+    ...(config.preferences !== undefined
+      ? { preferences: config.preferences }
+      : x402 === undefined
+        ? {}
+        : { preferences: ['l402', 'mpp', 'x402'] as const }),
+    ...(x402 === undefined ? {} : { x402 }),
+    sessions: {
+      idleCloseMs: SESSION_IDLE_CLOSE_MS,
+      ...(config.expectedCalls === undefined ? {} : { expectedCalls: config.expectedCalls }),
+    },
     tags: TAGS,
     onEvent: (event) => {
       const current = calls.getStore();
@@ -155,8 +186,7 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
   });
   return {
     config,
-    wallet,
-    node,
+    ...(lightning === undefined ? {} : { lightning }),
     store,
     budget,
     fetch,
@@ -167,13 +197,13 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
       return calls.run(current, () => work(current));
     },
     close: async () => {
-      // The sessions this process used are closed and refunded; those of other processes on the
-      // same database are theirs to close.
+      // The sessions and channels this process used are closed and refunded; those of other
+      // processes on the same database are theirs to close.
       try {
         await fetch.close({ usedHere: true });
       } finally {
         await store.close();
-        await wallet.close();
+        await lightning?.wallet.close();
       }
     },
   };

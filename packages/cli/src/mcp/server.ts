@@ -23,7 +23,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 let validator: AjvJsonSchemaValidator | undefined;
 
 const INSTRUCTIONS =
-  "Tollway pays for HTTP APIs that answer 402 Payment Required, from the user's Lightning wallet and within the user's budget. Use fetch to get a URL (it pays when asked, and reuses what was bought), quote to learn a price without paying, discover to list the paid endpoints an API publishes, budget to see what is left, payments to see what was spent. Amounts are in sat. When a tool returns an error, its text starts with a code and says what to do.";
+  "Tollway pays for HTTP APIs that answer 402 Payment Required, from the user's wallet (Lightning, or x402 stablecoins when configured) and within the user's budget. Use fetch to get a URL (it pays when asked, and reuses what was bought), quote to learn a price without paying, discover to list the paid endpoints an API publishes, budget to see what is left, payments to see what was spent. Amounts are in sat. When a tool returns an error, its text starts with a code and says what to do.";
 
 /**
  * An MCP server with the Tollway tools over `agent`.

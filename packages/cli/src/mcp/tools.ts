@@ -215,7 +215,7 @@ export function registerTools(server: McpServer, agent: Agent): void {
     {
       title: 'Fetch a URL, paying if asked',
       description: [
-        "Request an http(s) URL and return its response. If the server answers 402 Payment Required (L402 or MPP over Lightning), pay from the user's wallet within the budget and retry, all in this one call. Free URLs cost nothing.",
+        "Request an http(s) URL and return its response. If the server answers 402 Payment Required (L402 or MPP over Lightning, or x402 stablecoins when the user gave an EVM key), pay from the user's wallet within the budget and retry, all in this one call. Free URLs cost nothing.",
         `Amounts are in sat (satoshis; 1 sat = 1000 msat). Before paying, the price is checked against the user's per-request cap (${cap}), your max_cost if lower, and the budget windows (see the budget tool). A credential bought once is cached and reused for later requests to the same service, so repeating a request does not pay again.`,
         'Call quote first when you only want the price. Returns status, selected headers, the payment made (protocol, amount, fee, proof = the preimage) or why none was needed, then the body as a second text block (text up to 64 KiB, cut with a note; a binary body up to 48 KiB as base64, larger ones left out).',
         'If the request cannot be paid or sent, the result is an error whose text starts with a code (over_price, budget_exceeded, origin_denied, no_payable_offer, payment_failed, payment_timeout, fetch_failed, …) and says what to do; nothing was paid unless it says so.',
@@ -359,13 +359,16 @@ export function registerTools(server: McpServer, agent: Agent): void {
             held: formatMsat(w.heldMsat),
             remaining: formatMsat(w.remainingMsat),
           }));
-        const balance = await agent.wallet.getBalance().then(
-          (b) => formatMsat(b.msat),
-          (error: unknown) => {
-            if (isTollwayError(error)) return `unknown (${error.code})`;
-            throw error;
-          },
-        );
+        const balance =
+          agent.lightning === undefined
+            ? 'no Lightning wallet'
+            : await agent.lightning.wallet.getBalance().then(
+                (b) => formatMsat(b.msat),
+                (error: unknown) => {
+                  if (isTollwayError(error)) return `unknown (${error.code})`;
+                  throw error;
+                },
+              );
         const disabled =
           (await agent.store.isPaused()) ||
           (await agent.store.disabledBudgets()).includes(agent.budget.path);

@@ -2,10 +2,17 @@
 // contracts): a priced service also offers batch-settlement, the official `@x402/fetch` client pays
 // it with a deposit and then vouchers, the gateway redeems what the channel drew on its own, and
 // the client's refund gets the rest of its deposit back. Tollway's paying fetch pays it the same
-// way, and its close() gets the rest back; so does `tollway fetch --evm-rpc`, one process per call.
+// way, and its close() gets the rest back; so does `tollway fetch --evm-rpc`, one process per call,
+// and `tollway mcp --evm-rpc`, a tool call each.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import {
+  getDefaultEnvironment,
+  StdioClientTransport,
+} from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createMemoryClientStore, createPayingFetch } from '@tollway/sdk/client';
 import { BatchSettlementEvmScheme } from '@x402/evm/batch-settlement/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
@@ -19,6 +26,7 @@ import { startUpstream, type Upstream } from './support.js';
 import { startX402Gateway, type X402Gateway } from './x402-gateway.js';
 
 const PRICE = 1_000n; // $0.001 in TestUSDC base units
+const BIN = new URL('../../bin/tollway.js', import.meta.url).pathname;
 
 const chain = await startTestChain();
 afterAll(() => chain?.close());
@@ -153,6 +161,68 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 3n * PRICE);
       expect(upstreamCalls).toBe(calls + 3);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is paid by tollway mcp --evm-rpc --expect-calls: a tool call deposits, the next sends a voucher; stopping refunds the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollway-mcp-batch-'));
+    const client = new Client({ name: 'test-host', version: '1.0.0' });
+    try {
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        // No Lightning wallet: x402 alone.
+        args: [
+          BIN,
+          'mcp',
+          '--evm-key',
+          c.accounts.payer.privateKey,
+          '--evm-asset',
+          `${c.network}:${c.token}`,
+          '--usd-per-btc',
+          '100000',
+          '--expect-calls',
+          '4',
+          '--db',
+          join(dir, 'agent.sqlite'),
+        ],
+        env: { ...getDefaultEnvironment(), TOLLWAY_EVM_RPC: c.rpcUrl },
+        stderr: 'pipe',
+      });
+      let stderr = '';
+      transport.stderr?.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      await client.connect(transport);
+      const fetchTool = async () => {
+        const result = (await client.callTool({
+          name: 'fetch',
+          arguments: { url: `${gateway.url}/search` },
+        })) as CallToolResult;
+        expect(result.isError).not.toBe(true);
+        return result.structuredContent as Record<string, unknown>;
+      };
+      const payer = await c.balanceOf(c.accounts.payer.address);
+      const calls = upstreamCalls;
+      // The first call deposits four calls' worth into the channel (4 sat at the rate).
+      expect(await fetchTool()).toMatchObject({
+        status: 200,
+        payment: { protocol: 'x402', amount: '4 sat' },
+      });
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 4n * PRICE);
+      // The next sends a voucher: no transaction.
+      const blocks = await c.client.getBlockNumber();
+      expect(await fetchTool()).toMatchObject({ status: 200 });
+      expect(await c.client.getBlockNumber()).toBe(blocks);
+      expect(upstreamCalls).toBe(calls + 2);
+      expect(stderr).toMatch(
+        /tollway mcp: serving on stdio \(x402 from 0x[0-9a-fA-F]{40} \(channels too\); at most 1000 sat per request\)/,
+      );
+      // The host goes: the channel this process used is refunded what it did not draw.
+      await client.close();
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 2n * PRICE);
+    } finally {
+      await client.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

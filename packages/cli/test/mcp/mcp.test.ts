@@ -498,8 +498,35 @@ describe('tollway mcp usage', () => {
     );
     expect([x402.code, x402.stderr]).toEqual([
       64,
-      expect.stringContaining('--prefer x402: tollway mcp pays over Lightning only'),
+      expect.stringContaining('--prefer x402: give --evm-key'),
     ]);
+  });
+
+  it('exits 64 on a bad EVM key, asset, rate, RPC endpoint or call count, as tollway fetch does', async () => {
+    const key = ['--evm-key', `0x${'22'.repeat(32)}`];
+    const asset = ['--evm-asset', `eip155:31337:0x${'33'.repeat(20)}`];
+    const rate = ['--usd-per-btc', '100000'];
+    const db = ['--db', join(dir, 'evm-usage.sqlite')];
+    const refused = async (args: string[], message: string) => {
+      const run = await runCli('mcp', ...args, ...db);
+      expect([run.code, run.stderr]).toEqual([64, expect.stringContaining(message)]);
+    };
+    await refused(['--evm-key', 'zz', ...asset, ...rate], '--evm-key: ');
+    await refused([...key, ...rate], '--evm-key needs at least one --evm-asset');
+    await refused([...key, '--evm-asset', '0xabc', ...rate], '--evm-asset takes');
+    await refused([...key, ...asset, '--usd-per-btc', 'lots'], '--usd-per-btc takes');
+    await refused([...key, ...asset], '--evm-key needs --usd-per-btc');
+    await refused(['--evm-key', 'env:TOLLWAY_NO_SUCH_VAR', ...asset, ...rate], 'is not set');
+    await refused(['--evm-rpc', 'http://127.0.0.1:8545', ...asset], '--evm-rpc needs --evm-key');
+    await refused(
+      [...key, ...asset, ...rate, '--evm-rpc', 'ws://x'],
+      '--evm-rpc takes an http(s) URL',
+    );
+    await refused(
+      [...key, ...asset, ...rate, '--expect-calls', '0'],
+      '--expect-calls takes a whole number of calls',
+    );
+    await refused([], 'name a wallet with --wallet');
   });
 
   it('--prefer mpp-session pays a session, draws on it, and closes it with its refund on shutdown', async () => {

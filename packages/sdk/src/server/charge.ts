@@ -109,7 +109,11 @@ export async function charge(
         ),
   );
   if (!('value' in reserved)) return respond(context, exchange, reserved);
-  if (!reserved.value.ok) return challenge(context, exchange, reserved.value.refusal);
+  if (!reserved.value.ok) {
+    const { refusal, headers } = reserved.value;
+    if (headers === undefined) return challenge(context, exchange, refusal);
+    return respond(context, exchange, refusal, { headers });
+  }
   const { reservation } = reserved.value;
   // Settled at the facilitator, or claimed later in batches (x402): recorded when that happens.
   if (proof.settle === undefined && proof.draws === undefined) {

@@ -159,9 +159,18 @@ export interface PaymentProof {
    * channel), in the deposit's own unit: `amount` from `account`, whose deposit is `deposit`,
    * held and charged like a prepaid balance. Refused unless everything drawn, this included,
    * stays within `ceiling` (what the credential lets the server claim): a credential used again,
-   * or one older than the last used, no longer covers what was drawn.
+   * or one older than the last used, no longer covers what was drawn. `uncovered` words that
+   * refusal, given what the account has drawn and holds besides this request (x402's corrective
+   * 402, from which the payer signs again).
    */
-  draws?: { account: string; amount: bigint; deposit: bigint; ceiling: bigint; unit: string };
+  draws?: {
+    account: string;
+    amount: bigint;
+    deposit: bigint;
+    ceiling: bigint;
+    unit: string;
+    uncovered: (drawn: bigint) => Promise<CredentialRefusal>;
+  };
   /**
    * Settle once the handler commits to a successful status instead, when the caller reports the
    * outcome (see `PaywallRequest.reportsOutcome`).
@@ -169,8 +178,9 @@ export interface PaymentProof {
   settleAfter?: boolean;
   /**
    * Set when the credential asks something of the payment rather than paying for this request (an
-   * x402 `batch-settlement` refund): the engine runs it instead of the handler and answers with
-   * what it says.
+   * x402 `batch-settlement` refund), or is refused in its protocol's own words before it moves
+   * money (x402's corrective 402 for a deposit behind its channel): the engine runs it instead of
+   * the handler and answers with what it says.
    */
   answer?: () => Promise<CredentialAnswer>;
 }
@@ -182,13 +192,19 @@ export interface PaymentProof {
  */
 export type CredentialAnswer =
   | { ok: true; body: Record<string, unknown>; headers: Array<[name: string, value: string]> }
-  | {
-      ok: false;
-      status: 402 | 503;
-      code: TollwayErrorCode;
-      message: string;
-      headers: Array<[name: string, value: string]>;
-    };
+  | CredentialRefusal;
+
+/**
+ * A refusal the credential's own protocol words (x402's corrective 402): answered as it is, with
+ * its `headers` and no fresh offers.
+ */
+export interface CredentialRefusal {
+  ok: false;
+  status: 402 | 503;
+  code: TollwayErrorCode;
+  message: string;
+  headers: Array<[name: string, value: string]>;
+}
 
 /** What a proof's `settle` did; `headers` go on the answer either way (x402's `PAYMENT-RESPONSE`). */
 export type SettleOutcome =

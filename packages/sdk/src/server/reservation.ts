@@ -52,8 +52,13 @@ export interface Reservation {
   release(): void;
 }
 
-/** A reservation, or why the credential cannot pay for this request now. */
-export type Reserved = { ok: true; reservation: Reservation } | { ok: false; refusal: Refusal };
+/**
+ * A reservation, or why the credential cannot pay for this request now: with `headers`, the
+ * refusal is answered with them (the credential's protocol worded it) instead of fresh offers.
+ */
+export type Reserved =
+  | { ok: true; reservation: Reservation }
+  | { ok: false; refusal: Refusal; headers?: Array<[string, string]> };
 
 /**
  * Reserves what `proof` pays this request with (`quote` is its price when it has one), and notes
@@ -110,7 +115,7 @@ export async function reserve(
     spent = held.spentMsat;
     if (proof.draws !== undefined && held.spentMsat > proof.draws.ceiling) {
       releaseRefs(context, refs);
-      return { ok: false, refusal: uncovered(proof.draws) };
+      return uncovered(proof.draws, held.spentMsat - proof.draws.amount);
     }
     if (proof.maxUses !== undefined) payment.remainingUses = proof.maxUses - held.uses;
     if (proof.balanceMsat !== undefined) {
@@ -217,13 +222,16 @@ function holdOf(
   };
 }
 
-/** The 402 for a draw its credential does not cover: used again, or older than the last used. */
-function uncovered(draws: NonNullable<PaymentProof['draws']>): Refusal {
-  return {
-    status: 402,
-    code: 'x402_payment_invalid',
-    detail: `This voucher (up to ${draws.ceiling} ${draws.unit} in total) does not cover what the channel has drawn with this request: it was used already, or a later one was.`,
-  };
+/**
+ * The refusal of a draw its credential does not cover (used again, or older than the last used;
+ * `drawn`: what the account drew and holds besides it), as the credential words it.
+ */
+async function uncovered(
+  draws: NonNullable<PaymentProof['draws']>,
+  drawn: bigint,
+): Promise<Extract<Reserved, { ok: false }>> {
+  const { status, code, message, headers } = await draws.uncovered(drawn);
+  return { ok: false, refusal: { status, code, detail: message }, headers };
 }
 
 function exhausted(proof: PaymentProof, quote: Quote | undefined, spentMsat: bigint): Refusal {

@@ -19,18 +19,17 @@ import { randomBytes } from '../internal/crypto.js';
 import type { BatchChannelConfig, ReceiverAuthorizer } from '../x402/batch-channel.js';
 import type { Facilitator } from '../x402/facilitator.js';
 import { X402_HEADERS } from '../x402/headers.js';
-import { formatPaymentRequiredHeader } from '../x402/payment-required.js';
 import { formatPaymentResponseHeader } from '../x402/payment-response.js';
 import type {
   X402Network,
   X402PaymentPayload,
   X402PaymentRequirements,
-  X402ResourceInfo,
   X402SettleResponse,
 } from '../x402/types.js';
 import { minBigint } from './balance-cover.js';
 import type { CredentialAnswer } from './offers.js';
 import type { ChannelRecord, Store } from './store.js';
+import { type BatchOffered, correctiveAnswer } from './x402-batch-corrective.js';
 import { type ChannelOnChain, channelAccount, readChannelOnChain } from './x402-batch-state.js';
 
 /** What a refund needs of the batch side of an x402 offer. */
@@ -55,15 +54,14 @@ export interface BatchRefundRequest {
   amount?: bigint;
   payment: X402PaymentPayload;
   requirements: X402PaymentRequirements;
-  /** What the 402 of the route offers this channel for (a corrective 402 names it again). */
-  resource: X402ResourceInfo;
+  /** What the route's 402 offers (a corrective 402 offers it again). */
+  offered: BatchOffered;
 }
 
 /** x402's reasons for a refund not made (`@x402/evm` batch-settlement). */
 const REASON = {
   missing: 'invalid_batch_settlement_evm_missing_channel',
   busy: 'invalid_batch_settlement_evm_channel_busy',
-  mismatch: 'invalid_batch_settlement_evm_cumulative_amount_mismatch',
   noBalance: 'invalid_batch_settlement_evm_refund_no_balance',
 } as const;
 
@@ -99,47 +97,6 @@ function notMade(
     code: 'x402_refund_refused',
     message: `The refund was not made: ${message}`,
     headers: [[X402_HEADERS.paymentResponse, formatPaymentResponseHeader(response)]],
-  };
-}
-
-/**
- * The answer to a refund whose voucher is for less than the channel drew, as x402's own servers
- * give it: a 402 whose `PAYMENT-REQUIRED` says `cumulative_amount_mismatch` and carries, in the
- * batch-settlement requirements' `extra`, what the channel was charged and the payer's highest
- * voucher (its signature proves the amount to the payer, who signs the refund again for it). No
- * `PAYMENT-RESPONSE`: nothing was settled, and x402's client takes one as a final refusal.
- */
-function corrective(
-  request: BatchRefundRequest,
-  channel: ChannelRecord,
-  drawn: bigint,
-): CredentialAnswer {
-  const extra = {
-    ...request.requirements.extra,
-    channelState: {
-      channelId: channel.id,
-      balance: (channel.deposit - channel.refunded).toString(),
-      totalClaimed: channel.claimed.toString(),
-      withdrawRequestedAt: channel.withdrawRequestedAt,
-      chargedCumulativeAmount: drawn.toString(),
-    },
-    voucherState: {
-      signedMaxClaimable: channel.voucherMax.toString(),
-      signature: channel.voucherSignature,
-    },
-  };
-  const required = formatPaymentRequiredHeader({
-    x402Version: 2,
-    error: REASON.mismatch,
-    resource: request.resource,
-    accepts: [{ ...request.requirements, extra }],
-  });
-  return {
-    ok: false,
-    status: 402,
-    code: 'x402_voucher_mismatch',
-    message: `The refund voucher is for less than the channel drew (${drawn}): sign it for that.`,
-    headers: [[X402_HEADERS.paymentRequired, required]],
   };
 }
 
@@ -180,7 +137,12 @@ async function refundNow(
   const account = channelAccount(channel.id);
   const drawnBefore = (await store.getUsage(account)).spentMsat - channel.refunded;
   if (request.voucher.maxClaimableAmount < drawnBefore) {
-    return corrective(request, channel, drawnBefore);
+    return correctiveAnswer(
+      request.offered,
+      channel,
+      drawnBefore,
+      `The refund voucher is for less than the channel drew (${drawnBefore}): sign it for that.`,
+    );
   }
   const read = await readChannelOnChain(
     context.facilitator,

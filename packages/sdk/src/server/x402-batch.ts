@@ -4,12 +4,14 @@
  * over the cumulative amount the server may claim. A voucher is checked here without a chain
  * round trip (its EIP-712 signature, and the channel's deposit as the store knows it); the engine
  * draws the request's price from the channel like a prepaid balance, across every instance on
- * the store, and refuses a voucher that does not cover everything drawn (one used again, or older
- * than the last used). The receiver side redeems in batches: {@link BatchRedeemer.redeem} claims
- * what each channel drew, with its highest voucher, in one transaction, then sweeps it to `payTo`;
- * it also reads the claimed channels' state on chain, and once a payer asked the contract to
- * withdraw without the server, that channel's vouchers are refused (what it drew is claimed before
- * the withdrawal can end). A `refund` payload refunds what is left (./x402-batch-refund.ts).
+ * the store, and refuses a voucher that does not cover everything drawn (one used again, older
+ * than the last used, or signed from a payer's record that is behind) with x402's corrective 402
+ * (./x402-batch-corrective.ts), a deposit's before it is settled. The receiver side redeems in
+ * batches: {@link BatchRedeemer.redeem} claims what each channel drew, with its highest voucher,
+ * in one transaction, then sweeps it to `payTo`; it also reads the claimed channels' state on
+ * chain, and once a payer asked the contract to withdraw without the server, that channel's
+ * vouchers are refused (what it drew is claimed before the withdrawal can end). A `refund`
+ * payload refunds what is left (./x402-batch-refund.ts).
  */
 import { z } from 'zod';
 import { TollwayError } from '../errors.js';
@@ -21,12 +23,12 @@ import type {
   X402Network,
   X402PaymentPayload,
   X402PaymentRequirements,
-  X402ResourceInfo,
   X402SettleResponse,
 } from '../x402/types.js';
 import { amountSchema, parseWith, wireObject } from '../x402/wire.js';
-import type { CredentialVerdict } from './offers.js';
+import type { CredentialRefusal, CredentialVerdict } from './offers.js';
 import type { ChannelRecord, Store } from './store.js';
+import { type BatchOffered, correctiveAnswer } from './x402-batch-corrective.js';
 import { refundBatchChannel } from './x402-batch-refund.js';
 import { channelAccount, drawnOf, readChannelOnChain } from './x402-batch-state.js';
 
@@ -61,11 +63,11 @@ export interface BatchRedeemer {
 export interface BatchSide {
   /** The `extra` of the offer's `batch-settlement` requirements. */
   extra: Record<string, unknown>;
-  /** `resource`: what the route's 402 names (a refund's corrective 402 names it again). */
+  /** `offered`: what the route's 402 offers (a corrective 402 offers it again). */
   check(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
-    resource: X402ResourceInfo,
+    offered: BatchOffered,
   ): Promise<CredentialVerdict>;
   redeemer: BatchRedeemer;
 }
@@ -204,7 +206,7 @@ export function createBatchSide(
   async function check(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
-    resource: X402ResourceInfo,
+    offered: BatchOffered,
   ): Promise<CredentialVerdict> {
     let payload: BatchPayload;
     try {
@@ -242,7 +244,7 @@ export function createBatchSide(
         ...(payload.amount === undefined ? {} : { amount: payload.amount }),
         payment,
         requirements,
-        resource,
+        offered,
       };
       const context = { store, facilitator, authorizer, network, unit, sweep };
       return {
@@ -261,6 +263,29 @@ export function createBatchSide(
       return refused(
         "This channel's payer asked the contract to withdraw it: it takes no more vouchers here.",
       );
+    }
+    if (payload.type === 'deposit' && channel !== undefined) {
+      // A deposit whose voucher is behind is corrected before it moves money: x402's servers
+      // check the voucher first too.
+      const behind = await behindOf(channel, voucher.maxClaimableAmount, requirements.amount);
+      if (behind !== undefined) {
+        const answer = correctiveAnswer(
+          offered,
+          channel,
+          behind,
+          staleMessage(voucher.maxClaimableAmount, behind),
+        );
+        return {
+          ok: true,
+          proof: {
+            protocol: 'x402',
+            tokenId: channelId,
+            paymentHash: `${channelId}:${voucher.maxClaimableAmount}`,
+            headers: [],
+            answer: async () => answer,
+          },
+        };
+      }
     }
     if (payload.type === 'deposit') {
       const refusal = await deposit(
@@ -314,9 +339,46 @@ export function createBatchSide(
           deposit: channel.deposit,
           ceiling: voucher.maxClaimableAmount + channel.refunded,
           unit,
+          uncovered: (drawn) => stale(offered, channelId, voucher.maxClaimableAmount, drawn),
         },
       },
     };
+  }
+
+  /**
+   * The corrective 402 for a voucher for `max` in all that does not cover what the channel's
+   * account drew and holds besides its request (`spent`, refunds included), read again: the
+   * channel's highest voucher may have risen since the check.
+   */
+  async function stale(
+    offered: BatchOffered,
+    channelId: string,
+    max: bigint,
+    spent: bigint,
+  ): Promise<CredentialRefusal> {
+    const channel = await store.getChannel(channelId);
+    if (channel === undefined) throw new TollwayError('store_error', 'the channel is gone');
+    const charged = spent - channel.refunded;
+    return correctiveAnswer(offered, channel, charged, staleMessage(max, charged));
+  }
+
+  /**
+   * What the channel drew and holds (refunds aside), when a voucher for `max` in all does not
+   * cover it and a request of `amount`; undefined when it does.
+   */
+  async function behindOf(
+    channel: ChannelRecord,
+    max: bigint,
+    amount: bigint,
+  ): Promise<bigint | undefined> {
+    const usage = await store.getUsage(channelAccount(channel.id));
+    const drawn = usage.spentMsat + usage.heldMsat - channel.refunded;
+    return max < drawn + amount ? drawn : undefined;
+  }
+
+  /** Why a voucher for `max` in all is refused, the channel having been charged `charged`. */
+  function staleMessage(max: bigint, charged: bigint): string {
+    return `This voucher (up to ${max} ${unit} in total) does not cover what the channel drew (${charged}) and this request: it was used already, a later one was, or the payer's record is behind. PAYMENT-REQUIRED says what the channel was charged: sign again on top of it.`;
   }
 
   /** A batch-settlement operation for the facilitator to settle (claim, sweep). */

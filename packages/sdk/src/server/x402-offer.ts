@@ -403,7 +403,10 @@ export function createX402Offer(options: X402OfferOptions): X402OfferKind {
       };
     }
     if (requirements.scheme === 'batch-settlement' && batch !== undefined) {
-      return batch.check(payment, requirements, resourceOf(request.path, route));
+      return batch.check(payment, requirements, {
+        resource: resourceOf(request.path, route),
+        accepts,
+      });
     }
     const signed = readSigned(payment);
     if ('ok' in signed) return signed;

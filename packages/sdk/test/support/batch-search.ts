@@ -23,8 +23,8 @@ export interface BatchSearchOptions {
   facilitator: Facilitator;
   /** The key that signs the receiver's claims and refunds. */
   authorizerKey: Hex;
-  /** Called each time the handler runs (a paid answer). */
-  onServe(): void;
+  /** Called each time the handler runs (a paid answer), which answers once it resolves. */
+  onServe(): void | Promise<void>;
 }
 
 /** Starts the server; `close()` stops it and its paywall. */
@@ -50,8 +50,8 @@ export async function serveBatchSearch(
   const route = paywall.route({ service: 'search', price: '$0.001' });
   const served = await listen(
     createServer(
-      withPaywall(paywall, route, (_req, res) => {
-        options.onServe();
+      withPaywall(paywall, route, async (_req, res) => {
+        await options.onServe();
         res.setHeader('Content-Type', 'application/json');
         res.end('{"hits":3}');
       }),

@@ -1,6 +1,9 @@
+import { toClientEvmSigner } from '@x402/evm';
 import {
   BatchSettlementEvmScheme,
+  type ClientChannelStorage,
   computeChannelId,
+  InMemoryClientChannelStorage,
   signVoucher,
 } from '@x402/evm/batch-settlement/client';
 import { wrapFetchWithPayment, x402Client } from '@x402/fetch';
@@ -60,13 +63,22 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       closers.push(served.close);
     }
 
-    /** The official client with the official batch-settlement scheme, a deposit of 5 calls. */
-    function batchFetch(): typeof fetch {
+    /**
+     * The official client with the official batch-settlement scheme, a deposit of 5 calls; its
+     * record of the channel in `storage`, its channel's salt `salt` when given. It reads the
+     * chain (to check a corrective 402) through `reader` when given.
+     */
+    function batchFetch(
+      options: { storage?: ClientChannelStorage; salt?: `0x${string}`; reader?: boolean } = {},
+    ): typeof fetch {
+      const { reader, ...scheme } = options;
+      const account = privateKeyToAccount(c.accounts.payer.privateKey);
       const client = new x402Client();
       client.register(
         'eip155:*',
-        new BatchSettlementEvmScheme(privateKeyToAccount(c.accounts.payer.privateKey), {
+        new BatchSettlementEvmScheme(reader ? toClientEvmSigner(account, c.client) : account, {
           depositPolicy: { depositMultiplier: 5 },
+          ...scheme,
         }),
       );
       client.setSpendControls({ allowedAssets: [{ network: c.network, asset: c.token }] });
@@ -98,6 +110,46 @@ describe.skipIf(chain === undefined || postgres === undefined)(
         accepted: requirements,
         payload: { type: 'voucher', channelConfig: config, voucher: fields },
       });
+    }
+
+    /** The payer's signature of a voucher for `max` on its channel. */
+    async function signatureOf(max: bigint): Promise<string> {
+      const account = privateKeyToAccount(c.accounts.payer.privateKey);
+      const channelId = await voucherChannel();
+      return (await signVoucher(account, channelId, max.toString(), c.network)).signature;
+    }
+
+    /**
+     * What a corrective 402 tells (checked to be one, in x402's wire form: no PAYMENT-RESPONSE,
+     * the mismatch as its `error`, the route's requirements again, the channel's state in the
+     * batch-settlement ones): the charged amount, the highest voucher and its signature.
+     */
+    async function corrective(answer: Response): Promise<Record<string, unknown>> {
+      expect(answer.status).toBe(402);
+      expect(((await answer.json()) as { code: string }).code).toBe('x402_voucher_mismatch');
+      expect(answer.headers.get('payment-response')).toBeNull();
+      const required = parsePaymentRequiredHeader(answer.headers.get('payment-required') ?? '');
+      expect(required.error).toBe('invalid_batch_settlement_evm_cumulative_amount_mismatch');
+      expect(required.accepts.map((offered) => offered.scheme)).toEqual([
+        'batch-settlement',
+        'exact',
+      ]);
+      const { channelState, voucherState, ...extra } = required.accepts[0]!.extra as Record<
+        string,
+        Record<string, unknown>
+      >;
+      expect(extra).toEqual(requirements.extra);
+      expect(channelState).toMatchObject({
+        channelId: (await voucherChannel()).toLowerCase(),
+        balance: String(DEPOSIT),
+        totalClaimed: '0',
+        withdrawRequestedAt: 0,
+      });
+      return {
+        chargedCumulativeAmount: channelState?.chargedCumulativeAmount,
+        signedMaxClaimable: voucherState?.signedMaxClaimable,
+        signature: voucherState?.signature,
+      };
     }
 
     const pay = (at: number, header: string) =>
@@ -141,14 +193,23 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       expect(third.status).toBe(200);
       expect(await c.client.getBlockNumber()).toBe(blocks);
 
+      // A voucher used again, or one older than the last used, gets x402's corrective 402: what
+      // the channel drew and the highest voucher held, for the payer to sign again from.
       const replayed = await pay(1, await voucher(3n * PRICE));
-      expect(replayed.status).toBe(402);
-      expect(((await replayed.json()) as { code: string }).code).toBe('x402_payment_invalid');
+      expect(await corrective(replayed)).toEqual({
+        chargedCumulativeAmount: String(3n * PRICE),
+        signedMaxClaimable: String(3n * PRICE),
+        signature: await signatureOf(3n * PRICE),
+      });
       const later = await voucher(5n * PRICE);
       const earlier = await voucher(4n * PRICE);
       expect((await pay(0, later)).status).toBe(200);
       const reordered = await pay(1, earlier);
-      expect(reordered.status).toBe(402);
+      expect(await corrective(reordered)).toEqual({
+        chargedCumulativeAmount: String(4n * PRICE),
+        signedMaxClaimable: String(5n * PRICE),
+        signature: await signatureOf(5n * PRICE),
+      });
       const beyond = await pay(0, await voucher(6n * PRICE));
       expect(beyond.status).toBe(402);
       expect(handlerRuns).toBe(4);
@@ -192,7 +253,59 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       expect(claimed).toBe(DEPOSIT);
     });
 
-    async function voucherChannel(): Promise<string> {
+    it("x402's own client, its record of the channel behind, is corrected and pays", async () => {
+      // A channel of its own (another salt): a deposit, then a voucher from a second client on
+      // the same record; a third client holds the record as it was before that voucher.
+      const salt = `0x${'1'.repeat(64)}` as const;
+      const storage = new InMemoryClientChannelStorage();
+      const ahead = batchFetch({ storage, salt });
+      expect((await ahead(instances[0]!.url)).status).toBe(200);
+      const channelId = (await voucherChannel(salt)).toLowerCase();
+      const behind = new InMemoryClientChannelStorage();
+      await behind.set(channelId, { ...(await storage.get(channelId))! });
+      expect((await ahead(instances[1]!.url)).status).toBe(200);
+      const payerBefore = await c.balanceOf(c.accounts.payer.address);
+      const runs = handlerRuns;
+
+      // It checks the corrective 402 against the chain: its signer reads the channel contract.
+      const answer = await batchFetch({ storage: behind, salt, reader: true })(instances[0]!.url);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('tollway-charged')).toContain(`${PRICE} `);
+      expect(handlerRuns).toBe(runs + 1);
+      // Corrected from the 402, then paid by a voucher on top of what the channel drew.
+      expect(await behind.get(channelId)).toMatchObject({
+        chargedCumulativeAmount: String(3n * PRICE),
+      });
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
+      const channel = await instances[1]!.store.getChannel(channelId);
+      expect(channel).toMatchObject({ deposit: DEPOSIT, voucherMax: 3n * PRICE });
+
+      // A record behind that also thinks the channel spent: a top-up deposit with a stale
+      // voucher. Corrected before the deposit is settled, then paid by a voucher.
+      const spent = new InMemoryClientChannelStorage();
+      const old = (await behind.get(channelId))!;
+      await spent.set(channelId, {
+        ...old,
+        chargedCumulativeAmount: String(PRICE),
+        balance: String(PRICE),
+      });
+      const again = await batchFetch({ storage: spent, salt, reader: true })(instances[1]!.url);
+      expect(again.status).toBe(200);
+      expect(handlerRuns).toBe(runs + 2);
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
+      expect(await spent.get(channelId)).toMatchObject({
+        chargedCumulativeAmount: String(4n * PRICE),
+        balance: String(DEPOSIT),
+      });
+      expect(await instances[0]!.store.getChannel(channelId)).toMatchObject({
+        deposit: DEPOSIT,
+        voucherMax: 4n * PRICE,
+      });
+    });
+
+    async function voucherChannel(
+      salt: `0x${string}` = `0x${'0'.repeat(64)}`,
+    ): Promise<`0x${string}`> {
       return computeChannelId(
         {
           payer: c.accounts.payer.address,
@@ -201,7 +314,7 @@ describe.skipIf(chain === undefined || postgres === undefined)(
           receiverAuthorizer: privateKeyToAccount(authorizerKey).address,
           token: c.token,
           withdrawDelay: 900,
-          salt: `0x${'0'.repeat(64)}`,
+          salt,
         },
         c.network,
       );
