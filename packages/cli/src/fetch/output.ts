@@ -169,6 +169,8 @@ export function verboseLine(event: PayingFetchEvent, context: FetchContext): str
       return `* an earlier payment failed and was released (payment hash ${event.paymentHash})`;
     case 'cached':
       return `* sending the cached ${event.protocol} credential`;
+    case 'voucher':
+      return `* paying from x402 channel ${event.channelId} (a voucher, no transaction)`;
     case 'retry':
       return `< ${event.status} on retry`;
     case 'session-closed':

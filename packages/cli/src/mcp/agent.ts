@@ -55,6 +55,8 @@ interface AgentCall {
   capMsat: bigint | undefined;
   /** A credential bought earlier was sent (cached, or shared with a concurrent call). */
   reused: boolean;
+  /** The x402 channel the call drew on with a voucher, deposited into earlier. */
+  channelId?: string;
 }
 
 /** A connected agent; see {@link openAgent}. */
@@ -179,9 +181,9 @@ export async function openAgent(config: AgentConfig): Promise<Agent> {
     tags: TAGS,
     onEvent: (event) => {
       const current = calls.getStore();
-      if (current !== undefined && (event.type === 'cached' || event.type === 'shared')) {
-        current.reused = true;
-      }
+      if (current === undefined) return;
+      if (event.type === 'cached' || event.type === 'shared') current.reused = true;
+      if (event.type === 'voucher') current.channelId = event.channelId;
     },
   });
   return {

@@ -14,6 +14,7 @@ import {
   type LedgerQuery,
   type Offer,
   type PayingRequestInit,
+  type PaymentInfo,
   type Quote,
 } from '@tollway/sdk/client';
 import { z } from 'zod';
@@ -130,6 +131,22 @@ function result(structured: Record<string, unknown>, more: string[] = []): CallT
   };
 }
 
+/** What the fetch tool says of the call's payment, in one line. */
+function paymentNote(
+  paid: PaymentInfo | undefined,
+  call: { reused: boolean; channelId?: string },
+): string {
+  if (paid !== undefined) {
+    const cached = paid.protocol === 'l402' ? '; the credential is cached for later requests' : '';
+    return `paid ${formatMsat(paid.amountMsat)} + ${formatMsat(paid.feeMsat)} routing fee by ${paid.protocol}${cached}`;
+  }
+  if (call.channelId !== undefined) {
+    return `no new payment: drawn from x402 channel ${call.channelId}, deposited into earlier (the payment-response header says what this request was charged)`;
+  }
+  if (call.reused) return 'no payment: a credential bought earlier was reused';
+  return 'no payment was needed';
+}
+
 /** A spend row as the payments tool shows it: amounts in sat. */
 function spendInSat(row: SpendRow) {
   return {
@@ -242,12 +259,7 @@ export function registerTools(server: McpServer, agent: Agent): void {
                   proof: paid.proof,
                   payment_hash: paid.paymentHash,
                 };
-          const note =
-            paid !== undefined
-              ? `paid ${formatMsat(paid.amountMsat)} + ${formatMsat(paid.feeMsat)} routing fee by ${paid.protocol}${paid.protocol === 'l402' ? '; the credential is cached for later requests' : ''}`
-              : call.reused
-                ? 'no payment: a credential bought earlier was reused'
-                : 'no payment was needed';
+          const note = paymentNote(paid, call);
           return result(
             {
               url: response.url || args.url,

@@ -153,7 +153,11 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
       });
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 10n * PRICE);
       // The next run finds the channel in the agent database: a voucher, no second deposit.
-      expect(await fetchOnce()).toMatchObject({ status: 200 });
+      const second = await run('-v');
+      expect(second.stderr).toMatch(
+        /\* paying from x402 channel 0x[0-9a-f]{64} \(a voucher, no transaction\)\n/,
+      );
+      expect(JSON.parse(second.stdout)).toMatchObject({ status: 200 });
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 10n * PRICE);
       expect(upstreamCalls).toBe(calls + 2);
       const last = await fetchOnce('--close-sessions');
@@ -210,9 +214,15 @@ describe.skipIf(chain === undefined)('gateway x402 batch-settlement', () => {
         payment: { protocol: 'x402', amount: '4 sat' },
       });
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payer - 4n * PRICE);
-      // The next sends a voucher: no transaction.
+      // The next sends a voucher: no transaction, and the agent is told it drew on the channel.
       const blocks = await c.client.getBlockNumber();
-      expect(await fetchTool()).toMatchObject({ status: 200 });
+      expect(await fetchTool()).toMatchObject({
+        status: 200,
+        payment: null,
+        payment_note: expect.stringMatching(
+          /^no new payment: drawn from x402 channel 0x[0-9a-f]{64}, deposited into earlier/,
+        ),
+      });
       expect(await c.client.getBlockNumber()).toBe(blocks);
       expect(upstreamCalls).toBe(calls + 2);
       expect(stderr).toMatch(

@@ -164,7 +164,10 @@ export async function payBatch(
       reusable: false,
       account: signed.channelId,
     };
-    if (held === undefined) return { ...acquired, batch: sent };
+    if (held === undefined) {
+      context.emit({ type: 'voucher', url: url.href, channelId: signed.channelId });
+      return { ...acquired, batch: sent };
+    }
     const payment = await recordDeposit(context, held, {
       offer,
       url,

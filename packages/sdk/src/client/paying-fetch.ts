@@ -54,6 +54,8 @@ export type PayingFetchEvent =
   | { type: 'recovered'; payment: PaymentInfo }
   | { type: 'released'; ledgerId: string; paymentHash: string }
   | { type: 'cached'; url: string; protocol: ClientProtocol }
+  /** Paid from an x402 channel deposited into earlier: a voucher signed, no money moved. */
+  | { type: 'voucher'; url: string; channelId: string }
   | { type: 'retry'; url: string; status: number }
   | { type: 'session-closed'; session: ClosedSession }
   | { type: 'session-topped-up'; url: string; sessionId: string }
