@@ -185,6 +185,16 @@ const injectedHeaders = z.record(
   }),
 );
 
+/**
+ * What the gateway tells an upstream about the request besides its own headers: the client's
+ * address (`X-Forwarded-*`, `Forwarded`) and how it was paid (`X-Tollway-*`). Default: both for
+ * a service of your own, neither for an `llm` service and its providers (usually a third party).
+ */
+const toldUpstream = {
+  forwardedHeaders: z.boolean().exactOptional(),
+  paymentHeaders: z.boolean().exactOptional(),
+};
+
 /** Prices of a model per million tokens, all in one unit (sats or dollars). */
 const modelPrices = {
   input: amount,
@@ -222,7 +232,11 @@ const llmSchema = z.strictObject({
       z.string().regex(SERVICE_NAME, {
         error: 'must be 1-64 letters, digits, `_` or `-`, starting with a letter or digit',
       }),
-      z.strictObject({ upstream: httpUrl, headers: injectedHeaders.exactOptional() }),
+      z.strictObject({
+        upstream: httpUrl,
+        headers: injectedHeaders.exactOptional(),
+        ...toldUpstream,
+      }),
     )
     .exactOptional(),
   models: z.record(z.string().min(1), llmModel),
@@ -320,6 +334,7 @@ const serviceSchema = z
     preserveHost: z.boolean().default(false),
     stripPrefix: z.union([z.boolean(), path]).default(false),
     headers: injectedHeaders.exactOptional(),
+    ...toldUpstream,
     timeouts: z
       .strictObject({
         connect: timeout.exactOptional(),

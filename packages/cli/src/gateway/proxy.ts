@@ -2,10 +2,11 @@
  * The streaming reverse proxy: forwards a request that passed the paywall to its service's
  * upstream through a keep-alive undici pool, and streams the answer back chunk by chunk (SSE and
  * chunked responses arrive live; large bodies stream both ways). Hop-by-hop headers are dropped,
- * `X-Forwarded-*` and `Forwarded` set, headers only the gateway or a trusted proxy may set are
- * dropped, the client's credentials are not forwarded, and the payment context travels
- * upstream as `X-Tollway-*` headers. Upstream failures become 502 `upstream_unavailable` or 504
- * `upstream_timeout` problem bodies.
+ * headers only the gateway or a trusted proxy may set are dropped, the client's credentials are
+ * not forwarded; `X-Forwarded-*` and `Forwarded` are set, and the payment context travels
+ * upstream as `X-Tollway-*` headers, where the service tells them (not to an LLM provider by
+ * default). Upstream failures become 502 `upstream_unavailable` or 504 `upstream_timeout`
+ * problem bodies.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -253,7 +254,8 @@ interface UpstreamRequest {
 
 /**
  * Builds the upstream request headers in one pass over the raw headers: the client's end-to-end
- * headers, `X-Forwarded-*`, the service's injected headers, then the payment headers.
+ * headers, `X-Forwarded-*` (when the service tells the client's address), the service's injected
+ * headers, then the payment headers (when it tells them).
  */
 export function createUpstreamRequest(
   request: Pick<ForwardRequest, 'req' | 'service' | 'payment' | 'trustProxy' | 'host'>,
@@ -303,22 +305,25 @@ export function createUpstreamRequest(
     if (named?.has(name.toLowerCase())) continue;
     headers.push(name, raw[i + 1] ?? '');
   }
-  const peer = req.socket.remoteAddress ?? '';
-  const encrypted = 'encrypted' in req.socket && req.socket.encrypted === true;
-  const scheme = encrypted ? 'https' : 'http';
-  const hop = formatForwardedElement({ for: peer, host, proto: scheme });
-  headers.push(
-    'x-forwarded-for',
-    trusted && forwardedFor !== undefined ? `${forwardedFor}, ${peer}` : peer,
-    'x-forwarded-proto',
-    (trusted ? forwardedProto : undefined) ?? scheme,
-    'x-forwarded-host',
-    (trusted ? forwardedHost : undefined) ?? host,
-    'forwarded',
-    trusted && forwarded !== undefined ? `${forwarded}, ${hop}` : hop,
-  );
+  if (service.forwardsClient) {
+    const peer = req.socket.remoteAddress ?? '';
+    const encrypted = 'encrypted' in req.socket && req.socket.encrypted === true;
+    const scheme = encrypted ? 'https' : 'http';
+    const hop = formatForwardedElement({ for: peer, host, proto: scheme });
+    headers.push(
+      'x-forwarded-for',
+      trusted && forwardedFor !== undefined ? `${forwardedFor}, ${peer}` : peer,
+      'x-forwarded-proto',
+      (trusted ? forwardedProto : undefined) ?? scheme,
+      'x-forwarded-host',
+      (trusted ? forwardedHost : undefined) ?? host,
+      'forwarded',
+      trusted && forwarded !== undefined ? `${forwarded}, ${hop}` : hop,
+    );
+  }
   if (service.config.preserveHost && host !== '') headers.push('host', host);
-  headers.push(...service.injectedHeaders, ...paymentHeaders(payment));
+  headers.push(...service.injectedHeaders);
+  if (service.forwardsPayment) headers.push(...paymentHeaders(payment));
   return { headers, hasBody };
 }
 

@@ -25,6 +25,10 @@ export interface Service {
   readonly injectedHeaders: readonly string[];
   /** Their names, lower case: the client's headers of these names are dropped. */
   readonly injectedNames: ReadonlySet<string>;
+  /** The client's address is told upstream (`X-Forwarded-*`, `Forwarded`). */
+  readonly forwardsClient: boolean;
+  /** How the request was paid is told upstream (`X-Tollway-*`). */
+  readonly forwardsPayment: boolean;
   /** The upstream path and query for a request target (path plus query) received by the gateway. */
   rewrite(target: string): string;
   /** Set for a service with an `llm` block: its model table, and its providers as upstreams. */
@@ -136,12 +140,19 @@ function createRewrite(config: ServiceConfig): (target: string) => string {
 /** A service and its matcher. */
 type CompiledService = Service & { matches(host: string | undefined, path: string): boolean };
 
-/** Where a service's requests go upstream: the origin, the headers it injects, the path rewrite. */
+/**
+ * Where a service's requests go upstream: the origin, the headers it injects and what else it
+ * tells (by default everything to a service of your own, nothing more to an LLM provider, usually
+ * a third party: not the client's address, not the token it paid with), the path rewrite.
+ */
 function upstreamParts(config: ServiceConfig) {
+  const ownUpstream = config.llm === undefined;
   return {
     origin: new URL(config.upstream).origin,
     injectedHeaders: Object.entries(config.headers ?? {}).flat(),
     injectedNames: new Set(Object.keys(config.headers ?? {}).map((name) => name.toLowerCase())),
+    forwardsClient: config.forwardedHeaders ?? ownUpstream,
+    forwardsPayment: config.paymentHeaders ?? ownUpstream,
     rewrite: createRewrite(config),
   };
 }
@@ -154,6 +165,10 @@ function llmProviders(service: Service): Map<string, Service> {
       ...service.config,
       upstream: provider.upstream,
       ...(provider.headers === undefined ? { headers: {} } : { headers: provider.headers }),
+      ...(provider.forwardedHeaders === undefined
+        ? {}
+        : { forwardedHeaders: provider.forwardedHeaders }),
+      ...(provider.paymentHeaders === undefined ? {} : { paymentHeaders: provider.paymentHeaders }),
     };
     providers.set(name, { ...service, config, ...upstreamParts(config) });
   }

@@ -405,6 +405,74 @@ describe('tollway gateway: the reverse proxy', () => {
     expect(response.headers['x-end-to-end']).toBe('kept');
   });
 
+  it('tells an LLM provider neither the client address nor the payment unless asked; a service of its own, unless told not to', async () => {
+    const echo = await startUpstream((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(req.headers));
+    });
+    cleanups.push(() => echo.close());
+    const llm = { models: { 'm-1': { input: '1 sat', output: '1 sat' } } };
+    const gateway = await startGateway({
+      services: [
+        {
+          name: 'quiet',
+          path: '/quiet',
+          upstream: echo.url,
+          auth: 'off',
+          forwardedHeaders: false,
+          paymentHeaders: false,
+        },
+        { name: 'llm', path: '/llm', upstream: echo.url, auth: 'off', balance: '1000 sat', llm },
+        {
+          name: 'told',
+          path: '/told',
+          upstream: echo.url,
+          auth: 'off',
+          balance: '1000 sat',
+          llm,
+          forwardedHeaders: true,
+          paymentHeaders: true,
+        },
+        {
+          name: 'routed',
+          path: '/routed',
+          upstream: echo.url,
+          auth: 'off',
+          balance: '1000 sat',
+          llm: {
+            providers: { own: { upstream: echo.url, forwardedHeaders: true } },
+            models: {},
+            defaultPrices: { input: '1 sat', output: '1 sat', provider: 'own' },
+          },
+        },
+      ],
+    });
+    const send = async (path: string) => {
+      const response = await rawGet(`${gateway.url}${path}`, {
+        'x-forwarded-for': '203.0.113.9',
+        forwarded: 'for=203.0.113.9',
+        'x-tollway-protocol': 'forged',
+      });
+      return JSON.parse(response.body) as Record<string, string>;
+    };
+    const told = (headers: Record<string, string>) =>
+      Object.keys(headers).filter(
+        (name) => name.startsWith('x-tollway-') || name.includes('forwarded'),
+      );
+    // Not told, and what the client forged is dropped all the same.
+    expect(told(await send('/quiet/x'))).toEqual([]);
+    expect(told(await send('/llm/x'))).toEqual([]);
+    expect(await send('/told/x')).toMatchObject({
+      'x-forwarded-for': '127.0.0.1',
+      forwarded: expect.stringContaining('for=127.0.0.1'),
+      'x-tollway-protocol': 'free',
+    });
+    // A provider's own setting; the rest as its service (an LLM service: not told).
+    const atProvider = await send('/routed/x');
+    expect(atProvider['x-forwarded-for']).toBe('127.0.0.1');
+    expect(told(atProvider).filter((name) => name.startsWith('x-tollway-'))).toEqual([]);
+  });
+
   it('answers 502 upstream_unavailable and 504 upstream_timeout as problem bodies', async () => {
     const closed = await startUpstream(() => {});
     const closedUrl = closed.url;
