@@ -278,9 +278,7 @@ export function createBatchSide(
         return {
           ok: true,
           proof: {
-            protocol: 'x402',
-            tokenId: channelId,
-            paymentHash: `${channelId}:${voucher.maxClaimableAmount}`,
+            ...voucherProof(channelId, voucher.maxClaimableAmount),
             headers: [],
             answer: async () => answer,
           },
@@ -328,9 +326,7 @@ export function createBatchSide(
     return {
       ok: true,
       proof: {
-        protocol: 'x402',
-        tokenId: channelId,
-        paymentHash: `${channelId}:${voucher.maxClaimableAmount}`,
+        ...voucherProof(channelId, voucher.maxClaimableAmount),
         headers: [[X402_HEADERS.paymentResponse, response]],
         // Refunds are charged to the account: the voucher covers what was drawn besides them.
         draws: {
@@ -379,6 +375,11 @@ export function createBatchSide(
   /** Why a voucher for `max` in all is refused, the channel having been charged `charged`. */
   function staleMessage(max: bigint, charged: bigint): string {
     return `This voucher (up to ${max} ${unit} in total) does not cover what the channel drew (${charged}) and this request: it was used already, a later one was, or the payer's record is behind. PAYMENT-REQUIRED says what the channel was charged: sign again on top of it.`;
+  }
+
+  /** What a proof of a voucher on `channelId` for `max` in all says of itself. */
+  function voucherProof(channelId: string, max: bigint) {
+    return { protocol: 'x402' as const, tokenId: channelId, paymentHash: `${channelId}:${max}` };
   }
 
   /** A batch-settlement operation for the facilitator to settle (claim, sweep). */
