@@ -1,9 +1,12 @@
 // `tollway serve` against the stack it is built on: throughput and p50/p99 latency of
 //   (a) the upstream directly,
 //   (b) a plain reverse proxy on the same stack (node:http + an undici pool), no payment,
-//   (c) the gateway, each request carrying a valid L402 credential it has already seen.
-// c/b says what the paywall and the gateway's bookkeeping cost on top of proxying; c/a what the
-// whole gateway costs. Targets (issue 20): c/b >= 0.9 and p99 added by c over b <= 1 ms.
+//   (c) the gateway, each request carrying a valid L402 credential it has already seen,
+//   (d) the same, to a service that tells its upstream nothing (`forwardedHeaders` and
+//       `paymentHeaders` off): what the headers the gateway adds by default cost.
+// c/b says what the paywall and the gateway's bookkeeping cost on top of proxying (d/b: without
+// the headers it adds); c/a what the whole gateway costs. Targets (issue 20): c/b >= 0.9 and p99
+// added by c over b <= 1 ms.
 //
 // `BASE=<checkout>` measures a change back to back: a second gateway, built from that checkout
 // (run `npm run build` there too), serves (c) in the same alternating rounds, and the ratio of
@@ -103,6 +106,7 @@ async function child(role, options) {
       metrics: { enabled: true },
       tracing: { enabled: TRACING },
       services: options.services ?? [
+        ...(options.quiet ? [quietService(options.upstream)] : []),
         { name: 'weather', upstream: options.upstream, price: '1 sat' },
       ],
       ...(options.h2c ? { h2c: true } : {}),
@@ -116,6 +120,19 @@ async function child(role, options) {
   }
   answerCpuQuestions();
   process.send({ url });
+}
+
+/** Target (d): `/quiet/…` forwarded as `/…`, without `X-Forwarded-*`, `Forwarded`, `X-Tollway-*`. */
+function quietService(upstream) {
+  const tellsNothing = { forwardedHeaders: false, paymentHeaders: false };
+  return {
+    name: 'quiet',
+    path: '/quiet',
+    stripPrefix: true,
+    upstream,
+    price: '1 sat',
+    ...tellsNothing,
+  };
 }
 
 /** The gRPC service of the benchmark: unary `Say`, bytes in and out as they are. */
@@ -181,10 +198,10 @@ async function load(target, seconds, drive) {
 }
 
 /** autocannon, GET `/weather/today` with `headers`. */
-function http(headers) {
+function http(headers, prefix = '') {
   return async (target, seconds) => {
     const result = await autocannon({
-      url: `${target.url}/weather/today`,
+      url: `${target.url}${prefix}/weather/today`,
       connections: CONNECTIONS,
       duration: seconds,
       headers,
@@ -372,6 +389,7 @@ async function main() {
       upstream: upstream.url,
       dataDir: join(dataDir, 'gateway'),
       lightning,
+      quiet: true,
     });
     const grpcUpstream = await spawn('grpc-upstream', {});
     const grpcProxy = await spawn('grpc-proxy', { upstream: grpcUpstream.url });
@@ -454,11 +472,17 @@ async function main() {
               }),
             },
           ];
-    const [a, b, c, cBase] = await compare(
+    const quietCredential = await buyCredential(network, `${gateway.url}/quiet/weather/today`);
+    const [a, b, c, d, cBase] = await compare(
       [
         { target: upstream, label: 'a upstream', drive: http({}) },
         { target: proxy, label: 'b proxy', drive: http({}) },
         { target: gateway, label: 'c gateway, paid', drive: http({ authorization }) },
+        {
+          target: gateway,
+          label: 'd gateway, paid, tells nothing',
+          drive: http({ authorization: quietCredential }, '/quiet'),
+        },
         ...baseTargets,
       ],
       'req',
@@ -477,7 +501,7 @@ async function main() {
     }
     const ratio = c.rps / b.rps;
     console.error(
-      `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), c/a ${(c.rps / a.rps).toFixed(3)}, p99 added by c over b ${c.p99 - b.p99} ms`,
+      `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), c/a ${(c.rps / a.rps).toFixed(3)}, p99 added by c over b ${c.p99 - b.p99} ms; telling nothing d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${(d.perCpuSecond / b.perCpuSecond).toFixed(3)})`,
     );
     console.log(ratioLine('gateway_grpc_paid_vs_proxy', grpcPlain, grpcPaid));
     console.log(
@@ -493,6 +517,7 @@ async function main() {
         baseline: Math.round(b.rps),
         ratio: Number(ratio.toFixed(3)),
         p99_added_ms: c.p99 - b.p99,
+        quiet_ratio: Number((d.rps / b.rps).toFixed(3)),
         ...paired,
       }),
     );
