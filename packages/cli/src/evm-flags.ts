@@ -5,9 +5,9 @@
  * amounts against a budget in sats (`--usd-per-btc`) and the calls an agent expects
  * (`--expect-calls`), which size a channel's deposit. Malformed values are usage errors.
  */
-import { isTollwayError } from '@tollway/sdk';
 import type { EvmWallet, X402Network } from '@tollway/sdk/x402';
 import type { Command } from 'commander';
+import { describeError } from './describe-error.js';
 import { UsageError } from './usage.js';
 
 /** The flags, as commander parses them. */
@@ -96,12 +96,7 @@ export async function openEvmWallet(flags: EvmFlags): Promise<EvmWallet | undefi
       ...(rpcUrl === undefined ? {} : { rpcUrl }),
     });
   } catch (error) {
-    const message = isTollwayError(error)
-      ? `${error.code}: ${error.message}`
-      : error instanceof Error
-        ? error.message
-        : String(error);
-    throw new UsageError(`--evm-key: ${message}`);
+    throw new UsageError(`--evm-key: ${describeError(error)}`);
   }
 }
 

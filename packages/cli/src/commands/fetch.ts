@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fixedRate, isTollwayError, type TollwayErrorCode } from '@tollway/sdk';
 import type { Command } from 'commander';
+import { describeError } from '../describe-error.js';
 import {
   addEvmOptions,
   type EvmFlags,
@@ -120,15 +121,6 @@ function exitCodeOf(error: unknown): number {
   if (error.code === 'invalid_connection_string') return EXIT_USAGE;
   if (error.code === 'store_error' || error.code === 'body_too_large') return EXIT_FAILED;
   return EXIT_PAYMENT_FAILED;
-}
-
-function describeError(error: unknown): string {
-  if (isTollwayError(error)) return `${error.code}: ${error.message}`;
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
-    return `${error.message}${cause}`;
-  }
-  return String(error);
 }
 
 /** What to do about a failure, when the flags explain it; empty otherwise. */
