@@ -93,12 +93,14 @@ async function serveApp(adapter, paywall, route) {
   const { Hono } = await import('hono');
   const { serve } = await import('@hono/node-server');
   const { getConnInfo } = await import('@hono/node-server/conninfo');
-  const { requirePayment } = await import('@tollway/sdk/hono');
+  const { requirePayment, withPaywall } = await import('@tollway/sdk/hono');
   const app = new Hono();
   const handler = (c) => c.body(reply(), 200, { 'Content-Type': 'application/json' });
   app.get('/plain', handler);
   app.get('/same', handler);
   app.get('/paid', requirePayment(paywall, route, { getConnInfo }), handler);
+  // The paywall wrapped around the handler: one handler, which Hono runs without composing.
+  app.get('/wrapped', withPaywall(paywall, route, handler, { getConnInfo }));
   return new Promise((resolve) => {
     serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
       resolve(`http://127.0.0.1:${info.port}`),
@@ -195,7 +197,8 @@ async function measure(adapter, dir) {
     const { url, credential } = await nextMessage(worker);
     // Every route gets the same request, credential included: only the paywall differs.
     const headers = { authorization: credential };
-    const routes = ['plain', 'paid', 'same'];
+    const routes =
+      adapter === 'hono' ? ['plain', 'paid', 'same', 'wrapped'] : ['plain', 'paid', 'same'];
     const rounds = Object.fromEntries(routes.map((path) => [path, []]));
     for (let index = 0; index <= ROUNDS; index++) {
       const order = index % 2 === 0 ? routes : [...routes].reverse();
@@ -205,7 +208,7 @@ async function measure(adapter, dir) {
         if (index > 0) rounds[path].push(measured);
       }
     }
-    const { plain, paid, same } = rounds;
+    const { plain, paid, same, wrapped } = rounds;
     // Minting has code of its own to warm up (the paid rounds never mint). Then the median of a
     // few rounds, so that one burst of other work on the machine does not decide the figure.
     await round(worker, `${url}/paid`, 402, {}, 1);
@@ -224,6 +227,8 @@ async function measure(adapter, dir) {
     // the median of those ratios; the control likewise.
     const ratio = median(paid.map((round, index) => round.cpu / plain[index].cpu));
     const control = median(same.map((round, index) => round.cpu / plain[index].cpu));
+    const wrappedRatio =
+      wrapped && median(wrapped.map((round, index) => round.cpu / plain[index].cpu));
     return {
       adapter,
       'plain req/s': Math.round(best(plain, 'wall')),
@@ -232,6 +237,7 @@ async function measure(adapter, dir) {
       'paid req/CPU-s': Math.round(paidCpu),
       'paid/plain': Math.round(ratio * 100) / 100,
       'same/plain': Math.round(control * 100) / 100,
+      'wrapped/plain': wrappedRatio && Math.round(wrappedRatio * 100) / 100,
       'challenges/s': Math.round(challenges.wall),
       'challenges/CPU-s': Math.round(challenges.cpu),
       ratio,
@@ -268,6 +274,12 @@ if (process.argv[2] === 'child') {
       ratio: value,
       adapters: Object.fromEntries(rows.map((row) => [row.adapter, row['paid/plain']])),
       controls: Object.fromEntries(rows.map((row) => [row.adapter, row['same/plain']])),
+      // Hono's withPaywall: the paywall wrapped around the handler rather than before it.
+      wrapped: Object.fromEntries(
+        rows
+          .filter((row) => row['wrapped/plain'])
+          .map((row) => [row.adapter, row['wrapped/plain']]),
+      ),
       challenges_per_cpu_s: Object.fromEntries(
         rows.map((row) => [row.adapter, row['challenges/CPU-s']]),
       ),

@@ -225,7 +225,7 @@ const PINNED: Record<string, string[]> = {
   ],
   '@tollway/sdk/express': ['requirePayment'],
   '@tollway/sdk/fastify': ['paywallPlugin', 'requirePayment'],
-  '@tollway/sdk/hono': ['requirePayment'],
+  '@tollway/sdk/hono': ['requirePayment', 'withPaywall'],
 };
 
 const packageJson = (path: string) =>

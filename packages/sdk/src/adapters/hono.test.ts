@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { Hono } from 'hono';
+import { type Context, type Handler, Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import {
   type AdapterHarness,
@@ -12,7 +12,7 @@ import {
 import { describeTracing } from '../../test/adapters/tracing.js';
 import { headerValues } from '../../test/support/paywall.js';
 import type { PaywallDecision, PaywallRequest } from '../server/types.js';
-import { type HonoPaywallOptions, type PaywallEnv, requirePayment } from './hono.js';
+import { type HonoPaywallOptions, type PaywallEnv, requirePayment, withPaywall } from './hono.js';
 
 function serveApp(app: Hono<PaywallEnv>): Promise<Served> {
   return new Promise((resolve) => {
@@ -29,47 +29,67 @@ function serveApp(app: Hono<PaywallEnv>): Promise<Served> {
   });
 }
 
-const harness: AdapterHarness = {
-  name: 'hono',
-  serve(paywall, routes, { onError }) {
-    const app = new Hono<PaywallEnv>();
-    for (const { method, path, route, stream, status, chunks } of routes) {
-      app.on(method, path, requirePayment(paywall, route, { getConnInfo, onError }), async (c) => {
-        if (chunks !== undefined) {
-          await c.req.json();
-          const encoder = new TextEncoder();
-          const body = new ReadableStream<Uint8Array>({
-            start(controller) {
-              for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
-              controller.close();
-            },
-          });
-          return c.body(body, 200, { 'Content-Type': 'text/event-stream' });
-        }
-        if (stream !== undefined) {
-          const encoder = new TextEncoder();
-          const body = new ReadableStream<Uint8Array>({
-            async start(controller) {
-              controller.enqueue(encoder.encode('first\n'));
-              await stream();
-              controller.enqueue(encoder.encode('last\n'));
-              controller.close();
-            },
-          });
-          return c.body(body, 200, { 'Content-Type': 'text/plain' });
-        }
-        const body = method === 'POST' ? await c.req.json() : undefined;
-        return c.body(toJson({ payment: c.get('payment'), body }), (status?.() ?? 200) as 200, {
-          'Content-Type': 'application/json',
-        });
-      });
-    }
-    return serveApp(app);
-  },
-};
+type ServedRoute = Parameters<AdapterHarness['serve']>[1][number];
 
-describeConformance(harness);
-describeTracing(harness);
+/** The conformance suite's handler for one route, as a Hono handler. */
+function conformanceHandler({ method, stream, status, chunks }: ServedRoute): Handler<PaywallEnv> {
+  return async (c) => {
+    if (chunks !== undefined) {
+      await c.req.json();
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+          controller.close();
+        },
+      });
+      return c.body(body, 200, { 'Content-Type': 'text/event-stream' });
+    }
+    if (stream !== undefined) {
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(encoder.encode('first\n'));
+          await stream();
+          controller.enqueue(encoder.encode('last\n'));
+          controller.close();
+        },
+      });
+      return c.body(body, 200, { 'Content-Type': 'text/plain' });
+    }
+    const body = method === 'POST' ? await c.req.json() : undefined;
+    return c.body(toJson({ payment: c.get('payment'), body }), (status?.() ?? 200) as 200, {
+      'Content-Type': 'application/json',
+    });
+  };
+}
+
+/** The conformance suite with the paywall as middleware before the handler, or wrapped around it. */
+function harness(form: 'middleware' | 'wrapped'): AdapterHarness {
+  return {
+    name: form === 'middleware' ? 'hono' : 'hono withPaywall',
+    handlerErrorsReachAdapter: form === 'wrapped',
+    serve(paywall, routes, { onError }) {
+      const app = new Hono<PaywallEnv>();
+      for (const served of routes) {
+        const { method, path, route } = served;
+        const handler = conformanceHandler(served);
+        const options = { getConnInfo, onError };
+        if (form === 'middleware') {
+          app.on(method, path, requirePayment(paywall, route, options), handler);
+        } else {
+          app.on(method, path, withPaywall(paywall, route, handler, options));
+        }
+      }
+      return serveApp(app);
+    },
+  };
+}
+
+for (const form of ['middleware', 'wrapped'] as const) {
+  describeConformance(harness(form));
+  describeTracing(harness(form));
+}
 
 /** Serves one free route and returns what the engine was given. */
 async function translated(options: Partial<HonoPaywallOptions>, init: Parameters<typeof send>[1]) {
@@ -122,6 +142,39 @@ describe('hono adapter specifics', () => {
     expect((await translated({ trustProxy: true }, { headers })).clientIp).toBe('198.51.100.1');
   });
 
+  it("reads node-server's headers as they arrived, and the Request's on other runtimes", async () => {
+    const headers: Array<[string, string]> = [
+      ['Authorization', 'L402 one'],
+      ['X-Tag', 'a'],
+      ['authorization', 'L402 two'],
+      ['x-tag', 'b'],
+    ];
+    const onNode = (await translated({}, { headers })).request;
+    // Every Authorization line apart, so the engine can refuse conflicting credentials.
+    expect(onNode?.authorization).toEqual(['L402 one', 'L402 two']);
+    expect(onNode?.headers.get('X-TAG')).toBe('a, b');
+    expect(onNode?.headers.has('origin')).toBe(false);
+
+    // Without node-server's bindings (Bun, Deno, workers, app.request): the Web Request's headers.
+    const seen: PaywallRequest[] = [];
+    const spy = {
+      handle: (request: PaywallRequest): PaywallDecision => {
+        seen.push(request);
+        return { kind: 'pass', payment: { protocol: 'free', service: 'api' }, headers: [] };
+      },
+    };
+    const app = new Hono<PaywallEnv>();
+    const route = { service: 'api' } as Parameters<typeof requirePayment>[1];
+    app.get(
+      '/',
+      withPaywall(spy, route, (c) => c.text('ok'), { getConnInfo }),
+    );
+    const response = await app.request('/', { headers: { 'X-Tag': 'c' } });
+    expect(await response.text()).toBe('ok');
+    expect(seen[0]?.authorization).toBeUndefined();
+    expect(seen[0]?.headers.get('x-tag')).toBe('c');
+  });
+
   it('reads the body up to bodyLimit and leaves it readable', async () => {
     const small = await translated({ bodyLimit: 16 }, { method: 'POST', body: '{"n":1}' });
     expect(headerValues(small.response, 'x-body')).toEqual(['{"n":1}']);
@@ -138,32 +191,41 @@ describe('hono adapter specifics', () => {
   });
 
   it("adds the engine's headers to Responses the handler builds itself, immutable ones too", async () => {
-    const spy = {
-      handle: async () => ({
-        kind: 'pass' as const,
-        payment: { protocol: 'free' as const, service: 'api' },
-        headers: [
-          ['Payment-Receipt', 'receipt'],
-          ['Vary', 'Origin'],
-        ] as Array<[string, string]>,
-      }),
+    const decision: PaywallDecision = {
+      kind: 'pass',
+      payment: { protocol: 'free', service: 'api' },
+      headers: [
+        ['Payment-Receipt', 'receipt'],
+        ['Vary', 'Origin'],
+      ],
     };
+    const spy = { handle: async () => decision };
+    // The engine's usual paid answer comes at once, not as a promise: the wrapped form's path.
+    const immediate = { handle: () => decision };
     const app = new Hono<PaywallEnv>();
     const route = { service: 'api' } as Parameters<typeof requirePayment>[1];
     const paid = requirePayment(spy, route, { getConnInfo });
-    app.get('/', paid, () => new Response('raw'));
+    const raw = () => new Response('raw');
+    const proxy = (c: Context) => fetch(new URL('/upstream', c.req.url));
+    app.get('/', paid, raw);
     // A fetch() response has immutable headers: the adapter copies the response first.
     app.get('/upstream', () => new Response('upstream'));
-    app.get('/proxied', paid, (c) => fetch(new URL('/upstream', c.req.url)));
+    app.get('/proxied', paid, proxy);
+    app.get('/wrapped', withPaywall(immediate, route, raw, { getConnInfo }));
+    app.get('/wrapped/proxied', withPaywall(immediate, route, proxy, { getConnInfo }));
     const served = await serveApp(app);
     try {
-      const response = await send(served.url);
-      expect(response.body).toBe('raw');
-      expect(headerValues(response, 'payment-receipt')).toEqual(['receipt']);
-      expect(headerValues(response, 'vary')).toEqual(['Origin']);
-      const proxied = await send(`${served.url}/proxied`);
-      expect(proxied.body).toBe('upstream');
-      expect(headerValues(proxied, 'payment-receipt')).toEqual(['receipt']);
+      for (const [path, body] of [
+        ['/', 'raw'],
+        ['/proxied', 'upstream'],
+        ['/wrapped', 'raw'],
+        ['/wrapped/proxied', 'upstream'],
+      ]) {
+        const response = await send(`${served.url}${path}`);
+        expect(response.body).toBe(body);
+        expect(headerValues(response, 'payment-receipt')).toEqual(['receipt']);
+        expect(headerValues(response, 'vary')).toEqual(['Origin']);
+      }
     } finally {
       await served.close();
     }

@@ -1,9 +1,9 @@
 /**
- * `@tollway/sdk/hono`: the paywall as Hono 4 middleware, on any runtime Hono runs on. It
- * translates the request, asks the engine, and either answers or runs the next handler with
- * `c.get('payment')` set.
+ * `@tollway/sdk/hono`: the paywall as Hono 4 middleware (`requirePayment`) or wrapped around one
+ * handler (`withPaywall`), on any runtime Hono runs on. It translates the request, asks the engine,
+ * and either answers or runs the handler with `c.get('payment')` set.
  */
-import type { Context, MiddlewareHandler, Next } from 'hono';
+import type { Context, Handler, MiddlewareHandler, Next } from 'hono';
 import type { GetConnInfo } from 'hono/conninfo';
 import { isPromiseLike } from '../internal/promise.js';
 import type { Route } from '../server/route.js';
@@ -26,6 +26,7 @@ import {
   parseJsonBody,
   resolveClientIp,
 } from './common.js';
+import { authorizationLines, RawHeaderReader } from './raw-headers.js';
 
 export type { AdapterOptions, PaywallHandler } from './common.js';
 
@@ -68,21 +69,43 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
 }
 
 /**
- * Adds headers to the handler's response in place, which keeps the runtime's fast path for
- * ordinary responses; a response with immutable headers (from `fetch`, `Response.redirect`) is
- * copied first, as Hono's `c.header()` does.
+ * `response` with `headers` added, in place where it can be, which keeps the runtime's fast path
+ * for ordinary responses; a response with immutable headers (from `fetch`, `Response.redirect`)
+ * is copied first, as Hono's `c.header()` does.
  */
-function addHeaders(c: Context, headers: ReadonlyArray<[string, string]>): void {
+function withHeaders(response: Response, headers: ReadonlyArray<[string, string]>): Response {
   try {
-    for (const [name, value] of headers) c.res.headers.append(name, value);
+    for (const [name, value] of headers) response.headers.append(name, value);
+    return response;
   } catch {
-    for (const [name, value] of headers) c.header(name, value, { append: true });
+    const copy = new Response(response.body, response);
+    for (const [name, value] of headers) copy.headers.append(name, value);
+    return copy;
   }
+}
+
+/** Makes `response` the context's answer, unless it already is. */
+function replaceResponse(c: Context, response: Response): void {
+  if (response === c.res) return;
+  // Cleared first: Hono's setter would otherwise copy the old answer's headers onto the new one.
+  c.res = undefined;
+  c.res = response;
+}
+
+/** What `@hono/node-server` binds to `c.env`: the Node request as it arrived. */
+interface NodeBindings {
+  incoming?: { rawHeaders?: unknown };
 }
 
 /**
  * The request as the engine sees it, its client address read on first use (see
- * {@link AdapterRequest}); a body reader only for a route that prices by body.
+ * {@link AdapterRequest}); a body reader only for a route that prices by body. On
+ * `@hono/node-server` the headers are read from the Node request's raw list (`c.env.incoming`), as
+ * the node, Express and Fastify adapters read them: the Web `Headers` node-server offers reads
+ * through `req.headers`, which Node builds on first access, a build the paid request alone paid for
+ * (a plain handler reads no header; architecture note, eighth round). So, as with those adapters,
+ * the paywall sees the headers as they arrived, not as a middleware before it may have rewritten
+ * them.
  */
 function toPaywallRequest(c: Context, route: Route, options: HonoPaywallOptions): AdapterRequest {
   let jsonBody: (() => Promise<unknown>) | undefined;
@@ -93,11 +116,13 @@ function toPaywallRequest(c: Context, route: Route, options: HonoPaywallOptions)
       return body;
     };
   }
+  const raw = (c.env as NodeBindings | undefined)?.incoming?.rawHeaders;
+  const fromNode = Array.isArray(raw);
   return new AdapterRequest(
     c.req.method,
     requestTarget(c.req.url),
-    c.req.raw.headers,
-    undefined,
+    fromNode ? new RawHeaderReader(raw) : c.req.raw.headers,
+    fromNode ? authorizationLines(raw) : undefined,
     jsonBody,
     true,
     () =>
@@ -176,9 +201,85 @@ function proceed(
   // and its response left as the handler made it.
   if (headers.length === 0) return next();
   return next().then(() => {
-    addHeaders(c, headers);
+    replaceResponse(c, withHeaders(c.res, headers));
     return undefined;
   });
+}
+
+/**
+ * The paywall and one handler as a single Hono handler: what {@link requirePayment} does, for a
+ * route whose handler comes right after it. Hono runs a route with one handler as a plain call,
+ * where a middleware and a handler go through its `compose` (an async function per step), so this
+ * form answers a paid request without a promise when the handler makes its Response at once. The
+ * handler reads `c.get('payment')`; the engine's headers join its Response, and a payment that
+ * settles after the handler (x402) or meters its answer does so as with `requirePayment`.
+ *
+ * @example
+ * ```ts
+ * import { getConnInfo } from '@hono/node-server/conninfo';
+ * const app = new Hono<PaywallEnv>();
+ * const forecast = paywall.route({ service: 'forecast', price: '10 sat' });
+ * const answer = (c: Context<PaywallEnv>) => c.json({ paidWith: c.get('payment').protocol });
+ * app.get('/forecast', withPaywall(paywall, forecast, answer, { getConnInfo }));
+ * ```
+ */
+export function withPaywall(
+  paywall: PaywallHandler,
+  route: Route,
+  handler: Handler<PaywallEnv>,
+  options: HonoPaywallOptions,
+): Handler<PaywallEnv> {
+  assertAdapterOptions(options);
+  const translate = (c: Context<PaywallEnv>) => toPaywallRequest(c, route, options);
+  return (c, next) => {
+    const decision = decide(paywall, route, translate, c, options.onError);
+    if (isPromiseLike(decision)) {
+      return Promise.resolve(decision).then((decided) =>
+        answer(c, next, handler, decided, options),
+      );
+    }
+    return answer(c, next, handler, decision, options);
+  };
+}
+
+/** The engine's answer, or the handler's Response with the engine's headers. */
+function answer(
+  c: Context<PaywallEnv>,
+  next: Next,
+  handler: Handler<PaywallEnv>,
+  decision: PaywallDecision,
+  options: HonoPaywallOptions,
+): Response | Promise<Response> {
+  if (decision.kind === 'respond') return toResponse(decision.response);
+  c.set('payment', decision.payment);
+  const { charge, headers } = decision;
+  if (charge !== undefined) return settleHandler(c, next, handler, headers, charge, options);
+  // Hono's Handler type admits its TypedResponse, which is a Response at run time.
+  const response = handler(c, next) as Response | Promise<Response>;
+  if (headers.length === 0) return response;
+  return isPromiseLike(response)
+    ? Promise.resolve(response).then((made) => withHeaders(made, headers))
+    : withHeaders(response, headers);
+}
+
+/** Runs the handler, then settles as {@link settle} does (or releases the charge when it failed). */
+async function settleHandler(
+  c: Context<PaywallEnv>,
+  next: Next,
+  handler: Handler<PaywallEnv>,
+  headers: ReadonlyArray<[string, string]>,
+  charge: PaywallCharge,
+  options: HonoPaywallOptions,
+): Promise<Response> {
+  let response: Response | undefined;
+  try {
+    response = (await handler(c, next)) as Response | undefined;
+    if (response === undefined) throw new TypeError('the paid handler returned no Response');
+  } catch (error) {
+    charge.release();
+    throw error;
+  }
+  return settle(response, headers, charge, options);
 }
 
 function toResponse({ status, headers, body }: PaywallResponse): Response {
@@ -199,22 +300,27 @@ async function settleAfter(
     charge.release();
     throw error;
   }
-  // The handler's Response is made; a streamed body has not been read yet.
-  const final = await charge.commit(c.res.status, c.res.headers);
-  if (final.kind === 'respond') {
-    // Cleared first: Hono's setter would otherwise copy the handler's headers onto the 402.
-    c.res = undefined;
-    c.res = toResponse(final.response);
-    return undefined;
-  }
-  addHeaders(c, [...headers, ...final.headers]);
-  if (charge.meter !== undefined) {
-    const metered = meteredResponse(c.res, charge.meter, options.onError);
-    // Cleared first, as above: the metered Response already carries every header.
-    c.res = undefined;
-    c.res = metered;
-  }
+  replaceResponse(c, await settle(c.res, headers, charge, options));
   return undefined;
+}
+
+/**
+ * Commits the charge with the handler's `response` (made, a streamed body not read yet): the
+ * response with the engine's headers, metered when the charge reads the answer, or a 402 when the
+ * settlement failed.
+ */
+async function settle(
+  response: Response,
+  headers: ReadonlyArray<[string, string]>,
+  charge: PaywallCharge,
+  options: HonoPaywallOptions,
+): Promise<Response> {
+  const final = await charge.commit(response.status, response.headers);
+  if (final.kind === 'respond') return toResponse(final.response);
+  const answered = withHeaders(response, [...headers, ...final.headers]);
+  return charge.meter === undefined
+    ? answered
+    : meteredResponse(answered, charge.meter, options.onError);
 }
 
 /**

@@ -1,11 +1,10 @@
 /**
  * How the Node-based adapters (node, Express, Fastify) and the gateway see a Node request: its
- * headers read from the raw list, every `Authorization` line, the client address, and a lazy JSON
- * body that stays readable for the app. Internal to the adapters.
+ * headers read from the raw list (`raw-headers.ts`), every `Authorization` line, the client
+ * address, and a lazy JSON body that stays readable for the app. Internal to the adapters.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Route } from '../server/route.js';
-import type { HeaderReader } from '../server/types.js';
 import {
   type AdapterOptions,
   AdapterRequest,
@@ -14,6 +13,7 @@ import {
   parseJsonBody,
   resolveClientIp,
 } from './common.js';
+import { authorizationLines, RawHeaderReader } from './raw-headers.js';
 
 /**
  * Reads the whole body, at most `limit` bytes, then puts it back into the stream, so the app's
@@ -71,46 +71,6 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   return parseJsonBody(await readBody(req, limit));
 }
 
-/** True when header `name` is `lower` (already lower case) but for letter case; allocates nothing. */
-function isHeader(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) {
-    let code = name.charCodeAt(i);
-    if (code >= 65 && code <= 90) code += 32;
-    if (code !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
-/**
- * A header view over Node's raw header list: repeated values joined with `, ` as a Web `Headers`
- * would. Read from `rawHeaders` rather than `req.headers`, which Node builds on first access (a
- * cost the paid path would otherwise be alone to pay), and which keeps only the first value of
- * some headers. A class, so a request costs one small object.
- */
-class NodeHeaderReader implements HeaderReader {
-  readonly #raw: readonly string[];
-
-  constructor(raw: readonly string[]) {
-    this.#raw = raw;
-  }
-
-  get(name: string): string | null {
-    const raw = this.#raw;
-    const lower = name.toLowerCase();
-    let value: string | null = null;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (!isHeader(raw[i]!, lower)) continue;
-      value = value === null ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
-    }
-    return value;
-  }
-
-  has(name: string): boolean {
-    return this.get(name) !== null;
-  }
-}
-
 /**
  * What an adapter built on this translation supplies itself: the URL and client address as its
  * framework reports them, a JSON body reader, and whether it reports the outcome.
@@ -135,17 +95,7 @@ export function toPaywallRequest(
   options: AdapterOptions,
   parts: NodeRequestParts = {},
 ): AdapterRequest {
-  const raw = req.rawHeaders;
-  const headers = new NodeHeaderReader(raw);
-  // Every Authorization line, kept apart: the engine must see them all to refuse conflicting
-  // credentials.
-  let authorization: string[] | undefined;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (isHeader(raw[i]!, 'authorization')) {
-      authorization ??= [];
-      authorization.push(raw[i + 1]!);
-    }
-  }
+  const headers = new RawHeaderReader(req.rawHeaders);
   let jsonBody = parts.jsonBody;
   if (jsonBody === undefined && (route === undefined || route.readsBody)) {
     let body: Promise<unknown> | undefined;
@@ -166,7 +116,7 @@ export function toPaywallRequest(
     req.method ?? 'GET',
     parts.url ?? req.url ?? '/',
     headers,
-    authorization,
+    authorizationLines(req.rawHeaders),
     jsonBody,
     parts.reportsOutcome ?? false,
     clientIp,
