@@ -3,7 +3,7 @@
 // the dev node that `npx tollway dev node` runs (a SANDBOX with play money) prints one.
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { requirePayment } from '@tollway/sdk/hono';
+import { withPaywall } from '@tollway/sdk/hono';
 import { connectLightning } from '@tollway/sdk/lightning';
 import { createMasterSecret, createPaywall } from '@tollway/sdk/server';
 import { createSqliteStore } from '@tollway/sdk/stores/sqlite';
@@ -23,9 +23,8 @@ const forecast = paywall.route({ service: 'forecast', price: '10 sat', validFor:
 
 const app = new Hono();
 app.get('/', (c) => c.text('Try GET /forecast (10 sat).\n'));
-app.get('/forecast', requirePayment(paywall, forecast, { getConnInfo }), (c) =>
-  c.json({ city: 'Oslo', sky: 'clear', paidWith: c.get('payment').protocol }),
-);
+const sky = (c) => c.json({ city: 'Oslo', sky: 'clear', paidWith: c.get('payment').protocol });
+app.get('/forecast', withPaywall(paywall, forecast, sky, { getConnInfo }));
 
 const port = Number(process.env.PORT ?? 3000);
 serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
