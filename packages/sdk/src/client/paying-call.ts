@@ -3,7 +3,8 @@
  * it); a refusal is answered with a credential saved since or with a payment, and the request is
  * sent again. One call pays at most once, and sends at most three times: as it came, with a
  * credential another call saved, with its own payment. A refused saved credential never stops it
- * from paying: after one, it pays.
+ * from paying: after one, it pays. On an x402 channel, a voucher refused because another payer
+ * on the same record drew first is signed again, up to four vouchers in all.
  *
  * @internal
  */
@@ -44,6 +45,9 @@ export interface Call {
 }
 
 const payments = new WeakMap<Response, PaymentInfo>();
+
+/** How many vouchers one call may sign on an x402 channel, refused ones included. */
+const VOUCHER_SIGNINGS = 4;
 
 /**
  * The payment the paying fetch made for `response`, or `undefined` when none was made by that call
@@ -107,9 +111,11 @@ async function nextCredential(
   response: Response,
 ): Promise<Acquired | undefined> {
   // One payment per call: whatever answers it is the answer. A refused x402 voucher is signed
-  // again once (after a corrective 402, from the corrected record).
+  // again from the corrected record (the corrective 402's), a few times: each refusal means
+  // another payer on the same channel record drew first, so of n payers at once the last signs n
+  // times. A voucher is not a payment: one refused is charged nothing.
   if (call.payment !== undefined) return undefined;
-  if (call.current?.batch !== undefined && call.acquired >= 2) return undefined;
+  if (call.current?.batch !== undefined && call.acquired >= VOUCHER_SIGNINGS) return undefined;
   const refused =
     response.status === 402 || (call.current !== undefined && response.status === 401);
   if (refused) return (await import('./refusal.js')).answerRefusal(context, call, response);

@@ -279,93 +279,98 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     await store.close();
   });
 
-  it('two processes on one channel record, at once: both paid, each call charged once, the stale voucher corrected', async () => {
-    // A receiver of its own, whose first answer waits until a voucher was refused.
-    let refused: () => void = () => {};
-    const stale = new Promise<void>((resolve) => {
-      refused = resolve;
-    });
-    let held = false;
-    let runs = 0;
-    const store = createSqliteStore({ path: join(directory, 'racing.db') });
-    await store.init();
-    const served = await serveBatchSearch({
-      chain: c,
-      store,
-      facilitator: await createSelfHostedFacilitator({
-        rpcUrl: c.rpcUrl,
-        privateKey: c.accounts.facilitator.privateKey,
-      }),
-      authorizerKey: generatePrivateKey(),
-      onServe: async () => {
-        runs += 1;
-        if (held) return;
-        held = true;
-        // Bounded, so that a voucher never refused fails the checks below instead of hanging.
-        await Promise.race([stale, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      },
-    });
-    closers.push(served.close);
-    const { url } = served;
-    const db = join(directory, 'racing-agent.sqlite');
-    const corrected: string[] = [];
-    const stores: ClientStore[] = [];
-    const agentProcess = (name: string) => {
-      const agentStore = createSqliteClientStore({ path: db });
-      stores.push(agentStore);
-      return createPayingFetch({
-        wallets: [],
-        store: agentStore,
-        preferences: ['x402'],
-        sessions: { expectedCalls: 10 },
-        x402: chainPayerX402(c, { batch: true }),
-        onEvent: (event) => {
-          if (event.type === 'challenge' && event.withCredential) {
-            corrected.push(name);
-            refused();
-          }
+  // Each refusal means another process drew first: with n at once, the last signs up to n times.
+  it.each([2, 3])(
+    '%i processes on one channel record, at once: all paid, each call charged once, the stale vouchers corrected',
+    async (processes) => {
+      // A receiver of its own, whose first answer waits until a voucher was refused.
+      let refused: () => void = () => {};
+      const stale = new Promise<void>((resolve) => {
+        refused = resolve;
+      });
+      let held = false;
+      let runs = 0;
+      const store = createSqliteStore({ path: join(directory, `racing-${processes}.db`) });
+      await store.init();
+      const served = await serveBatchSearch({
+        chain: c,
+        store,
+        facilitator: await createSelfHostedFacilitator({
+          rpcUrl: c.rpcUrl,
+          privateKey: c.accounts.facilitator.privateKey,
+        }),
+        authorizerKey: generatePrivateKey(),
+        onServe: async () => {
+          runs += 1;
+          if (held) return;
+          held = true;
+          // Bounded, so that a voucher never refused fails the checks below instead of hanging.
+          await Promise.race([stale, new Promise((resolve) => setTimeout(resolve, 10_000))]);
         },
       });
-    };
-    const opening = agentProcess('opening');
-    held = true;
-    expect((await opening(url)).status).toBe(200);
-    await opening.close({ keepSessions: true });
-    held = false;
-    const payerBefore = await c.balanceOf(c.accounts.payer.address);
-    const blocks = await c.client.getBlockNumber();
+      closers.push(served.close);
+      const { url } = served;
+      const db = join(directory, `racing-agent-${processes}.sqlite`);
+      const corrected: string[] = [];
+      const stores: ClientStore[] = [];
+      const agentProcess = (name: string) => {
+        const agentStore = createSqliteClientStore({ path: db });
+        stores.push(agentStore);
+        return createPayingFetch({
+          wallets: [],
+          store: agentStore,
+          preferences: ['x402'],
+          sessions: { expectedCalls: 10 },
+          x402: chainPayerX402(c, { batch: true }),
+          onEvent: (event) => {
+            if (event.type === 'challenge' && event.withCredential) {
+              corrected.push(name);
+              refused();
+            }
+          },
+        });
+      };
+      const opening = agentProcess('opening');
+      held = true;
+      expect((await opening(url)).status).toBe(200);
+      await opening.close({ keepSessions: true });
+      held = false;
+      const payerBefore = await c.balanceOf(c.accounts.payer.address);
+      const blocks = await c.client.getBlockNumber();
 
-    // Two processes of the agent on the same file sign from the same record at once.
-    const a = agentProcess('a');
-    const b = agentProcess('b');
-    const answers = await Promise.all([a(url), b(url)]);
-    expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
-    expect(runs).toBe(3);
-    expect(corrected).toHaveLength(1);
-    // Vouchers only: no deposit, no transaction.
-    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
-    expect(await c.client.getBlockNumber()).toBe(blocks);
-    const ledger = createSqliteClientStore({ path: db });
-    const [channel] = await ledger.listChannels({ states: ['open'] });
-    const id = channel!.id;
-    expect(await ledgerOf(ledger, id)).toMatchObject({
-      deposits: [10n * PRICE],
-      draws: [PRICE, PRICE, PRICE],
-      pending: 0,
-    });
-    expect(channel?.record).toMatchObject({ chargedCumulativeAmount: String(3n * PRICE) });
-    expect(await store.getChannel(id)).toMatchObject({ voucherMax: 3n * PRICE });
+      // Processes of the agent on the same file sign from the same record at once.
+      const agents = Array.from({ length: processes }, (_, index) => agentProcess(`p${index}`));
+      const answers = await Promise.all(agents.map((each) => each(url)));
+      expect(answers.map((answer) => answer.status)).toEqual(agents.map(() => 200));
+      const calls = BigInt(processes + 1);
+      expect(runs).toBe(processes + 1);
+      expect(corrected.length).toBeGreaterThanOrEqual(processes - 1);
+      // Vouchers only: no deposit, no transaction.
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
+      expect(await c.client.getBlockNumber()).toBe(blocks);
+      const ledger = createSqliteClientStore({ path: db });
+      const [channel] = await ledger.listChannels({ states: ['open'] });
+      const id = channel!.id;
+      expect(await ledgerOf(ledger, id)).toMatchObject({
+        deposits: [10n * PRICE],
+        draws: Array.from({ length: processes + 1 }, () => PRICE),
+        pending: 0,
+      });
+      expect(channel?.record).toMatchObject({ chargedCumulativeAmount: String(calls * PRICE) });
+      expect(await store.getChannel(id)).toMatchObject({ voucherMax: calls * PRICE });
 
-    // Nothing lost: closing refunds the deposit less the three calls, which the receiver gets.
-    const payToBefore = await c.balanceOf(c.accounts.payTo.address);
-    const [closed] = await a.close();
-    await b.close();
-    expect(closed).toMatchObject({ id, refund: { amount: 7n * PRICE } });
-    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore + 7n * PRICE);
-    expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + 3n * PRICE);
-    expect(await onChain(id)).toEqual({ balance: 3n * PRICE, totalClaimed: 3n * PRICE });
-    for (const each of [ledger, ...stores]) await each.close();
-  });
+      // Nothing lost: closing refunds the deposit less the calls, which the receiver gets.
+      const payToBefore = await c.balanceOf(c.accounts.payTo.address);
+      const [closed] = await agents[0]!.close();
+      for (const each of agents.slice(1)) await each.close();
+      const refund = 10n * PRICE - calls * PRICE;
+      expect(closed).toMatchObject({ id, refund: { amount: refund } });
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore + refund);
+      expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + calls * PRICE);
+      expect(await onChain(id)).toEqual({ balance: calls * PRICE, totalClaimed: calls * PRICE });
+      for (const each of [ledger, ...stores]) await each.close();
+    },
+  );
 
   it('the wallet pays batch-settlement only with an rpcUrl, and only to a named receiver authorizer', async () => {
     const answer = await fetch(servers[0]!.url);
