@@ -21,6 +21,10 @@
 // three routes run in one order in even rounds and in the reverse order in odd ones, so none is
 // always the one after a given other.
 //
+// Hono's app has a fourth route in the same rounds, `/wrapped`: the paywall wrapped around the
+// handler (`withPaywall`), which Hono runs as one handler, where `/paid` has it as middleware
+// before the handler (Hono's compose). `wrapped/plain` in the table, `wrapped` in the JSON line.
+//
 // `BENCH_CPU_PROF=<dir> node bench/engine.js` writes a V8 CPU profile (`--cpu-prof`) of each app's
 // process into <dir> (summarise one with a tool that reads `.cpuprofile` files, or Chrome DevTools).
 //
