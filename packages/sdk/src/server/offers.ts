@@ -161,7 +161,10 @@ export interface PaymentProof {
    * stays within `ceiling` (what the credential lets the server claim): a credential used again,
    * or one older than the last used, no longer covers what was drawn. `uncovered` words that
    * refusal, given what the account has drawn and holds besides this request (x402's corrective
-   * 402, from which the payer signs again).
+   * 402, from which the payer signs again). `fund` is set when the credential also pays into the
+   * deposit (an x402 top-up: `deposit` counts it already): the engine runs it once the draw is
+   * held and covered, so that a credential whose draw is refused moves no money, and a refusal
+   * it returns releases the draw.
    */
   draws?: {
     account: string;
@@ -170,6 +173,7 @@ export interface PaymentProof {
     ceiling: bigint;
     unit: string;
     uncovered: (drawn: bigint) => Promise<CredentialRefusal>;
+    fund?: () => Promise<CredentialRefusal | undefined>;
   };
   /**
    * Settle once the handler commits to a successful status instead, when the caller reports the

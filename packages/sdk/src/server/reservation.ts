@@ -12,12 +12,12 @@
 import { TollwayError } from '../errors.js';
 import { randomId } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
-import type { Refusal } from './answers.js';
+import { RETRY_AFTER_UNAVAILABLE, type Refusal } from './answers.js';
 import type { BalanceLeases } from './balance-leases.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { InflightRef } from './inflight.js';
-import type { PaymentProof } from './offers.js';
+import type { CredentialRefusal, PaymentProof } from './offers.js';
 import type { Quote } from './pricing.js';
 import type { RequestTrace, TracedAmount } from './request-trace.js';
 import { retryCharge } from './retry-charge.js';
@@ -116,6 +116,10 @@ export async function reserve(
     if (proof.draws !== undefined && held.spentMsat > proof.draws.ceiling) {
       releaseRefs(context, refs);
       return uncovered(proof.draws, held.spentMsat - proof.draws.amount);
+    }
+    if (proof.draws?.fund !== undefined) {
+      const refused = await fundDraw(context, refs, proof.draws.fund);
+      if (refused !== undefined) return refused;
     }
     if (proof.maxUses !== undefined) payment.remainingUses = proof.maxUses - held.uses;
     if (proof.balanceMsat !== undefined) {
@@ -280,14 +284,47 @@ function receiptOf(
   return receipt;
 }
 
-/** Releases claims and holds taken before the reservation failed (in the background). */
+/**
+ * Releases claims and holds taken before the reservation failed (in the background), no longer
+ * renewed.
+ */
 function releaseRefs(context: PaywallContext, refs: readonly InflightRef[]): void {
   for (const ref of refs) {
+    context.inflight.untrack(ref);
     context.recorder.run(async () => {
       if (ref.kind === 'claim') await context.store.releaseClaim(ref.key);
       else await context.store.releaseHold(ref.id);
     }, 'releasing a reservation');
   }
+}
+
+/**
+ * Pays into the deposit a draw is made on (an x402 top-up), the draw held and renewed meanwhile: a
+ * refusal, or a failure, releases it. A refusal is answered as the credential words it; one with
+ * no headers of its own gets the route's offers again, unless the payment could not be tried (503).
+ */
+async function fundDraw(
+  context: PaywallContext,
+  refs: readonly InflightRef[],
+  fund: () => Promise<CredentialRefusal | undefined>,
+): Promise<Extract<Reserved, { ok: false }> | undefined> {
+  for (const ref of refs) context.inflight.track(ref);
+  let refused: CredentialRefusal | undefined;
+  try {
+    refused = await fund();
+  } catch (error) {
+    releaseRefs(context, refs);
+    throw error;
+  }
+  if (refused === undefined) return undefined;
+  releaseRefs(context, refs);
+  const { status, code, message, headers } = refused;
+  if (status === 503) {
+    const refusal = { status, code, detail: message, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE };
+    return { ok: false, refusal, headers };
+  }
+  const refusal = { status, code, detail: message };
+  return headers.length === 0 ? { ok: false, refusal } : { ok: false, refusal, headers };
 }
 
 /** What a reservation holds, and what it tells: the receipt, and the request's spans. */

@@ -351,8 +351,15 @@ export interface Store extends LimitStore {
   /** Open sessions idle since before `now` less their idle timeout, oldest first, at most `limit`. */
   listIdleSessions(now: number, limit: number): Promise<SessionRecord[]>;
 
-  /** Records a channel, or raises its deposit to `deposit` when that is more (a top-up). */
-  saveChannel(channel: Pick<ChannelRecord, 'id' | 'network' | 'config' | 'deposit'>): Promise<void>;
+  /**
+   * Records a deposit of `amount` into a channel: the channel with that deposit when it is new, or
+   * `amount` added to its deposit (a top-up), atomically across instances, so that deposits settled
+   * at once are all counted. Throws `invalid_amount` when the deposit would pass 2^63-1.
+   */
+  creditChannel(
+    channel: Pick<ChannelRecord, 'id' | 'network' | 'config'>,
+    amount: bigint,
+  ): Promise<void>;
   getChannel(id: string): Promise<ChannelRecord | undefined>;
   /**
    * Keeps a voucher as the channel's highest: true when its ceiling is above the one kept (it is

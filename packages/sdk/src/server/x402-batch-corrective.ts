@@ -34,7 +34,7 @@ export function correctiveAnswer(
   charged: bigint,
   message: string,
 ): CredentialRefusal {
-  const state = {
+  const state: Record<string, Record<string, unknown>> = {
     channelState: {
       channelId: channel.id,
       balance: (channel.deposit - channel.refunded).toString(),
@@ -42,11 +42,14 @@ export function correctiveAnswer(
       withdrawRequestedAt: channel.withdrawRequestedAt,
       chargedCumulativeAmount: charged.toString(),
     },
-    voucherState: {
+  };
+  // No voucher kept yet (a first deposit still settling): the payer reads the channel on chain.
+  if (channel.voucherSignature !== '') {
+    state.voucherState = {
       signedMaxClaimable: channel.voucherMax.toString(),
       signature: channel.voucherSignature,
-    },
-  };
+    };
+  }
   const required = formatPaymentRequiredHeader({
     x402Version: 2,
     error: CUMULATIVE_AMOUNT_MISMATCH,

@@ -138,6 +138,24 @@ function refused(message: string): CredentialVerdict {
   return { ok: false, code: 'x402_payment_invalid', message, status: 402 };
 }
 
+/**
+ * A channel with no record here yet, its first deposit still settling, as a corrective 402 tells
+ * it: nothing deposited, no voucher kept (the payer reads the channel on chain instead).
+ */
+function unrecordedChannel(id: string, network: string): ChannelRecord {
+  return {
+    id,
+    network,
+    config: '',
+    deposit: 0n,
+    voucherMax: 0n,
+    voucherSignature: '',
+    claimed: 0n,
+    refunded: 0n,
+    withdrawRequestedAt: 0,
+  };
+}
+
 function same(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
@@ -169,37 +187,54 @@ export function createBatchSide(
     throw new TollwayError('invalid_config', 'withdrawDelay must be 900 s to 30 days, in seconds');
   }
 
-  /** Settles a deposit at the facilitator (on chain) and records the channel's new deposit. */
-  async function deposit(
+  /** A refusal when the facilitator would not settle a deposit; undefined when it would. */
+  async function verifyDeposit(
     payment: X402PaymentPayload,
     requirements: X402PaymentRequirements,
-    channelId: string,
-    config: BatchChannelConfig,
-    amount: bigint,
   ): Promise<CredentialVerdict | undefined> {
-    const checked = { ...payment, accepted: requirements };
     try {
-      const verdict = await facilitator.verify(checked, requirements);
-      if (!verdict.isValid) {
-        return refused(
-          `The facilitator refused the deposit: ${verdict.invalidReason ?? 'invalid'}.`,
-        );
-      }
-      const settled = await facilitator.settle(checked, requirements);
-      if (!settled.success) {
-        return refused(`The deposit could not be settled: ${settled.errorReason ?? 'unknown'}.`);
-      }
+      const verdict = await facilitator.verify(
+        { ...payment, accepted: requirements },
+        requirements,
+      );
+      if (verdict.isValid) return undefined;
+      return refused(`The facilitator refused the deposit: ${verdict.invalidReason ?? 'invalid'}.`);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       return { ok: false, code: 'facilitator_unavailable', message, status: 503 };
     }
-    const before = (await store.getChannel(channelId))?.deposit ?? 0n;
-    await store.saveChannel({
-      id: channelId,
-      network,
-      config: JSON.stringify(config),
-      deposit: before + amount,
-    });
+  }
+
+  /**
+   * Settles a deposit of `amount` into the channel at the facilitator (on chain) and adds it to
+   * the channel's deposit, then keeps the voucher that came with it; a refusal when it could not be
+   * settled. Run once the request's draw on the channel is held (`draws.fund`): a deposit whose
+   * voucher no longer covers what the channel drew is refused before it moves money.
+   */
+  async function fundChannel(
+    payment: X402PaymentPayload,
+    requirements: X402PaymentRequirements,
+    channel: { id: string; config: BatchChannelConfig },
+    amount: bigint,
+    voucher: { max: bigint; signature: string },
+  ): Promise<CredentialRefusal | undefined> {
+    try {
+      const settled = await facilitator.settle(
+        { ...payment, accepted: requirements },
+        requirements,
+      );
+      if (!settled.success) {
+        const message = `The deposit could not be settled: ${settled.errorReason ?? 'unknown'}.`;
+        return { ok: false, status: 402, code: 'x402_payment_invalid', message, headers: [] };
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { ok: false, status: 503, code: 'facilitator_unavailable', message, headers: [] };
+    }
+    const { id, config } = channel;
+    await store.creditChannel({ id, network, config: JSON.stringify(config) }, amount);
+    // A first deposit has a record only now: its voucher is kept once it does.
+    await store.acceptVoucher(id, voucher);
     return undefined;
   }
 
@@ -258,15 +293,20 @@ export function createBatchSide(
         },
       };
     }
-    let channel = await store.getChannel(channelId);
+    const channel = await store.getChannel(channelId);
     if (channel !== undefined && channel.withdrawRequestedAt !== 0) {
       return refused(
         "This channel's payer asked the contract to withdraw it: it takes no more vouchers here.",
       );
     }
-    if (payload.type === 'deposit' && channel !== undefined) {
-      // A deposit whose voucher is behind is corrected before it moves money: x402's servers
-      // check the voucher first too.
+    const topUp = payload.type === 'deposit' ? (payload.deposit?.amount ?? 0n) : undefined;
+    if (topUp === undefined && channel === undefined) {
+      return refused('This channel has no deposit here: deposit first.');
+    }
+    if (topUp !== undefined && channel !== undefined) {
+      // A deposit whose voucher is behind is corrected before the facilitator is asked about it,
+      // as x402's servers do. Deposits racing draws are settled by the engine: the deposit is made
+      // only once its draw is held (`fund` below).
       const behind = await behindOf(channel, voucher.maxClaimableAmount, requirements.amount);
       if (behind !== undefined) {
         const answer = correctiveAnswer(
@@ -285,26 +325,19 @@ export function createBatchSide(
         };
       }
     }
-    if (payload.type === 'deposit') {
-      const refusal = await deposit(
-        payment,
-        requirements,
-        channelId,
-        config,
-        payload.deposit?.amount ?? 0n,
-      );
+    if (topUp !== undefined) {
+      const refusal = await verifyDeposit(payment, requirements);
       if (refusal !== undefined) return refusal;
-      channel = await store.getChannel(channelId);
     }
-    if (channel === undefined) return refused('This channel has no deposit here: deposit first.');
-    if (voucher.maxClaimableAmount > channel.deposit - channel.refunded) {
+    // What the channel holds once this request's deposit, if any, is made.
+    const deposit = (channel?.deposit ?? 0n) + (topUp ?? 0n);
+    const refunded = channel?.refunded ?? 0n;
+    if (voucher.maxClaimableAmount > deposit - refunded) {
       return refused('The voucher is for more than the channel holds: deposit more.');
     }
-    // Kept as the channel's highest when it is: claims use it.
-    await store.acceptVoucher(channelId, {
-      max: voucher.maxClaimableAmount,
-      signature: voucher.signature,
-    });
+    const kept = { max: voucher.maxClaimableAmount, signature: voucher.signature };
+    // Kept as the channel's highest when it is: claims use it, and corrective 402s prove with it.
+    if (channel !== undefined) await store.acceptVoucher(channelId, kept);
     const response = formatPaymentResponseHeader({
       success: true,
       transaction: '',
@@ -315,14 +348,15 @@ export function createBatchSide(
         chargedAmount: requirements.amount.toString(),
         channelState: {
           channelId,
-          balance: (channel.deposit - channel.refunded).toString(),
-          totalClaimed: channel.claimed.toString(),
+          balance: (deposit - refunded).toString(),
+          totalClaimed: (channel?.claimed ?? 0n).toString(),
           withdrawRequestedAt: 0,
           refundNonce: '0',
           chargedCumulativeAmount: voucher.maxClaimableAmount.toString(),
         },
       },
     });
+    const funded = { id: channelId, config };
     return {
       ok: true,
       proof: {
@@ -332,10 +366,13 @@ export function createBatchSide(
         draws: {
           account: channelAccount(channelId),
           amount: requirements.amount,
-          deposit: channel.deposit,
-          ceiling: voucher.maxClaimableAmount + channel.refunded,
+          deposit,
+          ceiling: voucher.maxClaimableAmount + refunded,
           unit,
           uncovered: (drawn) => stale(offered, channelId, voucher.maxClaimableAmount, drawn),
+          ...(topUp === undefined
+            ? {}
+            : { fund: () => fundChannel(payment, requirements, funded, topUp, kept) }),
         },
       },
     };
@@ -352,8 +389,7 @@ export function createBatchSide(
     max: bigint,
     spent: bigint,
   ): Promise<CredentialRefusal> {
-    const channel = await store.getChannel(channelId);
-    if (channel === undefined) throw new TollwayError('store_error', 'the channel is gone');
+    const channel = (await store.getChannel(channelId)) ?? unrecordedChannel(channelId, network);
     const charged = spent - channel.refunded;
     return correctiveAnswer(offered, channel, charged, staleMessage(max, charged));
   }

@@ -40,6 +40,21 @@ export function assertStorableAmount(amount: bigint, what: string): void {
 }
 
 /**
+ * The `invalid_amount` error of a channel deposit that `amount` would raise past 2^63 - 1.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * if (credited.length === 0) throw depositOverflow(amount);
+ * ```
+ */
+export function depositOverflow(amount: bigint): TollwayError {
+  return new TollwayError('invalid_amount', 'the channel deposit would pass 2^63-1', {
+    details: { amount: amount.toString() },
+  });
+}
+
+/**
  * Throws `invalid_amount` unless `count` is a non-negative safe integer (a number of uses).
  *
  * @internal

@@ -27,6 +27,7 @@ import {
   chargedOf,
   chargeOnlyStep,
   createRevocationListeners,
+  depositOverflow,
   type HeldAmounts,
   heldOf,
   holdOutcome,
@@ -391,20 +392,22 @@ export function createMemoryStore(): Store {
       if (session !== undefined) Object.assign(session, refund);
     },
 
-    async saveChannel(channel) {
-      assertStorableAmount(channel.deposit, 'channel deposit');
+    async creditChannel(channel, amount) {
+      assertStorableAmount(amount, 'channel deposit');
       const existing = channels.get(channel.id);
       if (existing === undefined) {
         channels.set(channel.id, {
           ...channel,
+          deposit: amount,
           voucherMax: 0n,
           voucherSignature: '',
           claimed: 0n,
           refunded: 0n,
           withdrawRequestedAt: 0,
         });
-      } else if (existing.deposit < channel.deposit) {
-        existing.deposit = channel.deposit;
+      } else {
+        if (existing.deposit > MAX_STORED_AMOUNT - amount) throw depositOverflow(amount);
+        existing.deposit += amount;
       }
     },
 

@@ -24,6 +24,7 @@ import {
   CLAIM_PRUNE_INTERVAL_MS,
   chargeOnlyStep,
   createRevocationListeners,
+  depositOverflow,
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
@@ -521,9 +522,10 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       return (await run(pool, q.listIdleSessions(now, limit))).map(toSessionRecord);
     },
 
-    async saveChannel(channel) {
-      assertStorableAmount(channel.deposit, 'channel deposit');
-      await run(pool, q.saveChannel(channel));
+    async creditChannel(channel, amount) {
+      assertStorableAmount(amount, 'channel deposit');
+      const credited = await run(pool, q.creditChannel(channel, amount));
+      if (credited.length === 0) throw depositOverflow(amount);
     },
 
     async getChannel(id) {

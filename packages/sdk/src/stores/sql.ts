@@ -502,13 +502,17 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
-    saveChannel(channel: Pick<ChannelRecord, 'id' | 'network' | 'config' | 'deposit'>): SqlQuery {
+    creditChannel(
+      channel: Pick<ChannelRecord, 'id' | 'network' | 'config'>,
+      amount: bigint,
+    ): SqlQuery {
       return {
         text: `INSERT INTO ${t('x402_channels')} (${CHANNEL_COLUMNS})
           VALUES ($1, $2, $3, $4, 0, '', 0, 0, 0)
-          ON CONFLICT (channel_id) DO UPDATE SET deposit = excluded.deposit
-          WHERE ${t('x402_channels')}.deposit < excluded.deposit`,
-        values: [channel.id, channel.network, channel.config, channel.deposit],
+          ON CONFLICT (channel_id) DO UPDATE SET deposit = ${t('x402_channels')}.deposit + excluded.deposit
+          WHERE ${t('x402_channels')}.deposit <= CAST($5 AS BIGINT) - excluded.deposit
+          RETURNING channel_id`,
+        values: [channel.id, channel.network, channel.config, amount, MAX_STORED_AMOUNT],
       };
     },
 

@@ -25,6 +25,7 @@ import {
   chargedOf,
   chargeOnlyStep,
   createRevocationListeners,
+  depositOverflow,
   heldOf,
   holdOutcome,
   MAX_STORED_AMOUNT,
@@ -461,9 +462,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return guarded(() => run(q.listIdleSessions(now, limit)).map(toSessionRecord));
     },
 
-    async saveChannel(channel) {
-      assertStorableAmount(channel.deposit, 'channel deposit');
-      guarded(() => run(q.saveChannel(channel)));
+    async creditChannel(channel, amount) {
+      assertStorableAmount(amount, 'channel deposit');
+      const credited = guarded(() => run(q.creditChannel(channel, amount)));
+      if (credited.length === 0) throw depositOverflow(amount);
     },
 
     async getChannel(id) {

@@ -609,11 +609,10 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.getSession('missing')).toBeUndefined();
     });
 
-    it('keeps x402 channels: deposits only rise, one voucher wins a race, claims listed', async () => {
+    it('keeps x402 channels: deposits add up, one voucher wins a race, claims listed', async () => {
       const base = { network: 'eip155:31337', config: '{"payer":"0x1"}' };
-      await store.saveChannel({ ...base, id: 'c1', deposit: 10_000n });
-      await store.saveChannel({ ...base, id: 'c1', deposit: 5_000n });
-      await store.saveChannel({ ...base, id: 'c2', deposit: 1_000n });
+      await store.creditChannel({ ...base, id: 'c1' }, 10_000n);
+      await store.creditChannel({ ...base, id: 'c2' }, 1_000n);
       expect(await store.getChannel('c1')).toStrictEqual({
         ...base,
         id: 'c1',
@@ -631,7 +630,7 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(accepted.filter(Boolean)).toHaveLength(1);
       expect(await store.acceptVoucher('c1', { max: 2_000n, signature: '0xbb' })).toBe(false);
       expect(await store.acceptVoucher('missing', { max: 1n, signature: '0xcc' })).toBe(false);
-      await store.saveChannel({ ...base, id: 'c1', deposit: 20_000n });
+      await store.creditChannel({ ...base, id: 'c1' }, 10_000n);
       expect(await store.getChannel('c1')).toMatchObject({
         deposit: 20_000n,
         voucherMax: 3_000n,
@@ -645,8 +644,28 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(await store.getChannel('missing')).toBeUndefined();
     });
 
+    it('counts every deposit into a channel when instances credit it at once, and refuses past 2^63-1', async () => {
+      const channel = { id: 'racing', network: 'eip155:31337', config: '{}' };
+      const all = await instances();
+      await Promise.all(
+        [...all, ...all].map((each, i) => each.creditChannel(channel, BigInt(i + 1) * 1_000n)),
+      );
+      const credits = 2 * all.length;
+      const total = (BigInt(credits) * BigInt(credits + 1) * 1_000n) / 2n;
+      expect((await store.getChannel('racing'))?.deposit).toBe(total);
+      await expect(store.creditChannel(channel, 2n ** 63n - total)).rejects.toMatchObject({
+        code: 'invalid_amount',
+      });
+      await expect(store.creditChannel(channel, -1n)).rejects.toMatchObject({
+        code: 'invalid_amount',
+      });
+      expect((await store.getChannel('racing'))?.deposit).toBe(total);
+      await store.creditChannel(channel, 2n ** 63n - 1n - total);
+      expect((await store.getChannel('racing'))?.deposit).toBe(2n ** 63n - 1n);
+    });
+
     it('keeps what x402 channels refunded (it only rises) and when their payer asked to withdraw', async () => {
-      await store.saveChannel({ id: 'r1', network: 'eip155:31337', config: '{}', deposit: 9_000n });
+      await store.creditChannel({ id: 'r1', network: 'eip155:31337', config: '{}' }, 9_000n);
       await store.noteRefunded('r1', 4_000n);
       await store.noteRefunded('r1', 1_000n);
       await store.noteWithdrawal('r1', 1_765_000_000);

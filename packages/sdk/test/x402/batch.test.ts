@@ -303,6 +303,42 @@ describe.skipIf(chain === undefined || postgres === undefined)(
       });
     });
 
+    it('two top-ups racing on two instances: the one its draw no longer covers is corrected before it settles', async () => {
+      // A channel of its own: a deposit and a call, then two clients whose records say it is
+      // spent top it up at once, each with a voucher for the call drawn and its own.
+      const salt = `0x${'2'.repeat(64)}` as const;
+      const storage = new InMemoryClientChannelStorage();
+      expect((await batchFetch({ storage, salt })(instances[0]!.url)).status).toBe(200);
+      const channelId = (await voucherChannel(salt)).toLowerCase();
+      const spent = { ...(await storage.get(channelId))!, balance: String(PRICE) };
+      const records = [new InMemoryClientChannelStorage(), new InMemoryClientChannelStorage()];
+      for (const record of records) await record.set(channelId, { ...spent });
+      const payerBefore = await c.balanceOf(c.accounts.payer.address);
+      const runs = handlerRuns;
+
+      const answers = await Promise.all(
+        records.map((record, at) =>
+          batchFetch({ storage: record, salt, reader: true })(instances[at]!.url),
+        ),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+      expect(handlerRuns).toBe(runs + 2);
+      // One top-up reached the chain: the other was refused while the first one's draw was
+      // held, and its payer, corrected, paid with a voucher on the deposit the first made.
+      expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - DEPOSIT);
+      const [balance] = (await c.client.readContract({
+        address: X402_CONTRACTS.batchSettlement,
+        abi: batchAbi,
+        functionName: 'channels',
+        args: [channelId as `0x${string}`],
+      })) as readonly [bigint, bigint];
+      expect(balance).toBe(2n * DEPOSIT);
+      expect(await instances[1]!.store.getChannel(channelId)).toMatchObject({
+        deposit: 2n * DEPOSIT,
+        voucherMax: 3n * PRICE,
+      });
+    });
+
     async function voucherChannel(
       salt: `0x${string}` = `0x${'0'.repeat(64)}`,
     ): Promise<`0x${string}`> {
