@@ -187,6 +187,9 @@ export async function payBatch(
  * Reads the answer to a batch-settlement payment: the channel's record kept (or corrected by a
  * corrective 402), the deposit settled or failed, and what the call drew recorded (the server's
  * receipt, else the `chargedAmount` of its `PAYMENT-RESPONSE`); then lets the next call sign.
+ * True when the payment's deposit was answered with a corrective 402, which a server sends before
+ * it settles anything: the deposit was not made, and the call may sign again from the corrected
+ * record. Its budget stays counted, as for any signed payment refused (it could still be settled).
  *
  * @internal
  */
@@ -194,7 +197,7 @@ export async function noteBatchAnswer(
   context: PayingContext,
   call: { url: URL; credential: Acquired; tags: () => Tags },
   response: Response,
-): Promise<void> {
+): Promise<boolean> {
   const sent = call.credential.batch as BatchSent;
   try {
     const told = await sent.payer.answered(sent.signed, sent.storage, {
@@ -209,7 +212,9 @@ export async function noteBatchAnswer(
         ...(transaction === '' ? {} : { proof: transaction }),
       });
     }
-    if (!settled || response.status === 402) return;
+    if (!settled || response.status === 402) {
+      return sent.depositId !== undefined && response.status === 402 && told.recovered;
+    }
     const receipt = readReceipt(response.headers)?.charged;
     const amount =
       receipt !== undefined && (receipt.unit === sent.unit || receipt.amount === 0n)
@@ -217,6 +222,7 @@ export async function noteBatchAnswer(
         : (told.settled?.charged ?? sent.price);
     await recordCharge(context, call, { amount: { amount, unit: sent.unit }, unsettled: false });
     noteChannelUse(context, sent.signed.channelId);
+    return false;
   } finally {
     sent.release();
   }

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import type { BatchPayer } from '../x402/batch-payer.js';
+import type { BatchChannelStorage, BatchPayer } from '../x402/batch-payer.js';
 import { channelStorage } from './channel-storage.js';
 import { dueForClose, noteUse } from './idle-close.js';
 import type { PayingContext } from './paying-context.js';
@@ -64,6 +64,36 @@ async function closed(
   return done;
 }
 
+/** Opens a channel whose close failed again, for a later close. */
+async function notClosed(
+  context: PayingContext,
+  channel: StoredChannel,
+  error: unknown,
+): Promise<undefined> {
+  await context.store.updateChannel(channel.id, { state: 'open' }, 'closing');
+  context.emit({ type: 'session-close-failed', error });
+  return undefined;
+}
+
+/**
+ * The channel with its record's balance as the contract holds it. The record keeps the balance
+ * the last answer it read said, which may predate a deposit another process made meanwhile
+ * (answers to calls that ran at once are read in any order).
+ */
+async function withBalanceOnChain(
+  payer: BatchPayer,
+  storage: BatchChannelStorage,
+  channel: StoredChannel,
+): Promise<StoredChannel> {
+  const { record } = channel;
+  if (record === undefined) return channel;
+  const { balance } = await payer.onChain(channel.id as `0x${string}`);
+  if (record.balance === balance.toString()) return channel;
+  const synced = { ...record, balance: balance.toString() };
+  await storage.set(channel.id, synced);
+  return { ...channel, record: synced };
+}
+
 /**
  * Asks for the refund of one channel this process moved to `closing`; undefined when it was not
  * made (the channel is open again, for a later close).
@@ -71,18 +101,22 @@ async function closed(
 async function closeOne(
   context: PayingContext,
   payer: BatchPayer,
-  channel: StoredChannel,
+  closing: StoredChannel,
 ): Promise<ClosedSession | undefined> {
+  const storage = channelStorage(context, closing);
+  let channel: StoredChannel;
+  try {
+    channel = await withBalanceOnChain(payer, storage, closing);
+  } catch (error) {
+    return notClosed(context, closing, error);
+  }
   const left = leftOf(channel);
   if (left === 0n) return closed(context, channel, { amount: 0n, msat: 0n, status: 'skipped' });
-  const storage = channelStorage(context, channel);
   let refunded: Awaited<ReturnType<BatchPayer['refund']>>;
   try {
     refunded = await payer.refund(channel.url, storage);
   } catch (error) {
-    await context.store.updateChannel(channel.id, { state: 'open' }, 'closing');
-    context.emit({ type: 'session-close-failed', error });
-    return undefined;
+    return notClosed(context, channel, error);
   }
   const amount = refunded.amount ?? left;
   const msat = await refundMsat(context, channel.id, amount);

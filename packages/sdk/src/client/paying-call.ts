@@ -113,7 +113,8 @@ async function nextCredential(
   // One payment per call: whatever answers it is the answer. A refused x402 voucher is signed
   // again from the corrected record (the corrective 402's), a few times: each refusal means
   // another payer on the same channel record drew first, so of n payers at once the last signs n
-  // times. A voucher is not a payment: one refused is charged nothing.
+  // times. A voucher is not a payment: one refused is charged nothing. Nor is a deposit refused
+  // with a corrective 402, which comes before the server settles it.
   if (call.payment !== undefined) return undefined;
   if (call.current?.batch !== undefined && call.acquired >= VOUCHER_SIGNINGS) return undefined;
   const refused =
@@ -191,7 +192,8 @@ async function runCall(
         context.emit({ type: 'retry', url: url.href, status: response.status });
       }
       if (call.current?.protocol === 'x402') {
-        await (await import('./refusal.js')).noteX402Outcome(context, call, response);
+        const { noteX402Outcome } = await import('./refusal.js');
+        if (await noteX402Outcome(context, call, response)) call.payment = undefined;
       }
       const next = await nextCredential(context, call, response);
       if (next === undefined) {

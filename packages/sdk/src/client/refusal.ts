@@ -19,7 +19,9 @@ import { closeRefusedSession } from './sessions-close.js';
 import { noteSettlement } from './x402-payment.js';
 
 /**
- * Records how the server settled the x402 payment the call just sent (paid now, or kept).
+ * Records how the server settled the x402 payment the call just sent (paid now, or kept). True
+ * when the server refused it before it moved any money (a batch-settlement deposit answered with
+ * a corrective 402): the call has made no payment, and may sign again.
  *
  * @internal
  */
@@ -27,21 +29,20 @@ export async function noteX402Outcome(
   context: PayingContext,
   call: Call,
   response: Response,
-): Promise<void> {
+): Promise<boolean> {
   const { current, tool } = call;
-  if (current?.protocol !== 'x402') return;
+  if (current?.protocol !== 'x402') return false;
   if (current.batch !== undefined) {
     const { noteBatchAnswer } = await import('./batch-payment.js');
-    await noteBatchAnswer(
+    return noteBatchAnswer(
       context,
       { url: call.url, credential: current, tags: call.tags },
       response,
     );
-    return;
   }
   if (current.payment !== undefined && current.body !== undefined && tool !== undefined) {
     await noteMcpSettlement(context, current.payment, response, tool);
-    return;
+    return false;
   }
   const ledgerId =
     current.payment?.ledgerId ??
@@ -50,6 +51,7 @@ export async function noteX402Outcome(
       : (await context.store.list({ account: current.account, kind: 'purchase', limit: 1 }))[0]
           ?.id);
   if (ledgerId !== undefined) await noteSettlement(context, ledgerId, response);
+  return false;
 }
 
 /** What the call needs a credential for, after a refusal with `parsed` offers. */

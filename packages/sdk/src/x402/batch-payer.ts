@@ -14,6 +14,7 @@ import {
   type BatchSettlementDepositStrategyContext,
   BatchSettlementEvmScheme,
   computeChannelId,
+  readChannelBalanceAndTotalClaimed,
 } from '@x402/evm/batch-settlement/client';
 import { createPublicClient, http } from 'viem';
 import type { PrivateKeyAccount } from 'viem/accounts';
@@ -83,6 +84,13 @@ export interface BatchPayer {
     url: string,
     storage: BatchChannelStorage,
   ): Promise<{ amount: bigint | undefined; transaction: string }>;
+  /** What channel `channelId` holds in the contract, read on chain, and what was claimed of it. */
+  onChain(channelId: `0x${string}`): Promise<{ balance: bigint; totalClaimed: bigint }>;
+}
+
+/** `account`, reading the chain at `rpcUrl`. */
+function signerOf(account: PrivateKeyAccount, rpcUrl: string) {
+  return toClientEvmSigner(account, createPublicClient({ transport: http(rpcUrl) }));
 }
 
 /** The scheme of `account` over `storage`, its deposits sized by `deposit`. */
@@ -92,7 +100,6 @@ function schemeOf(
   storage: BatchChannelStorage,
   deposit?: (ask: BatchDepositAsk) => Promise<bigint>,
 ): BatchSettlementEvmScheme {
-  const reader = createPublicClient({ transport: http(rpcUrl) });
   const strategy =
     deposit === undefined
       ? undefined
@@ -103,7 +110,7 @@ function schemeOf(
             minimum: BigInt(asked.minimumDepositAmount),
             suggested: BigInt(asked.depositAmount),
           });
-  return new BatchSettlementEvmScheme(toClientEvmSigner(account, reader), {
+  return new BatchSettlementEvmScheme(signerOf(account, rpcUrl), {
     storage,
     ...(strategy === undefined ? {} : { depositStrategy: strategy }),
   });
@@ -207,6 +214,14 @@ export function createBatchPayer(account: PrivateKeyAccount, rpcUrl: string): Ba
         throw new TollwayError('x402_refund_refused', message, { cause });
       }
       return { amount: bigintOf(settled.amount), transaction: settled.transaction };
+    },
+
+    async onChain(channelId) {
+      const [balance, totalClaimed] = await readChannelBalanceAndTotalClaimed(
+        signerOf(account, rpcUrl),
+        channelId,
+      );
+      return { balance, totalClaimed };
     },
   };
 }

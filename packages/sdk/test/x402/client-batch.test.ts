@@ -372,6 +372,78 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     },
   );
 
+  it('processes topping up one spent channel at once: all paid, every deposit in the ledger as on chain', async () => {
+    let runs = 0;
+    const store = createSqliteStore({ path: join(directory, 'topping.db') });
+    await store.init();
+    const served = await serveBatchSearch({
+      chain: c,
+      store,
+      facilitator: await createSelfHostedFacilitator({
+        rpcUrl: c.rpcUrl,
+        privateKey: c.accounts.facilitator.privateKey,
+      }),
+      authorizerKey: generatePrivateKey(),
+      onServe: () => {
+        runs += 1;
+      },
+    });
+    closers.push(served.close);
+    const { url } = served;
+    const db = join(directory, 'topping-agent.sqlite');
+    const stores: ClientStore[] = [];
+    let corrected = 0;
+    // A deposit covers two calls: the opening process spends its channel in two, and both
+    // processes after it top it up at once.
+    const agentProcess = () => {
+      const agentStore = createSqliteClientStore({ path: db });
+      stores.push(agentStore);
+      return createPayingFetch({
+        wallets: [],
+        store: agentStore,
+        preferences: ['x402'],
+        sessions: { expectedCalls: 2 },
+        x402: chainPayerX402(c, { batch: true }),
+        onEvent: (event) => {
+          if (event.type === 'challenge' && event.withCredential) corrected += 1;
+        },
+      });
+    };
+    const opening = agentProcess();
+    expect((await opening(url)).status).toBe(200);
+    expect((await opening(url)).status).toBe(200);
+    await opening.close({ keepSessions: true });
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+
+    const agents = [agentProcess(), agentProcess()];
+    const answers = await Promise.all(agents.map((each) => each(url)));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+    expect(runs).toBe(4);
+    // The deposit signed on the record the other process had just spent was refused, before it
+    // was settled, and signed again.
+    expect(corrected).toBeGreaterThanOrEqual(1);
+    const ledger = createSqliteClientStore({ path: db });
+    const [channel] = await ledger.listChannels({ states: ['open'] });
+    const id = channel!.id;
+    const { balance } = await onChain(id);
+    const paidIn = payerBefore - (await c.balanceOf(c.accounts.payer.address));
+    const book = await ledgerOf(ledger, id);
+    // Every deposit the chain took is a succeeded deposit in the ledger, and only those; the
+    // server's record counts them all.
+    expect(book.net).toBe(balance);
+    expect(book.deposits.slice(1).reduce((sum, each) => sum + each, 0n)).toBe(paidIn);
+    expect(book.draws).toEqual([PRICE, PRICE, PRICE, PRICE]);
+    expect(await store.getChannel(id)).toMatchObject({ deposit: balance });
+
+    // Closing refunds exactly what the four calls did not draw.
+    const [closed] = await agents[0]!.close();
+    await agents[1]!.close();
+    const refund = balance - 4n * PRICE;
+    expect(closed).toMatchObject({ id, refund: { amount: refund } });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - paidIn + refund);
+    for (const each of [ledger, ...stores]) await each.close();
+  });
+
   it('the wallet pays batch-settlement only with an rpcUrl, and only to a named receiver authorizer', async () => {
     const answer = await fetch(servers[0]!.url);
     const { offers } = parseOffers({ headers: answer.headers, body: await answer.text() });
