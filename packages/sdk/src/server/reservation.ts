@@ -13,6 +13,7 @@ import { TollwayError } from '../errors.js';
 import { randomId } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
 import { RETRY_AFTER_UNAVAILABLE, type Refusal } from './answers.js';
+import { minBigint } from './balance-cover.js';
 import type { BalanceLeases } from './balance-leases.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
@@ -109,14 +110,14 @@ export async function reserve(
     }
     if (!held.ok) {
       releaseRefs(context, refs);
+      const { draws } = proof;
+      if (draws !== undefined && held.spentMsat + draws.amount > draws.ceiling) {
+        return uncovered(draws, held.spentMsat);
+      }
       return { ok: false, refusal: exhausted(proof, quote, held.spentMsat) };
     }
     refs.push({ kind: 'hold', id: hold.id });
     spent = held.spentMsat;
-    if (proof.draws !== undefined && held.spentMsat > proof.draws.ceiling) {
-      releaseRefs(context, refs);
-      return uncovered(proof.draws, held.spentMsat - proof.draws.amount);
-    }
     if (proof.draws?.fund !== undefined) {
       const refused = await fundDraw(context, refs, proof.draws.fund);
       if (refused !== undefined) return refused;
@@ -207,10 +208,12 @@ function holdOf(
 ): Hold | undefined {
   const { draws } = proof;
   if (draws !== undefined) {
+    // Held only within what the credential covers, in the same atomic check as the deposit: a
+    // draw refused never counts, even for a moment, in what another one is told was drawn.
     return {
       id: randomId(),
       tokenId: draws.account,
-      balance: { amountMsat: draws.amount, initialMsat: draws.deposit },
+      balance: { amountMsat: draws.amount, initialMsat: minBigint(draws.ceiling, draws.deposit) },
       expiresAt,
     };
   }

@@ -78,6 +78,13 @@ const REDEEM_LEASE = 'x402-batch:redeeming';
 const REDEEM_LEASE_MS = 5 * 60_000;
 const MAX_WITHDRAW_DELAY = 30 * 24 * 3600;
 /**
+ * How long a corrective 402 for a channel whose first deposit is settling waits for it, ms: a
+ * deposit's settlement waits for its transaction's receipt (seconds on a public chain).
+ */
+const FIRST_VOUCHER_WAIT_MS = 10_000;
+/** How often it looks meanwhile, ms. */
+const FIRST_VOUCHER_POLL_MS = 25;
+/**
  * The facilitator's reasons for refusing a channel's own highest voucher that mean its balance on
  * chain fell (below the voucher, or to nothing): its payer withdrew.
  */
@@ -389,9 +396,35 @@ export function createBatchSide(
     max: bigint,
     spent: bigint,
   ): Promise<CredentialRefusal> {
-    const channel = (await store.getChannel(channelId)) ?? unrecordedChannel(channelId, network);
-    const charged = spent - channel.refunded;
-    return correctiveAnswer(offered, channel, charged, staleMessage(max, charged));
+    let channel = await store.getChannel(channelId);
+    let drawn = spent;
+    if (channel === undefined || channel.voucherSignature === '') {
+      // Its first deposit is settling (this request's draw was refused for another one's): the
+      // corrective waits for its voucher, which proves what it says, then says what was drawn.
+      channel = await firstVoucherOf(channelId);
+      if (channel !== undefined) {
+        const usage = await store.getUsage(channelAccount(channelId));
+        drawn = usage.spentMsat + usage.heldMsat;
+      }
+    }
+    const known = channel ?? unrecordedChannel(channelId, network);
+    const charged = drawn - known.refunded;
+    return correctiveAnswer(offered, known, charged, staleMessage(max, charged));
+  }
+
+  /**
+   * The channel once a voucher is kept for it (its first deposit settled, on any instance); as it
+   * stands when none is within {@link FIRST_VOUCHER_WAIT_MS} (that deposit failed).
+   */
+  async function firstVoucherOf(channelId: string): Promise<ChannelRecord | undefined> {
+    const deadline = Date.now() + FIRST_VOUCHER_WAIT_MS;
+    for (;;) {
+      const channel = await store.getChannel(channelId);
+      if ((channel !== undefined && channel.voucherSignature !== '') || Date.now() >= deadline) {
+        return channel;
+      }
+      await new Promise((resolve) => setTimeout(resolve, FIRST_VOUCHER_POLL_MS));
+    }
   }
 
   /**

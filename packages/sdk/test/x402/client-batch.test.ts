@@ -444,6 +444,69 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     for (const each of [ledger, ...stores]) await each.close();
   });
 
+  it('processes opening one channel at once, with no record yet: all paid, every deposit in the ledger as on chain', async () => {
+    let runs = 0;
+    const store = createSqliteStore({ path: join(directory, 'opening.db') });
+    await store.init();
+    const served = await serveBatchSearch({
+      chain: c,
+      store,
+      facilitator: await createSelfHostedFacilitator({
+        rpcUrl: c.rpcUrl,
+        privateKey: c.accounts.facilitator.privateKey,
+      }),
+      authorizerKey: generatePrivateKey(),
+      onServe: () => {
+        runs += 1;
+      },
+    });
+    closers.push(served.close);
+    const { url } = served;
+    const db = join(directory, 'opening-agent.sqlite');
+    const stores: ClientStore[] = [];
+    // Each expects four calls: the first deposit covers the three processes' calls.
+    const agentProcess = () => {
+      const agentStore = createSqliteClientStore({ path: db });
+      stores.push(agentStore);
+      return createPayingFetch({
+        wallets: [],
+        store: agentStore,
+        preferences: ['x402'],
+        sessions: { expectedCalls: 4 },
+        x402: chainPayerX402(c, { batch: true }),
+      });
+    };
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+    // Three processes of the agent, on one fresh file, call the receiver at once: each signs a
+    // deposit into the same channel (its id depends on the payer and receiver only).
+    const agents = [agentProcess(), agentProcess(), agentProcess()];
+    const answers = await Promise.all(agents.map((each) => each(url)));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+    expect(runs).toBe(3);
+    const ledger = createSqliteClientStore({ path: db });
+    const [channel] = await ledger.listChannels({ states: ['open'] });
+    const id = channel!.id;
+    const { balance } = await onChain(id);
+    const paidIn = payerBefore - (await c.balanceOf(c.accounts.payer.address));
+    const book = await ledgerOf(ledger, id);
+    // The deposits refused while the first one's draw was held moved nothing: failed in the
+    // ledger, and their calls signed again. The chain took one deposit, the ledger's only
+    // succeeded one, and the server's record says the same.
+    const refused = (await ledger.list({ account: id })).filter((e) => e.status !== 'succeeded');
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    expect(refused.every((e) => e.kind === 'purchase' && e.status === 'failed')).toBe(true);
+    expect(book.deposits).toEqual([4n * PRICE]);
+    expect(book.net).toBe(balance);
+    expect(paidIn).toBe(balance);
+    expect(book.draws).toEqual([PRICE, PRICE, PRICE]);
+    expect(await store.getChannel(id)).toMatchObject({ deposit: balance });
+    const [closed] = await agents[0]!.close();
+    for (const each of agents.slice(1)) await each.close();
+    expect(closed).toMatchObject({ id, refund: { amount: balance - 3n * PRICE } });
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 3n * PRICE);
+    for (const each of [ledger, ...stores]) await each.close();
+  });
+
   it('the wallet pays batch-settlement only with an rpcUrl, and only to a named receiver authorizer', async () => {
     const answer = await fetch(servers[0]!.url);
     const { offers } = parseOffers({ headers: answer.headers, body: await answer.text() });
