@@ -33,18 +33,29 @@ export function dueForClose<T extends { id: string }>(
  * @internal
  */
 export function noteUse(
-  context: PayingContext,
+  context: Pick<PayingContext, 'now' | 'sessions' | 'emit'>,
   used: Map<string, number>,
   id: string,
   close: (options: CloseSessionsOptions) => Promise<unknown>,
 ): void {
-  used.set(id, context.now());
+  const at = context.now();
+  used.set(id, at);
   const idleForMs = context.sessions.idleCloseMs;
   if (idleForMs === undefined) return;
-  const timer = setTimeout(() => {
+  const closeWhenIdle = (): void => {
+    // A later use has a timer of its own.
+    if (used.get(id) !== at) return;
+    // A timer counts from the event loop's clock, which may lag the clock `at` was read from: one
+    // that fires before the idle time has passed by that clock waits for the rest, else the
+    // close would find nothing idle and nothing would close it.
+    const left = at + idleForMs - context.now();
+    if (left > 0) {
+      setTimeout(closeWhenIdle, left).unref?.();
+      return;
+    }
     close({ idleForMs }).catch((error: unknown) => {
       context.emit({ type: 'session-close-failed', error });
     });
-  }, idleForMs);
-  timer.unref?.();
+  };
+  setTimeout(closeWhenIdle, idleForMs).unref?.();
 }
