@@ -141,6 +141,17 @@ function parseList(value: string, item: RegExp): string[] | undefined {
   return items;
 }
 
+/**
+ * A comma list whose items may be anything but empty: {@link parseList} with {@link LIST_ITEM},
+ * without a regular expression per item.
+ */
+function parseItems(value: string): string[] | undefined {
+  if (value === '') return [];
+  const items = value.split(',');
+  for (const entry of items) if (entry === '') return undefined;
+  return items;
+}
+
 function parseServices(value: string): ServiceGrant[] | undefined {
   const grants: ServiceGrant[] = [];
   for (const entry of value.split(',')) {
@@ -175,10 +186,10 @@ function parseOnce<T>(parse: (value: string) => T): (caveat: ParsedCaveat) => T 
 
 const servicesOf = parseOnce(parseServices);
 const untilOf = parseOnce(parseCount);
-const capabilitiesOf = parseOnce((value) => parseList(value, LIST_ITEM));
+const capabilitiesOf = parseOnce(parseItems);
 
 function parsePaths(value: string): string[] | undefined {
-  const paths = parseList(value, LIST_ITEM);
+  const paths = parseItems(value);
   if (paths === undefined) return undefined;
   const valid = paths.every(
     (path) => path.startsWith('/') && !/[?#]/.test(path) && !hasDotSegment(path),
@@ -249,8 +260,8 @@ export const capabilitiesSatisfier: CaveatSatisfier = {
     return SATISFIED;
   },
   narrows(previous, next) {
-    const before = parseList(previous.value, LIST_ITEM);
-    const after = parseList(next.value, LIST_ITEM);
+    const before = parseItems(previous.value);
+    const after = parseItems(next.value);
     return before !== undefined && after !== undefined && isSubset(after, before);
   },
 };
@@ -426,7 +437,10 @@ export function verifyCaveats(
     options.satisfiers === undefined
       ? defaultSatisfiers
       : [...defaultSatisfiers, ...options.satisfiers];
-  const seen = new Map<string, ParsedCaveat>();
+  // The latest caveat of each condition, in a pair of arrays: a token has a handful of caveats,
+  // and a scan of so few beats a Map's hashing (this runs on every token check not cached).
+  const conditions: string[] = [];
+  const latest: ParsedCaveat[] = [];
   for (const text of caveats) {
     const caveat = splitCaveat(text);
     if (caveat === undefined) {
@@ -449,15 +463,22 @@ export function verifyCaveats(
     }
     const checked = satisfier.satisfies(caveat, request);
     if (!checked.ok) return checked;
-    const previous = seen.get(caveat.condition);
-    if (previous !== undefined && !satisfier.narrows(previous, caveat)) {
-      return fail('caveat_not_satisfied', `caveat ${caveat.condition} widens an earlier one`);
+    const at = conditions.indexOf(caveat.condition);
+    if (at < 0) {
+      conditions.push(caveat.condition);
+      latest.push(caveat);
+    } else {
+      if (!satisfier.narrows(latest[at]!, caveat)) {
+        return fail('caveat_not_satisfied', `caveat ${caveat.condition} widens an earlier one`);
+      }
+      latest[at] = caveat;
     }
-    seen.set(caveat.condition, caveat);
   }
   // The scope comes from the latest caveat of each condition, one pass over those kept.
   const scope: CaveatScope = {};
-  for (const [condition, caveat] of seen) {
+  for (let i = 0; i < latest.length; i++) {
+    const condition = conditions[i]!;
+    const caveat = latest[i]!;
     const { value } = caveat;
     if (condition === 'services') scope.services = servicesOf(caveat) ?? [];
     else if (isServiceCondition(condition, request.service, '_capabilities'))
