@@ -372,9 +372,10 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     },
   );
 
-  it('processes topping up one spent channel at once: all paid, every deposit in the ledger as on chain', async () => {
+  /** A receiver of its own (a fresh channel), on SQLite file `name`.db, counting its answers. */
+  async function freshReceiver(name: string) {
     let runs = 0;
-    const store = createSqliteStore({ path: join(directory, 'topping.db') });
+    const store = createSqliteStore({ path: join(directory, `${name}.db`) });
     await store.init();
     const served = await serveBatchSearch({
       chain: c,
@@ -389,40 +390,53 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
       },
     });
     closers.push(served.close);
-    const { url } = served;
-    const db = join(directory, 'topping-agent.sqlite');
+    return { url: served.url, store, runs: () => runs };
+  }
+
+  /**
+   * Processes of one agent on the SQLite file `name`.sqlite, each a paying fetch expecting
+   * `expectedCalls` calls; `stores` collects their stores, to close.
+   */
+  function agentProcesses(name: string, expectedCalls: number) {
+    const db = join(directory, `${name}.sqlite`);
     const stores: ClientStore[] = [];
     let corrected = 0;
-    // A deposit covers two calls: the opening process spends its channel in two, and both
-    // processes after it top it up at once.
-    const agentProcess = () => {
+    const start = () => {
       const agentStore = createSqliteClientStore({ path: db });
       stores.push(agentStore);
       return createPayingFetch({
         wallets: [],
         store: agentStore,
         preferences: ['x402'],
-        sessions: { expectedCalls: 2 },
+        sessions: { expectedCalls },
         x402: chainPayerX402(c, { batch: true }),
         onEvent: (event) => {
           if (event.type === 'challenge' && event.withCredential) corrected += 1;
         },
       });
     };
-    const opening = agentProcess();
+    return { db, stores, start, corrected: () => corrected };
+  }
+
+  it('processes topping up one spent channel at once: all paid, every deposit in the ledger as on chain', async () => {
+    const { url, store, runs } = await freshReceiver('topping');
+    // A deposit covers two calls: the opening process spends its channel in two, and both
+    // processes after it top it up at once.
+    const agent = agentProcesses('topping-agent', 2);
+    const opening = agent.start();
     expect((await opening(url)).status).toBe(200);
     expect((await opening(url)).status).toBe(200);
     await opening.close({ keepSessions: true });
     const payerBefore = await c.balanceOf(c.accounts.payer.address);
 
-    const agents = [agentProcess(), agentProcess()];
+    const agents = [agent.start(), agent.start()];
     const answers = await Promise.all(agents.map((each) => each(url)));
     expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
-    expect(runs).toBe(4);
+    expect(runs()).toBe(4);
     // The deposit signed on the record the other process had just spent was refused, before it
     // was settled, and signed again.
-    expect(corrected).toBeGreaterThanOrEqual(1);
-    const ledger = createSqliteClientStore({ path: db });
+    expect(agent.corrected()).toBeGreaterThanOrEqual(1);
+    const ledger = createSqliteClientStore({ path: agent.db });
     const [channel] = await ledger.listChannels({ states: ['open'] });
     const id = channel!.id;
     const { balance } = await onChain(id);
@@ -441,49 +455,21 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     const refund = balance - 4n * PRICE;
     expect(closed).toMatchObject({ id, refund: { amount: refund } });
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - paidIn + refund);
-    for (const each of [ledger, ...stores]) await each.close();
+    for (const each of [ledger, ...agent.stores]) await each.close();
   });
 
   it('processes opening one channel at once, with no record yet: all paid, every deposit in the ledger as on chain', async () => {
-    let runs = 0;
-    const store = createSqliteStore({ path: join(directory, 'opening.db') });
-    await store.init();
-    const served = await serveBatchSearch({
-      chain: c,
-      store,
-      facilitator: await createSelfHostedFacilitator({
-        rpcUrl: c.rpcUrl,
-        privateKey: c.accounts.facilitator.privateKey,
-      }),
-      authorizerKey: generatePrivateKey(),
-      onServe: () => {
-        runs += 1;
-      },
-    });
-    closers.push(served.close);
-    const { url } = served;
-    const db = join(directory, 'opening-agent.sqlite');
-    const stores: ClientStore[] = [];
+    const { url, store, runs } = await freshReceiver('opening');
     // Each expects four calls: the first deposit covers the three processes' calls.
-    const agentProcess = () => {
-      const agentStore = createSqliteClientStore({ path: db });
-      stores.push(agentStore);
-      return createPayingFetch({
-        wallets: [],
-        store: agentStore,
-        preferences: ['x402'],
-        sessions: { expectedCalls: 4 },
-        x402: chainPayerX402(c, { batch: true }),
-      });
-    };
+    const agent = agentProcesses('opening-agent', 4);
     const payerBefore = await c.balanceOf(c.accounts.payer.address);
     // Three processes of the agent, on one fresh file, call the receiver at once: each signs a
     // deposit into the same channel (its id depends on the payer and receiver only).
-    const agents = [agentProcess(), agentProcess(), agentProcess()];
+    const agents = [agent.start(), agent.start(), agent.start()];
     const answers = await Promise.all(agents.map((each) => each(url)));
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
-    expect(runs).toBe(3);
-    const ledger = createSqliteClientStore({ path: db });
+    expect(runs()).toBe(3);
+    const ledger = createSqliteClientStore({ path: agent.db });
     const [channel] = await ledger.listChannels({ states: ['open'] });
     const id = channel!.id;
     const { balance } = await onChain(id);
@@ -504,7 +490,7 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     for (const each of agents.slice(1)) await each.close();
     expect(closed).toMatchObject({ id, refund: { amount: balance - 3n * PRICE } });
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 3n * PRICE);
-    for (const each of [ledger, ...stores]) await each.close();
+    for (const each of [ledger, ...agent.stores]) await each.close();
   });
 
   it('the wallet pays batch-settlement only with an rpcUrl, and only to a named receiver authorizer', async () => {
