@@ -279,6 +279,60 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     await store.close();
   });
 
+  /**
+   * A receiver of its own (a fresh channel), on SQLite file `name`.db, counting its answers;
+   * `onServe` runs in each answer after it is counted.
+   */
+  async function freshReceiver(name: string, onServe?: () => Promise<void>) {
+    let runs = 0;
+    const store = createSqliteStore({ path: join(directory, `${name}.db`) });
+    await store.init();
+    const served = await serveBatchSearch({
+      chain: c,
+      store,
+      facilitator: await createSelfHostedFacilitator({
+        rpcUrl: c.rpcUrl,
+        privateKey: c.accounts.facilitator.privateKey,
+      }),
+      authorizerKey: generatePrivateKey(),
+      onServe: async () => {
+        runs += 1;
+        await onServe?.();
+      },
+    });
+    closers.push(served.close);
+    return { url: served.url, store, runs: () => runs };
+  }
+
+  /**
+   * Processes of one agent on the SQLite file `name`.sqlite, each a paying fetch expecting
+   * `expectedCalls` calls; `stores` collects their stores, to close. `onCorrected` runs when a
+   * call's credential is answered with a corrective 402 (`corrected()` counts them).
+   */
+  function agentProcesses(name: string, expectedCalls: number, onCorrected?: () => void) {
+    const db = join(directory, `${name}.sqlite`);
+    const stores: ClientStore[] = [];
+    let corrected = 0;
+    const start = () => {
+      const agentStore = createSqliteClientStore({ path: db });
+      stores.push(agentStore);
+      return createPayingFetch({
+        wallets: [],
+        store: agentStore,
+        preferences: ['x402'],
+        sessions: { expectedCalls },
+        x402: chainPayerX402(c, { batch: true }),
+        onEvent: (event) => {
+          if (event.type === 'challenge' && event.withCredential) {
+            corrected += 1;
+            onCorrected?.();
+          }
+        },
+      });
+    };
+    return { db, stores, start, corrected: () => corrected };
+  }
+
   // Each refusal means another process drew first: with n at once, the last signs up to n times.
   it.each([2, 3])(
     '%i processes on one channel record, at once: all paid, each call charged once, the stale vouchers corrected',
@@ -289,48 +343,14 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
         refused = resolve;
       });
       let held = false;
-      let runs = 0;
-      const store = createSqliteStore({ path: join(directory, `racing-${processes}.db`) });
-      await store.init();
-      const served = await serveBatchSearch({
-        chain: c,
-        store,
-        facilitator: await createSelfHostedFacilitator({
-          rpcUrl: c.rpcUrl,
-          privateKey: c.accounts.facilitator.privateKey,
-        }),
-        authorizerKey: generatePrivateKey(),
-        onServe: async () => {
-          runs += 1;
-          if (held) return;
-          held = true;
-          // Bounded, so that a voucher never refused fails the checks below instead of hanging.
-          await Promise.race([stale, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-        },
+      const { url, store, runs } = await freshReceiver(`racing-${processes}`, async () => {
+        if (held) return;
+        held = true;
+        // Bounded, so that a voucher never refused fails the checks below instead of hanging.
+        await Promise.race([stale, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       });
-      closers.push(served.close);
-      const { url } = served;
-      const db = join(directory, `racing-agent-${processes}.sqlite`);
-      const corrected: string[] = [];
-      const stores: ClientStore[] = [];
-      const agentProcess = (name: string) => {
-        const agentStore = createSqliteClientStore({ path: db });
-        stores.push(agentStore);
-        return createPayingFetch({
-          wallets: [],
-          store: agentStore,
-          preferences: ['x402'],
-          sessions: { expectedCalls: 10 },
-          x402: chainPayerX402(c, { batch: true }),
-          onEvent: (event) => {
-            if (event.type === 'challenge' && event.withCredential) {
-              corrected.push(name);
-              refused();
-            }
-          },
-        });
-      };
-      const opening = agentProcess('opening');
+      const agent = agentProcesses(`racing-agent-${processes}`, 10, refused);
+      const opening = agent.start();
       held = true;
       expect((await opening(url)).status).toBe(200);
       await opening.close({ keepSessions: true });
@@ -339,16 +359,16 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
       const blocks = await c.client.getBlockNumber();
 
       // Processes of the agent on the same file sign from the same record at once.
-      const agents = Array.from({ length: processes }, (_, index) => agentProcess(`p${index}`));
+      const agents = Array.from({ length: processes }, () => agent.start());
       const answers = await Promise.all(agents.map((each) => each(url)));
       expect(answers.map((answer) => answer.status)).toEqual(agents.map(() => 200));
       const calls = BigInt(processes + 1);
-      expect(runs).toBe(processes + 1);
-      expect(corrected.length).toBeGreaterThanOrEqual(processes - 1);
+      expect(runs()).toBe(processes + 1);
+      expect(agent.corrected()).toBeGreaterThanOrEqual(processes - 1);
       // Vouchers only: no deposit, no transaction.
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
       expect(await c.client.getBlockNumber()).toBe(blocks);
-      const ledger = createSqliteClientStore({ path: db });
+      const ledger = createSqliteClientStore({ path: agent.db });
       const [channel] = await ledger.listChannels({ states: ['open'] });
       const id = channel!.id;
       expect(await ledgerOf(ledger, id)).toMatchObject({
@@ -368,54 +388,21 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
       expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore + refund);
       expect(await c.balanceOf(c.accounts.payTo.address)).toBe(payToBefore + calls * PRICE);
       expect(await onChain(id)).toEqual({ balance: calls * PRICE, totalClaimed: calls * PRICE });
-      for (const each of [ledger, ...stores]) await each.close();
+      for (const each of [ledger, ...agent.stores]) await each.close();
     },
   );
 
-  /** A receiver of its own (a fresh channel), on SQLite file `name`.db, counting its answers. */
-  async function freshReceiver(name: string) {
-    let runs = 0;
-    const store = createSqliteStore({ path: join(directory, `${name}.db`) });
-    await store.init();
-    const served = await serveBatchSearch({
-      chain: c,
-      store,
-      facilitator: await createSelfHostedFacilitator({
-        rpcUrl: c.rpcUrl,
-        privateKey: c.accounts.facilitator.privateKey,
-      }),
-      authorizerKey: generatePrivateKey(),
-      onServe: () => {
-        runs += 1;
-      },
-    });
-    closers.push(served.close);
-    return { url: served.url, store, runs: () => runs };
-  }
-
   /**
-   * Processes of one agent on the SQLite file `name`.sqlite, each a paying fetch expecting
-   * `expectedCalls` calls; `stores` collects their stores, to close.
+   * The agent's one open channel on its SQLite file `db`, after the payer had `payerBefore`: its
+   * ledger (a store to close), its balance on chain, what the payer paid into it since, its book.
    */
-  function agentProcesses(name: string, expectedCalls: number) {
-    const db = join(directory, `${name}.sqlite`);
-    const stores: ClientStore[] = [];
-    let corrected = 0;
-    const start = () => {
-      const agentStore = createSqliteClientStore({ path: db });
-      stores.push(agentStore);
-      return createPayingFetch({
-        wallets: [],
-        store: agentStore,
-        preferences: ['x402'],
-        sessions: { expectedCalls },
-        x402: chainPayerX402(c, { batch: true }),
-        onEvent: (event) => {
-          if (event.type === 'challenge' && event.withCredential) corrected += 1;
-        },
-      });
-    };
-    return { db, stores, start, corrected: () => corrected };
+  async function channelAfter(db: string, payerBefore: bigint) {
+    const ledger = createSqliteClientStore({ path: db });
+    const [channel] = await ledger.listChannels({ states: ['open'] });
+    const id = channel!.id;
+    const { balance } = await onChain(id);
+    const paidIn = payerBefore - (await c.balanceOf(c.accounts.payer.address));
+    return { ledger, id, balance, paidIn, book: await ledgerOf(ledger, id) };
   }
 
   it('processes topping up one spent channel at once: all paid, every deposit in the ledger as on chain', async () => {
@@ -436,12 +423,7 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     // The deposit signed on the record the other process had just spent was refused, before it
     // was settled, and signed again.
     expect(agent.corrected()).toBeGreaterThanOrEqual(1);
-    const ledger = createSqliteClientStore({ path: agent.db });
-    const [channel] = await ledger.listChannels({ states: ['open'] });
-    const id = channel!.id;
-    const { balance } = await onChain(id);
-    const paidIn = payerBefore - (await c.balanceOf(c.accounts.payer.address));
-    const book = await ledgerOf(ledger, id);
+    const { ledger, id, balance, paidIn, book } = await channelAfter(agent.db, payerBefore);
     // Every deposit the chain took is a succeeded deposit in the ledger, and only those; the
     // server's record counts them all.
     expect(book.net).toBe(balance);
@@ -469,12 +451,7 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     const answers = await Promise.all(agents.map((each) => each(url)));
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
     expect(runs()).toBe(3);
-    const ledger = createSqliteClientStore({ path: agent.db });
-    const [channel] = await ledger.listChannels({ states: ['open'] });
-    const id = channel!.id;
-    const { balance } = await onChain(id);
-    const paidIn = payerBefore - (await c.balanceOf(c.accounts.payer.address));
-    const book = await ledgerOf(ledger, id);
+    const { ledger, id, balance, paidIn, book } = await channelAfter(agent.db, payerBefore);
     // The deposits refused while the first one's draw was held moved nothing: failed in the
     // ledger, and their calls signed again. The chain took one deposit, the ledger's only
     // succeeded one, and the server's record says the same.
