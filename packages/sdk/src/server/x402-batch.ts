@@ -306,11 +306,12 @@ export function createBatchSide(
         "This channel's payer asked the contract to withdraw it: it takes no more vouchers here.",
       );
     }
-    const topUp = payload.type === 'deposit' ? (payload.deposit?.amount ?? 0n) : undefined;
-    if (topUp === undefined && channel === undefined) {
+    // What this payment deposits (a channel's first deposit, or a top-up); none: a voucher alone.
+    const paidIn = payload.type === 'deposit' ? (payload.deposit?.amount ?? 0n) : undefined;
+    if (paidIn === undefined && channel === undefined) {
       return refused('This channel has no deposit here: deposit first.');
     }
-    if (topUp !== undefined && channel !== undefined) {
+    if (paidIn !== undefined && channel !== undefined) {
       // A deposit whose voucher is behind is corrected before the facilitator is asked about it,
       // as x402's servers do. Deposits racing draws are settled by the engine: the deposit is made
       // only once its draw is held (`fund` below).
@@ -332,12 +333,12 @@ export function createBatchSide(
         };
       }
     }
-    if (topUp !== undefined) {
+    if (paidIn !== undefined) {
       const refusal = await verifyDeposit(payment, requirements);
       if (refusal !== undefined) return refusal;
     }
     // What the channel holds once this request's deposit, if any, is made.
-    const deposit = (channel?.deposit ?? 0n) + (topUp ?? 0n);
+    const deposit = (channel?.deposit ?? 0n) + (paidIn ?? 0n);
     const refunded = channel?.refunded ?? 0n;
     if (voucher.maxClaimableAmount > deposit - refunded) {
       return refused('The voucher is for more than the channel holds: deposit more.');
@@ -377,9 +378,9 @@ export function createBatchSide(
           ceiling: voucher.maxClaimableAmount + refunded,
           unit,
           uncovered: (drawn) => stale(offered, channelId, voucher.maxClaimableAmount, drawn),
-          ...(topUp === undefined
+          ...(paidIn === undefined
             ? {}
-            : { fund: () => fundChannel(payment, requirements, funded, topUp, kept) }),
+            : { fund: () => fundChannel(payment, requirements, funded, paidIn, kept) }),
         },
       },
     };
