@@ -162,7 +162,7 @@ export interface PaymentProof {
    * or one older than the last used, no longer covers what was drawn. `uncovered` words that
    * refusal, given what the account has drawn and holds besides this request (x402's corrective
    * 402, from which the payer signs again). `fund` is set when the credential also pays into the
-   * deposit (an x402 top-up: `deposit` counts it already): the engine runs it once the draw is
+   * deposit (an x402 deposit, a channel's first or a top-up: `deposit` counts it already): the engine runs it once the draw is
    * held and covered, so that a credential whose draw is refused moves no money, and a refusal
    * it returns releases the draw.
    */
