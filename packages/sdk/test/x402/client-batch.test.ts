@@ -21,7 +21,7 @@ import type { X402OfferKind } from '../../src/server/x402-offer.js';
 import { createSqliteStore } from '../../src/stores/sqlite.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
 import { createEvmWallet } from '../../src/x402/evm-wallet.js';
-import { createSelfHostedFacilitator } from '../../src/x402/facilitator.js';
+import { createSelfHostedFacilitator, type Facilitator } from '../../src/x402/facilitator.js';
 import { readLocalChainArtifacts } from '../../src/x402/local-chain.js';
 import { serveBatchSearch } from '../support/batch-search.js';
 import { startTestChain } from '../support/chain.js';
@@ -281,19 +281,26 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
 
   /**
    * A receiver of its own (a fresh channel), on SQLite file `name`.db, counting its answers;
-   * `onServe` runs in each answer after it is counted.
+   * `onServe` runs in each answer after it is counted. Its facilitator is the chain's, unless
+   * `facilitator` is given.
    */
-  async function freshReceiver(name: string, onServe?: () => Promise<void>) {
+  async function freshReceiver(
+    name: string,
+    onServe?: () => Promise<void>,
+    facilitator?: Facilitator,
+  ) {
     let runs = 0;
     const store = createSqliteStore({ path: join(directory, `${name}.db`) });
     await store.init();
     const served = await serveBatchSearch({
       chain: c,
       store,
-      facilitator: await createSelfHostedFacilitator({
-        rpcUrl: c.rpcUrl,
-        privateKey: c.accounts.facilitator.privateKey,
-      }),
+      facilitator:
+        facilitator ??
+        (await createSelfHostedFacilitator({
+          rpcUrl: c.rpcUrl,
+          privateKey: c.accounts.facilitator.privateKey,
+        })),
       authorizerKey: generatePrivateKey(),
       onServe: async () => {
         runs += 1;
@@ -468,6 +475,66 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     expect(closed).toMatchObject({ id, refund: { amount: balance - 3n * PRICE } });
     expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 3n * PRICE);
     for (const each of [ledger, ...agent.stores]) await each.close();
+  });
+
+  it('a deposit whose settlement fails releases its draw and moves nothing: 503 while the facilitator is down, 402 when it refuses', async () => {
+    const real = await createSelfHostedFacilitator({
+      rpcUrl: c.rpcUrl,
+      privateKey: c.accounts.facilitator.privateKey,
+    });
+    // The facilitator checks deposits as ever; settling fails as `settling` says.
+    let settling: 'down' | 'refused' | 'works' = 'down';
+    const facilitator: Facilitator = {
+      verify: (payload, requirements) => real.verify(payload, requirements),
+      supported: () => real.supported(),
+      async settle(payload, requirements) {
+        if (settling === 'down') throw new Error('the RPC does not answer');
+        if (settling === 'refused') {
+          return {
+            success: false,
+            errorReason: 'transaction_failed',
+            transaction: '',
+            network: c.network,
+          };
+        }
+        return real.settle(payload, requirements);
+      },
+    };
+    const { url, store, runs } = await freshReceiver('unsettled', undefined, facilitator);
+    const agent = agentProcesses('unsettled-agent', 2);
+    const fetch402 = agent.start();
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+    const blocks = await c.client.getBlockNumber();
+
+    const down = await fetch402(url);
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBe('5');
+    expect(((await down.json()) as { code: string }).code).toBe('facilitator_unavailable');
+    settling = 'refused';
+    const refused = await fetch402(url);
+    expect(refused.status).toBe(402);
+    expect(((await refused.json()) as { code: string }).code).toBe('x402_payment_invalid');
+    // Nothing ran and nothing moved.
+    expect(runs()).toBe(0);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore);
+    expect(await c.client.getBlockNumber()).toBe(blocks);
+
+    settling = 'works';
+    expect((await fetch402(url)).status).toBe(200);
+    expect(runs()).toBe(1);
+    expect(await c.balanceOf(c.accounts.payer.address)).toBe(payerBefore - 2n * PRICE);
+    // The failed deposits held nothing that stayed: the channel drew the one call answered.
+    const [channel] = await agent.stores[0]!.listChannels({ states: ['open'] });
+    const id = channel!.id;
+    expect(await store.getChannel(id)).toMatchObject({ deposit: 2n * PRICE });
+    expect(await store.getUsage(`x402-batch:${id}`)).toMatchObject({
+      spentMsat: PRICE,
+      heldMsat: 0n,
+    });
+    const entries = await agent.stores[0]!.list({ account: id, kind: 'purchase' });
+    expect(entries.map((entry) => entry.status).sort()).toEqual(['failed', 'pending', 'succeeded']);
+    await fetch402.close();
+    for (const each of agent.stores) await each.close();
   });
 
   it('the wallet pays batch-settlement only with an rpcUrl, and only to a named receiver authorizer', async () => {
