@@ -2,7 +2,9 @@
  * A {@link ClientStore} in process memory: for tests, and for short-lived agents that need no
  * history. Every method runs without awaiting in between, so each is atomic within the process.
  */
+
 import { TollwayError } from '../errors.js';
+import { minBigint } from '../internal/bigint.js';
 import { assertStorableAmount } from '../stores/common.js';
 import {
   addToSummary,
@@ -12,7 +14,6 @@ import {
   emptySummary,
   groupKey,
   matchesQuery,
-  minMsat,
   patchChannel,
   pickCredential,
   windowStart,
@@ -171,7 +172,7 @@ export function createMemoryClientStore(options: MemoryClientStoreOptions = {}):
     async refundHold(reservationId, amountMsat) {
       const hold = holds.get(reservationId);
       if (hold?.state !== 'committed' || amountMsat <= 0n) return 0n;
-      const back = minMsat(amountMsat, hold.spentMsat);
+      const back = minBigint(amountMsat, hold.spentMsat);
       hold.spentMsat -= back;
       return back;
     },

@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TollwayError } from '../errors.js';
+import { minBigint } from '../internal/bigint.js';
 import { loadSqliteDriver, openSqliteFile } from '../internal/sqlite-driver.js';
 import type { PaymentChallenge } from '../mpp/challenge.js';
 import { assertStorableAmount, toStoreError } from '../stores/common.js';
@@ -22,7 +23,6 @@ import {
   assertLedgerEntry,
   assertQueryLimit,
   DEFAULT_STALE_HOLD_MS,
-  minMsat,
   pickCredential,
   windowStart,
 } from './store-common.js';
@@ -695,7 +695,7 @@ export function createSqliteClientStore(options: SqliteClientStoreOptions = {}):
             if (amountMsat <= 0n) return 0n;
             const spent = q.spentOf.get(reservationId);
             if (spent === undefined) return 0n;
-            const back = minMsat(amountMsat, spent);
+            const back = minBigint(amountMsat, spent);
             for (const { budget, origin } of q.refundHold.all(back, reservationId)) {
               q.addTotal.run(budget, -back);
               q.addTotalAt.run(budget, origin, -back);

@@ -208,20 +208,6 @@ export function addToSummary(row: LedgerSummary, entry: LedgerEntry): void {
 }
 
 /**
- * The smaller of two msat amounts (`Math.min` does not take bigints).
- *
- * @internal
- * @example
- * ```ts
- * minMsat(30_000n, 20_000n); // 20000n
- * ```
- */
-export function minMsat(a: bigint, b: bigint): bigint {
-  if (a < b) return a;
-  return b;
-}
-
-/**
  * `channel` with `patch` applied (`record: null` removes its record).
  *
  * @internal

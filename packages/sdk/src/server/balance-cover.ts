@@ -7,6 +7,7 @@
  * `sessions.topUpTimeout` without one the answer ends with a `session-timeout` event, charged for
  * what it delivered. A draw on a token that cannot be topped up ends at once instead.
  */
+import { minBigint } from '../internal/bigint.js';
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import { formatSessionEvent, type SessionEventName } from '../mpp/session-event.js';
@@ -54,11 +55,6 @@ export interface BalanceCover {
 const TOP_UP_POLL_MS = 250;
 
 const encoder = new TextEncoder();
-
-/** The smaller amount (`Math.min` takes no bigints). */
-export function minBigint(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
-}
 
 /**
  * Holds what nobody spent or holds of an account whose payments total `totalMsat`, from `minMsat`

@@ -32,6 +32,7 @@
  * last write, before the store lets it go.
  */
 import { TollwayError } from '../errors.js';
+import { minBigint } from '../internal/bigint.js';
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import type { PaywallLogger } from './recorder.js';
@@ -131,10 +132,6 @@ interface Lease {
   writing: Promise<unknown> | undefined;
   /** Gone from the store, or given back: draws go to a new lease. */
   ended: boolean;
-}
-
-function minBigint(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
 }
 
 function spareOf(lease: Lease): bigint {

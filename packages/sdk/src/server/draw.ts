@@ -4,8 +4,10 @@
  * from the answer once it ends; never more than was held. A meter that tells its cost as the answer
  * goes draws through a cover (balance-cover.ts), which holds more as the answer needs it.
  */
+
+import { minBigint } from '../internal/bigint.js';
 import { respond, storeCall } from './answers.js';
-import { type BalanceCover, minBigint } from './balance-cover.js';
+import type { BalanceCover } from './balance-cover.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { MeterReading } from './meter.js';

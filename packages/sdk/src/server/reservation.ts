@@ -10,10 +10,10 @@
  * a claim or a hold counts until it is confirmed, settled or released (or expires).
  */
 import { TollwayError } from '../errors.js';
+import { minBigint } from '../internal/bigint.js';
 import { randomId } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
 import { RETRY_AFTER_UNAVAILABLE, type Refusal } from './answers.js';
-import { minBigint } from './balance-cover.js';
 import type { BalanceLeases } from './balance-leases.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';

@@ -14,6 +14,7 @@
  * more is drawn from what may have gone back, and the payer can still withdraw on chain. A refund
  * voucher for less than the channel drew gets the corrective 402 x402's own servers send.
  */
+import { minBigint } from '../internal/bigint.js';
 import { bytesToHex } from '../internal/bytes.js';
 import { randomBytes } from '../internal/crypto.js';
 import type { BatchChannelConfig, ReceiverAuthorizer } from '../x402/batch-channel.js';
@@ -26,7 +27,6 @@ import type {
   X402PaymentRequirements,
   X402SettleResponse,
 } from '../x402/types.js';
-import { minBigint } from './balance-cover.js';
 import type { CredentialAnswer } from './offers.js';
 import type { ChannelRecord, Store } from './store.js';
 import { type BatchOffered, correctiveAnswer } from './x402-batch-corrective.js';

@@ -5,6 +5,7 @@
  * @internal
  */
 import { isTollwayError, TollwayError } from '../errors.js';
+import { minBigint } from '../internal/bigint.js';
 import type {
   BucketAdvance,
   Hold,
@@ -157,9 +158,6 @@ export function heldOf(hold: Hold): HeldAmounts {
 }
 
 /** The smaller of two amounts. */
-function minBigint(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
-}
 
 /** A charge of nothing: what a released hold charges. */
 export const NOTHING: HeldAmounts = { uses: 0, amountMsat: 0n };
