@@ -144,7 +144,8 @@ describe('parseChallenges', () => {
     );
   });
 
-  // A quadratic scan of 16 KiB would take seconds; linear work takes well under a millisecond.
+  // A quadratic scan of 16 KiB would take seconds; linear work takes well under a millisecond
+  // (the bound leaves room for a loaded machine's stalls).
   it('does linear work on hostile input', () => {
     const n = MAX_AUTH_HEADER_LENGTH - 10;
     const hostile = [
@@ -162,7 +163,7 @@ describe('parseChallenges', () => {
       code(() => parseChallenges(input));
       const start = performance.now();
       code(() => parseChallenges(input));
-      expect(performance.now() - start).toBeLessThan(250);
+      expect(performance.now() - start).toBeLessThan(1_000);
     }
   });
 });

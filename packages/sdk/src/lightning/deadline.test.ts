@@ -37,7 +37,8 @@ describe('withDeadline', () => {
     });
     await expect(outcome).rejects.toMatchObject({ code: 'payment_timeout' });
     expect(seen?.aborted).toBe(true);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Well before the task's own 5 s: a loaded machine may stall for a second or two.
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 
   it("keeps a task's own error when it fails in time", async () => {

@@ -31,7 +31,8 @@ describe('pollUntil', () => {
     expect(isTollwayError(error, 'payment_timeout')).toBe(true);
     expect((error as Error).message).toBe('still open');
     expect(elapsed).toBeGreaterThanOrEqual(145);
-    expect(elapsed).toBeLessThan(1_000);
+    // Not long after it: a loaded machine may stall for a second or two.
+    expect(elapsed).toBeLessThan(4_000);
   });
 
   it('stops on abort with the signal reason', async () => {
