@@ -232,7 +232,7 @@ export interface PayingFetch {
  * within the budget. MPP charge credentials are single-use and not cached. One call pays at most
  * once and sends at most three times (on an x402 channel, a voucher refused because another process
  * on the same record drew first is signed again from the server's corrected state, up to four
- * vouchers in all). Concurrent calls on one origin and scope share one payment.
+ * vouchers in all; so is a deposit refused that way, which the server did not settle). Concurrent calls on one origin and scope share one payment.
  *
  * x402 over MCP: a POST of one JSON-RPC `tools/call` answered 200 with a payment-required tool
  * result (`isError`, the x402 PaymentRequired in `structuredContent` or its text) is paid like a

@@ -42,6 +42,19 @@ export function unavailable(code: TollwayErrorCode, detail: string): Refusal {
   return { status: 503, code, detail, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE };
 }
 
+/**
+ * The refusal a credential's own protocol worded (`PaymentProof.answer`, `draws.uncovered`,
+ * `draws.fund`): a 503 asks the client to wait, as {@link unavailable} does.
+ */
+export function credentialRefusal(said: {
+  status: number;
+  code: TollwayErrorCode;
+  message: string;
+}): Refusal {
+  const { status, code, message } = said;
+  return status === 503 ? unavailable(code, message) : { status, code, detail: message };
+}
+
 /** The response for `refusal`: its problem body, `no-store`, `Retry-After` when set, and CORS. */
 export function respond(
   context: PaywallContext,

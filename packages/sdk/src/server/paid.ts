@@ -5,7 +5,7 @@
  */
 import { isTollwayError } from '../errors.js';
 import { isPromiseLike } from '../internal/promise.js';
-import { pass, RETRY_AFTER_UNAVAILABLE, reply, respond } from './answers.js';
+import { credentialRefusal, pass, RETRY_AFTER_UNAVAILABLE, reply, respond } from './answers.js';
 import { challenge } from './challenge.js';
 import { charge, needsCharge } from './charge.js';
 import type { PaywallContext } from './context.js';
@@ -148,11 +148,5 @@ async function answered(
 ): Promise<PaywallDecision> {
   const said = await answer();
   if (said.ok) return reply(context, exchange, said.body, said.headers);
-  const refusal = { status: said.status, code: said.code, detail: said.message };
-  return respond(
-    context,
-    exchange,
-    said.status === 503 ? { ...refusal, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE } : refusal,
-    { headers: said.headers },
-  );
+  return respond(context, exchange, credentialRefusal(said), { headers: said.headers });
 }

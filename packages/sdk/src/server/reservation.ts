@@ -13,7 +13,7 @@ import { TollwayError } from '../errors.js';
 import { minBigint } from '../internal/bigint.js';
 import { randomId } from '../internal/crypto.js';
 import { formatMsat } from '../money.js';
-import { RETRY_AFTER_UNAVAILABLE, type Refusal } from './answers.js';
+import { credentialRefusal, type Refusal } from './answers.js';
 import type { BalanceLeases } from './balance-leases.js';
 import type { PaywallContext } from './context.js';
 import type { Exchange } from './exchange.js';
@@ -237,8 +237,8 @@ async function uncovered(
   draws: NonNullable<PaymentProof['draws']>,
   drawn: bigint,
 ): Promise<Extract<Reserved, { ok: false }>> {
-  const { status, code, message, headers } = await draws.uncovered(drawn);
-  return { ok: false, refusal: { status, code, detail: message }, headers };
+  const said = await draws.uncovered(drawn);
+  return { ok: false, refusal: credentialRefusal(said), headers: said.headers };
 }
 
 function exhausted(proof: PaymentProof, quote: Quote | undefined, spentMsat: bigint): Refusal {
@@ -321,13 +321,11 @@ async function fundDraw(
   }
   if (refused === undefined) return undefined;
   releaseRefs(context, refs);
-  const { status, code, message, headers } = refused;
-  if (status === 503) {
-    const refusal = { status, code, detail: message, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE };
-    return { ok: false, refusal, headers };
-  }
-  const refusal = { status, code, detail: message };
-  return headers.length === 0 ? { ok: false, refusal } : { ok: false, refusal, headers };
+  const refusal = credentialRefusal(refused);
+  const { headers } = refused;
+  return refused.status === 503 || headers.length > 0
+    ? { ok: false, refusal, headers }
+    : { ok: false, refusal };
 }
 
 /** What a reservation holds, and what it tells: the receipt, and the request's spans. */
