@@ -77,13 +77,54 @@ export async function bufferedBody(
 export function send(
   outgoing: OutgoingRequest,
   body: Uint8Array | undefined,
-  header: { name: string; value: string } | undefined,
+  header: CredentialHeader | undefined,
 ): Promise<Response> {
   const { request, init } = outgoing;
-  const headers = new Headers(request === undefined ? init?.headers : request.headers);
+  if (request === undefined) {
+    const headers = headersWith(init?.headers, header);
+    return fetch(outgoing.url, headers === undefined ? init : { ...init, headers });
+  }
+  const headers = new Headers(request.headers);
   if (header !== undefined) headers.set(header.name, header.value);
-  if (request === undefined) return fetch(outgoing.url, { ...init, headers });
   return fetch(request, body === undefined ? { headers } : { headers, body });
+}
+
+/** A header that carries a credential. */
+type CredentialHeader = { name: string; value: string };
+
+/** What a caller may give as a request's headers. */
+type HeadersInit = NonNullable<RequestInit['headers']>;
+
+/**
+ * The caller's headers with `header` set. A plain record stays one, as a plain `fetch` call passes
+ * it: a `Headers` built here has each value's characters checked twice, here and again when
+ * `fetch` copies it into its Request (~1.5 µs of a call with a cached credential, a 600-character
+ * L402 header).
+ */
+function headersWith(
+  given: HeadersInit | undefined,
+  header: CredentialHeader | undefined,
+): HeadersInit | undefined {
+  if (header === undefined) return given;
+  if (given === undefined) return { [header.name]: header.value };
+  if (isPlainRecord(given) && !namesHeader(given, header.name)) {
+    return { ...given, [header.name]: header.value };
+  }
+  const headers = new Headers(given);
+  headers.set(header.name, header.value);
+  return headers;
+}
+
+function isPlainRecord(headers: HeadersInit): headers is Record<string, string> {
+  const prototype: unknown = Object.getPrototypeOf(headers);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** True when `headers` has a name equal to `name` in any case. */
+function namesHeader(headers: Record<string, string>, name: string): boolean {
+  const lower = name.toLowerCase();
+  for (const key in headers) if (key.toLowerCase() === lower) return true;
+  return false;
 }
 
 /**

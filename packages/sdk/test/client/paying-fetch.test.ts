@@ -310,6 +310,32 @@ describe('request bodies', () => {
     ]);
   });
 
+  it("sends the caller's headers with its credential, in each form fetch takes them", async () => {
+    const agent = newAgent();
+    const { fetch402 } = payingFetch(agent);
+    const url = `${server.url}/aperture/header-forms`;
+    expect((await fetch402(url)).status).toBe(200);
+    // The saved credential takes the place of an Authorization the caller set, in any case.
+    const forms: NonNullable<RequestInit['headers']>[] = [
+      { 'x-trace': 'record', AUTHORIZATION: 'Basic stale' },
+      { 'x-trace': 'record without authorization' },
+      new Headers({ 'x-trace': 'headers', authorization: 'Basic stale' }),
+      [
+        ['x-trace', 'pairs'],
+        ['AUTHORIZATION', 'Basic stale'],
+      ],
+    ];
+    for (const headers of forms) expect((await fetch402(url, { headers })).status).toBe(200);
+    const sent = server.log.filter((entry) => entry.path === '/aperture/header-forms').slice(-4);
+    expect(sent.map((entry) => entry.trace)).toEqual([
+      'record',
+      'record without authorization',
+      'headers',
+      'pairs',
+    ]);
+    for (const entry of sent) expect(entry.authorization).toMatch(/^L402 /);
+  });
+
   it('refuses a body larger than maxBodyBytes before sending anything', async () => {
     const agent = newAgent();
     const { fetch402 } = payingFetch(agent, { maxBodyBytes: 8 });
