@@ -337,7 +337,7 @@ export function observeSettlements(store: Store, metrics: GatewayMetrics): Store
     closeSession: (id, at) => store.closeSession(id, at),
     recordRefund: (id, refund) => store.recordRefund(id, refund),
     listIdleSessions: (now, limit) => store.listIdleSessions(now, limit),
-    creditChannel: (channel, amount) => store.creditChannel(channel, amount),
+    creditChannel: (channel, amount, reference) => store.creditChannel(channel, amount, reference),
     getChannel: (id) => store.getChannel(id),
     acceptVoucher: (id, voucher) => store.acceptVoucher(id, voucher),
     noteClaimed: (id, claimed) => store.noteClaimed(id, claimed),

@@ -354,11 +354,15 @@ export interface Store extends LimitStore {
   /**
    * Records a deposit of `amount` into a channel: the channel with that deposit when it is new, or
    * `amount` added to its deposit (a top-up), atomically across instances, so that deposits settled
-   * at once are all counted. Throws `invalid_amount` when the deposit would pass 2^63-1.
+   * at once are all counted. `reference` names the deposit (its transaction): a credit made again
+   * with the same reference changes nothing, so that one tried again after a failure (which may
+   * have come after its write) is counted once. Throws `invalid_amount` when the deposit would
+   * pass 2^63-1.
    */
   creditChannel(
     channel: Pick<ChannelRecord, 'id' | 'network' | 'config'>,
     amount: bigint,
+    reference: string,
   ): Promise<void>;
   getChannel(id: string): Promise<ChannelRecord | undefined>;
   /**

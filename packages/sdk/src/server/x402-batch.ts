@@ -27,6 +27,7 @@ import type {
 } from '../x402/types.js';
 import { amountSchema, parseWith, wireObject } from '../x402/wire.js';
 import type { CredentialRefusal, CredentialVerdict } from './offers.js';
+import { retryCharge } from './retry-charge.js';
 import type { ChannelRecord, Store } from './store.js';
 import { type BatchOffered, correctiveAnswer } from './x402-batch-corrective.js';
 import { refundBatchChannel } from './x402-batch-refund.js';
@@ -84,6 +85,11 @@ const MAX_WITHDRAW_DELAY = 30 * 24 * 3600;
 const FIRST_VOUCHER_WAIT_MS = 10_000;
 /** How often it looks meanwhile, ms. */
 const FIRST_VOUCHER_POLL_MS = 25;
+/**
+ * How long the record of a deposit the chain took is tried again through a store outage, ms (the
+ * request waits meanwhile, its draw held): a PostgreSQL restart or failover takes seconds.
+ */
+const DEPOSIT_RECORD_RETRY_MS = 30_000;
 /**
  * The facilitator's reasons for refusing a channel's own highest voucher that mean its balance on
  * chain fell (below the voucher, or to nothing): its payer withdrew.
@@ -225,6 +231,7 @@ export function createBatchSide(
     amount: bigint,
     voucher: { max: bigint; signature: string },
   ): Promise<CredentialRefusal | undefined> {
+    let transaction: string;
     try {
       const settled = await facilitator.settle(
         { ...payment, accepted: requirements },
@@ -234,15 +241,40 @@ export function createBatchSide(
         const message = `The deposit could not be settled: ${settled.errorReason ?? 'unknown'}.`;
         return { ok: false, status: 402, code: 'x402_payment_invalid', message, headers: [] };
       }
+      transaction = settled.transaction;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       return { ok: false, status: 503, code: 'facilitator_unavailable', message, headers: [] };
     }
-    const { id, config } = channel;
-    await store.creditChannel({ id, network, config: JSON.stringify(config) }, amount);
-    // A first deposit has a record only now: its voucher is kept once it does.
-    await store.acceptVoucher(id, voucher);
+    await recordDeposit(channel, amount, transaction || globalThis.crypto.randomUUID(), voucher);
     return undefined;
+  }
+
+  /**
+   * Records a deposit the chain took: its credit, then the voucher that came with it (a first
+   * deposit has a record only now). The money has moved, so a store outage is waited out (the
+   * writes are tried again for up to {@link DEPOSIT_RECORD_RETRY_MS}; the credit counts once
+   * however often it is tried, by its `reference`), and a failure past that names the deposit, for
+   * whoever reconciles the channel with the chain.
+   */
+  async function recordDeposit(
+    channel: { id: string; config: BatchChannelConfig },
+    amount: bigint,
+    reference: string,
+    voucher: { max: bigint; signature: string },
+  ): Promise<void> {
+    const { id, config } = channel;
+    const record = { id, network, config: JSON.stringify(config) };
+    try {
+      await retryCharge(
+        () => store.creditChannel(record, amount, reference),
+        DEPOSIT_RECORD_RETRY_MS,
+      );
+    } catch (cause) {
+      const message = `deposit ${reference} of ${amount} ${unit} into channel ${id} was settled on chain but could not be recorded`;
+      throw new TollwayError('store_error', message, { cause });
+    }
+    await retryCharge(() => store.acceptVoucher(id, voucher), DEPOSIT_RECORD_RETRY_MS);
   }
 
   async function check(

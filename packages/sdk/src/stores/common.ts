@@ -41,6 +41,23 @@ export function assertStorableAmount(amount: bigint, what: string): void {
 }
 
 /**
+ * Throws a TypeError unless `reference` names a channel credit: a non-empty string. Checked at
+ * run time because a wrapper written in JavaScript that passes on two arguments would otherwise
+ * make every later deposit of a channel look like its first one tried again.
+ *
+ * @internal
+ * @example
+ * ```ts
+ * assertCreditReference('0x5f…'); // a deposit's transaction
+ * ```
+ */
+export function assertCreditReference(reference: unknown): asserts reference is string {
+  if (typeof reference !== 'string' || reference === '') {
+    throw new TypeError('creditChannel needs the reference of the deposit it records');
+  }
+}
+
+/**
  * The `invalid_amount` error of a channel deposit that `amount` would raise past 2^63 - 1.
  *
  * @internal

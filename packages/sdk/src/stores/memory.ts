@@ -20,6 +20,7 @@ import {
   assertAllowance,
   assertCharge,
   assertCount,
+  assertCreditReference,
   assertHold,
   assertResize,
   assertStorableAmount,
@@ -68,6 +69,8 @@ export function createMemoryStore(): Store {
   const revocations = new Map<string, Revocation>();
   const sessions = new Map<string, SessionRecord>();
   const channels = new Map<string, ChannelRecord>();
+  /** The credits of {@link Store.creditChannel} made, as `<channel> <reference>`. */
+  const channelCredits = new Set<string>();
   const claims = new Map<string, { expiresAt: number; heldUntil?: number }>();
   const listeners = createRevocationListeners();
   /** Rate-limit bucket clocks, unix µs, and freebie windows. */
@@ -392,8 +395,11 @@ export function createMemoryStore(): Store {
       if (session !== undefined) Object.assign(session, refund);
     },
 
-    async creditChannel(channel, amount) {
+    async creditChannel(channel, amount, reference) {
       assertStorableAmount(amount, 'channel deposit');
+      assertCreditReference(reference);
+      const credit = `${channel.id} ${reference}`;
+      if (channelCredits.has(credit)) return;
       const existing = channels.get(channel.id);
       if (existing === undefined) {
         channels.set(channel.id, {
@@ -409,6 +415,7 @@ export function createMemoryStore(): Store {
         if (existing.deposit > MAX_STORED_AMOUNT - amount) throw depositOverflow(amount);
         existing.deposit += amount;
       }
+      channelCredits.add(credit);
     },
 
     async getChannel(id) {

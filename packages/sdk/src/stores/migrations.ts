@@ -195,6 +195,19 @@ const migrations: readonly Migration[] = [
     name: 'holds_drop_expires_at_index',
     statements: ['DROP INDEX holds_expires_at'],
   },
+  {
+    // The deposits credited to each channel, by reference: a credit tried again (after a failure
+    // that may have come after its commit) is counted once.
+    version: 10,
+    name: 'x402_channel_credits',
+    statements: [
+      `CREATE TABLE x402_channel_credits (
+        channel_id TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        PRIMARY KEY (channel_id, reference)
+      )`,
+    ],
+  },
 ];
 
 /**

@@ -18,6 +18,7 @@ import {
   assertAllowance,
   assertCharge,
   assertCount,
+  assertCreditReference,
   assertHold,
   assertResize,
   assertStorableAmount,
@@ -522,10 +523,14 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       return (await run(pool, q.listIdleSessions(now, limit))).map(toSessionRecord);
     },
 
-    async creditChannel(channel, amount) {
+    async creditChannel(channel, amount, reference) {
       assertStorableAmount(amount, 'channel deposit');
-      const credited = await run(pool, q.creditChannel(channel, amount));
-      if (credited.length === 0) throw depositOverflow(amount);
+      assertCreditReference(reference);
+      await transaction(async (client) => {
+        if ((await run(client, q.noteChannelCredit(channel.id, reference))).length === 0) return;
+        const credited = await run(client, q.creditChannel(channel, amount));
+        if (credited.length === 0) throw depositOverflow(amount);
+      });
     },
 
     async getChannel(id) {

@@ -502,6 +502,15 @@ export function createSqlQueries(prefix: string) {
       };
     },
 
+    /** Notes the credit `reference` of a channel; a row when it is new. */
+    noteChannelCredit(id: string, reference: string): SqlQuery {
+      return {
+        text: `INSERT INTO ${t('x402_channel_credits')} (channel_id, reference) VALUES ($1, $2)
+          ON CONFLICT DO NOTHING RETURNING reference`,
+        values: [id, reference],
+      };
+    },
+
     creditChannel(
       channel: Pick<ChannelRecord, 'id' | 'network' | 'config'>,
       amount: bigint,

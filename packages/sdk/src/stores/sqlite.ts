@@ -18,6 +18,7 @@ import {
   assertAllowance,
   assertCharge,
   assertCount,
+  assertCreditReference,
   assertHold,
   assertResize,
   assertStorableAmount,
@@ -462,10 +463,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return guarded(() => run(q.listIdleSessions(now, limit)).map(toSessionRecord));
     },
 
-    async creditChannel(channel, amount) {
+    async creditChannel(channel, amount, reference) {
       assertStorableAmount(amount, 'channel deposit');
-      const credited = guarded(() => run(q.creditChannel(channel, amount)));
-      if (credited.length === 0) throw depositOverflow(amount);
+      assertCreditReference(reference);
+      transaction(() => {
+        if (run(q.noteChannelCredit(channel.id, reference)).length === 0) return;
+        if (run(q.creditChannel(channel, amount)).length === 0) throw depositOverflow(amount);
+      });
     },
 
     async getChannel(id) {

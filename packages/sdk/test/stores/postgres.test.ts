@@ -101,6 +101,7 @@ if (postgres === undefined) {
         { version: 7, name: 'x402_channels' },
         { version: 8, name: 'x402_channel_refunds' },
         { version: 9, name: 'holds_drop_expires_at_index' },
+        { version: 10, name: 'x402_channel_credits' },
       ]);
     });
 

@@ -611,8 +611,8 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
 
     it('keeps x402 channels: deposits add up, one voucher wins a race, claims listed', async () => {
       const base = { network: 'eip155:31337', config: '{"payer":"0x1"}' };
-      await store.creditChannel({ ...base, id: 'c1' }, 10_000n);
-      await store.creditChannel({ ...base, id: 'c2' }, 1_000n);
+      await store.creditChannel({ ...base, id: 'c1' }, 10_000n, '0xd1');
+      await store.creditChannel({ ...base, id: 'c2' }, 1_000n, '0xd1');
       expect(await store.getChannel('c1')).toStrictEqual({
         ...base,
         id: 'c1',
@@ -630,7 +630,7 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       expect(accepted.filter(Boolean)).toHaveLength(1);
       expect(await store.acceptVoucher('c1', { max: 2_000n, signature: '0xbb' })).toBe(false);
       expect(await store.acceptVoucher('missing', { max: 1n, signature: '0xcc' })).toBe(false);
-      await store.creditChannel({ ...base, id: 'c1' }, 10_000n);
+      await store.creditChannel({ ...base, id: 'c1' }, 10_000n, '0xd2');
       expect(await store.getChannel('c1')).toMatchObject({
         deposit: 20_000n,
         voucherMax: 3_000n,
@@ -648,24 +648,46 @@ export function describeStoreSuite(name: string, makeStore: () => Promise<StoreF
       const channel = { id: 'racing', network: 'eip155:31337', config: '{}' };
       const all = await instances();
       await Promise.all(
-        [...all, ...all].map((each, i) => each.creditChannel(channel, BigInt(i + 1) * 1_000n)),
+        [...all, ...all].map((each, i) =>
+          each.creditChannel(channel, BigInt(i + 1) * 1_000n, `deposit-${i}`),
+        ),
       );
       const credits = 2 * all.length;
       const total = (BigInt(credits) * BigInt(credits + 1) * 1_000n) / 2n;
       expect((await store.getChannel('racing'))?.deposit).toBe(total);
-      await expect(store.creditChannel(channel, 2n ** 63n - total)).rejects.toMatchObject({
+      await expect(store.creditChannel(channel, 2n ** 63n - total, 'over')).rejects.toMatchObject({
         code: 'invalid_amount',
       });
-      await expect(store.creditChannel(channel, -1n)).rejects.toMatchObject({
+      await expect(store.creditChannel(channel, -1n, 'negative')).rejects.toMatchObject({
         code: 'invalid_amount',
       });
       expect((await store.getChannel('racing'))?.deposit).toBe(total);
-      await store.creditChannel(channel, 2n ** 63n - 1n - total);
+      // A refused credit left nothing behind: its reference credits once it fits.
+      await store.creditChannel(channel, 2n ** 63n - 1n - total, 'over');
       expect((await store.getChannel('racing'))?.deposit).toBe(2n ** 63n - 1n);
     });
 
+    it('counts a deposit once however often and wherever it is credited again (its reference)', async () => {
+      const base = { network: 'eip155:31337', config: '{}' };
+      const all = await instances();
+      await Promise.all(
+        [...all, ...all].map((each) => each.creditChannel({ ...base, id: 'once' }, 5_000n, '0xab')),
+      );
+      expect((await store.getChannel('once'))?.deposit).toBe(5_000n);
+      // Another deposit of the same amount counts; the same reference on another channel too.
+      await store.creditChannel({ ...base, id: 'once' }, 5_000n, '0xcd');
+      await store.creditChannel({ ...base, id: 'other' }, 7_000n, '0xab');
+      await store.creditChannel({ ...base, id: 'once' }, 5_000n, '0xcd');
+      expect((await store.getChannel('once'))?.deposit).toBe(10_000n);
+      expect((await store.getChannel('other'))?.deposit).toBe(7_000n);
+      // A credit without its reference is a caller's mistake, not a deposit counted once.
+      const unnamed = store.creditChannel({ ...base, id: 'once' }, 5_000n, '');
+      await expect(unnamed).rejects.toBeInstanceOf(TypeError);
+      expect((await store.getChannel('once'))?.deposit).toBe(10_000n);
+    });
+
     it('keeps what x402 channels refunded (it only rises) and when their payer asked to withdraw', async () => {
-      await store.creditChannel({ id: 'r1', network: 'eip155:31337', config: '{}' }, 9_000n);
+      await store.creditChannel({ id: 'r1', network: 'eip155:31337', config: '{}' }, 9_000n, '0x1');
       await store.noteRefunded('r1', 4_000n);
       await store.noteRefunded('r1', 1_000n);
       await store.noteWithdrawal('r1', 1_765_000_000);

@@ -17,6 +17,8 @@ import { parseOffers, type X402Offer } from '../../src/client/offers.js';
 import { createPayingFetch, type PayingFetch } from '../../src/client/paying-fetch.js';
 import { createSqliteClientStore } from '../../src/client/sqlite-store.js';
 import type { Budget, ClientStore } from '../../src/client/types.js';
+import { TollwayError } from '../../src/errors.js';
+import type { Store } from '../../src/server/store.js';
 import type { X402OfferKind } from '../../src/server/x402-offer.js';
 import { createSqliteStore } from '../../src/stores/sqlite.js';
 import { X402_CONTRACTS } from '../../src/x402/evm-contracts.js';
@@ -282,19 +284,20 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
   /**
    * A receiver of its own (a fresh channel), on SQLite file `name`.db, counting its answers;
    * `onServe` runs in each answer after it is counted. Its facilitator is the chain's, unless
-   * `facilitator` is given.
+   * `facilitator` is given; it serves with its store as `serving` makes it (as it is by default).
    */
   async function freshReceiver(
     name: string,
     onServe?: () => Promise<void>,
     facilitator?: Facilitator,
+    serving: (store: Store) => Store = (store) => store,
   ) {
     let runs = 0;
     const store = createSqliteStore({ path: join(directory, `${name}.db`) });
     await store.init();
     const served = await serveBatchSearch({
       chain: c,
-      store,
+      store: serving(store),
       facilitator:
         facilitator ??
         (await createSelfHostedFacilitator({
@@ -533,6 +536,43 @@ describe.skipIf(chain === undefined)('the paying fetch pays x402 batch-settlemen
     });
     const entries = await agent.stores[0]!.list({ account: id, kind: 'purchase' });
     expect(entries.map((entry) => entry.status).sort()).toEqual(['failed', 'pending', 'succeeded']);
+    await fetch402.close();
+    for (const each of agent.stores) await each.close();
+  });
+
+  it('a deposit the chain took is recorded through a store outage, and counted once however often its record is tried', async () => {
+    // The store fails the deposit's record twice: once after writing it (the connection dropped
+    // before the answer came), then once before.
+    const failures = ['after', 'before'];
+    const failing = (store: Store): Store => ({
+      ...store,
+      async creditChannel(channel, amount, reference) {
+        const failure = failures.shift();
+        if (failure === 'before') throw new TollwayError('store_error', 'connection refused');
+        await store.creditChannel(channel, amount, reference);
+        if (failure === 'after') throw new TollwayError('store_error', 'connection lost');
+      },
+    });
+    const { url, store, runs } = await freshReceiver('outage', undefined, undefined, failing);
+    const agent = agentProcesses('outage-agent', 2);
+    const fetch402 = agent.start();
+    const payerBefore = await c.balanceOf(c.accounts.payer.address);
+
+    expect((await fetch402(url)).status).toBe(200);
+    expect(failures).toEqual([]);
+    expect(runs()).toBe(1);
+    const deposited = payerBefore - (await c.balanceOf(c.accounts.payer.address));
+    expect(deposited).toBe(2n * PRICE);
+    // The record holds what the chain took, once; the call drew its price from it.
+    const [channel] = await agent.stores[0]!.listChannels({ states: ['open'] });
+    const id = channel!.id;
+    expect(await store.getChannel(id)).toMatchObject({ deposit: deposited });
+    expect(await store.getUsage(`x402-batch:${id}`)).toMatchObject({
+      spentMsat: PRICE,
+      heldMsat: 0n,
+    });
+    const entries = await agent.stores[0]!.list({ account: id, kind: 'purchase' });
+    expect(entries.map((entry) => entry.status)).toEqual(['succeeded']);
     await fetch402.close();
     for (const each of agent.stores) await each.close();
   });
