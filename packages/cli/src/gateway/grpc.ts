@@ -130,7 +130,8 @@ function upstreamHeaders(call: GrpcCall, deadlineMs: number | undefined): Outgoi
 /** Upstream response fields that describe the HTTP/2 message itself, not the call. */
 function passedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (name.startsWith(':') || value === undefined) continue;
     out[name] = value;
   }

@@ -20,9 +20,17 @@ export interface Http2Upstreams {
   close(): void;
 }
 
+/** The key of each compiled service, so that a call does not serialise it again. */
+const sessionKeys = new WeakMap<Service, string>();
+
 function sessionKey(service: Service): string {
-  const { tls } = service.config;
-  return JSON.stringify([service.origin, tls?.insecureSkipVerify === true, tls?.caFile]);
+  let key = sessionKeys.get(service);
+  if (key === undefined) {
+    const { tls } = service.config;
+    key = JSON.stringify([service.origin, tls?.insecureSkipVerify === true, tls?.caFile]);
+    sessionKeys.set(service, key);
+  }
+  return key;
 }
 
 /**
