@@ -78,7 +78,7 @@ export function streamUpstream(
     report(error);
   };
   // Three listeners rather than `finished()` (end-of-stream), which checks and listens for every
-  // kind of stream and cost each forwarded request about 1.5 µs (2% of the gateway's CPU).
+  // kind of stream: ~0.55 µs more per forwarded request, measured in one process.
   const attach = (body: Writable): void => {
     target = body;
     body.on('drain', () => {
