@@ -98,7 +98,7 @@ type HeadersInit = NonNullable<RequestInit['headers']>;
 /**
  * The caller's headers with `header` set. A plain record stays one, as a plain `fetch` call passes
  * it: a `Headers` built here has each value's characters checked twice, here and again when
- * `fetch` copies it into its Request (~1.5 µs of a call with a cached credential, a 600-character
+ * `fetch` copies it into its Request (~0.9 µs of a call with a cached credential, a 600-character
  * L402 header).
  */
 function headersWith(

@@ -69,8 +69,8 @@ export function createMemoryStore(): Store {
   const revocations = new Map<string, Revocation>();
   const sessions = new Map<string, SessionRecord>();
   const channels = new Map<string, ChannelRecord>();
-  /** The credits of {@link Store.creditChannel} made, as `<channel> <reference>`. */
-  const channelCredits = new Set<string>();
+  /** The references of the credits {@link Store.creditChannel} made, by channel. */
+  const channelCredits = new Map<string, Set<string>>();
   const claims = new Map<string, { expiresAt: number; heldUntil?: number }>();
   const listeners = createRevocationListeners();
   /** Rate-limit bucket clocks, unix µs, and freebie windows. */
@@ -398,8 +398,8 @@ export function createMemoryStore(): Store {
     async creditChannel(channel, amount, reference) {
       assertStorableAmount(amount, 'channel deposit');
       assertCreditReference(reference);
-      const credit = `${channel.id} ${reference}`;
-      if (channelCredits.has(credit)) return;
+      const credited = channelCredits.get(channel.id) ?? new Set<string>();
+      if (credited.has(reference)) return;
       const existing = channels.get(channel.id);
       if (existing === undefined) {
         channels.set(channel.id, {
@@ -415,7 +415,8 @@ export function createMemoryStore(): Store {
         if (existing.deposit > MAX_STORED_AMOUNT - amount) throw depositOverflow(amount);
         existing.deposit += amount;
       }
-      channelCredits.add(credit);
+      credited.add(reference);
+      channelCredits.set(channel.id, credited);
     },
 
     async getChannel(id) {
