@@ -165,21 +165,21 @@ function responseOf(
   up: ClientHttp2Stream,
 ): Promise<[IncomingHttpHeaders & IncomingHttpStatusHeader, number]> {
   return new Promise((resolve, reject) => {
-    const settle = (): void => {
+    const stopListening = (): void => {
       up.off('response', onResponse);
       up.off('error', onError);
       up.off('close', onClose);
     };
     const onResponse = (headers: IncomingHttpHeaders & IncomingHttpStatusHeader, flags: number) => {
-      settle();
+      stopListening();
       resolve([headers, flags]);
     };
     const onError = (error: Error): void => {
-      settle();
+      stopListening();
       reject(error);
     };
     const onClose = (): void => {
-      settle();
+      stopListening();
       reject(new Error('the upstream stream closed before its response'));
     };
     up.on('response', onResponse);
