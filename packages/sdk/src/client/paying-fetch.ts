@@ -6,6 +6,7 @@
  * refusal), `lightning-payment.ts`, `x402-payment.ts`, `mcp-tool-call.ts` (x402 over MCP),
  * `credentials.ts` (the credential cache), `recovery.ts` (crash recovery), `quote.ts`.
  */
+import { keepTickShape } from '../internal/tick-shape.js';
 import type { RateSource } from '../money.js';
 import type { EvmWallet } from '../x402/evm-wallet.js';
 import type { LightningOffer, Offer, RejectedOffer } from './offers.js';
@@ -262,6 +263,7 @@ export interface PayingFetch {
  * ```
  */
 export function createPayingFetch(options: PayingFetchOptions): PayingFetch {
+  keepTickShape();
   const context = createPayingContext(options);
   return Object.assign(
     (input: string | URL | Request, init?: PayingRequestInit) => payingCall(context, input, init),

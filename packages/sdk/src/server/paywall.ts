@@ -14,6 +14,7 @@
  */
 
 import { isPromiseLike } from '../internal/promise.js';
+import { keepTickShape } from '../internal/tick-shape.js';
 import { loadTracing } from '../internal/tracing.js';
 import type { LightningBackend } from '../lightning/types.js';
 import type { RateSource } from '../money.js';
@@ -184,6 +185,7 @@ export interface Paywall {
  * ```
  */
 export function createPaywall(options: PaywallOptions): Paywall {
+  keepTickShape();
   const context = createPaywallContext(options);
   const lifecycle = createLifecycle(context);
 
