@@ -25,6 +25,15 @@ export type OpenUpstreamBody = (
   headers: IncomingHttpHeaders,
 ) => Writable | Promise<Writable>;
 
+/**
+ * Schedules `work` as a microtask. Not `queueMicrotask`: on Node 20 that makes an `AsyncResource`
+ * and a bound function per call.
+ */
+const RESOLVED = Promise.resolve();
+function inMicrotask(work: () => void): void {
+  void RESOLVED.then(work);
+}
+
 /** The body held while the Writable it goes to is not open yet, bytes, before reading pauses. */
 const HELD_LIMIT = 64 * 1024;
 
@@ -129,7 +138,7 @@ export function streamUpstream(
       pending.push(chunk);
       pendingBytes += chunk.length;
       if (target === undefined) return pendingBytes < HELD_LIMIT;
-      if (pending.length === 1) queueMicrotask(flush);
+      if (pending.length === 1) inMicrotask(flush);
       return !blocked;
     },
     onComplete() {
@@ -144,7 +153,7 @@ export function streamUpstream(
       if (target !== undefined) target.destroy(error);
       else {
         failed = error;
-        queueMicrotask(() => report(error));
+        inMicrotask(() => report(error));
       }
     },
   };
