@@ -18,6 +18,7 @@
  */
 import * as asyncHooks from 'node:async_hooks';
 
+let asked = false;
 let kept: object | undefined;
 
 /**
@@ -30,10 +31,11 @@ let kept: object | undefined;
  * ```
  */
 export function keepTickShape(): void {
-  if (kept !== undefined) return;
-  kept = {};
+  if (asked) return;
+  asked = true;
   const current = asyncHooks.executionAsyncResource;
-  if (typeof process?.nextTick !== 'function' || typeof current !== 'function') return;
+  if (typeof process === 'undefined' || typeof process.nextTick !== 'function') return;
+  if (typeof current !== 'function') return;
   process.nextTick(() => {
     kept = current();
   });
