@@ -6,7 +6,10 @@
 //       `paymentHeaders` off): what the headers the gateway adds by default cost.
 // c/b says what the paywall and the gateway's bookkeeping cost on top of proxying (d/b: without
 // the headers it adds); c/a what the whole gateway costs. Targets (issue 20): c/b >= 0.9 and p99
-// added by c over b <= 1 ms.
+// added by c over b <= 1 ms. The upstream's CPU time per request is measured behind each target
+// too: the headers the gateway adds are parsed there, on the same two cores (`upstream_cpu_ratio`
+// in the JSON line, c over b; `cpu_ratio` and `quiet_cpu_ratio` are c/b and d/b per CPU-second
+// of the serving process).
 //
 // `BASE=<checkout>` measures a change back to back: a second gateway, built from that checkout
 // (run `npm run build` there too), serves (c) in the same alternating rounds, and the ratio of
@@ -190,11 +193,18 @@ function createWebSocketRelay(upstream) {
   return server;
 }
 
-/** Runs `drive` for `seconds` against `target`, with the CPU time its process spent meanwhile. */
-async function load(target, seconds, drive) {
+/**
+ * Runs `drive` for `seconds` against `target`, with the CPU time its process and the upstream's
+ * (`upstream`, unless it is the target) spent meanwhile.
+ */
+async function load(target, seconds, drive, upstream) {
+  const watched = upstream === target ? undefined : upstream;
   const before = await cpuMs(target);
+  const upstreamBefore = watched === undefined ? 0 : await cpuMs(watched);
   const run = await drive(target, seconds);
-  return { ...run, cpuMs: (await cpuMs(target)) - before };
+  const spent = (await cpuMs(target)) - before;
+  const upstreamSpent = watched === undefined ? spent : (await cpuMs(watched)) - upstreamBefore;
+  return { ...run, cpuMs: spent, upstreamCpuMs: upstreamSpent };
 }
 
 /** autocannon, GET `/weather/today` with `headers`. */
@@ -317,10 +327,11 @@ function median(values) {
 
 /**
  * Warms each target up, then alternates them in ROUNDS short rounds; prints a line each and
- * returns their summaries in order.
+ * returns their summaries in order. `upstream` is the process every target ends at: its CPU time
+ * per request is summed too (the headers a proxy adds cost the upstream as well).
  */
-async function compare(targets, unit) {
-  for (const { target, drive } of targets) await load(target, 1, drive);
+async function compare(targets, unit, upstream) {
+  for (const { target, drive } of targets) await load(target, 1, drive, upstream);
   const rounds = targets.map(() => []);
   // Every other round runs the targets in reverse order, so that none is always the one after a
   // given other (an A/A run of two identical gateways read 1.10 with one fixed order).
@@ -328,7 +339,9 @@ async function compare(targets, unit) {
     const order = [...targets.keys()];
     if (round % 2 === 1) order.reverse();
     for (const index of order)
-      rounds[index].push(await load(targets[index].target, ROUND_SECONDS, targets[index].drive));
+      rounds[index].push(
+        await load(targets[index].target, ROUND_SECONDS, targets[index].drive, upstream),
+      );
   }
   const summary = rounds.map((runs, index) => {
     const requests = runs.reduce((sum, run) => sum + run.requests, 0);
@@ -336,13 +349,14 @@ async function compare(targets, unit) {
       label: targets[index].label,
       rps: requests / runs.reduce((sum, run) => sum + run.seconds, 0),
       perCpuSecond: requests / (runs.reduce((sum, run) => sum + run.cpuMs, 0) / 1000),
+      upstreamCpuUs: (runs.reduce((sum, run) => sum + run.upstreamCpuMs, 0) * 1000) / requests,
       p50: median(runs.map((run) => run.p50)),
       p99: median(runs.map((run) => run.p99)),
     };
   });
   for (const s of summary) {
     console.error(
-      `${s.label.padEnd(26)} ${Math.round(s.rps).toString().padStart(7)} ${unit}/s  ${Math.round(s.perCpuSecond).toString().padStart(7)} ${unit}/CPU-s  p50 ${s.p50} ms  p99 ${s.p99} ms`,
+      `${s.label.padEnd(26)} ${Math.round(s.rps).toString().padStart(7)} ${unit}/s  ${Math.round(s.perCpuSecond).toString().padStart(7)} ${unit}/CPU-s  p50 ${s.p50} ms  p99 ${s.p99} ms  upstream ${s.upstreamCpuUs.toFixed(1)} µs CPU each`,
     );
   }
   return summary;
@@ -435,6 +449,7 @@ async function main() {
         { target: reach, label: 'gRPC c gateway, paid', drive: grpcCalls(metadata) },
       ],
       'calls',
+      grpcUpstream,
     );
     console.error(
       `gRPC c/b ${(grpcPaid.rps / grpcPlain.rps).toFixed(3)} (per CPU-second ${(grpcPaid.perCpuSecond / grpcPlain.perCpuSecond).toFixed(3)}), p99 added ${(grpcPaid.p99 - grpcPlain.p99).toFixed(2)} ms`,
@@ -455,6 +470,7 @@ async function main() {
         },
       ],
       'msgs',
+      wsUpstream,
     );
     console.error(
       `WS c/b ${(wsPaid.rps / wsPlain.rps).toFixed(3)}, d/b ${(wsMetered.rps / wsPlain.rps).toFixed(3)}, p99 added by c ${(wsPaid.p99 - wsPlain.p99).toFixed(2)} ms, by d ${(wsMetered.p99 - wsPlain.p99).toFixed(2)} ms`,
@@ -486,6 +502,7 @@ async function main() {
         ...baseTargets,
       ],
       'req',
+      upstream,
     );
     const paired =
       cBase === undefined
@@ -501,7 +518,7 @@ async function main() {
     }
     const ratio = c.rps / b.rps;
     console.error(
-      `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), c/a ${(c.rps / a.rps).toFixed(3)}, p99 added by c over b ${c.p99 - b.p99} ms; telling nothing d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${(d.perCpuSecond / b.perCpuSecond).toFixed(3)})`,
+      `c/b ${ratio.toFixed(3)} (per CPU-second ${(c.perCpuSecond / b.perCpuSecond).toFixed(3)}), c/a ${(c.rps / a.rps).toFixed(3)}, p99 added by c over b ${c.p99 - b.p99} ms; telling nothing d/b ${(d.rps / b.rps).toFixed(3)} (per CPU-second ${(d.perCpuSecond / b.perCpuSecond).toFixed(3)}); the upstream's CPU per request behind c and d over behind b ${(c.upstreamCpuUs / b.upstreamCpuUs).toFixed(3)} and ${(d.upstreamCpuUs / b.upstreamCpuUs).toFixed(3)}`,
     );
     console.log(ratioLine('gateway_grpc_paid_vs_proxy', grpcPlain, grpcPaid));
     console.log(
@@ -518,6 +535,9 @@ async function main() {
         ratio: Number(ratio.toFixed(3)),
         p99_added_ms: c.p99 - b.p99,
         quiet_ratio: Number((d.rps / b.rps).toFixed(3)),
+        cpu_ratio: Number((c.perCpuSecond / b.perCpuSecond).toFixed(3)),
+        quiet_cpu_ratio: Number((d.perCpuSecond / b.perCpuSecond).toFixed(3)),
+        upstream_cpu_ratio: Number((c.upstreamCpuUs / b.upstreamCpuUs).toFixed(3)),
         ...paired,
       }),
     );
